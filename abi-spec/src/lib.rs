@@ -1,0 +1,206 @@
+//! The contract between wasmc-generated code and the wasmc runtime.
+//!
+//! Both sides depend on this crate and on nothing else for the shape of what they
+//! share: the vmctx layout, the module descriptor the compiler emits, runtime function
+//! symbols and signatures, trap codes, the WASI imports the runtime provides, and the
+//! canonical (ISA-neutral) checkpoint format. `SPEC.md` beside this crate is the
+//! written form of the same contract.
+//!
+//! Every target wasmc supports is 64-bit little-endian LP64, so all pointer-sized
+//! fields are declared as `u64` and the layouts are identical on every ISA.
+#![no_std]
+
+pub mod imports;
+pub mod vmctx;
+
+pub use vmctx::*;
+
+/// Bumped whenever anything in this crate changes shape. A checkpoint records it and an
+/// executable refuses a checkpoint written with another ABI version.
+pub const ABI_VERSION: u32 = 1;
+
+/// Wasm value types as the runtime and the checkpoint see them.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValType {
+    I32 = 0,
+    I64 = 1,
+    F32 = 2,
+    F64 = 3,
+    V128 = 4,
+    FuncRef = 5,
+    ExternRef = 6,
+}
+
+impl ValType {
+    pub fn from_u8(b: u8) -> Option<ValType> {
+        Some(match b {
+            0 => ValType::I32,
+            1 => ValType::I64,
+            2 => ValType::F32,
+            3 => ValType::F64,
+            4 => ValType::V128,
+            5 => ValType::FuncRef,
+            6 => ValType::ExternRef,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            ValType::I32 => "i32",
+            ValType::I64 => "i64",
+            ValType::F32 => "f32",
+            ValType::F64 => "f64",
+            ValType::V128 => "v128",
+            ValType::FuncRef => "funcref",
+            ValType::ExternRef => "externref",
+        }
+    }
+}
+
+/// Why a Wasm program stopped abnormally. Generated code raises these either as
+/// Cranelift trap instructions (found through the trap table, see [`TrapSite`]) or by
+/// calling [`sym::TRAP`].
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trap {
+    Unreachable = 1,
+    MemoryOutOfBounds = 2,
+    TableOutOfBounds = 3,
+    IntegerDivideByZero = 4,
+    IntegerOverflow = 5,
+    BadConversionToInteger = 6,
+    IndirectCallToNull = 7,
+    IndirectCallTypeMismatch = 8,
+    StackExhausted = 9,
+    UnknownImport = 10,
+}
+
+impl Trap {
+    pub const ALL: [Trap; 10] = [
+        Trap::Unreachable,
+        Trap::MemoryOutOfBounds,
+        Trap::TableOutOfBounds,
+        Trap::IntegerDivideByZero,
+        Trap::IntegerOverflow,
+        Trap::BadConversionToInteger,
+        Trap::IndirectCallToNull,
+        Trap::IndirectCallTypeMismatch,
+        Trap::StackExhausted,
+        Trap::UnknownImport,
+    ];
+    pub fn from_u8(b: u8) -> Option<Trap> {
+        Trap::ALL.iter().copied().find(|t| *t as u8 == b)
+    }
+    /// The message printed on stderr; the wording follows the spec test suite.
+    pub fn message(self) -> &'static str {
+        match self {
+            Trap::Unreachable => "unreachable",
+            Trap::MemoryOutOfBounds => "out of bounds memory access",
+            Trap::TableOutOfBounds => "out of bounds table access",
+            Trap::IntegerDivideByZero => "integer divide by zero",
+            Trap::IntegerOverflow => "integer overflow",
+            Trap::BadConversionToInteger => "invalid conversion to integer",
+            Trap::IndirectCallToNull => "uninitialized element",
+            Trap::IndirectCallTypeMismatch => "indirect call type mismatch",
+            Trap::StackExhausted => "call stack exhausted",
+            Trap::UnknownImport => "call to unknown import",
+        }
+    }
+}
+
+/// Exit status of a process that trapped.
+pub const TRAP_EXIT_CODE: i32 = 134;
+/// Exit status of a process stopped by the runtime itself (bad environment, bad
+/// checkpoint, out of memory at start-up). The message on stderr says which.
+pub const RUNTIME_ERROR_EXIT_CODE: i32 = 125;
+
+/// Wasm page size.
+pub const WASM_PAGE: u64 = 65536;
+
+/// Wasm call depth every executable allows, on every ISA. Entering a function when
+/// `depth_left` is zero traps with [`Trap::StackExhausted`].
+pub const MAX_CALL_DEPTH: u64 = 100_000;
+
+/// Native stack the runtime runs Wasm code on. Sized so that [`MAX_CALL_DEPTH`] frames of
+/// ordinary size fit on every ISA; a guard page below it turns a native overflow (frames
+/// of pathological size) into the same trap.
+pub const NATIVE_STACK_BYTES: u64 = 1 << 30;
+
+/// Bytes reserved for linear memory: 4 GiB addressable by an i32 index plus a 4 GiB guard
+/// region covering any static offset, so generated code never checks bounds.
+pub const MEMORY_RESERVATION: u64 = 8 << 30;
+
+/// Symbols of runtime functions called by generated code. Every one uses the platform C
+/// calling convention (`extern "C"`, Cranelift `SystemV`) and takes `*mut VmCtx` first.
+pub mod sym {
+    /// `(vmctx, delta_pages: i32) -> i32`: old size in pages, or -1.
+    pub const MEMORY_GROW: &str = "wasmc_memory_grow";
+    /// `(vmctx, dst: i32, val: i32, len: i32)`.
+    pub const MEMORY_FILL: &str = "wasmc_memory_fill";
+    /// `(vmctx, dst: i32, src: i32, len: i32)`.
+    pub const MEMORY_COPY: &str = "wasmc_memory_copy";
+    /// `(vmctx, seg: i32, dst: i32, src: i32, len: i32)`.
+    pub const MEMORY_INIT: &str = "wasmc_memory_init";
+    /// `(vmctx, seg: i32)`.
+    pub const DATA_DROP: &str = "wasmc_data_drop";
+    /// `(vmctx, table: i32, init: i64, delta: i32) -> i32`: old size, or -1.
+    pub const TABLE_GROW: &str = "wasmc_table_grow";
+    /// `(vmctx, table: i32, dst: i32, val: i64, len: i32)`.
+    pub const TABLE_FILL: &str = "wasmc_table_fill";
+    /// `(vmctx, dst_table: i32, src_table: i32, dst: i32, src: i32, len: i32)`.
+    pub const TABLE_COPY: &str = "wasmc_table_copy";
+    /// `(vmctx, table: i32, seg: i32, dst: i32, src: i32, len: i32)`.
+    pub const TABLE_INIT: &str = "wasmc_table_init";
+    /// `(vmctx, seg: i32)`.
+    pub const ELEM_DROP: &str = "wasmc_elem_drop";
+    /// `(vmctx, code: i32, func_index: i32) -> !`: stops the program with a trap.
+    pub const TRAP: &str = "wasmc_trap";
+    /// The module descriptor ([`crate::ModuleDesc`]) emitted by the compiler.
+    pub const MODULE: &str = "wasmc_module";
+    /// Prefix of the symbol of every defined function; the suffix is the function index.
+    /// (`wasmc_f12`). A `.symtab` alias carries the name-section name for debuggers.
+    pub const FUNC_PREFIX: &str = "wasmc_f";
+    /// `(vmctx)`: the compiler-generated instantiation function: globals, tables, data
+    /// and element segments, then the start function.
+    pub const INIT: &str = "wasmc_init";
+    /// `(vmctx) -> i32`: migration poll, called from a migration point's cold path when
+    /// `mig_state != 0`. Returns a [`crate::PollAction`].
+    pub const MIG_POLL: &str = "wasmc_mig_poll";
+    /// `(vmctx, func: i32, point: i32, nvals: i32, types: *const u8) -> *mut u64`: open
+    /// the record of one frame while unwinding; generated code stores `nvals` 64-bit
+    /// slots into the returned buffer (f32/i32 zero-extended).
+    pub const MIG_SAVE_FRAME: &str = "wasmc_mig_save_frame";
+    /// `(vmctx, func: i32) -> *const u64`: while restoring, take the next frame record,
+    /// which must belong to `func`. Slot 0 holds the point id, the values follow.
+    pub const MIG_RESTORE_FRAME: &str = "wasmc_mig_restore_frame";
+    /// `(vmctx) -> i64`: while restoring a call site, the funcref (pointer to the
+    /// [`crate::FuncRecord`]) of the callee whose frame comes next.
+    pub const MIG_RESTORE_CALLEE: &str = "wasmc_mig_restore_callee";
+}
+
+/// What [`sym::MIG_POLL`] tells a migration point to do.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PollAction {
+    /// Go on running.
+    Continue = 0,
+    /// Save this frame and return to the caller (which saves its own, and so on).
+    Unwind = 1,
+    /// Only at function entry: take this function's frame record and jump to its point.
+    Restore = 2,
+}
+
+/// Values of `VmCtx::mig_state`. Anything non-zero sends migration points to their cold
+/// path; the idle cost of a point is one load and one predicted branch.
+pub mod mig_state {
+    pub const IDLE: u32 = 0;
+    /// A checkpoint was asked for (signal, countdown); the next point starts unwinding.
+    pub const REQUESTED: u32 = 1;
+    /// Frames are being saved, innermost first; every caller saves its frame and returns.
+    pub const UNWINDING: u32 = 2;
+    /// Frames are being rebuilt, outermost first.
+    pub const RESTORING: u32 = 3;
+    /// Every point calls into the runtime (deterministic `WASMC_CHECKPOINT_AFTER=N`).
+    pub const COUNTING: u32 = 4;
+}
