@@ -104,6 +104,8 @@ pub mod nr {
     pub const FALLOCATE: usize = 285;
     pub const DUP3: usize = 292;
     pub const PIPE2: usize = 293;
+    pub const PREADV: usize = 295;
+    pub const PWRITEV: usize = 296;
     pub const RENAMEAT2: usize = 316;
     pub const GETRANDOM: usize = 318;
     pub const STATX: usize = 332;
@@ -134,6 +136,8 @@ pub mod nr {
     pub const WRITEV: usize = 66;
     pub const PREAD64: usize = 67;
     pub const PWRITE64: usize = 68;
+    pub const PREADV: usize = 69;
+    pub const PWRITEV: usize = 70;
     pub const PPOLL: usize = 73;
     pub const READLINKAT: usize = 78;
     pub const FSYNC: usize = 82;

@@ -1,0 +1,103 @@
+//! WASI preview 1 for wasmc executables.
+//!
+//! Every import in `abi_spec::imports::WASI_FUNCS` is a `wasmc_wasi_<name>` function
+//! here, called directly by generated code with the vmctx prepended. Guest pointers are
+//! bounds-checked against linear memory ([`mem`]); the guest's fds are virtual
+//! ([`table`]) and every path is resolved by hand beneath a preopened directory
+//! ([`path`]), so nothing outside `WASMC_DIRS` is reachable.
+//!
+//! The runtime is single-threaded (Wasm without threads), so the state lives in one
+//! global touched only from WASI calls.
+
+pub mod errno;
+pub mod dir;
+pub mod fd;
+pub mod host;
+pub mod mem;
+pub mod misc;
+pub mod path;
+pub mod poll;
+pub mod table;
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use errno::Errno;
+use table::{FdEntry, Kind, Preopen, State};
+
+struct Global(UnsafeCell<Option<State>>);
+// SAFETY: only the single guest thread calls into WASI.
+unsafe impl Sync for Global {}
+static STATE: Global = Global(UnsafeCell::new(None));
+
+/// The WASI state, created with just stdio if [`init`] has not run.
+pub(crate) fn state() -> &'static mut State {
+    // SAFETY: single-threaded, and no caller keeps the reference across another call.
+    let s = unsafe { &mut *STATE.0.get() };
+    s.get_or_insert_with(State::new)
+}
+
+/// Converts a WASI function's result into the errno the guest sees.
+#[inline]
+pub(crate) fn ret(r: Result<(), Errno>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e as i32,
+    }
+}
+
+/// Terminates the whole process with `code` (proc_exit, fatal errors).
+pub fn exit(code: i32) -> ! {
+    host::exit_group(code)
+}
+
+/// Sets up the fd table: stdio at 0–2, then one preopen per `WASMC_DIRS` entry from
+/// fd 3 on. `dirs` is `HOST[::GUEST][,HOST2[::GUEST2]...]`; GUEST defaults to HOST.
+pub fn init(dirs: Option<&[u8]>) -> Result<(), &'static str> {
+    let st = state();
+    let Some(dirs) = dirs else { return Ok(()) };
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    for spec in dirs.split(|&b| b == b',') {
+        let (host, guest) = split_spec(spec).ok_or_else(|| fail(spec))?;
+        let fd = host::openat(host::AT_FDCWD, host, host::O_RDONLY | host::O_DIRECTORY, 0).map_err(|_| fail(host))?;
+        st.preopens.push(Preopen { host: host.to_vec(), guest: guest.to_vec() });
+        st.insert(FdEntry {
+            kind: Kind::PreopenDir,
+            host_fd: fd,
+            preopen: (st.preopens.len() - 1) as u32,
+            path: Vec::new(),
+            oflags: path::OFLAGS_DIRECTORY,
+            fdflags: 0,
+            rights_base: table::rights::DIR,
+            rights_inheriting: table::rights::ALL,
+            dir_cache: None,
+        });
+    }
+    Ok(())
+}
+
+/// Splits `HOST[::GUEST]`; both parts must be non-empty.
+fn split_spec(spec: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (host, guest) = match spec.windows(2).position(|w| w == b"::") {
+        Some(i) => (&spec[..i], &spec[i + 2..]),
+        None => (spec, spec),
+    };
+    if host.is_empty() || guest.is_empty() || host.contains(&0) {
+        return None;
+    }
+    Some((host, guest))
+}
+
+/// The error message for a bad entry; leaked because the caller wants `&'static str`
+/// and start-up fails right after.
+fn fail(what: &[u8]) -> &'static str {
+    let mut s = Vec::new();
+    s.extend_from_slice(b"WASMC_DIRS: cannot open directory ");
+    s.extend_from_slice(what);
+    match core::str::from_utf8(Box::leak(s.into_boxed_slice())) {
+        Ok(m) => m,
+        Err(_) => "WASMC_DIRS: cannot open directory (name is not UTF-8)",
+    }
+}
