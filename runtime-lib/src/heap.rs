@@ -1,0 +1,145 @@
+//! The runtime's heap: power-of-two size classes (16 B .. 2 KiB) carved from 64 KiB
+//! mmap arenas with one free list per class, and a private mmap for anything larger.
+//!
+//! Wasm code is single-threaded and signal handlers never allocate, so there is no
+//! locking. Large blocks are resized with `mremap`, which keeps table growth cheap.
+
+use crate::sys::{self, nr};
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
+use core::ptr::null_mut;
+
+pub const PROT_NONE: usize = 0;
+pub const PROT_RW: usize = 3;
+pub const MAP_PRIVATE: usize = 0x02;
+pub const MAP_ANONYMOUS: usize = 0x20;
+pub const MAP_NORESERVE: usize = 0x4000;
+const MREMAP_MAYMOVE: usize = 1;
+pub const PAGE: usize = 4096;
+
+/// Anonymous private mapping of `len` bytes; `None` when the kernel refuses.
+pub fn mmap(len: usize, prot: usize, extra_flags: usize) -> Option<*mut u8> {
+    let r = unsafe {
+        sys::syscall6(nr::MMAP, 0, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags, usize::MAX, 0)
+    };
+    // The kernel returns -errno (a value in the last page of the address space) on error.
+    if (r as usize) > usize::MAX - 4095 {
+        None
+    } else {
+        Some(r as *mut u8)
+    }
+}
+
+pub fn munmap(p: *mut u8, len: usize) {
+    unsafe { sys::syscall2(nr::MUNMAP, p as usize, len) };
+}
+
+/// Changes protection of a page-aligned range; false on failure.
+pub fn mprotect(p: *mut u8, len: usize, prot: usize) -> bool {
+    unsafe { sys::syscall3(nr::MPROTECT, p as usize, len, prot) == 0 }
+}
+
+const MIN_SHIFT: usize = 4; // 16 bytes
+const MAX_SHIFT: usize = 11; // 2 KiB; larger requests get their own mapping
+const CLASSES: usize = MAX_SHIFT - MIN_SHIFT + 1;
+const ARENA: usize = 64 * 1024;
+
+struct State {
+    free: [*mut u8; CLASSES],
+    bump: usize,
+    bump_end: usize,
+}
+
+pub struct Heap(UnsafeCell<State>);
+
+// Single-threaded by construction (see the module comment).
+unsafe impl Sync for Heap {}
+
+impl Heap {
+    pub const fn new() -> Heap {
+        Heap(UnsafeCell::new(State { free: [null_mut(); CLASSES], bump: 0, bump_end: 0 }))
+    }
+}
+
+fn round_pages(n: usize) -> usize {
+    (n + PAGE - 1) & !(PAGE - 1)
+}
+
+/// Size class for a layout, or None when it goes to a private mapping.
+fn class_of(l: &Layout) -> Option<usize> {
+    let need = l.size().max(l.align()).max(1 << MIN_SHIFT);
+    if need > 1 << MAX_SHIFT {
+        return None;
+    }
+    let shift = usize::BITS as usize - (need - 1).leading_zeros() as usize;
+    Some(shift - MIN_SHIFT)
+}
+
+unsafe impl GlobalAlloc for Heap {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let st = &mut *self.0.get();
+        let Some(c) = class_of(&l) else {
+            // mmap memory is page aligned; larger alignments are not needed by the runtime.
+            if l.align() > PAGE {
+                return null_mut();
+            }
+            return mmap(round_pages(l.size()), PROT_RW, 0).unwrap_or(null_mut());
+        };
+        let head = st.free[c];
+        if !head.is_null() {
+            st.free[c] = *(head as *mut *mut u8);
+            return head;
+        }
+        let size = 1usize << (c + MIN_SHIFT);
+        // Blocks are naturally aligned to their size: arenas are page aligned and every
+        // block carved from one is rounded up to its class size.
+        let mut p = (st.bump + size - 1) & !(size - 1);
+        if st.bump == 0 || p + size > st.bump_end {
+            let Some(a) = mmap(ARENA, PROT_RW, 0) else { return null_mut() };
+            st.bump_end = a as usize + ARENA;
+            p = a as usize;
+        }
+        st.bump = p + size;
+        p as *mut u8
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        let st = &mut *self.0.get();
+        match class_of(&l) {
+            Some(c) => {
+                *(p as *mut *mut u8) = st.free[c];
+                st.free[c] = p;
+            }
+            None => munmap(p, round_pages(l.size())),
+        }
+    }
+
+    // Fresh mappings are already zero; only recycled small blocks need clearing.
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        let p = self.alloc(l);
+        if !p.is_null() && class_of(&l).is_some() {
+            core::ptr::write_bytes(p, 0, l.size());
+        }
+        p
+    }
+
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
+        let old_c = class_of(&l);
+        let new_l = Layout::from_size_align_unchecked(new_size, l.align());
+        match (old_c, class_of(&new_l)) {
+            (Some(a), Some(b)) if a == b => p,
+            (None, None) => {
+                let r = sys::syscall4(nr::MREMAP, p as usize, round_pages(l.size()), round_pages(new_size), MREMAP_MAYMOVE);
+                if (r as usize) > usize::MAX - 4095 { null_mut() } else { r as *mut u8 }
+            }
+            _ => {
+                let q = self.alloc(new_l);
+                if !q.is_null() {
+                    core::ptr::copy_nonoverlapping(p, q, l.size().min(new_size));
+                    self.dealloc(p, l);
+                }
+                q
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Signal handling: hardware faults and trap instructions in generated code become Wasm
+//! traps; anything else is a runtime bug, reported once, never a core-dump loop.
+
+use crate::print::{exit, Line, STDERR};
+use crate::sys::{self, nr};
+use crate::Global;
+use abi_spec::Trap;
+
+pub const SIGILL: i32 = 4;
+pub const SIGTRAP: i32 = 5;
+pub const SIGBUS: i32 = 7;
+pub const SIGFPE: i32 = 8;
+pub const SIGSEGV: i32 = 11;
+
+pub const SA_SIGINFO: u64 = 0x4;
+pub const SA_ONSTACK: u64 = 0x0800_0000;
+pub const SA_RESTART: u64 = 0x1000_0000;
+pub const SA_NODEFER: u64 = 0x4000_0000;
+#[cfg(target_arch = "x86_64")]
+const SA_RESTORER: u64 = 0x0400_0000;
+
+const ALTSTACK_BYTES: usize = 64 * 1024;
+
+/// The kernel's `struct sigaction` (not libc's). riscv64 uses the generic layout, which
+/// has no `sa_restorer`; x86_64 and aarch64 have one.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    #[cfg(not(target_arch = "riscv64"))]
+    restorer: usize,
+    mask: u64,
+}
+
+/// `SA_SIGINFO` handler: `(signal, siginfo_t*, ucontext_t*)`.
+pub type Handler = extern "C" fn(i32, *mut u8, *mut u8);
+
+// x86_64 has no kernel-provided signal return trampoline: a handler that returns needs
+// SA_RESTORER pointing at code doing rt_sigreturn. aarch64 uses the vDSO's.
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".globl wasmc_rt_sigreturn",
+    ".hidden wasmc_rt_sigreturn",
+    "wasmc_rt_sigreturn:",
+    "mov eax, 15",
+    "syscall",
+    "ud2",
+);
+
+#[cfg(target_arch = "x86_64")]
+extern "C" {
+    fn wasmc_rt_sigreturn();
+}
+
+/// Installs `handler` for `sig` with `flags` (SA_SIGINFO is always added; SA_RESTORER
+/// where the ISA needs it). Returns false if the kernel refused.
+pub fn install_handler(sig: i32, handler: Handler, flags: u64) -> bool {
+    #[allow(unused_mut)]
+    let mut act = KernelSigaction {
+        handler: handler as usize,
+        flags: flags | SA_SIGINFO,
+        #[cfg(not(target_arch = "riscv64"))]
+        restorer: 0,
+        mask: 0,
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        act.flags |= SA_RESTORER;
+        act.restorer = wasmc_rt_sigreturn as *const () as usize;
+    }
+    let r = unsafe { sys::syscall4(nr::RT_SIGACTION, sig as usize, &act as *const _ as usize, 0, 8) };
+    r == 0
+}
+
+/// Byte offset of the interrupted pc inside the kernel's `ucontext_t`.
+#[cfg(target_arch = "x86_64")]
+const UC_PC: usize = 40 + 16 * 8; // uc_mcontext.gregs[REG_RIP]
+#[cfg(target_arch = "aarch64")]
+const UC_PC: usize = 176 + 8 + 31 * 8 + 8; // uc_mcontext (aligned 16) .pc after fault_address, regs[31], sp
+#[cfg(target_arch = "riscv64")]
+const UC_PC: usize = 176; // uc_mcontext.__gregs[0]
+/// Offset of `si_addr` in `siginfo_t` (after signo, errno, code and padding).
+const SI_ADDR: usize = 16;
+
+/// The interrupted pc of a signal handler's ucontext.
+pub unsafe fn ucontext_pc(uc: *const u8) -> usize {
+    *(uc.add(UC_PC) as *const usize)
+}
+
+static IN_HANDLER: Global<bool> = Global::new(false);
+
+/// Sets up the alternate signal stack and the fault handlers. Called first thing at
+/// start-up so even runtime bugs during instantiation get a clear message.
+pub fn install() {
+    let ss = crate::heap::mmap(ALTSTACK_BYTES, crate::heap::PROT_RW, 0)
+        .unwrap_or_else(|| crate::print::fatal(&[b"cannot map the signal stack"]));
+    // stack_t { ss_sp, ss_flags (int, padded), ss_size } on every 64-bit ISA.
+    let st: [usize; 3] = [ss as usize, 0, ALTSTACK_BYTES];
+    unsafe { sys::syscall2(nr::SIGALTSTACK, st.as_ptr() as usize, 0) };
+    // SA_NODEFER: a fault inside the handler re-enters it (and is caught by IN_HANDLER)
+    // instead of being a blocked synchronous signal the kernel turns into a core dump.
+    for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP] {
+        install_handler(sig, on_fault, SA_ONSTACK | SA_NODEFER);
+    }
+}
+
+extern "C" fn on_fault(sig: i32, info: *mut u8, uc: *mut u8) {
+    let (pc, addr) = unsafe { (ucontext_pc(uc), *(info.add(SI_ADDR) as *const usize)) };
+    unsafe {
+        if *IN_HANDLER.get() {
+            internal_error(sig, pc);
+        }
+        *IN_HANDLER.get() = true;
+    }
+    let func = crate::trap::func_at(pc);
+    if let Some(t) = func.and_then(|f| crate::trap::trap_at(f, pc)) {
+        crate::trap::report(t, func);
+    }
+    if sig == SIGSEGV || sig == SIGBUS {
+        let mem = crate::instance::vmctx_or_null();
+        if !mem.is_null() {
+            let base = crate::instance::runtime().memory_reservation;
+            if base != 0 && addr.wrapping_sub(base) < abi_spec::MEMORY_RESERVATION as usize {
+                crate::trap::report(Trap::MemoryOutOfBounds, func);
+            }
+        }
+        let (g0, g1) = crate::stack::guard_range();
+        if g0 <= addr && addr < g1 {
+            crate::trap::report(Trap::StackExhausted, func);
+        }
+    }
+    internal_error(sig, pc)
+}
+
+fn internal_error(sig: i32, pc: usize) -> ! {
+    let mut l = Line::new();
+    l.s(b"wasmc: internal error: signal ").dec(sig as u64).s(b" at pc ").hex(pc as u64);
+    l.nl().write(STDERR);
+    exit(abi_spec::RUNTIME_ERROR_EXIT_CODE)
+}

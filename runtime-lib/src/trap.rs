@@ -1,0 +1,80 @@
+//! Trap reporting: mapping a pc to a Wasm function and a trap site, the one-line report
+//! on stderr, and `wasmc_trap` for traps generated code raises explicitly.
+//!
+//! Everything here runs in signal handlers too, so it only reads the descriptor, never
+//! allocates and never returns.
+
+use crate::instance::{bytes, desc, slice};
+use crate::print::{exit, Line, STDERR};
+use abi_spec::{Bytes, FuncRecord, Trap, TrapSite, VmCtx};
+
+/// The defined (non-imported) function whose native code contains `pc`.
+pub fn func_at(pc: usize) -> Option<u32> {
+    let d = desc();
+    let funcs: &[FuncRecord] = unsafe { slice(d.funcs, d.num_funcs) };
+    let pc = pc as u64;
+    funcs
+        .iter()
+        .enumerate()
+        .skip(d.num_imported_funcs as usize)
+        .find(|(_, f)| f.code <= pc && pc < f.code + f.code_size as u64)
+        .map(|(i, _)| i as u32)
+}
+
+/// The trap registered for the instruction at `pc` in function `func`, if any.
+pub fn trap_at(func: u32, pc: usize) -> Option<Trap> {
+    let d = desc();
+    let funcs: &[FuncRecord] = unsafe { slice(d.funcs, d.num_funcs) };
+    let offset = (pc as u64).checked_sub(funcs.get(func as usize)?.code)?;
+    let sites: &[TrapSite] = unsafe { slice(d.trap_sites, d.num_trap_sites) };
+    let site = sites.iter().find(|s| s.func_index == func && s.offset as u64 == offset)?;
+    Trap::from_u8(site.code as u8)
+}
+
+/// The name of function `index` for diagnostics (`func<index>` when it has none).
+pub fn write_func_name(l: &mut Line, index: u32) {
+    let d = desc();
+    let names: &[Bytes] = if d.func_names == 0 { &[] } else { unsafe { slice(d.func_names, d.num_funcs) } };
+    match names.get(index as usize).map(bytes) {
+        Some(n) if !n.is_empty() => {
+            l.s(n);
+        }
+        _ => {
+            l.s(b"func").dec(index as u64);
+        }
+    }
+}
+
+/// Prints `wasmc: trap: <message>[ in function <name> (#<index>)]` and exits with
+/// `TRAP_EXIT_CODE`.
+pub fn report(trap: Trap, func: Option<u32>) -> ! {
+    let mut l = Line::new();
+    l.s(b"wasmc: trap: ").s(trap.message().as_bytes());
+    if let Some(f) = func.filter(|&f| f < desc().num_funcs) {
+        l.s(b" in function ");
+        write_func_name(&mut l, f);
+        l.s(b" (#").dec(f as u64).s(b")");
+    }
+    l.nl().write(STDERR);
+    exit(abi_spec::TRAP_EXIT_CODE)
+}
+
+/// Reports a trap raised by the runtime on behalf of generated code whose return address
+/// into Wasm code is `ra` (0 when unknown).
+pub fn report_at_return_address(trap: Trap, ra: usize) -> ! {
+    // ra points after the call instruction; ra - 1 lies inside the calling function.
+    report(trap, if ra == 0 { None } else { func_at(ra - 1) })
+}
+
+/// Called by generated code for traps it detects itself (e.g. the call-depth counter).
+#[no_mangle]
+pub extern "C" fn wasmc_trap(_vmctx: *mut VmCtx, code: i32, func_index: i32) -> ! {
+    match Trap::from_u8(code as u8).filter(|_| (code as u32) < 256) {
+        Some(t) => report(t, if func_index < 0 { None } else { Some(func_index as u32) }),
+        None => {
+            let mut l = Line::new();
+            l.s(b"wasmc: internal error: unknown trap code ").idec(code as i64).nl().write(STDERR);
+            exit(abi_spec::RUNTIME_ERROR_EXIT_CODE)
+        }
+    }
+}
