@@ -45,6 +45,10 @@ void wasmc_table_init(VmCtx *, int, int, int, int, int);
 void wasmc_elem_drop(VmCtx *, int);
 _Noreturn void wasmc_trap(VmCtx *, int, int);
 int wasmc_mig_poll(VmCtx *);
+int wasmc_wasi_args_sizes_get(VmCtx *, u32, u32);
+int wasmc_wasi_args_get(VmCtx *, u32, u32);
+int wasmc_wasi_environ_sizes_get(VmCtx *, u32, u32);
+int wasmc_wasi_environ_get(VmCtx *, u32, u32);
 void *memcpy(void *, const void *, unsigned long);
 void *memmove(void *, const void *, unsigned long);
 void *memset(void *, int, unsigned long);
@@ -286,6 +290,14 @@ static void scenario(VmCtx *v) {
     f_bulk(v, 4);
 #elif SCEN == 13 /* table.fill on an empty table */
     f_bulk(v, 5);
+#elif SCEN == 15 /* argv and the guest environment (WASMC_* hidden) through WASI */
+    u32 *w = (u32 *)m;
+    CHECK(wasmc_wasi_args_sizes_get(v, 0, 4) == 0 && w[0] == 3);
+    CHECK(wasmc_wasi_args_get(v, 16, 256) == 0);
+    CHECK(memcmp(m + w[5], "a", 2) == 0 && memcmp(m + w[6], "bcd", 4) == 0);
+    CHECK(wasmc_wasi_environ_sizes_get(v, 0, 4) == 0 && w[0] == 1 && w[1] == 13);
+    CHECK(wasmc_wasi_environ_get(v, 16, 256) == 0 && memcmp(m + w[4], "FAKE_VAR=yes", 13) == 0);
+    out("args ok\n");
 #elif SCEN == 14 /* a fault outside Wasm memory is a runtime bug, not a trap */
     *(volatile int *)16 = 1;
 #endif

@@ -17,7 +17,8 @@ isas=("$@")
 mkdir -p "$out"
 failures=0
 
-# scenario : exit status : expected stderr ('~' prefix = prefix match) : expected stdout
+# scenario | exit status | expected stderr ('~' prefix = prefix match) | expected stdout
+#   [| environment (the only variables set) | arguments]
 cases=(
   "0|0||hello from fake module"
   "1|134|wasmc: trap: unreachable in function f_trap (#1)|"
@@ -35,6 +36,8 @@ cases=(
   "13|134|wasmc: trap: out of bounds table access in function func4 (#4)|"
   "14|125|~wasmc: internal error: signal 11 at pc 0x|"
   "noentry|125|wasmc: module has no _start export|"
+  "15|0||args ok|FAKE_VAR=yes WASMC_FOO=1|a bcd"
+  "0|125|~wasmc: ||WASMC_DIRS=/nonexistent/wasmc-test-dir"
 )
 
 for isa in "${isas[@]}"; do
@@ -48,20 +51,21 @@ for isa in "${isas[@]}"; do
   (cd "$rt" && cargo build --quiet --release --target "$target") || { echo "FAIL $isa: runtime build"; failures=$((failures+1)); continue; }
   lib="$rt/target/$target/release/libwasmc_rt.a"
   for c in "${cases[@]}"; do
-    IFS="|" read -r scen code err want_out <<<"$c"
+    IFS="|" read -r scen code err want_out envs args <<<"$c"
     if [ "$scen" = noentry ]; then def="-DSCEN=0 -DNO_ENTRY"; else def="-DSCEN=$scen"; fi
-    exe="$out/$isa-$scen"
+    exe="$out/$isa-$scen"; name="$isa/$scen${envs:+ [$envs]}"
     "$clang" --target=$triple $cflags -O1 -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables -fno-optimize-sibling-calls \
       $def -c "$here/fake.c" -o "$exe.o" || { echo "FAIL $isa/$scen: compile"; failures=$((failures+1)); continue; }
     "$lld" -flavor gnu -static --gc-sections -o "$exe" "$exe.o" "$lib" || { echo "FAIL $isa/$scen: link"; failures=$((failures+1)); continue; }
-    got_out=$(timeout 60 "${run[@]}" "$exe" 2>"$exe.err"); got=$?
+    # shellcheck disable=SC2086
+    got_out=$(env -i $envs timeout 60 "${run[@]}" "$exe" $args 2>"$exe.err"); got=$?
     got_err=$(cat "$exe.err")
     ok=1
     [ "$got" = "$code" ] || ok=0
     if [ "${err:0:1}" = "~" ]; then [[ "$got_err" == "${err:1}"* ]] || ok=0; else [ "$got_err" = "$err" ] || ok=0; fi
     [ "$got_out" = "$want_out" ] || ok=0
-    if [ $ok = 1 ]; then echo "ok   $isa/$scen"; else
-      echo "FAIL $isa/$scen: exit $got (want $code)"; echo "  stderr: $got_err"; echo "  stdout: $got_out"
+    if [ $ok = 1 ]; then echo "ok   $name"; else
+      echo "FAIL $name: exit $got (want $code)"; echo "  stderr: $got_err"; echo "  stdout: $got_out"
       failures=$((failures+1)); fi
   done
   size=$(stat -c %s "$out/$isa-0")
