@@ -209,6 +209,9 @@ pub extern "C" fn wasmc_wasi_path_open(
         use super::table::rights::*;
         let read = rights_base & (FD_READ | FD_READDIR) != 0;
         let write = rights_base & (FD_DATASYNC | FD_WRITE | FD_ALLOCATE | FD_FILESTAT_SET_SIZE) != 0;
+        // A directory is only ever opened for reading, whatever rights were asked for
+        // (callers routinely ask for all of them).
+        let write = write && oflags & OFLAGS_DIRECTORY == 0;
         let mut fl = match (read, write) {
             (_, false) => host::O_RDONLY,
             (false, true) => host::O_WRONLY,
