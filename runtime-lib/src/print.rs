@@ -33,6 +33,11 @@ pub fn eprint(bytes: &[u8]) {
     write_all(STDERR, bytes);
 }
 
+/// Writes `bytes` and a newline to stderr as one write.
+pub fn eprintln(bytes: &[u8]) {
+    eprintln_parts(&[bytes]);
+}
+
 /// Writes the concatenation of `parts` and a newline to stderr as one write.
 pub fn eprintln_parts(parts: &[&[u8]]) {
     let mut l = Line::new();

@@ -11,6 +11,7 @@ pub const SIGTRAP: i32 = 5;
 pub const SIGBUS: i32 = 7;
 pub const SIGFPE: i32 = 8;
 pub const SIGSEGV: i32 = 11;
+pub const SIGPIPE: i32 = 13;
 
 pub const SA_SIGINFO: u64 = 0x4;
 pub const SA_ONSTACK: u64 = 0x0800_0000;
@@ -72,6 +73,18 @@ pub fn install_handler(sig: i32, handler: Handler, flags: u64) -> bool {
     r == 0
 }
 
+/// Sets `sig` to SIG_IGN.
+pub fn ignore(sig: i32) -> bool {
+    let act = KernelSigaction {
+        handler: 1, // SIG_IGN
+        flags: 0,
+        #[cfg(not(target_arch = "riscv64"))]
+        restorer: 0,
+        mask: 0,
+    };
+    unsafe { sys::syscall4(nr::RT_SIGACTION, sig as usize, &act as *const _ as usize, 0, 8) == 0 }
+}
+
 /// Byte offset of the interrupted pc inside the kernel's `ucontext_t`.
 #[cfg(target_arch = "x86_64")]
 const UC_PC: usize = 40 + 16 * 8; // uc_mcontext.gregs[REG_RIP]
@@ -102,6 +115,9 @@ pub fn install() {
     for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP] {
         install_handler(sig, on_fault, SA_ONSTACK | SA_NODEFER);
     }
+    // A write to a closed pipe must fail with EPIPE for the guest (as under wasmtime),
+    // not kill the process.
+    ignore(SIGPIPE);
 }
 
 extern "C" fn on_fault(sig: i32, info: *mut u8, uc: *mut u8) {
