@@ -1,1 +1,108 @@
-fn main(){}
+//! The `wasmc` command line.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use targets::Arch;
+use wasmc::codegen::OptLevel;
+use wasmc::{Emit, Options};
+
+#[derive(Parser)]
+#[command(
+    name = "wasmc",
+    version,
+    about = "Compile WebAssembly (2.0 + WASI preview 1) to static, migration-ready Linux executables"
+)]
+struct Cli {
+    /// Input module (.wasm)
+    input: Option<PathBuf>,
+    /// Output file
+    #[arg(short = 'o', long = "output")]
+    output: Option<PathBuf>,
+    /// Target ISA: x86_64, aarch64, riscv64, or a Linux triple (default: the host)
+    #[arg(long)]
+    target: Option<String>,
+    /// What to write: a static executable, or an object to link with the runtime yourself
+    #[arg(long, value_enum, default_value = "exe")]
+    emit: EmitArg,
+    /// Optimisation level
+    #[arg(short = 'O', value_parser = ["0", "1", "2"], default_value = "2")]
+    opt: String,
+    /// Extra CPU features beyond the ISA's baseline (comma-separated, e.g. avx2,bmi1)
+    #[arg(long, value_delimiter = ',')]
+    cpu_features: Vec<String>,
+    /// Leave out migration points (the program cannot be checkpointed)
+    #[arg(long)]
+    no_migration_points: bool,
+    /// Compile imports wasmc does not provide as functions that trap when called
+    #[arg(long)]
+    trap_unknown_imports: bool,
+    /// List the supported targets and exit
+    #[arg(long)]
+    list_targets: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EmitArg {
+    Exe,
+    Obj,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wasmc: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.list_targets {
+        for a in targets::ALL {
+            let host = if Some(a) == Arch::host() {
+                " (host)"
+            } else {
+                ""
+            };
+            println!("{:<8} {}{host}", a.name(), a.triple());
+        }
+        return Ok(());
+    }
+    let Some(input) = cli.input else {
+        anyhow::bail!("no input file (usage: wasmc [--target ISA] IN.wasm -o OUT)")
+    };
+    let Some(output) = cli.output else {
+        anyhow::bail!("no output file: pass -o OUT")
+    };
+    let target = match &cli.target {
+        Some(t) => t.parse::<Arch>().map_err(anyhow::Error::msg)?,
+        None => Arch::host()
+            .ok_or_else(|| anyhow::anyhow!("the host ISA is not supported; pass --target"))?,
+    };
+    let mut opts = Options::new(target);
+    opts.opt_level = match cli.opt.as_str() {
+        "0" => OptLevel::O0,
+        "1" => OptLevel::O1,
+        _ => OptLevel::O2,
+    };
+    opts.cpu_features = cli.cpu_features;
+    opts.migration_points = !cli.no_migration_points;
+    opts.trap_unknown_imports = cli.trap_unknown_imports;
+    opts.emit = match cli.emit {
+        EmitArg::Exe => Emit::Exe,
+        EmitArg::Obj => Emit::Obj,
+    };
+    wasmc::compile(&input, &output, &opts)?;
+    if opts.emit == Emit::Obj {
+        let archive = wasmc::link::runtime_archive(target)?;
+        eprintln!(
+            "wasmc: wrote {}; link it with {} (static, non-PIE, entry _start)",
+            output.display(),
+            archive.display()
+        );
+    }
+    Ok(())
+}

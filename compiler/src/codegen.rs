@@ -1,0 +1,279 @@
+//! From a read module to one ELF object: the target ISA, symbol declarations, parallel
+//! translation and compilation of every function, then the data the runtime reads.
+
+use crate::env::{wasm_signature, Libcall, ModuleEnv, Symbols};
+use crate::error::CompileError;
+use crate::module_info::{ImportKind, ModuleInfo};
+use crate::translate::{encode_point_types, translate_function, trap_from_code};
+use anyhow::{anyhow, bail, Context as _};
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::isa::{self, OwnedTargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_module::{DataId, FuncId, Linkage, Module, ModuleReloc};
+use cranelift_object::{ObjectBuilder, ObjectModule};
+use rayon::prelude::*;
+use targets::Arch;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptLevel {
+    O0,
+    O1,
+    O2,
+}
+
+/// Builds the Cranelift ISA for `arch`: the baseline CPU plus `cpu_features`.
+pub fn build_isa(
+    arch: Arch,
+    opt: OptLevel,
+    cpu_features: &[String],
+) -> anyhow::Result<OwnedTargetIsa> {
+    let mut flags = settings::builder();
+    let opt_level = match opt {
+        OptLevel::O0 => "none",
+        OptLevel::O1 | OptLevel::O2 => "speed",
+    };
+    let set = |flags: &mut settings::Builder, k: &str, v: &str| -> anyhow::Result<()> {
+        flags
+            .set(k, v)
+            .map_err(|e| anyhow!("cranelift setting {k}={v}: {e}"))
+    };
+    set(&mut flags, "opt_level", opt_level)?;
+    // Static, non-PIE executables: absolute addresses are fine and cheapest.
+    set(&mut flags, "is_pic", "false")?;
+    // Float results must be bit-identical on every ISA for a migrated program to
+    // produce the output of an uninterrupted run.
+    set(&mut flags, "enable_nan_canonicalization", "true")?;
+    set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
+    set(&mut flags, "unwind_info", "false")?;
+    set(
+        &mut flags,
+        "enable_verifier",
+        if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        },
+    )?;
+    let triple: target_lexicon::Triple = arch
+        .lexicon_triple()
+        .parse()
+        .map_err(|e| anyhow!("{e:?}"))?;
+    let mut builder = isa::lookup(triple).map_err(|e| anyhow!("target {arch}: {e}"))?;
+    for (k, v) in arch.baseline_isa_flags() {
+        builder
+            .set(k, v)
+            .map_err(|e| anyhow!("cranelift ISA setting {k}: {e}"))?;
+    }
+    for feat in cpu_features {
+        let name = feat.trim().trim_start_matches('+');
+        if name.is_empty() {
+            continue;
+        }
+        let full = if name.starts_with("has_") {
+            name.to_string()
+        } else {
+            format!("has_{name}")
+        };
+        builder
+            .enable(&full)
+            .map_err(|_| anyhow!("unknown CPU feature `{name}` for {arch} (Cranelift's ISA settings name them, e.g. avx2, bmi1, lse, zbb)"))?;
+    }
+    builder
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| anyhow!("cranelift ISA for {arch}: {e}"))
+}
+
+/// One function after compilation.
+pub struct CompiledFunc {
+    pub index: u32,
+    pub code: Vec<u8>,
+    pub alignment: u64,
+    pub relocs: Vec<ModuleReloc>,
+    /// (offset in the function, trap).
+    pub traps: Vec<(u32, abi_spec::Trap)>,
+    pub point_types: Vec<Vec<abi_spec::ValType>>,
+}
+
+/// Symbol ids beyond those generated code refers to.
+pub struct Declared {
+    pub symbols: Symbols,
+    pub init: FuncId,
+    pub stubs: Vec<u32>,
+}
+
+pub fn new_object_module(isa: OwnedTargetIsa) -> anyhow::Result<ObjectModule> {
+    let builder = ObjectBuilder::new(isa, "wasm", cranelift_module::default_libcall_names())
+        .context("creating the object writer")?;
+    Ok(ObjectModule::new(builder))
+}
+
+/// Name of the symbol of Wasm function `index` (defined, or a trapping import stub).
+pub fn func_symbol(index: u32) -> String {
+    format!("{}{index}", abi_spec::sym::FUNC_PREFIX)
+}
+
+pub fn declare(
+    module: &mut ObjectModule,
+    info: &ModuleInfo<'_>,
+    migration_points: bool,
+) -> anyhow::Result<Declared> {
+    let cc = module.isa().default_call_conv();
+    let mut funcs = vec![];
+    let mut stubs = vec![];
+    for f in 0..info.num_funcs() {
+        let sig = wasm_signature(info.func_type(f), cc);
+        let id = match info.imports.get(f as usize).map(|i| &i.kind) {
+            Some(ImportKind::Host(h)) => {
+                let name = format!("{}{}", abi_spec::imports::WASI_SYMBOL_PREFIX, h.name);
+                module.declare_function(&name, Linkage::Import, &sig)?
+            }
+            Some(ImportKind::Unknown) => {
+                stubs.push(f);
+                module.declare_function(&func_symbol(f), Linkage::Local, &sig)?
+            }
+            None => module.declare_function(&func_symbol(f), Linkage::Local, &sig)?,
+        };
+        funcs.push(id);
+    }
+    let mut libcalls = vec![];
+    for l in Libcall::ALL {
+        libcalls.push((
+            l,
+            module.declare_function(l.symbol(), Linkage::Import, &l.signature(cc))?,
+        ));
+    }
+    let func_records = module.declare_data("wasmc_funcs", Linkage::Local, false, false)?;
+    let mut point_types = vec![];
+    for f in info.num_imported_funcs()..info.num_funcs() {
+        point_types.push(if migration_points {
+            Some(module.declare_data(&format!("wasmc_pt{f}"), Linkage::Local, false, false)?)
+        } else {
+            None
+        });
+    }
+    let mut init_sig = cranelift_codegen::ir::Signature::new(cc);
+    init_sig.params.push(cranelift_codegen::ir::AbiParam::new(
+        cranelift_codegen::ir::types::I64,
+    ));
+    let init = module.declare_function(abi_spec::sym::INIT, Linkage::Local, &init_sig)?;
+    Ok(Declared {
+        symbols: Symbols {
+            funcs,
+            libcalls,
+            func_records,
+            point_types,
+        },
+        init,
+        stubs,
+    })
+}
+
+/// Compiles a finished `ir::Function` into bytes, relocations and trap sites.
+pub fn compile_ir(
+    isa: &dyn isa::TargetIsa,
+    func: cranelift_codegen::ir::Function,
+    index: u32,
+    id: FuncId,
+    ctx: &mut Context,
+) -> Result<CompiledFunc, CompileError> {
+    ctx.clear();
+    ctx.func = func;
+    let compiled = ctx
+        .compile(isa, &mut ControlPlane::default())
+        .map_err(|e| CompileError::Codegen {
+            func: index,
+            func_name: None,
+            message: format!("{:?}", e.inner),
+        })?;
+    let code = compiled.code_buffer().to_vec();
+    let alignment = compiled.buffer.alignment as u64;
+    let traps = compiled
+        .buffer
+        .traps()
+        .iter()
+        .map(|t| (t.offset, trap_from_code(t.code)))
+        .collect();
+    let mach_relocs = compiled.buffer.relocs().to_vec();
+    let relocs = mach_relocs
+        .iter()
+        .map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, id))
+        .collect();
+    Ok(CompiledFunc {
+        index,
+        code,
+        alignment,
+        relocs,
+        traps,
+        point_types: vec![],
+    })
+}
+
+/// Translates and compiles every defined function, on all cores.
+pub fn compile_functions(
+    isa: &dyn isa::TargetIsa,
+    info: &ModuleInfo<'_>,
+    symbols: &Symbols,
+    migration_points: bool,
+) -> Result<Vec<CompiledFunc>, CompileError> {
+    let env = ModuleEnv {
+        info,
+        symbols,
+        call_conv: isa.default_call_conv(),
+        migration_points,
+        frontend_config: isa.frontend_config(),
+    };
+    let imported = info.num_imported_funcs();
+    info.bodies
+        .par_iter()
+        .enumerate()
+        .map_init(
+            || (FunctionBuilderContext::new(), Context::new()),
+            |(fctx, ctx), (i, body)| {
+                let index = imported + i as u32;
+                let t = translate_function(&env, index, body, fctx)?;
+                let mut c = compile_ir(isa, t.func, index, symbols.funcs[index as usize], ctx)?;
+                c.point_types = t.points;
+                Ok(c)
+            },
+        )
+        .collect::<Result<Vec<_>, CompileError>>()
+}
+
+/// Defines compiled functions and their point-type tables in the object.
+pub fn define_functions(
+    module: &mut ObjectModule,
+    symbols: &Symbols,
+    funcs: &[CompiledFunc],
+    imported: u32,
+) -> anyhow::Result<()> {
+    for f in funcs {
+        let id = symbols.funcs[f.index as usize];
+        module.define_function_bytes(id, f.alignment, &f.code, &f.relocs)?;
+        if let Some(data) = symbols.point_types[(f.index - imported) as usize] {
+            define_bytes(module, data, encode_point_types(&f.point_types), 4)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn define_bytes(
+    module: &mut ObjectModule,
+    id: DataId,
+    bytes: Vec<u8>,
+    align: u64,
+) -> anyhow::Result<()> {
+    let mut d = cranelift_module::DataDescription::new();
+    d.set_align(align);
+    d.define(bytes.into_boxed_slice());
+    module.define_data(id, &d)?;
+    Ok(())
+}
+
+pub fn check_isa_supported(arch: Arch) -> anyhow::Result<()> {
+    if isa::lookup_by_name(arch.lexicon_triple()).is_err() {
+        bail!("this wasmc was built without the {arch} backend");
+    }
+    Ok(())
+}

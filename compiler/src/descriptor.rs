@@ -1,0 +1,278 @@
+//! The read-only data the runtime needs about the module: the [`abi_spec::ModuleDesc`]
+//! under `wasmc_module` and every table it points to. Layouts come from `abi-spec`;
+//! addresses are filled in by relocations, so the object stays position-independent
+//! until the linker places it.
+
+use crate::codegen::CompiledFunc;
+use crate::env::{abi_type, Symbols};
+use crate::module_info::{ConstValue, ModuleInfo};
+use abi_spec::ModuleDesc;
+use cranelift_module::{DataDescription, DataId, FuncId, Linkage, Module};
+use cranelift_object::ObjectModule;
+use sha2::{Digest, Sha256};
+use std::mem::offset_of;
+
+/// A data object under construction: bytes plus relocations.
+struct Blob {
+    bytes: Vec<u8>,
+    funcs: Vec<(usize, FuncId)>,
+    datas: Vec<(usize, DataId, i64)>,
+}
+
+impl Blob {
+    fn new() -> Blob {
+        Blob {
+            bytes: vec![],
+            funcs: vec![],
+            datas: vec![],
+        }
+    }
+    fn u8(&mut self, v: u8) {
+        self.bytes.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.bytes.extend(v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.bytes.extend(v.to_le_bytes());
+    }
+    fn func_addr(&mut self, f: FuncId) {
+        self.funcs.push((self.bytes.len(), f));
+        self.u64(0);
+    }
+    fn data_addr(&mut self, d: DataId, addend: i64) {
+        self.datas.push((self.bytes.len(), d, addend));
+        self.u64(0);
+    }
+    fn pad_to(&mut self, align: usize) {
+        while self.bytes.len() % align != 0 {
+            self.bytes.push(0);
+        }
+    }
+    fn patch_u64(&mut self, at: usize, v: u64) {
+        self.bytes[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    fn patch_u32(&mut self, at: usize, v: u32) {
+        self.bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+
+    fn define(mut self, module: &mut ObjectModule, id: DataId) -> anyhow::Result<()> {
+        // Never an empty object: the runtime may take its address even for 0 entries.
+        if self.bytes.is_empty() {
+            self.bytes.resize(8, 0);
+        }
+        let mut d = DataDescription::new();
+        d.set_align(16);
+        d.define(self.bytes.into_boxed_slice());
+        for (off, f) in self.funcs {
+            let r = module.declare_func_in_data(f, &mut d);
+            d.write_function_addr(off as u32, r);
+        }
+        for (off, data, addend) in self.datas {
+            let gv = module.declare_data_in_data(data, &mut d);
+            d.write_data_addr(off as u32, gv, addend);
+        }
+        module.define_data(id, &d)?;
+        Ok(())
+    }
+}
+
+fn local_data(module: &mut ObjectModule, name: &str) -> anyhow::Result<DataId> {
+    Ok(module.declare_data(name, Linkage::Local, false, false)?)
+}
+
+/// Defines a byte string and returns its id.
+fn bytes_object(module: &mut ObjectModule, name: &str, bytes: &[u8]) -> anyhow::Result<DataId> {
+    let id = local_data(module, name)?;
+    let mut b = Blob::new();
+    b.bytes.extend_from_slice(bytes);
+    b.define(module, id)?;
+    Ok(id)
+}
+
+/// An array of [`abi_spec::Bytes`] pointing at `items` (each defined as its own object).
+fn bytes_array(
+    module: &mut ObjectModule,
+    name: &str,
+    items: &[(DataId, usize)],
+) -> anyhow::Result<DataId> {
+    let id = local_data(module, name)?;
+    let mut b = Blob::new();
+    for (data, len) in items {
+        b.data_addr(*data, 0);
+        b.u64(*len as u64);
+    }
+    b.define(module, id)?;
+    Ok(id)
+}
+
+pub struct DescriptorInput<'a> {
+    pub info: &'a ModuleInfo<'a>,
+    pub symbols: &'a Symbols,
+    pub funcs: &'a [CompiledFunc],
+    /// Compiled stubs of unknown imports (their code sizes and trap sites count too).
+    pub stubs: &'a [CompiledFunc],
+    pub init: FuncId,
+    pub migration_points: bool,
+}
+
+pub fn define_descriptor(
+    module: &mut ObjectModule,
+    input: &DescriptorInput<'_>,
+) -> anyhow::Result<()> {
+    let info = input.info;
+    let symbols = input.symbols;
+    let n = info.num_funcs() as usize;
+    let mut sizes = vec![0u32; n];
+    for c in input.funcs.iter().chain(input.stubs) {
+        sizes[c.index as usize] = c.code.len() as u32;
+    }
+
+    // Function records: the targets of funcref values.
+    let mut recs = Blob::new();
+    for f in 0..n {
+        recs.func_addr(symbols.funcs[f]);
+        recs.u32(sizes[f]);
+        recs.u32(info.canonical_type[info.func_types[f] as usize]);
+    }
+    recs.define(module, symbols.func_records)?;
+
+    // Names, for trap messages, debuggers and `wasmc inspect`.
+    let mut names_blob = vec![];
+    let mut name_ranges = vec![];
+    for f in 0..n as u32 {
+        let name = match info.imports.get(f as usize) {
+            Some(imp) => format!("{}.{}", imp.module, imp.name),
+            None => info.display_name(f),
+        };
+        name_ranges.push((names_blob.len(), name.len()));
+        names_blob.extend_from_slice(name.as_bytes());
+    }
+    let names_data = bytes_object(module, "wasmc_name_bytes", &names_blob)?;
+    let names_id = local_data(module, "wasmc_names")?;
+    let mut names = Blob::new();
+    for (off, len) in name_ranges {
+        names.data_addr(names_data, off as i64);
+        names.u64(len as u64);
+    }
+    names.define(module, names_id)?;
+
+    // Trap sites, sorted by function then offset.
+    let traps_id = local_data(module, "wasmc_traps")?;
+    let mut traps = Blob::new();
+    let mut num_traps = 0u32;
+    for c in input.funcs.iter().chain(input.stubs) {
+        for (off, trap) in &c.traps {
+            traps.u32(c.index);
+            traps.u32(*off);
+            traps.u32(*trap as u32);
+            traps.u32(0);
+            num_traps += 1;
+        }
+    }
+    traps.define(module, traps_id)?;
+
+    let gtypes: Vec<u8> = info.globals.iter().map(|g| abi_type(g.ty) as u8).collect();
+    let gmut: Vec<u8> = info.globals.iter().map(|g| g.mutable as u8).collect();
+    let gtypes_id = bytes_object(module, "wasmc_global_types", &gtypes)?;
+    let gmut_id = bytes_object(module, "wasmc_global_mutable", &gmut)?;
+
+    let tables_id = local_data(module, "wasmc_tables")?;
+    let mut tables = Blob::new();
+    for t in &info.tables {
+        tables.u64(t.min);
+        tables.u64(t.max.unwrap_or(u64::MAX));
+        tables.u8(abi_type(wasmparser::ValType::Ref(t.elem)) as u8);
+        tables.pad_to(8);
+    }
+    tables.define(module, tables_id)?;
+
+    let mut datas = vec![];
+    for (i, d) in info.data.iter().enumerate() {
+        datas.push((
+            bytes_object(module, &format!("wasmc_data{i}"), d.bytes)?,
+            d.bytes.len(),
+        ));
+    }
+    let datas_id = bytes_array(module, "wasmc_data_segments", &datas)?;
+
+    let mut elems = vec![];
+    for (i, e) in info.elems.iter().enumerate() {
+        let id = local_data(module, &format!("wasmc_elem{i}"))?;
+        let mut b = Blob::new();
+        for item in &e.items {
+            match item {
+                Some(ConstValue::RefFunc(f)) => b.data_addr(
+                    symbols.func_records,
+                    *f as i64 * abi_spec::FUNC_RECORD_SIZE as i64,
+                ),
+                None | Some(ConstValue::RefNull) => b.u64(0),
+                Some(_) => anyhow::bail!(
+                    "element segment {i}: only ref.func and ref.null items are supported"
+                ),
+            }
+        }
+        let len = b.bytes.len();
+        b.define(module, id)?;
+        elems.push((id, len));
+    }
+    let elems_id = bytes_array(module, "wasmc_elem_segments", &elems)?;
+
+    let pt_index_id = local_data(module, "wasmc_point_types_index")?;
+    let mut pt_index = Blob::new();
+    let imported = info.num_imported_funcs() as usize;
+    for f in 0..n {
+        match f.checked_sub(imported).and_then(|d| symbols.point_types[d]) {
+            Some(id) => pt_index.data_addr(id, 0),
+            None => pt_index.u64(0),
+        }
+    }
+    pt_index.define(module, pt_index_id)?;
+
+    // The descriptor itself.
+    let desc_id = module.declare_data(abi_spec::sym::MODULE, Linkage::Export, false, false)?;
+    let mut d = Blob::new();
+    d.bytes.resize(std::mem::size_of::<ModuleDesc>(), 0);
+    macro_rules! at {
+        ($f:ident) => {
+            offset_of!(ModuleDesc, $f)
+        };
+    }
+    let reloc_data = |d: &mut Blob, at: usize, id: DataId| d.datas.push((at, id, 0));
+    d.patch_u32(at!(abi_version), abi_spec::ABI_VERSION);
+    d.patch_u32(at!(migration_points), input.migration_points as u32);
+    let hash = Sha256::digest(info.bytes);
+    d.bytes[at!(module_hash)..at!(module_hash) + 32].copy_from_slice(&hash);
+    reloc_data(&mut d, at!(funcs), symbols.func_records);
+    d.patch_u32(at!(num_funcs), n as u32);
+    d.patch_u32(at!(num_imported_funcs), imported as u32);
+    reloc_data(&mut d, at!(func_names), names_id);
+    reloc_data(&mut d, at!(trap_sites), traps_id);
+    d.patch_u32(at!(num_trap_sites), num_traps);
+    d.patch_u32(at!(num_globals), info.globals.len() as u32);
+    reloc_data(&mut d, at!(global_types), gtypes_id);
+    reloc_data(&mut d, at!(global_mutable), gmut_id);
+    reloc_data(&mut d, at!(tables), tables_id);
+    d.patch_u32(at!(num_tables), info.tables.len() as u32);
+    if let Some(m) = &info.memory {
+        d.patch_u32(at!(has_memory), 1);
+        d.patch_u64(at!(memory_min_pages), m.min);
+        d.patch_u64(at!(memory_max_pages), m.max.unwrap_or(u64::MAX));
+    }
+    reloc_data(&mut d, at!(data_segments), datas_id);
+    d.patch_u32(at!(num_data_segments), info.data.len() as u32);
+    d.patch_u32(at!(num_elem_segments), info.elems.len() as u32);
+    reloc_data(&mut d, at!(elem_segments), elems_id);
+    d.funcs.push((at!(init), input.init));
+    if let Some(start) = info.export_func("_start") {
+        d.funcs.push((at!(entry), symbols.funcs[start as usize]));
+    }
+    d.patch_u32(
+        at!(vmctx_size),
+        abi_spec::vmctx_size(info.globals.len() as u32, info.tables.len() as u32),
+    );
+    reloc_data(&mut d, at!(point_types_index), pt_index_id);
+    d.patch_u32(at!(num_points), 0);
+    d.define(module, desc_id)?;
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! The compile pipeline, end to end, behind one function the CLI and tests call.
+
+use crate::codegen::{self, OptLevel};
+use crate::descriptor::{define_descriptor, DescriptorInput};
+use crate::error::CompileError;
+use crate::{init, link, module_info};
+use anyhow::Context as _;
+use cranelift_codegen::Context;
+use cranelift_frontend::FunctionBuilderContext;
+use std::path::{Path, PathBuf};
+use targets::Arch;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    /// A static executable linked with the runtime.
+    Exe,
+    /// A relocatable ELF object to link with the runtime archive yourself.
+    Obj,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub target: Arch,
+    pub opt_level: OptLevel,
+    pub cpu_features: Vec<String>,
+    pub migration_points: bool,
+    pub trap_unknown_imports: bool,
+    pub emit: Emit,
+}
+
+impl Options {
+    pub fn new(target: Arch) -> Options {
+        Options {
+            target,
+            opt_level: OptLevel::O2,
+            cpu_features: vec![],
+            migration_points: true,
+            trap_unknown_imports: false,
+            emit: Emit::Exe,
+        }
+    }
+}
+
+/// Compiles Wasm `bytes` to an ELF object for `opts.target`.
+pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
+    let info = module_info::read_module(bytes, opts.trap_unknown_imports)?;
+    let names = info.func_names.clone();
+    let with_names = |e: CompileError| anyhow::Error::from(e.with_names(&names));
+    let isa = codegen::build_isa(opts.target, opts.opt_level, &opts.cpu_features)?;
+    let mut module = codegen::new_object_module(isa.clone())?;
+    let declared = codegen::declare(&mut module, &info, opts.migration_points)?;
+    let symbols = &declared.symbols;
+
+    let funcs = codegen::compile_functions(&*isa, &info, symbols, opts.migration_points)
+        .map_err(with_names)?;
+    codegen::define_functions(&mut module, symbols, &funcs, info.num_imported_funcs())?;
+
+    let mut fctx = FunctionBuilderContext::new();
+    let mut ctx = Context::new();
+    let mut stubs = vec![];
+    for &f in &declared.stubs {
+        let ir = init::unknown_import_stub(&info, f, symbols, &*isa, &mut fctx);
+        let c = codegen::compile_ir(&*isa, ir, f, symbols.funcs[f as usize], &mut ctx)
+            .map_err(with_names)?;
+        cranelift_module::Module::define_function_bytes(
+            &mut module,
+            symbols.funcs[f as usize],
+            c.alignment,
+            &c.code,
+            &c.relocs,
+        )?;
+        stubs.push(c);
+    }
+    let ir = init::init_function(&info, symbols, &*isa, &mut fctx);
+    let c =
+        codegen::compile_ir(&*isa, ir, u32::MAX, declared.init, &mut ctx).map_err(with_names)?;
+    cranelift_module::Module::define_function_bytes(
+        &mut module,
+        declared.init,
+        c.alignment,
+        &c.code,
+        &c.relocs,
+    )?;
+
+    define_descriptor(
+        &mut module,
+        &DescriptorInput {
+            info: &info,
+            symbols,
+            funcs: &funcs,
+            stubs: &stubs,
+            init: declared.init,
+            migration_points: opts.migration_points,
+        },
+    )?;
+    let mut product = module.finish();
+    add_name_aliases(&mut product, &info, symbols);
+    Ok(product.emit().context("writing the object file")?)
+}
+
+/// Gives each compiled function a second, readable symbol from the name section, so
+/// debuggers and profilers show Wasm names.
+fn add_name_aliases(
+    product: &mut cranelift_object::ObjectProduct,
+    info: &module_info::ModuleInfo<'_>,
+    symbols: &crate::env::Symbols,
+) {
+    use object::write::{Symbol, SymbolSection};
+    use object::{SymbolFlags, SymbolKind, SymbolScope};
+    for f in info.num_imported_funcs()..info.num_funcs() {
+        let Some(name) = &info.func_names[f as usize] else {
+            continue;
+        };
+        let sym_id = product.function_symbol(symbols.funcs[f as usize]);
+        let sym = product.object.symbol(sym_id);
+        let (section, value, size) = (sym.section, sym.value, sym.size);
+        if let SymbolSection::Section(_) = section {
+            product.object.add_symbol(Symbol {
+                name: name.as_bytes().to_vec(),
+                value,
+                size,
+                kind: SymbolKind::Text,
+                scope: SymbolScope::Compilation,
+                weak: false,
+                section,
+                flags: SymbolFlags::None,
+            });
+        }
+    }
+}
+
+/// Compiles the file `input` to `output` (an executable or an object, per `opts.emit`).
+/// The output is written atomically: a failed compile never leaves a partial file.
+pub fn compile(input: &Path, output: &Path, opts: &Options) -> anyhow::Result<()> {
+    let bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let object = compile_object(&bytes, opts)?;
+    let tmp_obj = temp_beside(output, "o");
+    std::fs::write(&tmp_obj, &object)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    let result = match opts.emit {
+        Emit::Obj => std::fs::rename(&tmp_obj, output)
+            .with_context(|| format!("cannot write {}", output.display())),
+        Emit::Exe => {
+            let tmp_exe = temp_beside(output, "exe");
+            let r = link::link(opts.target, &tmp_obj, &tmp_exe).and_then(|_| {
+                std::fs::rename(&tmp_exe, output)
+                    .with_context(|| format!("cannot write {}", output.display()))
+            });
+            let _ = std::fs::remove_file(&tmp_exe);
+            r
+        }
+    };
+    let _ = std::fs::remove_file(&tmp_obj);
+    result
+}
+
+fn temp_beside(output: &Path, ext: &str) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "out".into());
+    output.with_file_name(format!(".{name}.wasmc-{}.{ext}", std::process::id()))
+}

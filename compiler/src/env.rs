@@ -1,0 +1,188 @@
+//! What the translator knows about the world outside one function: the module, the
+//! symbols of other functions, runtime functions and data, and how Wasm types map to
+//! Cranelift types. Kept apart from the translation itself (as wasmtime keeps
+//! `FuncEnvironment` apart from its translator).
+
+use crate::module_info::ModuleInfo;
+use abi_spec::sym;
+use cranelift_codegen::ir::{self, types, AbiParam, ExternalName, Signature, UserExternalName};
+use cranelift_codegen::isa::CallConv;
+use cranelift_module::{DataId, FuncId};
+use wasmparser::{FuncType, ValType};
+
+/// Cranelift-module namespaces of `UserExternalName`s.
+pub const NS_FUNC: u32 = 0;
+pub const NS_DATA: u32 = 1;
+
+/// Runtime functions generated code calls, with their Cranelift signatures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Libcall {
+    MemoryGrow,
+    MemoryFill,
+    MemoryCopy,
+    MemoryInit,
+    DataDrop,
+    TableGrow,
+    TableFill,
+    TableCopy,
+    TableInit,
+    ElemDrop,
+    Trap,
+    MigPoll,
+    MigSaveFrame,
+    MigRestoreFrame,
+    MigRestoreCallee,
+}
+
+impl Libcall {
+    pub const ALL: [Libcall; 15] = [
+        Libcall::MemoryGrow,
+        Libcall::MemoryFill,
+        Libcall::MemoryCopy,
+        Libcall::MemoryInit,
+        Libcall::DataDrop,
+        Libcall::TableGrow,
+        Libcall::TableFill,
+        Libcall::TableCopy,
+        Libcall::TableInit,
+        Libcall::ElemDrop,
+        Libcall::Trap,
+        Libcall::MigPoll,
+        Libcall::MigSaveFrame,
+        Libcall::MigRestoreFrame,
+        Libcall::MigRestoreCallee,
+    ];
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Libcall::MemoryGrow => sym::MEMORY_GROW,
+            Libcall::MemoryFill => sym::MEMORY_FILL,
+            Libcall::MemoryCopy => sym::MEMORY_COPY,
+            Libcall::MemoryInit => sym::MEMORY_INIT,
+            Libcall::DataDrop => sym::DATA_DROP,
+            Libcall::TableGrow => sym::TABLE_GROW,
+            Libcall::TableFill => sym::TABLE_FILL,
+            Libcall::TableCopy => sym::TABLE_COPY,
+            Libcall::TableInit => sym::TABLE_INIT,
+            Libcall::ElemDrop => sym::ELEM_DROP,
+            Libcall::Trap => sym::TRAP,
+            Libcall::MigPoll => sym::MIG_POLL,
+            Libcall::MigSaveFrame => sym::MIG_SAVE_FRAME,
+            Libcall::MigRestoreFrame => sym::MIG_RESTORE_FRAME,
+            Libcall::MigRestoreCallee => sym::MIG_RESTORE_CALLEE,
+        }
+    }
+
+    /// Parameters after the leading vmctx, and results.
+    fn shape(self) -> (&'static [ir::Type], &'static [ir::Type]) {
+        use types::{I32, I64};
+        match self {
+            Libcall::MemoryGrow => (&[I32], &[I32]),
+            Libcall::MemoryFill | Libcall::MemoryCopy => (&[I32, I32, I32], &[]),
+            Libcall::MemoryInit => (&[I32, I32, I32, I32], &[]),
+            Libcall::DataDrop | Libcall::ElemDrop => (&[I32], &[]),
+            Libcall::TableGrow => (&[I32, I64, I32], &[I32]),
+            Libcall::TableFill => (&[I32, I32, I64, I32], &[]),
+            Libcall::TableCopy | Libcall::TableInit => (&[I32, I32, I32, I32, I32], &[]),
+            Libcall::Trap => (&[I32, I32], &[]),
+            Libcall::MigPoll => (&[], &[I32]),
+            Libcall::MigSaveFrame => (&[I32, I32, I32, I64], &[I64]),
+            Libcall::MigRestoreFrame => (&[I32], &[I64]),
+            Libcall::MigRestoreCallee => (&[], &[I64]),
+        }
+    }
+
+    pub fn signature(self, call_conv: CallConv) -> Signature {
+        let (params, results) = self.shape();
+        let mut sig = Signature::new(call_conv);
+        sig.params.push(AbiParam::new(types::I64));
+        sig.params.extend(params.iter().map(|t| AbiParam::new(*t)));
+        sig.returns
+            .extend(results.iter().map(|t| AbiParam::new(*t)));
+        sig
+    }
+}
+
+/// Symbol ids of everything generated code may refer to.
+pub struct Symbols {
+    /// One per Wasm function index (imports first): what a call targets.
+    pub funcs: Vec<FuncId>,
+    pub libcalls: Vec<(Libcall, FuncId)>,
+    /// `wasmc_funcs`: the array of [`abi_spec::FuncRecord`]s; a funcref is an address in it.
+    pub func_records: DataId,
+    /// Per defined function, the type codes of the values saved at its migration points.
+    pub point_types: Vec<Option<DataId>>,
+}
+
+impl Symbols {
+    pub fn libcall(&self, l: Libcall) -> FuncId {
+        self.libcalls.iter().find(|(x, _)| *x == l).unwrap().1
+    }
+}
+
+pub struct ModuleEnv<'a> {
+    pub info: &'a ModuleInfo<'a>,
+    pub symbols: &'a Symbols,
+    pub call_conv: CallConv,
+    pub migration_points: bool,
+    pub frontend_config: cranelift_codegen::isa::TargetFrontendConfig,
+}
+
+pub fn ir_type(ty: ValType) -> ir::Type {
+    match ty {
+        ValType::I32 => types::I32,
+        ValType::I64 => types::I64,
+        ValType::F32 => types::F32,
+        ValType::F64 => types::F64,
+        ValType::V128 => types::I8X16,
+        ValType::Ref(_) => types::I64,
+    }
+}
+
+pub fn abi_type(ty: ValType) -> abi_spec::ValType {
+    match ty {
+        ValType::I32 => abi_spec::ValType::I32,
+        ValType::I64 => abi_spec::ValType::I64,
+        ValType::F32 => abi_spec::ValType::F32,
+        ValType::F64 => abi_spec::ValType::F64,
+        ValType::V128 => abi_spec::ValType::V128,
+        ValType::Ref(r) if r.is_func_ref() => abi_spec::ValType::FuncRef,
+        ValType::Ref(_) => abi_spec::ValType::ExternRef,
+    }
+}
+
+/// Native signature of a Wasm function: vmctx first, then the Wasm parameters.
+pub fn wasm_signature(ft: &FuncType, call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    sig.params.push(AbiParam::new(types::I64));
+    sig.params
+        .extend(ft.params().iter().map(|t| AbiParam::new(ir_type(*t))));
+    sig.returns
+        .extend(ft.results().iter().map(|t| AbiParam::new(ir_type(*t))));
+    sig
+}
+
+/// Makes `id` callable from `func` (as cranelift-module's `declare_func_in_func` does,
+/// without needing the module, so functions can be translated on many threads).
+pub fn import_func(func: &mut ir::Function, id: FuncId, sig: Signature) -> ir::FuncRef {
+    let name = func.declare_imported_user_function(UserExternalName::new(NS_FUNC, id.as_u32()));
+    let signature = func.import_signature(sig);
+    func.import_function(ir::ExtFuncData {
+        name: ExternalName::user(name),
+        signature,
+        // Everything is linked into one static executable: direct PC-relative calls.
+        colocated: true,
+        patchable: false,
+    })
+}
+
+/// The address of data object `id` (plus `offset`) as a global value of `func`.
+pub fn import_data(func: &mut ir::Function, id: DataId, offset: i64) -> ir::GlobalValue {
+    let name = func.declare_imported_user_function(UserExternalName::new(NS_DATA, id.as_u32()));
+    func.create_global_value(ir::GlobalValueData::Symbol {
+        name: ExternalName::user(name),
+        offset: ir::immediates::Imm64::new(offset),
+        colocated: true,
+        tls: false,
+    })
+}

@@ -1,0 +1,166 @@
+//! Generated functions that are not Wasm functions: module instantiation
+//! (`wasmc_init`) and the trapping stand-ins for unknown imports.
+
+use crate::env::{import_data, import_func, ir_type, wasm_signature, Libcall, Symbols, NS_FUNC};
+use crate::module_info::{ConstValue, ElemKind, ModuleInfo};
+use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, UserFuncName, Value};
+use cranelift_codegen::isa::TargetIsa;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+
+struct Gen<'a, 'b> {
+    b: FunctionBuilder<'b>,
+    symbols: &'a Symbols,
+    isa: &'a dyn TargetIsa,
+    vmctx: Value,
+}
+
+impl Gen<'_, '_> {
+    fn libcall(&mut self, l: Libcall, args: &[Value]) {
+        let f = import_func(
+            self.b.func,
+            self.symbols.libcall(l),
+            l.signature(self.isa.default_call_conv()),
+        );
+        let mut all = vec![self.vmctx];
+        all.extend_from_slice(args);
+        self.b.ins().call(f, &all);
+    }
+
+    fn i32c(&mut self, v: i64) -> Value {
+        self.b.ins().iconst(types::I32, v)
+    }
+
+    /// Evaluates a constant expression. `ty` is the Cranelift type expected.
+    fn const_value(&mut self, c: ConstValue, info: &ModuleInfo<'_>) -> Value {
+        match c {
+            ConstValue::I32(v) => self.b.ins().iconst(types::I32, v as i64),
+            ConstValue::I64(v) => self.b.ins().iconst(types::I64, v),
+            ConstValue::F32(bits) => self.b.ins().f32const(f32::from_bits(bits)),
+            ConstValue::F64(bits) => self.b.ins().f64const(f64::from_bits(bits)),
+            ConstValue::RefNull => self.b.ins().iconst(types::I64, 0),
+            ConstValue::RefFunc(f) => {
+                let gv = import_data(
+                    self.b.func,
+                    self.symbols.func_records,
+                    f as i64 * abi_spec::FUNC_RECORD_SIZE as i64,
+                );
+                self.b.ins().symbol_value(types::I64, gv)
+            }
+            ConstValue::GlobalGet(g) => {
+                let ty = ir_type(info.globals[g as usize].ty);
+                self.b.ins().load(
+                    ty,
+                    MemFlagsData::trusted(),
+                    self.vmctx,
+                    abi_spec::global_offset(g) as i32,
+                )
+            }
+        }
+    }
+}
+
+/// Builds `wasmc_init(vmctx)`: globals, then active element segments, then active data
+/// segments (each dropped once applied, as instantiation does), then the start function.
+pub fn init_function(
+    info: &ModuleInfo<'_>,
+    symbols: &Symbols,
+    isa: &dyn TargetIsa,
+    fctx: &mut FunctionBuilderContext,
+) -> ir::Function {
+    let mut sig = ir::Signature::new(isa.default_call_conv());
+    sig.params.push(ir::AbiParam::new(types::I64));
+    let mut func = ir::Function::with_name_signature(UserFuncName::user(NS_FUNC, u32::MAX), sig);
+    let mut b = FunctionBuilder::new(&mut func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let vmctx = b.block_params(entry)[0];
+    let mut g = Gen {
+        b,
+        symbols,
+        isa,
+        vmctx,
+    };
+
+    for (i, global) in info.globals.iter().enumerate() {
+        let v = g.const_value(global.init, info);
+        g.b.ins().store(
+            MemFlagsData::trusted(),
+            v,
+            vmctx,
+            abi_spec::global_offset(i as u32) as i32,
+        );
+    }
+    for (i, seg) in info.elems.iter().enumerate() {
+        match &seg.kind {
+            ElemKind::Active { table, offset } => {
+                let off = g.const_value(*offset, info);
+                let t = g.i32c(*table as i64);
+                let s = g.i32c(i as i64);
+                let zero = g.i32c(0);
+                let n = g.i32c(seg.items.len() as i64);
+                g.libcall(Libcall::TableInit, &[t, s, off, zero, n]);
+                g.libcall(Libcall::ElemDrop, &[s]);
+            }
+            ElemKind::Declared => {
+                let s = g.i32c(i as i64);
+                g.libcall(Libcall::ElemDrop, &[s]);
+            }
+            ElemKind::Passive => {}
+        }
+    }
+    for (i, seg) in info.data.iter().enumerate() {
+        if let Some(offset) = seg.active {
+            let off = g.const_value(offset, info);
+            let s = g.i32c(i as i64);
+            let zero = g.i32c(0);
+            let n = g.i32c(seg.bytes.len() as i64);
+            g.libcall(Libcall::MemoryInit, &[s, off, zero, n]);
+            g.libcall(Libcall::DataDrop, &[s]);
+        }
+    }
+    if let Some(start) = info.start {
+        let sig = wasm_signature(info.func_type(start), isa.default_call_conv());
+        let f = import_func(g.b.func, symbols.funcs[start as usize], sig);
+        g.b.ins().call(f, &[vmctx]);
+    }
+    g.b.ins().return_(&[]);
+    g.b.seal_all_blocks();
+    g.b.finalize(isa.frontend_config());
+    func
+}
+
+/// A function with the import's signature that stops the program with
+/// `Trap::UnknownImport` (`--trap-unknown-imports`).
+pub fn unknown_import_stub(
+    info: &ModuleInfo<'_>,
+    index: u32,
+    symbols: &Symbols,
+    isa: &dyn TargetIsa,
+    fctx: &mut FunctionBuilderContext,
+) -> ir::Function {
+    let sig = wasm_signature(info.func_type(index), isa.default_call_conv());
+    let mut func = ir::Function::with_name_signature(
+        UserFuncName::user(NS_FUNC, symbols.funcs[index as usize].as_u32()),
+        sig,
+    );
+    let mut b = FunctionBuilder::new(&mut func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let vmctx = b.block_params(entry)[0];
+    let mut g = Gen {
+        b,
+        symbols,
+        isa,
+        vmctx,
+    };
+    let code = g.i32c(abi_spec::Trap::UnknownImport as i64);
+    let f = g.i32c(index as i64);
+    g.libcall(Libcall::Trap, &[code, f]);
+    g.b.ins()
+        .trap(crate::translate::trap_code(abi_spec::Trap::Unreachable));
+    g.b.seal_all_blocks();
+    g.b.finalize(isa.frontend_config());
+    func
+}

@@ -1,0 +1,408 @@
+//! Structured control flow, branches and calls.
+
+use super::{trap_code, FuncTranslator, OpResult};
+use crate::env::ir_type;
+use abi_spec::Trap;
+use cranelift_codegen::ir::{self, condcodes::IntCC, types, BlockArg, InstBuilder, Value};
+use wasmparser::{BlockType, Operator, ValType};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    Function,
+    Block,
+    Loop,
+    If,
+}
+
+pub struct Frame {
+    pub kind: FrameKind,
+    /// Where `end` (and a branch to a non-loop label) continues; params = results.
+    pub cont: ir::Block,
+    /// Loop header (branch target of a loop label); params = loop params.
+    pub header: Option<ir::Block>,
+    /// The else arm of an `if`, until `else` is seen.
+    pub else_block: Option<ir::Block>,
+    /// The values an `if` received, for an else arm (explicit or implicit).
+    pub if_params: Vec<Value>,
+    pub params: Vec<ValType>,
+    pub results: Vec<ValType>,
+    /// Operand stack height below the frame's params.
+    pub base: usize,
+    /// Whether anything reaches `cont`.
+    pub cont_reachable: bool,
+}
+
+impl Frame {
+    pub fn function(exit: ir::Block, results: &[ValType]) -> Frame {
+        Frame {
+            kind: FrameKind::Function,
+            cont: exit,
+            header: None,
+            else_block: None,
+            if_params: vec![],
+            params: vec![],
+            results: results.to_vec(),
+            base: 0,
+            cont_reachable: false,
+        }
+    }
+
+    /// Target block and arity of a branch to this frame's label.
+    fn branch_target(&self) -> (ir::Block, usize) {
+        match self.header {
+            Some(h) => (h, self.params.len()),
+            None => (self.cont, self.results.len()),
+        }
+    }
+}
+
+fn args(vals: &[Value]) -> Vec<BlockArg> {
+    vals.iter().map(|v| BlockArg::Value(*v)).collect()
+}
+
+impl<'a, 'b> FuncTranslator<'a, 'b> {
+    fn block_type(&self, bt: BlockType) -> (Vec<ValType>, Vec<ValType>) {
+        match bt {
+            BlockType::Empty => (vec![], vec![]),
+            BlockType::Type(t) => (vec![], vec![t]),
+            BlockType::FuncType(i) => {
+                let ft = &self.env.info.types[i as usize];
+                (ft.params().to_vec(), ft.results().to_vec())
+            }
+        }
+    }
+
+    fn block_with_params(&mut self, tys: &[ValType]) -> ir::Block {
+        let b = self.b.create_block();
+        for t in tys {
+            self.b.append_block_param(b, ir_type(*t));
+        }
+        b
+    }
+
+    fn push_frame(&mut self, kind: FrameKind, bt: BlockType) -> Frame {
+        let (params, results) = self.block_type(bt);
+        // Everything below the frame's params must be nameable inside it.
+        self.spill_stack_to_vars(params.len());
+        let cont = self.block_with_params(&results);
+        Frame {
+            kind,
+            cont,
+            header: None,
+            else_block: None,
+            if_params: vec![],
+            base: self.stack.len() - params.len(),
+            params,
+            results,
+            cont_reachable: false,
+        }
+    }
+
+    /// Handles control operators; returns false for anything else.
+    pub(super) fn control_operator(&mut self, op: &Operator<'_>) -> Result<bool, super::OpError> {
+        match op {
+            Operator::Block { blockty } => {
+                let f = self.push_frame(FrameKind::Block, *blockty);
+                self.control.push(f);
+            }
+            Operator::Loop { blockty } => {
+                let mut f = self.push_frame(FrameKind::Loop, *blockty);
+                let header = self.block_with_params(&f.params);
+                let vals = self.popn(f.params.len());
+                self.b.ins().jump(header, &args(&vals));
+                self.b.switch_to_block(header);
+                let hp = self.b.block_params(header).to_vec();
+                for (v, t) in hp.iter().zip(f.params.clone()) {
+                    self.push(*v, t);
+                }
+                f.header = Some(header);
+                self.control.push(f);
+                if self.env.migration_points {
+                    self.loop_point(header);
+                }
+            }
+            Operator::If { blockty } => {
+                let cond = self.pop();
+                let mut f = self.push_frame(FrameKind::If, *blockty);
+                let then_block = self.b.create_block();
+                let else_block = self.b.create_block();
+                f.if_params = self.peekn(f.params.len());
+                self.b.ins().brif(cond, then_block, &[], else_block, &[]);
+                self.b.switch_to_block(then_block);
+                f.else_block = Some(else_block);
+                self.control.push(f);
+            }
+            Operator::Else => {
+                self.end_arm();
+                let f = self.control.last_mut().unwrap();
+                let else_block = f.else_block.take().unwrap();
+                let params = f.if_params.clone();
+                let tys = f.params.clone();
+                let base = f.base;
+                self.truncate_stack(base);
+                self.b.switch_to_block(else_block);
+                for (v, t) in params.into_iter().zip(tys) {
+                    self.push(v, t);
+                }
+            }
+            Operator::End => {
+                self.end_arm();
+                let mut f = self.control.pop().unwrap();
+                if let Some(else_block) = f.else_block.take() {
+                    // An `if` without `else`: its params pass straight through.
+                    self.b.switch_to_block(else_block);
+                    self.b.ins().jump(f.cont, &args(&f.if_params));
+                    f.cont_reachable = true;
+                }
+                self.truncate_stack(f.base);
+                self.enter_cont(&f);
+            }
+            Operator::Br { relative_depth } => {
+                self.branch(*relative_depth);
+                self.reachable = false;
+            }
+            Operator::BrIf { relative_depth } => {
+                let cond = self.pop();
+                let next = self.b.create_block();
+                let (target, arity) = self.target(*relative_depth);
+                let vals = self.peekn(arity);
+                self.b.ins().brif(cond, target, &args(&vals), next, &[]);
+                self.b.switch_to_block(next);
+            }
+            Operator::BrTable { targets } => {
+                let index = self.pop();
+                let mut calls = vec![];
+                let depths: Vec<u32> = targets
+                    .targets()
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| super::OpError::Unsupported(e.to_string()))?;
+                let mut all = depths.clone();
+                all.push(targets.default());
+                for d in all {
+                    let (target, arity) = self.target(d);
+                    let vals = self.peekn(arity);
+                    calls.push(self.b.func.dfg.block_call(target, &args(&vals)));
+                }
+                let default = calls.pop().unwrap();
+                let jt = self
+                    .b
+                    .create_jump_table(ir::JumpTableData::new(default, &calls));
+                self.b.ins().br_table(index, jt);
+                self.reachable = false;
+            }
+            Operator::Return => {
+                self.branch(self.control.len() as u32 - 1);
+                self.reachable = false;
+            }
+            Operator::Unreachable => {
+                self.b.ins().trap(trap_code(Trap::Unreachable));
+                self.reachable = false;
+            }
+            Operator::Call { function_index } => self.call(*function_index)?,
+            Operator::CallIndirect {
+                type_index,
+                table_index,
+            } => self.call_indirect(*type_index, *table_index)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Skips code after an unconditional branch until the matching `else` or `end`.
+    pub(super) fn unreachable_operator(&mut self, op: &Operator<'_>) -> OpResult {
+        match op {
+            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+                self.unreachable_depth += 1;
+            }
+            Operator::Else if self.unreachable_depth == 0 => {
+                let f = self.control.last_mut().unwrap();
+                if let Some(else_block) = f.else_block.take() {
+                    let params = f.if_params.clone();
+                    let tys = f.params.clone();
+                    let base = f.base;
+                    self.truncate_stack(base);
+                    self.b.switch_to_block(else_block);
+                    for (v, t) in params.into_iter().zip(tys) {
+                        self.push(v, t);
+                    }
+                    self.reachable = true;
+                }
+            }
+            Operator::End if self.unreachable_depth > 0 => self.unreachable_depth -= 1,
+            Operator::End => {
+                let mut f = self.control.pop().unwrap();
+                if let Some(else_block) = f.else_block.take() {
+                    self.b.switch_to_block(else_block);
+                    self.b.ins().jump(f.cont, &args(&f.if_params));
+                    f.cont_reachable = true;
+                }
+                self.truncate_stack(f.base);
+                self.enter_cont(&f);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn truncate_stack(&mut self, height: usize) {
+        self.stack.truncate(height);
+        self.stack_types.truncate(height);
+    }
+
+    /// Falls through the end of the current arm into the frame's continuation.
+    fn end_arm(&mut self) {
+        if !self.reachable {
+            return;
+        }
+        let f = self.control.last().unwrap();
+        let (cont, n) = (f.cont, f.results.len());
+        let vals = self.popn(n);
+        self.b.ins().jump(cont, &args(&vals));
+        self.control.last_mut().unwrap().cont_reachable = true;
+    }
+
+    fn enter_cont(&mut self, f: &Frame) {
+        let reached = f.cont_reachable;
+        if f.kind == FrameKind::Function {
+            // Nothing follows the function's end; `finish` emits the exit block.
+            self.reachable = false;
+            return;
+        }
+        self.b.switch_to_block(f.cont);
+        let params = self.b.block_params(f.cont).to_vec();
+        for (v, t) in params.into_iter().zip(f.results.clone()) {
+            self.push(v, t);
+        }
+        self.reachable = reached;
+        if !reached {
+            // Nothing jumps here; keep the block well-formed and skip what follows.
+            self.b.ins().trap(trap_code(Trap::Unreachable));
+        }
+    }
+
+    fn target(&mut self, relative_depth: u32) -> (ir::Block, usize) {
+        let i = self.control.len() - 1 - relative_depth as usize;
+        let f = &mut self.control[i];
+        if f.header.is_none() {
+            f.cont_reachable = true;
+        }
+        f.branch_target()
+    }
+
+    fn branch(&mut self, relative_depth: u32) {
+        let (target, arity) = self.target(relative_depth);
+        let vals = self.peekn(arity);
+        self.b.ins().jump(target, &args(&vals));
+    }
+
+    // ---- calls -----------------------------------------------------------------------
+
+    fn call(&mut self, function_index: u32) -> OpResult {
+        let ft = self.env.info.func_type(function_index).clone();
+        let n = ft.params().len();
+        let imported = function_index < self.env.info.num_imported_funcs();
+        let point = self.env.migration_points && !imported;
+        if point {
+            self.spill_stack_to_vars(n);
+        }
+        let callee = self.func_ref(function_index);
+        let mut argv = vec![self.vmctx];
+        argv.extend(self.popn(n));
+        let inst = self.b.ins().call(callee, &argv);
+        let results = self.b.inst_results(inst).to_vec();
+        if point {
+            let results = self.call_point(CallTarget::Direct(function_index), &ft, results);
+            self.push_results(&results, ft.results());
+        } else {
+            self.push_results(&results, ft.results());
+        }
+        Ok(())
+    }
+
+    fn push_results(&mut self, vals: &[Value], tys: &[ValType]) {
+        for (v, t) in vals.iter().zip(tys) {
+            self.push(*v, *t);
+        }
+    }
+
+    /// Loads the funcref at `index` of `table` with a bounds check.
+    pub(super) fn table_elem_addr(&mut self, table: u32, index: Value) -> Value {
+        let off = abi_spec::table_offset(self.env.info.globals.len() as u32, table) as i32;
+        let len = self.b.ins().load(
+            types::I64,
+            super::vm_flags(),
+            self.vmctx,
+            off + abi_spec::TABLE_LEN,
+        );
+        let idx = self.b.ins().uextend(types::I64, index);
+        let oob = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, idx, len);
+        self.b.ins().trapnz(oob, trap_code(Trap::TableOutOfBounds));
+        let base = self.b.ins().load(
+            types::I64,
+            super::vm_flags(),
+            self.vmctx,
+            off + abi_spec::TABLE_BASE,
+        );
+        let scaled = self.b.ins().ishl_imm_u(idx, 3);
+        self.b.ins().iadd(base, scaled)
+    }
+
+    /// Checks a funcref for null and for `type_index`, and returns its code address.
+    pub(super) fn checked_code(&mut self, funcref: Value, type_index: u32) -> Value {
+        self.b
+            .ins()
+            .trapz(funcref, trap_code(Trap::IndirectCallToNull));
+        let ty = self.b.ins().load(
+            types::I32,
+            super::vm_flags().with_readonly(),
+            funcref,
+            abi_spec::FUNC_RECORD_TYPE_ID,
+        );
+        let want = self.env.info.canonical_type[type_index as usize] as i64;
+        let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, ty, want);
+        self.b
+            .ins()
+            .trapnz(bad, trap_code(Trap::IndirectCallTypeMismatch));
+        self.b.ins().load(
+            types::I64,
+            super::vm_flags().with_readonly(),
+            funcref,
+            abi_spec::FUNC_RECORD_CODE,
+        )
+    }
+
+    fn call_indirect(&mut self, type_index: u32, table_index: u32) -> OpResult {
+        let ft = self.env.info.types[type_index as usize].clone();
+        let n = ft.params().len();
+        if self.env.migration_points {
+            self.spill_stack_to_vars(n + 1);
+        }
+        let index = self.pop();
+        let args = self.popn(n);
+        let addr = self.table_elem_addr(table_index, index);
+        let funcref = self.b.ins().load(types::I64, super::vm_flags(), addr, 0);
+        let code = self.checked_code(funcref, type_index);
+        let sig = self.sig_ref(type_index);
+        let mut argv = vec![self.vmctx];
+        argv.extend(args);
+        let inst = self.b.ins().call_indirect(sig, code, &argv);
+        let results = self.b.inst_results(inst).to_vec();
+        if self.env.migration_points {
+            let results = self.call_point(CallTarget::Indirect(type_index), &ft, results);
+            self.push_results(&results, ft.results());
+        } else {
+            self.push_results(&results, ft.results());
+        }
+        Ok(())
+    }
+}
+
+/// What a call site calls, so that its restore path can call it again.
+#[derive(Clone, Copy)]
+pub enum CallTarget {
+    Direct(u32),
+    Indirect(u32),
+}

@@ -1,0 +1,368 @@
+//! Migration points: the out-of-line code that saves a frame into the canonical
+//! record, and the restore paths that rebuild it and jump straight to the point.
+//!
+//! Point 0 is the function entry, then points are numbered in code order: each loop
+//! header (a poll point, so a running loop stops within one iteration) and each call of
+//! a Wasm function (the resume point of every frame below the top). The idle cost of a
+//! point is one load of `mig_state` and one branch that is predicted not taken; all
+//! else is in cold blocks.
+//!
+//! A frame record holds, in order: every local, then every operand-stack value below
+//! the point (stack variables, by depth), then the loop's params for a loop point.
+
+use super::control::CallTarget;
+use super::{vm_flags, FuncTranslator, Slot};
+use crate::env::{abi_type, import_data, ir_type, Libcall};
+use abi_spec::{mig_state, PollAction};
+use cranelift_codegen::ir::{self, condcodes::IntCC, types, BlockArg, InstBuilder, Value};
+use cranelift_frontend::Variable;
+use wasmparser::{FuncType, ValType};
+
+enum Resume {
+    /// Jump to the function body (params restored).
+    Entry { body: ir::Block },
+    /// Jump to the loop header with the loop params.
+    Loop { header: ir::Block },
+    /// Call the callee again (it restores its own frame), then go on at `cont`.
+    Call {
+        target: CallTarget,
+        ty: FuncType,
+        cont: ir::Block,
+        save: ir::Block,
+    },
+}
+
+struct Point {
+    vars: Vec<(Variable, ValType)>,
+    extra: Vec<ValType>,
+    resume: Resume,
+}
+
+#[derive(Default)]
+pub struct Points {
+    points: Vec<Point>,
+}
+
+impl Points {
+    pub fn into_types(self) -> Vec<Vec<abi_spec::ValType>> {
+        self.points
+            .iter()
+            .map(|p| {
+                p.vars
+                    .iter()
+                    .map(|v| v.1)
+                    .chain(p.extra.iter().copied())
+                    .map(abi_type)
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Encodes the per-function table of point types read by the runtime:
+/// `u32 num_points`, then per point `u32 nvals` and `nvals` type bytes, padded to 4.
+pub fn encode_point_types(points: &[Vec<abi_spec::ValType>]) -> Vec<u8> {
+    let mut out = (points.len() as u32).to_le_bytes().to_vec();
+    for p in points {
+        out.extend((p.len() as u32).to_le_bytes());
+        out.extend(p.iter().map(|t| *t as u8));
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+    }
+    out
+}
+
+/// Offset of point `k`'s record (its `nvals` word) in [`encode_point_types`]' output.
+fn record_offset(points: &[Point], k: usize) -> i64 {
+    let mut off = 4;
+    for p in &points[..k] {
+        let n = p.vars.len() + p.extra.len();
+        off += 4 + n.div_ceil(4) * 4;
+    }
+    off as i64
+}
+
+impl<'a, 'b> FuncTranslator<'a, 'b> {
+    fn mig_state(&mut self) -> Value {
+        self.b.ins().load(
+            types::I32,
+            vm_flags(),
+            self.vmctx,
+            abi_spec::VMCTX_MIG_STATE,
+        )
+    }
+
+    fn cold_block(&mut self) -> ir::Block {
+        let b = self.b.create_block();
+        self.b.set_cold_block(b);
+        b
+    }
+
+    fn local_vars(&self) -> Vec<(Variable, ValType)> {
+        self.locals.clone()
+    }
+
+    /// Variables of the operand-stack entries below `height` (all already spilled).
+    fn stack_vars_below(&mut self, height: usize) -> Vec<(Variable, ValType)> {
+        (0..height)
+            .map(|i| match self.stack[i] {
+                Slot::Var(v) => (v, self.stack_types[i]),
+                Slot::Val(_) => unreachable!("stack entries are spilled before a migration point"),
+            })
+            .collect()
+    }
+
+    /// Function entry (point 0): poll; on `Unwind` save the params, on `Restore`
+    /// dispatch to the frame's point.
+    pub(super) fn entry_point(&mut self, body: ir::Block, params: &[ValType]) {
+        let vars: Vec<_> = self.locals[..params.len()].to_vec();
+        let k = self.add_point(vars, vec![], Resume::Entry { body });
+        let state = self.mig_state();
+        let cold = self.cold_block();
+        self.b.ins().brif(state, cold, &[], body, &[]);
+        self.b.switch_to_block(cold);
+        let action = self.call_libcall(Libcall::MigPoll, &[]).unwrap();
+        let save = self.cold_block();
+        let not_unwind = self.cold_block();
+        let dispatch = self.cold_block();
+        let is_unwind = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, action, PollAction::Unwind as i64);
+        self.b.ins().brif(is_unwind, save, &[], not_unwind, &[]);
+        self.b.switch_to_block(not_unwind);
+        let is_restore = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, action, PollAction::Restore as i64);
+        self.b.ins().brif(is_restore, dispatch, &[], body, &[]);
+        self.restore_dispatch = Some(dispatch);
+        self.emit_save(save, k, &[]);
+    }
+
+    /// Loop header: poll; on `Unwind` save locals, the stack below and the loop params.
+    pub(super) fn loop_point(&mut self, header: ir::Block) {
+        let f = self.control.last().unwrap();
+        let base = f.base;
+        let extra = f.params.clone();
+        let mut vars = self.local_vars();
+        vars.extend(self.stack_vars_below(base));
+        let k = self.add_point(vars, extra, Resume::Loop { header });
+        let state = self.mig_state();
+        let cold = self.cold_block();
+        let body = self.b.create_block();
+        self.b.ins().brif(state, cold, &[], body, &[]);
+        self.b.switch_to_block(cold);
+        let action = self.call_libcall(Libcall::MigPoll, &[]).unwrap();
+        let save = self.cold_block();
+        let is_unwind = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, action, PollAction::Unwind as i64);
+        self.b.ins().brif(is_unwind, save, &[], body, &[]);
+        let hp = self.b.block_params(header).to_vec();
+        self.emit_save(save, k, &hp);
+        self.b.switch_to_block(body);
+    }
+
+    /// After a call of a Wasm function: if the callee is unwinding, save this frame too.
+    /// Returns the call's results as seen after the point.
+    pub(super) fn call_point(
+        &mut self,
+        target: CallTarget,
+        ty: &FuncType,
+        results: Vec<Value>,
+    ) -> Vec<Value> {
+        // The args are popped already; everything left is below the call.
+        let mut vars = self.local_vars();
+        let height = self.stack.len();
+        vars.extend(self.stack_vars_below(height));
+        let cont = self.b.create_block();
+        for t in ty.results() {
+            self.b.append_block_param(cont, ir_type(*t));
+        }
+        let save = self.cold_block();
+        let k = self.add_point(
+            vars,
+            vec![],
+            Resume::Call {
+                target,
+                ty: ty.clone(),
+                cont,
+                save,
+            },
+        );
+        self.check_unwinding(&results, cont, save);
+        self.emit_save(save, k, &[]);
+        self.b.switch_to_block(cont);
+        self.b.block_params(cont).to_vec()
+    }
+
+    fn check_unwinding(&mut self, results: &[Value], cont: ir::Block, save: ir::Block) {
+        let state = self.mig_state();
+        let cold = self.cold_block();
+        let args: Vec<BlockArg> = results.iter().map(|v| BlockArg::Value(*v)).collect();
+        self.b.ins().brif(state, cold, &[], cont, &args);
+        self.b.switch_to_block(cold);
+        let unwinding = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, state, mig_state::UNWINDING as i64);
+        self.b.ins().brif(unwinding, save, &[], cont, &args);
+    }
+
+    fn add_point(
+        &mut self,
+        vars: Vec<(Variable, ValType)>,
+        extra: Vec<ValType>,
+        resume: Resume,
+    ) -> usize {
+        self.points.points.push(Point {
+            vars,
+            extra,
+            resume,
+        });
+        self.points.points.len() - 1
+    }
+
+    fn point_types_addr(&mut self, k: usize) -> Value {
+        let data = self.env.symbols.point_types
+            [(self.func_index - self.env.info.num_imported_funcs()) as usize]
+            .expect("a function with migration points has a point-types object");
+        let gv = import_data(self.b.func, data, record_offset(&self.points.points, k) + 4);
+        self.b.ins().symbol_value(types::I64, gv)
+    }
+
+    /// Fills `save`: open the frame record, store every value, return to the caller.
+    fn emit_save(&mut self, save: ir::Block, k: usize, extra: &[Value]) {
+        self.b.switch_to_block(save);
+        let p = &self.points.points[k];
+        let vars = p.vars.clone();
+        let n = vars.len() + extra.len();
+        let types_addr = self.point_types_addr(k);
+        let func = self.b.ins().iconst(types::I32, self.func_index as i64);
+        let point = self.b.ins().iconst(types::I32, k as i64);
+        let nvals = self.b.ins().iconst(types::I32, n as i64);
+        let slots = self
+            .call_libcall(Libcall::MigSaveFrame, &[func, point, nvals, types_addr])
+            .unwrap();
+        let mut values: Vec<Value> = vars.iter().map(|(v, _)| self.b.use_var(*v)).collect();
+        values.extend_from_slice(extra);
+        for (i, v) in values.into_iter().enumerate() {
+            self.b.ins().store(vm_flags(), v, slots, (i * 8) as i32);
+        }
+        self.return_dummies();
+    }
+
+    /// Leaves the function while unwinding; the results are never looked at.
+    fn return_dummies(&mut self) {
+        let tys: Vec<ir::Type> = self
+            .b
+            .func
+            .dfg
+            .block_params(self.exit)
+            .iter()
+            .map(|v| self.b.func.dfg.value_type(*v))
+            .collect();
+        let vals: Vec<BlockArg> = tys
+            .into_iter()
+            .map(|t| BlockArg::Value(self.zero_of(t)))
+            .collect();
+        let exit = self.exit;
+        self.b.ins().jump(exit, &vals);
+    }
+
+    /// Emits the restore dispatch and one restore block per point. Called once the whole
+    /// body is translated and every point is known.
+    pub(super) fn emit_restore_paths(&mut self) {
+        let Some(dispatch) = self.restore_dispatch else {
+            return;
+        };
+        self.b.switch_to_block(dispatch);
+        let func = self.b.ins().iconst(types::I32, self.func_index as i64);
+        let slots = self
+            .call_libcall(Libcall::MigRestoreFrame, &[func])
+            .unwrap();
+        let point = self.b.ins().load(types::I32, vm_flags(), slots, 0);
+        let n = self.points.points.len();
+        let blocks: Vec<ir::Block> = (0..n).map(|_| self.cold_block()).collect();
+        // The runtime validated the point id against this function's points.
+        let calls_all: Vec<ir::BlockCall> = blocks
+            .iter()
+            .map(|b| self.b.func.dfg.block_call(*b, &[]))
+            .collect();
+        let default = calls_all[0];
+        let jt = self
+            .b
+            .create_jump_table(ir::JumpTableData::new(default, &calls_all));
+        self.b.ins().br_table(point, jt);
+        for (k, block) in blocks.into_iter().enumerate() {
+            self.emit_restore(k, block, slots);
+        }
+    }
+
+    fn emit_restore(&mut self, k: usize, block: ir::Block, slots: Value) {
+        self.b.switch_to_block(block);
+        let (vars, extra) = {
+            let p = &self.points.points[k];
+            (p.vars.clone(), p.extra.clone())
+        };
+        let mut i = 1; // slot 0 holds the point id
+        for (var, ty) in &vars {
+            let v = self
+                .b
+                .ins()
+                .load(ir_type(*ty), vm_flags(), slots, (i * 8) as i32);
+            self.b.def_var(*var, v);
+            i += 1;
+        }
+        let mut extra_vals = vec![];
+        for ty in &extra {
+            extra_vals.push(BlockArg::Value(self.b.ins().load(
+                ir_type(*ty),
+                vm_flags(),
+                slots,
+                (i * 8) as i32,
+            )));
+            i += 1;
+        }
+        match &self.points.points[k].resume {
+            Resume::Entry { body } => {
+                let body = *body;
+                self.b.ins().jump(body, &[]);
+            }
+            Resume::Loop { header } => {
+                let header = *header;
+                self.b.ins().jump(header, &extra_vals);
+            }
+            Resume::Call {
+                target,
+                ty,
+                cont,
+                save,
+            } => {
+                let (target, ty, cont, save) = (*target, ty.clone(), *cont, *save);
+                // Dummy arguments: the callee restores its own frame from its record.
+                let mut argv = vec![self.vmctx];
+                for p in ty.params() {
+                    argv.push(self.zero(*p));
+                }
+                let inst = match target {
+                    CallTarget::Direct(f) => {
+                        let callee = self.func_ref(f);
+                        self.b.ins().call(callee, &argv)
+                    }
+                    CallTarget::Indirect(type_index) => {
+                        let funcref = self.call_libcall(Libcall::MigRestoreCallee, &[]).unwrap();
+                        let code = self.checked_code(funcref, type_index);
+                        let sig = self.sig_ref(type_index);
+                        self.b.ins().call_indirect(sig, code, &argv)
+                    }
+                };
+                let results = self.b.inst_results(inst).to_vec();
+                self.check_unwinding(&results, cont, save);
+            }
+        }
+    }
+}

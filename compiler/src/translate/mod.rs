@@ -1,0 +1,414 @@
+//! Translation of one Wasm function body to Cranelift IR.
+//!
+//! Designed for migration: every Wasm local is a Cranelift `Variable`, and so is every
+//! operand-stack value that lives across a control-flow boundary or a call (one variable
+//! per stack depth and type). At any migration point the complete Wasm-level state is
+//! therefore a list of variables, which the out-of-line save path reads and the restore
+//! path defines before jumping straight to the point; Cranelift's SSA construction
+//! turns the variables back into registers, so the hot path pays nothing for it.
+
+mod control;
+mod migration;
+mod ops;
+
+use crate::env::{import_func, ir_type, wasm_signature, Libcall, ModuleEnv};
+use crate::error::CompileError;
+use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, TrapCode, Value};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use migration::Points;
+use std::collections::HashMap;
+use wasmparser::{FunctionBody, Operator, ValType};
+
+pub use migration::encode_point_types;
+
+/// One entry of the Wasm operand stack.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    /// A value defined in the current straight-line region.
+    Val(Value),
+    /// A value held in the stack variable of its depth (see module docs).
+    Var(Variable),
+}
+
+/// Result of translating one function.
+pub struct Translated {
+    pub func: ir::Function,
+    /// Per migration point, the Wasm types of the values it saves.
+    pub points: Vec<Vec<abi_spec::ValType>>,
+}
+
+pub struct FuncTranslator<'a, 'b> {
+    env: &'a ModuleEnv<'a>,
+    b: FunctionBuilder<'b>,
+    func_index: u32,
+    vmctx: Value,
+    memory_base: Option<Value>,
+    locals: Vec<(Variable, ValType)>,
+    stack: Vec<Slot>,
+    /// Variables for stack slots, by (depth, Cranelift type), with their Wasm type.
+    stack_vars: HashMap<(usize, ir::Type), Variable>,
+    stack_types: Vec<ValType>,
+    control: Vec<control::Frame>,
+    /// Nesting depth of blocks skipped while the current code is unreachable.
+    unreachable_depth: u32,
+    reachable: bool,
+    exit: ir::Block,
+    func_refs: HashMap<u32, ir::FuncRef>,
+    libcall_refs: HashMap<Libcall, ir::FuncRef>,
+    sig_refs: HashMap<u32, ir::SigRef>,
+    points: Points,
+    /// Entry of the restore paths (function entry's cold path), when there are points.
+    restore_dispatch: Option<ir::Block>,
+}
+
+pub fn translate_function(
+    env: &ModuleEnv<'_>,
+    func_index: u32,
+    body: &FunctionBody<'_>,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<Translated, CompileError> {
+    let info = env.info;
+    let ft = info.func_type(func_index);
+    let sig = wasm_signature(ft, env.call_conv);
+    let name = ir::UserFuncName::user(
+        crate::env::NS_FUNC,
+        env.symbols.funcs[func_index as usize].as_u32(),
+    );
+    let mut func = ir::Function::with_name_signature(name, sig);
+    let mut b = FunctionBuilder::new(&mut func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let vmctx = b.block_params(entry)[0];
+    let exit = b.create_block();
+    let codegen_err = |message: String| CompileError::Codegen {
+        func: func_index,
+        func_name: None,
+        message,
+    };
+
+    let mut t = FuncTranslator {
+        env,
+        b,
+        func_index,
+        vmctx,
+        memory_base: None,
+        locals: vec![],
+        stack: vec![],
+        stack_vars: HashMap::new(),
+        stack_types: vec![],
+        control: vec![],
+        unreachable_depth: 0,
+        reachable: true,
+        exit,
+        restore_dispatch: None,
+        func_refs: HashMap::new(),
+        libcall_refs: HashMap::new(),
+        sig_refs: HashMap::new(),
+        points: Points::default(),
+    };
+    t.prologue(ft.params(), ft.results(), body)
+        .map_err(|e| codegen_err(e.to_string()))?;
+    let mut reader = body
+        .get_operators_reader()
+        .map_err(|e| codegen_err(e.to_string()))?;
+    while !reader.eof() {
+        let op = reader.read().map_err(|e| codegen_err(e.to_string()))?;
+        t.operator(&op).map_err(|e| match e {
+            OpError::Unsupported(feature) => CompileError::Unsupported {
+                feature,
+                func: Some(func_index),
+                func_name: None,
+            },
+        })?;
+    }
+    let points = t.finish();
+    func.name = ir::UserFuncName::user(
+        crate::env::NS_FUNC,
+        env.symbols.funcs[func_index as usize].as_u32(),
+    );
+    Ok(Translated { func, points })
+}
+
+#[derive(Debug)]
+pub enum OpError {
+    Unsupported(String),
+}
+
+type OpResult = Result<(), OpError>;
+
+/// Memory flags of a linear-memory access: may trap (the guard region), and that trap
+/// is an out-of-bounds access.
+fn heap_flags() -> MemFlagsData {
+    MemFlagsData::new().with_trap_code(Some(TrapCode::HEAP_OUT_OF_BOUNDS))
+}
+
+/// Memory flags of an access to runtime-owned memory that cannot fault.
+fn vm_flags() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+/// The Cranelift trap code that stands for a wasmc trap.
+pub fn trap_code(t: abi_spec::Trap) -> TrapCode {
+    use abi_spec::Trap;
+    match t {
+        Trap::MemoryOutOfBounds => TrapCode::HEAP_OUT_OF_BOUNDS,
+        Trap::IntegerDivideByZero => TrapCode::INTEGER_DIVISION_BY_ZERO,
+        Trap::IntegerOverflow => TrapCode::INTEGER_OVERFLOW,
+        Trap::BadConversionToInteger => TrapCode::BAD_CONVERSION_TO_INTEGER,
+        Trap::StackExhausted => TrapCode::STACK_OVERFLOW,
+        other => TrapCode::unwrap_user(other as u8),
+    }
+}
+
+/// The wasmc trap a Cranelift trap code stands for (inverse of [`trap_code`]).
+pub fn trap_from_code(code: TrapCode) -> abi_spec::Trap {
+    abi_spec::Trap::ALL
+        .into_iter()
+        .find(|t| trap_code(*t) == code)
+        .unwrap_or(abi_spec::Trap::Unreachable)
+}
+
+impl<'a, 'b> FuncTranslator<'a, 'b> {
+    fn prologue(
+        &mut self,
+        params: &[ValType],
+        results: &[ValType],
+        body: &FunctionBody<'_>,
+    ) -> Result<(), wasmparser::BinaryReaderError> {
+        let entry = self.b.current_block().unwrap();
+        let args: Vec<Value> = self.b.block_params(entry)[1..].to_vec();
+        for (i, ty) in params.iter().enumerate() {
+            let var = self.b.declare_var(ir_type(*ty));
+            self.b.def_var(var, args[i]);
+            self.locals.push((var, *ty));
+        }
+        let mut locals_reader = body.get_locals_reader()?;
+        for _ in 0..locals_reader.get_count() {
+            let (count, ty) = locals_reader.read()?;
+            for _ in 0..count {
+                let var = self.b.declare_var(ir_type(ty));
+                let zero = self.zero(ty);
+                self.b.def_var(var, zero);
+                self.locals.push((var, ty));
+            }
+        }
+        if self.env.info.memory.is_some() {
+            // The reservation never moves, so one load serves the whole function; being in
+            // the entry block it also dominates every restore path.
+            let base = self.b.ins().load(
+                types::I64,
+                vm_flags().with_readonly(),
+                self.vmctx,
+                abi_spec::VMCTX_MEMORY_BASE,
+            );
+            self.memory_base = Some(base);
+        }
+        // ISA-neutral stack limit: a Wasm call depth counter.
+        let depth = self.b.ins().load(
+            types::I64,
+            vm_flags(),
+            self.vmctx,
+            abi_spec::VMCTX_DEPTH_LEFT,
+        );
+        self.b
+            .ins()
+            .trapz(depth, trap_code(abi_spec::Trap::StackExhausted));
+        let less = self.b.ins().iadd_imm_s(depth, -1);
+        self.b
+            .ins()
+            .store(vm_flags(), less, self.vmctx, abi_spec::VMCTX_DEPTH_LEFT);
+
+        for ty in results {
+            self.b.append_block_param(self.exit, ir_type(*ty));
+        }
+        let body_block = self.b.create_block();
+        if self.env.migration_points {
+            self.entry_point(body_block, params);
+        } else {
+            self.b.ins().jump(body_block, &[]);
+        }
+        self.b.switch_to_block(body_block);
+        // The function body is the outermost block; its end returns.
+        let exit = self.exit;
+        self.control.push(control::Frame::function(exit, results));
+        Ok(())
+    }
+
+    fn finish(mut self) -> Vec<Vec<abi_spec::ValType>> {
+        // Epilogue shared by every return: give the frame back to the depth counter.
+        self.b.switch_to_block(self.exit);
+        let depth = self.b.ins().load(
+            types::I64,
+            vm_flags(),
+            self.vmctx,
+            abi_spec::VMCTX_DEPTH_LEFT,
+        );
+        let more = self.b.ins().iadd_imm_s(depth, 1);
+        self.b
+            .ins()
+            .store(vm_flags(), more, self.vmctx, abi_spec::VMCTX_DEPTH_LEFT);
+        let rets = self.b.block_params(self.exit).to_vec();
+        self.b.ins().return_(&rets);
+        if self.env.migration_points {
+            self.emit_restore_paths();
+        }
+        self.b.seal_all_blocks();
+        let points = std::mem::take(&mut self.points).into_types();
+        self.b.finalize(self.env.frontend_config);
+        points
+    }
+
+    fn zero(&mut self, ty: ValType) -> Value {
+        let it = ir_type(ty);
+        self.zero_of(it)
+    }
+
+    fn zero_of(&mut self, it: ir::Type) -> Value {
+        match it {
+            types::F32 => self.b.ins().f32const(0.0),
+            types::F64 => self.b.ins().f64const(0.0),
+            t => self.b.ins().iconst(t, 0),
+        }
+    }
+
+    // ---- operand stack -------------------------------------------------------------
+
+    fn push(&mut self, v: Value, ty: ValType) {
+        self.stack.push(Slot::Val(v));
+        self.stack_types.push(ty);
+    }
+
+    fn push_typed(&mut self, v: Value) {
+        let ty = match self.b.func.dfg.value_type(v) {
+            types::I32 => ValType::I32,
+            types::I64 => ValType::I64,
+            types::F32 => ValType::F32,
+            types::F64 => ValType::F64,
+            _ => unreachable!("only scalar values are pushed untyped"),
+        };
+        self.push(v, ty);
+    }
+
+    fn pop(&mut self) -> Value {
+        self.stack_types.pop();
+        match self
+            .stack
+            .pop()
+            .expect("validated: stack underflow impossible")
+        {
+            Slot::Val(v) => v,
+            Slot::Var(var) => self.b.use_var(var),
+        }
+    }
+
+    fn pop2(&mut self) -> (Value, Value) {
+        let y = self.pop();
+        let x = self.pop();
+        (x, y)
+    }
+
+    fn pop3(&mut self) -> (Value, Value, Value) {
+        let z = self.pop();
+        let (x, y) = self.pop2();
+        (x, y, z)
+    }
+
+    fn popn(&mut self, n: usize) -> Vec<Value> {
+        let mut vals: Vec<Value> = (0..n).map(|_| self.pop()).collect();
+        vals.reverse();
+        vals
+    }
+
+    fn peek(&mut self, depth_from_top: usize) -> Value {
+        let i = self.stack.len() - 1 - depth_from_top;
+        match self.stack[i] {
+            Slot::Val(v) => v,
+            Slot::Var(var) => self.b.use_var(var),
+        }
+    }
+
+    /// The values of the top `n` entries, leaving them on the stack.
+    fn peekn(&mut self, n: usize) -> Vec<Value> {
+        (0..n).rev().map(|d| self.peek(d)).collect()
+    }
+
+    fn stack_var(&mut self, depth: usize, ty: ValType) -> Variable {
+        let it = ir_type(ty);
+        if let Some(v) = self.stack_vars.get(&(depth, it)) {
+            return *v;
+        }
+        let v = self.b.declare_var(it);
+        self.stack_vars.insert((depth, it), v);
+        v
+    }
+
+    /// Moves the stack entries below `keep_top` into their stack variables, so they
+    /// survive a control-flow boundary or a migration point by name.
+    fn spill_stack_to_vars(&mut self, keep_top: usize) {
+        let n = self.stack.len() - keep_top;
+        for i in 0..n {
+            if let Slot::Val(v) = self.stack[i] {
+                let var = self.stack_var(i, self.stack_types[i]);
+                self.b.def_var(var, v);
+                self.stack[i] = Slot::Var(var);
+            }
+        }
+    }
+
+    // ---- references to other code ------------------------------------------------
+
+    fn func_ref(&mut self, index: u32) -> ir::FuncRef {
+        if let Some(r) = self.func_refs.get(&index) {
+            return *r;
+        }
+        let sig = wasm_signature(self.env.info.func_type(index), self.env.call_conv);
+        let r = import_func(self.b.func, self.env.symbols.funcs[index as usize], sig);
+        self.func_refs.insert(index, r);
+        r
+    }
+
+    fn libcall(&mut self, l: Libcall) -> ir::FuncRef {
+        if let Some(r) = self.libcall_refs.get(&l) {
+            return *r;
+        }
+        let r = import_func(
+            self.b.func,
+            self.env.symbols.libcall(l),
+            l.signature(self.env.call_conv),
+        );
+        self.libcall_refs.insert(l, r);
+        r
+    }
+
+    fn call_libcall(&mut self, l: Libcall, args: &[Value]) -> Option<Value> {
+        let f = self.libcall(l);
+        let mut all = vec![self.vmctx];
+        all.extend_from_slice(args);
+        let call = self.b.ins().call(f, &all);
+        self.b.inst_results(call).first().copied()
+    }
+
+    fn sig_ref(&mut self, type_index: u32) -> ir::SigRef {
+        if let Some(r) = self.sig_refs.get(&type_index) {
+            return *r;
+        }
+        let sig = wasm_signature(
+            &self.env.info.types[type_index as usize],
+            self.env.call_conv,
+        );
+        let r = self.b.import_signature(sig);
+        self.sig_refs.insert(type_index, r);
+        r
+    }
+
+    fn operator(&mut self, op: &Operator<'_>) -> OpResult {
+        if !self.reachable {
+            return self.unreachable_operator(op);
+        }
+        if self.control_operator(op)? {
+            return Ok(());
+        }
+        self.plain_operator(op)
+    }
+}
