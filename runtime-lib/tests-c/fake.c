@@ -156,7 +156,7 @@ ModuleDesc wasmc_module = {
     .trap_sites = (u64)sites, .num_trap_sites = 2, .num_globals = NUM_GLOBALS,
     .global_types = (u64)gtypes, .global_mutable = (u64)gmut,
     .tables = (u64)tables, .num_tables = NUM_TABLES, .has_memory = 1,
-    .memory_min_pages = 1, .memory_max_pages = 4,
+    .memory_min_pages = 1, .memory_max_pages = SCEN == 16 ? ~0ull : 4,
     .data_segments = (u64)data, .num_data_segments = 2,
     .elem_segments = (u64)elems, .num_elem_segments = 1,
     .init = (u64)fake_init,
@@ -298,6 +298,13 @@ static void scenario(VmCtx *v) {
     CHECK(wasmc_wasi_environ_sizes_get(v, 0, 4) == 0 && w[0] == 1 && w[1] == 13);
     CHECK(wasmc_wasi_environ_get(v, 16, 256) == 0 && memcmp(m + w[4], "FAKE_VAR=yes", 13) == 0);
     out("args ok\n");
+#elif SCEN == 16 /* no declared maximum: the full 4 GiB */
+    CHECK(wasmc_memory_grow(v, 65535) == 1 && v->memory_size == 1ull << 32);
+    m[(1ull << 32) - 1] = 1;
+    CHECK(wasmc_memory_grow(v, 1) == -1 && wasmc_memory_grow(v, 0) == 65536);
+    wasmc_memory_fill(v, -2, 3, 2);
+    CHECK(m[(1ull << 32) - 2] == 3);
+    out("4gib ok\n");
 #elif SCEN == 14 /* a fault outside Wasm memory is a runtime bug, not a trap */
     *(volatile int *)16 = 1;
 #endif

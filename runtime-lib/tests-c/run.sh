@@ -36,6 +36,7 @@ cases=(
   "13|134|wasmc: trap: out of bounds table access in function func4 (#4)|"
   "14|125|~wasmc: internal error: signal 11 at pc 0x|"
   "noentry|125|wasmc: module has no _start export|"
+  "16|0||4gib ok"
   "15|0||args ok|FAKE_VAR=yes WASMC_FOO=1|a bcd"
   "0|125|~wasmc: ||WASMC_DIRS=/nonexistent/wasmc-test-dir"
 )
