@@ -1,0 +1,99 @@
+//! Real programs nobody here wrote: C sources bundled in crates.io crates, fetched at
+//! test time with cargo itself (a throw-away project + `cargo vendor`), cached under
+//! `target/registry-src/`, and compiled to wasm32-wasi with clang-16 together with a
+//! small driver of ours from `testsuite/programs/`. Nothing fetched is committed.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// libbzip2 1.0.8 as bundled by `bzip2-sys`; the exact version pins the sources (and so
+/// the expected compressed sizes).
+pub const BZIP2_CRATE: (&str, &str) = ("bzip2-sys", "0.1.13+1.0.8");
+
+/// The sources libbzip2's own build uses (bzip2-sys's build.rs lists the same).
+pub const BZIP2_SOURCES: &[&str] =
+    &["blocksort.c", "huffman.c", "crctable.c", "randtable.c", "compress.c", "decompress.c", "bzlib.c"];
+
+/// Where crate `name` `version` is unpacked, fetching it first if needed.
+pub fn fetch_crate(name: &str, version: &str) -> Result<PathBuf> {
+    let cache = crate::target_dir().join("registry-src");
+    let dir = cache.join(format!("{name}-{version}"));
+    if dir.join(".wasmc-complete").exists() {
+        return Ok(dir);
+    }
+    // A project that depends on exactly that crate; `cargo vendor` downloads and
+    // unpacks it (and its build dependencies, which we ignore).
+    let proj = cache.join(format!("fetch-{name}-{version}"));
+    crate::exec::fresh_dir(&proj)?;
+    std::fs::create_dir_all(proj.join("src"))?;
+    std::fs::write(proj.join("src/lib.rs"), "")?;
+    std::fs::write(
+        proj.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\n{name} = \"={version}\"\n\n[workspace]\n"
+        ),
+    )?;
+    let vendor = proj.join("vendor");
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["vendor", "--versioned-dirs", "--quiet"])
+        .arg(&vendor)
+        .current_dir(&proj)
+        // Keep this project's lock and build files out of the workspace's target dir.
+        .env("CARGO_TARGET_DIR", proj.join("target"))
+        .output()
+        .context("running cargo vendor")?;
+    if !out.status.success() {
+        bail!(
+            "`cargo vendor` of {name} {version} failed (crates.io unreachable?):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let unpacked = vendor.join(format!("{name}-{version}"));
+    if !unpacked.is_dir() {
+        bail!("cargo vendor did not produce {}", unpacked.display());
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::rename(&unpacked, &dir)?;
+    std::fs::write(dir.join(".wasmc-complete"), "")?;
+    let _ = std::fs::remove_dir_all(&proj);
+    Ok(dir)
+}
+
+/// The clang that targets wasm32-wasi (`WASMC_TEST_CLANG`, else `clang-16`).
+pub fn clang() -> String {
+    std::env::var("WASMC_TEST_CLANG").unwrap_or_else(|_| "clang-16".into())
+}
+
+/// The flags every C fixture and program is built with (see `cargo xtask fixtures`).
+/// `--strip-debug` keeps the name section (trap messages name functions) but drops
+/// wasi-libc's DWARF, which would triple the size of every committed .wasm.
+pub const WASM_CFLAGS: &[&str] = &["--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-Wl,--strip-debug"];
+
+/// Compiles libbzip2 + our driver to `out` (wasm32-wasi), or natively when `wasm` is
+/// false (a reference independent of every Wasm engine). Returns the crate directory,
+/// which the driver takes as its argument (it reads the sample files there).
+pub fn build_bzip2_driver(out: &Path, wasm: bool) -> Result<PathBuf> {
+    let (name, version) = BZIP2_CRATE;
+    let krate = fetch_crate(name, version)?;
+    let src = krate.join("bzip2-1.0.8");
+    let mut cmd = Command::new(clang());
+    if wasm {
+        cmd.args(WASM_CFLAGS);
+    } else {
+        cmd.arg("-O2");
+    }
+    cmd.args(["-DBZ_NO_STDIO", "-D_FILE_OFFSET_BITS=64", "-w", "-I"]).arg(&src);
+    for s in BZIP2_SOURCES {
+        cmd.arg(src.join(s));
+    }
+    cmd.arg(crate::repo_root().join("testsuite/programs/bzip2_driver.c")).arg("-o").arg(out);
+    let o = cmd.output().with_context(|| crate::missing_tool(&clang()))?;
+    if !o.status.success() {
+        bail!("building the bzip2 driver failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    }
+    Ok(krate)
+}
