@@ -98,6 +98,29 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     Ok(product.emit().context("writing the object file")?)
 }
 
+/// The Cranelift IR of every defined function, as translated (before optimisation):
+/// what the IR snapshot tests pin.
+pub fn function_ir(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<String>> {
+    let info = module_info::read_module(bytes, opts.trap_unknown_imports)?;
+    let isa = codegen::build_isa(opts.target, opts.opt_level, &opts.cpu_features)?;
+    let mut module = codegen::new_object_module(isa.clone())?;
+    let declared = codegen::declare(&mut module, &info, opts.migration_points)?;
+    let env = crate::env::ModuleEnv {
+        info: &info,
+        symbols: &declared.symbols,
+        call_conv: isa.default_call_conv(),
+        migration_points: opts.migration_points,
+        frontend_config: isa.frontend_config(),
+    };
+    let mut fctx = FunctionBuilderContext::new();
+    let mut out = vec![];
+    for (i, body) in info.bodies.iter().enumerate() {
+        let t = crate::translate::translate_function(&env, info.num_imported_funcs() + i as u32, body, &mut fctx)?;
+        out.push(t.func.display().to_string());
+    }
+    Ok(out)
+}
+
 /// Gives each compiled function a second, readable symbol from the name section, so
 /// debuggers and profilers show Wasm names.
 fn add_name_aliases(

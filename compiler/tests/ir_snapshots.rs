@@ -1,0 +1,51 @@
+//! Pins the Cranelift IR wasmc emits for a few small functions, with and without
+//! migration points, so that any change to the translation is reviewed.
+
+use wasmc::driver::function_ir;
+use wasmc::Options;
+
+fn ir(wat: &str, migration_points: bool) -> String {
+    let bytes = wat::parse_str(wat).unwrap();
+    let mut opts = Options::new(targets::Arch::X86_64);
+    opts.migration_points = migration_points;
+    function_ir(&bytes, &opts).unwrap().join("\n")
+}
+
+const ADD: &str = r#"(module (func (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
+
+const SUM_LOOP: &str = r#"(module
+  (memory 1)
+  (func (param $n i32) (result i32) (local $i i32) (local $acc i32)
+    (loop $l
+      (local.set $acc (i32.add (local.get $acc) (i32.load (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $acc)))"#;
+
+const CALLS: &str = r#"(module
+  (type $t (func (param i64) (result i64)))
+  (table 1 funcref)
+  (func $sq (type $t) (i64.mul (local.get 0) (local.get 0)))
+  (func (param i64) (result i64)
+    (i64.add (i64.const 1) (call $sq (local.get 0)))
+    (call_indirect (type $t) (i32.const 0))))"#;
+
+#[test]
+fn add_without_points() {
+    insta::assert_snapshot!(ir(ADD, false));
+}
+
+#[test]
+fn add_with_points() {
+    insta::assert_snapshot!(ir(ADD, true));
+}
+
+#[test]
+fn loop_with_points() {
+    insta::assert_snapshot!(ir(SUM_LOOP, true));
+}
+
+#[test]
+fn calls_with_points() {
+    insta::assert_snapshot!(ir(CALLS, true));
+}
