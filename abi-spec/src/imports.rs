@@ -4,7 +4,7 @@
 //! a direct call of [`HostFunc::symbol`], with `*mut VmCtx` prepended to the Wasm
 //! parameters; anything else is an unknown import.
 
-use crate::ValType::{self, I32, I64};
+use crate::ValType::{self, F32, F64, I32, I64};
 
 pub struct HostFunc {
     pub module: &'static str,
@@ -82,12 +82,41 @@ wasi! {
     sock_shutdown(I32, I32) -> (I32);
 }
 
+/// The print functions of the spec-test host module `spectest` (they print nothing of
+/// interest; the runtime provides them as `wasmc_spectest_<name>`).
+pub const SPECTEST_FUNCS: &[HostFunc] = &[
+    HostFunc { module: "spectest", name: "print", params: &[], results: &[] },
+    HostFunc { module: "spectest", name: "print_i32", params: &[I32], results: &[] },
+    HostFunc { module: "spectest", name: "print_i64", params: &[I64], results: &[] },
+    HostFunc { module: "spectest", name: "print_f32", params: &[F32], results: &[] },
+    HostFunc { module: "spectest", name: "print_f64", params: &[F64], results: &[] },
+    HostFunc { module: "spectest", name: "print_i32_f32", params: &[I32, F32], results: &[] },
+    HostFunc { module: "spectest", name: "print_f64_f64", params: &[F64, F64], results: &[] },
+];
+
+/// Prefix of the runtime symbol of every spectest function.
+pub const SPECTEST_SYMBOL_PREFIX: &str = "wasmc_spectest_";
+
 /// Finds the host function a module imports as `module`.`name`.
 pub fn find_host_func(module: &str, name: &str) -> Option<&'static HostFunc> {
+    if module == "spectest" {
+        return SPECTEST_FUNCS.iter().find(|f| f.name == name);
+    }
     if !WASI_MODULES.contains(&module) {
         return None;
     }
     WASI_FUNCS.iter().find(|f| f.name == name)
+}
+
+impl HostFunc {
+    /// The runtime symbol that implements this function.
+    pub fn symbol_prefix(&self) -> &'static str {
+        if self.module == "spectest" {
+            SPECTEST_SYMBOL_PREFIX
+        } else {
+            WASI_SYMBOL_PREFIX
+        }
+    }
 }
 
 #[cfg(test)]

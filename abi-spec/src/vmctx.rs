@@ -156,7 +156,35 @@ pub struct ModuleDesc {
     pub point_types: u64,
     pub point_types_index: u64,
     pub num_points: u32,
-    pub _pad2: u32,
+    pub num_exports: u32,
+    /// `*const ExportDesc`, `num_exports` entries: what a host (the spec-test harness)
+    /// may call or read by name.
+    pub exports: u64,
+}
+
+/// Kinds of [`ExportDesc`].
+pub mod export_kind {
+    pub const FUNC: u8 = 0;
+    pub const TABLE: u8 = 1;
+    pub const MEMORY: u8 = 2;
+    pub const GLOBAL: u8 = 3;
+}
+
+/// One export of the module. A function export comes with a trampoline that calls any
+/// function of its type from the host with arguments and results in 64-bit slots
+/// (`extern "C" fn(vmctx, code: u64, args: *const u64, results: *mut u64)`).
+#[repr(C)]
+pub struct ExportDesc {
+    pub name: Bytes,
+    /// An [`export_kind`] value.
+    pub kind: u8,
+    pub _pad: [u8; 3],
+    pub index: u32,
+    /// Trampoline address, for function exports; 0 otherwise.
+    pub trampoline: u64,
+    /// [`crate::ValType`] bytes of the parameters and results (function exports).
+    pub params: Bytes,
+    pub results: Bytes,
 }
 
 pub const MODULE_DESC_SIZE: u32 = core::mem::size_of::<ModuleDesc>() as u32;
@@ -183,6 +211,7 @@ mod tests {
         assert_eq!(size_of::<TrapSite>(), 16);
         assert_eq!(size_of::<Bytes>(), 16);
         assert_eq!(size_of::<TableType>(), 24);
+        assert_eq!(size_of::<ExportDesc>(), 64);
     }
 
     #[test]

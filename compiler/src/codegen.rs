@@ -126,7 +126,7 @@ pub fn declare(
         let sig = wasm_signature(info.func_type(f), cc);
         let id = match info.imports.get(f as usize).map(|i| &i.kind) {
             Some(ImportKind::Host(h)) => {
-                let name = format!("{}{}", abi_spec::imports::WASI_SYMBOL_PREFIX, h.name);
+                let name = format!("{}{}", h.symbol_prefix(), h.name);
                 module.declare_function(&name, Linkage::Import, &sig)?
             }
             Some(ImportKind::Unknown) => {

@@ -113,6 +113,8 @@ pub struct DescriptorInput<'a> {
     /// Compiled stubs of unknown imports (their code sizes and trap sites count too).
     pub stubs: &'a [CompiledFunc],
     pub init: FuncId,
+    /// Per canonical function type, the trampoline that calls such a function.
+    pub trampolines: &'a [(u32, FuncId)],
     pub migration_points: bool,
 }
 
@@ -229,6 +231,8 @@ pub fn define_descriptor(
     }
     pt_index.define(module, pt_index_id)?;
 
+    let exports_id = define_exports(module, input)?;
+
     // The descriptor itself.
     let desc_id = module.declare_data(abi_spec::sym::MODULE, Linkage::Export, false, false)?;
     let mut d = Blob::new();
@@ -273,6 +277,71 @@ pub fn define_descriptor(
     );
     reloc_data(&mut d, at!(point_types_index), pt_index_id);
     d.patch_u32(at!(num_points), 0);
+    d.patch_u32(at!(num_exports), info.exports.len() as u32);
+    reloc_data(&mut d, at!(exports), exports_id);
     d.define(module, desc_id)?;
     Ok(())
+}
+
+/// The export table ([`abi_spec::ExportDesc`]s) with names and type codes.
+fn define_exports(
+    module: &mut ObjectModule,
+    input: &DescriptorInput<'_>,
+) -> anyhow::Result<DataId> {
+    use abi_spec::export_kind;
+    use wasmparser::ExternalKind;
+    let info = input.info;
+    // One blob holds every name and type list; descriptors point into it.
+    let mut strings = vec![];
+    let mut pieces = vec![];
+    let mut put = |bytes: &[u8]| {
+        let at = strings.len();
+        strings.extend_from_slice(bytes);
+        (at, bytes.len())
+    };
+    for (name, kind, index) in &info.exports {
+        let (params, results): (Vec<u8>, Vec<u8>) = if *kind == ExternalKind::Func {
+            let ft = info.func_type(*index);
+            (
+                ft.params().iter().map(|t| abi_type(*t) as u8).collect(),
+                ft.results().iter().map(|t| abi_type(*t) as u8).collect(),
+            )
+        } else {
+            (vec![], vec![])
+        };
+        pieces.push((put(name.as_bytes()), put(&params), put(&results)));
+    }
+    let strings_id = bytes_object(module, "wasmc_export_strings", &strings)?;
+    let id = local_data(module, "wasmc_exports")?;
+    let mut b = Blob::new();
+    for ((_, kind, index), (n, p, r)) in info.exports.iter().zip(pieces) {
+        b.data_addr(strings_id, n.0 as i64);
+        b.u64(n.1 as u64);
+        b.u8(match kind {
+            ExternalKind::Func => export_kind::FUNC,
+            ExternalKind::Table => export_kind::TABLE,
+            ExternalKind::Memory => export_kind::MEMORY,
+            _ => export_kind::GLOBAL,
+        });
+        b.pad_to(4);
+        b.u32(*index);
+        if *kind == ExternalKind::Func {
+            let ty = info.canonical_type[info.func_types[*index as usize] as usize];
+            let tramp = input
+                .trampolines
+                .iter()
+                .find(|(t, _)| *t == ty)
+                .expect("declared for every exported type")
+                .1;
+            b.func_addr(tramp);
+        } else {
+            b.u64(0);
+        }
+        b.data_addr(strings_id, p.0 as i64);
+        b.u64(p.1 as u64);
+        b.data_addr(strings_id, r.0 as i64);
+        b.u64(r.1 as u64);
+    }
+    b.define(module, id)?;
+    Ok(id)
 }

@@ -71,6 +71,18 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
         )?;
         stubs.push(c);
     }
+    let trampolines = crate::exports::declare_trampolines(&mut module, &info)?;
+    for &(ty, id) in &trampolines {
+        let ir = crate::exports::trampoline(&info, ty, &*isa, &mut fctx);
+        let c = codegen::compile_ir(&*isa, ir, u32::MAX, id, &mut ctx).map_err(with_names)?;
+        cranelift_module::Module::define_function_bytes(
+            &mut module,
+            id,
+            c.alignment,
+            &c.code,
+            &c.relocs,
+        )?;
+    }
     let ir = init::init_function(&info, symbols, &*isa, &mut fctx);
     let c =
         codegen::compile_ir(&*isa, ir, u32::MAX, declared.init, &mut ctx).map_err(with_names)?;
@@ -90,6 +102,7 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
             funcs: &funcs,
             stubs: &stubs,
             init: declared.init,
+            trampolines: &trampolines,
             migration_points: opts.migration_points,
         },
     )?;
@@ -115,7 +128,12 @@ pub fn function_ir(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<String>> 
     let mut fctx = FunctionBuilderContext::new();
     let mut out = vec![];
     for (i, body) in info.bodies.iter().enumerate() {
-        let t = crate::translate::translate_function(&env, info.num_imported_funcs() + i as u32, body, &mut fctx)?;
+        let t = crate::translate::translate_function(
+            &env,
+            info.num_imported_funcs() + i as u32,
+            body,
+            &mut fctx,
+        )?;
         out.push(t.func.display().to_string());
     }
     Ok(out)

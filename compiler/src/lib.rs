@@ -11,6 +11,7 @@ pub mod descriptor;
 pub mod driver;
 pub mod env;
 pub mod error;
+pub mod exports;
 pub mod init;
 pub mod link;
 pub mod module_info;

@@ -256,6 +256,7 @@ fn read_payload<'a>(
                             kind,
                         });
                     }
+                    other if imp.module == SPECTEST => spectest_import(info, imp.name, other)?,
                     other => {
                         let what = match other {
                             TypeRef::Table(_) => "table",
@@ -373,6 +374,52 @@ fn read_payload<'a>(
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// The host module of the WebAssembly spec tests. Its table, memory and globals are
+/// constants of the test suite, so wasmc defines them in the module itself.
+const SPECTEST: &str = "spectest";
+
+fn spectest_import(info: &mut ModuleInfo<'_>, name: &str, ty: TypeRef) -> Result<(), ReadError> {
+    match (name, ty) {
+        ("table", TypeRef::Table(t)) => info.tables.push(Table {
+            elem: t.element_type,
+            min: 10,
+            max: Some(20),
+        }),
+        ("memory", TypeRef::Memory(_)) => {
+            info.memory = Some(Memory {
+                min: 1,
+                max: Some(2),
+            })
+        }
+        (g, TypeRef::Global(gt)) => {
+            let init = match (g, gt.content_type) {
+                ("global_i32", ValType::I32) => ConstValue::I32(666),
+                ("global_i64", ValType::I64) => ConstValue::I64(666),
+                ("global_f32", ValType::F32) => ConstValue::F32(666.6f32.to_bits()),
+                ("global_f64", ValType::F64) => ConstValue::F64(666.6f64.to_bits()),
+                _ => {
+                    return Err(ReadError::Compile(CompileError::UnknownImport {
+                        module: SPECTEST.into(),
+                        name: name.into(),
+                    }))
+                }
+            };
+            info.globals.push(Global {
+                ty: gt.content_type,
+                mutable: gt.mutable,
+                init,
+            });
+        }
+        _ => {
+            return Err(ReadError::Compile(CompileError::UnknownImport {
+                module: SPECTEST.into(),
+                name: name.into(),
+            }))
+        }
     }
     Ok(())
 }
