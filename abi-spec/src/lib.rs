@@ -10,6 +10,7 @@
 //! fields are declared as `u64` and the layouts are identical on every ISA.
 #![no_std]
 
+pub mod checkpoint;
 pub mod imports;
 pub mod vmctx;
 

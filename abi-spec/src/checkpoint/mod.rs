@@ -1,0 +1,256 @@
+//! The canonical checkpoint format, version 1 (see `SPEC.md`, "Checkpoint format").
+//!
+//! A checkpoint is the whole execution state of a Wasm program stopped at a migration
+//! point, in Wasm terms only: linear memory, globals, tables, dropped segments, the
+//! frames of the call stack (function index, point id, values), and the WASI state.
+//! It never holds a native address, register or frame layout, so the same state is
+//! encoded to the same bytes on every ISA (only the informational source-ISA byte
+//! differs, and the checksum is computed as if it were zero).
+//!
+//! The writer ([`write_checkpoint`]) streams to a [`Sink`] straight from borrowed
+//! state (linear memory may be GiBs: it is never copied). The reader
+//! ([`read_checkpoint`]) validates a whole file up front and returns borrowed views
+//! whose iterators then cannot fail. Neither panics on any input.
+
+mod read;
+mod write;
+
+pub use read::*;
+pub use write::*;
+
+/// First 8 bytes of every checkpoint.
+pub const MAGIC: [u8; 8] = *b"WASMCKPT";
+/// Version of the layout described here. A reader accepts exactly this version.
+pub const FORMAT_VERSION: u32 = 1;
+/// Header: magic, format version, ABI version, module hash, source ISA, 7 zero bytes.
+pub const HEADER_SIZE: usize = 56;
+/// Offset of the source-ISA byte, which the checksum counts as zero.
+pub const ISA_OFFSET: usize = 48;
+/// Size of the FNV-1a-64 trailer.
+pub const TRAILER_SIZE: usize = 8;
+/// Granularity at which all-zero memory is left out.
+pub const CHUNK: u64 = 4096;
+
+/// Section tags, in the only order they may appear.
+pub mod tag {
+    pub const MEMORY: u32 = 1;
+    pub const GLOBALS: u32 = 2;
+    pub const TABLES: u32 = 3;
+    pub const SEGMENTS: u32 = 4;
+    pub const FRAMES: u32 = 5;
+    pub const WASI: u32 = 6;
+    pub const ORDER: [u32; 6] = [MEMORY, GLOBALS, TABLES, SEGMENTS, FRAMES, WASI];
+}
+
+/// "No index": null funcref/externref, no preopen, no table maximum (as u64::MAX).
+pub const NONE: u32 = u32::MAX;
+
+/// The ISA that wrote a checkpoint. Informational only: restoring never depends on it.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    X86_64 = 0,
+    Aarch64 = 1,
+    Riscv64 = 2,
+}
+
+impl Isa {
+    pub fn from_u8(b: u8) -> Option<Isa> {
+        Some(match b {
+            0 => Isa::X86_64,
+            1 => Isa::Aarch64,
+            2 => Isa::Riscv64,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::X86_64 => "x86_64",
+            Isa::Aarch64 => "aarch64",
+            Isa::Riscv64 => "riscv64",
+        }
+    }
+}
+
+/// What a guest fd is; decides how a restore re-opens it.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdKind {
+    Stdin = 0,
+    Stdout = 1,
+    Stderr = 2,
+    PreopenDir = 3,
+    File = 4,
+    Dir = 5,
+}
+
+impl FdKind {
+    pub fn from_u8(b: u8) -> Option<FdKind> {
+        Some(match b {
+            0 => FdKind::Stdin,
+            1 => FdKind::Stdout,
+            2 => FdKind::Stderr,
+            3 => FdKind::PreopenDir,
+            4 => FdKind::File,
+            5 => FdKind::Dir,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            FdKind::Stdin => "stdin",
+            FdKind::Stdout => "stdout",
+            FdKind::Stderr => "stderr",
+            FdKind::PreopenDir => "preopen",
+            FdKind::File => "file",
+            FdKind::Dir => "dir",
+        }
+    }
+    /// Stdio has no preopen; everything else lives below one.
+    pub fn has_preopen(self) -> bool {
+        !matches!(self, FdKind::Stdin | FdKind::Stdout | FdKind::Stderr)
+    }
+}
+
+/// A canonical Wasm value as read back from a checkpoint. Floats are raw bits (NaN
+/// payloads survive); references are function indices, never pointers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Value {
+    I32(u32),
+    I64(u64),
+    F32(u32),
+    F64(u64),
+    V128([u8; 16]),
+    /// Function index, `None` for null.
+    FuncRef(Option<u32>),
+    /// Always null: a non-null externref cannot be checkpointed.
+    NullExternRef,
+}
+
+impl Value {
+    pub fn ty(&self) -> crate::ValType {
+        use crate::ValType as T;
+        match self {
+            Value::I32(_) => T::I32,
+            Value::I64(_) => T::I64,
+            Value::F32(_) => T::F32,
+            Value::F64(_) => T::F64,
+            Value::V128(_) => T::V128,
+            Value::FuncRef(_) => T::FuncRef,
+            Value::NullExternRef => T::ExternRef,
+        }
+    }
+}
+
+/// Encoded size of a value of type `t` (in globals and frames).
+pub fn value_size(t: crate::ValType) -> usize {
+    if t == crate::ValType::V128 {
+        16
+    } else {
+        8
+    }
+}
+
+/// Why a checkpoint was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatError {
+    /// Does not start with [`MAGIC`].
+    NotCheckpoint,
+    /// Format version other than [`FORMAT_VERSION`] (the one found).
+    UnsupportedVersion(u32),
+    /// Written by an executable with another [`crate::ABI_VERSION`] (the one found).
+    AbiMismatch(u32),
+    /// The file ends before its sections do.
+    Truncated,
+    /// The trailer does not match the contents.
+    Checksum,
+    /// The module hash is not the one of the module restoring it.
+    OtherModule,
+    /// Intact (checksum matches) but not valid v1: a writer bug. The text says what.
+    Malformed(&'static str),
+}
+
+impl FormatError {
+    /// A one-line message without numbers (the runtime avoids `core::fmt`).
+    pub fn message(&self) -> &'static str {
+        match self {
+            FormatError::NotCheckpoint => "not a wasmc checkpoint",
+            FormatError::UnsupportedVersion(_) => {
+                "checkpoint format version is not supported (this is 1)"
+            }
+            FormatError::AbiMismatch(_) => {
+                "checkpoint was written by an executable of another ABI version"
+            }
+            FormatError::Truncated => "checkpoint is truncated",
+            FormatError::Checksum => "checkpoint is corrupted (checksum mismatch)",
+            FormatError::OtherModule => "checkpoint is of another module",
+            FormatError::Malformed(m) => m,
+        }
+    }
+
+    /// The message in up to three parts, `before`, a number, `after`, so that a caller
+    /// without `core::fmt` can print e.g. "checkpoint format version 2 is not supported
+    /// (this is 1)". Without a number, `before` is [`Self::message`].
+    pub fn parts(&self) -> (&'static str, Option<u32>, &'static str) {
+        match *self {
+            FormatError::UnsupportedVersion(v) => (
+                "checkpoint format version ",
+                Some(v),
+                " is not supported (this is 1)",
+            ),
+            FormatError::AbiMismatch(v) => (
+                "checkpoint ABI version ",
+                Some(v),
+                " does not match this executable's",
+            ),
+            _ => (self.message(), None, ""),
+        }
+    }
+}
+
+impl core::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (a, n, b) = self.parts();
+        match n {
+            Some(n) => write!(f, "{a}{n}{b}"),
+            None => f.write_str(a),
+        }
+    }
+}
+
+/// FNV-1a-64, the trailer checksum.
+#[derive(Clone, Copy)]
+pub struct Fnv(pub u64);
+
+impl Fnv {
+    pub const fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    pub fn update(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv::new()
+    }
+}
+
+/// The checksum of a complete file body (everything before the trailer), with the
+/// source-ISA byte counted as zero.
+pub fn checksum(body: &[u8]) -> u64 {
+    let mut h = Fnv::new();
+    if body.len() > ISA_OFFSET {
+        h.update(&body[..ISA_OFFSET]);
+        h.update(&[0]);
+        h.update(&body[ISA_OFFSET + 1..]);
+    } else {
+        h.update(body);
+    }
+    h.0
+}

@@ -1,0 +1,594 @@
+//! Reading a checkpoint: [`read_checkpoint`] validates a whole file and returns
+//! borrowed views.
+//!
+//! Every item is decoded by one function used twice: once while validating (errors
+//! propagate) and again by the views' iterators, which can then not fail (they would
+//! just stop). Nothing is allocated, nothing is sized from an untrusted count, and all
+//! slicing goes through [`Cursor`], so no input makes the reader panic.
+
+use super::*;
+use crate::ValType;
+
+/// A position in a byte string; running out yields `short`.
+#[derive(Clone, Copy)]
+pub struct Cursor<'a> {
+    b: &'a [u8],
+    short: FormatError,
+}
+
+const SHORT_SECTION: FormatError =
+    FormatError::Malformed("checkpoint is malformed (section shorter than its contents)");
+
+fn bad(m: &'static str) -> FormatError {
+    FormatError::Malformed(m)
+}
+
+impl<'a> Cursor<'a> {
+    fn new(b: &'a [u8]) -> Cursor<'a> {
+        Cursor {
+            b,
+            short: SHORT_SECTION,
+        }
+    }
+    fn take(&mut self, n: u64) -> Result<&'a [u8], FormatError> {
+        match usize::try_from(n) {
+            Ok(n) if n <= self.b.len() => {
+                let (a, rest) = self.b.split_at(n);
+                self.b = rest;
+                Ok(a)
+            }
+            _ => Err(self.short),
+        }
+    }
+    fn arr<const N: usize>(&mut self) -> Result<[u8; N], FormatError> {
+        let mut a = [0; N];
+        a.copy_from_slice(self.take(N as u64)?);
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, FormatError> {
+        Ok(self.arr::<1>()?[0])
+    }
+    fn u16(&mut self) -> Result<u16, FormatError> {
+        Ok(u16::from_le_bytes(self.arr()?))
+    }
+    fn u32(&mut self) -> Result<u32, FormatError> {
+        Ok(u32::from_le_bytes(self.arr()?))
+    }
+    fn u64(&mut self) -> Result<u64, FormatError> {
+        Ok(u64::from_le_bytes(self.arr()?))
+    }
+    fn str(&mut self) -> Result<&'a [u8], FormatError> {
+        let n = self.u32()?;
+        self.take(n as u64)
+    }
+    fn valtype(&mut self) -> Result<ValType, FormatError> {
+        ValType::from_u8(self.u8()?).ok_or(bad("checkpoint is malformed (bad value type)"))
+    }
+    fn end(&self) -> Result<(), FormatError> {
+        match self.b.is_empty() {
+            true => Ok(()),
+            false => Err(bad(
+                "checkpoint is malformed (section longer than its contents)",
+            )),
+        }
+    }
+}
+
+type Decode<'a, T> = fn(&mut Cursor<'a>) -> Result<T, FormatError>;
+
+/// A validated list of `len` items of one kind.
+pub struct List<'a, T> {
+    len: u64,
+    bytes: &'a [u8],
+    f: Decode<'a, T>,
+}
+
+impl<T> Clone for List<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for List<'_, T> {}
+
+impl<T> core::fmt::Debug for List<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "List(len {})", self.len)
+    }
+}
+
+impl<'a, T> List<'a, T> {
+    /// Decodes (and so validates) `len` items from `c`.
+    fn parse(c: &mut Cursor<'a>, len: u64, f: Decode<'a, T>) -> Result<List<'a, T>, FormatError> {
+        let start = c.b;
+        for _ in 0..len {
+            f(c)?;
+        }
+        let used = start.len() - c.b.len();
+        Ok(List {
+            len,
+            bytes: &start[..used],
+            f,
+        })
+    }
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn iter(&self) -> Iter<'a, T> {
+        Iter {
+            c: Cursor::new(self.bytes),
+            left: self.len,
+            f: self.f,
+        }
+    }
+}
+
+impl<'a, T> IntoIterator for List<'a, T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+pub struct Iter<'a, T> {
+    c: Cursor<'a>,
+    left: u64,
+    f: Decode<'a, T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        (self.f)(&mut self.c).ok()
+    }
+}
+
+/// A validated checkpoint.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckpointView<'a> {
+    pub format_version: u32,
+    pub abi_version: u32,
+    pub module_hash: [u8; 32],
+    pub source_isa: Isa,
+    pub memory: MemoryView<'a>,
+    pub globals: List<'a, Value>,
+    pub tables: List<'a, TableView<'a>>,
+    pub dropped_data: Bitset<'a>,
+    pub dropped_elem: Bitset<'a>,
+    /// Outermost first.
+    pub frames: List<'a, Frame<'a>>,
+    pub wasi: WasiView<'a>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryView<'a> {
+    /// Bytes (a multiple of 64 KiB).
+    pub size: u64,
+    /// Sum of the run lengths; everything else is zero.
+    pub nonzero_bytes: u64,
+    /// Non-zero runs, by increasing offset, never overlapping or touching.
+    pub runs: List<'a, MemoryRun<'a>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryRun<'a> {
+    pub offset: u64,
+    pub bytes: &'a [u8],
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct TableView<'a> {
+    /// `FuncRef` or `ExternRef`.
+    pub elem: ValType,
+    pub len: u64,
+    /// `None`: no declared maximum.
+    pub max: Option<u64>,
+    entries: &'a [u8],
+}
+
+impl<'a> TableView<'a> {
+    /// Element `i`: a function index, or `None` for null.
+    pub fn get(&self, i: u64) -> Option<Option<u32>> {
+        let i = usize::try_from(i).ok()?.checked_mul(4)?;
+        let b = self.entries.get(i..i.checked_add(4)?)?;
+        Some(index(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+    }
+    pub fn entries(&self) -> impl Iterator<Item = Option<u32>> + 'a {
+        self.entries
+            .chunks_exact(4)
+            .map(|b| index(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+    }
+}
+
+fn index(v: u32) -> Option<u32> {
+    (v != NONE).then_some(v)
+}
+
+/// Which segments are dropped.
+#[derive(Clone, Copy, Debug)]
+pub struct Bitset<'a> {
+    pub len: u32,
+    bits: &'a [u8],
+}
+
+impl Bitset<'_> {
+    pub fn is_set(&self, i: u32) -> bool {
+        i < self.len
+            && self
+                .bits
+                .get(i as usize / 8)
+                .is_some_and(|b| b >> (i % 8) & 1 != 0)
+    }
+    pub fn count_set(&self) -> u32 {
+        self.bits.iter().map(|b| b.count_ones()).sum()
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    pub func: u32,
+    pub point: u32,
+    types: &'a [u8],
+    values: &'a [u8],
+}
+
+impl<'a> Frame<'a> {
+    pub fn num_values(&self) -> u32 {
+        self.types.len() as u32
+    }
+    pub fn types(&self) -> impl Iterator<Item = ValType> + 'a {
+        self.types.iter().filter_map(|&t| ValType::from_u8(t))
+    }
+    /// The values in record order: locals, operand stack by depth, loop params.
+    pub fn values(&self) -> impl Iterator<Item = Value> + 'a {
+        let mut c = Cursor::new(self.values);
+        self.types().map_while(move |t| value(&mut c, t).ok())
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct WasiView<'a> {
+    pub args: List<'a, &'a [u8]>,
+    pub env: List<'a, &'a [u8]>,
+    /// Guest names of the preopened directories.
+    pub preopens: List<'a, &'a [u8]>,
+    /// By increasing fd.
+    pub fds: List<'a, FdRecord<'a>>,
+    pub monotonic_ns: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FdRecord<'a> {
+    pub fd: u32,
+    pub kind: FdKind,
+    /// Index into the preopens; `None` exactly for stdio.
+    pub preopen: Option<u32>,
+    pub path: &'a [u8],
+    pub oflags: u16,
+    pub fdflags: u16,
+    pub rights_base: u64,
+    pub rights_inheriting: u64,
+    pub offset: u64,
+}
+
+/// Refuses a checkpoint of another module (`hash` as in `ModuleDesc::module_hash`).
+pub fn check_module(view: &CheckpointView, hash: &[u8; 32]) -> Result<(), FormatError> {
+    match view.module_hash == *hash {
+        true => Ok(()),
+        false => Err(FormatError::OtherModule),
+    }
+}
+
+/// Validates a whole checkpoint file (header, section order and contents, checksum, no
+/// trailing bytes). Module identity is the caller's business ([`check_module`]).
+pub fn read_checkpoint(b: &[u8]) -> Result<CheckpointView<'_>, FormatError> {
+    use FormatError::*;
+    if b.len() < MAGIC.len() {
+        return Err(if MAGIC.starts_with(b) {
+            Truncated
+        } else {
+            NotCheckpoint
+        });
+    }
+    let mut c = Cursor {
+        b,
+        short: Truncated,
+    };
+    if c.arr::<8>()? != MAGIC {
+        return Err(NotCheckpoint);
+    }
+    let format_version = c.u32()?;
+    if format_version != FORMAT_VERSION {
+        return Err(UnsupportedVersion(format_version));
+    }
+    let abi_version = c.u32()?;
+    if abi_version != crate::ABI_VERSION {
+        return Err(AbiMismatch(abi_version));
+    }
+    if b.len() < HEADER_SIZE + TRAILER_SIZE {
+        return Err(Truncated);
+    }
+    let (body, trailer) = b.split_at(b.len() - TRAILER_SIZE);
+    let sections = sections(b);
+    if checksum(body).to_le_bytes() != trailer {
+        // A cut file also fails the checksum; tell the two apart by the framing.
+        return Err(match sections {
+            Err(Truncated) => Truncated,
+            _ => Checksum,
+        });
+    }
+    let [mem, glob, tab, seg, fr, wasi] = sections?;
+    let module_hash = c.arr::<32>()?;
+    let source_isa =
+        Isa::from_u8(c.u8()?).ok_or(bad("checkpoint is malformed (unknown source ISA)"))?;
+    if c.arr::<7>()? != [0; 7] {
+        return Err(bad("checkpoint is malformed (non-zero header padding)"));
+    }
+
+    let mut c = Cursor::new(glob);
+    let n = c.u32()?;
+    let globals = List::parse(&mut c, n as u64, global)?;
+    c.end()?;
+
+    let mut c = Cursor::new(tab);
+    let n = c.u32()?;
+    let tables = List::parse(&mut c, n as u64, table)?;
+    c.end()?;
+
+    let mut c = Cursor::new(seg);
+    let dropped_data = bitset(&mut c)?;
+    let dropped_elem = bitset(&mut c)?;
+    c.end()?;
+
+    let mut c = Cursor::new(fr);
+    let n = c.u32()?;
+    let frames = List::parse(&mut c, n as u64, frame)?;
+    c.end()?;
+
+    Ok(CheckpointView {
+        format_version,
+        abi_version,
+        module_hash,
+        source_isa,
+        memory: memory(mem)?,
+        globals,
+        tables,
+        dropped_data,
+        dropped_elem,
+        frames,
+        wasi: wasi_state(wasi)?,
+    })
+}
+
+/// Splits the file into the six section payloads, checking tags, order and that
+/// exactly the trailer follows. Running out of bytes is `Truncated`.
+fn sections(b: &[u8]) -> Result<[&[u8]; 6], FormatError> {
+    let mut c = Cursor {
+        b: b.get(HEADER_SIZE..).unwrap_or(&[]),
+        short: FormatError::Truncated,
+    };
+    let mut out: [&[u8]; 6] = [&[]; 6];
+    for (i, slot) in out.iter_mut().enumerate() {
+        let t = c.u32()?;
+        if t != tag::ORDER[i] {
+            return Err(bad(match tag::ORDER.contains(&t) {
+                true => "checkpoint is malformed (sections out of order)",
+                false => "checkpoint is malformed (unknown section)",
+            }));
+        }
+        let len = c.u64()?;
+        *slot = c.take(len)?;
+    }
+    match c.b.len() {
+        TRAILER_SIZE => Ok(out),
+        n if n < TRAILER_SIZE => Err(FormatError::Truncated),
+        _ => Err(bad(
+            "checkpoint is malformed (bytes after the last section)",
+        )),
+    }
+}
+
+fn memory(p: &[u8]) -> Result<MemoryView<'_>, FormatError> {
+    let mut c = Cursor::new(p);
+    let size = c.u64()?;
+    if !size.is_multiple_of(crate::WASM_PAGE) {
+        return Err(bad(
+            "checkpoint is malformed (memory size not a multiple of 64 KiB)",
+        ));
+    }
+    let start = c;
+    let (mut n, mut nonzero, mut end) = (0u64, 0u64, None::<u64>);
+    while !c.b.is_empty() {
+        let r = run(&mut c)?;
+        let len = r.bytes.len() as u64;
+        let r_end = r.offset.checked_add(len).filter(|&e| e <= size);
+        if r_end.is_none() || end.is_some_and(|e| r.offset <= e) {
+            return Err(bad(
+                "checkpoint is malformed (memory runs out of bounds or order)",
+            ));
+        }
+        end = r_end;
+        nonzero += len;
+        n += 1;
+    }
+    let runs = List {
+        len: n,
+        bytes: start.b,
+        f: run,
+    };
+    Ok(MemoryView {
+        size,
+        nonzero_bytes: nonzero,
+        runs,
+    })
+}
+
+fn run<'a>(c: &mut Cursor<'a>) -> Result<MemoryRun<'a>, FormatError> {
+    let offset = c.u64()?;
+    let len = c.u64()?;
+    if !offset.is_multiple_of(CHUNK) || !len.is_multiple_of(CHUNK) || len == 0 {
+        return Err(bad(
+            "checkpoint is malformed (memory run not 4 KiB aligned)",
+        ));
+    }
+    Ok(MemoryRun {
+        offset,
+        bytes: c.take(len)?,
+    })
+}
+
+fn value(c: &mut Cursor<'_>, t: ValType) -> Result<Value, FormatError> {
+    let pad = |hi: u32| match hi {
+        0 => Ok(()),
+        _ => Err(bad("checkpoint is malformed (non-zero value padding)")),
+    };
+    Ok(match t {
+        ValType::I32 | ValType::F32 => {
+            let v = c.u32()?;
+            pad(c.u32()?)?;
+            if t == ValType::I32 {
+                Value::I32(v)
+            } else {
+                Value::F32(v)
+            }
+        }
+        ValType::I64 => Value::I64(c.u64()?),
+        ValType::F64 => Value::F64(c.u64()?),
+        ValType::V128 => Value::V128(c.arr()?),
+        ValType::FuncRef => {
+            let v = c.u32()?;
+            pad(c.u32()?)?;
+            Value::FuncRef(index(v))
+        }
+        ValType::ExternRef => {
+            if c.u32()? != NONE {
+                return Err(bad("checkpoint is malformed (non-null externref)"));
+            }
+            pad(c.u32()?)?;
+            Value::NullExternRef
+        }
+    })
+}
+
+fn global(c: &mut Cursor<'_>) -> Result<Value, FormatError> {
+    let t = c.valtype()?;
+    value(c, t)
+}
+
+fn table<'a>(c: &mut Cursor<'a>) -> Result<TableView<'a>, FormatError> {
+    let elem = c.valtype()?;
+    let len = c.u64()?;
+    let max = index64(c.u64()?);
+    let entries = c.take(len.checked_mul(4).ok_or(SHORT_SECTION)?)?;
+    let t = TableView {
+        elem,
+        len,
+        max,
+        entries,
+    };
+    let ok = match elem {
+        ValType::FuncRef => true,
+        ValType::ExternRef => t.entries().all(|e| e.is_none()),
+        _ => false,
+    };
+    if !ok || max.is_some_and(|m| len > m) {
+        return Err(bad("checkpoint is malformed (bad table)"));
+    }
+    Ok(t)
+}
+
+fn index64(v: u64) -> Option<u64> {
+    (v != u64::MAX).then_some(v)
+}
+
+fn bitset<'a>(c: &mut Cursor<'a>) -> Result<Bitset<'a>, FormatError> {
+    let len = c.u32()?;
+    let bits = c.take((len as u64).div_ceil(8))?;
+    // Bits past `len` must be clear so that one state has one encoding.
+    if len % 8 != 0 && bits.last().is_some_and(|b| b >> (len % 8) != 0) {
+        return Err(bad(
+            "checkpoint is malformed (bits set past the last segment)",
+        ));
+    }
+    Ok(Bitset { len, bits })
+}
+
+fn frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
+    let func = c.u32()?;
+    let point = c.u32()?;
+    let n = c.u32()?;
+    let types = c.take(n as u64)?;
+    let mut width = 0u64;
+    for &t in types {
+        let t = ValType::from_u8(t).ok_or(bad("checkpoint is malformed (bad value type)"))?;
+        width += value_size(t) as u64;
+    }
+    let values = c.take(width)?;
+    let f = Frame {
+        func,
+        point,
+        types,
+        values,
+    };
+    // Validate every value (padding, externrefs) now so `values()` cannot fail later.
+    let mut vc = Cursor::new(values);
+    for t in f.types() {
+        value(&mut vc, t)?;
+    }
+    Ok(f)
+}
+
+fn wasi_state(p: &[u8]) -> Result<WasiView<'_>, FormatError> {
+    let mut c = Cursor::new(p);
+    let args = strs(&mut c)?;
+    let env = strs(&mut c)?;
+    let preopens = strs(&mut c)?;
+    let n = c.u32()?;
+    let fds = List::parse(&mut c, n as u64, fd)?;
+    let monotonic_ns = c.u64()?;
+    c.end()?;
+    let mut prev = None;
+    for f in fds.iter() {
+        let preopen_ok = match f.preopen {
+            None => !f.kind.has_preopen(),
+            Some(i) => f.kind.has_preopen() && (i as u64) < preopens.len(),
+        };
+        if !preopen_ok || prev.is_some_and(|p| p >= f.fd) {
+            return Err(bad("checkpoint is malformed (bad fd record)"));
+        }
+        prev = Some(f.fd);
+    }
+    Ok(WasiView {
+        args,
+        env,
+        preopens,
+        fds,
+        monotonic_ns,
+    })
+}
+
+fn strs<'a>(c: &mut Cursor<'a>) -> Result<List<'a, &'a [u8]>, FormatError> {
+    let n = c.u32()?;
+    List::parse(c, n as u64, Cursor::str)
+}
+
+fn fd<'a>(c: &mut Cursor<'a>) -> Result<FdRecord<'a>, FormatError> {
+    Ok(FdRecord {
+        fd: c.u32()?,
+        kind: FdKind::from_u8(c.u8()?).ok_or(bad("checkpoint is malformed (bad fd kind)"))?,
+        preopen: index(c.u32()?),
+        path: c.str()?,
+        oflags: c.u16()?,
+        fdflags: c.u16()?,
+        rights_base: c.u64()?,
+        rights_inheriting: c.u64()?,
+        offset: c.u64()?,
+    })
+}

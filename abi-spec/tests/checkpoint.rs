@@ -1,0 +1,551 @@
+//! The checkpoint format: pinned encoding, round trips, and robustness of the reader
+//! against truncated and corrupted input.
+
+use abi_spec::checkpoint::*;
+use abi_spec::ValType::{self, *};
+
+const HASH: [u8; 32] = [0xab; 32];
+
+struct Owned {
+    memory: Vec<u8>,
+    gtypes: Vec<ValType>,
+    gslots: Vec<u64>,
+    t0: Vec<u32>,
+    t1: Vec<u32>,
+    f0: (Vec<ValType>, Vec<u64>),
+    f1: (Vec<ValType>, Vec<u64>),
+}
+
+fn owned() -> Owned {
+    let mut memory = vec![0u8; 2 * 65536];
+    // Chunks 1 and 2 are adjacent (one run), chunk 20 stands alone; the rest is zero.
+    memory[4096] = 1;
+    memory[2 * 4096 + 4095] = 2;
+    memory[20 * 4096 + 7] = 0x7f;
+    Owned {
+        memory,
+        gtypes: vec![I32, I64, F32, F64, V128, FuncRef, FuncRef, ExternRef],
+        gslots: vec![
+            0xdead_beef_8000_0001, // high half is garbage the writer drops
+            u64::MAX,
+            0x3fc0_0000,
+            0x7ff8_0000_0000_0001, // a NaN payload survives
+            0x0706_0504_0302_0100,
+            0x0f0e_0d0c_0b0a_0908,
+            3,
+            u32::MAX as u64,
+            u32::MAX as u64,
+        ],
+        t0: vec![u32::MAX, 2, 3],
+        t1: vec![u32::MAX; 2],
+        f0: (vec![I32, I64], vec![7, 1 << 40]),
+        f1: (vec![F32, FuncRef, I32], vec![0x4049_0fdb, 1, 42]),
+    }
+}
+
+static ARGS: [&[u8]; 2] = [b"app.wasm", b"--fast"];
+static ENV: [&[u8]; 1] = [b"HOME=/home/u"];
+static PREOPENS: [&[u8]; 2] = [b".", b"/data"];
+static DROPPED_DATA: [bool; 3] = [true, false, true];
+static DROPPED_ELEM: [bool; 9] = [false, false, false, false, false, false, false, false, true];
+
+fn fds() -> Vec<FdRef<'static>> {
+    let stdio = |fd, kind| FdRef {
+        fd,
+        kind,
+        preopen: None,
+        path: b"",
+        oflags: 0,
+        fdflags: 0,
+        rights_base: 0x1ff,
+        rights_inheriting: 0,
+        offset: 0,
+    };
+    vec![
+        stdio(0, FdKind::Stdin),
+        stdio(1, FdKind::Stdout),
+        stdio(2, FdKind::Stderr),
+        FdRef {
+            fd: 3,
+            kind: FdKind::PreopenDir,
+            preopen: Some(0),
+            ..stdio(3, FdKind::Stdin)
+        },
+        FdRef {
+            fd: 7,
+            kind: FdKind::File,
+            preopen: Some(1),
+            path: b"logs/out.txt",
+            oflags: 9,
+            fdflags: 1,
+            rights_base: 0x20_0066,
+            rights_inheriting: 0,
+            offset: 12345,
+        },
+    ]
+}
+
+fn with<R>(isa: Isa, f: impl FnOnce(&CheckpointRef) -> R) -> R {
+    let o = owned();
+    let tables = [
+        TableRef {
+            elem: FuncRef,
+            max: Some(10),
+            entries: &o.t0,
+        },
+        TableRef {
+            elem: ExternRef,
+            max: None,
+            entries: &o.t1,
+        },
+    ];
+    let frames = [
+        FrameRef {
+            func: 4,
+            point: 2,
+            values: Slots {
+                types: &o.f0.0,
+                slots: &o.f0.1,
+            },
+        },
+        FrameRef {
+            func: 5,
+            point: 0,
+            values: Slots {
+                types: &o.f1.0,
+                slots: &o.f1.1,
+            },
+        },
+    ];
+    let fds = fds();
+    let ck = CheckpointRef {
+        module_hash: HASH,
+        source_isa: isa,
+        memory: &o.memory,
+        globals: Slots {
+            types: &o.gtypes,
+            slots: &o.gslots,
+        },
+        tables: &tables,
+        dropped_data: &DROPPED_DATA,
+        dropped_elem: &DROPPED_ELEM,
+        frames: &frames,
+        wasi: WasiRef {
+            args: &ARGS,
+            env: &ENV,
+            preopens: &PREOPENS,
+            fds: &fds,
+            monotonic_ns: 1_000_000_007,
+        },
+    };
+    f(&ck)
+}
+
+fn write(ck: &CheckpointRef) -> Vec<u8> {
+    let mut out = vec![];
+    write_checkpoint(&mut out, ck).unwrap();
+    out
+}
+
+fn sample() -> Vec<u8> {
+    with(Isa::Aarch64, write)
+}
+
+/// `hexdump -C`-like, with repeated lines folded into `*`.
+fn hexdump(b: &[u8]) -> String {
+    let mut s = String::new();
+    let mut prev: Option<&[u8]> = None;
+    let mut folded = false;
+    for (i, line) in b.chunks(16).enumerate() {
+        if prev == Some(line) {
+            if !folded {
+                s.push_str("*\n");
+                folded = true;
+            }
+            continue;
+        }
+        folded = false;
+        prev = Some(line);
+        s.push_str(&format!("{:08x} ", i * 16));
+        for x in line {
+            s.push_str(&format!(" {x:02x}"));
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!("{:08x}\n", b.len()));
+    s
+}
+
+#[test]
+fn encoding_is_pinned() {
+    insta::assert_snapshot!(hexdump(&sample()));
+}
+
+#[test]
+fn isa_changes_only_its_byte() {
+    let a = with(Isa::X86_64, write);
+    for isa in [Isa::Aarch64, Isa::Riscv64] {
+        let b = with(isa, write);
+        assert_eq!(a.len(), b.len());
+        let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+        assert_eq!(diff, vec![ISA_OFFSET]);
+        assert_eq!(read_checkpoint(&b).unwrap().source_isa, isa);
+    }
+}
+
+#[test]
+fn round_trip() {
+    let bytes = sample();
+    let v = read_checkpoint(&bytes).unwrap();
+    assert_eq!(
+        (v.format_version, v.abi_version),
+        (1, abi_spec::ABI_VERSION)
+    );
+    assert_eq!(v.module_hash, HASH);
+    assert!(check_module(&v, &HASH).is_ok());
+    assert_eq!(
+        check_module(&v, &[0; 32]).unwrap_err().message(),
+        "checkpoint is of another module"
+    );
+
+    let o = owned();
+    assert_eq!(v.memory.size, o.memory.len() as u64);
+    assert_eq!(v.memory.nonzero_bytes, 3 * 4096);
+    let mut mem = vec![0u8; v.memory.size as usize];
+    let runs: Vec<_> = v.memory.runs.iter().collect();
+    assert_eq!(
+        runs.iter()
+            .map(|r| (r.offset, r.bytes.len()))
+            .collect::<Vec<_>>(),
+        [(4096, 8192), (20 * 4096, 4096)]
+    );
+    for r in runs {
+        mem[r.offset as usize..][..r.bytes.len()].copy_from_slice(r.bytes);
+    }
+    assert_eq!(mem, o.memory);
+
+    let globals: Vec<Value> = v.globals.iter().collect();
+    let mut v128 = [0u8; 16];
+    for (i, b) in v128.iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    assert_eq!(
+        globals,
+        [
+            Value::I32(0x8000_0001),
+            Value::I64(u64::MAX),
+            Value::F32(0x3fc0_0000),
+            Value::F64(0x7ff8_0000_0000_0001),
+            Value::V128(v128),
+            Value::FuncRef(Some(3)),
+            Value::FuncRef(None),
+            Value::NullExternRef,
+        ]
+    );
+
+    let tables: Vec<_> = v.tables.iter().collect();
+    assert_eq!(tables.len(), 2);
+    assert_eq!(
+        (tables[0].elem, tables[0].len, tables[0].max),
+        (FuncRef, 3, Some(10))
+    );
+    assert_eq!(
+        tables[0].entries().collect::<Vec<_>>(),
+        [None, Some(2), Some(3)]
+    );
+    assert_eq!(tables[0].get(1), Some(Some(2)));
+    assert_eq!(tables[0].get(3), None);
+    assert_eq!(
+        (tables[1].elem, tables[1].len, tables[1].max),
+        (ExternRef, 2, None)
+    );
+
+    assert_eq!(v.dropped_data.len, 3);
+    assert_eq!(
+        (0..3).map(|i| v.dropped_data.is_set(i)).collect::<Vec<_>>(),
+        DROPPED_DATA
+    );
+    assert_eq!(
+        (0..9).map(|i| v.dropped_elem.is_set(i)).collect::<Vec<_>>(),
+        DROPPED_ELEM
+    );
+    assert!(!v.dropped_elem.is_set(9));
+    assert_eq!(v.dropped_elem.count_set(), 1);
+
+    let frames: Vec<_> = v.frames.iter().collect();
+    assert_eq!(
+        frames.iter().map(|f| (f.func, f.point)).collect::<Vec<_>>(),
+        [(4, 2), (5, 0)]
+    );
+    assert_eq!(
+        frames[0].values().collect::<Vec<_>>(),
+        [Value::I32(7), Value::I64(1 << 40)]
+    );
+    assert_eq!(frames[1].types().collect::<Vec<_>>(), [F32, FuncRef, I32]);
+    assert_eq!(
+        frames[1].values().collect::<Vec<_>>(),
+        [
+            Value::F32(0x4049_0fdb),
+            Value::FuncRef(Some(1)),
+            Value::I32(42)
+        ]
+    );
+
+    let w = v.wasi;
+    assert_eq!(w.args.iter().collect::<Vec<_>>(), ARGS);
+    assert_eq!(w.env.iter().collect::<Vec<_>>(), ENV);
+    assert_eq!(w.preopens.iter().collect::<Vec<_>>(), PREOPENS);
+    let fds: Vec<_> = w.fds.iter().collect();
+    let want: Vec<_> = self::fds()
+        .iter()
+        .map(|f| FdRecord {
+            fd: f.fd,
+            kind: f.kind,
+            preopen: f.preopen,
+            path: f.path,
+            oflags: f.oflags,
+            fdflags: f.fdflags,
+            rights_base: f.rights_base,
+            rights_inheriting: f.rights_inheriting,
+            offset: f.offset,
+        })
+        .collect();
+    assert_eq!(fds, want);
+    assert_eq!(w.monotonic_ns, 1_000_000_007);
+}
+
+#[test]
+fn empty_state_round_trips() {
+    let ck = CheckpointRef {
+        module_hash: [0; 32],
+        source_isa: Isa::Riscv64,
+        memory: &[],
+        globals: Slots::default(),
+        tables: &[],
+        dropped_data: &[],
+        dropped_elem: &[],
+        frames: &[],
+        wasi: WasiRef::default(),
+    };
+    let bytes = write(&ck);
+    assert_eq!(
+        bytes.len(),
+        HEADER_SIZE + 6 * 12 + 8 + 4 + 4 + 8 + 4 + 16 + 8 + TRAILER_SIZE
+    );
+    let v = read_checkpoint(&bytes).unwrap();
+    assert_eq!(
+        (v.memory.size, v.memory.runs.len(), v.frames.len()),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn sparse_memory_costs_only_its_non_zero_pages() {
+    let mut mem = vec![0u8; 64 << 20];
+    mem[(32 << 20) + 5] = 1;
+    let ck = with(Isa::X86_64, |ck| {
+        write(&CheckpointRef {
+            memory: &mem,
+            ..*ck
+        })
+    });
+    let v = read_checkpoint(&ck).unwrap();
+    assert_eq!(v.memory.size, 64 << 20);
+    assert_eq!(v.memory.nonzero_bytes, 4096);
+    assert!(ck.len() < 8192);
+}
+
+#[test]
+fn writer_refuses_state_it_cannot_encode() {
+    let bad = |f: &dyn Fn(&CheckpointRef) -> Result<(), WriteError<std::convert::Infallible>>| {
+        with(Isa::X86_64, |ck| match f(ck) {
+            Err(WriteError::Invalid(m)) => m,
+            r => panic!("{r:?}"),
+        })
+    };
+    let put = |ck: &CheckpointRef| write_checkpoint(&mut vec![], ck);
+    let ext = [ExternRef];
+    let one = [5u64];
+    assert_eq!(
+        bad(&|ck| put(&CheckpointRef {
+            globals: Slots {
+                types: &ext,
+                slots: &one
+            },
+            ..*ck
+        })),
+        "a non-null externref cannot be checkpointed"
+    );
+    let fr = [FuncRef];
+    let ptr = [0x5555_0000_1000u64];
+    let frames = [FrameRef {
+        func: 0,
+        point: 0,
+        values: Slots {
+            types: &fr,
+            slots: &ptr,
+        },
+    }];
+    assert_eq!(
+        bad(&|ck| put(&CheckpointRef {
+            frames: &frames,
+            ..*ck
+        })),
+        "funcref value is not a function index"
+    );
+    let v128 = [V128];
+    assert_eq!(
+        bad(&|ck| put(&CheckpointRef {
+            globals: Slots {
+                types: &v128,
+                slots: &one
+            },
+            ..*ck
+        })),
+        "fewer value slots than types"
+    );
+    let mem = [0u8; 4096];
+    assert_eq!(
+        bad(&|ck| put(&CheckpointRef {
+            memory: &mem,
+            ..*ck
+        })),
+        "memory size is not a multiple of 64 KiB"
+    );
+    let mut fds = fds();
+    fds.swap(0, 1);
+    assert_eq!(
+        bad(&|ck| put(&CheckpointRef {
+            wasi: WasiRef {
+                fds: &fds,
+                ..ck.wasi
+            },
+            ..*ck
+        })),
+        "fds are not in increasing order"
+    );
+}
+
+#[test]
+fn every_prefix_is_truncated() {
+    let bytes = sample();
+    for n in 0..bytes.len() {
+        assert_eq!(
+            read_checkpoint(&bytes[..n]).err(),
+            Some(FormatError::Truncated),
+            "prefix of {n} bytes"
+        );
+    }
+    let mut long = bytes.clone();
+    long.push(0);
+    assert!(read_checkpoint(&long).is_err());
+}
+
+#[test]
+fn every_corruption_is_detected() {
+    let bytes = sample();
+    // Every byte of the framing and small sections; every 64th of the memory contents.
+    let mem = HEADER_SIZE + 12 + 8 + 16..globals_payload(&bytes) - 12;
+    for i in (0..bytes.len()).filter(|i| !mem.contains(i) || i % 64 == 0) {
+        for mask in [0x01u8, 0x80, 0xff] {
+            let mut b = bytes.clone();
+            b[i] ^= mask;
+            match read_checkpoint(&b) {
+                // The source ISA is informational and not covered by the checksum.
+                Ok(v) => assert!(i == ISA_OFFSET && v.source_isa as u8 == b[i]),
+                Err(e) => assert!(!e.message().is_empty(), "byte {i}"),
+            }
+        }
+    }
+    let mut b = bytes.clone();
+    b[HEADER_SIZE + 40] ^= 4;
+    assert_eq!(read_checkpoint(&b).err(), Some(FormatError::Checksum));
+}
+
+#[test]
+fn header_errors() {
+    let bytes = sample();
+    assert_eq!(
+        read_checkpoint(b"#!/bin/sh\nexit 0\n").err(),
+        Some(FormatError::NotCheckpoint)
+    );
+    assert_eq!(read_checkpoint(b"WASM").err(), Some(FormatError::Truncated));
+    let mut b = bytes.clone();
+    b[8] = 2;
+    let e = read_checkpoint(&b).unwrap_err();
+    assert_eq!(e, FormatError::UnsupportedVersion(2));
+    assert_eq!(
+        e.to_string(),
+        "checkpoint format version 2 is not supported (this is 1)"
+    );
+    let mut b = bytes.clone();
+    b[12] = 9;
+    assert_eq!(read_checkpoint(&b).err(), Some(FormatError::AbiMismatch(9)));
+    assert_eq!(
+        FormatError::Checksum.message(),
+        "checkpoint is corrupted (checksum mismatch)"
+    );
+}
+
+/// Recomputes the trailer so a deliberate change reaches the structural checks.
+fn reseal(mut b: Vec<u8>) -> Vec<u8> {
+    let n = b.len() - TRAILER_SIZE;
+    let h = checksum(&b[..n]);
+    b[n..].copy_from_slice(&h.to_le_bytes());
+    b
+}
+
+#[test]
+fn malformed_but_intact_files_are_refused() {
+    let bytes = sample();
+    let err = |b: Vec<u8>| read_checkpoint(&reseal(b)).unwrap_err().message();
+    // Section tags: first section is MEMORY at HEADER_SIZE.
+    let mut b = bytes.clone();
+    b[HEADER_SIZE] = 9;
+    assert_eq!(err(b), "checkpoint is malformed (unknown section)");
+    let mut b = bytes.clone();
+    b[HEADER_SIZE] = tag::GLOBALS as u8;
+    assert_eq!(err(b), "checkpoint is malformed (sections out of order)");
+    let mut b = bytes.clone();
+    b[ISA_OFFSET + 1] = 1;
+    assert_eq!(err(b), "checkpoint is malformed (non-zero header padding)");
+    let mut b = bytes.clone();
+    b.insert(b.len() - TRAILER_SIZE, 0);
+    assert_eq!(
+        err(b),
+        "checkpoint is malformed (bytes after the last section)"
+    );
+    // Memory size not a multiple of 64 KiB.
+    let mut b = bytes.clone();
+    b[HEADER_SIZE + 12] = 1;
+    assert_eq!(
+        err(b),
+        "checkpoint is malformed (memory size not a multiple of 64 KiB)"
+    );
+    // Globals: the first value type byte and its padding.
+    let g = globals_payload(&bytes);
+    let mut b = bytes.clone();
+    b[g + 4] = 7;
+    assert_eq!(err(b), "checkpoint is malformed (bad value type)");
+    let mut b = bytes.clone();
+    b[g + 4 + 1 + 7] = 1;
+    assert_eq!(err(b), "checkpoint is malformed (non-zero value padding)");
+    let mut b = bytes.clone();
+    b[g] = 9; // more globals than the section holds
+    assert_eq!(
+        err(b),
+        "checkpoint is malformed (section shorter than its contents)"
+    );
+    let mut b = bytes.clone();
+    b[g] = 7; // fewer
+    assert_eq!(
+        err(b),
+        "checkpoint is malformed (section longer than its contents)"
+    );
+}
+
+/// Offset of the GLOBALS payload (after MEMORY).
+fn globals_payload(b: &[u8]) -> usize {
+    let mem_len = u64::from_le_bytes(b[HEADER_SIZE + 4..HEADER_SIZE + 12].try_into().unwrap());
+    HEADER_SIZE + 12 + mem_len as usize + 12
+}
