@@ -1,14 +1,16 @@
 //! wasmc-rt: the runtime linked into every executable wasmc produces.
 //!
 //! `no_std`, no libc: raw syscalls (`sys`), an mmap heap (`heap`), our own `mem*`
-//! (`mem`). Start-up (`startup`) parses argv/envp, installs fault handlers (`signal`),
-//! instantiates the module from its descriptor (`instance`) and runs it on a dedicated
-//! native stack (`stack`). Generated code calls back into `libcalls`, `trap`, `migrate`
+//! (`mem`) and the few libm functions Cranelift may call (`fmath`). Start-up
+//! (`startup`) parses argv/envp, installs fault handlers (`signal`), instantiates the
+//! module from its descriptor (`instance`) and runs it on a dedicated native stack
+//! (`stack`). Generated code calls back into `libcalls`, `trap`, `migrate`
 //! and the WASI layer (`wasi`).
 #![no_std]
 
 extern crate alloc;
 
+pub mod fmath;
 pub mod heap;
 pub mod instance;
 pub mod libcalls;

@@ -100,7 +100,8 @@ pub unsafe fn ucontext_pc(uc: *const u8) -> usize {
     *(uc.add(UC_PC) as *const usize)
 }
 
-static IN_HANDLER: Global<bool> = Global::new(false);
+/// Reset by the harness when it resumes after a trap raised in the handler.
+pub(crate) static IN_HANDLER: Global<bool> = Global::new(false);
 
 /// Sets up the alternate signal stack and the fault handlers. Called first thing at
 /// start-up so even runtime bugs during instantiation get a clear message.

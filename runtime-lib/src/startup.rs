@@ -139,6 +139,7 @@ fn main() -> ! {
         fatal(&[msg.as_bytes()]);
     }
     let vmctx = crate::instance::instantiate();
+    crate::migrate::init();
     crate::stack::run_on_native_stack(run_module, vmctx as usize);
     exit(0)
 }
@@ -148,13 +149,19 @@ fn main() -> ! {
 extern "C" fn run_module(vmctx: usize) {
     let desc = crate::instance::desc();
     let vmctx = vmctx as *mut abi_spec::VmCtx;
+    if crate::harness::enabled() {
+        crate::harness::run(vmctx); // spec-test harness: serves commands instead of _start
+    }
     unsafe {
-        let init: extern "C" fn(*mut abi_spec::VmCtx) = core::mem::transmute(desc.init as usize);
-        init(vmctx);
+        // A restored instance gets memory, globals and tables from its checkpoint.
+        if crate::migrate::restoring().is_none() {
+            let init: extern "C" fn(*mut abi_spec::VmCtx) = core::mem::transmute(desc.init as usize);
+            init(vmctx);
+        }
         if desc.entry == 0 {
             fatal(&[b"module has no _start export"]);
         }
         let entry: extern "C" fn(*mut abi_spec::VmCtx) = core::mem::transmute(desc.entry as usize);
-        entry(vmctx);
+        crate::migrate::run_entry(vmctx, entry);
     }
 }

@@ -48,6 +48,7 @@ pub fn write_func_name(l: &mut Line, index: u32) {
 /// Prints `wasmc: trap: <message>[ in function <name> (#<index>)]` and exits with
 /// `TRAP_EXIT_CODE`.
 pub fn report(trap: Trap, func: Option<u32>) -> ! {
+    crate::harness::on_trap(trap); // returns unless a harness command is running
     let mut l = Line::new();
     l.s(b"wasmc: trap: ").s(trap.message().as_bytes());
     if let Some(f) = func.filter(|&f| f < desc().num_funcs) {

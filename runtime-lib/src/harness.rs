@@ -1,0 +1,398 @@
+//! Spec-test harness mode (`WASMC_HARNESS=1`): instead of calling `_start`, the runtime
+//! serves commands from stdin so a test runner can drive one module instance through
+//! many invocations, traps included.
+//!
+//! Protocol (one command per line, one answer line per command, all on stdout):
+//! - after instantiation: `=> ready`, or `=> trap <message>` and exit 0 when the start
+//!   function / segment initialisation trapped (the instantiation failed);
+//! - `invoke <name-hex> <arg-hex64>...` → `=> ok <type>:<hex64>...`, `=> trap <message>`,
+//!   `=> exhausted`, or `=> error <why>` (unknown export, wrong arity);
+//! - `get <name-hex>` (global export) → `=> ok <type>:<hex64>`.
+//!
+//! `<type>` is the `abi_spec::ValType` code. A funcref result is printed as its function
+//! index + 1 (0 = null) since record addresses mean nothing to the runner; an externref
+//! argument or result is the opaque host value. The `=> ` prefix keeps answers apart from
+//! anything the guest itself writes to stdout.
+//!
+//! Traps unwind: every command runs under [`wasmc_harness_call`], which saves the
+//! callee-saved registers and the stack pointer; `trap::report` calls [`on_trap`], which
+//! restores them (a longjmp). That is safe from the fault handler too: the handlers run
+//! with SA_NODEFER and an empty sa_mask, so the signal mask needs no restoring, and the
+//! kernel decides "on the alternate stack" from sp alone, so leaving it by a jump is fine.
+
+use crate::instance::{bytes, desc, slice};
+use crate::print::{exit, write_all, Line, STDOUT};
+use crate::sys::{self, nr};
+use crate::Global;
+use abi_spec::{ExportDesc, FuncRecord, Trap, ValType, VmCtx};
+use alloc::vec::Vec;
+
+extern "C" {
+    /// Saves callee-saved registers and sp into `*buf`, calls `f(arg)`, returns 0; or
+    /// returns 1 when [`wasmc_harness_unwind`] jumped back.
+    fn wasmc_harness_call(f: extern "C" fn(usize), arg: usize, buf: *mut usize) -> usize;
+    fn wasmc_harness_unwind(buf: *const usize) -> !;
+}
+
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".globl wasmc_harness_call",
+    ".hidden wasmc_harness_call",
+    ".type wasmc_harness_call,@function",
+    "wasmc_harness_call:",
+    "push rbp",
+    "push rbx",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    "sub rsp, 8", // 16-byte alignment for the call below
+    "mov [rdx], rsp",
+    "mov rax, rdi",
+    "mov rdi, rsi",
+    "call rax",
+    "xor eax, eax",
+    "2:",
+    "add rsp, 8",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    "ret",
+    ".globl wasmc_harness_unwind",
+    ".hidden wasmc_harness_unwind",
+    ".type wasmc_harness_unwind,@function",
+    "wasmc_harness_unwind:",
+    "mov rsp, [rdi]",
+    "mov eax, 1",
+    "jmp 2b",
+);
+
+#[cfg(target_arch = "aarch64")]
+core::arch::global_asm!(
+    ".globl wasmc_harness_call",
+    ".hidden wasmc_harness_call",
+    ".type wasmc_harness_call,%function",
+    "wasmc_harness_call:",
+    "sub sp, sp, #160",
+    "stp x19, x20, [sp, #0]",
+    "stp x21, x22, [sp, #16]",
+    "stp x23, x24, [sp, #32]",
+    "stp x25, x26, [sp, #48]",
+    "stp x27, x28, [sp, #64]",
+    "stp x29, x30, [sp, #80]",
+    "stp d8, d9, [sp, #96]",
+    "stp d10, d11, [sp, #112]",
+    "stp d12, d13, [sp, #128]",
+    "stp d14, d15, [sp, #144]",
+    "mov x3, sp",
+    "str x3, [x2]",
+    "mov x3, x0",
+    "mov x0, x1",
+    "blr x3",
+    "mov x0, #0",
+    "2:",
+    "ldp x19, x20, [sp, #0]",
+    "ldp x21, x22, [sp, #16]",
+    "ldp x23, x24, [sp, #32]",
+    "ldp x25, x26, [sp, #48]",
+    "ldp x27, x28, [sp, #64]",
+    "ldp x29, x30, [sp, #80]",
+    "ldp d8, d9, [sp, #96]",
+    "ldp d10, d11, [sp, #112]",
+    "ldp d12, d13, [sp, #128]",
+    "ldp d14, d15, [sp, #144]",
+    "add sp, sp, #160",
+    "ret",
+    ".globl wasmc_harness_unwind",
+    ".hidden wasmc_harness_unwind",
+    ".type wasmc_harness_unwind,%function",
+    "wasmc_harness_unwind:",
+    "ldr x1, [x0]",
+    "mov sp, x1",
+    "mov x0, #1",
+    "b 2b",
+);
+
+#[cfg(target_arch = "riscv64")]
+core::arch::global_asm!(
+    ".globl wasmc_harness_call",
+    ".hidden wasmc_harness_call",
+    ".type wasmc_harness_call,@function",
+    "wasmc_harness_call:",
+    "addi sp, sp, -208",
+    "sd ra, 0(sp)",
+    "sd s0, 8(sp)",
+    "sd s1, 16(sp)",
+    "sd s2, 24(sp)",
+    "sd s3, 32(sp)",
+    "sd s4, 40(sp)",
+    "sd s5, 48(sp)",
+    "sd s6, 56(sp)",
+    "sd s7, 64(sp)",
+    "sd s8, 72(sp)",
+    "sd s9, 80(sp)",
+    "sd s10, 88(sp)",
+    "sd s11, 96(sp)",
+    "fsd fs0, 104(sp)",
+    "fsd fs1, 112(sp)",
+    "fsd fs2, 120(sp)",
+    "fsd fs3, 128(sp)",
+    "fsd fs4, 136(sp)",
+    "fsd fs5, 144(sp)",
+    "fsd fs6, 152(sp)",
+    "fsd fs7, 160(sp)",
+    "fsd fs8, 168(sp)",
+    "fsd fs9, 176(sp)",
+    "fsd fs10, 184(sp)",
+    "fsd fs11, 192(sp)",
+    "sd sp, 0(a2)",
+    "mv t0, a0",
+    "mv a0, a1",
+    "jalr t0",
+    "li a0, 0",
+    "2:",
+    "ld ra, 0(sp)",
+    "ld s0, 8(sp)",
+    "ld s1, 16(sp)",
+    "ld s2, 24(sp)",
+    "ld s3, 32(sp)",
+    "ld s4, 40(sp)",
+    "ld s5, 48(sp)",
+    "ld s6, 56(sp)",
+    "ld s7, 64(sp)",
+    "ld s8, 72(sp)",
+    "ld s9, 80(sp)",
+    "ld s10, 88(sp)",
+    "ld s11, 96(sp)",
+    "fld fs0, 104(sp)",
+    "fld fs1, 112(sp)",
+    "fld fs2, 120(sp)",
+    "fld fs3, 128(sp)",
+    "fld fs4, 136(sp)",
+    "fld fs5, 144(sp)",
+    "fld fs6, 152(sp)",
+    "fld fs7, 160(sp)",
+    "fld fs8, 168(sp)",
+    "fld fs9, 176(sp)",
+    "fld fs10, 184(sp)",
+    "fld fs11, 192(sp)",
+    "addi sp, sp, 208",
+    "ret",
+    ".globl wasmc_harness_unwind",
+    ".hidden wasmc_harness_unwind",
+    ".type wasmc_harness_unwind,@function",
+    "wasmc_harness_unwind:",
+    "ld sp, 0(a0)",
+    "li a0, 1",
+    "j 2b",
+);
+
+/// Saved sp of the running command; 0 when no command runs (traps then exit as usual).
+static JMPBUF: Global<usize> = Global::new(0);
+static LAST_TRAP: Global<u8> = Global::new(0);
+
+/// Whether the runner asked for harness mode.
+pub fn enabled() -> bool {
+    crate::startup::control(b"WASMC_HARNESS") == Some(b"1")
+}
+
+/// Called first by `trap::report`: while a command runs, abandon it and resume in the
+/// command loop; otherwise return and let the trap end the process.
+pub fn on_trap(trap: Trap) {
+    unsafe {
+        if *JMPBUF.get() == 0 {
+            return;
+        }
+        *LAST_TRAP.get() = trap as u8;
+        *crate::signal::IN_HANDLER.get() = false;
+        wasmc_harness_unwind(JMPBUF.get());
+    }
+}
+
+/// Runs `f(arg)` so that a trap inside returns `Err(trap)` instead of exiting.
+fn guarded(vmctx: *mut VmCtx, f: extern "C" fn(usize), arg: usize) -> Result<(), Trap> {
+    let r = unsafe { wasmc_harness_call(f, arg, JMPBUF.get()) };
+    unsafe { *JMPBUF.get() = 0 };
+    if r == 0 {
+        return Ok(());
+    }
+    // Generated code may have been stopped anywhere: restore what it counts on.
+    let v = unsafe { &mut *vmctx };
+    v.depth_left = abi_spec::MAX_CALL_DEPTH;
+    v.mig_state = 0;
+    Err(Trap::from_u8(unsafe { *LAST_TRAP.get() }).unwrap_or(Trap::Unreachable))
+}
+
+/// One pending call, read by [`call_export`] (a plain `usize` argument crosses the asm).
+struct Call {
+    vmctx: *mut VmCtx,
+    trampoline: u64,
+    code: u64,
+    args: *const u64,
+    results: *mut u64,
+}
+
+extern "C" fn call_export(p: usize) {
+    let c = unsafe { &*(p as *const Call) };
+    let t: extern "C" fn(*mut VmCtx, u64, *const u64, *mut u64) = unsafe { core::mem::transmute(c.trampoline as usize) };
+    t(c.vmctx, c.code, c.args, c.results);
+}
+
+extern "C" fn call_init(vmctx: usize) {
+    let init: extern "C" fn(*mut VmCtx) = unsafe { core::mem::transmute(desc().init as usize) };
+    init(vmctx as *mut VmCtx);
+}
+
+fn answer(l: &mut Line) {
+    l.nl();
+    write_all(STDOUT, l.as_bytes());
+}
+
+fn trap_answer(t: Trap) {
+    let mut l = Line::new();
+    if t == Trap::StackExhausted {
+        l.s(b"=> exhausted");
+    } else {
+        l.s(b"=> trap ").s(t.message().as_bytes());
+    }
+    answer(&mut l);
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes a hex string into bytes (export names travel as hex: they may hold spaces,
+/// newlines or invalid UTF-8 sequences the spec tests like to use).
+fn unhex_bytes(s: &[u8]) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    s.chunks(2).map(|p| Some(hex_digit(p[0])? << 4 | hex_digit(p[1])?)).collect()
+}
+
+fn unhex_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 16 {
+        return None;
+    }
+    s.iter().try_fold(0u64, |acc, &c| Some(acc << 4 | hex_digit(c)? as u64))
+}
+
+fn find_export(name: &[u8], kind: u8) -> Option<&'static ExportDesc> {
+    let d = desc();
+    let exports: &[ExportDesc] = unsafe { slice(d.exports, d.num_exports) };
+    exports.iter().find(|e| e.kind == kind && bytes(&e.name) == name)
+}
+
+/// Appends ` <type>:<hex>` for one value; funcrefs become index + 1.
+fn push_value(l: &mut Line, ty: u8, v: u64) {
+    let v = match ValType::from_u8(ty) {
+        Some(ValType::I32) | Some(ValType::F32) => v & 0xffff_ffff,
+        Some(ValType::FuncRef) if v != 0 => (v - desc().funcs) / abi_spec::FUNC_RECORD_SIZE as u64 + 1,
+        _ => v,
+    };
+    l.s(b" ").dec(ty as u64).s(b":").hex(v);
+}
+
+fn error(why: &[u8]) {
+    answer(Line::new().s(b"=> error ").s(why));
+}
+
+fn invoke(vmctx: *mut VmCtx, words: &[&[u8]]) {
+    let Some(e) = words.first().and_then(|w| unhex_bytes(w)).and_then(|n| find_export(&n, abi_spec::export_kind::FUNC)) else {
+        return error(b"no such function export");
+    };
+    let params = bytes(&e.params);
+    let results = bytes(&e.results);
+    let args: Option<Vec<u64>> = words[1..].iter().map(|w| unhex_u64(w)).collect();
+    let Some(args) = args.filter(|a| a.len() == params.len()) else {
+        return error(b"bad arguments");
+    };
+    let mut out: Vec<u64> = alloc::vec![0; results.len().max(1)];
+    let funcs: &[FuncRecord] = unsafe { slice(desc().funcs, desc().num_funcs) };
+    let call = Call {
+        vmctx,
+        trampoline: e.trampoline,
+        code: funcs[e.index as usize].code,
+        args: args.as_ptr(),
+        results: out.as_mut_ptr(),
+    };
+    match guarded(vmctx, call_export, &call as *const Call as usize) {
+        Err(t) => trap_answer(t),
+        Ok(()) => {
+            let mut l = Line::new();
+            l.s(b"=> ok");
+            for (i, &ty) in results.iter().enumerate() {
+                push_value(&mut l, ty, out[i]);
+            }
+            answer(&mut l);
+        }
+    }
+}
+
+fn get(vmctx: *mut VmCtx, words: &[&[u8]]) {
+    let Some(e) = words.first().and_then(|w| unhex_bytes(w)).and_then(|n| find_export(&n, abi_spec::export_kind::GLOBAL)) else {
+        return error(b"no such global export");
+    };
+    let d = desc();
+    let types: &[u8] = unsafe { slice(d.global_types, d.num_globals) };
+    let v = unsafe { *((vmctx as *const u8).add(abi_spec::global_offset(e.index) as usize) as *const u64) };
+    let mut l = Line::new();
+    l.s(b"=> ok");
+    push_value(&mut l, types[e.index as usize], v);
+    answer(&mut l);
+}
+
+/// Reads stdin up to the next newline; `None` at end of input.
+fn read_line(buf: &mut Vec<u8>, pending: &mut Vec<u8>) -> Option<()> {
+    buf.clear();
+    loop {
+        if let Some(i) = pending.iter().position(|&c| c == b'\n') {
+            buf.extend_from_slice(&pending[..i]);
+            pending.drain(..=i);
+            return Some(());
+        }
+        let mut chunk = [0u8; 4096];
+        let n = unsafe { sys::syscall3(nr::READ, 0, chunk.as_mut_ptr() as usize, chunk.len()) };
+        if n == -4 {
+            continue; // EINTR
+        }
+        if n <= 0 {
+            if pending.is_empty() {
+                return None;
+            }
+            buf.append(pending);
+            return Some(());
+        }
+        pending.extend_from_slice(&chunk[..n as usize]);
+    }
+}
+
+/// Instantiates (init function under the trap guard), then serves commands until EOF.
+/// Runs on the native Wasm stack, in place of `_start`.
+pub fn run(vmctx: *mut VmCtx) -> ! {
+    if let Err(t) = guarded(vmctx, call_init, vmctx as usize) {
+        trap_answer(t);
+        exit(0);
+    }
+    answer(Line::new().s(b"=> ready"));
+    let (mut line, mut pending) = (Vec::new(), Vec::new());
+    while read_line(&mut line, &mut pending).is_some() {
+        let words: Vec<&[u8]> = line.split(|&c| c == b' ').filter(|w| !w.is_empty()).collect();
+        match words.first().copied() {
+            Some(b"invoke") => invoke(vmctx, &words[1..]),
+            Some(b"get") => get(vmctx, &words[1..]),
+            None => {}
+            Some(_) => error(b"unknown command"),
+        }
+    }
+    exit(0)
+}
