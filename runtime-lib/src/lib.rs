@@ -11,6 +11,7 @@
 extern crate alloc;
 
 pub mod fmath;
+pub mod harness;
 pub mod heap;
 pub mod instance;
 pub mod libcalls;
@@ -18,6 +19,7 @@ pub mod mem;
 pub mod migrate;
 pub mod print;
 pub mod signal;
+pub mod spectest;
 pub mod stack;
 pub mod startup;
 #[allow(dead_code)]
