@@ -112,6 +112,9 @@ impl Trap {
 
 /// Exit status of a process that trapped.
 pub const TRAP_EXIT_CODE: i32 = 134;
+/// Exit status of a process that wrote a checkpoint and stopped (SIGUSR1 or
+/// `WASMC_CHECKPOINT_AFTER`), ready to be restored with `WASMC_RESTORE`.
+pub const CHECKPOINT_EXIT_CODE: i32 = 85;
 /// Exit status of a process stopped by the runtime itself (bad environment, bad
 /// checkpoint, out of memory at start-up). The message on stderr says which.
 pub const RUNTIME_ERROR_EXIT_CODE: i32 = 125;

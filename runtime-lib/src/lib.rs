@@ -12,6 +12,7 @@ extern crate alloc;
 
 pub mod fmath;
 pub mod harness;
+pub mod checkpoint;
 pub mod heap;
 pub mod instance;
 pub mod libcalls;

@@ -1,34 +1,244 @@
-//! Migration hooks called from generated migration points (`abi_spec::sym::MIG_*`).
+//! Migration: the hooks generated migration points call (`abi_spec::sym::MIG_*`), the
+//! triggers, and the run loop that turns an unwound stack into a checkpoint and a
+//! checkpoint back into a running stack.
 //!
-//! Checkpoint/restore is not implemented yet: these exist so every executable links.
-//! `wasmc_mig_poll` keeps programs running if a point fires anyway; the frame hooks are
-//! only reached while saving or restoring, which cannot start without the real runtime.
+//! Protocol (see abi-spec/SPEC.md): a trigger sets `mig_state`; the next point polls,
+//! gets `Unwind`, saves its frame and returns; every caller sees `UNWINDING` after its
+//! call, saves its frame and returns, until the entry function returns here. Restore
+//! sets `RESTORING` and calls the entry function again: each function's entry poll
+//! gets `Restore`, takes its frame record and jumps to its point; a call-site point
+//! calls its callee again, which restores the next frame, until the innermost frame is
+//! rebuilt and the program runs on with no migration state left.
 
+use crate::checkpoint;
 use crate::print::fatal;
-use abi_spec::{PollAction, VmCtx};
+use crate::startup::control;
+use crate::Global;
+use abi_spec::{mig_state, PollAction, ValType, VmCtx};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::ptr::{read_volatile, write_volatile};
+
+/// Exit status of a process that wrote a checkpoint and stopped.
+pub use abi_spec::CHECKPOINT_EXIT_CODE;
+
+/// One saved frame, as generated code stored it: raw 64-bit slots (funcrefs as record
+/// addresses); [`checkpoint`] makes them canonical.
+pub struct SavedFrame {
+    pub func: u32,
+    pub point: u32,
+    pub types: Vec<ValType>,
+    pub slots: Vec<u64>,
+}
+
+struct Mig {
+    /// Frames saved while unwinding, innermost first.
+    saved: Vec<SavedFrame>,
+    /// Frames to rebuild, outermost first: slot 0 = point id, then the values.
+    restore: Vec<(u32, Vec<u64>)>,
+    cursor: usize,
+    /// `WASMC_CHECKPOINT_AFTER=N`: checkpoint once N points have been passed.
+    countdown: Option<u64>,
+    passed: u64,
+    /// A SIGUSR1 arrived while unwinding or restoring; honoured right after.
+    pending: bool,
+    /// `mig_state` to go back to when idle (`IDLE`, or `COUNTING` for a countdown).
+    idle_state: u32,
+    running: bool,
+}
+
+static MIG: Global<Mig> = Global::new(Mig {
+    saved: Vec::new(),
+    restore: Vec::new(),
+    cursor: 0,
+    countdown: None,
+    passed: 0,
+    pending: false,
+    idle_state: mig_state::IDLE,
+    running: false,
+});
+
+fn mig() -> &'static mut Mig {
+    unsafe { &mut *MIG.get() }
+}
+
+fn state(vmctx: *mut VmCtx) -> u32 {
+    unsafe { read_volatile(&(*vmctx).mig_state) }
+}
+
+fn set_state(vmctx: *mut VmCtx, s: u32) {
+    unsafe { write_volatile(&mut (*vmctx).mig_state, s) }
+}
+
+const SIGUSR1: i32 = 10;
+
+/// SIGUSR1: checkpoint at the next migration point. Only writes one word the
+/// generated code polls (or a flag, while a checkpoint or restore is under way).
+extern "C" fn on_sigusr1(_sig: i32, _info: *mut u8, _uc: *mut u8) {
+    let vmctx = crate::instance::vmctx_or_null();
+    let m = mig();
+    if vmctx.is_null() || !m.running {
+        m.pending = true;
+        return;
+    }
+    match state(vmctx) {
+        mig_state::IDLE | mig_state::COUNTING => set_state(vmctx, mig_state::REQUESTED),
+        _ => m.pending = true,
+    }
+}
+
+fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    s.iter().try_fold(0u64, |acc, c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u64))
+}
+
+/// Reads the migration controls; called once at start-up, before any Wasm code runs.
+pub fn init() {
+    let m = mig();
+    if let Some(n) = control(b"WASMC_CHECKPOINT_AFTER") {
+        match parse_u64(n) {
+            Some(n) if n > 0 => {
+                m.countdown = Some(n);
+                m.idle_state = mig_state::COUNTING;
+            }
+            _ => fatal(&[b"WASMC_CHECKPOINT_AFTER must be a positive number of migration points"]),
+        }
+    }
+    if crate::instance::desc().migration_points != 0 {
+        crate::signal::install_handler(SIGUSR1, on_sigusr1, crate::signal::SA_RESTART | crate::signal::SA_ONSTACK);
+    }
+}
+
+/// Whether this process started from a checkpoint.
+pub fn restoring() -> Option<&'static [u8]> {
+    control(b"WASMC_RESTORE")
+}
+
+/// Runs the entry function on the current (native Wasm) stack, handling checkpoints:
+/// restore first when asked, then after every unwind write the checkpoint and either
+/// stop or (snapshot-and-continue) rebuild the stack and go on.
+pub fn run_entry(vmctx: *mut VmCtx, entry: extern "C" fn(*mut VmCtx)) {
+    let m = mig();
+    if let Some(path) = restoring() {
+        let frames = checkpoint::load(vmctx, path);
+        start_restore(vmctx, frames);
+    } else {
+        set_state(vmctx, m.idle_state);
+    }
+    m.running = true;
+    if m.pending {
+        m.pending = false;
+        if state(vmctx) != mig_state::RESTORING {
+            set_state(vmctx, mig_state::REQUESTED);
+        }
+    }
+    loop {
+        entry(vmctx);
+        if state(vmctx) != mig_state::UNWINDING {
+            return;
+        }
+        let mut frames = core::mem::take(&mut m.saved);
+        frames.reverse();
+        let written = checkpoint::save(vmctx, &frames);
+        let keep_going = control(b"WASMC_CHECKPOINT_CONTINUE").is_some_and(|v| v == b"1");
+        if written && !keep_going {
+            crate::print::exit(CHECKPOINT_EXIT_CODE);
+        }
+        // Snapshot-and-continue, or a checkpoint that could not be written: the state
+        // is intact in memory, so rebuild the stack from the saved frames and go on.
+        m.countdown = None;
+        m.idle_state = mig_state::IDLE;
+        let records = frames.into_iter().map(|f| (f.func, restore_slots(f.point, &f.types, &f.slots))).collect();
+        start_restore(vmctx, records);
+    }
+}
+
+fn restore_slots(point: u32, _types: &[ValType], slots: &[u64]) -> Vec<u64> {
+    let mut v = Vec::with_capacity(slots.len() + 1);
+    v.push(point as u64);
+    v.extend_from_slice(slots);
+    v
+}
+
+fn start_restore(vmctx: *mut VmCtx, records: Vec<(u32, Vec<u64>)>) {
+    let m = mig();
+    if records.is_empty() {
+        fatal(&[b"checkpoint has no frames"]);
+    }
+    m.restore = records;
+    m.cursor = 0;
+    set_state(vmctx, mig_state::RESTORING);
+}
+
+/// What `mig_state` becomes once restoring is over.
+fn resume_state(vmctx: *mut VmCtx) {
+    let m = mig();
+    let s = if m.pending {
+        m.pending = false;
+        mig_state::REQUESTED
+    } else {
+        m.idle_state
+    };
+    set_state(vmctx, s);
+}
 
 #[no_mangle]
 pub extern "C" fn wasmc_mig_poll(vmctx: *mut VmCtx) -> i32 {
-    // Volatile: signal handlers write this word asynchronously.
-    unsafe { core::ptr::write_volatile(&mut (*vmctx).mig_state, abi_spec::mig_state::IDLE) };
-    PollAction::Continue as i32
-}
-
-fn unavailable() -> ! {
-    fatal(&[b"internal error: migration not available"])
+    let m = mig();
+    match state(vmctx) {
+        mig_state::REQUESTED => {
+            set_state(vmctx, mig_state::UNWINDING);
+            PollAction::Unwind as i32
+        }
+        mig_state::COUNTING => {
+            m.passed += 1;
+            if m.countdown.is_some_and(|n| m.passed >= n) {
+                set_state(vmctx, mig_state::UNWINDING);
+                PollAction::Unwind as i32
+            } else {
+                PollAction::Continue as i32
+            }
+        }
+        mig_state::RESTORING => PollAction::Restore as i32,
+        mig_state::UNWINDING => PollAction::Unwind as i32,
+        _ => PollAction::Continue as i32,
+    }
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_mig_save_frame(_vmctx: *mut VmCtx, _func: i32, _point: i32, _nvals: i32, _types: *const u8) -> *mut u64 {
-    unavailable()
+pub extern "C" fn wasmc_mig_save_frame(_vmctx: *mut VmCtx, func: i32, point: i32, nvals: i32, types: *const u8) -> *mut u64 {
+    let n = nvals as usize;
+    let raw = unsafe { core::slice::from_raw_parts(types, n) };
+    let types: Vec<ValType> = raw.iter().map(|b| ValType::from_u8(*b).unwrap_or(ValType::I64)).collect();
+    let m = mig();
+    m.saved.push(SavedFrame { func: func as u32, point: point as u32, types, slots: vec![0; n] });
+    m.saved.last_mut().unwrap().slots.as_mut_ptr()
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_mig_restore_frame(_vmctx: *mut VmCtx, _func: i32) -> *const u64 {
-    unavailable()
+pub extern "C" fn wasmc_mig_restore_frame(vmctx: *mut VmCtx, func: i32) -> *const u64 {
+    let m = mig();
+    let Some((f, slots)) = m.restore.get(m.cursor) else {
+        fatal(&[b"internal error: restore ran past the last frame"]);
+    };
+    if *f != func as u32 {
+        fatal(&[b"checkpoint does not match this executable's code (frame of another function)"]);
+    }
+    let p = slots.as_ptr();
+    m.cursor += 1;
+    if m.cursor == m.restore.len() {
+        resume_state(vmctx);
+    }
+    p
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_mig_restore_callee(_vmctx: *mut VmCtx) -> i64 {
-    unavailable()
+    let m = mig();
+    let Some((f, _)) = m.restore.get(m.cursor) else {
+        fatal(&[b"internal error: restore ran past the last frame"]);
+    };
+    checkpoint::funcref_of(*f) as i64
 }

@@ -33,25 +33,25 @@ fn strings(mem: &Mem, list: &[&[u8]], ptrs: u32, buf: u32) -> Result<(), Errno> 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_args_sizes_get(vmctx: *mut VmCtx, argc: u32, buf_size: u32) -> i32 {
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret(sizes(&mem, crate::startup::args(), argc, buf_size))
+    super::ret(sizes(&mem, super::migrate::args(), argc, buf_size))
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_args_get(vmctx: *mut VmCtx, argv: u32, buf: u32) -> i32 {
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret(strings(&mem, crate::startup::args(), argv, buf))
+    super::ret(strings(&mem, super::migrate::args(), argv, buf))
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_environ_sizes_get(vmctx: *mut VmCtx, count: u32, buf_size: u32) -> i32 {
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret(sizes(&mem, crate::startup::guest_env(), count, buf_size))
+    super::ret(sizes(&mem, super::migrate::env(), count, buf_size))
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_environ_get(vmctx: *mut VmCtx, environ: u32, buf: u32) -> i32 {
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret(strings(&mem, crate::startup::guest_env(), environ, buf))
+    super::ret(strings(&mem, super::migrate::env(), environ, buf))
 }
 
 /// WASI clock ids 0–3 are realtime, monotonic, process and thread CPU time, which are
@@ -64,7 +64,9 @@ fn linux_clock(id: u32) -> Result<usize, Errno> {
 }
 
 pub fn now(id: u32) -> Result<u64, Errno> {
-    host::clock_gettime(linux_clock(id)?)
+    let t = host::clock_gettime(linux_clock(id)?)?;
+    // After a migration the monotonic clock continues from the checkpoint's value.
+    Ok(if id == 1 { t + super::migrate::mono_offset() } else { t })
 }
 
 #[no_mangle]

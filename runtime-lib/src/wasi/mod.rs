@@ -14,6 +14,7 @@ pub mod dir;
 pub mod fd;
 pub mod host;
 pub mod mem;
+pub mod migrate;
 pub mod misc;
 pub mod path;
 pub mod poll;
@@ -22,6 +23,7 @@ pub mod table;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
+pub use migrate::{checkpoint_state, restore_state};
 use errno::Errno;
 use table::{FdEntry, Kind, Preopen, State};
 
