@@ -1,1 +1,79 @@
-fn main(){}
+//! `cargo xtask <command>`: project chores that need more than cargo.
+//!
+//!   setup     install what the project needs (apt, rustup targets, pip), idempotently
+//!   test      setup, then the whole test suite (what CI runs)
+//!   demo      setup, build wasmc, run examples/demo on all three ISAs, compare outputs
+//!   fixtures  setup, rebuild every fixture .wasm (and the demo's) from its source
+//!
+//! Every command starts with the same `setup::ensure_setup()`, so on a fresh machine
+//! `cargo xtask test` alone is enough.
+
+mod demo;
+mod fixtures;
+mod setup;
+mod test;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::Command;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "wasmc project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install missing system packages, Rust targets and the wasmtime Python module
+    Setup,
+    /// Run the whole test suite (cargo test --workspace --release, runtime C tests)
+    Test {
+        /// Extra arguments for `cargo test` (after `--`), e.g. a test name filter
+        #[arg(last = true)]
+        cargo_args: Vec<String>,
+    },
+    /// Build wasmc and run the demo program on x86_64, aarch64 and riscv64
+    Demo,
+    /// Rebuild all fixture .wasm files from their C, WAT and Rust sources
+    Fixtures,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = setup::ensure_setup().and_then(|()| match cli.cmd {
+        Cmd::Setup => Ok(()),
+        Cmd::Test { cargo_args } => test::run(&cargo_args),
+        Cmd::Demo => demo::run(),
+        Cmd::Fixtures => fixtures::run(),
+    });
+    if let Err(e) = result {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The repository root (xtask lives in `<root>/xtask`).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The cargo that invoked us, so `cargo +toolchain xtask` stays on that toolchain.
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Runs `cmd` with inherited stdio; an error if it cannot start or exits non-zero.
+pub fn run_checked(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot start {shown}"))?;
+    anyhow::ensure!(status.success(), "{shown} failed ({status})");
+    Ok(())
+}
+
+/// `step` lines make a long run readable in CI logs.
+pub fn step(msg: impl std::fmt::Display) {
+    println!("==> {msg}");
+}
