@@ -62,8 +62,10 @@ pub fn init(dirs: Option<&[u8]>) -> Result<(), &'static str> {
         return Ok(());
     }
     for spec in dirs.split(|&b| b == b',') {
-        let (host, guest) = split_spec(spec).ok_or_else(|| fail(spec))?;
-        let fd = host::openat(host::AT_FDCWD, host, host::O_RDONLY | host::O_DIRECTORY, 0).map_err(|_| fail(host))?;
+        let (host, guest) =
+            split_spec(spec).ok_or_else(|| fail(b"WASMC_DIRS: bad entry (want HOST[::GUEST][,...]): ", spec))?;
+        let fd = host::openat(host::AT_FDCWD, host, host::O_RDONLY | host::O_DIRECTORY, 0)
+            .map_err(|_| fail(b"WASMC_DIRS: cannot open directory ", host))?;
         st.preopens.push(Preopen { host: host.to_vec(), guest: guest.to_vec() });
         st.insert(FdEntry {
             kind: Kind::PreopenDir,
@@ -92,12 +94,12 @@ fn split_spec(spec: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((host, guest))
 }
 
-/// The error message for a bad entry; leaked because the caller wants `&'static str`
-/// and start-up fails right after.
-fn fail(what: &[u8]) -> &'static str {
+/// `msg` followed by the offending entry; leaked because the caller wants
+/// `&'static str` and start-up fails right after.
+fn fail(msg: &'static [u8], what: &[u8]) -> &'static str {
     let mut s = Vec::new();
-    s.extend_from_slice(b"WASMC_DIRS: cannot open directory ");
-    s.extend_from_slice(what);
+    s.extend_from_slice(msg);
+    s.extend_from_slice(if what.is_empty() { b"\"\"" } else { what });
     match core::str::from_utf8(Box::leak(s.into_boxed_slice())) {
         Ok(m) => m,
         Err(_) => "WASMC_DIRS: cannot open directory (name is not UTF-8)",
