@@ -1,0 +1,337 @@
+//! Cross-ISA migration differential test: every fixture, stopped at several migration
+//! points on one ISA and finished on another (all nine ordered pairs, plus chains that
+//! hop across all three), must produce exactly what one uninterrupted run produces:
+//! stdout, stderr, exit status and the files it leaves behind.
+//!
+//! Checkpoints are taken deterministically with `WASMC_CHECKPOINT_AFTER=N`. The
+//! number of points a run passes is the same on every ISA (points sit in Wasm code
+//! order), so it is measured once, natively, and the stops are spread over it.
+
+use crate::exec::{command_for, fresh_dir, parallel_map, run, scrub_env, Outcome};
+use crate::Fixture;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use targets::Arch;
+
+/// Exit status of a process that wrote a checkpoint (abi-spec's CHECKPOINT_EXIT_CODE).
+pub const CHECKPOINT_EXIT: i32 = 85;
+
+/// One thing to compare: an uninterrupted run or a migrated one.
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub struct Observed {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit: Option<i32>,
+    /// (name, contents) of every file left in the preopened directory.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// Executables of one fixture, per ISA.
+pub struct Program {
+    pub fixture: Fixture,
+    pub exes: Vec<(Arch, PathBuf)>,
+}
+
+impl Program {
+    fn exe(&self, a: Arch) -> &Path {
+        &self.exes.iter().find(|(x, _)| *x == a).unwrap().1
+    }
+}
+
+/// A migration plan: checkpoint after `stops[0]` points on `isas[0]`, restore on
+/// `isas[1]` and checkpoint after `stops[1]` more, ..., finish on the last ISA.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub isas: Vec<Arch>,
+    pub stops: Vec<u64>,
+}
+
+pub struct Case {
+    pub program: usize,
+    pub plan: Plan,
+    /// Label of the stop position ("early", "middle", ...).
+    pub label: &'static str,
+}
+
+pub struct CaseResult {
+    pub ok: bool,
+    pub detail: String,
+}
+
+fn timeout() -> Duration {
+    crate::exec::timeout_from_env("WASMC_TEST_TIMEOUT", 120)
+}
+
+fn base_command(p: &Program, arch: Arch, dir: &Path, work: &Path) -> Command {
+    let e = &p.fixture.expect;
+    let mut cmd = command_for(arch, p.exe(arch));
+    scrub_env(&mut cmd);
+    cmd.current_dir(work);
+    cmd.args(&e.args);
+    for (k, v) in &e.env {
+        cmd.env(k, v);
+    }
+    if let Some(guest) = &e.dir {
+        cmd.env("WASMC_DIRS", format!("{}::{guest}", dir.display()));
+    }
+    cmd
+}
+
+fn read_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let name = p.strip_prefix(dir).unwrap().display().to_string();
+                out.push((name, std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Runs `p` on `arch` without interruption; also returns how many migration points the
+/// run passed (measured by raising the countdown until no checkpoint happens).
+pub fn reference(p: &Program, arch: Arch, scratch: &Path) -> Result<(Observed, u64)> {
+    let dir = scratch.join("dir");
+    let run_once = |after: Option<u64>| -> Result<(Outcome, Vec<(String, Vec<u8>)>)> {
+        fresh_dir(&dir)?;
+        let mut cmd = base_command(p, arch, &dir, scratch);
+        if let Some(n) = after {
+            cmd.env("WASMC_CHECKPOINT_AFTER", n.to_string());
+            cmd.env("WASMC_CHECKPOINT", scratch.join("probe.ckpt"));
+        }
+        let o = run(cmd, timeout())?;
+        Ok((o, read_files(&dir)))
+    };
+    let (o, files) = run_once(None)?;
+    let observed = Observed { stdout: o.stdout, stderr: o.stderr, exit: o.code, files };
+    // Smallest N at which no checkpoint happens = points passed + 1.
+    let stops = |n: u64| -> Result<bool> { Ok(run_once(Some(n))?.0.code == Some(CHECKPOINT_EXIT)) };
+    let mut hi = 1u64;
+    while stops(hi)? {
+        hi *= 4;
+        if hi > 1 << 40 {
+            bail!("{}: checkpointing never stops the program", p.fixture.name);
+        }
+    }
+    let mut lo = hi / 4; // stops(lo) is true (or lo == 0)
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if stops(mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok((observed, lo))
+}
+
+/// Stop positions spread over a run of `total` points.
+pub fn stop_points(total: u64, quick: bool) -> Vec<(&'static str, u64)> {
+    if total == 0 {
+        return vec![];
+    }
+    let mut v = vec![("early", 1), ("middle", total.div_ceil(2)), ("late", total)];
+    if !quick {
+        v.push(("quarter", total.div_ceil(4).max(1)));
+        v.push(("three-quarters", (total * 3).div_ceil(4).max(1)));
+    }
+    v.sort_by_key(|x| x.1);
+    v.dedup_by_key(|x| x.1);
+    v
+}
+
+/// Runs one migrated case and compares it with `want`.
+pub fn run_case(p: &Program, plan: &Plan, want: &Observed, scratch: &Path) -> Result<CaseResult> {
+    let dir = scratch.join("dir");
+    fresh_dir(&dir)?;
+    let ckpt = scratch.join("state.ckpt");
+    let _ = std::fs::remove_file(&ckpt);
+    let mut stdout = vec![];
+    let mut stderr = vec![];
+    let mut exit = None;
+    for (hop, arch) in plan.isas.iter().enumerate() {
+        let mut cmd = base_command(p, *arch, &dir, scratch);
+        if hop > 0 {
+            cmd.env("WASMC_RESTORE", &ckpt);
+        }
+        let last = hop + 1 == plan.isas.len();
+        if !last {
+            cmd.env("WASMC_CHECKPOINT_AFTER", plan.stops[hop].to_string());
+            // A new name per hop: restoring from a file while writing the next.
+            cmd.env("WASMC_CHECKPOINT", scratch.join(format!("state{hop}.ckpt")));
+        }
+        let o = run(cmd, timeout())?;
+        stdout.extend_from_slice(&o.stdout);
+        stderr.extend_from_slice(&o.stderr);
+        if !last {
+            if o.code != Some(CHECKPOINT_EXIT) {
+                return Ok(CaseResult {
+                    ok: false,
+                    detail: format!("hop {hop} on {arch}: expected a checkpoint, got {}: {}", o.status_text(), o.stderr_str().trim()),
+                });
+            }
+            std::fs::rename(scratch.join(format!("state{hop}.ckpt")), &ckpt).context("checkpoint file missing")?;
+        } else {
+            exit = o.code;
+        }
+    }
+    let got = Observed { stdout, stderr, exit, files: read_files(&dir) };
+    if &got == want {
+        return Ok(CaseResult { ok: true, detail: String::new() });
+    }
+    let mut detail = String::new();
+    if got.stdout != want.stdout {
+        detail += &format!("stdout differs:\n{}", crate::diff(&String::from_utf8_lossy(&want.stdout), &String::from_utf8_lossy(&got.stdout)));
+    }
+    if got.stderr != want.stderr {
+        detail += &format!("stderr differs: want {:?}, got {:?}\n", String::from_utf8_lossy(&want.stderr), String::from_utf8_lossy(&got.stderr));
+    }
+    if got.exit != want.exit {
+        detail += &format!("exit differs: want {:?}, got {:?}\n", want.exit, got.exit);
+    }
+    if got.files != want.files {
+        detail += "files left behind differ\n";
+    }
+    Ok(CaseResult { ok: false, detail })
+}
+
+/// Builds the plans: every ordered pair at every stop, plus chains
+/// x86_64 → aarch64 → riscv64 → x86_64 (stops spread over the run).
+pub fn plans(total: u64, quick: bool) -> Vec<(&'static str, Plan)> {
+    let mut out = vec![];
+    for (label, n) in stop_points(total, quick) {
+        for a in targets::ALL {
+            for b in targets::ALL {
+                out.push((label, Plan { isas: vec![a, b], stops: vec![n] }));
+            }
+        }
+    }
+    if total >= 4 {
+        let step = (total / 4).max(1);
+        out.push((
+            "chain",
+            Plan { isas: vec![Arch::X86_64, Arch::Aarch64, Arch::Riscv64, Arch::X86_64], stops: vec![step, step, step] },
+        ));
+        if !quick && total >= 8 {
+            let s = (total / 8).max(1);
+            out.push((
+                "long chain",
+                Plan {
+                    isas: vec![Arch::X86_64, Arch::Aarch64, Arch::Riscv64, Arch::X86_64, Arch::Riscv64, Arch::Aarch64, Arch::X86_64],
+                    stops: vec![s; 6],
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// Summary of a whole run: a 3×3 matrix (source ISA × destination ISA) of passed and
+/// total pair cases, plus chains.
+#[derive(Default)]
+pub struct Matrix {
+    pub cells: [[(u32, u32); 3]; 3],
+    pub chains: (u32, u32),
+    pub failures: Vec<String>,
+}
+
+fn idx(a: Arch) -> usize {
+    targets::ALL.iter().position(|x| *x == a).unwrap()
+}
+
+impl Matrix {
+    pub fn record(&mut self, plan: &Plan, ok: bool, what: String) {
+        let cell = if plan.isas.len() == 2 {
+            &mut self.cells[idx(plan.isas[0])][idx(plan.isas[1])]
+        } else {
+            &mut self.chains
+        };
+        cell.1 += 1;
+        if ok {
+            cell.0 += 1;
+        } else {
+            self.failures.push(what);
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::from("from \\ to   ");
+        for b in targets::ALL {
+            s += &format!("{:>10}", b.name());
+        }
+        s += "\n";
+        for a in targets::ALL {
+            s += &format!("{:<12}", a.name());
+            for b in targets::ALL {
+                let (p, t) = self.cells[idx(a)][idx(b)];
+                s += &format!("{:>10}", format!("{p}/{t}"));
+            }
+            s += "\n";
+        }
+        s += &format!("chains      {}/{}\n", self.chains.0, self.chains.1);
+        s
+    }
+
+    pub fn passed(&self) -> u32 {
+        self.cells.iter().flatten().map(|c| c.0).sum::<u32>() + self.chains.0
+    }
+    pub fn total(&self) -> u32 {
+        self.cells.iter().flatten().map(|c| c.1).sum::<u32>() + self.chains.1
+    }
+}
+
+/// Runs the whole differential test over `programs`; `scratch` holds per-case dirs.
+pub fn run_all(programs: &[Program], quick: bool, scratch: &Path, workers: usize) -> Result<Matrix> {
+    let mut matrix = Matrix::default();
+    for p in programs {
+        let ref_dir = scratch.join(format!("{}-ref", p.fixture.slug()));
+        fresh_dir(&ref_dir)?;
+        let (want, total) = reference(p, Arch::X86_64, &ref_dir)?;
+        let cases = plans(total, quick);
+        let numbered: Vec<(usize, &'static str, Plan)> = cases.into_iter().enumerate().map(|(i, (l, p))| (i, l, p)).collect();
+        let results = parallel_map(&numbered, workers, |(i, _, plan)| {
+            let d = scratch.join(format!("{}-{i}", p.fixture.slug()));
+            fresh_dir(&d).map_err(anyhow::Error::from).and_then(|_| run_case(p, plan, &want, &d))
+        });
+        for ((_, label, plan), r) in numbered.into_iter().zip(results) {
+            let names: Vec<&str> = plan.isas.iter().map(|a| a.name()).collect();
+            let what = format!("{} [{label}, after {:?} points] {}", p.fixture.name, plan.stops, names.join(" -> "));
+            match r {
+                Ok(r) => matrix.record(&plan, r.ok, format!("{what}: {}", r.detail)),
+                Err(e) => matrix.record(&plan, false, format!("{what}: {e:#}")),
+            }
+        }
+    }
+    Ok(matrix)
+}
+
+/// Compiles `fixtures` with `wasmc` for all three ISAs into `out`.
+pub fn build_programs(wasmc: &Path, fixtures: Vec<Fixture>, out: &Path) -> Result<Vec<Program>> {
+    std::fs::create_dir_all(out)?;
+    let jobs: Vec<(usize, Arch)> = (0..fixtures.len()).flat_map(|i| targets::ALL.map(|a| (i, a))).collect();
+    let built = parallel_map(&jobs, 2, |(i, a)| {
+        let f = &fixtures[*i];
+        let exe = out.join(format!("{}-{}", f.slug(), a.name()));
+        let o = Command::new(wasmc).arg("--target").arg(a.name()).arg(&f.wasm).arg("-o").arg(&exe).output();
+        match o {
+            Ok(o) if o.status.success() => Ok(exe),
+            Ok(o) => Err(anyhow::anyhow!("{} for {a}: {}", f.name, String::from_utf8_lossy(&o.stderr).trim())),
+            Err(e) => Err(anyhow::anyhow!("running {}: {e}", wasmc.display())),
+        }
+    });
+    let mut programs: Vec<Program> = fixtures.into_iter().map(|fixture| Program { fixture, exes: vec![] }).collect();
+    for ((i, a), r) in jobs.into_iter().zip(built) {
+        programs[i].exes.push((a, r?));
+    }
+    Ok(programs)
+}
