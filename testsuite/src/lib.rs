@@ -8,6 +8,7 @@
 //! * [`registry`]: third-party C sources fetched from crates.io at test time.
 
 pub mod check;
+pub mod crossmigrate;
 pub mod exec;
 pub mod expect;
 pub mod reference;
