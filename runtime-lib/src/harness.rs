@@ -5,7 +5,7 @@
 //! Protocol (one command per line, one answer line per command, all on stdout):
 //! - after instantiation: `=> ready`, or `=> trap <message>` and exit 0 when the start
 //!   function / segment initialisation trapped (the instantiation failed);
-//! - `invoke <name-hex> <arg-hex64>...` → `=> ok <type>:<hex64>...`, `=> trap <message>`,
+//! - `invoke <name-hex> <arg-hex64>...` (`-` for the empty name) → `=> ok <type>:<hex64>...`, `=> trap <message>`,
 //!   `=> exhausted`, or `=> error <why>` (unknown export, wrong arity);
 //! - `get <name-hex>` (global export) → `=> ok <type>:<hex64>`.
 //!
@@ -272,7 +272,11 @@ fn hex_digit(c: u8) -> Option<u8> {
 
 /// Decodes a hex string into bytes (export names travel as hex: they may hold spaces,
 /// newlines or invalid UTF-8 sequences the spec tests like to use).
+/// `-` stands for the empty name (an empty word would vanish between the spaces).
 fn unhex_bytes(s: &[u8]) -> Option<Vec<u8>> {
+    if s == b"-" {
+        return Some(Vec::new());
+    }
     if s.len() % 2 != 0 {
         return None;
     }

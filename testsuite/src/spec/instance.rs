@@ -138,7 +138,11 @@ pub struct Instance {
     dead: bool,
 }
 
+/// Export names as one protocol word: hex, `-` for the empty name.
 fn hex(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "-".into();
+    }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
