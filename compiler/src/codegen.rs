@@ -47,6 +47,10 @@ pub fn build_isa(
     set(&mut flags, "enable_nan_canonicalization", "true")?;
     set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
     set(&mut flags, "unwind_info", "false")?;
+    // Frames larger than the guard page below the Wasm stack must touch it page by
+    // page, so that an overflow always faults in the guard and is reported as a trap.
+    set(&mut flags, "enable_probestack", "true")?;
+    set(&mut flags, "probestack_strategy", "inline")?;
     set(
         &mut flags,
         "enable_verifier",

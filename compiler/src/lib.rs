@@ -13,6 +13,7 @@ pub mod env;
 pub mod error;
 pub mod exports;
 pub mod init;
+pub mod inspect;
 pub mod link;
 pub mod module_info;
 pub mod translate;

@@ -11,9 +11,12 @@ use wasmc::{Emit, Options};
 #[command(
     name = "wasmc",
     version,
-    about = "Compile WebAssembly (2.0 + WASI preview 1) to static, migration-ready Linux executables"
+    about = "Compile WebAssembly (2.0 + WASI preview 1) to static, migration-ready Linux executables",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Input module (.wasm)
     input: Option<PathBuf>,
     /// Output file
@@ -42,6 +45,18 @@ struct Cli {
     list_targets: bool,
 }
 
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Print a checkpoint file for a person: module hash, memory, frames, globals, files
+    Inspect {
+        /// The checkpoint file
+        checkpoint: PathBuf,
+        /// The module it was taken from: adds function names and checks they belong together
+        #[arg(long)]
+        module: Option<PathBuf>,
+    },
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum EmitArg {
     Exe,
@@ -60,6 +75,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Inspect { checkpoint, module }) = &cli.command {
+        print!("{}", wasmc::inspect::inspect(checkpoint, module.as_deref())?);
+        return Ok(());
+    }
     if cli.list_targets {
         for a in targets::ALL {
             let host = if Some(a) == Arch::host() {

@@ -130,7 +130,8 @@ pub fn restore_state(view: &WasiView<'static>) -> Result<(), &'static str> {
                     FdKind::Dir => Kind::Dir,
                     _ => Kind::File,
                 };
-                let fd = reopen(root, kind, rec.path, rec.rights_base, rec.fdflags)?;
+                // The preopen itself is already open (by `init`); keep that fd.
+                let fd = if kind == Kind::PreopenDir { root } else { reopen(root, kind, rec.path, rec.rights_base, rec.fdflags)? };
                 if kind == Kind::File && rec.offset != 0 && host::lseek(fd, rec.offset as i64, 0).is_err() {
                     return Err("cannot seek a re-opened file to its checkpointed offset");
                 }
@@ -184,5 +185,8 @@ fn reopen(root: i32, kind: Kind, path: &[u8], rights: u64, fdflags: u16) -> Resu
     if fdflags & 1 != 0 {
         fl |= host::O_APPEND;
     }
-    host::openat(root, target, fl | host::O_NOFOLLOW, 0).map_err(|_| "cannot re-open a file the checkpoint had open")
+    // Through the sandboxed resolver, as path_open does: the new host's directory may
+    // hold symlinks that the old one did not.
+    let r = super::path::resolve(root, target, false).map_err(|_| "a file the checkpoint had open is not reachable below its preopen")?;
+    host::openat(r.dir(), &r.name, fl | host::O_NOFOLLOW, 0).map_err(|_| "cannot re-open a file the checkpoint had open")
 }
