@@ -4,6 +4,7 @@
 //!   test      setup, then the whole test suite (what CI runs)
 //!   demo      setup, build wasmc, run examples/demo on all three ISAs, compare outputs
 //!   fixtures  setup, rebuild every fixture .wasm (and the demo's) from its source
+//!   spec      the WebAssembly spec test suite against wasmc (`--target ISA|all`, `--quick`)
 //!
 //! Every command starts with the same `setup::ensure_setup()`, so on a fresh machine
 //! `cargo xtask test` alone is enough.
@@ -11,6 +12,7 @@
 mod demo;
 mod fixtures;
 mod setup;
+mod spec;
 mod test;
 
 use anyhow::{Context, Result};
@@ -39,6 +41,11 @@ enum Cmd {
     Demo,
     /// Rebuild all fixture .wasm files from their C, WAT and Rust sources
     Fixtures,
+    /// Run the WebAssembly spec test suite (wasm-v2) against wasmc: [--target ISA|all] [--quick]
+    Spec {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() {
@@ -48,6 +55,7 @@ fn main() {
         Cmd::Test { cargo_args } => test::run(&cargo_args),
         Cmd::Demo => demo::run(),
         Cmd::Fixtures => fixtures::run(),
+        Cmd::Spec { args } => spec::run(&args),
     });
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");

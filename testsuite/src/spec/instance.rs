@@ -73,8 +73,11 @@ impl Compiler {
         if let Ok(msg) = std::fs::read_to_string(&rejected) {
             return Compiled::Rejected(msg);
         }
-        let input = self.cache.join(format!("{key}.wasm"));
-        let tmp = self.cache.join(format!("{key}.tmp{}", std::process::id()));
+        // Unique per process and call: two scripts may hold the same module.
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let uniq = format!("{}-{}", std::process::id(), SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let input = self.cache.join(format!("{key}.{uniq}.wasm"));
+        let tmp = self.cache.join(format!("{key}.{uniq}.tmp"));
         if let Err(e) = std::fs::write(&input, wasm) {
             return Compiled::Crashed(format!("cannot write {}: {e}", input.display()));
         }
