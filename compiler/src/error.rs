@@ -29,6 +29,10 @@ pub enum CompileError {
         name: String,
         what: &'static str,
     },
+    #[error(
+        "import `{module}`.`{name}` is incompatible with what the host provides (type or limits)"
+    )]
+    IncompatibleImport { module: String, name: String },
     #[error("import `{module}`.`{name}` does not have the signature WASI preview 1 gives it")]
     ImportSignature { module: String, name: String },
     #[error("code generation failed{}: {message}", in_func(Some(*func), func_name))]

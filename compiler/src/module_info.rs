@@ -166,7 +166,11 @@ pub fn read_module(
             func_name: None,
         }
     };
-    for payload in Parser::new(0).parse_all(bytes) {
+    // The parser decodes some encodings by feature (e.g. memory limits as u32 without
+    // memory64), so it must know exactly what is supported.
+    let mut parser = Parser::new(0);
+    parser.set_features(supported_features());
+    for payload in parser.parse_all(bytes) {
         let payload = payload.map_err(|e| invalid(e, &body_ranges, info.imports.len()))?;
         if let Payload::CodeSectionEntry(body) = &payload {
             body_ranges.push(body.range());
@@ -383,18 +387,36 @@ fn read_payload<'a>(
 const SPECTEST: &str = "spectest";
 
 fn spectest_import(info: &mut ModuleInfo<'_>, name: &str, ty: TypeRef) -> Result<(), ReadError> {
+    // An import links only if what the host has fits the declared limits.
+    let fits = |min: u64, max: Option<u64>, have_min: u64, have_max: u64| {
+        min <= have_min && max.is_none_or(|m| have_max <= m)
+    };
+    let unlinkable = || {
+        ReadError::Compile(CompileError::IncompatibleImport {
+            module: SPECTEST.into(),
+            name: name.into(),
+        })
+    };
     match (name, ty) {
-        ("table", TypeRef::Table(t)) => info.tables.push(Table {
-            elem: t.element_type,
-            min: 10,
-            max: Some(20),
-        }),
-        ("memory", TypeRef::Memory(_)) => {
+        ("table", TypeRef::Table(t))
+            if t.element_type == RefType::FUNCREF && fits(t.initial, t.maximum, 10, 20) =>
+        {
+            info.tables.push(Table {
+                elem: t.element_type,
+                min: 10,
+                max: Some(20),
+            })
+        }
+        ("memory", TypeRef::Memory(m))
+            if !m.memory64 && !m.shared && fits(m.initial, m.maximum, 1, 2) =>
+        {
             info.memory = Some(Memory {
                 min: 1,
                 max: Some(2),
             })
         }
+        ("table" | "memory", _) => return Err(unlinkable()),
+        (_, TypeRef::Global(gt)) if gt.mutable => return Err(unlinkable()),
         (g, TypeRef::Global(gt)) => {
             let init = match (g, gt.content_type) {
                 ("global_i32", ValType::I32) => ConstValue::I32(666),
