@@ -152,7 +152,7 @@ fn compile_bytes(input: &Path, arch: Arch, emit: &str, name: &str) -> Vec<u8> {
         &arch.name(),
         &"--emit",
         &emit,
-        input,
+        &input,
         &"-o",
         &path,
     ]);
