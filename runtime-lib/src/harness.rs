@@ -219,6 +219,13 @@ fn guarded(vmctx: *mut VmCtx, f: extern "C" fn(usize), arg: usize) -> Result<(),
     if r == 0 {
         return Ok(());
     }
+    // The jump skipped sigreturn. The handlers use SA_NODEFER, so the kernel left the
+    // mask alone, but qemu-user (riscv64) keeps the fault signal blocked in its emulated
+    // mask, and the next fault would then kill the process: unblock explicitly.
+    use crate::signal::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
+    let set: u64 = [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP].iter().fold(0, |m, s| m | 1 << (s - 1));
+    const SIG_UNBLOCK: usize = 1;
+    unsafe { sys::syscall4(nr::RT_SIGPROCMASK, SIG_UNBLOCK, &set as *const u64 as usize, 0, 8) };
     // Generated code may have been stopped anywhere: restore what it counts on.
     let v = unsafe { &mut *vmctx };
     v.depth_left = abi_spec::MAX_CALL_DEPTH;
