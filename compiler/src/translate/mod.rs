@@ -198,7 +198,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             // the entry block it also dominates every restore path.
             let base = self.b.ins().load(
                 types::I64,
-                vm_flags().with_readonly(),
+                // can_move: a function that never touches memory loses the load.
+                vm_flags().with_readonly().with_can_move(),
                 self.vmctx,
                 abi_spec::VMCTX_MEMORY_BASE,
             );
