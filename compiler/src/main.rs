@@ -76,7 +76,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(Command::Inspect { checkpoint, module }) = &cli.command {
-        print!("{}", wasmc::inspect::inspect(checkpoint, module.as_deref())?);
+        print!(
+            "{}",
+            wasmc::inspect::inspect(checkpoint, module.as_deref())?
+        );
         return Ok(());
     }
     if cli.list_targets {

@@ -9,7 +9,15 @@ const WASMC: &str = env!("CARGO_BIN_EXE_wasmc");
 
 /// Programs that between them cover files, args/env, deep recursion, function
 /// pointers, floats, memory growth and a trap.
-const CI_SET: &[&str] = &["c/files", "c/recursion", "c/indirect", "c/floats", "c/memgrow", "c/args_env", "c/trap_div_zero"];
+const CI_SET: &[&str] = &[
+    "c/files",
+    "c/recursion",
+    "c/indirect",
+    "c/floats",
+    "c/memgrow",
+    "c/args_env",
+    "c/trap_div_zero",
+];
 
 #[test]
 fn crossmigrate_ci_set() {
@@ -26,6 +34,12 @@ fn crossmigrate_ci_set() {
     let programs = build_programs(WASMC.as_ref(), fixtures, &scratch.join("bin")).unwrap();
     let m = run_all(&programs, true, &scratch, 2).unwrap();
     println!("{}", m.render());
-    assert!(m.failures.is_empty(), "{} of {} migrations diverged:\n{}", m.total() - m.passed(), m.total(), m.failures.join("\n"));
+    assert!(
+        m.failures.is_empty(),
+        "{} of {} migrations diverged:\n{}",
+        m.total() - m.passed(),
+        m.total(),
+        m.failures.join("\n")
+    );
     assert!(m.total() > 0);
 }
