@@ -4,11 +4,13 @@
 //!   test      setup, then the whole test suite (what CI runs)
 //!   demo      setup, build wasmc, run examples/demo on all three ISAs, compare outputs
 //!   fixtures  setup, rebuild every fixture .wasm (and the demo's) from its source
+//!   bench     setup, build wasmc, measure it (benches/RESULTS.md); --quick for CI
 //!   spec      the WebAssembly spec test suite against wasmc (`--target ISA|all`, `--quick`)
 //!
 //! Every command starts with the same `setup::ensure_setup()`, so on a fresh machine
 //! `cargo xtask test` alone is enough.
 
+mod bench;
 mod demo;
 mod fixtures;
 mod setup;
@@ -41,6 +43,12 @@ enum Cmd {
     Demo,
     /// Rebuild all fixture .wasm files from their C, WAT and Rust sources
     Fixtures,
+    /// Measure run time, code size, checkpoint/restore and compile speed (benches/)
+    Bench {
+        /// Small sizes and few rounds: a smoke run that finishes in minutes
+        #[arg(long)]
+        quick: bool,
+    },
     /// Run the WebAssembly spec test suite (wasm-v2) against wasmc: [--target ISA|all] [--quick]
     Spec {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -55,6 +63,7 @@ fn main() {
         Cmd::Test { cargo_args } => test::run(&cargo_args),
         Cmd::Demo => demo::run(),
         Cmd::Fixtures => fixtures::run(),
+        Cmd::Bench { quick } => bench::run(quick),
         Cmd::Spec { args } => spec::run(&args),
     });
     if let Err(e) = result {
