@@ -58,7 +58,14 @@ pub fn run(cargo_args: &[String]) -> Result<()> {
     let c_tests = root().join("runtime-lib/tests-c/run.sh");
     if c_tests.exists() && cargo_args.is_empty() {
         step("runtime-lib/tests-c/run.sh");
-        let ok = Command::new("bash").arg(&c_tests).status().map(|s| s.success()).unwrap_or(false);
+        // The script builds the runtime in runtime-lib/target and looks for it there; a
+        // CARGO_TARGET_DIR inherited from the caller would send the build elsewhere.
+        let ok = Command::new("bash")
+            .arg(&c_tests)
+            .env_remove("CARGO_TARGET_DIR")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
         if ok {
             tally.passed += 1;
         } else {
