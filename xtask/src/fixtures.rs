@@ -21,9 +21,13 @@ fn has_ext(p: &Path, ext: &str) -> bool {
     p.extension().and_then(|e| e.to_str()) == Some(ext)
 }
 
-/// The one command that builds a C fixture (also used for examples/demo).
+/// The one command that builds a C fixture (also used for examples/demo). A source
+/// whose first line is `// cflags: FLAGS` gets those flags added (e.g. -msimd128).
 pub fn build_c(src: &Path, out: &Path) -> Result<()> {
-    run_checked(Command::new(clang()).args(WASM_CFLAGS).arg("-Wall").arg(src).arg("-o").arg(out))
+    let text = std::fs::read_to_string(src)?;
+    let extra: Vec<&str> =
+        text.lines().next().and_then(|l| l.strip_prefix("// cflags:")).map(|f| f.split_whitespace().collect()).unwrap_or_default();
+    run_checked(Command::new(clang()).args(WASM_CFLAGS).arg("-Wall").args(extra).arg(src).arg("-o").arg(out))
 }
 
 pub fn run() -> Result<()> {
