@@ -5,12 +5,14 @@
 //!   demo      setup, build wasmc, run examples/demo on all three ISAs, compare outputs
 //!   fixtures  setup, rebuild every fixture .wasm (and the demo's) from its source
 //!   bench     setup, build wasmc, measure it (benches/RESULTS.md); --quick for CI
+//!   crossmigrate-test  every fixture migrated across all ISA pairs (3x3 matrix) and chains
 //!   spec      the WebAssembly spec test suite against wasmc (`--target ISA|all`, `--quick`)
 //!
 //! Every command starts with the same `setup::ensure_setup()`, so on a fresh machine
 //! `cargo xtask test` alone is enough.
 
 mod bench;
+mod crossmigrate;
 mod demo;
 mod fixtures;
 mod setup;
@@ -50,6 +52,14 @@ enum Cmd {
         quick: bool,
     },
     /// Run the WebAssembly spec test suite (wasm-v2) against wasmc: [--target ISA|all] [--quick]
+    /// Migrate every fixture across all 9 ordered ISA pairs and chains; print the matrix
+    CrossmigrateTest {
+        /// Fewer stop points per program (what CI runs for its subset)
+        #[arg(long)]
+        quick: bool,
+        /// Only fixtures whose name contains one of these
+        only: Vec<String>,
+    },
     Spec {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -65,6 +75,7 @@ fn main() {
         Cmd::Fixtures => fixtures::run(),
         Cmd::Bench { quick } => bench::run(quick),
         Cmd::Spec { args } => spec::run(&args),
+        Cmd::CrossmigrateTest { quick, only } => crossmigrate::run(quick, &only),
     });
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");

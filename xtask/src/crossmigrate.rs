@@ -1,0 +1,39 @@
+//! `cargo xtask crossmigrate-test`: every fixture, checkpointed at several points on
+//! each ISA and restored on each ISA (nine ordered pairs), plus chains hopping across
+//! all three; prints the 3×3 matrix and fails on any divergence from an uninterrupted
+//! run. The engine is `testsuite::crossmigrate`; CI runs a fixed subset of it as
+//! `compiler/tests/crossmigrate.rs`.
+
+use crate::{cargo, run_checked, step};
+use anyhow::{bail, Result};
+use testsuite::crossmigrate::{build_programs, run_all};
+
+pub fn run(quick: bool, only: &[String]) -> Result<()> {
+    step("cargo build --release -p wasmc");
+    run_checked(cargo().args(["build", "--release", "-p", "wasmc"]))?;
+    for a in targets::ALL {
+        testsuite::require_runner(a).map_err(anyhow::Error::msg)?;
+    }
+    let wasmc = testsuite::target_dir().join("release/wasmc");
+    let fixtures: Vec<_> = testsuite::load_fixtures()?
+        .into_iter()
+        .filter(|f| only.is_empty() || only.iter().any(|o| f.name.contains(o.as_str())))
+        .collect();
+    if fixtures.is_empty() {
+        bail!("no fixture matches {only:?}");
+    }
+    let scratch = testsuite::target_dir().join("crossmigrate");
+    step(format!("compiling {} programs for x86_64, aarch64, riscv64", fixtures.len()));
+    let programs = build_programs(&wasmc, fixtures, &scratch.join("bin"))?;
+    step(format!("migrating ({} mode)", if quick { "quick" } else { "full" }));
+    let m = run_all(&programs, quick, &scratch, 2)?;
+    println!("\ncross-ISA migrations passed / run (source ISA in rows, destination in columns):\n{}", m.render());
+    if !m.failures.is_empty() {
+        for f in &m.failures {
+            println!("DIVERGED: {f}");
+        }
+        bail!("{} of {} migrations diverged", m.total() - m.passed(), m.total());
+    }
+    println!("crossmigrate: {} passed, 0 failed", m.total());
+    Ok(())
+}
