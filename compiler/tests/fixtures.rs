@@ -147,11 +147,21 @@ fn run_all(label: &str, case: impl Fn(&Fixture) -> Vec<String> + Sync) {
         }
     }
     let passed = results.iter().filter(|p| p.is_empty()).count();
-    println!(
-        "{label}: {passed} of {} fixtures pass, {} known failures",
+    // Written to the real stderr (libtest captures only print!/eprint!), so that CI logs
+    // show the per-ISA summary and what the known failures currently do.
+    let mut summary = format!(
+        "fixtures on {label}: {passed} of {} pass, {} known failures\n",
         fixtures.len(),
         still_known.len()
     );
+    for (fix, problems) in fixtures.iter().zip(&results) {
+        if still_known.contains(&fix.name) {
+            let first = problems.iter().flat_map(|p| p.lines()).take(4).collect::<Vec<_>>().join(" | ");
+            summary.push_str(&format!("    known failure {}: {first}\n", fix.name));
+        }
+    }
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(summary.as_bytes());
     let mut report = failed.join("\n\n");
     for name in &fixed {
         report.push_str(&format!(
