@@ -35,6 +35,9 @@ static void mandelbrot(void) {
 }
 
 int main(int argc, char **argv) {
+    // Line-buffered even into a pipe, so progress shows as it happens (and each hop of
+    // a migration prints its own part).
+    setvbuf(stdout, NULL, _IOLBF, 0);
     unsigned limit = argc > 1 ? (unsigned)strtoul(argv[1], 0, 10) : 2000000;
     const char *user = getenv("DEMO_USER");
     printf("hello %s, counting primes below %u\n", user ? user : "stranger", limit);

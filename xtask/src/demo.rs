@@ -5,7 +5,6 @@
 use crate::{cargo, root, run_checked, step};
 use anyhow::{bail, Context, Result};
 use std::process::Command;
-use targets::Arch;
 
 pub fn run() -> Result<()> {
     step("cargo build --release -p wasmc");
@@ -20,15 +19,33 @@ pub fn run() -> Result<()> {
         let dir = work.join(arch.name());
         testsuite::exec::fresh_dir(&dir.join("data"))?;
         let exe = dir.join("demo");
-        step(format!("wasmc --target {arch} examples/demo/demo.wasm -o {}", exe.display()));
-        run_checked(Command::new(&wasmc).arg("--target").arg(arch.name()).arg(&wasm).arg("-o").arg(&exe))?;
+        step(format!(
+            "wasmc --target {arch} examples/demo/demo.wasm -o {}",
+            exe.display()
+        ));
+        run_checked(
+            Command::new(&wasmc)
+                .arg("--target")
+                .arg(arch.name())
+                .arg(&wasm)
+                .arg("-o")
+                .arg(&exe),
+        )?;
 
         let runner = arch.runner().map(|q| format!("{q} ")).unwrap_or_default();
-        step(format!("{runner}{} 2000000   (DEMO_USER=wasmc, WASMC_DIRS=…/data::/data)", exe.display()));
+        step(format!(
+            "{runner}{} 2000000   (DEMO_USER=wasmc, WASMC_DIRS=…/data::/data)",
+            exe.display()
+        ));
         let mut cmd = testsuite::exec::command_for(arch, &exe);
-        cmd.arg("2000000").env("DEMO_USER", "wasmc").env("WASMC_DIRS", format!("{}::/data", dir.join("data").display()));
+        cmd.arg("2000000").env("DEMO_USER", "wasmc").env(
+            "WASMC_DIRS",
+            format!("{}::/data", dir.join("data").display()),
+        );
         let start = std::time::Instant::now();
-        let out = cmd.output().with_context(|| format!("running the {arch} demo"))?;
+        let out = cmd
+            .output()
+            .with_context(|| format!("running the {arch} demo"))?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         print!("{stdout}");
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
@@ -44,21 +61,25 @@ pub fn run() -> Result<()> {
     if !identical {
         for (a, out) in &outputs[1..] {
             if *out != outputs[0].1 {
-                println!("{} vs {a}:\n{}", outputs[0].0, testsuite::diff(&outputs[0].1, out));
+                println!(
+                    "{} vs {a}:\n{}",
+                    outputs[0].0,
+                    testsuite::diff(&outputs[0].1, out)
+                );
             }
         }
         bail!("outputs differ between ISAs");
     }
     println!("outputs on {}: identical", names.join(", "));
 
-    migration(&outputs.iter().map(|(a, _)| *a).collect::<Vec<Arch>>())
+    migration(&work)
 }
 
-/// The place for the live-migration part of the demo: start the program on one ISA,
-/// checkpoint it at a migration point mid-sieve, resume it on the next ISA, and so on
-/// around all three, then check the output equals the unmigrated run's. Filled in when
-/// the runtime's checkpoint/restore lands.
-fn migration(_archs: &[Arch]) -> Result<()> {
-    println!("live migration across ISAs: not available yet");
-    Ok(())
+/// The live-migration part: see `demo_migrate`.
+fn migration(work: &std::path::Path) -> Result<()> {
+    let exes = targets::ALL
+        .iter()
+        .map(|a| (*a, work.join(a.name()).join("demo")))
+        .collect();
+    crate::demo_migrate::run(work, exes)
 }

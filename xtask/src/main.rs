@@ -14,6 +14,7 @@
 mod bench;
 mod crossmigrate;
 mod demo;
+mod demo_migrate;
 mod fixtures;
 mod setup;
 mod spec;
@@ -85,7 +86,10 @@ fn main() {
 
 /// The repository root (xtask lives in `<root>/xtask`).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The cargo that invoked us, so `cargo +toolchain xtask` stays on that toolchain.
@@ -96,7 +100,9 @@ pub fn cargo() -> Command {
 /// Runs `cmd` with inherited stdio; an error if it cannot start or exits non-zero.
 pub fn run_checked(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
-    let status = cmd.status().with_context(|| format!("cannot start {shown}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
     anyhow::ensure!(status.success(), "{shown} failed ({status})");
     Ok(())
 }
