@@ -23,16 +23,29 @@ pub fn run(quick: bool, only: &[String]) -> Result<()> {
         bail!("no fixture matches {only:?}");
     }
     let scratch = testsuite::target_dir().join("crossmigrate");
-    step(format!("compiling {} programs for x86_64, aarch64, riscv64", fixtures.len()));
+    step(format!(
+        "compiling {} programs for x86_64, aarch64, riscv64",
+        fixtures.len()
+    ));
     let programs = build_programs(&wasmc, fixtures, &scratch.join("bin"))?;
-    step(format!("migrating ({} mode)", if quick { "quick" } else { "full" }));
+    step(format!(
+        "migrating ({} mode)",
+        if quick { "quick" } else { "full" }
+    ));
     let m = run_all(&programs, quick, &scratch, 2)?;
-    println!("\ncross-ISA migrations passed / run (source ISA in rows, destination in columns):\n{}", m.render());
+    println!(
+        "\ncross-ISA migrations passed / run (source ISA in rows, destination in columns):\n{}",
+        m.render()
+    );
     if !m.failures.is_empty() {
         for f in &m.failures {
             println!("DIVERGED: {f}");
         }
-        bail!("{} of {} migrations diverged", m.total() - m.passed(), m.total());
+        bail!(
+            "{} of {} migrations diverged",
+            m.total() - m.passed(),
+            m.total()
+        );
     }
     println!("crossmigrate: {} passed, 0 failed", m.total());
     Ok(())
