@@ -156,7 +156,12 @@ fn run_all(label: &str, case: impl Fn(&Fixture) -> Vec<String> + Sync) {
     );
     for (fix, problems) in fixtures.iter().zip(&results) {
         if still_known.contains(&fix.name) {
-            let first = problems.iter().flat_map(|p| p.lines()).take(4).collect::<Vec<_>>().join(" | ");
+            let first = problems
+                .iter()
+                .flat_map(|p| p.lines())
+                .take(4)
+                .collect::<Vec<_>>()
+                .join(" | ");
             summary.push_str(&format!("    known failure {}: {first}\n", fix.name));
         }
     }

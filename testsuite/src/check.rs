@@ -13,10 +13,17 @@ pub fn check(fix: &Fixture, out: &Outcome, sandbox: Option<&Path>) -> Vec<String
     let stdout = out.stdout_str();
     let stderr = out.stderr_str();
     if out.timed_out || out.signal.is_some() || out.code != Some(e.exit) {
-        problems.push(format!("expected exit {}, got {}", e.exit, out.status_text()));
+        problems.push(format!(
+            "expected exit {}, got {}",
+            e.exit,
+            out.status_text()
+        ));
     }
     if stdout != e.stdout {
-        problems.push(format!("stdout differs (- expected, + actual):\n{}", diff(&e.stdout, &stdout)));
+        problems.push(format!(
+            "stdout differs (- expected, + actual):\n{}",
+            diff(&e.stdout, &stdout)
+        ));
     }
     let mut wanted: Vec<String> = e.stderr_lines.clone();
     match fix.expected_trap_line() {
@@ -29,7 +36,10 @@ pub fn check(fix: &Fixture, out: &Outcome, sandbox: Option<&Path>) -> Vec<String
             problems.push(format!("stderr lacks the line\n    {line}"));
         }
     }
-    let trap_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("wasmc: trap:")).collect();
+    let trap_lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("wasmc: trap:"))
+        .collect();
     let traps_expected = wanted.iter().any(|l| l.starts_with("wasmc: trap:"));
     if trap_lines.len() > 1 || (!traps_expected && !trap_lines.is_empty()) {
         problems.push(format!("unexpected trap line(s): {trap_lines:?}"));
@@ -38,7 +48,9 @@ pub fn check(fix: &Fixture, out: &Outcome, sandbox: Option<&Path>) -> Vec<String
         for (name, content) in &e.host_files {
             match std::fs::read_to_string(dir.join(name)) {
                 Ok(s) if s == format!("{content}\n") => {}
-                Ok(s) => problems.push(format!("host file {name}: expected {content:?}+newline, found {s:?}")),
+                Ok(s) => problems.push(format!(
+                    "host file {name}: expected {content:?}+newline, found {s:?}"
+                )),
                 Err(err) => problems.push(format!("host file {name}: {err}")),
             }
         }
@@ -61,7 +73,11 @@ pub fn diff(expected: &str, actual: &str) -> String {
     let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
     for i in (0..a.len()).rev() {
         for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
         }
     }
     let mut ops: Vec<(char, &str)> = Vec::new();
@@ -79,8 +95,11 @@ pub fn diff(expected: &str, actual: &str) -> String {
             j += 1;
         }
     }
-    let near_change =
-        |k: usize| ops[k.saturating_sub(2)..(k + 3).min(ops.len())].iter().any(|(c, _)| *c != ' ');
+    let near_change = |k: usize| {
+        ops[k.saturating_sub(2)..(k + 3).min(ops.len())]
+            .iter()
+            .any(|(c, _)| *c != ' ')
+    };
     let mut out = String::new();
     let mut skipped = false;
     let mut shown = 0;

@@ -70,7 +70,9 @@ impl Outcome {
 pub fn run(mut cmd: Command, timeout: Duration) -> std::io::Result<Outcome> {
     let _slot = Slot::acquire();
     let start = Instant::now();
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn()?;
     // Readers on their own threads: a child filling one pipe must not block on it
     // while we wait on the other.
@@ -111,7 +113,11 @@ pub fn run(mut cmd: Command, timeout: Duration) -> std::io::Result<Outcome> {
 
 /// Applies `f` to every item on up to `workers` threads; results keep the input order.
 /// (Process-level concurrency is bounded separately by [`Slot`].)
-pub fn parallel_map<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
     std::thread::scope(|s| {
@@ -126,7 +132,12 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&T
             });
         }
     });
-    results.into_inner().unwrap().into_iter().map(|r| r.unwrap()).collect()
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect()
 }
 
 /// A command that runs `exe` (built for `arch`) here: directly, or under qemu-user.
@@ -161,6 +172,9 @@ pub fn fresh_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Seconds from an env var, or a default (slow machines can raise timeouts).
 pub fn timeout_from_env(var: &str, default_secs: u64) -> Duration {
-    let s = std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default_secs);
+    let s = std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_secs);
     Duration::from_secs(s)
 }

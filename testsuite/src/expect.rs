@@ -41,9 +41,13 @@ pub struct Fixture {
 impl Fixture {
     /// The trap line the fixture must print on stderr, if it traps.
     pub fn expected_trap_line(&self) -> Result<Option<String>> {
-        let Some((msg, func)) = &self.expect.trap else { return Ok(None) };
+        let Some((msg, func)) = &self.expect.trap else {
+            return Ok(None);
+        };
         let index = func_index(&self.wasm, func)?;
-        Ok(Some(format!("wasmc: trap: {msg} in function {func} (#{index})")))
+        Ok(Some(format!(
+            "wasmc: trap: {msg} in function {func} (#{index})"
+        )))
     }
 
     /// A file-system-friendly form of the name.
@@ -74,11 +78,19 @@ pub fn load_fixtures() -> Result<Vec<Fixture>> {
                         bail!("{} has no {}", path.display(), exp.display());
                     }
                     let text = std::fs::read_to_string(&exp)?;
-                    let expect = parse_expect(&text).with_context(|| format!("in {}", exp.display()))?;
-                    out.push(Fixture { name: format!("{kind}/{stem}"), wasm: path, expect });
+                    let expect =
+                        parse_expect(&text).with_context(|| format!("in {}", exp.display()))?;
+                    out.push(Fixture {
+                        name: format!("{kind}/{stem}"),
+                        wasm: path,
+                        expect,
+                    });
                 }
                 "expect" if !path.with_extension("wasm").exists() => {
-                    bail!("{} has no .wasm: run `cargo xtask fixtures`", path.display())
+                    bail!(
+                        "{} has no .wasm: run `cargo xtask fixtures`",
+                        path.display()
+                    )
                 }
                 _ => {}
             }
@@ -101,23 +113,37 @@ pub fn parse_expect(text: &str) -> Result<Expect> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (key, value) = line.split_once(':').with_context(|| format!("bad line `{line}`"))?;
+        let (key, value) = line
+            .split_once(':')
+            .with_context(|| format!("bad line `{line}`"))?;
         let value = value.trim();
         match key {
             "args" => e.args = split_args(value)?,
             "env" => {
-                let (k, v) = value.split_once('=').with_context(|| format!("env needs K=V: `{line}`"))?;
+                let (k, v) = value
+                    .split_once('=')
+                    .with_context(|| format!("env needs K=V: `{line}`"))?;
                 e.env.push((k.to_string(), v.to_string()));
             }
             "dir" => e.dir = Some(value.to_string()),
-            "exit" => exit = Some(value.parse().with_context(|| format!("bad exit `{value}`"))?),
+            "exit" => {
+                exit = Some(
+                    value
+                        .parse()
+                        .with_context(|| format!("bad exit `{value}`"))?,
+                )
+            }
             "trap" => {
-                let (m, f) = value.rsplit_once(" in ").with_context(|| format!("trap needs `MSG in FUNC`: `{line}`"))?;
+                let (m, f) = value
+                    .rsplit_once(" in ")
+                    .with_context(|| format!("trap needs `MSG in FUNC`: `{line}`"))?;
                 e.trap = Some((m.to_string(), f.to_string()));
             }
             "stderr" => e.stderr_lines.push(value.to_string()),
             "host-file" => {
-                let (k, v) = value.split_once('=').with_context(|| format!("host-file needs NAME=CONTENT: `{line}`"))?;
+                let (k, v) = value
+                    .split_once('=')
+                    .with_context(|| format!("host-file needs NAME=CONTENT: `{line}`"))?;
                 e.host_files.push((k.to_string(), v.to_string()));
             }
             _ => bail!("unknown key `{key}`"),
@@ -187,7 +213,10 @@ pub fn func_index(wasm: &Path, name: &str) -> Result<u32> {
             }
         }
     }
-    bail!("{} has no function named `{name}` in its name section", wasm.display())
+    bail!(
+        "{} has no function named `{name}` in its name section",
+        wasm.display()
+    )
 }
 
 #[cfg(test)]
@@ -196,7 +225,10 @@ mod tests {
 
     #[test]
     fn parses_headers_and_stdout() {
-        let e = parse_expect("# c\nargs: a \"b c\" \"\"\nenv: K=v=w\ntrap: integer overflow in f\n--- stdout\nx\n").unwrap();
+        let e = parse_expect(
+            "# c\nargs: a \"b c\" \"\"\nenv: K=v=w\ntrap: integer overflow in f\n--- stdout\nx\n",
+        )
+        .unwrap();
         assert_eq!(e.args, ["a", "b c", ""]);
         assert_eq!(e.env, [("K".to_string(), "v=w".to_string())]);
         assert_eq!(e.trap, Some(("integer overflow".into(), "f".into())));

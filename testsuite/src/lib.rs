@@ -23,7 +23,10 @@ pub use expect::{load_fixtures, Expect, Fixture};
 
 /// The repository's root directory (this crate lives in `<root>/testsuite`).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// `<root>/testsuite/fixtures`.
@@ -46,7 +49,9 @@ pub fn missing_tool(tool: &str) -> String {
 
 /// Whether `prog` can be found on PATH.
 pub fn on_path(prog: &str) -> bool {
-    let Some(path) = std::env::var_os("PATH") else { return false };
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
     std::env::split_paths(&path).any(|d| d.join(prog).is_file())
 }
 

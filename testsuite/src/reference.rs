@@ -36,7 +36,8 @@ pub fn run_wasmtime(
     timeout: Duration,
 ) -> std::io::Result<Outcome> {
     let mut cmd = Command::new(python());
-    cmd.arg(crate::repo_root().join("testsuite").join("wasmtime_run.py")).arg(wasm);
+    cmd.arg(crate::repo_root().join("testsuite").join("wasmtime_run.py"))
+        .arg(wasm);
     if let Some((host, guest)) = dir {
         cmd.arg("--dir").arg(format!("{}::{guest}", host.display()));
     }

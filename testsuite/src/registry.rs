@@ -12,8 +12,15 @@ use std::process::Command;
 pub const BZIP2_CRATE: (&str, &str) = ("bzip2-sys", "0.1.13+1.0.8");
 
 /// The sources libbzip2's own build uses (bzip2-sys's build.rs lists the same).
-pub const BZIP2_SOURCES: &[&str] =
-    &["blocksort.c", "huffman.c", "crctable.c", "randtable.c", "compress.c", "decompress.c", "bzlib.c"];
+pub const BZIP2_SOURCES: &[&str] = &[
+    "blocksort.c",
+    "huffman.c",
+    "crctable.c",
+    "randtable.c",
+    "compress.c",
+    "decompress.c",
+    "bzlib.c",
+];
 
 /// Where crate `name` `version` is unpacked, fetching it first if needed.
 pub fn fetch_crate(name: &str, version: &str) -> Result<PathBuf> {
@@ -71,7 +78,12 @@ pub fn clang() -> String {
 /// The flags every C fixture and program is built with (see `cargo xtask fixtures`).
 /// `--strip-debug` keeps the name section (trap messages name functions) but drops
 /// wasi-libc's DWARF, which would triple the size of every committed .wasm.
-pub const WASM_CFLAGS: &[&str] = &["--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-Wl,--strip-debug"];
+pub const WASM_CFLAGS: &[&str] = &[
+    "--target=wasm32-wasi",
+    "--sysroot=/usr",
+    "-O2",
+    "-Wl,--strip-debug",
+];
 
 /// Compiles libbzip2 + our driver to `out` (wasm32-wasi), or natively when `wasm` is
 /// false (a reference independent of every Wasm engine). Returns the crate directory,
@@ -86,14 +98,22 @@ pub fn build_bzip2_driver(out: &Path, wasm: bool) -> Result<PathBuf> {
     } else {
         cmd.arg("-O2");
     }
-    cmd.args(["-DBZ_NO_STDIO", "-D_FILE_OFFSET_BITS=64", "-w", "-I"]).arg(&src);
+    cmd.args(["-DBZ_NO_STDIO", "-D_FILE_OFFSET_BITS=64", "-w", "-I"])
+        .arg(&src);
     for s in BZIP2_SOURCES {
         cmd.arg(src.join(s));
     }
-    cmd.arg(crate::repo_root().join("testsuite/programs/bzip2_driver.c")).arg("-o").arg(out);
-    let o = cmd.output().with_context(|| crate::missing_tool(&clang()))?;
+    cmd.arg(crate::repo_root().join("testsuite/programs/bzip2_driver.c"))
+        .arg("-o")
+        .arg(out);
+    let o = cmd
+        .output()
+        .with_context(|| crate::missing_tool(&clang()))?;
     if !o.status.success() {
-        bail!("building the bzip2 driver failed:\n{}", String::from_utf8_lossy(&o.stderr));
+        bail!(
+            "building the bzip2 driver failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     Ok(krate)
 }

@@ -25,40 +25,78 @@ fn has_ext(p: &Path, ext: &str) -> bool {
 /// whose first line is `// cflags: FLAGS` gets those flags added (e.g. -msimd128).
 pub fn build_c(src: &Path, out: &Path) -> Result<()> {
     let text = std::fs::read_to_string(src)?;
-    let extra: Vec<&str> =
-        text.lines().next().and_then(|l| l.strip_prefix("// cflags:")).map(|f| f.split_whitespace().collect()).unwrap_or_default();
-    run_checked(Command::new(clang()).args(WASM_CFLAGS).arg("-Wall").args(extra).arg(src).arg("-o").arg(out))
+    let extra: Vec<&str> = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("// cflags:"))
+        .map(|f| f.split_whitespace().collect())
+        .unwrap_or_default();
+    run_checked(
+        Command::new(clang())
+            .args(WASM_CFLAGS)
+            .arg("-Wall")
+            .args(extra)
+            .arg(src)
+            .arg("-o")
+            .arg(out),
+    )
 }
 
 pub fn run() -> Result<()> {
     let fx = root().join("testsuite/fixtures");
     let mut count = 0;
 
-    for src in sorted_entries(&fx.join("c"))?.into_iter().filter(|p| has_ext(p, "c")) {
+    for src in sorted_entries(&fx.join("c"))?
+        .into_iter()
+        .filter(|p| has_ext(p, "c"))
+    {
         step(format!("clang  {}", src.strip_prefix(root())?.display()));
         build_c(&src, &src.with_extension("wasm"))?;
         count += 1;
     }
     // --debug-names: the name section is what trap messages print function names from.
-    for src in sorted_entries(&fx.join("wat"))?.into_iter().filter(|p| has_ext(p, "wat")) {
+    for src in sorted_entries(&fx.join("wat"))?
+        .into_iter()
+        .filter(|p| has_ext(p, "wat"))
+    {
         step(format!("wat2wasm {}", src.strip_prefix(root())?.display()));
-        run_checked(Command::new("wat2wasm").arg("--debug-names").arg(&src).arg("-o").arg(src.with_extension("wasm")))?;
+        run_checked(
+            Command::new("wat2wasm")
+                .arg("--debug-names")
+                .arg(&src)
+                .arg("-o")
+                .arg(src.with_extension("wasm")),
+        )?;
         count += 1;
     }
     // Each Rust fixture is its own cargo project (outside the workspace) in rust/NAME/;
     // its .wasm lands in rust/NAME.wasm.
     let target_dir = root().join("target/fixtures-rust");
-    for proj in sorted_entries(&fx.join("rust"))?.into_iter().filter(|p| p.join("Cargo.toml").exists()) {
+    for proj in sorted_entries(&fx.join("rust"))?
+        .into_iter()
+        .filter(|p| p.join("Cargo.toml").exists())
+    {
         let name = proj.file_name().unwrap().to_string_lossy().to_string();
-        step(format!("cargo build --target wasm32-wasip1 --release ({name})"));
+        step(format!(
+            "cargo build --target wasm32-wasip1 --release ({name})"
+        ));
         run_checked(
             cargo()
-                .args(["build", "--quiet", "--release", "--target", "wasm32-wasip1", "--manifest-path"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "--release",
+                    "--target",
+                    "wasm32-wasip1",
+                    "--manifest-path",
+                ])
                 .arg(proj.join("Cargo.toml"))
                 .arg("--target-dir")
                 .arg(&target_dir),
         )?;
-        let built = target_dir.join("wasm32-wasip1/release").join(format!("{name}.wasm"));
+        let built = target_dir
+            .join("wasm32-wasip1/release")
+            .join(format!("{name}.wasm"));
         std::fs::copy(&built, fx.join("rust").join(format!("{name}.wasm")))
             .with_context(|| format!("copying {}", built.display()))?;
         count += 1;
@@ -66,6 +104,8 @@ pub fn run() -> Result<()> {
     let demo = root().join("examples/demo/demo.c");
     step("clang  examples/demo/demo.c");
     build_c(&demo, &demo.with_extension("wasm"))?;
-    step(format!("rebuilt {count} fixtures and the demo; `git status` shows which changed"));
+    step(format!(
+        "rebuilt {count} fixtures and the demo; `git status` shows which changed"
+    ));
     Ok(())
 }

@@ -7,11 +7,22 @@ use std::process::{Command, Stdio};
 
 /// Debian packages: qemu-user runs the foreign ISAs; lld links; clang-16, lld-16,
 /// wasi-libc and the wasm32 compiler-rt build C fixtures; wabt turns .wat into .wasm.
-pub const APT_PACKAGES: &[&str] =
-    &["qemu-user", "lld", "clang-16", "lld-16", "wasi-libc", "libclang-rt-16-dev-wasm32", "wabt"];
+pub const APT_PACKAGES: &[&str] = &[
+    "qemu-user",
+    "lld",
+    "clang-16",
+    "lld-16",
+    "wasi-libc",
+    "libclang-rt-16-dev-wasm32",
+    "wabt",
+];
 
 /// The runtime is built for each ISA; Rust fixtures are built for WASI.
-pub const RUST_TARGETS: &[&str] = &["aarch64-unknown-linux-gnu", "riscv64gc-unknown-linux-gnu", "wasm32-wasip1"];
+pub const RUST_TARGETS: &[&str] = &[
+    "aarch64-unknown-linux-gnu",
+    "riscv64gc-unknown-linux-gnu",
+    "wasm32-wasip1",
+];
 
 pub fn ensure_setup() -> Result<()> {
     apt()?;
@@ -30,7 +41,11 @@ fn installed(pkg: &str) -> bool {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
 }
 
 /// `apt-get ARGS`, through sudo unless we are root.
@@ -47,15 +62,33 @@ fn apt_get(args: &[&str]) -> Command {
 }
 
 fn apt() -> Result<()> {
-    let missing: Vec<&str> = APT_PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !installed(p))
+        .collect();
     if missing.is_empty() {
-        step(format!("setup: apt packages present ({})", APT_PACKAGES.join(" ")));
+        step(format!(
+            "setup: apt packages present ({})",
+            APT_PACKAGES.join(" ")
+        ));
         return Ok(());
     }
-    if Command::new("apt-get").arg("--version").stdout(Stdio::null()).status().is_err() {
-        bail!("missing {} and this is not a Debian-like system: install them by hand", missing.join(" "));
+    if Command::new("apt-get")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        bail!(
+            "missing {} and this is not a Debian-like system: install them by hand",
+            missing.join(" ")
+        );
     }
-    step(format!("setup: installing apt packages {}", missing.join(" ")));
+    step(format!(
+        "setup: installing apt packages {}",
+        missing.join(" ")
+    ));
     run_checked(&mut apt_get(&["update", "-q"]))?;
     let mut install = apt_get(&["install", "-y", "-q", "--no-install-recommends"]);
     install.args(&missing);
@@ -63,18 +96,35 @@ fn apt() -> Result<()> {
 }
 
 fn rustup() -> Result<()> {
-    let Ok(out) = Command::new("rustup").args(["target", "list", "--installed"]).output() else {
-        println!("warning: rustup not found; make sure these Rust targets are installed: {}", RUST_TARGETS.join(" "));
+    let Ok(out) = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+    else {
+        println!(
+            "warning: rustup not found; make sure these Rust targets are installed: {}",
+            RUST_TARGETS.join(" ")
+        );
         return Ok(());
     };
     let have = String::from_utf8_lossy(&out.stdout).into_owned();
-    let missing: Vec<&str> = RUST_TARGETS.iter().copied().filter(|t| !have.lines().any(|l| l.trim() == *t)).collect();
+    let missing: Vec<&str> = RUST_TARGETS
+        .iter()
+        .copied()
+        .filter(|t| !have.lines().any(|l| l.trim() == *t))
+        .collect();
     if missing.is_empty() {
-        step(format!("setup: rust targets present ({})", RUST_TARGETS.join(" ")));
+        step(format!(
+            "setup: rust targets present ({})",
+            RUST_TARGETS.join(" ")
+        ));
         return Ok(());
     }
     step(format!("setup: rustup target add {}", missing.join(" ")));
-    run_checked(Command::new("rustup").args(["target", "add"]).args(&missing))
+    run_checked(
+        Command::new("rustup")
+            .args(["target", "add"])
+            .args(&missing),
+    )
 }
 
 /// The wasmtime Python module is an optional cross-check: failing to get it is a warning.
@@ -96,7 +146,14 @@ fn pip() {
     // Debian's own Python refuses pip installs outside a venv (PEP 668) unless told.
     for extra in [&[][..], &["--break-system-packages"][..]] {
         let ok = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "wasmtime"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "wasmtime",
+            ])
             .args(extra)
             .status()
             .map(|s| s.success())

@@ -19,10 +19,17 @@ impl Tally {
     /// Adds the counts of a libtest summary line:
     /// `test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; ...`
     fn add_line(&mut self, line: &str) {
-        let Some(rest) = line.strip_prefix("test result: ") else { return };
+        let Some(rest) = line.strip_prefix("test result: ") else {
+            return;
+        };
         for part in rest.split(';') {
             let words: Vec<&str> = part.split_whitespace().collect();
-            let n = words.iter().rev().nth(1).and_then(|w| w.parse::<u64>().ok()).unwrap_or(0);
+            let n = words
+                .iter()
+                .rev()
+                .nth(1)
+                .and_then(|w| w.parse::<u64>().ok())
+                .unwrap_or(0);
             match words.last() {
                 Some(&"passed") => self.passed += n,
                 Some(&"failed") => self.failed += n,
@@ -42,7 +49,10 @@ pub fn run(cargo_args: &[String]) -> Result<()> {
         cmd.arg("--").args(cargo_args);
     }
     // Test output is streamed as it comes and read for the summary lines on the way.
-    let mut child = cmd.stdout(Stdio::piped()).spawn().context("starting cargo test")?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting cargo test")?;
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line?;
         println!("{line}");
@@ -52,7 +62,9 @@ pub fn run(cargo_args: &[String]) -> Result<()> {
     if !cargo_ok && tally.failed == 0 {
         // Build failure, or a test binary that crashed: no summary line says so.
         tally.failed += 1;
-        println!("xtask: cargo test failed without a failing test (build error or crashed test binary)");
+        println!(
+            "xtask: cargo test failed without a failing test (build error or crashed test binary)"
+        );
     }
 
     let c_tests = root().join("runtime-lib/tests-c/run.sh");
@@ -73,7 +85,10 @@ pub fn run(cargo_args: &[String]) -> Result<()> {
             println!("xtask: runtime-lib/tests-c/run.sh failed");
         }
     }
-    println!("xtask: {} passed, {} failed, {} skipped", tally.passed, tally.failed, tally.ignored);
+    println!(
+        "xtask: {} passed, {} failed, {} skipped",
+        tally.passed, tally.failed, tally.ignored
+    );
     if tally.failed > 0 {
         bail!("{} test(s) failed", tally.failed);
     }
@@ -86,7 +101,9 @@ mod tests {
     fn tallies_libtest_summaries() {
         let mut t = super::Tally::default();
         t.add_line("test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s");
-        t.add_line("test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out");
+        t.add_line(
+            "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out",
+        );
         t.add_line("running 3 tests");
         assert_eq!((t.passed, t.failed, t.ignored), (15, 2, 1));
     }
