@@ -151,10 +151,13 @@ pub struct ModuleDesc {
     pub entry: u64,
     pub vmctx_size: u32,
     pub _pad: u32,
-    /// `*const u8`: the type codes of the values saved at each migration point, indexed
-    /// through `point_types_index` (`*const u32`: per point, offset then count).
+    /// Reserved, 0.
     pub point_types: u64,
+    /// `*const u64`, one address per function (imports included): that function's
+    /// point-types table (`u32 num_points`, then per point `u32 nvals` and `nvals`
+    /// [`crate::ValType`] bytes padded to 4), or 0 (imports, no migration points).
     pub point_types_index: u64,
+    /// Reserved, 0.
     pub num_points: u32,
     pub num_exports: u32,
     /// `*const ExportDesc`, `num_exports` entries: what a host (the spec-test harness)
