@@ -18,6 +18,8 @@ pub struct CompileRow {
     pub name: String,
     pub bytes: u64,
     pub wasmc: Stats,
+    /// `--no-migration-points`: how much of the compile time the points cost.
+    pub nomig: Stats,
     pub wasmtime: Option<Stats>,
 }
 
@@ -29,8 +31,12 @@ pub fn run(cfg: &Config, workloads: &[Workload]) -> Result<Vec<CompileRow>> {
     for w in workloads {
         modules.push((w.name.clone(), w.wasm.clone()));
     }
-    // Generated modules: ~1, 4 and 16 MB of code (quick: ~1 MB).
-    let counts: &[usize] = if cfg.quick { &[2_500] } else { &[2_500, 10_000, 40_000] };
+    // Generated modules: ~0.45, 1.8 and 3.6 MB (quick: the smallest).
+    let counts: &[usize] = if cfg.quick {
+        &[2_500]
+    } else {
+        &[2_500, 10_000, 40_000]
+    };
     for &n in counts {
         let path = dir.join(format!("synthetic-{n}.wasm"));
         std::fs::write(&path, wat::parse_str(synthetic(n))?)?;
@@ -41,15 +47,17 @@ pub fn run(cfg: &Config, workloads: &[Workload]) -> Result<Vec<CompileRow>> {
     for (name, path) in modules {
         let bytes = std::fs::metadata(&path)?.len();
         let obj = dir.join("out.o");
-        let (mut wc, mut wt) = (vec![], vec![]);
+        let (mut wc, mut wn, mut wt) = (vec![], vec![], vec![]);
         for _ in 0..rounds {
-            let mut c = Command::new(&cfg.wasmc);
-            c.args(["--emit", "obj"]).arg(&path).arg("-o").arg(&obj);
-            let (t, _, err, code) = measure::time_once(&mut c)?;
-            if code != Some(0) {
-                bail!("wasmc {name} failed: {}", String::from_utf8_lossy(&err));
+            for (flags, into) in [(&["--emit", "obj"][..], &mut wc), (&["--emit", "obj", "--no-migration-points"][..], &mut wn)] {
+                let mut c = Command::new(&cfg.wasmc);
+                c.args(flags).arg(&path).arg("-o").arg(&obj);
+                let (t, _, err, code) = measure::time_once(&mut c)?;
+                if code != Some(0) {
+                    bail!("wasmc {name} failed: {}", String::from_utf8_lossy(&err));
+                }
+                into.push(t);
             }
-            wc.push(t);
             if cfg.wasmtime {
                 wt.push(measure::wasmtime_compile(&path, &dir.join("out.cwasm"))?);
             }
@@ -58,6 +66,7 @@ pub fn run(cfg: &Config, workloads: &[Workload]) -> Result<Vec<CompileRow>> {
             name,
             bytes,
             wasmc: Stats::of(&wc),
+            nomig: Stats::of(&wn),
             wasmtime: cfg.wasmtime.then(|| Stats::of(&wt)),
         };
         println!(
@@ -66,7 +75,11 @@ pub fn run(cfg: &Config, workloads: &[Workload]) -> Result<Vec<CompileRow>> {
             row.bytes,
             row.wasmc.median,
             mbps(row.bytes, &row.wasmc),
-            row.wasmtime.as_ref().map_or("-".into(), |s| format!("{:.3}s ({:.2} MB/s)", s.median, mbps(row.bytes, s)))
+            row.wasmtime.as_ref().map_or("-".into(), |s| format!(
+                "{:.3}s ({:.2} MB/s)",
+                s.median,
+                mbps(row.bytes, s)
+            ))
         );
         rows.push(row);
     }

@@ -74,9 +74,19 @@ pub fn run(quick: bool) -> Result<()> {
         let base = exes.join(&w.name);
         let with = |ext: &str| base.with_extension(ext);
         measure::wasmc(&cfg.wasmc, &w.wasm, &with("mig"), &[])?;
-        measure::wasmc(&cfg.wasmc, &w.wasm, &with("nomig"), &["--no-migration-points"])?;
+        measure::wasmc(
+            &cfg.wasmc,
+            &w.wasm,
+            &with("nomig"),
+            &["--no-migration-points"],
+        )?;
         measure::wasmc(&cfg.wasmc, &w.wasm, &with("mig.o"), &["--emit", "obj"])?;
-        measure::wasmc(&cfg.wasmc, &w.wasm, &with("nomig.o"), &["--emit", "obj", "--no-migration-points"])?;
+        measure::wasmc(
+            &cfg.wasmc,
+            &w.wasm,
+            &with("nomig.o"),
+            &["--emit", "obj", "--no-migration-points"],
+        )?;
         sizes.push(SizeRow {
             name: w.name.clone(),
             obj_mig: measure::text_sizes(&with("mig.o"))?,
@@ -86,17 +96,31 @@ pub fn run(quick: bool) -> Result<()> {
         });
 
         let mut variants = vec![
-            Variant::new("wasmc", exe_command(&with("mig"), &w.args), Clock::WholeProcess),
-            Variant::new("wasmc --no-migration-points", exe_command(&with("nomig"), &w.args), Clock::WholeProcess),
+            Variant::new(
+                "wasmc",
+                exe_command(&with("mig"), &w.args),
+                Clock::WholeProcess,
+            ),
+            Variant::new(
+                "wasmc --no-migration-points",
+                exe_command(&with("nomig"), &w.args),
+                Clock::WholeProcess,
+            ),
         ];
         if cfg.wasmtime {
             measure::wasmtime_compile(&w.wasm, &with("cwasm"))?;
             let cmd = measure::wasmtime_run_command(&with("cwasm"), &w.args);
-            variants.push(Variant::new("wasmtime", cmd, Clock::Reported("run-seconds")));
+            variants.push(Variant::new(
+                "wasmtime",
+                cmd,
+                Clock::Reported("run-seconds"),
+            ));
         }
         let mut native = Command::new(&w.native);
         native.args(&w.args);
-        variants.push(Variant::new("gcc -O2", native, Clock::WholeProcess));
+        let mut native = Variant::new("gcc -O2", native, Clock::WholeProcess);
+        native.compare = false;
+        variants.push(native);
 
         let mut st = measure::interleave(&w.name, &mut variants, cfg.rounds)?.into_iter();
         let row = RunRow {
@@ -112,9 +136,14 @@ pub fn run(quick: bool) -> Result<()> {
             row.mig.median,
             row.nomig.median,
             row.mig.median / row.nomig.median,
-            row.wasmtime.as_ref().map_or("-".into(), |s| format!("{:.3}s", s.median)),
+            row.wasmtime
+                .as_ref()
+                .map_or("-".into(), |s| format!("{:.3}s", s.median)),
             row.native.median,
-            sizes.last().map_or(f64::NAN, |s: &SizeRow| s.obj_mig.1 as f64 / s.obj_nomig.1 as f64),
+            sizes
+                .last()
+                .map_or(f64::NAN, |s: &SizeRow| s.obj_mig.1 as f64
+                    / s.obj_nomig.1 as f64),
         );
         runs.push(row);
     }

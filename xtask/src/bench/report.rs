@@ -24,22 +24,45 @@ fn sh(cmd: &str, args: &[&str]) -> String {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "?".into())
 }
 
 fn ms(s: &Stats) -> String {
-    format!("{:.2} ({:.2}–{:.2})", s.median * 1e3, s.min * 1e3, s.max * 1e3)
+    format!(
+        "{:.2} ({:.2}–{:.2})",
+        s.median * 1e3,
+        s.min * 1e3,
+        s.max * 1e3
+    )
 }
 fn secs(s: &Stats) -> String {
     format!("{:.3} ({:.3}–{:.3})", s.median, s.min, s.max)
 }
 fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "**missed**" }
+    if ok {
+        "met"
+    } else {
+        "**missed**"
+    }
 }
 
-pub fn write(cfg: &Config, runs: &[RunRow], sizes: &[SizeRow], ck: &[CkRow], comp: &[CompileRow]) -> Result<()> {
-    let out_dir = if cfg.quick { cfg.work.clone() } else { crate::root().join("benches") };
+pub fn write(
+    cfg: &Config,
+    runs: &[RunRow],
+    sizes: &[SizeRow],
+    ck: &[CkRow],
+    comp: &[CompileRow],
+) -> Result<()> {
+    let out_dir = if cfg.quick {
+        cfg.work.clone()
+    } else {
+        crate::root().join("benches")
+    };
     std::fs::create_dir_all(&out_dir)?;
     let png = out_dir.join("checkpoint.png");
     let plot = plot(cfg, ck, &png);
@@ -48,14 +71,46 @@ pub fn write(cfg: &Config, runs: &[RunRow], sizes: &[SizeRow], ck: &[CkRow], com
     let root = crate::root();
     let root = root.to_str().unwrap_or(".");
     let commit = sh("git", &["-C", root, "rev-parse", "--short", "HEAD"]);
-    let dirty = !sh("git", &["-C", root, "status", "--porcelain", "--untracked-files=no"]).is_empty();
-    let wt_version = sh(&python(), &["-c", "import importlib.metadata as m; print(m.version('wasmtime'))"]);
+    let dirty = !sh(
+        "git",
+        &["-C", root, "status", "--porcelain", "--untracked-files=no"],
+    )
+    .is_empty();
+    let wt_version = sh(
+        &python(),
+        &[
+            "-c",
+            "import importlib.metadata as m; print(m.version('wasmtime'))",
+        ],
+    );
     writeln!(m, "# wasmc benchmark results\n")?;
-    writeln!(m, "Written by `cargo xtask bench{}`; do not edit by hand.\n", if cfg.quick { " --quick" } else { "" })?;
-    writeln!(m, "* machine: {} ({} cores), {}", cpu_model(), sh("nproc", &[]), sh("uname", &["-srm"]))?;
+    writeln!(
+        m,
+        "Written by `cargo xtask bench{}`; do not edit by hand.\n",
+        if cfg.quick { " --quick" } else { "" }
+    )?;
+    writeln!(
+        m,
+        "* machine: {} ({} cores), {}",
+        cpu_model(),
+        sh("nproc", &[]),
+        sh("uname", &["-srm"])
+    )?;
     writeln!(m, "* date: {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]))?;
-    writeln!(m, "* commit: {commit}{}", if dirty { " (with uncommitted changes)" } else { "" })?;
-    writeln!(m, "* wasmtime (PyPI): {wt_version}; gcc: {}", sh("gcc", &["-dumpfullversion"]))?;
+    writeln!(
+        m,
+        "* commit: {commit}{}",
+        if dirty {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(
+        m,
+        "* wasmtime (PyPI): {wt_version}; gcc: {}",
+        sh("gcc", &["-dumpfullversion"])
+    )?;
     writeln!(
         m,
         "* {} mode: {} timed rounds per workload after one untimed run, variants interleaved A B C A B C …; \
@@ -67,8 +122,14 @@ pub fn write(cfg: &Config, runs: &[RunRow], sizes: &[SizeRow], ck: &[CkRow], com
 
     // (a) and (b)
     let a: Vec<f64> = runs.iter().map(|r| r.mig.median / r.nomig.median).collect();
-    let b: Vec<f64> = runs.iter().filter_map(|r| r.wasmtime.as_ref().map(|w| r.mig.median / w.median)).collect();
-    let (ga, worst) = (geomean(a.iter().copied()), a.iter().copied().fold(0.0, f64::max));
+    let b: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.wasmtime.as_ref().map(|w| r.mig.median / w.median))
+        .collect();
+    let (ga, worst) = (
+        geomean(a.iter().copied()),
+        a.iter().copied().fold(0.0, f64::max),
+    );
     let gb = geomean(b.iter().copied());
     writeln!(m, "## a/b. Run time\n")?;
     writeln!(m, "wasmc and `--no-migration-points` and gcc: whole-process wall time (spawn to exit). wasmtime: only the `_start` call, timed inside Python around it on an AOT-compiled module (`Module.deserialize_file`), so wasmtime's start-up and instantiation are not counted (this favours wasmtime slightly). Seconds.\n")?;
@@ -84,16 +145,29 @@ pub fn write(cfg: &Config, runs: &[RunRow], sizes: &[SizeRow], ck: &[CkRow], com
             secs(&r.nomig),
             r.mig.median / r.nomig.median,
             r.wasmtime.as_ref().map_or("-".into(), secs),
-            r.wasmtime.as_ref().map_or("-".into(), |w| format!("{:.3}x", r.mig.median / w.median)),
+            r.wasmtime
+                .as_ref()
+                .map_or("-".into(), |w| format!("{:.3}x", r.mig.median / w.median)),
             secs(&r.native),
             r.mig.median / r.native.median
         )?;
     }
     let gnat = geomean(runs.iter().map(|r| r.mig.median / r.native.median));
-    let gnomig_wt = geomean(runs.iter().filter_map(|r| r.wasmtime.as_ref().map(|w| r.nomig.median / w.median)));
-    writeln!(m, "\n* **a**: geomean {ga:.3}x (goal ≤ 1.03x: {}), worst {worst:.3}x (goal ≤ 1.10x: {})", verdict(ga <= 1.03), verdict(worst <= 1.10))?;
+    let gnomig_wt = geomean(
+        runs.iter()
+            .filter_map(|r| r.wasmtime.as_ref().map(|w| r.nomig.median / w.median)),
+    );
+    writeln!(
+        m,
+        "\n* **a**: geomean {ga:.3}x (goal ≤ 1.03x: {}), worst {worst:.3}x (goal ≤ 1.10x: {})",
+        verdict(ga <= 1.03),
+        verdict(worst <= 1.10)
+    )?;
     if b.is_empty() {
-        writeln!(m, "* **b**: not measured (the wasmtime Python module is not installed)")?;
+        writeln!(
+            m,
+            "* **b**: not measured (the wasmtime Python module is not installed)"
+        )?;
     } else {
         writeln!(m, "* **b**: geomean wasmc / wasmtime {gb:.3}x (goal ≤ 1.05x: {}); without migration points {gnomig_wt:.3}x", verdict(gb <= 1.05))?;
     }
@@ -117,15 +191,29 @@ pub fn write(cfg: &Config, runs: &[RunRow], sizes: &[SizeRow], ck: &[CkRow], com
             s.exe_mig.0 as f64 / s.exe_nomig.0 as f64
         )?;
     }
-    let gc = geomean(sizes.iter().map(|s| s.obj_mig.1 as f64 / s.obj_nomig.1 as f64));
-    let wc = sizes.iter().map(|s| s.obj_mig.1 as f64 / s.obj_nomig.1 as f64).fold(0.0, f64::max);
-    writeln!(m, "\n* **c**: generated code geomean {gc:.2}x, worst {wc:.2}x (goal ≤ 1.25x: {})\n", verdict(wc <= 1.25))?;
+    let gc = geomean(
+        sizes
+            .iter()
+            .map(|s| s.obj_mig.1 as f64 / s.obj_nomig.1 as f64),
+    );
+    let wc = sizes
+        .iter()
+        .map(|s| s.obj_mig.1 as f64 / s.obj_nomig.1 as f64)
+        .fold(0.0, f64::max);
+    writeln!(
+        m,
+        "\n* **c**: generated code geomean {gc:.2}x, worst {wc:.2}x (goal ≤ 1.25x: {})\n",
+        verdict(wc <= 1.25)
+    )?;
 
     // (d)
     writeln!(m, "## d. Checkpoint and restore\n")?;
-    writeln!(m, "`benches/checkpoint/ckpt.c` grows linear memory by N MiB (dense: every byte written non-zero; sparse: one 8-byte word per 64 KiB page), recurses to the given depth and spins at a known point. **checkpoint** = median time from SIGUSR1 (sent when the program prints \"ready\") to the process's exit with the checkpoint written, minus the median time from \"ready\" to exit of an uninterrupted run that passes the same point and exits (baseline, shown). **restore** = whole-process time of `WASMC_RESTORE` (which then finishes at once) vs a fresh start with the same arguments (which fills the memory and recurses itself). **write floor** = writing a buffer of the checkpoint's size to a file in the same directory. Milliseconds, medians (min–max).\n")?;
-    writeln!(m, "| memory | kind | frames | checkpoint cost | checkpointing run | baseline | write floor | cost − floor | restore | fresh start | size (bytes) | non-zero memory | size − non-zero |")?;
-    writeln!(m, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")?;
+    writeln!(m, "`benches/checkpoint/ckpt.c` grows linear memory by N MiB (dense: every byte written non-zero; sparse: one 8-byte word per 64 KiB page), recurses to the given depth and spins at a known point. **checkpoint** = median time from SIGUSR1 (sent when the program prints \"ready\") to the process's exit with the checkpoint written, minus the median time from \"ready\" to exit of an uninterrupted run that passes the same point and exits (baseline, shown). **restore** = whole-process time of `WASMC_RESTORE` (which then finishes at once) vs a fresh start with the same arguments (which fills the memory and recurses itself). **write floor** = writing a buffer of the checkpoint's size to a new file in the same directory and fsyncing it (the runtime fsyncs before its atomic rename). Milliseconds, medians (min–max). The checkpoint format leaves out all-zero 4 KiB chunks, so a sparse page costs 4 KiB; `size − that` is the program's own data, heap and stack frames plus the format's headers.\n")?;
+    writeln!(m, "| memory | kind | frames | checkpoint cost | checkpointing run | baseline | write floor | cost − floor | restore | fresh start | size (bytes) | non-zero 4 KiB chunks written | size − that |")?;
+    writeln!(
+        m,
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    )?;
     let mut over = 0.0f64;
     for r in ck {
         let cost = (r.checkpoint.median - r.baseline.median) * 1e3;
@@ -149,28 +237,41 @@ pub fn write(cfg: &Config, runs: &[RunRow], sizes: &[SizeRow], ck: &[CkRow], com
             r.size as i64 - r.nonzero as i64
         )?;
     }
-    writeln!(m, "\n* **d**: checkpoint cost beyond the write floor at most {over:.2} ms (goal < 1 ms: {})", verdict(over < 1.0))?;
+    writeln!(
+        m,
+        "\n* **d**: checkpoint cost beyond the write floor at most {over:.2} ms (goal < 1 ms: {})",
+        verdict(over < 1.0)
+    )?;
     match &plot {
-        Ok(()) => writeln!(m, "* plot: ![checkpoint time vs memory](checkpoint.png) (`checkpoint.png`)\n")?,
+        Ok(()) => writeln!(
+            m,
+            "* plot: ![checkpoint time vs memory](checkpoint.png) (`checkpoint.png`)\n"
+        )?,
         Err(e) => writeln!(m, "* plot: not drawn ({e})\n")?,
     }
 
     // (e)
     writeln!(m, "## e. Compile throughput\n")?;
     writeln!(m, "wasmc: whole-process `wasmc --emit obj` (no link step). wasmtime: `wasmtime.Module(engine, bytes)` timed inside Python. Both use both cores. Seconds, medians (min–max); MB = 10^6 bytes of .wasm.\n")?;
-    writeln!(m, "| module | .wasm bytes | wasmc s | wasmc MB/s | wasmtime s | wasmtime MB/s | wasmc / wasmtime time |")?;
-    writeln!(m, "| --- | --- | --- | --- | --- | --- | --- |")?;
+    writeln!(m, "| module | .wasm bytes | wasmc s | wasmc MB/s | wasmtime s | wasmtime MB/s | wasmc / wasmtime time | wasmc --no-migration-points s | its MB/s |")?;
+    writeln!(m, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")?;
     for r in comp {
         writeln!(
             m,
-            "| {} | {} | {} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {} | {:.2} | {} | {} | {} | {} | {:.2} |",
             r.name,
             r.bytes,
             secs(&r.wasmc),
             mbps(r.bytes, &r.wasmc),
             r.wasmtime.as_ref().map_or("-".into(), secs),
-            r.wasmtime.as_ref().map_or("-".into(), |s| format!("{:.2}", mbps(r.bytes, s))),
-            r.wasmtime.as_ref().map_or("-".into(), |s| format!("{:.2}x", r.wasmc.median / s.median)),
+            r.wasmtime
+                .as_ref()
+                .map_or("-".into(), |s| format!("{:.2}", mbps(r.bytes, s))),
+            r.wasmtime
+                .as_ref()
+                .map_or("-".into(), |s| format!("{:.2}x", r.wasmc.median / s.median)),
+            secs(&r.nomig),
+            mbps(r.bytes, &r.nomig),
         )?;
     }
     writeln!(m)?;
@@ -205,7 +306,10 @@ fn plot(cfg: &Config, ck: &[CkRow], png: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot run {}: {e}", python()))?;
     if !o.status.success() {
         let err = String::from_utf8_lossy(&o.stderr);
-        return Err(format!("plot_checkpoint.py failed: {}", err.lines().last().unwrap_or("").trim()));
+        return Err(format!(
+            "plot_checkpoint.py failed: {}",
+            err.lines().last().unwrap_or("").trim()
+        ));
     }
     Ok(())
 }

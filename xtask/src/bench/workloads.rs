@@ -101,7 +101,10 @@ pub fn all(build: &Path, quick: bool) -> Result<Vec<Workload>> {
         });
     }
     for p in PROGRAMS {
-        crate::step(format!("bench: fetching {} {} from crates.io and building {}", p.krate.0, p.krate.1, p.name));
+        crate::step(format!(
+            "bench: fetching {} {} from crates.io and building {}",
+            p.krate.0, p.krate.1, p.name
+        ));
         let krate = testsuite::registry::fetch_crate(p.krate.0, p.krate.1)?;
         let dir = krate.join(p.src_dir);
         let mut srcs = expand_sources(&dir, p.sources)?;
@@ -142,11 +145,23 @@ fn expand_sources(dir: &Path, pats: &[&str]) -> Result<Vec<PathBuf>> {
 
 /// Skips the build when `out` is newer than every input (zstd takes ~40 s per build).
 fn up_to_date(inputs: &[PathBuf], out: &Path) -> bool {
-    let Ok(t) = std::fs::metadata(out).and_then(|m| m.modified()) else { return false };
-    inputs.iter().all(|i| std::fs::metadata(i).and_then(|m| m.modified()).is_ok_and(|m| m <= t))
+    let Ok(t) = std::fs::metadata(out).and_then(|m| m.modified()) else {
+        return false;
+    };
+    inputs.iter().all(|i| {
+        std::fs::metadata(i)
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m <= t)
+    })
 }
 
-fn compile(mut cmd: Command, srcs: &[PathBuf], incs: &[PathBuf], defs: &[&str], out: &Path) -> Result<()> {
+fn compile(
+    mut cmd: Command,
+    srcs: &[PathBuf],
+    incs: &[PathBuf],
+    defs: &[&str],
+    out: &Path,
+) -> Result<()> {
     if up_to_date(srcs, out) {
         return Ok(());
     }
@@ -156,7 +171,9 @@ fn compile(mut cmd: Command, srcs: &[PathBuf], incs: &[PathBuf], defs: &[&str], 
     }
     cmd.args(srcs).arg("-o").arg(out);
     let shown = format!("{cmd:?}");
-    let o = cmd.output().with_context(|| format!("cannot start {shown}"))?;
+    let o = cmd
+        .output()
+        .with_context(|| format!("cannot start {shown}"))?;
     if !o.status.success() {
         bail!("{shown} failed:\n{}", String::from_utf8_lossy(&o.stderr));
     }
