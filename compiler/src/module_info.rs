@@ -153,19 +153,7 @@ pub fn read_module(
     let mut body_ranges: Vec<Range<u64>> = vec![];
     let mut name_section = None;
     let mut to_validate = vec![];
-    let invalid = |e: BinaryReaderError, ranges: &[Range<u64>], imported: usize| {
-        let at = e.offset() as u64;
-        let func = ranges
-            .iter()
-            .position(|r| r.contains(&at))
-            .map(|i| (i + imported) as u32);
-        CompileError::Invalid {
-            message: e.message().to_string(),
-            offset: at as usize,
-            func,
-            func_name: None,
-        }
-    };
+    let invalid = reader_error;
     // The parser decodes some encodings by feature (e.g. memory limits as u32 without
     // memory64), so it must know exactly what is supported.
     let mut parser = Parser::new(0);
@@ -499,6 +487,31 @@ fn read_names<'a>(info: &mut ModuleInfo<'a>, reader: wasmparser::NameSectionRead
     }
 }
 
+/// Turns a wasmparser error into ours, naming the function it is in (by the byte
+/// ranges of the function bodies). A feature wasmc does not enable (SIMD, threads...)
+/// is an unsupported feature, not an invalid module.
+fn reader_error(e: BinaryReaderError, ranges: &[Range<u64>], imported: usize) -> CompileError {
+    let at = e.offset() as u64;
+    let func = ranges
+        .iter()
+        .position(|r| r.contains(&at))
+        .map(|i| (i + imported) as u32);
+    let message = e.message();
+    match message.strip_suffix(" support is not enabled") {
+        Some(feature) => CompileError::Unsupported {
+            feature: format!("{feature} (wasmc compiles WebAssembly 2.0 without SIMD)"),
+            func,
+            func_name: None,
+        },
+        None => CompileError::Invalid {
+            message: message.to_string(),
+            offset: at as usize,
+            func,
+            func_name: None,
+        },
+    }
+}
+
 /// Validates every function body, in parallel; the first error (lowest function
 /// index) is reported with the function it is in.
 fn validate_bodies(
@@ -516,18 +529,6 @@ fn validate_bodies(
         .collect();
     match errors.into_iter().min_by_key(|e| e.offset()) {
         None => Ok(()),
-        Some(e) => {
-            let at = e.offset() as u64;
-            let func = ranges
-                .iter()
-                .position(|r| r.contains(&at))
-                .map(|i| (i + imported) as u32);
-            Err(CompileError::Invalid {
-                message: e.message().to_string(),
-                offset: at as usize,
-                func,
-                func_name: None,
-            })
-        }
+        Some(e) => Err(reader_error(e, ranges, imported)),
     }
 }
