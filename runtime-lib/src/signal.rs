@@ -130,6 +130,13 @@ extern "C" fn on_fault(sig: i32, info: *mut u8, uc: *mut u8) {
         *IN_HANDLER.get() = true;
     }
     let func = crate::trap::func_at(pc);
+    // A fault in the stack guard is stack exhaustion whatever instruction touched it:
+    // on riscv64 Cranelift's stack probes are stores that carry the default
+    // (heap out-of-bounds) trap code.
+    let (g0, g1) = crate::stack::guard_range();
+    if (sig == SIGSEGV || sig == SIGBUS) && g0 <= addr && addr < g1 {
+        crate::trap::report(Trap::StackExhausted, func);
+    }
     if let Some(t) = func.and_then(|f| crate::trap::trap_at(f, pc)) {
         crate::trap::report(t, func);
     }
@@ -140,10 +147,6 @@ extern "C" fn on_fault(sig: i32, info: *mut u8, uc: *mut u8) {
             if base != 0 && addr.wrapping_sub(base) < abi_spec::MEMORY_RESERVATION as usize {
                 crate::trap::report(Trap::MemoryOutOfBounds, func);
             }
-        }
-        let (g0, g1) = crate::stack::guard_range();
-        if g0 <= addr && addr < g1 {
-            crate::trap::report(Trap::StackExhausted, func);
         }
     }
     internal_error(sig, pc)
