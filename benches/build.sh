@@ -7,8 +7,11 @@
 set -eu
 cd "$(dirname "$0")"
 CLANG=${CLANG:-clang-16}
-for src in kernels/*.c checkpoint/*.c; do
-    out="${src%.c}.wasm"
-    echo "$CLANG --target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-debug $src -o $out"
-    "$CLANG" --target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-debug "$src" -o "$out"
-done
+build() { # src out extra-flags...
+    src=$1 out=$2; shift 2
+    echo "$CLANG --target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-debug $* $src -o $out"
+    "$CLANG" --target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-debug "$@" "$src" -o "$out"
+}
+for src in kernels/*.c; do build "$src" "${src%.c}.wasm"; done
+# 10,000 frames of ckpt's recursion need more than wasi-libc's default 64 KiB shadow stack.
+build checkpoint/ckpt.c checkpoint/ckpt.wasm -Wl,-z,stack-size=4194304
