@@ -99,8 +99,12 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         b
     }
 
-    fn local_vars(&self) -> Vec<(Variable, ValType)> {
-        self.locals.clone()
+    /// The locals live at the point keyed `key` (see `liveness`).
+    fn live_locals(&self, key: usize) -> Vec<(Variable, ValType)> {
+        (0..self.locals.len())
+            .filter(|i| self.liveness.is_live(key, *i as u32))
+            .map(|i| self.locals[i])
+            .collect()
     }
 
     /// Variables of the operand-stack entries below `height` (all already spilled).
@@ -116,7 +120,13 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// Function entry (point 0): poll; on `Unwind` save the params, on `Restore`
     /// dispatch to the frame's point.
     pub(super) fn entry_point(&mut self, body: ir::Block, params: &[ValType]) {
-        let vars: Vec<_> = self.locals[..params.len()].to_vec();
+        // Only the params: every other local is zero at entry.
+        let mut vars = self.live_locals(super::liveness::ENTRY);
+        vars.truncate(
+            vars.iter()
+                .take_while(|v| self.locals[..params.len()].iter().any(|p| p.0 == v.0))
+                .count(),
+        );
         let k = self.add_point(vars, vec![], Resume::Entry { body });
         let state = self.mig_state();
         let cold = self.cold_block();
@@ -146,7 +156,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let f = self.control.last().unwrap();
         let base = f.base;
         let extra = f.params.clone();
-        let mut vars = self.local_vars();
+        let mut vars = self.live_locals(self.cur_offset);
         vars.extend(self.stack_vars_below(base));
         let k = self.add_point(vars, extra, Resume::Loop { header });
         let state = self.mig_state();
@@ -175,7 +185,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         results: Vec<Value>,
     ) -> Vec<Value> {
         // The args are popped already; everything left is below the call.
-        let mut vars = self.local_vars();
+        let mut vars = self.live_locals(self.cur_offset);
         let height = self.stack.len();
         vars.extend(self.stack_vars_below(height));
         let cont = self.b.create_block();

@@ -8,6 +8,7 @@
 //! turns the variables back into registers, so the hot path pays nothing for it.
 
 mod control;
+mod liveness;
 mod migration;
 mod ops;
 
@@ -57,6 +58,10 @@ pub struct FuncTranslator<'a, 'b> {
     libcall_refs: HashMap<Libcall, ir::FuncRef>,
     sig_refs: HashMap<u32, ir::SigRef>,
     points: Points,
+    /// Live locals at each migration point.
+    liveness: liveness::Liveness,
+    /// Byte offset of the operator being translated (the key of its migration point).
+    cur_offset: usize,
     /// Entry of the restore paths (function entry's cold path), when there are points.
     restore_dispatch: Option<ir::Block>,
 }
@@ -87,6 +92,18 @@ pub fn translate_function(
         message,
     };
 
+    let liveness = if env.migration_points {
+        let mut num_locals = ft.params().len();
+        if let Ok(mut r) = body.get_locals_reader() {
+            for _ in 0..r.get_count() {
+                num_locals += r.read().map(|(n, _)| n as usize).unwrap_or(0);
+            }
+        }
+        let imported = env.info.num_imported_funcs();
+        liveness::analyze(body, num_locals, |f| f >= imported)
+    } else {
+        liveness::Liveness::all_live()
+    };
     let mut t = FuncTranslator {
         env,
         b,
@@ -106,6 +123,8 @@ pub fn translate_function(
         libcall_refs: HashMap::new(),
         sig_refs: HashMap::new(),
         points: Points::default(),
+        liveness,
+        cur_offset: 0,
     };
     t.prologue(ft.params(), ft.results(), body)
         .map_err(|e| codegen_err(e.to_string()))?;
@@ -113,7 +132,10 @@ pub fn translate_function(
         .get_operators_reader()
         .map_err(|e| codegen_err(e.to_string()))?;
     while !reader.eof() {
-        let op = reader.read().map_err(|e| codegen_err(e.to_string()))?;
+        let (op, offset) = reader
+            .read_with_offset()
+            .map_err(|e| codegen_err(e.to_string()))?;
+        t.cur_offset = offset as usize;
         t.operator(&op).map_err(|e| match e {
             OpError::Unsupported(feature) => CompileError::Unsupported {
                 feature,

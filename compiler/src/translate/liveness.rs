@@ -1,0 +1,301 @@
+//! Which Wasm locals are live at each migration point, so that a frame record holds
+//! only what the rest of the function can still read. Besides smaller checkpoints this
+//! keeps dead locals out of the save paths, which would otherwise keep them alive (in
+//! registers or spill slots) across every call of the hot path.
+//!
+//! A backward dataflow over basic blocks of the Wasm body. Points are keyed by the
+//! byte offset of their operator (`usize::MAX` for the function entry), so the
+//! translator needs no second copy of its point numbering: an offset it does not find
+//! falls back to "every local live", which is always correct.
+
+use std::collections::HashMap;
+use wasmparser::{FunctionBody, Operator};
+
+/// Key of the function-entry point.
+pub const ENTRY: usize = usize::MAX;
+
+#[derive(Clone, Default)]
+struct Block {
+    /// Local accesses in order: (is_def, local).
+    events: Vec<(bool, u32)>,
+    succs: Vec<usize>,
+}
+
+enum Kind {
+    Block,
+    Loop(usize),
+    If { else_block: Option<usize> },
+}
+
+struct Frame {
+    kind: Kind,
+    end: usize,
+}
+
+/// Live locals (bit sets) at each point.
+pub struct Liveness {
+    at: HashMap<usize, Vec<u64>>,
+}
+
+impl Liveness {
+    /// Whether `local` is live at the point of operator offset `key` (true when unknown).
+    pub fn is_live(&self, key: usize, local: u32) -> bool {
+        match self.at.get(&key) {
+            Some(set) => set[local as usize / 64] >> (local % 64) & 1 != 0,
+            None => true,
+        }
+    }
+
+    /// Nothing known: every local live everywhere.
+    pub fn all_live() -> Liveness {
+        Liveness { at: HashMap::new() }
+    }
+}
+
+struct Cfg {
+    blocks: Vec<Block>,
+    cur: usize,
+    /// Points: key -> block whose live-in is the point's live set.
+    points: Vec<(usize, usize)>,
+}
+
+impl Cfg {
+    fn new_block(&mut self) -> usize {
+        self.blocks.push(Block::default());
+        self.blocks.len() - 1
+    }
+    fn edge(&mut self, to: usize) {
+        self.blocks[self.cur].succs.push(to);
+    }
+    /// Ends the current block with an edge to a fresh one, and continues there.
+    fn fallthrough(&mut self) -> usize {
+        let next = self.new_block();
+        self.edge(next);
+        self.cur = next;
+        next
+    }
+    /// Continues in a fresh block nothing jumps to (after br, return, unreachable).
+    fn dead(&mut self) {
+        self.cur = self.new_block();
+    }
+}
+
+/// Computes the live locals at every migration point of `body`. `is_point_call` tells
+/// whether a call of function `f` is a migration point (calls of imports are not).
+pub fn analyze(
+    body: &FunctionBody<'_>,
+    num_locals: usize,
+    is_point_call: impl Fn(u32) -> bool,
+) -> Liveness {
+    match build(body, &is_point_call) {
+        Some(cfg) => solve(cfg, num_locals),
+        None => Liveness::all_live(),
+    }
+}
+
+fn build(body: &FunctionBody<'_>, is_point_call: &impl Fn(u32) -> bool) -> Option<Cfg> {
+    let mut cfg = Cfg {
+        blocks: vec![Block::default()],
+        cur: 0,
+        points: vec![(ENTRY, 0)],
+    };
+    let exit = cfg.new_block();
+    let mut control = vec![Frame {
+        kind: Kind::Block,
+        end: exit,
+    }];
+    let mut reader = body.get_operators_reader().ok()?;
+    while !reader.eof() {
+        let (op, offset) = reader.read_with_offset().ok()?;
+        let offset = offset as usize;
+        match op {
+            Operator::Block { .. } => {
+                let end = cfg.new_block();
+                control.push(Frame {
+                    kind: Kind::Block,
+                    end,
+                });
+            }
+            Operator::Loop { .. } => {
+                let header = cfg.fallthrough();
+                cfg.points.push((offset, header));
+                let end = cfg.new_block();
+                control.push(Frame {
+                    kind: Kind::Loop(header),
+                    end,
+                });
+            }
+            Operator::If { .. } => {
+                let else_block = cfg.new_block();
+                let end = cfg.new_block();
+                cfg.edge(else_block);
+                cfg.fallthrough();
+                control.push(Frame {
+                    kind: Kind::If {
+                        else_block: Some(else_block),
+                    },
+                    end,
+                });
+            }
+            Operator::Else => {
+                let f = control.last_mut()?;
+                cfg.blocks[cfg.cur].succs.push(f.end);
+                if let Kind::If { else_block } = &mut f.kind {
+                    cfg.cur = else_block.take()?;
+                }
+            }
+            Operator::End => {
+                let f = control.pop()?;
+                cfg.edge(f.end);
+                if let Kind::If {
+                    else_block: Some(e),
+                } = f.kind
+                {
+                    cfg.blocks[e].succs.push(f.end);
+                }
+                cfg.cur = f.end;
+            }
+            Operator::Br { relative_depth } => {
+                let t = target(&control, relative_depth)?;
+                cfg.edge(t);
+                cfg.dead();
+            }
+            Operator::BrIf { relative_depth } => {
+                let t = target(&control, relative_depth)?;
+                cfg.edge(t);
+                cfg.fallthrough();
+            }
+            Operator::BrTable { targets } => {
+                for d in targets.targets() {
+                    let t = target(&control, d.ok()?)?;
+                    cfg.edge(t);
+                }
+                let t = target(&control, targets.default())?;
+                cfg.edge(t);
+                cfg.dead();
+            }
+            Operator::Return => {
+                cfg.edge(exit);
+                cfg.dead();
+            }
+            Operator::Unreachable => cfg.dead(),
+            Operator::LocalGet { local_index } => {
+                cfg.blocks[cfg.cur].events.push((false, local_index))
+            }
+            Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
+                cfg.blocks[cfg.cur].events.push((true, local_index))
+            }
+            Operator::Call { function_index } if is_point_call(function_index) => {
+                let after = cfg.fallthrough();
+                cfg.points.push((offset, after));
+            }
+            Operator::CallIndirect { .. } => {
+                let after = cfg.fallthrough();
+                cfg.points.push((offset, after));
+            }
+            _ => {}
+        }
+    }
+    Some(cfg)
+}
+
+fn target(control: &[Frame], depth: u32) -> Option<usize> {
+    let f = control.get(control.len().checked_sub(1 + depth as usize)?)?;
+    Some(match f.kind {
+        Kind::Loop(header) => header,
+        _ => f.end,
+    })
+}
+
+fn solve(cfg: Cfg, num_locals: usize) -> Liveness {
+    let words = num_locals.div_ceil(64).max(1);
+    let n = cfg.blocks.len();
+    let mut live_in = vec![vec![0u64; words]; n];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for b in (0..n).rev() {
+            let block = &cfg.blocks[b];
+            let mut set = vec![0u64; words];
+            for s in &block.succs {
+                for (w, x) in set.iter_mut().zip(&live_in[*s]) {
+                    *w |= x;
+                }
+            }
+            for (is_def, l) in block.events.iter().rev() {
+                let (w, bit) = (*l as usize / 64, 1u64 << (l % 64));
+                if w >= words {
+                    continue;
+                }
+                if *is_def {
+                    set[w] &= !bit;
+                } else {
+                    set[w] |= bit;
+                }
+            }
+            if set != live_in[b] {
+                live_in[b] = set;
+                changed = true;
+            }
+        }
+    }
+    let at = cfg
+        .points
+        .into_iter()
+        .map(|(key, b)| (key, live_in[b].clone()))
+        .collect();
+    Liveness { at }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(wat: &str) -> (Liveness, Vec<usize>) {
+        let bytes = wat::parse_str(wat).unwrap();
+        let mut body = None;
+        for p in wasmparser::Parser::new(0).parse_all(&bytes) {
+            if let wasmparser::Payload::CodeSectionEntry(b) = p.unwrap() {
+                body = Some(b);
+            }
+        }
+        let body = body.unwrap();
+        let mut offsets = vec![];
+        let mut r = body.get_operators_reader().unwrap();
+        while !r.eof() {
+            let (op, off) = r.read_with_offset().unwrap();
+            let off = off as usize;
+            if matches!(op, Operator::Loop { .. } | Operator::Call { .. }) {
+                offsets.push(off);
+            }
+        }
+        (analyze(&body, 4, |_| true), offsets)
+    }
+
+    #[test]
+    fn dead_after_last_use_and_live_around_loops() {
+        // Local 1 is read after the call, local 2 is overwritten before any read, local 3
+        // is read in the next loop iteration only.
+        let (l, offs) = live(
+            r#"(module (func $f) (func (param i32) (local i32 i32 i32)
+                (loop $top
+                  call $f
+                  (local.set 2 (i32.const 1))
+                  (drop (local.get 1)) (drop (local.get 2)) (drop (local.get 3))
+                  (local.set 3 (local.get 0))
+                  (br_if $top (local.get 0)))))"#,
+        );
+        let (lp, call) = (offs[0], offs[1]);
+        assert!(
+            l.is_live(call, 0) && l.is_live(call, 1) && !l.is_live(call, 2) && l.is_live(call, 3)
+        );
+        assert!(l.is_live(lp, 0) && l.is_live(lp, 1) && !l.is_live(lp, 2) && l.is_live(lp, 3));
+        assert!(l.is_live(ENTRY, 0) && l.is_live(ENTRY, 3));
+    }
+
+    #[test]
+    fn unknown_point_is_all_live() {
+        let l = Liveness::all_live();
+        assert!(l.is_live(12, 7));
+    }
+}
