@@ -168,12 +168,15 @@ pub mod sym {
     /// `(vmctx)`: the compiler-generated instantiation function: globals, tables, data
     /// and element segments, then the start function.
     pub const INIT: &str = "wasmc_init";
-    /// `(vmctx) -> i32`: migration poll, called from a migration point's cold path when
-    /// `mig_state != 0`. Returns a [`crate::PollAction`].
+    /// `(vmctx, func: i32, point: i32, nvals: i32, types: *const u8) -> i32`: migration
+    /// poll, called from a poll point's cold path (`mig_state != 0`) after it stored its
+    /// `nvals` values in the vmctx scratch slots. Returns a [`crate::PollAction`]; on
+    /// `Unwind` the runtime has recorded the frame, on `Continue` the point reloads its
+    /// values from the scratch slots.
     pub const MIG_POLL: &str = "wasmc_mig_poll";
-    /// `(vmctx, func: i32, point: i32, nvals: i32, types: *const u8) -> *mut u64`: open
-    /// the record of one frame while unwinding; generated code stores `nvals` 64-bit
-    /// slots into the returned buffer (f32/i32 zero-extended).
+    /// `(vmctx, func: i32, point: i32, nvals: i32, types: *const u8)`: while unwinding,
+    /// record the frame whose `nvals` values a call-site point stored in the vmctx
+    /// scratch slots (64-bit slots; i32/f32 in the low bytes).
     pub const MIG_SAVE_FRAME: &str = "wasmc_mig_save_frame";
     /// `(vmctx, func: i32) -> *const u64`: while restoring, take the next frame record,
     /// which must belong to `func`. Slot 0 holds the point id, the values follow.

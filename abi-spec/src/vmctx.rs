@@ -23,6 +23,11 @@ pub struct VmCtx {
     pub module: u64,
     /// Runtime-private state (`*mut` runtime type), opaque to generated code.
     pub runtime: u64,
+    /// Scratch slots (`ModuleDesc::max_point_values` of them, 8 bytes each) where a
+    /// migration point's cold path stores its values before calling the runtime, so
+    /// that no Wasm value is live across that call (which would force every value live
+    /// at a loop header out of caller-saved registers on the hot path).
+    pub mig_scratch: u64,
 }
 
 pub const VMCTX_MIG_STATE: i32 = 0;
@@ -31,7 +36,8 @@ pub const VMCTX_MEMORY_BASE: i32 = 16;
 pub const VMCTX_MEMORY_SIZE: i32 = 24;
 pub const VMCTX_MODULE: i32 = 32;
 pub const VMCTX_RUNTIME: i32 = 40;
-pub const VMCTX_HEADER_SIZE: u32 = 48;
+pub const VMCTX_MIG_SCRATCH: i32 = 48;
+pub const VMCTX_HEADER_SIZE: u32 = 56;
 
 /// Every global takes one 16-byte slot (room for v128); scalars sit in the low bytes.
 pub const GLOBAL_SLOT: u32 = 16;
@@ -157,8 +163,9 @@ pub struct ModuleDesc {
     /// point-types table (`u32 num_points`, then per point `u32 nvals` and `nvals`
     /// [`crate::ValType`] bytes padded to 4), or 0 (imports, no migration points).
     pub point_types_index: u64,
-    /// Reserved, 0.
-    pub num_points: u32,
+    /// The most values any migration point of the module saves: the size of the
+    /// vmctx scratch area in 8-byte slots.
+    pub max_point_values: u32,
     pub num_exports: u32,
     /// `*const ExportDesc`, `num_exports` entries: what a host (the spec-test harness)
     /// may call or read by name.
@@ -205,6 +212,7 @@ mod tests {
         assert_eq!(offset_of!(VmCtx, memory_size) as i32, VMCTX_MEMORY_SIZE);
         assert_eq!(offset_of!(VmCtx, module) as i32, VMCTX_MODULE);
         assert_eq!(offset_of!(VmCtx, runtime) as i32, VMCTX_RUNTIME);
+        assert_eq!(offset_of!(VmCtx, mig_scratch) as i32, VMCTX_MIG_SCRATCH);
         assert_eq!(size_of::<VmCtx>() as u32, VMCTX_HEADER_SIZE);
         assert_eq!(offset_of!(TableInstance, base) as i32, TABLE_BASE);
         assert_eq!(offset_of!(TableInstance, len) as i32, TABLE_LEN);
@@ -219,10 +227,10 @@ mod tests {
 
     #[test]
     fn layout_of_globals_and_tables() {
-        assert_eq!(global_offset(0), 48);
-        assert_eq!(global_offset(2), 80);
-        assert_eq!(table_offset(2, 0), 80);
-        assert_eq!(table_offset(2, 1), 96);
-        assert_eq!(vmctx_size(2, 2), 112);
+        assert_eq!(global_offset(0), 56);
+        assert_eq!(global_offset(2), 88);
+        assert_eq!(table_offset(2, 0), 88);
+        assert_eq!(table_offset(2, 1), 104);
+        assert_eq!(vmctx_size(2, 2), 120);
     }
 }

@@ -85,8 +85,8 @@ impl Libcall {
             Libcall::TableFill => (&[I32, I32, I64, I32], &[]),
             Libcall::TableCopy | Libcall::TableInit => (&[I32, I32, I32, I32, I32], &[]),
             Libcall::Trap => (&[I32, I32], &[]),
-            Libcall::MigPoll => (&[], &[I32]),
-            Libcall::MigSaveFrame => (&[I32, I32, I32, I64], &[I64]),
+            Libcall::MigPoll => (&[I32, I32, I32, I64], &[I32]),
+            Libcall::MigSaveFrame => (&[I32, I32, I32, I64], &[]),
             Libcall::MigRestoreFrame => (&[I32], &[I64]),
             Libcall::MigRestoreCallee => (&[], &[I64]),
         }

@@ -131,6 +131,13 @@ pub fn instantiate() -> *mut VmCtx {
     };
     let v = unsafe { &mut *vmctx };
     v.depth_left = abi_spec::MAX_CALL_DEPTH;
+    // Migration points store their values here before calling the runtime.
+    let scratch_bytes = (d.max_point_values as usize).max(1) * 8;
+    let scratch = unsafe { alloc_zeroed(Layout::from_size_align_unchecked(scratch_bytes, 16)) };
+    if scratch.is_null() {
+        fatal(&[b"out of memory allocating the instance"]);
+    }
+    v.mig_scratch = scratch as u64;
     v.module = d as *const ModuleDesc as u64;
     if d.has_memory != 0 {
         let base = crate::heap::mmap(abi_spec::MEMORY_RESERVATION as usize, crate::heap::PROT_NONE, crate::heap::MAP_NORESERVE)

@@ -15,7 +15,6 @@ use crate::print::fatal;
 use crate::startup::control;
 use crate::Global;
 use abi_spec::{mig_state, PollAction, ValType, VmCtx};
-use alloc::vec;
 use alloc::vec::Vec;
 use core::ptr::{read_volatile, write_volatile};
 
@@ -184,37 +183,42 @@ fn resume_state(vmctx: *mut VmCtx) {
     set_state(vmctx, s);
 }
 
-#[no_mangle]
-pub extern "C" fn wasmc_mig_poll(vmctx: *mut VmCtx) -> i32 {
-    let m = mig();
-    match state(vmctx) {
-        mig_state::REQUESTED => {
-            set_state(vmctx, mig_state::UNWINDING);
-            PollAction::Unwind as i32
-        }
-        mig_state::COUNTING => {
-            m.passed += 1;
-            if m.countdown.is_some_and(|n| m.passed >= n) {
-                set_state(vmctx, mig_state::UNWINDING);
-                PollAction::Unwind as i32
-            } else {
-                PollAction::Continue as i32
-            }
-        }
-        mig_state::RESTORING => PollAction::Restore as i32,
-        mig_state::UNWINDING => PollAction::Unwind as i32,
-        _ => PollAction::Continue as i32,
-    }
+/// Records the frame whose values a point stored in the vmctx scratch slots.
+fn record_frame(vmctx: *mut VmCtx, func: i32, point: i32, nvals: i32, types: *const u8) {
+    let n = nvals as usize;
+    let (raw, scratch) = unsafe {
+        (
+            core::slice::from_raw_parts(types, n),
+            core::slice::from_raw_parts((*vmctx).mig_scratch as *const u64, n),
+        )
+    };
+    let types: Vec<ValType> = raw.iter().map(|b| ValType::from_u8(*b).unwrap_or(ValType::I64)).collect();
+    mig().saved.push(SavedFrame { func: func as u32, point: point as u32, types, slots: scratch.to_vec() });
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_mig_save_frame(_vmctx: *mut VmCtx, func: i32, point: i32, nvals: i32, types: *const u8) -> *mut u64 {
-    let n = nvals as usize;
-    let raw = unsafe { core::slice::from_raw_parts(types, n) };
-    let types: Vec<ValType> = raw.iter().map(|b| ValType::from_u8(*b).unwrap_or(ValType::I64)).collect();
+pub extern "C" fn wasmc_mig_poll(vmctx: *mut VmCtx, func: i32, point: i32, nvals: i32, types: *const u8) -> i32 {
     let m = mig();
-    m.saved.push(SavedFrame { func: func as u32, point: point as u32, types, slots: vec![0; n] });
-    m.saved.last_mut().unwrap().slots.as_mut_ptr()
+    let unwind = match state(vmctx) {
+        mig_state::REQUESTED | mig_state::UNWINDING => true,
+        mig_state::COUNTING => {
+            m.passed += 1;
+            m.countdown.is_some_and(|n| m.passed >= n)
+        }
+        mig_state::RESTORING => return PollAction::Restore as i32,
+        _ => false,
+    };
+    if !unwind {
+        return PollAction::Continue as i32;
+    }
+    set_state(vmctx, mig_state::UNWINDING);
+    record_frame(vmctx, func, point, nvals, types);
+    PollAction::Unwind as i32
+}
+
+#[no_mangle]
+pub extern "C" fn wasmc_mig_save_frame(vmctx: *mut VmCtx, func: i32, point: i32, nvals: i32, types: *const u8) {
+    record_frame(vmctx, func, point, nvals, types);
 }
 
 #[no_mangle]

@@ -22,7 +22,8 @@ enum Resume {
     /// Jump to the function body (params restored).
     Entry { body: ir::Block },
     /// Jump to the loop header with the loop params.
-    Loop { header: ir::Block },
+    /// `nparams` loop params are the top of the saved operand stack.
+    Loop { header: ir::Block, nparams: usize },
     /// Call the callee again (it restores its own frame), then go on at `cont`.
     Call {
         target: CallTarget,
@@ -34,7 +35,6 @@ enum Resume {
 
 struct Point {
     vars: Vec<(Variable, ValType)>,
-    extra: Vec<ValType>,
     resume: Resume,
 }
 
@@ -47,14 +47,7 @@ impl Points {
     pub fn into_types(self) -> Vec<Vec<abi_spec::ValType>> {
         self.points
             .iter()
-            .map(|p| {
-                p.vars
-                    .iter()
-                    .map(|v| v.1)
-                    .chain(p.extra.iter().copied())
-                    .map(abi_type)
-                    .collect()
-            })
+            .map(|p| p.vars.iter().map(|v| abi_type(v.1)).collect())
             .collect()
     }
 }
@@ -77,7 +70,7 @@ pub fn encode_point_types(points: &[Vec<abi_spec::ValType>]) -> Vec<u8> {
 fn record_offset(points: &[Point], k: usize) -> i64 {
     let mut off = 4;
     for p in &points[..k] {
-        let n = p.vars.len() + p.extra.len();
+        let n = p.vars.len();
         off += 4 + n.div_ceil(4) * 4;
     }
     off as i64
@@ -117,8 +110,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .collect()
     }
 
-    /// Function entry (point 0): poll; on `Unwind` save the params, on `Restore`
-    /// dispatch to the frame's point.
+    /// Function entry (point 0): poll; on `Unwind` the runtime has recorded the params,
+    /// on `Restore` dispatch to the frame's point.
     pub(super) fn entry_point(&mut self, body: ir::Block, params: &[ValType]) {
         // Only the params: every other local is zero at entry.
         let mut vars = self.live_locals(super::liveness::ENTRY);
@@ -127,52 +120,62 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 .take_while(|v| self.locals[..params.len()].iter().any(|p| p.0 == v.0))
                 .count(),
         );
-        let k = self.add_point(vars, vec![], Resume::Entry { body });
+        let k = self.add_point(vars, Resume::Entry { body });
         let state = self.mig_state();
         let cold = self.cold_block();
         self.b.ins().brif(state, cold, &[], body, &[]);
         self.b.switch_to_block(cold);
-        let action = self.call_libcall(Libcall::MigPoll, &[]).unwrap();
-        let save = self.cold_block();
+        let action = self.poll(k);
+        let unwind = self.cold_block();
         let not_unwind = self.cold_block();
         let dispatch = self.cold_block();
+        let reload = self.cold_block();
         let is_unwind = self
             .b
             .ins()
             .icmp_imm_s(IntCC::Equal, action, PollAction::Unwind as i64);
-        self.b.ins().brif(is_unwind, save, &[], not_unwind, &[]);
+        self.b.ins().brif(is_unwind, unwind, &[], not_unwind, &[]);
         self.b.switch_to_block(not_unwind);
         let is_restore = self
             .b
             .ins()
             .icmp_imm_s(IntCC::Equal, action, PollAction::Restore as i64);
-        self.b.ins().brif(is_restore, dispatch, &[], body, &[]);
+        self.b.ins().brif(is_restore, dispatch, &[], reload, &[]);
         self.restore_dispatch = Some(dispatch);
-        self.emit_save(save, k, &[]);
+        self.b.switch_to_block(unwind);
+        self.return_dummies();
+        self.b.switch_to_block(reload);
+        self.reload_scratch(k);
+        self.b.ins().jump(body, &[]);
     }
 
-    /// Loop header: poll; on `Unwind` save locals, the stack below and the loop params.
+    /// Loop header: poll. The loop params are moved into stack variables first, so
+    /// the frame record is locals, then the whole operand stack (params on top).
     pub(super) fn loop_point(&mut self, header: ir::Block) {
-        let f = self.control.last().unwrap();
-        let base = f.base;
-        let extra = f.params.clone();
+        self.spill_stack_to_vars(0);
+        let nparams = self.control.last().unwrap().params.len();
         let mut vars = self.live_locals(self.cur_offset);
-        vars.extend(self.stack_vars_below(base));
-        let k = self.add_point(vars, extra, Resume::Loop { header });
+        let height = self.stack.len();
+        vars.extend(self.stack_vars_below(height));
+        let k = self.add_point(vars, Resume::Loop { header, nparams });
         let state = self.mig_state();
         let cold = self.cold_block();
         let body = self.b.create_block();
         self.b.ins().brif(state, cold, &[], body, &[]);
         self.b.switch_to_block(cold);
-        let action = self.call_libcall(Libcall::MigPoll, &[]).unwrap();
-        let save = self.cold_block();
+        let action = self.poll(k);
+        let unwind = self.cold_block();
+        let reload = self.cold_block();
         let is_unwind = self
             .b
             .ins()
             .icmp_imm_s(IntCC::Equal, action, PollAction::Unwind as i64);
-        self.b.ins().brif(is_unwind, save, &[], body, &[]);
-        let hp = self.b.block_params(header).to_vec();
-        self.emit_save(save, k, &hp);
+        self.b.ins().brif(is_unwind, unwind, &[], reload, &[]);
+        self.b.switch_to_block(unwind);
+        self.return_dummies();
+        self.b.switch_to_block(reload);
+        self.reload_scratch(k);
+        self.b.ins().jump(body, &[]);
         self.b.switch_to_block(body);
     }
 
@@ -195,7 +198,6 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let save = self.cold_block();
         let k = self.add_point(
             vars,
-            vec![],
             Resume::Call {
                 target,
                 ty: ty.clone(),
@@ -204,7 +206,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             },
         );
         self.check_unwinding(&results, cont, save);
-        self.emit_save(save, k, &[]);
+        self.emit_save(save, k);
         self.b.switch_to_block(cont);
         self.b.block_params(cont).to_vec()
     }
@@ -222,17 +224,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.b.ins().brif(unwinding, save, &[], cont, &args);
     }
 
-    fn add_point(
-        &mut self,
-        vars: Vec<(Variable, ValType)>,
-        extra: Vec<ValType>,
-        resume: Resume,
-    ) -> usize {
-        self.points.points.push(Point {
-            vars,
-            extra,
-            resume,
-        });
+    fn add_point(&mut self, vars: Vec<(Variable, ValType)>, resume: Resume) -> usize {
+        self.points.points.push(Point { vars, resume });
         self.points.points.len() - 1
     }
 
@@ -244,24 +237,64 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.b.ins().symbol_value(types::I64, gv)
     }
 
-    /// Fills `save`: open the frame record, store every value, return to the caller.
-    fn emit_save(&mut self, save: ir::Block, k: usize, extra: &[Value]) {
-        self.b.switch_to_block(save);
-        let p = &self.points.points[k];
-        let vars = p.vars.clone();
-        let n = vars.len() + extra.len();
+    /// Stores point `k`'s values in the vmctx scratch slots. Every use of a Wasm value
+    /// on a cold path comes before the runtime call, so no value is live across it.
+    fn store_scratch(&mut self, k: usize) {
+        let vars = self.points.points[k].vars.clone();
+        let scratch = self.b.ins().load(
+            types::I64,
+            vm_flags(),
+            self.vmctx,
+            abi_spec::VMCTX_MIG_SCRATCH,
+        );
+        for (i, (var, _)) in vars.iter().enumerate() {
+            let v = self.b.use_var(*var);
+            self.b.ins().store(vm_flags(), v, scratch, (i * 8) as i32);
+        }
+    }
+
+    /// Defines point `k`'s variables from the scratch slots (the way back to the hot
+    /// path after a poll that did not stop).
+    fn reload_scratch(&mut self, k: usize) {
+        let vars = self.points.points[k].vars.clone();
+        let scratch = self.b.ins().load(
+            types::I64,
+            vm_flags(),
+            self.vmctx,
+            abi_spec::VMCTX_MIG_SCRATCH,
+        );
+        for (i, (var, ty)) in vars.iter().enumerate() {
+            let v = self
+                .b
+                .ins()
+                .load(ir_type(*ty), vm_flags(), scratch, (i * 8) as i32);
+            self.b.def_var(*var, v);
+        }
+    }
+
+    /// `func, point, nvals, types` arguments of the runtime's point calls.
+    fn point_args(&mut self, k: usize) -> [Value; 4] {
+        let n = self.points.points[k].vars.len();
         let types_addr = self.point_types_addr(k);
         let func = self.b.ins().iconst(types::I32, self.func_index as i64);
         let point = self.b.ins().iconst(types::I32, k as i64);
         let nvals = self.b.ins().iconst(types::I32, n as i64);
-        let slots = self
-            .call_libcall(Libcall::MigSaveFrame, &[func, point, nvals, types_addr])
-            .unwrap();
-        let mut values: Vec<Value> = vars.iter().map(|(v, _)| self.b.use_var(*v)).collect();
-        values.extend_from_slice(extra);
-        for (i, v) in values.into_iter().enumerate() {
-            self.b.ins().store(vm_flags(), v, slots, (i * 8) as i32);
-        }
+        [func, point, nvals, types_addr]
+    }
+
+    /// Stores the point's values and asks the runtime what to do (a `PollAction`).
+    fn poll(&mut self, k: usize) -> Value {
+        self.store_scratch(k);
+        let args = self.point_args(k);
+        self.call_libcall(Libcall::MigPoll, &args).unwrap()
+    }
+
+    /// Fills `save` (a call-site point while unwinding): record the frame, return.
+    fn emit_save(&mut self, save: ir::Block, k: usize) {
+        self.b.switch_to_block(save);
+        self.store_scratch(k);
+        let args = self.point_args(k);
+        self.call_libcall(Libcall::MigSaveFrame, &args);
         self.return_dummies();
     }
 
@@ -314,37 +347,29 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
 
     fn emit_restore(&mut self, k: usize, block: ir::Block, slots: Value) {
         self.b.switch_to_block(block);
-        let (vars, extra) = {
-            let p = &self.points.points[k];
-            (p.vars.clone(), p.extra.clone())
-        };
-        let mut i = 1; // slot 0 holds the point id
-        for (var, ty) in &vars {
+        let vars = self.points.points[k].vars.clone();
+        let mut loaded = vec![];
+        for (i, (var, ty)) in vars.iter().enumerate() {
+            // Slot 0 holds the point id.
             let v = self
                 .b
                 .ins()
-                .load(ir_type(*ty), vm_flags(), slots, (i * 8) as i32);
+                .load(ir_type(*ty), vm_flags(), slots, ((i + 1) * 8) as i32);
             self.b.def_var(*var, v);
-            i += 1;
-        }
-        let mut extra_vals = vec![];
-        for ty in &extra {
-            extra_vals.push(BlockArg::Value(self.b.ins().load(
-                ir_type(*ty),
-                vm_flags(),
-                slots,
-                (i * 8) as i32,
-            )));
-            i += 1;
+            loaded.push(v);
         }
         match &self.points.points[k].resume {
             Resume::Entry { body } => {
                 let body = *body;
                 self.b.ins().jump(body, &[]);
             }
-            Resume::Loop { header } => {
-                let header = *header;
-                self.b.ins().jump(header, &extra_vals);
+            Resume::Loop { header, nparams } => {
+                let (header, n) = (*header, *nparams);
+                let params: Vec<BlockArg> = loaded[loaded.len() - n..]
+                    .iter()
+                    .map(|v| BlockArg::Value(*v))
+                    .collect();
+                self.b.ins().jump(header, &params);
             }
             Resume::Call {
                 target,
