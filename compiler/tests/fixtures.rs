@@ -99,16 +99,8 @@ fn run_case(fix: &Fixture, arch: Arch) -> Vec<String> {
     }
 }
 
-/// `ISA FIXTURE` pairs (ISA may be `*`) expected to fail, from testsuite/known-failures.txt.
 fn known_failures() -> BTreeSet<(String, String)> {
-    let path = testsuite::repo_root().join("testsuite/known-failures.txt");
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .map(|l| l.split('#').next().unwrap().trim())
-        .filter(|l| !l.is_empty())
-        .filter_map(|l| l.split_once(char::is_whitespace))
-        .map(|(a, f)| (a.trim().to_string(), f.trim().to_string()))
-        .collect()
+    testsuite::expect::known_failures()
 }
 
 fn is_known(known: &BTreeSet<(String, String)>, arch: &str, fixture: &str) -> bool {

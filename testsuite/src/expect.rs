@@ -247,3 +247,16 @@ mod tests {
         }
     }
 }
+
+/// `(ISA, FIXTURE)` pairs (ISA may be `*`) expected to fail, from
+/// testsuite/known-failures.txt.
+pub fn known_failures() -> std::collections::BTreeSet<(String, String)> {
+    let path = crate::repo_root().join("testsuite/known-failures.txt");
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(char::is_whitespace))
+        .map(|(a, f)| (a.trim().to_string(), f.trim().to_string()))
+        .collect()
+}

@@ -15,10 +15,16 @@ pub fn run(quick: bool, only: &[String]) -> Result<()> {
         testsuite::require_runner(a).map_err(anyhow::Error::msg)?;
     }
     let wasmc = testsuite::target_dir().join("release/wasmc");
-    let fixtures: Vec<_> = testsuite::load_fixtures()?
+    // A fixture that does not run correctly without migration (known failures) cannot
+    // be compared with itself after one: it is reported as not run.
+    let known = testsuite::expect::known_failures();
+    let (fixtures, not_run): (Vec<_>, Vec<_>) = testsuite::load_fixtures()?
         .into_iter()
         .filter(|f| only.is_empty() || only.iter().any(|o| f.name.contains(o.as_str())))
-        .collect();
+        .partition(|f| !known.iter().any(|(_, k)| *k == f.name));
+    for f in &not_run {
+        println!("not run: {} (listed in testsuite/known-failures.txt)", f.name);
+    }
     if fixtures.is_empty() {
         bail!("no fixture matches {only:?}");
     }
