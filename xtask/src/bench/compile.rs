@@ -31,7 +31,7 @@ pub fn run(cfg: &Config, workloads: &[Workload]) -> Result<Vec<CompileRow>> {
     for w in workloads {
         modules.push((w.name.clone(), w.wasm.clone()));
     }
-    // Generated modules: ~0.45, 1.8 and 3.6 MB (quick: the smallest).
+    // Generated modules: ~0.44, 1.75 and 7.2 MB (quick: the smallest).
     let counts: &[usize] = if cfg.quick {
         &[2_500]
     } else {
