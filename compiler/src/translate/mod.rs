@@ -220,8 +220,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             // the entry block it also dominates every restore path.
             let base = self.b.ins().load(
                 types::I64,
-                // can_move: a function that never touches memory loses the load.
-                vm_flags().with_readonly().with_can_move(),
+                // Not `can_move`: Cranelift would then re-load it (and the vmctx) at every
+                // use inside hot loops instead of keeping one value.
+                vm_flags().with_readonly(),
                 self.vmctx,
                 abi_spec::VMCTX_MEMORY_BASE,
             );
