@@ -178,8 +178,9 @@ pub mod sym {
     /// record the frame whose `nvals` values a call-site point stored in the vmctx
     /// scratch slots (64-bit slots; i32/f32 in the low bytes).
     pub const MIG_SAVE_FRAME: &str = "wasmc_mig_save_frame";
-    /// `(vmctx, func: i32) -> *const u64`: while restoring, take the next frame record,
-    /// which must belong to `func`. Slot 0 holds the point id, the values follow.
+    /// `(vmctx, func: i32) -> i32`: while restoring, take the next frame record, which
+    /// must belong to `func`: its values are copied into the vmctx scratch slots and its
+    /// point id is returned.
     pub const MIG_RESTORE_FRAME: &str = "wasmc_mig_restore_frame";
     /// `(vmctx) -> i64`: while restoring a call site, the funcref (pointer to the
     /// [`crate::FuncRecord`]) of the callee whose frame comes next.

@@ -87,7 +87,7 @@ impl Libcall {
             Libcall::Trap => (&[I32, I32], &[]),
             Libcall::MigPoll => (&[I32, I32, I32, I64], &[I32]),
             Libcall::MigSaveFrame => (&[I32, I32, I32, I64], &[]),
-            Libcall::MigRestoreFrame => (&[I32], &[I64]),
+            Libcall::MigRestoreFrame => (&[I32], &[I32]),
             Libcall::MigRestoreCallee => (&[], &[I64]),
         }
     }

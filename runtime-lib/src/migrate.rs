@@ -222,7 +222,7 @@ pub extern "C" fn wasmc_mig_save_frame(vmctx: *mut VmCtx, func: i32, point: i32,
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_mig_restore_frame(vmctx: *mut VmCtx, func: i32) -> *const u64 {
+pub extern "C" fn wasmc_mig_restore_frame(vmctx: *mut VmCtx, func: i32) -> i32 {
     let m = mig();
     let Some((f, slots)) = m.restore.get(m.cursor) else {
         fatal(&[b"internal error: restore ran past the last frame"]);
@@ -230,12 +230,16 @@ pub extern "C" fn wasmc_mig_restore_frame(vmctx: *mut VmCtx, func: i32) -> *cons
     if *f != func as u32 {
         fatal(&[b"checkpoint does not match this executable's code (frame of another function)"]);
     }
-    let p = slots.as_ptr();
+    // The point's code reloads its values from the scratch slots (sized for the largest
+    // point of the module; the checkpoint was validated against the point's types).
+    let values = &slots[1..];
+    unsafe { core::ptr::copy_nonoverlapping(values.as_ptr(), (*vmctx).mig_scratch as *mut u64, values.len()) };
+    let point = slots[0] as i32;
     m.cursor += 1;
     if m.cursor == m.restore.len() {
         resume_state(vmctx);
     }
-    p
+    point
 }
 
 #[no_mangle]

@@ -19,11 +19,9 @@ use cranelift_frontend::Variable;
 use wasmparser::{FuncType, ValType};
 
 enum Resume {
-    /// Jump to the function body (params restored).
-    Entry { body: ir::Block },
-    /// Jump to the loop header with the loop params.
-    /// `nparams` loop params are the top of the saved operand stack.
-    Loop { header: ir::Block, nparams: usize },
+    /// Entry and loop points: one block reloads the values from the scratch slots and
+    /// goes on past the poll; both a poll that did not stop and a restore come here.
+    Reload { block: ir::Block },
     /// Call the callee again (it restores its own frame), then go on at `cont`.
     Call {
         target: CallTarget,
@@ -120,7 +118,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 .take_while(|v| self.locals[..params.len()].iter().any(|p| p.0 == v.0))
                 .count(),
         );
-        let k = self.add_point(vars, Resume::Entry { body });
+        let reload = self.cold_block();
+        let k = self.add_point(vars, Resume::Reload { block: reload });
         let state = self.mig_state();
         let cold = self.cold_block();
         self.b.ins().brif(state, cold, &[], body, &[]);
@@ -129,7 +128,6 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let unwind = self.cold_block();
         let not_unwind = self.cold_block();
         let dispatch = self.cold_block();
-        let reload = self.cold_block();
         let is_unwind = self
             .b
             .ins()
@@ -151,13 +149,13 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
 
     /// Loop header: poll. The loop params are moved into stack variables first, so
     /// the frame record is locals, then the whole operand stack (params on top).
-    pub(super) fn loop_point(&mut self, header: ir::Block) {
+    pub(super) fn loop_point(&mut self) {
         self.spill_stack_to_vars(0);
-        let nparams = self.control.last().unwrap().params.len();
         let mut vars = self.live_locals(self.cur_offset);
         let height = self.stack.len();
         vars.extend(self.stack_vars_below(height));
-        let k = self.add_point(vars, Resume::Loop { header, nparams });
+        let reload = self.cold_block();
+        let k = self.add_point(vars, Resume::Reload { block: reload });
         let state = self.mig_state();
         let cold = self.cold_block();
         let body = self.b.create_block();
@@ -165,7 +163,6 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.b.switch_to_block(cold);
         let action = self.poll(k);
         let unwind = self.cold_block();
-        let reload = self.cold_block();
         let is_unwind = self
             .b
             .ins()
@@ -323,13 +320,24 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             return;
         };
         self.b.switch_to_block(dispatch);
+        // The runtime copies the frame's values into the scratch slots.
         let func = self.b.ins().iconst(types::I32, self.func_index as i64);
-        let slots = self
+        let point = self
             .call_libcall(Libcall::MigRestoreFrame, &[func])
             .unwrap();
-        let point = self.b.ins().load(types::I32, vm_flags(), slots, 0);
         let n = self.points.points.len();
-        let blocks: Vec<ir::Block> = (0..n).map(|_| self.cold_block()).collect();
+        let mut blocks = vec![];
+        let mut calls = vec![];
+        for k in 0..n {
+            match self.points.points[k].resume {
+                Resume::Reload { block } => blocks.push(block),
+                Resume::Call { .. } => {
+                    let b = self.cold_block();
+                    calls.push((k, b));
+                    blocks.push(b);
+                }
+            }
+        }
         // The runtime validated the point id against this function's points.
         let calls_all: Vec<ir::BlockCall> = blocks
             .iter()
@@ -340,37 +348,17 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .b
             .create_jump_table(ir::JumpTableData::new(default, &calls_all));
         self.b.ins().br_table(point, jt);
-        for (k, block) in blocks.into_iter().enumerate() {
-            self.emit_restore(k, block, slots);
+        for (k, block) in calls {
+            self.emit_restore_call(k, block);
         }
     }
 
-    fn emit_restore(&mut self, k: usize, block: ir::Block, slots: Value) {
+    /// The restore path of a call point: reload the values, call the callee again.
+    fn emit_restore_call(&mut self, k: usize, block: ir::Block) {
         self.b.switch_to_block(block);
-        let vars = self.points.points[k].vars.clone();
-        let mut loaded = vec![];
-        for (i, (var, ty)) in vars.iter().enumerate() {
-            // Slot 0 holds the point id.
-            let v = self
-                .b
-                .ins()
-                .load(ir_type(*ty), vm_flags(), slots, ((i + 1) * 8) as i32);
-            self.b.def_var(*var, v);
-            loaded.push(v);
-        }
+        self.reload_scratch(k);
         match &self.points.points[k].resume {
-            Resume::Entry { body } => {
-                let body = *body;
-                self.b.ins().jump(body, &[]);
-            }
-            Resume::Loop { header, nparams } => {
-                let (header, n) = (*header, *nparams);
-                let params: Vec<BlockArg> = loaded[loaded.len() - n..]
-                    .iter()
-                    .map(|v| BlockArg::Value(*v))
-                    .collect();
-                self.b.ins().jump(header, &params);
-            }
+            Resume::Reload { .. } => unreachable!("reload points share their block"),
             Resume::Call {
                 target,
                 ty,
