@@ -26,7 +26,7 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const HEADER_SIZE: usize = 56;
 /// Offset of the source-ISA byte, which the checksum counts as zero.
 pub const ISA_OFFSET: usize = 48;
-/// Size of the FNV-1a-64 trailer.
+/// Size of the checksum trailer.
 pub const TRAILER_SIZE: usize = 8;
 /// Granularity at which all-zero memory is left out.
 pub const CHUNK: u64 = 4096;
@@ -218,33 +218,80 @@ impl core::fmt::Display for FormatError {
     }
 }
 
-/// FNV-1a-64, the trailer checksum.
+/// The trailer checksum, streamed. The input is taken as little-endian 64-bit words
+/// (the last one zero-padded), each folded in as
+/// `h = rotl((h ^ w) * 0x100000001b3, 29)` from `h = 0xcbf29ce484222325`; the byte
+/// length is then xor-ed in and the result mixed by `h ^= h >> 33; h *=
+/// 0xff51afd7ed558ccd; h ^= h >> 33`. A word at a time keeps it near memory speed
+/// (a dense GiB of linear memory is written and read back through it); the rotation
+/// carries every bit into the next multiplication, so no single or paired bit flip
+/// cancels out.
 #[derive(Clone, Copy)]
-pub struct Fnv(pub u64);
+pub struct Checksum {
+    h: u64,
+    buf: [u8; 8],
+    pending: usize,
+    len: u64,
+}
 
-impl Fnv {
-    pub const fn new() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
+impl Checksum {
+    pub const fn new() -> Checksum {
+        Checksum { h: 0xcbf2_9ce4_8422_2325, buf: [0; 8], pending: 0, len: 0 }
     }
-    pub fn update(&mut self, bytes: &[u8]) {
-        let mut h = self.0;
-        for &b in bytes {
-            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+
+    #[inline]
+    fn fold(h: u64, w: u64) -> u64 {
+        (h ^ w).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29)
+    }
+
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        if self.pending > 0 {
+            let take = (8 - self.pending).min(bytes.len());
+            self.buf[self.pending..self.pending + take].copy_from_slice(&bytes[..take]);
+            self.pending += take;
+            bytes = &bytes[take..];
+            if self.pending < 8 {
+                return;
+            }
+            self.h = Self::fold(self.h, u64::from_le_bytes(self.buf));
+            self.pending = 0;
         }
-        self.0 = h;
+        let mut words = bytes.chunks_exact(8);
+        let mut h = self.h;
+        for w in &mut words {
+            h = Self::fold(h, u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]));
+        }
+        self.h = h;
+        let rest = words.remainder();
+        self.buf[..rest.len()].copy_from_slice(rest);
+        self.pending = rest.len();
+    }
+
+    pub fn finish(&self) -> u64 {
+        let mut h = self.h;
+        if self.pending > 0 {
+            let mut last = [0u8; 8];
+            last[..self.pending].copy_from_slice(&self.buf[..self.pending]);
+            h = Self::fold(h, u64::from_le_bytes(last));
+        }
+        h ^= self.len;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
     }
 }
 
-impl Default for Fnv {
-    fn default() -> Fnv {
-        Fnv::new()
+impl Default for Checksum {
+    fn default() -> Checksum {
+        Checksum::new()
     }
 }
 
 /// The checksum of a complete file body (everything before the trailer), with the
 /// source-ISA byte counted as zero.
 pub fn checksum(body: &[u8]) -> u64 {
-    let mut h = Fnv::new();
+    let mut h = Checksum::new();
     if body.len() > ISA_OFFSET {
         h.update(&body[..ISA_OFFSET]);
         h.update(&[0]);
@@ -252,5 +299,5 @@ pub fn checksum(body: &[u8]) -> u64 {
     } else {
         h.update(body);
     }
-    h.0
+    h.finish()
 }

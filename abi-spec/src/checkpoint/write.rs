@@ -154,7 +154,7 @@ impl Out for Count {
 
 struct Hashing<'s, S: Sink> {
     sink: &'s mut S,
-    hash: Fnv,
+    hash: Checksum,
 }
 
 impl<S: Sink> Out for Hashing<'_, S> {
@@ -191,7 +191,7 @@ pub fn write_checkpoint<S: Sink>(
     // The ISA byte is hashed as zero so checkpoints from different ISAs differ in it only.
     let mut o = Hashing {
         sink,
-        hash: Fnv::new(),
+        hash: Checksum::new(),
     };
     o.put(&header[..ISA_OFFSET])?;
     o.sink
@@ -204,7 +204,7 @@ pub fn write_checkpoint<S: Sink>(
         o.u64(*len)?;
         section(&mut o, i, ck, &runs)?;
     }
-    let h = o.hash.0;
+    let h = o.hash.finish();
     o.sink.write(&h.to_le_bytes()).map_err(WriteError::Sink)
 }
 
