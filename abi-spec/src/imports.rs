@@ -85,13 +85,48 @@ wasi! {
 /// The print functions of the spec-test host module `spectest` (they print nothing of
 /// interest; the runtime provides them as `wasmc_spectest_<name>`).
 pub const SPECTEST_FUNCS: &[HostFunc] = &[
-    HostFunc { module: "spectest", name: "print", params: &[], results: &[] },
-    HostFunc { module: "spectest", name: "print_i32", params: &[I32], results: &[] },
-    HostFunc { module: "spectest", name: "print_i64", params: &[I64], results: &[] },
-    HostFunc { module: "spectest", name: "print_f32", params: &[F32], results: &[] },
-    HostFunc { module: "spectest", name: "print_f64", params: &[F64], results: &[] },
-    HostFunc { module: "spectest", name: "print_i32_f32", params: &[I32, F32], results: &[] },
-    HostFunc { module: "spectest", name: "print_f64_f64", params: &[F64, F64], results: &[] },
+    HostFunc {
+        module: "spectest",
+        name: "print",
+        params: &[],
+        results: &[],
+    },
+    HostFunc {
+        module: "spectest",
+        name: "print_i32",
+        params: &[I32],
+        results: &[],
+    },
+    HostFunc {
+        module: "spectest",
+        name: "print_i64",
+        params: &[I64],
+        results: &[],
+    },
+    HostFunc {
+        module: "spectest",
+        name: "print_f32",
+        params: &[F32],
+        results: &[],
+    },
+    HostFunc {
+        module: "spectest",
+        name: "print_f64",
+        params: &[F64],
+        results: &[],
+    },
+    HostFunc {
+        module: "spectest",
+        name: "print_i32_f32",
+        params: &[I32, F32],
+        results: &[],
+    },
+    HostFunc {
+        module: "spectest",
+        name: "print_f64_f64",
+        params: &[F64, F64],
+        results: &[],
+    },
 ];
 
 /// Prefix of the runtime symbol of every spectest function.

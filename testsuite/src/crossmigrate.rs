@@ -83,7 +83,9 @@ fn read_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = vec![];
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -113,7 +115,12 @@ pub fn reference(p: &Program, arch: Arch, scratch: &Path) -> Result<(Observed, u
         Ok((o, read_files(&dir)))
     };
     let (o, files) = run_once(None)?;
-    let observed = Observed { stdout: o.stdout, stderr: o.stderr, exit: o.code, files };
+    let observed = Observed {
+        stdout: o.stdout,
+        stderr: o.stderr,
+        exit: o.code,
+        files,
+    };
     // Smallest N at which no checkpoint happens = points passed + 1.
     let stops = |n: u64| -> Result<bool> { Ok(run_once(Some(n))?.0.code == Some(CHECKPOINT_EXIT)) };
     let mut hi = 1u64;
@@ -177,24 +184,47 @@ pub fn run_case(p: &Program, plan: &Plan, want: &Observed, scratch: &Path) -> Re
             if o.code != Some(CHECKPOINT_EXIT) {
                 return Ok(CaseResult {
                     ok: false,
-                    detail: format!("hop {hop} on {arch}: expected a checkpoint, got {}: {}", o.status_text(), o.stderr_str().trim()),
+                    detail: format!(
+                        "hop {hop} on {arch}: expected a checkpoint, got {}: {}",
+                        o.status_text(),
+                        o.stderr_str().trim()
+                    ),
                 });
             }
-            std::fs::rename(scratch.join(format!("state{hop}.ckpt")), &ckpt).context("checkpoint file missing")?;
+            std::fs::rename(scratch.join(format!("state{hop}.ckpt")), &ckpt)
+                .context("checkpoint file missing")?;
         } else {
             exit = o.code;
         }
     }
-    let got = Observed { stdout, stderr, exit, files: read_files(&dir) };
+    let got = Observed {
+        stdout,
+        stderr,
+        exit,
+        files: read_files(&dir),
+    };
     if &got == want {
-        return Ok(CaseResult { ok: true, detail: String::new() });
+        return Ok(CaseResult {
+            ok: true,
+            detail: String::new(),
+        });
     }
     let mut detail = String::new();
     if got.stdout != want.stdout {
-        detail += &format!("stdout differs:\n{}", crate::diff(&String::from_utf8_lossy(&want.stdout), &String::from_utf8_lossy(&got.stdout)));
+        detail += &format!(
+            "stdout differs:\n{}",
+            crate::diff(
+                &String::from_utf8_lossy(&want.stdout),
+                &String::from_utf8_lossy(&got.stdout)
+            )
+        );
     }
     if got.stderr != want.stderr {
-        detail += &format!("stderr differs: want {:?}, got {:?}\n", String::from_utf8_lossy(&want.stderr), String::from_utf8_lossy(&got.stderr));
+        detail += &format!(
+            "stderr differs: want {:?}, got {:?}\n",
+            String::from_utf8_lossy(&want.stderr),
+            String::from_utf8_lossy(&got.stderr)
+        );
     }
     if got.exit != want.exit {
         detail += &format!("exit differs: want {:?}, got {:?}\n", want.exit, got.exit);
@@ -212,7 +242,13 @@ pub fn plans(total: u64, quick: bool) -> Vec<(&'static str, Plan)> {
     for (label, n) in stop_points(total, quick) {
         for a in targets::ALL {
             for b in targets::ALL {
-                out.push((label, Plan { isas: vec![a, b], stops: vec![n] }));
+                out.push((
+                    label,
+                    Plan {
+                        isas: vec![a, b],
+                        stops: vec![n],
+                    },
+                ));
             }
         }
     }
@@ -220,14 +256,25 @@ pub fn plans(total: u64, quick: bool) -> Vec<(&'static str, Plan)> {
         let step = (total / 4).max(1);
         out.push((
             "chain",
-            Plan { isas: vec![Arch::X86_64, Arch::Aarch64, Arch::Riscv64, Arch::X86_64], stops: vec![step, step, step] },
+            Plan {
+                isas: vec![Arch::X86_64, Arch::Aarch64, Arch::Riscv64, Arch::X86_64],
+                stops: vec![step, step, step],
+            },
         ));
         if !quick && total >= 8 {
             let s = (total / 8).max(1);
             out.push((
                 "long chain",
                 Plan {
-                    isas: vec![Arch::X86_64, Arch::Aarch64, Arch::Riscv64, Arch::X86_64, Arch::Riscv64, Arch::Aarch64, Arch::X86_64],
+                    isas: vec![
+                        Arch::X86_64,
+                        Arch::Aarch64,
+                        Arch::Riscv64,
+                        Arch::X86_64,
+                        Arch::Riscv64,
+                        Arch::Aarch64,
+                        Arch::X86_64,
+                    ],
                     stops: vec![s; 6],
                 },
             ));
@@ -291,21 +338,37 @@ impl Matrix {
 }
 
 /// Runs the whole differential test over `programs`; `scratch` holds per-case dirs.
-pub fn run_all(programs: &[Program], quick: bool, scratch: &Path, workers: usize) -> Result<Matrix> {
+pub fn run_all(
+    programs: &[Program],
+    quick: bool,
+    scratch: &Path,
+    workers: usize,
+) -> Result<Matrix> {
     let mut matrix = Matrix::default();
     for p in programs {
         let ref_dir = scratch.join(format!("{}-ref", p.fixture.slug()));
         fresh_dir(&ref_dir)?;
         let (want, total) = reference(p, Arch::X86_64, &ref_dir)?;
         let cases = plans(total, quick);
-        let numbered: Vec<(usize, &'static str, Plan)> = cases.into_iter().enumerate().map(|(i, (l, p))| (i, l, p)).collect();
+        let numbered: Vec<(usize, &'static str, Plan)> = cases
+            .into_iter()
+            .enumerate()
+            .map(|(i, (l, p))| (i, l, p))
+            .collect();
         let results = parallel_map(&numbered, workers, |(i, _, plan)| {
             let d = scratch.join(format!("{}-{i}", p.fixture.slug()));
-            fresh_dir(&d).map_err(anyhow::Error::from).and_then(|_| run_case(p, plan, &want, &d))
+            fresh_dir(&d)
+                .map_err(anyhow::Error::from)
+                .and_then(|_| run_case(p, plan, &want, &d))
         });
         for ((_, label, plan), r) in numbered.into_iter().zip(results) {
             let names: Vec<&str> = plan.isas.iter().map(|a| a.name()).collect();
-            let what = format!("{} [{label}, after {:?} points] {}", p.fixture.name, plan.stops, names.join(" -> "));
+            let what = format!(
+                "{} [{label}, after {:?} points] {}",
+                p.fixture.name,
+                plan.stops,
+                names.join(" -> ")
+            );
             match r {
                 Ok(r) => matrix.record(&plan, r.ok, format!("{what}: {}", r.detail)),
                 Err(e) => matrix.record(&plan, false, format!("{what}: {e:#}")),
@@ -318,18 +381,36 @@ pub fn run_all(programs: &[Program], quick: bool, scratch: &Path, workers: usize
 /// Compiles `fixtures` with `wasmc` for all three ISAs into `out`.
 pub fn build_programs(wasmc: &Path, fixtures: Vec<Fixture>, out: &Path) -> Result<Vec<Program>> {
     std::fs::create_dir_all(out)?;
-    let jobs: Vec<(usize, Arch)> = (0..fixtures.len()).flat_map(|i| targets::ALL.map(|a| (i, a))).collect();
+    let jobs: Vec<(usize, Arch)> = (0..fixtures.len())
+        .flat_map(|i| targets::ALL.map(|a| (i, a)))
+        .collect();
     let built = parallel_map(&jobs, 2, |(i, a)| {
         let f = &fixtures[*i];
         let exe = out.join(format!("{}-{}", f.slug(), a.name()));
-        let o = Command::new(wasmc).arg("--target").arg(a.name()).arg(&f.wasm).arg("-o").arg(&exe).output();
+        let o = Command::new(wasmc)
+            .arg("--target")
+            .arg(a.name())
+            .arg(&f.wasm)
+            .arg("-o")
+            .arg(&exe)
+            .output();
         match o {
             Ok(o) if o.status.success() => Ok(exe),
-            Ok(o) => Err(anyhow::anyhow!("{} for {a}: {}", f.name, String::from_utf8_lossy(&o.stderr).trim())),
+            Ok(o) => Err(anyhow::anyhow!(
+                "{} for {a}: {}",
+                f.name,
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
             Err(e) => Err(anyhow::anyhow!("running {}: {e}", wasmc.display())),
         }
     });
-    let mut programs: Vec<Program> = fixtures.into_iter().map(|fixture| Program { fixture, exes: vec![] }).collect();
+    let mut programs: Vec<Program> = fixtures
+        .into_iter()
+        .map(|fixture| Program {
+            fixture,
+            exes: vec![],
+        })
+        .collect();
     for ((i, a), r) in jobs.into_iter().zip(built) {
         programs[i].exes.push((a, r?));
     }

@@ -23,7 +23,10 @@ pub fn run(quick: bool, only: &[String]) -> Result<()> {
         .filter(|f| only.is_empty() || only.iter().any(|o| f.name.contains(o.as_str())))
         .partition(|f| !known.iter().any(|(_, k)| *k == f.name));
     for f in &not_run {
-        println!("not run: {} (listed in testsuite/known-failures.txt)", f.name);
+        println!(
+            "not run: {} (listed in testsuite/known-failures.txt)",
+            f.name
+        );
     }
     if fixtures.is_empty() {
         bail!("no fixture matches {only:?}");

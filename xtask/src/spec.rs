@@ -7,9 +7,20 @@ use anyhow::Result;
 pub fn run(args: &[String]) -> Result<()> {
     crate::step("build wasmc and the spec runner");
     crate::run_checked(crate::cargo().current_dir(crate::root()).args([
-        "build", "--release", "-p", "wasmc", "--bin", "wasmc", "-p", "testsuite", "--bin", "spec",
+        "build",
+        "--release",
+        "-p",
+        "wasmc",
+        "--bin",
+        "wasmc",
+        "-p",
+        "testsuite",
+        "--bin",
+        "spec",
     ]))?;
     crate::step(format!("spec {}", args.join(" ")));
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| crate::root().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| crate::root().join("target"));
     crate::run_checked(std::process::Command::new(target.join("release").join("spec")).args(args))
 }

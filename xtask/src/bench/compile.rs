@@ -49,7 +49,10 @@ pub fn run(cfg: &Config, workloads: &[Workload]) -> Result<Vec<CompileRow>> {
         let obj = dir.join("out.o");
         let (mut wc, mut wn, mut wt) = (vec![], vec![], vec![]);
         for _ in 0..rounds {
-            for (flags, into) in [(&["--emit", "obj"][..], &mut wc), (&["--emit", "obj", "--no-migration-points"][..], &mut wn)] {
+            for (flags, into) in [
+                (&["--emit", "obj"][..], &mut wc),
+                (&["--emit", "obj", "--no-migration-points"][..], &mut wn),
+            ] {
                 let mut c = Command::new(&cfg.wasmc);
                 c.args(flags).arg(&path).arg("-o").arg(&obj);
                 let (t, _, err, code) = measure::time_once(&mut c)?;
