@@ -88,10 +88,17 @@ fn read_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         };
         for e in rd.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            let name = p.strip_prefix(dir).unwrap().display().to_string();
+            // Never follow symlinks: programs make links that point outside (or in
+            // circles) to test the sandbox; what counts is the link itself.
+            let Ok(ty) = e.file_type() else { continue };
+            if ty.is_symlink() {
+                let target = std::fs::read_link(&p).unwrap_or_default();
+                out.push((name, format!("symlink -> {}", target.display()).into_bytes()));
+            } else if ty.is_dir() {
+                out.push((name, b"directory".to_vec()));
                 stack.push(p);
             } else {
-                let name = p.strip_prefix(dir).unwrap().display().to_string();
                 out.push((name, std::fs::read(&p).unwrap_or_default()));
             }
         }
