@@ -94,9 +94,10 @@ fn build_runtime(cargo: &str, root: &Path, out: &Path, triple: &str, archive: &P
             let built = out.join("rt").join(triple).join("release/libwasmc_rt.a");
             std::fs::copy(&built, archive).is_ok()
         }
-        _ => {
-            println!("cargo:warning=building the wasmc runtime for {triple} failed");
-            false
-        }
+        // The target is installed, so this is a broken runtime: never ship a wasmc
+        // that silently lacks it.
+        _ => panic!(
+            "building the wasmc runtime (runtime-lib) for {triple} failed; see the errors above"
+        ),
     }
 }

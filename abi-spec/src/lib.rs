@@ -168,15 +168,11 @@ pub mod sym {
     /// `(vmctx)`: the compiler-generated instantiation function: globals, tables, data
     /// and element segments, then the start function.
     pub const INIT: &str = "wasmc_init";
-    /// `(vmctx, func: i32, point: i32, nvals: i32, types: *const u8) -> i32`: migration
-    /// poll, called from a poll point's cold path (`mig_state != 0`) after it stored its
-    /// `nvals` values in the vmctx scratch slots. Returns a [`crate::PollAction`]; on
-    /// `Unwind` the runtime has recorded the frame, on `Continue` the point reloads its
-    /// values from the scratch slots.
-    pub const MIG_POLL: &str = "wasmc_mig_poll";
-    /// `(vmctx, func: i32, point: i32, nvals: i32, types: *const u8)`: while unwinding,
-    /// record the frame whose `nvals` values a call-site point stored in the vmctx
-    /// scratch slots (64-bit slots; i32/f32 in the low bytes).
+    /// `(vmctx, func: i32, point: i32, nvals: i32, types: *const u8)`: record the frame
+    /// whose `nvals` values the point stored in the vmctx scratch slots (64-bit slots;
+    /// i32/f32 in the low bytes) and set `mig_state` to UNWINDING. A poll point calls it
+    /// when it stops; a call point when its callee is unwinding. Either way the function
+    /// then returns to its caller: no Wasm value is live across the call.
     pub const MIG_SAVE_FRAME: &str = "wasmc_mig_save_frame";
     /// `(vmctx, func: i32) -> i32`: while restoring, take the next frame record, which
     /// must belong to `func`: its values are copied into the vmctx scratch slots and its
@@ -185,18 +181,6 @@ pub mod sym {
     /// `(vmctx) -> i64`: while restoring a call site, the funcref (pointer to the
     /// [`crate::FuncRecord`]) of the callee whose frame comes next.
     pub const MIG_RESTORE_CALLEE: &str = "wasmc_mig_restore_callee";
-}
-
-/// What [`sym::MIG_POLL`] tells a migration point to do.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PollAction {
-    /// Go on running.
-    Continue = 0,
-    /// Save this frame and return to the caller (which saves its own, and so on).
-    Unwind = 1,
-    /// Only at function entry: take this function's frame record and jump to its point.
-    Restore = 2,
 }
 
 /// Values of `VmCtx::mig_state`. Anything non-zero sends migration points to their cold
@@ -209,6 +193,7 @@ pub mod mig_state {
     pub const UNWINDING: u32 = 2;
     /// Frames are being rebuilt, outermost first.
     pub const RESTORING: u32 = 3;
-    /// Every point calls into the runtime (deterministic `WASMC_CHECKPOINT_AFTER=N`).
+    /// Every poll decrements `VmCtx::countdown` (inline, no call) and stops the program
+    /// when it reaches zero (deterministic `WASMC_CHECKPOINT_AFTER=N`).
     pub const COUNTING: u32 = 4;
 }

@@ -28,6 +28,8 @@ pub struct VmCtx {
     /// that no Wasm value is live across that call (which would force every value live
     /// at a loop header out of caller-saved registers on the hot path).
     pub mig_scratch: u64,
+    /// In COUNTING state: migration polls still to pass before the program stops.
+    pub countdown: u64,
 }
 
 pub const VMCTX_MIG_STATE: i32 = 0;
@@ -37,7 +39,8 @@ pub const VMCTX_MEMORY_SIZE: i32 = 24;
 pub const VMCTX_MODULE: i32 = 32;
 pub const VMCTX_RUNTIME: i32 = 40;
 pub const VMCTX_MIG_SCRATCH: i32 = 48;
-pub const VMCTX_HEADER_SIZE: u32 = 56;
+pub const VMCTX_COUNTDOWN: i32 = 56;
+pub const VMCTX_HEADER_SIZE: u32 = 64;
 
 /// Every global takes one 16-byte slot (room for v128); scalars sit in the low bytes.
 pub const GLOBAL_SLOT: u32 = 16;
@@ -213,6 +216,7 @@ mod tests {
         assert_eq!(offset_of!(VmCtx, module) as i32, VMCTX_MODULE);
         assert_eq!(offset_of!(VmCtx, runtime) as i32, VMCTX_RUNTIME);
         assert_eq!(offset_of!(VmCtx, mig_scratch) as i32, VMCTX_MIG_SCRATCH);
+        assert_eq!(offset_of!(VmCtx, countdown) as i32, VMCTX_COUNTDOWN);
         assert_eq!(size_of::<VmCtx>() as u32, VMCTX_HEADER_SIZE);
         assert_eq!(offset_of!(TableInstance, base) as i32, TABLE_BASE);
         assert_eq!(offset_of!(TableInstance, len) as i32, TABLE_LEN);
@@ -227,10 +231,10 @@ mod tests {
 
     #[test]
     fn layout_of_globals_and_tables() {
-        assert_eq!(global_offset(0), 56);
-        assert_eq!(global_offset(2), 88);
-        assert_eq!(table_offset(2, 0), 88);
-        assert_eq!(table_offset(2, 1), 104);
-        assert_eq!(vmctx_size(2, 2), 120);
+        assert_eq!(global_offset(0), 64);
+        assert_eq!(global_offset(2), 96);
+        assert_eq!(table_offset(2, 0), 96);
+        assert_eq!(table_offset(2, 1), 112);
+        assert_eq!(vmctx_size(2, 2), 128);
     }
 }

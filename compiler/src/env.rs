@@ -28,14 +28,13 @@ pub enum Libcall {
     TableInit,
     ElemDrop,
     Trap,
-    MigPoll,
     MigSaveFrame,
     MigRestoreFrame,
     MigRestoreCallee,
 }
 
 impl Libcall {
-    pub const ALL: [Libcall; 15] = [
+    pub const ALL: [Libcall; 14] = [
         Libcall::MemoryGrow,
         Libcall::MemoryFill,
         Libcall::MemoryCopy,
@@ -47,7 +46,6 @@ impl Libcall {
         Libcall::TableInit,
         Libcall::ElemDrop,
         Libcall::Trap,
-        Libcall::MigPoll,
         Libcall::MigSaveFrame,
         Libcall::MigRestoreFrame,
         Libcall::MigRestoreCallee,
@@ -66,7 +64,6 @@ impl Libcall {
             Libcall::TableInit => sym::TABLE_INIT,
             Libcall::ElemDrop => sym::ELEM_DROP,
             Libcall::Trap => sym::TRAP,
-            Libcall::MigPoll => sym::MIG_POLL,
             Libcall::MigSaveFrame => sym::MIG_SAVE_FRAME,
             Libcall::MigRestoreFrame => sym::MIG_RESTORE_FRAME,
             Libcall::MigRestoreCallee => sym::MIG_RESTORE_CALLEE,
@@ -85,7 +82,6 @@ impl Libcall {
             Libcall::TableFill => (&[I32, I32, I64, I32], &[]),
             Libcall::TableCopy | Libcall::TableInit => (&[I32, I32, I32, I32, I32], &[]),
             Libcall::Trap => (&[I32, I32], &[]),
-            Libcall::MigPoll => (&[I32, I32, I32, I64], &[I32]),
             Libcall::MigSaveFrame => (&[I32, I32, I32, I64], &[]),
             Libcall::MigRestoreFrame => (&[I32], &[I32]),
             Libcall::MigRestoreCallee => (&[], &[I64]),

@@ -14,7 +14,7 @@ use crate::checkpoint;
 use crate::print::fatal;
 use crate::startup::control;
 use crate::Global;
-use abi_spec::{mig_state, PollAction, ValType, VmCtx};
+use abi_spec::{mig_state, ValType, VmCtx};
 use alloc::vec::Vec;
 use core::ptr::{read_volatile, write_volatile};
 
@@ -36,9 +36,9 @@ struct Mig {
     /// Frames to rebuild, outermost first: slot 0 = point id, then the values.
     restore: Vec<(u32, Vec<u64>)>,
     cursor: usize,
-    /// `WASMC_CHECKPOINT_AFTER=N`: checkpoint once N points have been passed.
+    /// `WASMC_CHECKPOINT_AFTER=N`: checkpoint once N polls have been passed (generated
+    /// code counts down `VmCtx::countdown`).
     countdown: Option<u64>,
-    passed: u64,
     /// A SIGUSR1 arrived while unwinding or restoring; honoured right after.
     pending: bool,
     /// `mig_state` to go back to when idle (`IDLE`, or `COUNTING` for a countdown).
@@ -51,7 +51,6 @@ static MIG: Global<Mig> = Global::new(Mig {
     restore: Vec::new(),
     cursor: 0,
     countdown: None,
-    passed: 0,
     pending: false,
     idle_state: mig_state::IDLE,
     running: false,
@@ -124,7 +123,7 @@ pub fn run_entry(vmctx: *mut VmCtx, entry: extern "C" fn(*mut VmCtx)) {
         let frames = checkpoint::load(vmctx, path);
         start_restore(vmctx, frames);
     } else {
-        set_state(vmctx, m.idle_state);
+        go_idle(vmctx);
     }
     m.running = true;
     if m.pending {
@@ -171,16 +170,24 @@ fn start_restore(vmctx: *mut VmCtx, records: Vec<(u32, Vec<u64>)>) {
     set_state(vmctx, mig_state::RESTORING);
 }
 
+/// Back to normal running: IDLE, or COUNTING with a fresh countdown.
+fn go_idle(vmctx: *mut VmCtx) {
+    let m = mig();
+    if let Some(n) = m.countdown {
+        unsafe { write_volatile(&mut (*vmctx).countdown, n) };
+    }
+    set_state(vmctx, m.idle_state);
+}
+
 /// What `mig_state` becomes once restoring is over.
 fn resume_state(vmctx: *mut VmCtx) {
     let m = mig();
-    let s = if m.pending {
+    if m.pending {
         m.pending = false;
-        mig_state::REQUESTED
+        set_state(vmctx, mig_state::REQUESTED);
     } else {
-        m.idle_state
-    };
-    set_state(vmctx, s);
+        go_idle(vmctx);
+    }
 }
 
 /// Records the frame whose values a point stored in the vmctx scratch slots.
@@ -197,27 +204,9 @@ fn record_frame(vmctx: *mut VmCtx, func: i32, point: i32, nvals: i32, types: *co
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_mig_poll(vmctx: *mut VmCtx, func: i32, point: i32, nvals: i32, types: *const u8) -> i32 {
-    let m = mig();
-    let unwind = match state(vmctx) {
-        mig_state::REQUESTED | mig_state::UNWINDING => true,
-        mig_state::COUNTING => {
-            m.passed += 1;
-            m.countdown.is_some_and(|n| m.passed >= n)
-        }
-        mig_state::RESTORING => return PollAction::Restore as i32,
-        _ => false,
-    };
-    if !unwind {
-        return PollAction::Continue as i32;
-    }
-    set_state(vmctx, mig_state::UNWINDING);
-    record_frame(vmctx, func, point, nvals, types);
-    PollAction::Unwind as i32
-}
-
-#[no_mangle]
 pub extern "C" fn wasmc_mig_save_frame(vmctx: *mut VmCtx, func: i32, point: i32, nvals: i32, types: *const u8) {
+    // A poll point that stops starts the unwinding; callers keep it going.
+    set_state(vmctx, mig_state::UNWINDING);
     record_frame(vmctx, func, point, nvals, types);
 }
 

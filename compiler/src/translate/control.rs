@@ -118,7 +118,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 f.header = Some(header);
                 self.control.push(f);
                 if self.env.migration_points {
-                    self.loop_point();
+                    self.loop_point(header);
                 }
             }
             Operator::If { blockty } => {

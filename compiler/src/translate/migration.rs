@@ -13,15 +13,17 @@
 use super::control::CallTarget;
 use super::{vm_flags, FuncTranslator, Slot};
 use crate::env::{abi_type, import_data, ir_type, Libcall};
-use abi_spec::{mig_state, PollAction};
+use abi_spec::mig_state;
 use cranelift_codegen::ir::{self, condcodes::IntCC, types, BlockArg, InstBuilder, Value};
 use cranelift_frontend::Variable;
 use wasmparser::{FuncType, ValType};
 
 enum Resume {
-    /// Entry and loop points: one block reloads the values from the scratch slots and
-    /// goes on past the poll; both a poll that did not stop and a restore come here.
-    Reload { block: ir::Block },
+    /// Entry point: reload the params, go on with the body.
+    Entry { body: ir::Block },
+    /// Loop point: reload, jump to the header (whose params are the top `nparams`
+    /// values of the record).
+    Loop { header: ir::Block, nparams: usize },
     /// Call the callee again (it restores its own frame), then go on at `cont`.
     Call {
         target: CallTarget,
@@ -108,8 +110,48 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .collect()
     }
 
-    /// Function entry (point 0): poll; on `Unwind` the runtime has recorded the params,
-    /// on `Restore` dispatch to the frame's point.
+    /// The cold half of a poll (entry or loop point; `mig_state != 0`). Nothing in it
+    /// calls the runtime unless the program stops here, so no Wasm value is live across a
+    /// call and the hot path keeps its registers. In COUNTING state the countdown is
+    /// decremented inline and the point goes on while it is not zero.
+    fn poll_cold(&mut self, k: usize, state: Value, go_on: ir::Block, restore: Option<ir::Block>) {
+        let counting = self.cold_block();
+        let other = self.cold_block();
+        let stop = self.cold_block();
+        let is_counting = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, state, mig_state::COUNTING as i64);
+        self.b.ins().brif(is_counting, counting, &[], other, &[]);
+        self.b.switch_to_block(counting);
+        let left = self.b.ins().load(
+            types::I64,
+            vm_flags(),
+            self.vmctx,
+            abi_spec::VMCTX_COUNTDOWN,
+        );
+        let left = self.b.ins().iadd_imm_s(left, -1);
+        self.b
+            .ins()
+            .store(vm_flags(), left, self.vmctx, abi_spec::VMCTX_COUNTDOWN);
+        self.b.ins().brif(left, go_on, &[], stop, &[]);
+        self.b.switch_to_block(other);
+        match restore {
+            Some(dispatch) => {
+                let is_restoring =
+                    self.b
+                        .ins()
+                        .icmp_imm_s(IntCC::Equal, state, mig_state::RESTORING as i64);
+                self.b.ins().brif(is_restoring, dispatch, &[], stop, &[]);
+            }
+            None => {
+                self.b.ins().jump(stop, &[]);
+            }
+        }
+        self.emit_save(stop, k);
+    }
+
+    /// Function entry (point 0): poll; RESTORING dispatches to the frame's point.
     pub(super) fn entry_point(&mut self, body: ir::Block, params: &[ValType]) {
         // Only the params: every other local is zero at entry.
         let mut vars = self.live_locals(super::liveness::ENTRY);
@@ -118,61 +160,31 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 .take_while(|v| self.locals[..params.len()].iter().any(|p| p.0 == v.0))
                 .count(),
         );
-        let reload = self.cold_block();
-        let k = self.add_point(vars, Resume::Reload { block: reload });
+        let k = self.add_point(vars, Resume::Entry { body });
         let state = self.mig_state();
         let cold = self.cold_block();
         self.b.ins().brif(state, cold, &[], body, &[]);
         self.b.switch_to_block(cold);
-        let action = self.poll(k);
-        let unwind = self.cold_block();
-        let not_unwind = self.cold_block();
         let dispatch = self.cold_block();
-        let is_unwind = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, action, PollAction::Unwind as i64);
-        self.b.ins().brif(is_unwind, unwind, &[], not_unwind, &[]);
-        self.b.switch_to_block(not_unwind);
-        let is_restore = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, action, PollAction::Restore as i64);
-        self.b.ins().brif(is_restore, dispatch, &[], reload, &[]);
         self.restore_dispatch = Some(dispatch);
-        self.b.switch_to_block(unwind);
-        self.return_dummies();
-        self.b.switch_to_block(reload);
-        self.reload_scratch(k);
-        self.b.ins().jump(body, &[]);
+        self.poll_cold(k, state, body, Some(dispatch));
     }
 
     /// Loop header: poll. The loop params are moved into stack variables first, so
     /// the frame record is locals, then the whole operand stack (params on top).
-    pub(super) fn loop_point(&mut self) {
+    pub(super) fn loop_point(&mut self, header: ir::Block) {
         self.spill_stack_to_vars(0);
+        let nparams = self.control.last().unwrap().params.len();
         let mut vars = self.live_locals(self.cur_offset);
         let height = self.stack.len();
         vars.extend(self.stack_vars_below(height));
-        let reload = self.cold_block();
-        let k = self.add_point(vars, Resume::Reload { block: reload });
+        let k = self.add_point(vars, Resume::Loop { header, nparams });
         let state = self.mig_state();
         let cold = self.cold_block();
         let body = self.b.create_block();
         self.b.ins().brif(state, cold, &[], body, &[]);
         self.b.switch_to_block(cold);
-        let action = self.poll(k);
-        let unwind = self.cold_block();
-        let is_unwind = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, action, PollAction::Unwind as i64);
-        self.b.ins().brif(is_unwind, unwind, &[], reload, &[]);
-        self.b.switch_to_block(unwind);
-        self.return_dummies();
-        self.b.switch_to_block(reload);
-        self.reload_scratch(k);
-        self.b.ins().jump(body, &[]);
+        self.poll_cold(k, state, body, None);
         self.b.switch_to_block(body);
     }
 
@@ -252,8 +264,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
 
     /// Defines point `k`'s variables from the scratch slots (the way back to the hot
     /// path after a poll that did not stop).
-    fn reload_scratch(&mut self, k: usize) {
+    fn reload_scratch(&mut self, k: usize) -> Vec<Value> {
         let vars = self.points.points[k].vars.clone();
+        let mut loaded = vec![];
         let scratch = self.b.ins().load(
             types::I64,
             vm_flags(),
@@ -266,7 +279,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 .ins()
                 .load(ir_type(*ty), vm_flags(), scratch, (i * 8) as i32);
             self.b.def_var(*var, v);
+            loaded.push(v);
         }
+        loaded
     }
 
     /// `func, point, nvals, types` arguments of the runtime's point calls.
@@ -279,14 +294,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         [func, point, nvals, types_addr]
     }
 
-    /// Stores the point's values and asks the runtime what to do (a `PollAction`).
-    fn poll(&mut self, k: usize) -> Value {
-        self.store_scratch(k);
-        let args = self.point_args(k);
-        self.call_libcall(Libcall::MigPoll, &args).unwrap()
-    }
-
-    /// Fills `save` (a call-site point while unwinding): record the frame, return.
+    /// Fills `save`: store the values, have the runtime record the frame, return.
     fn emit_save(&mut self, save: ir::Block, k: usize) {
         self.b.switch_to_block(save);
         self.store_scratch(k);
@@ -326,18 +334,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .call_libcall(Libcall::MigRestoreFrame, &[func])
             .unwrap();
         let n = self.points.points.len();
-        let mut blocks = vec![];
-        let mut calls = vec![];
-        for k in 0..n {
-            match self.points.points[k].resume {
-                Resume::Reload { block } => blocks.push(block),
-                Resume::Call { .. } => {
-                    let b = self.cold_block();
-                    calls.push((k, b));
-                    blocks.push(b);
-                }
-            }
-        }
+        let blocks: Vec<ir::Block> = (0..n).map(|_| self.cold_block()).collect();
         // The runtime validated the point id against this function's points.
         let calls_all: Vec<ir::BlockCall> = blocks
             .iter()
@@ -348,17 +345,28 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .b
             .create_jump_table(ir::JumpTableData::new(default, &calls_all));
         self.b.ins().br_table(point, jt);
-        for (k, block) in calls {
-            self.emit_restore_call(k, block);
+        for (k, block) in blocks.into_iter().enumerate() {
+            self.emit_restore(k, block);
         }
     }
 
-    /// The restore path of a call point: reload the values, call the callee again.
-    fn emit_restore_call(&mut self, k: usize, block: ir::Block) {
+    /// The restore path of point `k`: reload its values and go on at the point.
+    fn emit_restore(&mut self, k: usize, block: ir::Block) {
         self.b.switch_to_block(block);
-        self.reload_scratch(k);
+        let loaded = self.reload_scratch(k);
         match &self.points.points[k].resume {
-            Resume::Reload { .. } => unreachable!("reload points share their block"),
+            Resume::Entry { body } => {
+                let body = *body;
+                self.b.ins().jump(body, &[]);
+            }
+            Resume::Loop { header, nparams } => {
+                let (header, n) = (*header, *nparams);
+                let params: Vec<BlockArg> = loaded[loaded.len() - n..]
+                    .iter()
+                    .map(|v| BlockArg::Value(*v))
+                    .collect();
+                self.b.ins().jump(header, &params);
+            }
             Resume::Call {
                 target,
                 ty,
