@@ -11,7 +11,7 @@ typedef unsigned long long u64;
 typedef long long i64;
 
 /* --- abi-spec layouts (abi-spec/src/vmctx.rs) --- */
-typedef struct { u32 mig_state, pad0; u64 depth_left, memory_base, memory_size, module, runtime; } VmCtx;
+typedef struct { u32 mig_state, pad0; u64 depth_left, memory_base, memory_size, module, runtime, mig_scratch, countdown; } VmCtx;
 typedef struct { u64 base, len; } TableInstance;
 typedef struct { u64 code; u32 code_size, type_id; } FuncRecord;
 typedef struct { u32 func_index, offset, code, pad; } TrapSite;
@@ -25,12 +25,15 @@ typedef struct {
     u64 global_types, global_mutable, tables; u32 num_tables, has_memory;
     u64 memory_min_pages, memory_max_pages, data_segments; u32 num_data_segments, num_elem_segments;
     u64 elem_segments, init, entry; u32 vmctx_size, pad;
-    u64 point_types, point_types_index; u32 num_points, pad2;
+    u64 point_types, point_types_index; u32 max_point_values, num_exports;
+    u64 exports;
 } ModuleDesc;
 
 #define NUM_GLOBALS 2
 #define NUM_TABLES 2
-#define TABLE(v, i) ((TableInstance *)((u8 *)(v) + 48 + NUM_GLOBALS * 16 + (i) * 16))
+/* vmctx header: abi_spec::VMCTX_HEADER_SIZE */
+#define HEADER 64
+#define TABLE(v, i) ((TableInstance *)((u8 *)(v) + HEADER + NUM_GLOBALS * 16 + (i) * 16))
 
 /* --- runtime entry points under test --- */
 int wasmc_memory_grow(VmCtx *, int);
@@ -44,7 +47,6 @@ void wasmc_table_copy(VmCtx *, int, int, int, int, int);
 void wasmc_table_init(VmCtx *, int, int, int, int, int);
 void wasmc_elem_drop(VmCtx *, int);
 _Noreturn void wasmc_trap(VmCtx *, int, int);
-int wasmc_mig_poll(VmCtx *);
 int wasmc_wasi_args_sizes_get(VmCtx *, u32, u32);
 int wasmc_wasi_args_get(VmCtx *, u32, u32);
 int wasmc_wasi_environ_sizes_get(VmCtx *, u32, u32);
@@ -163,7 +165,7 @@ ModuleDesc wasmc_module = {
 #ifndef NO_ENTRY
     .entry = (u64)f_main,
 #endif
-    .vmctx_size = 48 + NUM_GLOBALS * 16 + NUM_TABLES * 16,
+    .vmctx_size = HEADER + NUM_GLOBALS * 16 + NUM_TABLES * 16,
 };
 
 static int init_ran;
@@ -184,7 +186,7 @@ static void fake_init(VmCtx *v) {
     CHECK(v->module == (u64)&wasmc_module);
     CHECK(v->memory_size == 65536 && v->memory_base != 0);
     CHECK(v->runtime != 0 && v->mig_state == 0);
-    u64 *g = (u64 *)((u8 *)v + 48);
+    u64 *g = (u64 *)((u8 *)v + HEADER);
     for (int i = 0; i < NUM_GLOBALS * 2; i++) CHECK(g[i] == 0);
     CHECK(TABLE(v, 0)->len == 2 && TABLE(v, 1)->len == 0);
     CHECK(((u64 *)TABLE(v, 0)->base)[0] == 0 && ((u64 *)TABLE(v, 0)->base)[1] == 0);
@@ -250,7 +252,7 @@ static void scenario(VmCtx *v) {
     wasmc_memory_init(v, 1, 4 * 65536, 6, 0);
     wasmc_data_drop(v, 1);
     wasmc_memory_init(v, 1, 0, 0, 0);
-    CHECK(v->mig_state == 0 && wasmc_mig_poll(v) == 0); /* idle poll: continue */
+    CHECK(v->mig_state == 0 && v->mig_scratch != 0); /* idle, scratch slots allocated */
     test_mem_functions();
     out("memory ok\n");
 #elif SCEN == 7 /* table ops */
