@@ -126,10 +126,11 @@ pub const WASM_PAGE: u64 = 65536;
 /// `depth_left` is zero traps with [`Trap::StackExhausted`].
 pub const MAX_CALL_DEPTH: u64 = 100_000;
 
-/// Native stack the runtime runs Wasm code on. Sized so that [`MAX_CALL_DEPTH`] frames of
-/// ordinary size fit on every ISA; a guard page below it turns a native overflow (frames
-/// of pathological size) into the same trap.
-pub const NATIVE_STACK_BYTES: u64 = 1 << 30;
+/// Native stack the runtime runs Wasm code on (reserved, committed only as it is
+/// touched). Sized so that [`MAX_CALL_DEPTH`] frames of up to 40 KiB fit on every ISA, so
+/// the same Wasm call depth works everywhere; a guard region below it turns a native
+/// overflow (frames of pathological size) into the same trap.
+pub const NATIVE_STACK_BYTES: u64 = 4 << 30;
 
 /// Bytes reserved for linear memory: 4 GiB addressable by an i32 index plus a 4 GiB guard
 /// region covering any static offset, so generated code never checks bounds.
