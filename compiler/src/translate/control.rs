@@ -135,7 +135,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             Operator::Else => {
                 self.end_arm();
                 let f = self.control.last_mut().unwrap();
-                let else_block = f.else_block.take().unwrap();
+                let else_block = f.else_block.take().expect("validated: else follows if");
                 let params = f.if_params.clone();
                 let tys = f.params.clone();
                 let base = f.base;
@@ -144,6 +144,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 for (v, t) in params.into_iter().zip(tys) {
                     self.push(v, t);
                 }
+                // The else arm is reachable whenever its `if` was.
+                self.reachable = true;
             }
             Operator::End => {
                 self.end_arm();
@@ -214,30 +216,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
                 self.unreachable_depth += 1;
             }
-            Operator::Else if self.unreachable_depth == 0 => {
-                let f = self.control.last_mut().unwrap();
-                if let Some(else_block) = f.else_block.take() {
-                    let params = f.if_params.clone();
-                    let tys = f.params.clone();
-                    let base = f.base;
-                    self.truncate_stack(base);
-                    self.b.switch_to_block(else_block);
-                    for (v, t) in params.into_iter().zip(tys) {
-                        self.push(v, t);
-                    }
-                    self.reachable = true;
-                }
-            }
             Operator::End if self.unreachable_depth > 0 => self.unreachable_depth -= 1,
-            Operator::End => {
-                let mut f = self.control.pop().unwrap();
-                if let Some(else_block) = f.else_block.take() {
-                    self.b.switch_to_block(else_block);
-                    self.b.ins().jump(f.cont, &args(&f.if_params));
-                    f.cont_reachable = true;
-                }
-                self.truncate_stack(f.base);
-                self.enter_cont(&f);
+            // The `else` or `end` of the frame the dead code is in: the same as in live
+            // code (falling through from dead code adds no edge).
+            Operator::Else | Operator::End if self.unreachable_depth == 0 => {
+                self.control_operator(op)?;
             }
             _ => {}
         }
