@@ -14,7 +14,27 @@ struct Gen<'a, 'b> {
     vmctx: Value,
 }
 
-impl Gen<'_, '_> {
+impl<'a, 'b> Gen<'a, 'b> {
+    /// A builder positioned in the entry block of `func`, whose first param is vmctx.
+    fn start(
+        func: &'b mut ir::Function,
+        fctx: &'b mut FunctionBuilderContext,
+        symbols: &'a Symbols,
+        isa: &'a dyn TargetIsa,
+    ) -> Gen<'a, 'b> {
+        let mut b = FunctionBuilder::new(func, fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let vmctx = b.block_params(entry)[0];
+        Gen {
+            b,
+            symbols,
+            isa,
+            vmctx,
+        }
+    }
+
     fn libcall(&mut self, l: Libcall, args: &[Value]) {
         let f = import_func(
             self.b.func,
@@ -70,17 +90,8 @@ pub fn init_function(
     let mut sig = ir::Signature::new(isa.default_call_conv());
     sig.params.push(ir::AbiParam::new(types::I64));
     let mut func = ir::Function::with_name_signature(UserFuncName::user(NS_FUNC, u32::MAX), sig);
-    let mut b = FunctionBuilder::new(&mut func, fctx);
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    let vmctx = b.block_params(entry)[0];
-    let mut g = Gen {
-        b,
-        symbols,
-        isa,
-        vmctx,
-    };
+    let mut g = Gen::start(&mut func, fctx, symbols, isa);
+    let vmctx = g.vmctx;
 
     for (i, global) in info.globals.iter().enumerate() {
         let v = g.const_value(global.init, info);
@@ -144,17 +155,7 @@ pub fn unknown_import_stub(
         UserFuncName::user(NS_FUNC, symbols.funcs[index as usize].as_u32()),
         sig,
     );
-    let mut b = FunctionBuilder::new(&mut func, fctx);
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    let vmctx = b.block_params(entry)[0];
-    let mut g = Gen {
-        b,
-        symbols,
-        isa,
-        vmctx,
-    };
+    let mut g = Gen::start(&mut func, fctx, symbols, isa);
     let code = g.i32c(abi_spec::Trap::UnknownImport as i64);
     let f = g.i32c(index as i64);
     g.libcall(Libcall::Trap, &[code, f]);
