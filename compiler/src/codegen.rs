@@ -5,7 +5,7 @@ use crate::env::{wasm_signature, Libcall, ModuleEnv, Symbols};
 use crate::error::CompileError;
 use crate::module_info::{ImportKind, ModuleInfo};
 use crate::translate::{encode_point_types, translate_function, trap_from_code};
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{anyhow, Context as _};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::isa::{self, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
@@ -272,12 +272,5 @@ pub fn define_bytes(
     d.set_align(align);
     d.define(bytes.into_boxed_slice());
     module.define_data(id, &d)?;
-    Ok(())
-}
-
-pub fn check_isa_supported(arch: Arch) -> anyhow::Result<()> {
-    if isa::lookup_by_name(arch.lexicon_triple()).is_err() {
-        bail!("this wasmc was built without the {arch} backend");
-    }
     Ok(())
 }

@@ -148,12 +148,13 @@ pub fn run_entry(vmctx: *mut VmCtx, entry: extern "C" fn(*mut VmCtx)) {
         // is intact in memory, so rebuild the stack from the saved frames and go on.
         m.countdown = None;
         m.idle_state = mig_state::IDLE;
-        let records = frames.into_iter().map(|f| (f.func, restore_slots(f.point, &f.types, &f.slots))).collect();
+        let records = frames.into_iter().map(|f| (f.func, restore_slots(f.point, &f.slots))).collect();
         start_restore(vmctx, records);
     }
 }
 
-fn restore_slots(point: u32, _types: &[ValType], slots: &[u64]) -> Vec<u64> {
+/// A frame record as restore takes it: the point id, then the values.
+fn restore_slots(point: u32, slots: &[u64]) -> Vec<u64> {
     let mut v = Vec::with_capacity(slots.len() + 1);
     v.push(point as u64);
     v.extend_from_slice(slots);

@@ -57,23 +57,23 @@ impl Points {
 pub fn encode_point_types(points: &[Vec<abi_spec::ValType>]) -> Vec<u8> {
     let mut out = (points.len() as u32).to_le_bytes().to_vec();
     for p in points {
+        let start = out.len();
         out.extend((p.len() as u32).to_le_bytes());
         out.extend(p.iter().map(|t| *t as u8));
-        while out.len() % 4 != 0 {
-            out.push(0);
-        }
+        out.resize(start + record_size(p.len()), 0);
     }
     out
 }
 
-/// Offset of point `k`'s record (its `nvals` word) in [`encode_point_types`]' output.
-fn record_offset(points: &[Point], k: usize) -> i64 {
-    let mut off = 4;
-    for p in &points[..k] {
-        let n = p.vars.len();
-        off += 4 + n.div_ceil(4) * 4;
-    }
-    off as i64
+/// Bytes of one point's record in [`encode_point_types`]' output.
+fn record_size(nvals: usize) -> usize {
+    4 + nvals.div_ceil(4) * 4
+}
+
+/// Offset of record `k` (its `nvals` word) after the `num_points` word, given the
+/// value counts of the points before it.
+fn record_offset(nvals: impl Iterator<Item = usize>, k: usize) -> usize {
+    nvals.take(k).map(record_size).sum()
 }
 
 impl<'a, 'b> FuncTranslator<'a, 'b> {
@@ -242,7 +242,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let data = self.env.symbols.point_types
             [(self.func_index - self.env.info.num_imported_funcs()) as usize]
             .expect("a function with migration points has a point-types object");
-        let gv = import_data(self.b.func, data, record_offset(&self.points.points, k) + 4);
+        let gv = import_data(
+            self.b.func,
+            data,
+            (4 + record_offset(self.points.points.iter().map(|p| p.vars.len()), k) + 4) as i64,
+        );
         self.b.ins().symbol_value(types::I64, gv)
     }
 
