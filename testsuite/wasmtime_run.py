@@ -2,7 +2,8 @@
 """Run a WASI preview 1 module under wasmtime (PyPI `wasmtime`) the way a wasmc
 executable runs it, as an independent reference for the fixture expectations.
 
-usage: wasmtime_run.py WASM [--dir HOST::GUEST]... [--env K=V]... [-- ARG...]
+usage: wasmtime_run.py WASM [--dir HOST::GUEST]... [--env K=V]... [--canonical-nans]
+                        [-- ARG...]
 
 The module's stdout and stderr are passed through; a trap is reported as the same
 one line a wasmc executable prints (`wasmc: trap: <message> in function <name> (#<i>)`)
@@ -28,26 +29,31 @@ MESSAGES = {
 
 
 def parse(argv):
-    wasm, dirs, env, args = None, [], [], []
+    wasm, dirs, env, args, canonical_nans = None, [], [], [], False
     i = 0
     while i < len(argv):
         a = argv[i]
         if a == "--":
             args = argv[i + 1:]
             break
+        if a == "--canonical-nans":
+            canonical_nans = True
+            i += 1
+            continue
         if a in ("--dir", "--env"):
             (dirs if a == "--dir" else env).append(argv[i + 1])
             i += 2
             continue
         wasm = a
         i += 1
-    return wasm, dirs, env, args
+    return wasm, dirs, env, args, canonical_nans
 
 
-def run(wasm, dirs, env, args, result):
+def run(wasm, dirs, env, args, canonical_nans, result):
     import wasmtime
 
     cfg = wasmtime.Config()
+    cfg.cranelift_nan_canonicalization = canonical_nans
     # The fixtures recurse 50_000 deep; give wasmtime the most stack its C API allows
     # (it may not exceed the default async stack size, 2 MiB).
     cfg.max_wasm_stack = 2 << 20
@@ -90,13 +96,13 @@ def run(wasm, dirs, env, args, result):
 
 
 def main():
-    wasm, dirs, env, args = parse(sys.argv[1:])
+    wasm, dirs, env, args, canonical_nans = parse(sys.argv[1:])
     if wasm is None:
         print(__doc__, file=sys.stderr)
         return 3
     result = {}
     threading.stack_size(512 << 20)
-    t = threading.Thread(target=lambda: guarded(run, wasm, dirs, env, args, result))
+    t = threading.Thread(target=lambda: guarded(run, wasm, dirs, env, args, canonical_nans, result))
     t.start()
     t.join()
     if "error" in result:

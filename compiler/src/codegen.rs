@@ -43,8 +43,10 @@ pub fn build_isa(
     // Static, non-PIE executables: absolute addresses are fine and cheapest.
     set(&mut flags, "is_pic", "false")?;
     // Float results must be bit-identical on every ISA for a migrated program to
-    // produce the output of an uninterrupted run.
-    set(&mut flags, "enable_nan_canonicalization", "true")?;
+    // produce the output of an uninterrupted run. Cranelift's own pass would
+    // canonicalise every float result; the translator canonicalises only what the
+    // program can observe, and only where the hardware does not (see `translate`).
+    set(&mut flags, "enable_nan_canonicalization", "false")?;
     set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
     set(&mut flags, "unwind_info", "false")?;
     // Frames larger than the guard page below the Wasm stack must touch it page by
@@ -217,17 +219,12 @@ pub fn compile_ir(
 /// Translates and compiles every defined function, on all cores.
 pub fn compile_functions(
     isa: &dyn isa::TargetIsa,
+    arch: Arch,
     info: &ModuleInfo<'_>,
     symbols: &Symbols,
     migration_points: bool,
 ) -> Result<Vec<CompiledFunc>, CompileError> {
-    let env = ModuleEnv {
-        info,
-        symbols,
-        call_conv: isa.default_call_conv(),
-        migration_points,
-        frontend_config: isa.frontend_config(),
-    };
+    let env = ModuleEnv::new(info, symbols, isa, arch, migration_points);
     let imported = info.num_imported_funcs();
     info.bodies
         .par_iter()

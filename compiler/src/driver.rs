@@ -51,8 +51,9 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     let declared = codegen::declare(&mut module, &info, opts.migration_points)?;
     let symbols = &declared.symbols;
 
-    let funcs = codegen::compile_functions(&*isa, &info, symbols, opts.migration_points)
-        .map_err(with_names)?;
+    let funcs =
+        codegen::compile_functions(&*isa, opts.target, &info, symbols, opts.migration_points)
+            .map_err(with_names)?;
     codegen::define_functions(&mut module, symbols, &funcs, info.num_imported_funcs())?;
 
     let mut fctx = FunctionBuilderContext::new();
@@ -118,13 +119,13 @@ pub fn function_ir(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<String>> 
     let isa = codegen::build_isa(opts.target, opts.opt_level, &opts.cpu_features)?;
     let mut module = codegen::new_object_module(isa.clone())?;
     let declared = codegen::declare(&mut module, &info, opts.migration_points)?;
-    let env = crate::env::ModuleEnv {
-        info: &info,
-        symbols: &declared.symbols,
-        call_conv: isa.default_call_conv(),
-        migration_points: opts.migration_points,
-        frontend_config: isa.frontend_config(),
-    };
+    let env = crate::env::ModuleEnv::new(
+        &info,
+        &declared.symbols,
+        &*isa,
+        opts.target,
+        opts.migration_points,
+    );
     let mut fctx = FunctionBuilderContext::new();
     let mut out = vec![];
     for (i, body) in info.bodies.iter().enumerate() {

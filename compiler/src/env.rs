@@ -121,7 +121,29 @@ pub struct ModuleEnv<'a> {
     pub symbols: &'a Symbols,
     pub call_conv: CallConv,
     pub migration_points: bool,
+    /// Float arithmetic results are canonicalised before the program can observe their
+    /// NaN bits (see `targets::Arch::hardware_canonical_nans`).
+    pub canonicalize_nans: bool,
     pub frontend_config: cranelift_codegen::isa::TargetFrontendConfig,
+}
+
+impl<'a> ModuleEnv<'a> {
+    pub fn new(
+        info: &'a ModuleInfo<'a>,
+        symbols: &'a Symbols,
+        isa: &dyn cranelift_codegen::isa::TargetIsa,
+        arch: targets::Arch,
+        migration_points: bool,
+    ) -> Self {
+        ModuleEnv {
+            info,
+            symbols,
+            call_conv: isa.default_call_conv(),
+            migration_points,
+            canonicalize_nans: !arch.hardware_canonical_nans(),
+            frontend_config: isa.frontend_config(),
+        }
+    }
 }
 
 pub fn ir_type(ty: ValType) -> ir::Type {

@@ -216,6 +216,7 @@ fn fixtures_under_wasmtime() {
             &fix.expect.args,
             &fix.expect.env,
             preopen,
+            fix.expect.wasmtime_canonical_nans,
             timeout_from_env("WASMC_TEST_RUN_TIMEOUT", 180),
         ) {
             Ok(o) => o,

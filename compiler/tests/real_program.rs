@@ -67,6 +67,7 @@ fn bzip2_from_crates_io_on_every_isa() {
             &["/data".into()],
             &[],
             Some((&krate, "/data")),
+            false,
             timeout_from_env("WASMC_TEST_RUN_TIMEOUT", 180),
         )
         .unwrap();

@@ -134,6 +134,7 @@ unsafe extern "C" fn rust_start(sp: *const usize) -> ! {
 }
 
 fn main() -> ! {
+    canonical_nans();
     crate::signal::install();
     if let Err(msg) = crate::wasi::init(control(b"WASMC_DIRS")) {
         fatal(&[msg.as_bytes()]);
@@ -142,6 +143,19 @@ fn main() -> ! {
     crate::migrate::init();
     crate::stack::run_on_native_stack(run_module, vmctx as usize);
     exit(0)
+}
+
+/// AArch64: FPCR.DN (default-NaN mode) makes every float operation that returns a NaN
+/// return the canonical one, as RISC-V always does, so generated code needs no
+/// canonicalisation of its own there (`targets::Arch::hardware_canonical_nans`).
+/// Operations that only move bits (neg, abs, copysign, loads, stores) are unaffected.
+fn canonical_nans() {
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        let fpcr: u64;
+        core::arch::asm!("mrs {}, fpcr", out(reg) fpcr);
+        core::arch::asm!("msr fpcr, {}", in(reg) fpcr | (1 << 25));
+    }
 }
 
 /// Runs on the native Wasm stack: instantiation (which includes the start function),

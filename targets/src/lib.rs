@@ -63,6 +63,17 @@ impl Arch {
         }
     }
 
+    /// Whether every float operation that returns a NaN returns the canonical NaN by
+    /// itself. RISC-V always does; AArch64 does in FPCR's default-NaN mode, which the
+    /// runtime switches on at start-up. x86-64 propagates NaN payloads and makes
+    /// negative NaNs, so there the compiler canonicalises the NaNs a program can observe.
+    pub fn hardware_canonical_nans(self) -> bool {
+        match self {
+            Arch::X86_64 => false,
+            Arch::Aarch64 | Arch::Riscv64 => true,
+        }
+    }
+
     /// `-m` emulation for GNU-flavoured `ld.lld` / `rust-lld -flavor gnu`.
     pub fn lld_emulation(self) -> &'static str {
         match self {

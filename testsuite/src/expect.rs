@@ -12,6 +12,8 @@
 //! trap: MESSAGE in FUNCTION       expected trap; FUNCTION's index comes from the name section
 //! stderr: LINE                    an exact line stderr must contain (e.g. a full trap line)
 //! host-file: NAME=CONTENT         after the run, the preopened dir holds NAME with CONTENT+"\n"
+//! wasmtime: nan-canonicalization  the wasmtime cross-check canonicalises NaNs as wasmc
+//!                                 does (wasmtime's default lets x86-64 NaN bits through)
 //! ```
 
 use anyhow::{bail, Context, Result};
@@ -27,6 +29,8 @@ pub struct Expect {
     pub trap: Option<(String, String)>,
     pub stderr_lines: Vec<String>,
     pub host_files: Vec<(String, String)>,
+    /// Run the wasmtime cross-check with its NaN canonicalisation on.
+    pub wasmtime_canonical_nans: bool,
     pub stdout: String,
 }
 
@@ -146,6 +150,7 @@ pub fn parse_expect(text: &str) -> Result<Expect> {
                     .with_context(|| format!("host-file needs NAME=CONTENT: `{line}`"))?;
                 e.host_files.push((k.to_string(), v.to_string()));
             }
+            "wasmtime" if value == "nan-canonicalization" => e.wasmtime_canonical_nans = true,
             _ => bail!("unknown key `{key}`"),
         }
     }

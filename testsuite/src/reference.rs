@@ -26,18 +26,23 @@ pub fn wasmtime_available() -> bool {
 }
 
 /// Runs `wasm` under wasmtime with WASI: `args` after argv[0], `env` only (wasmtime's
-/// WASI starts from an empty environment), `dir` = (host, guest) preopen. A trap gives
-/// exit 134 and the same stderr line a wasmc executable prints.
+/// WASI starts from an empty environment), `dir` = (host, guest) preopen,
+/// `canonical_nans` = turn on wasmtime's NaN canonicalisation. A trap gives exit 134 and
+/// the same stderr line a wasmc executable prints.
 pub fn run_wasmtime(
     wasm: &Path,
     args: &[String],
     env: &[(String, String)],
     dir: Option<(&Path, &str)>,
+    canonical_nans: bool,
     timeout: Duration,
 ) -> std::io::Result<Outcome> {
     let mut cmd = Command::new(python());
     cmd.arg(crate::repo_root().join("testsuite").join("wasmtime_run.py"))
         .arg(wasm);
+    if canonical_nans {
+        cmd.arg("--canonical-nans");
+    }
     if let Some((host, guest)) = dir {
         cmd.arg("--dir").arg(format!("{}::{guest}", host.display()));
     }

@@ -105,7 +105,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         (0..height)
             .map(|i| match self.stack[i] {
                 Slot::Var(v) => (v, self.stack_types[i]),
-                Slot::Val(_) => unreachable!("stack entries are spilled before a migration point"),
+                Slot::Val(_) | Slot::Arith(_) => {
+                    unreachable!("stack entries are spilled before a migration point")
+                }
             })
             .collect()
     }

@@ -29,6 +29,14 @@ enum Slot {
     Val(Value),
     /// A value held in the stack variable of its depth (see module docs).
     Var(Variable),
+    /// The result of float arithmetic whose NaN, if it is one, is not canonical yet
+    /// (only where the hardware does not canonicalise: `ModuleEnv::canonicalize_nans`).
+    /// Arithmetic and comparisons that consume it cannot tell one NaN from another, so
+    /// it is canonicalised only when something else takes it: a store, a local, a
+    /// branch, a call, a reinterpretation, a sign operation, a migration point.
+    /// Canonicalising the *result* of arithmetic is always allowed (any NaN may come out
+    /// of it); canonicalising a value loaded or passed through would not be.
+    Arith(Value),
 }
 
 /// Result of translating one function.
@@ -315,15 +323,76 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     }
 
     fn pop(&mut self) -> Value {
+        let slot = self.pop_slot();
+        self.settle(slot)
+    }
+
+    fn pop_slot(&mut self) -> Slot {
         self.stack_types.pop();
-        match self
-            .stack
+        self.stack
             .pop()
             .expect("validated: stack underflow impossible")
-        {
+    }
+
+    /// The value of a stack entry, its NaN made canonical if it may not be yet.
+    fn settle(&mut self, slot: Slot) -> Value {
+        match slot {
             Slot::Val(v) => v,
             Slot::Var(var) => self.b.use_var(var),
+            Slot::Arith(v) => self.canonical_nan(v),
         }
+    }
+
+    /// Pops an operand of float arithmetic or a comparison, which cannot observe which
+    /// NaN it is given: no canonicalisation needed.
+    fn pop_float_operand(&mut self) -> Value {
+        match self.pop_slot() {
+            Slot::Arith(v) => v,
+            slot => self.settle(slot),
+        }
+    }
+
+    /// Pushes the result of float arithmetic (see [`Slot::Arith`]).
+    fn push_float_result(&mut self, v: Value) {
+        if self.env.canonicalize_nans {
+            self.stack.push(Slot::Arith(v));
+            self.stack_types.push(match self.b.func.dfg.value_type(v) {
+                types::F32 => ValType::F32,
+                _ => ValType::F64,
+            });
+        } else {
+            self.push_typed(v);
+        }
+    }
+
+    /// `v`, or the canonical NaN if `v` is a NaN: a compare and a branch to a cold
+    /// block that is not taken, off the data path. (A `select` would make x86-64 jump
+    /// over a move in the common case; a taken branch per float result costs more.)
+    fn canonical_nan(&mut self, v: Value) -> Value {
+        let ty = self.b.func.dfg.value_type(v);
+        let is_nan = self.b.ins().fcmp(ir::condcodes::FloatCC::Unordered, v, v);
+        let cold = self.b.create_block();
+        self.b.set_cold_block(cold);
+        let cont = self.b.create_block();
+        let result = self.b.append_block_param(cont, ty);
+        self.b
+            .ins()
+            .brif(is_nan, cold, &[], cont, &[ir::BlockArg::Value(v)]);
+        self.b.seal_block(cold);
+        self.b.switch_to_block(cold);
+        let nan = if ty == types::F32 {
+            self.b
+                .ins()
+                .f32const(ir::immediates::Ieee32::with_bits(0x7fc0_0000))
+        } else {
+            self.b
+                .ins()
+                .f64const(ir::immediates::Ieee64::with_bits(0x7ff8_0000_0000_0000))
+        };
+        self.b.ins().jump(cont, &[ir::BlockArg::Value(nan)]);
+        self.b.seal_block(cont);
+        self.b.switch_to_block(cont);
+        result
     }
 
     fn pop2(&mut self) -> (Value, Value) {
@@ -346,10 +415,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
 
     fn peek(&mut self, depth_from_top: usize) -> Value {
         let i = self.stack.len() - 1 - depth_from_top;
-        match self.stack[i] {
-            Slot::Val(v) => v,
-            Slot::Var(var) => self.b.use_var(var),
+        let v = self.settle(self.stack[i]);
+        if let Slot::Arith(_) = self.stack[i] {
+            self.stack[i] = Slot::Val(v);
         }
+        v
     }
 
     /// The values of the top `n` entries, leaving them on the stack.
@@ -372,7 +442,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     fn spill_stack_to_vars(&mut self, keep_top: usize) {
         let n = self.stack.len() - keep_top;
         for i in 0..n {
-            if let Slot::Val(v) = self.stack[i] {
+            if let Slot::Val(_) | Slot::Arith(_) = self.stack[i] {
+                let v = self.settle(self.stack[i]);
                 let var = self.stack_var(i, self.stack_types[i]);
                 self.b.def_var(var, v);
                 self.stack[i] = Slot::Var(var);

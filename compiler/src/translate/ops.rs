@@ -22,7 +22,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     }
 
     fn fcmp(&mut self, cc: FloatCC) {
-        let (x, y) = self.pop2();
+        let y = self.pop_float_operand();
+        let x = self.pop_float_operand();
         let c = self.b.ins().fcmp(cc, x, y);
         let r = self.bool_to_i32(c);
         self.push(r, ValType::I32);
@@ -30,6 +31,27 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
 
     fn unop(&mut self, f: impl FnOnce(&mut Self, Value) -> Value) {
         let x = self.pop();
+        let r = f(self, x);
+        self.push_typed(r);
+    }
+
+    /// Float arithmetic: NaN-blind operands, a result that may need canonicalising.
+    fn float_unop(&mut self, f: impl FnOnce(&mut Self, Value) -> Value) {
+        let x = self.pop_float_operand();
+        let r = f(self, x);
+        self.push_float_result(r);
+    }
+
+    fn float_binop(&mut self, f: impl FnOnce(&mut Self, Value, Value) -> Value) {
+        let y = self.pop_float_operand();
+        let x = self.pop_float_operand();
+        let r = f(self, x, y);
+        self.push_float_result(r);
+    }
+
+    /// Float to integer: a NaN traps or becomes 0 whatever its bits.
+    fn float_to_int(&mut self, f: impl FnOnce(&mut Self, Value) -> Value) {
+        let x = self.pop_float_operand();
         let r = f(self, x);
         self.push_typed(r);
     }
@@ -345,17 +367,17 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             // ---- float arithmetic ----
             O::F32Abs | O::F64Abs => self.unop(|t, x| t.b.ins().fabs(x)),
             O::F32Neg | O::F64Neg => self.unop(|t, x| t.b.ins().fneg(x)),
-            O::F32Ceil | O::F64Ceil => self.unop(|t, x| t.b.ins().ceil(x)),
-            O::F32Floor | O::F64Floor => self.unop(|t, x| t.b.ins().floor(x)),
-            O::F32Trunc | O::F64Trunc => self.unop(|t, x| t.b.ins().trunc(x)),
-            O::F32Nearest | O::F64Nearest => self.unop(|t, x| t.b.ins().nearest(x)),
-            O::F32Sqrt | O::F64Sqrt => self.unop(|t, x| t.b.ins().sqrt(x)),
-            O::F32Add | O::F64Add => self.binop(|t, x, y| t.b.ins().fadd(x, y)),
-            O::F32Sub | O::F64Sub => self.binop(|t, x, y| t.b.ins().fsub(x, y)),
-            O::F32Mul | O::F64Mul => self.binop(|t, x, y| t.b.ins().fmul(x, y)),
-            O::F32Div | O::F64Div => self.binop(|t, x, y| t.b.ins().fdiv(x, y)),
-            O::F32Min | O::F64Min => self.binop(|t, x, y| t.b.ins().fmin(x, y)),
-            O::F32Max | O::F64Max => self.binop(|t, x, y| t.b.ins().fmax(x, y)),
+            O::F32Ceil | O::F64Ceil => self.float_unop(|t, x| t.b.ins().ceil(x)),
+            O::F32Floor | O::F64Floor => self.float_unop(|t, x| t.b.ins().floor(x)),
+            O::F32Trunc | O::F64Trunc => self.float_unop(|t, x| t.b.ins().trunc(x)),
+            O::F32Nearest | O::F64Nearest => self.float_unop(|t, x| t.b.ins().nearest(x)),
+            O::F32Sqrt | O::F64Sqrt => self.float_unop(|t, x| t.b.ins().sqrt(x)),
+            O::F32Add | O::F64Add => self.float_binop(|t, x, y| t.b.ins().fadd(x, y)),
+            O::F32Sub | O::F64Sub => self.float_binop(|t, x, y| t.b.ins().fsub(x, y)),
+            O::F32Mul | O::F64Mul => self.float_binop(|t, x, y| t.b.ins().fmul(x, y)),
+            O::F32Div | O::F64Div => self.float_binop(|t, x, y| t.b.ins().fdiv(x, y)),
+            O::F32Min | O::F64Min => self.float_binop(|t, x, y| t.b.ins().fmin(x, y)),
+            O::F32Max | O::F64Max => self.float_binop(|t, x, y| t.b.ins().fmax(x, y)),
             O::F32Copysign | O::F64Copysign => self.binop(|t, x, y| t.b.ins().fcopysign(x, y)),
 
             // ---- conversions ----
@@ -367,21 +389,29 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             O::I64Extend8S => self.unop(|t, x| sext_from(t, x, I8, I64)),
             O::I64Extend16S => self.unop(|t, x| sext_from(t, x, I16, I64)),
             O::I64Extend32S => self.unop(|t, x| sext_from(t, x, I32, I64)),
-            O::I32TruncF32S | O::I32TruncF64S => self.unop(|t, x| t.b.ins().fcvt_to_sint(I32, x)),
-            O::I32TruncF32U | O::I32TruncF64U => self.unop(|t, x| t.b.ins().fcvt_to_uint(I32, x)),
-            O::I64TruncF32S | O::I64TruncF64S => self.unop(|t, x| t.b.ins().fcvt_to_sint(I64, x)),
-            O::I64TruncF32U | O::I64TruncF64U => self.unop(|t, x| t.b.ins().fcvt_to_uint(I64, x)),
+            O::I32TruncF32S | O::I32TruncF64S => {
+                self.float_to_int(|t, x| t.b.ins().fcvt_to_sint(I32, x))
+            }
+            O::I32TruncF32U | O::I32TruncF64U => {
+                self.float_to_int(|t, x| t.b.ins().fcvt_to_uint(I32, x))
+            }
+            O::I64TruncF32S | O::I64TruncF64S => {
+                self.float_to_int(|t, x| t.b.ins().fcvt_to_sint(I64, x))
+            }
+            O::I64TruncF32U | O::I64TruncF64U => {
+                self.float_to_int(|t, x| t.b.ins().fcvt_to_uint(I64, x))
+            }
             O::I32TruncSatF32S | O::I32TruncSatF64S => {
-                self.unop(|t, x| t.b.ins().fcvt_to_sint_sat(I32, x))
+                self.float_to_int(|t, x| t.b.ins().fcvt_to_sint_sat(I32, x))
             }
             O::I32TruncSatF32U | O::I32TruncSatF64U => {
-                self.unop(|t, x| t.b.ins().fcvt_to_uint_sat(I32, x))
+                self.float_to_int(|t, x| t.b.ins().fcvt_to_uint_sat(I32, x))
             }
             O::I64TruncSatF32S | O::I64TruncSatF64S => {
-                self.unop(|t, x| t.b.ins().fcvt_to_sint_sat(I64, x))
+                self.float_to_int(|t, x| t.b.ins().fcvt_to_sint_sat(I64, x))
             }
             O::I64TruncSatF32U | O::I64TruncSatF64U => {
-                self.unop(|t, x| t.b.ins().fcvt_to_uint_sat(I64, x))
+                self.float_to_int(|t, x| t.b.ins().fcvt_to_uint_sat(I64, x))
             }
             O::F32ConvertI32S | O::F32ConvertI64S => {
                 self.unop(|t, x| t.b.ins().fcvt_from_sint(F32, x))
@@ -395,8 +425,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             O::F64ConvertI32U | O::F64ConvertI64U => {
                 self.unop(|t, x| t.b.ins().fcvt_from_uint(F64, x))
             }
-            O::F32DemoteF64 => self.unop(|t, x| t.b.ins().fdemote(F32, x)),
-            O::F64PromoteF32 => self.unop(|t, x| t.b.ins().fpromote(F64, x)),
+            O::F32DemoteF64 => self.float_unop(|t, x| t.b.ins().fdemote(F32, x)),
+            O::F64PromoteF32 => self.float_unop(|t, x| t.b.ins().fpromote(F64, x)),
             O::I32ReinterpretF32 => {
                 self.unop(|t, x| t.b.ins().bitcast(I32, MemFlagsData::new(), x))
             }
