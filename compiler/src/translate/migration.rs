@@ -86,6 +86,18 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         )
     }
 
+    /// The hot half of every point: `mig_state != IDLE` branches to a new cold block,
+    /// which becomes current, else to `hot`. Returns the state, loaded again in the cold
+    /// block so that the hot load has one use and x86-64 folds it into the compare.
+    fn poll(&mut self, hot: ir::Block, args: &[BlockArg]) -> Value {
+        let state = self.mig_state();
+        let active = self.b.ins().icmp_imm_s(IntCC::NotEqual, state, 0);
+        let cold = self.cold_block();
+        self.b.ins().brif(active, cold, &[], hot, args);
+        self.b.switch_to_block(cold);
+        self.mig_state()
+    }
+
     fn cold_block(&mut self) -> ir::Block {
         let b = self.b.create_block();
         self.b.set_cold_block(b);
@@ -136,7 +148,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.b
             .ins()
             .store(vm_flags(), left, self.vmctx, abi_spec::VMCTX_COUNTDOWN);
-        self.b.ins().brif(left, go_on, &[], stop, &[]);
+        let rejoin = self.rejoin_block(go_on, &[]);
+        self.b.ins().brif(left, rejoin, &[], stop, &[]);
         self.b.switch_to_block(other);
         match restore {
             Some(dispatch) => {
@@ -163,10 +176,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 .count(),
         );
         let k = self.add_point(vars, Resume::Entry { body });
-        let state = self.mig_state();
-        let cold = self.cold_block();
-        self.b.ins().brif(state, cold, &[], body, &[]);
-        self.b.switch_to_block(cold);
+        let state = self.poll(body, &[]);
         let dispatch = self.cold_block();
         self.restore_dispatch = Some(dispatch);
         self.poll_cold(k, state, body, Some(dispatch));
@@ -181,11 +191,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let height = self.stack.len();
         vars.extend(self.stack_vars_below(height));
         let k = self.add_point(vars, Resume::Loop { header, nparams });
-        let state = self.mig_state();
-        let cold = self.cold_block();
         let body = self.b.create_block();
-        self.b.ins().brif(state, cold, &[], body, &[]);
-        self.b.switch_to_block(cold);
+        let state = self.poll(body, &[]);
         self.poll_cold(k, state, body, None);
         self.b.switch_to_block(body);
     }
@@ -223,16 +230,28 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     }
 
     fn check_unwinding(&mut self, results: &[Value], cont: ir::Block, save: ir::Block) {
-        let state = self.mig_state();
-        let cold = self.cold_block();
         let args: Vec<BlockArg> = results.iter().map(|v| BlockArg::Value(*v)).collect();
-        self.b.ins().brif(state, cold, &[], cont, &args);
-        self.b.switch_to_block(cold);
+        let state = self.poll(cont, &args);
         let unwinding = self
             .b
             .ins()
             .icmp_imm_s(IntCC::Equal, state, mig_state::UNWINDING as i64);
-        self.b.ins().brif(unwinding, save, &[], cont, &args);
+        let rejoin = self.rejoin_block(cont, &args);
+        self.b.ins().brif(unwinding, save, &[], rejoin, &[]);
+    }
+
+    /// A cold block that only jumps back to hot `target`. Branching to it instead of
+    /// straight to `target` keeps the moves the register allocator puts on that edge
+    /// in cold code: a conditional branch from a cold block into a block with two
+    /// predecessors is a critical edge, and Cranelift lays out the block that splits
+    /// it among the hot blocks, costing the hot path a jump.
+    fn rejoin_block(&mut self, target: ir::Block, args: &[BlockArg]) -> ir::Block {
+        let here = self.b.current_block().expect("called with a current block");
+        let rejoin = self.cold_block();
+        self.b.switch_to_block(rejoin);
+        self.b.ins().jump(target, args);
+        self.b.switch_to_block(here);
+        rejoin
     }
 
     fn add_point(&mut self, vars: Vec<(Variable, ValType)>, resume: Resume) -> usize {
