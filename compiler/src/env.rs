@@ -120,7 +120,9 @@ pub struct ModuleEnv<'a> {
     pub info: &'a ModuleInfo<'a>,
     pub symbols: &'a Symbols,
     pub call_conv: CallConv,
-    pub migration_points: bool,
+    /// Per function index: whether it has migration points (see `bounded`); all false
+    /// with `--no-migration-points`.
+    points: Vec<bool>,
     /// Float arithmetic results are canonicalised before the program can observe their
     /// NaN bits (see `targets::Arch::hardware_canonical_nans`).
     pub canonicalize_nans: bool,
@@ -139,10 +141,21 @@ impl<'a> ModuleEnv<'a> {
             info,
             symbols,
             call_conv: isa.default_call_conv(),
-            migration_points,
+            points: if migration_points {
+                crate::bounded::functions_with_points(info)
+            } else {
+                vec![false; info.num_funcs() as usize]
+            },
             canonicalize_nans: !arch.hardware_canonical_nans(),
             frontend_config: isa.frontend_config(),
         }
+    }
+}
+
+impl ModuleEnv<'_> {
+    /// Whether function `f` has migration points, so that a call of it is a point too.
+    pub fn has_points(&self, f: u32) -> bool {
+        self.points[f as usize]
     }
 }
 

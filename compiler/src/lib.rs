@@ -6,6 +6,7 @@
 //! emits one ELF object with the module descriptor the runtime reads ([`descriptor`]);
 //! [`link`] links it with the embedded runtime archive.
 
+pub mod bounded;
 pub mod codegen;
 pub mod descriptor;
 pub mod driver;

@@ -117,7 +117,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 }
                 f.header = Some(header);
                 self.control.push(f);
-                if self.env.migration_points {
+                if self.env.has_points(self.func_index) {
                     self.loop_point(header);
                 }
             }
@@ -283,8 +283,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     fn call(&mut self, function_index: u32) -> OpResult {
         let ft = self.env.info.func_type(function_index).clone();
         let n = ft.params().len();
-        let imported = function_index < self.env.info.num_imported_funcs();
-        let point = self.env.migration_points && !imported;
+        // A call is a point if the callee can unwind: if it has points itself.
+        let point = self.env.has_points(function_index);
         if point {
             self.spill_stack_to_vars(n);
         }
@@ -360,7 +360,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     fn call_indirect(&mut self, type_index: u32, table_index: u32) -> OpResult {
         let ft = self.env.info.types[type_index as usize].clone();
         let n = ft.params().len();
-        if self.env.migration_points {
+        if self.env.has_points(self.func_index) {
             self.spill_stack_to_vars(n + 1);
         }
         let index = self.pop();
@@ -373,7 +373,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         argv.extend(args);
         let inst = self.b.ins().call_indirect(sig, code, &argv);
         let results = self.b.inst_results(inst).to_vec();
-        if self.env.migration_points {
+        if self.env.has_points(self.func_index) {
             let results = self.call_point(CallTarget::Indirect(type_index), &ft, results);
             self.push_results(&results, ft.results());
         } else {

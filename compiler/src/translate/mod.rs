@@ -100,15 +100,14 @@ pub fn translate_function(
         message,
     };
 
-    let liveness = if env.migration_points {
+    let liveness = if env.has_points(func_index) {
         let mut num_locals = ft.params().len();
         if let Ok(mut r) = body.get_locals_reader() {
             for _ in 0..r.get_count() {
                 num_locals += r.read().map(|(n, _)| n as usize).unwrap_or(0);
             }
         }
-        let imported = env.info.num_imported_funcs();
-        liveness::analyze(body, num_locals, |f| f >= imported)
+        liveness::analyze(body, num_locals, |f| env.has_points(f))
     } else {
         liveness::Liveness::all_live()
     };
@@ -255,7 +254,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             self.b.append_block_param(self.exit, ir_type(*ty));
         }
         let body_block = self.b.create_block();
-        if self.env.migration_points {
+        if self.env.has_points(self.func_index) {
             self.entry_point(body_block, params);
         } else {
             self.b.ins().jump(body_block, &[]);
@@ -282,7 +281,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .store(vm_flags(), more, self.vmctx, abi_spec::VMCTX_DEPTH_LEFT);
         let rets = self.b.block_params(self.exit).to_vec();
         self.b.ins().return_(&rets);
-        if self.env.migration_points {
+        if self.env.has_points(self.func_index) {
             self.emit_restore_paths();
         }
         self.b.seal_all_blocks();
