@@ -634,3 +634,22 @@ fn garbage_never_panics() {
         }
     }
 }
+
+/// The runtime tells the writer which chunks the kernel never mapped; chunks that hint
+/// skips are left unread, and the output is byte for byte the same as without it.
+#[test]
+fn untouched_chunk_hint_changes_nothing() {
+    with(Isa::X86_64, |ck| {
+        let plain = write(ck);
+        let nonzero = |i: usize| ck.memory[i * 4096..(i + 1) * 4096].iter().any(|&b| b != 0);
+        let mut hinted = vec![];
+        let untouched = |i: usize| !nonzero(i);
+        write_checkpoint_hinted(&mut hinted, ck, &untouched).unwrap();
+        assert_eq!(hinted, plain);
+        // Only chunks 1, 2 and 20 hold data (see `owned`); every other chunk was skipped.
+        assert_eq!(
+            (0..32).filter(|&i| !untouched(i)).collect::<Vec<_>>(),
+            vec![1, 2, 20]
+        );
+    });
+}

@@ -112,19 +112,24 @@ struct FdSink {
     buf: Vec<u8>,
 }
 
+fn write_all(fd: i32, bytes: &[u8]) -> Result<(), ()> {
+    let mut off = 0;
+    while off < bytes.len() {
+        let r = unsafe { sys::syscall3(nr::WRITE, fd as usize, bytes[off..].as_ptr() as usize, bytes.len() - off) };
+        if r == -4 {
+            continue; // EINTR
+        }
+        if r <= 0 {
+            return Err(());
+        }
+        off += r as usize;
+    }
+    Ok(())
+}
+
 impl FdSink {
     fn flush(&mut self) -> Result<(), ()> {
-        let mut off = 0;
-        while off < self.buf.len() {
-            let r = unsafe { sys::syscall3(nr::WRITE, self.fd as usize, self.buf[off..].as_ptr() as usize, self.buf.len() - off) };
-            if r == -4 {
-                continue; // EINTR
-            }
-            if r <= 0 {
-                return Err(());
-            }
-            off += r as usize;
-        }
+        write_all(self.fd, &self.buf)?;
         self.buf.clear();
         Ok(())
     }
@@ -137,12 +142,56 @@ impl Sink for FdSink {
             self.flush()?;
         }
         if bytes.len() >= self.buf.capacity() {
-            self.buf.extend_from_slice(bytes);
-            return self.flush();
+            // A run of linear memory: straight from the instance, never copied.
+            return write_all(self.fd, bytes);
         }
         self.buf.extend_from_slice(bytes);
         Ok(())
     }
+}
+
+/// Per 4 KiB chunk of `memory`, whether it was never touched (so it reads as zero):
+/// the kernel has no page for it. Reading such chunks in the zero scan would fault
+/// every one of them in. `None` when that cannot be told safely: with swap configured,
+/// a page that is not resident may hold data in swap.
+fn untouched_chunks(memory: &[u8]) -> Option<Vec<bool>> {
+    if memory.is_empty() || !no_swap() {
+        return None;
+    }
+    let page = crate::startup::auxv(6).unwrap_or(4096); // AT_PAGESZ
+    let chunk = ck::CHUNK as usize;
+    if !page.is_power_of_two() || page < chunk || memory.as_ptr() as usize % page != 0 {
+        return None;
+    }
+    let mut resident = vec![0u8; memory.len().div_ceil(page)];
+    let r = unsafe { sys::syscall3(nr::MINCORE, memory.as_ptr() as usize, memory.len(), resident.as_mut_ptr() as usize) };
+    if r != 0 {
+        return None;
+    }
+    Some((0..memory.len() / chunk).map(|i| resident[i * chunk / page] & 1 == 0).collect())
+}
+
+/// Whether `/proc/swaps` lists no swap area (only its header line).
+fn no_swap() -> bool {
+    let path = b"/proc/swaps\0";
+    let fd = unsafe { sys::syscall4(nr::OPENAT, AT_FDCWD as usize, path.as_ptr() as usize, 0o2000000, 0) };
+    if fd < 0 {
+        return false;
+    }
+    let mut buf = [0u8; 512];
+    let mut len = 0;
+    while len < buf.len() {
+        let r = unsafe { sys::syscall3(nr::READ, fd as usize, buf[len..].as_mut_ptr() as usize, buf.len() - len) };
+        if r == -4 {
+            continue;
+        }
+        if r <= 0 {
+            break;
+        }
+        len += r as usize;
+    }
+    unsafe { sys::syscall1(nr::CLOSE, fd as usize) };
+    len > 0 && len < buf.len() && buf[..len].iter().filter(|&&b| b == b'\n').count() == 1
 }
 
 fn cpath(p: &[u8]) -> Vec<u8> {
@@ -228,12 +277,13 @@ fn try_save(vmctx: *mut VmCtx, frames: &[SavedFrame]) -> Result<(), &'static str
         frames: &frame_refs,
         wasi: wasi.as_ref(),
     };
-    write_atomically(control(b"WASMC_CHECKPOINT").unwrap_or(DEFAULT_PATH), &ck)
+    let untouched = untouched_chunks(memory);
+    write_atomically(control(b"WASMC_CHECKPOINT").unwrap_or(DEFAULT_PATH), &ck, untouched.as_deref())
 }
 
 /// Temporary file, then rename: a crash while writing never leaves a partial file
 /// under the final name.
-fn write_atomically(path: &[u8], ck: &CheckpointRef) -> Result<(), &'static str> {
+fn write_atomically(path: &[u8], ck: &CheckpointRef, untouched: Option<&[bool]>) -> Result<(), &'static str> {
     let mut tmp = path.to_vec();
     tmp.extend_from_slice(b".tmp");
     let ctmp = cpath(&tmp);
@@ -243,7 +293,10 @@ fn write_atomically(path: &[u8], ck: &CheckpointRef) -> Result<(), &'static str>
         return Err("cannot create the checkpoint file (WASMC_CHECKPOINT)");
     }
     let mut sink = FdSink { fd: fd as i32, buf: Vec::with_capacity(1 << 16) };
-    let r = ck::write_checkpoint(&mut sink, ck);
+    let r = match untouched {
+        Some(u) => ck::write_checkpoint_hinted(&mut sink, ck, &|i| u.get(i).copied().unwrap_or(false)),
+        None => ck::write_checkpoint(&mut sink, ck),
+    };
     let flushed = r.is_ok() && sink.flush().is_ok() && unsafe { sys::syscall1(nr::FSYNC, fd as usize) } == 0;
     unsafe { sys::syscall1(nr::CLOSE, fd as usize) };
     let result = match r {
@@ -270,9 +323,13 @@ fn read_file(path: &[u8]) -> Result<Vec<u8>, &'static str> {
     if fd < 0 {
         return Err("cannot open the checkpoint file (WASMC_RESTORE)");
     }
-    let mut out: Vec<u8> = Vec::with_capacity(1 << 16);
+    // Sized up front when the size is known, so a large checkpoint is read in place
+    // instead of being copied at every doubling of the buffer.
+    let size = unsafe { sys::syscall3(nr::LSEEK, fd as usize, 0, 2) }; // SEEK_END
+    let rewound = size >= 0 && unsafe { sys::syscall3(nr::LSEEK, fd as usize, 0, 0) } == 0;
+    let mut out: Vec<u8> = Vec::with_capacity(if rewound { size as usize + 1 } else { 1 << 16 });
     loop {
-        if out.capacity() - out.len() < 1 << 16 {
+        if out.capacity() == out.len() {
             out.reserve(out.capacity().max(1 << 16));
         }
         let spare = out.capacity() - out.len();

@@ -73,6 +73,7 @@ pub mod nr {
     pub const WRITEV: usize = 20;
     pub const SCHED_YIELD: usize = 24;
     pub const MREMAP: usize = 25;
+    pub const MINCORE: usize = 27;
     pub const MADVISE: usize = 28;
     pub const DUP: usize = 32;
     pub const NANOSLEEP: usize = 35;
@@ -162,6 +163,7 @@ pub mod nr {
     pub const MREMAP: usize = 216;
     pub const MMAP: usize = 222;
     pub const MPROTECT: usize = 226;
+    pub const MINCORE: usize = 232;
     pub const MADVISE: usize = 233;
     pub const RENAMEAT2: usize = 276;
     pub const GETRANDOM: usize = 278;

@@ -172,7 +172,18 @@ pub fn write_checkpoint<S: Sink>(
     sink: &mut S,
     ck: &CheckpointRef,
 ) -> Result<(), WriteError<S::Error>> {
-    let runs = memory_runs(ck.memory)?;
+    write_checkpoint_hinted(sink, ck, &|_| false)
+}
+
+/// [`write_checkpoint`], told which 4 KiB chunks of memory are known to read as zero
+/// (`untouched(chunk_index)`, e.g. pages the kernel never mapped), so that the zero scan
+/// does not read, and thereby fault in, them. The output is the same.
+pub fn write_checkpoint_hinted<S: Sink>(
+    sink: &mut S,
+    ck: &CheckpointRef,
+    untouched: &dyn Fn(usize) -> bool,
+) -> Result<(), WriteError<S::Error>> {
+    let runs = memory_runs(ck.memory, untouched)?;
     // First pass: lengths (and validation).
     let mut lens = [0u64; 6];
     for (i, len) in lens.iter_mut().enumerate() {
@@ -238,7 +249,10 @@ fn is_zero(chunk: &[u8]) -> bool {
 }
 
 /// Maximal runs of non-zero 4 KiB chunks, as (start, end) byte offsets.
-fn memory_runs<E>(mem: &[u8]) -> Result<Vec<(usize, usize)>, WriteError<E>> {
+fn memory_runs<E>(
+    mem: &[u8],
+    untouched: &dyn Fn(usize) -> bool,
+) -> Result<Vec<(usize, usize)>, WriteError<E>> {
     if !(mem.len() as u64).is_multiple_of(crate::WASM_PAGE) {
         return Err(WriteError::Invalid(
             "memory size is not a multiple of 64 KiB",
@@ -246,7 +260,7 @@ fn memory_runs<E>(mem: &[u8]) -> Result<Vec<(usize, usize)>, WriteError<E>> {
     }
     let mut runs: Vec<(usize, usize)> = Vec::new();
     for (i, chunk) in mem.chunks(CHUNK as usize).enumerate() {
-        if is_zero(chunk) {
+        if untouched(i) || is_zero(chunk) {
             continue;
         }
         let start = i * CHUNK as usize;

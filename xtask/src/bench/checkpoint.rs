@@ -11,7 +11,8 @@
 //!    right after the restored point) vs a fresh start with the same arguments, which
 //!    fills the memory and builds the stack itself. Both print the same "done" line.
 //!  * the floor "time to write the memory": writing a buffer the size of the checkpoint
-//!    to a new file in the same directory and fsyncing it, as the runtime does.
+//!    to a new file in the same directory, fsyncing it and renaming it into place, as
+//!    the runtime does (an atomic, durable file write).
 
 use super::measure::{time_once, Stats};
 use super::Config;
@@ -220,11 +221,13 @@ fn whole(mut c: Command) -> Result<(f64, Vec<u8>)> {
 fn write_floor(path: &Path, size: u64) -> Result<f64> {
     // Non-zero bytes, so no file system can shortcut zero pages.
     let buf = vec![0x5au8; size as usize];
+    let tmp = path.with_extension("tmp");
     let t0 = Instant::now();
-    let mut f = std::fs::File::create(path)?;
+    let mut f = std::fs::File::create(&tmp)?;
     std::io::Write::write_all(&mut f, &buf)?;
     f.sync_all()?; // the runtime fsyncs its checkpoint before renaming it into place
     drop(f);
+    std::fs::rename(&tmp, path)?;
     let t = t0.elapsed().as_secs_f64();
     std::fs::remove_file(path)?;
     Ok(t)
