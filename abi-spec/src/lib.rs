@@ -136,6 +136,15 @@ pub const NATIVE_STACK_BYTES: u64 = 4 << 30;
 /// region covering any static offset, so generated code never checks bounds.
 pub const MEMORY_RESERVATION: u64 = 8 << 30;
 
+/// Bytes reserved just below linear memory; their last page is read-write and holds
+/// [`MIG_STATE_MIRROR`].
+pub const MEMORY_PREFIX: u64 = 64 << 10;
+
+/// Offset from the memory base of a copy of `VmCtx::mig_state`, which the runtime keeps
+/// equal to it in modules with a memory. Loop polls read this copy: hot loops hold the
+/// memory base in a register anyway, so the poll needs no register for the vmctx.
+pub const MIG_STATE_MIRROR: i32 = -8;
+
 /// Symbols of runtime functions called by generated code. Every one uses the platform C
 /// calling convention (`extern "C"`, Cranelift `SystemV`) and takes `*mut VmCtx` first.
 pub mod sym {

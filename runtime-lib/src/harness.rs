@@ -229,7 +229,7 @@ fn guarded(vmctx: *mut VmCtx, f: extern "C" fn(usize), arg: usize) -> Result<(),
     // Generated code may have been stopped anywhere: restore what it counts on.
     let v = unsafe { &mut *vmctx };
     v.depth_left = abi_spec::MAX_CALL_DEPTH;
-    v.mig_state = 0;
+    crate::migrate::set_state(vmctx, abi_spec::mig_state::IDLE);
     Err(Trap::from_u8(unsafe { *LAST_TRAP.get() }).unwrap_or(Trap::Unreachable))
 }
 

@@ -140,8 +140,15 @@ pub fn instantiate() -> *mut VmCtx {
     v.mig_scratch = scratch as u64;
     v.module = d as *const ModuleDesc as u64;
     if d.has_memory != 0 {
-        let base = crate::heap::mmap(abi_spec::MEMORY_RESERVATION as usize, crate::heap::PROT_NONE, crate::heap::MAP_NORESERVE)
+        let prefix = abi_spec::MEMORY_PREFIX as usize;
+        let start = crate::heap::mmap(prefix + abi_spec::MEMORY_RESERVATION as usize, crate::heap::PROT_NONE, crate::heap::MAP_NORESERVE)
             .unwrap_or_else(|| fatal(&[b"cannot reserve address space for linear memory"]));
+        // The prefix is a multiple of any page size, so memory stays page-aligned.
+        if !crate::heap::mprotect(start, prefix, crate::heap::PROT_RW) {
+            fatal(&[b"cannot map the page below linear memory"]);
+        }
+        let base = unsafe { start.add(prefix) };
+        crate::migrate::set_state_mirror(unsafe { base.offset(abi_spec::MIG_STATE_MIRROR as isize) } as *mut u32);
         rt.memory_reservation = base as usize;
         rt.memory_max_pages = d.memory_max_pages.min(MAX_PAGES);
         if d.memory_min_pages > rt.memory_max_pages {

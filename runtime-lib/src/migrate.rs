@@ -64,8 +64,25 @@ fn state(vmctx: *mut VmCtx) -> u32 {
     unsafe { read_volatile(&(*vmctx).mig_state) }
 }
 
-fn set_state(vmctx: *mut VmCtx, s: u32) {
-    unsafe { write_volatile(&mut (*vmctx).mig_state, s) }
+/// The copy of `mig_state` below linear memory (`abi_spec::MIG_STATE_MIRROR`), null in a
+/// module without a memory. A plain static: set once at instantiation, before any
+/// signal handler can look at it.
+static MIRROR: Global<*mut u32> = Global::new(core::ptr::null_mut());
+
+pub fn set_state_mirror(p: *mut u32) {
+    unsafe { *MIRROR.get() = p };
+}
+
+/// Sets `mig_state` and its mirror. Generated code only reads them, so the two are
+/// never seen to disagree for longer than a signal handler's two stores.
+pub fn set_state(vmctx: *mut VmCtx, s: u32) {
+    unsafe {
+        write_volatile(&mut (*vmctx).mig_state, s);
+        let mirror = *MIRROR.get();
+        if !mirror.is_null() {
+            write_volatile(mirror, s);
+        }
+    }
 }
 
 const SIGUSR1: i32 = 10;

@@ -89,8 +89,19 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// The hot half of every point: `mig_state != IDLE` branches to a new cold block,
     /// which becomes current, else to `hot`. Returns the state, loaded again in the cold
     /// block so that the hot load has one use and x86-64 folds it into the compare.
-    fn poll(&mut self, hot: ir::Block, args: &[BlockArg]) -> Value {
-        let state = self.mig_state();
+    ///
+    /// `in_loop`: read the copy of the state below linear memory when there is one
+    /// (`abi_spec::MIG_STATE_MIRROR`): a hot loop keeps the memory base in a register
+    /// anyway, so the poll does not also need the vmctx there.
+    fn poll(&mut self, hot: ir::Block, args: &[BlockArg], in_loop: bool) -> Value {
+        let state = match self.memory_base {
+            Some(base) if in_loop => {
+                self.b
+                    .ins()
+                    .load(types::I32, vm_flags(), base, abi_spec::MIG_STATE_MIRROR)
+            }
+            _ => self.mig_state(),
+        };
         let active = self.b.ins().icmp_imm_s(IntCC::NotEqual, state, 0);
         let cold = self.cold_block();
         self.b.ins().brif(active, cold, &[], hot, args);
@@ -176,7 +187,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 .count(),
         );
         let k = self.add_point(vars, Resume::Entry { body });
-        let state = self.poll(body, &[]);
+        let state = self.poll(body, &[], false);
         let dispatch = self.cold_block();
         self.restore_dispatch = Some(dispatch);
         self.poll_cold(k, state, body, Some(dispatch));
@@ -192,7 +203,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         vars.extend(self.stack_vars_below(height));
         let k = self.add_point(vars, Resume::Loop { header, nparams });
         let body = self.b.create_block();
-        let state = self.poll(body, &[]);
+        let state = self.poll(body, &[], true);
         self.poll_cold(k, state, body, None);
         self.b.switch_to_block(body);
     }
@@ -231,7 +242,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
 
     fn check_unwinding(&mut self, results: &[Value], cont: ir::Block, save: ir::Block) {
         let args: Vec<BlockArg> = results.iter().map(|v| BlockArg::Value(*v)).collect();
-        let state = self.poll(cont, &args);
+        let state = self.poll(cont, &args, false);
         let unwinding = self
             .b
             .ins()
