@@ -90,12 +90,17 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// which becomes current, else to `hot`. Returns the state, loaded again in the cold
     /// block so that the hot load has one use and x86-64 folds it into the compare.
     ///
-    /// `in_loop`: read the copy of the state below linear memory when there is one
-    /// (`abi_spec::MIG_STATE_MIRROR`): a hot loop keeps the memory base in a register
-    /// anyway, so the poll does not also need the vmctx there.
+    /// `in_loop`: in a function that accesses memory, read the copy of the state below
+    /// linear memory (`abi_spec::MIG_STATE_MIRROR`): a hot loop keeps the memory base in
+    /// a register anyway, so the poll does not also need the vmctx there.
     fn poll(&mut self, hot: ir::Block, args: &[BlockArg], in_loop: bool) -> Value {
-        let state = match self.memory_base {
-            Some(base) if in_loop => {
+        let base = if in_loop && self.accesses_memory {
+            self.memory_base()
+        } else {
+            None
+        };
+        let state = match base {
+            Some(base) => {
                 self.b
                     .ins()
                     .load(types::I32, vm_flags(), base, abi_spec::MIG_STATE_MIRROR)

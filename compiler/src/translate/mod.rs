@@ -52,6 +52,11 @@ pub struct FuncTranslator<'a, 'b> {
     func_index: u32,
     vmctx: Value,
     memory_base: Option<Value>,
+    /// Whether anything used `memory_base` (else its load is removed at the end).
+    memory_base_used: bool,
+    /// Whether the body loads or stores memory: then hot loops hold the memory base in a
+    /// register, and their polls read the `mig_state` mirror next to it.
+    accesses_memory: bool,
     locals: Vec<(Variable, ValType)>,
     stack: Vec<Slot>,
     /// Variables for stack slots, by (depth, Cranelift type), with their Wasm type.
@@ -117,6 +122,8 @@ pub fn translate_function(
         func_index,
         vmctx,
         memory_base: None,
+        memory_base_used: false,
+        accesses_memory: env.info.memory.is_some() && ops::accesses_memory(body),
         locals: vec![],
         stack: vec![],
         stack_vars: HashMap::new(),
@@ -285,9 +292,21 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             self.emit_restore_paths();
         }
         self.b.seal_all_blocks();
+        if let (Some(base), false) = (self.memory_base, self.memory_base_used) {
+            // Cranelift keeps an unused load; a function that never touches memory
+            // should not pay for it on every call.
+            let inst = self.b.func.dfg.value_def(base).unwrap_inst();
+            self.b.func.layout.remove_inst(inst);
+        }
         let points = std::mem::take(&mut self.points).into_types();
         self.b.finalize(self.env.frontend_config);
         points
+    }
+
+    /// The linear memory's base address, for code that uses it.
+    fn memory_base(&mut self) -> Option<Value> {
+        self.memory_base_used |= self.memory_base.is_some();
+        self.memory_base
     }
 
     fn zero(&mut self, ty: ValType) -> Value {
