@@ -199,7 +199,7 @@ fn round_trip() {
     let v = read_checkpoint(&bytes).unwrap();
     assert_eq!(
         (v.format_version, v.abi_version),
-        (1, abi_spec::ABI_VERSION)
+        (2, abi_spec::ABI_VERSION)
     );
     assert_eq!(v.module_hash, HASH);
     assert!(check_module(&v, &HASH).is_ok());
@@ -471,12 +471,12 @@ fn header_errors() {
     );
     assert_eq!(read_checkpoint(b"WASM").err(), Some(FormatError::Truncated));
     let mut b = bytes.clone();
-    b[8] = 2;
+    b[8] = 1;
     let e = read_checkpoint(&b).unwrap_err();
-    assert_eq!(e, FormatError::UnsupportedVersion(2));
+    assert_eq!(e, FormatError::UnsupportedVersion(1));
     assert_eq!(
         e.to_string(),
-        "checkpoint format version 2 is not supported (this is 1)"
+        "checkpoint format version 1 is not supported (this is 2)"
     );
     let mut b = bytes.clone();
     b[12] = 9;
@@ -652,4 +652,46 @@ fn untouched_chunk_hint_changes_nothing() {
             vec![1, 2, 20]
         );
     });
+}
+
+/// The checksum as SPEC.md §3.1 words it, one word at a time.
+fn spec_checksum(bytes: &[u8]) -> u64 {
+    let fold = |h: u64, w: u64| (h ^ w).wrapping_mul(0x100000001b3).rotate_left(29);
+    let mut lanes = [0u64; 4];
+    for (j, l) in lanes.iter_mut().enumerate() {
+        *l = 0xcbf29ce484222325u64 + j as u64;
+    }
+    for (i, chunk) in bytes.chunks(8).enumerate() {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        lanes[i % 4] = fold(lanes[i % 4], u64::from_le_bytes(w));
+    }
+    let mut h = lanes[0];
+    for l in &lanes[1..] {
+        h = fold(h, *l);
+    }
+    h ^= bytes.len() as u64;
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51afd7ed558ccd);
+    h ^ (h >> 33)
+}
+
+/// The streamed checksum equals the specified one for every length and however the
+/// input is cut into pieces (the writer feeds it headers, values and memory runs).
+#[test]
+fn checksum_matches_spec_however_streamed() {
+    let data: Vec<u8> = (0..300u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    for len in 0..data.len() {
+        let input = &data[..len];
+        let expected = spec_checksum(input);
+        for piece in [1, 3, 7, 8, 9, 31, 32, 33, 100] {
+            let mut c = Checksum::new();
+            for p in input.chunks(piece) {
+                c.update(p);
+            }
+            assert_eq!(c.finish(), expected, "length {len}, pieces of {piece}");
+        }
+    }
 }

@@ -286,7 +286,7 @@ mod tests {
             .replace(&modp.display().to_string(), "M");
         let want = format!(
             "checkpoint CK
-  format version 1, ABI version 1, written on riscv64
+  format version 2, ABI version 1, written on riscv64
   module hash {}
   module M (hash matches)
 memory: 65536 bytes (1 pages), 4096 non-zero bytes in 1 runs

@@ -1,4 +1,4 @@
-//! The canonical checkpoint format, version 1 (see `SPEC.md`, "Checkpoint format").
+//! The canonical checkpoint format, version 2 (see `SPEC.md`, "Checkpoint format").
 //!
 //! A checkpoint is the whole execution state of a Wasm program stopped at a migration
 //! point, in Wasm terms only: linear memory, globals, tables, dropped segments, the
@@ -21,7 +21,7 @@ pub use write::*;
 /// First 8 bytes of every checkpoint.
 pub const MAGIC: [u8; 8] = *b"WASMCKPT";
 /// Version of the layout described here. A reader accepts exactly this version.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Header: magic, format version, ABI version, module hash, source ISA, 7 zero bytes.
 pub const HEADER_SIZE: usize = 56;
 /// Offset of the source-ISA byte, which the checksum counts as zero.
@@ -166,7 +166,7 @@ pub enum FormatError {
     Checksum,
     /// The module hash is not the one of the module restoring it.
     OtherModule,
-    /// Intact (checksum matches) but not valid v1: a writer bug. The text says what.
+    /// Intact (checksum matches) but not valid v2: a writer bug. The text says what.
     Malformed(&'static str),
 }
 
@@ -176,7 +176,7 @@ impl FormatError {
         match self {
             FormatError::NotCheckpoint => "not a wasmc checkpoint",
             FormatError::UnsupportedVersion(_) => {
-                "checkpoint format version is not supported (this is 1)"
+                "checkpoint format version is not supported (this is 2)"
             }
             FormatError::AbiMismatch(_) => {
                 "checkpoint was written by an executable of another ABI version"
@@ -190,13 +190,13 @@ impl FormatError {
 
     /// The message in up to three parts, `before`, a number, `after`, so that a caller
     /// without `core::fmt` can print e.g. "checkpoint format version 2 is not supported
-    /// (this is 1)". Without a number, `before` is [`Self::message`].
+    /// (this is 2)". Without a number, `before` is [`Self::message`].
     pub fn parts(&self) -> (&'static str, Option<u32>, &'static str) {
         match *self {
             FormatError::UnsupportedVersion(v) => (
                 "checkpoint format version ",
                 Some(v),
-                " is not supported (this is 1)",
+                " is not supported (this is 2)",
             ),
             FormatError::AbiMismatch(v) => (
                 "checkpoint ABI version ",
@@ -219,25 +219,31 @@ impl core::fmt::Display for FormatError {
 }
 
 /// The trailer checksum, streamed. The input is taken as little-endian 64-bit words
-/// (the last one zero-padded), each folded in as
-/// `h = rotl((h ^ w) * 0x100000001b3, 29)` from `h = 0xcbf29ce484222325`; the byte
-/// length is then xor-ed in and the result mixed by `h ^= h >> 33; h *=
-/// 0xff51afd7ed558ccd; h ^= h >> 33`. A word at a time keeps it near memory speed
-/// (a dense GiB of linear memory is written and read back through it); the rotation
-/// carries every bit into the next multiplication, so no single or paired bit flip
-/// cancels out.
+/// (the last one zero-padded). Word `i` is folded into lane `i % 4` as
+/// `h = rotl((h ^ w) * 0x100000001b3, 29)`; lane `j` starts from
+/// `0xcbf29ce484222325 + j`. The lanes are then folded, as words, into lane 0 (lanes 1,
+/// 2, 3 in order), the byte length is xor-ed in and the result is mixed by
+/// `h ^= h >> 33; h *= 0xff51afd7ed558ccd; h ^= h >> 33`. Four independent chains run at
+/// memory speed (a dense GiB of linear memory is written and read back through it); the
+/// rotation carries every bit into the next multiplication, so no single or paired bit
+/// flip cancels out.
 #[derive(Clone, Copy)]
 pub struct Checksum {
-    h: u64,
+    lanes: [u64; 4],
+    /// Words folded so far (which lane the next one goes to).
+    words: u64,
     buf: [u8; 8],
     pending: usize,
     len: u64,
 }
 
+const LANE_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+
 impl Checksum {
     pub const fn new() -> Checksum {
         Checksum {
-            h: 0xcbf2_9ce4_8422_2325,
+            lanes: [LANE_SEED, LANE_SEED + 1, LANE_SEED + 2, LANE_SEED + 3],
+            words: 0,
             buf: [0; 8],
             pending: 0,
             len: 0,
@@ -247,6 +253,18 @@ impl Checksum {
     #[inline]
     fn fold(h: u64, w: u64) -> u64 {
         (h ^ w).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29)
+    }
+
+    #[inline]
+    fn word(&mut self, w: u64) {
+        let lane = (self.words % 4) as usize;
+        self.lanes[lane] = Self::fold(self.lanes[lane], w);
+        self.words += 1;
+    }
+
+    #[inline]
+    fn le(w: &[u8]) -> u64 {
+        u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
     }
 
     pub fn update(&mut self, mut bytes: &[u8]) {
@@ -259,31 +277,45 @@ impl Checksum {
             if self.pending < 8 {
                 return;
             }
-            self.h = Self::fold(self.h, u64::from_le_bytes(self.buf));
+            self.word(u64::from_le_bytes(self.buf));
             self.pending = 0;
         }
-        let mut words = bytes.chunks_exact(8);
-        let mut h = self.h;
-        for w in &mut words {
-            h = Self::fold(
-                h,
-                u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
-            );
+        // Single words up to lane 0, then four lanes at a time.
+        while self.words % 4 != 0 && bytes.len() >= 8 {
+            self.word(Self::le(bytes));
+            bytes = &bytes[8..];
         }
-        self.h = h;
+        let mut blocks = bytes.chunks_exact(32);
+        let [mut a, mut b, mut c, mut d] = self.lanes;
+        for blk in &mut blocks {
+            a = Self::fold(a, Self::le(&blk[0..8]));
+            b = Self::fold(b, Self::le(&blk[8..16]));
+            c = Self::fold(c, Self::le(&blk[16..24]));
+            d = Self::fold(d, Self::le(&blk[24..32]));
+        }
+        self.lanes = [a, b, c, d];
+        self.words += (bytes.len() / 32 * 4) as u64;
+        let mut words = blocks.remainder().chunks_exact(8);
+        for w in &mut words {
+            self.word(Self::le(w));
+        }
         let rest = words.remainder();
         self.buf[..rest.len()].copy_from_slice(rest);
         self.pending = rest.len();
     }
 
     pub fn finish(&self) -> u64 {
-        let mut h = self.h;
-        if self.pending > 0 {
+        let mut s = *self;
+        if s.pending > 0 {
             let mut last = [0u8; 8];
-            last[..self.pending].copy_from_slice(&self.buf[..self.pending]);
-            h = Self::fold(h, u64::from_le_bytes(last));
+            last[..s.pending].copy_from_slice(&s.buf[..s.pending]);
+            s.word(u64::from_le_bytes(last));
         }
-        h ^= self.len;
+        let mut h = s.lanes[0];
+        for lane in &s.lanes[1..] {
+            h = Self::fold(h, *lane);
+        }
+        h ^= s.len;
         h ^= h >> 33;
         h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
         h ^ (h >> 33)

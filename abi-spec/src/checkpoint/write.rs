@@ -165,7 +165,7 @@ impl<S: Sink> Out for Hashing<'_, S> {
     }
 }
 
-/// Streams `ck` to `sink` as a v1 checkpoint. The input is validated completely before
+/// Streams `ck` to `sink` as a v2 checkpoint. The input is validated completely before
 /// the first byte is written; memory is read twice (zero scan, then writing the
 /// non-zero runs) and never copied.
 pub fn write_checkpoint<S: Sink>(
