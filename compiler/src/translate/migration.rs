@@ -88,7 +88,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
 
     /// The hot half of every point: `mig_state != IDLE` branches to a new cold block,
     /// which becomes current, else to `hot`. Returns the state, loaded again in the cold
-    /// block so that the hot load has one use and x86-64 folds it into the compare.
+    /// block, so that the hot load has a single use and nothing from the hot check stays
+    /// live into the cold path.
     ///
     /// `in_loop`: in a function that accesses memory, read the copy of the state below
     /// linear memory (`abi_spec::MIG_STATE_MIRROR`): a hot loop keeps the memory base in
