@@ -87,8 +87,9 @@ pub fn set_state(vmctx: *mut VmCtx, s: u32) {
 
 const SIGUSR1: i32 = 10;
 
-/// SIGUSR1: checkpoint at the next migration point. Only writes one word the
-/// generated code polls (or a flag, while a checkpoint or restore is under way).
+/// SIGUSR1: checkpoint at the next migration point. Only writes the state the
+/// generated code polls, with its mirror (or a flag, before the program runs or while a
+/// checkpoint or restore is under way).
 extern "C" fn on_sigusr1(_sig: i32, _info: *mut u8, _uc: *mut u8) {
     let vmctx = crate::instance::vmctx_or_null();
     let m = mig();
