@@ -173,25 +173,7 @@ fn untouched_chunks(memory: &[u8]) -> Option<Vec<bool>> {
 
 /// Whether `/proc/swaps` lists no swap area (only its header line).
 fn no_swap() -> bool {
-    let path = b"/proc/swaps\0";
-    let fd = unsafe { sys::syscall4(nr::OPENAT, AT_FDCWD as usize, path.as_ptr() as usize, 0o2000000, 0) };
-    if fd < 0 {
-        return false;
-    }
-    let mut buf = [0u8; 512];
-    let mut len = 0;
-    while len < buf.len() {
-        let r = unsafe { sys::syscall3(nr::READ, fd as usize, buf[len..].as_mut_ptr() as usize, buf.len() - len) };
-        if r == -4 {
-            continue;
-        }
-        if r <= 0 {
-            break;
-        }
-        len += r as usize;
-    }
-    unsafe { sys::syscall1(nr::CLOSE, fd as usize) };
-    len > 0 && len < buf.len() && buf[..len].iter().filter(|&&b| b == b'\n').count() == 1
+    read_file(b"/proc/swaps").is_ok_and(|b| b.iter().filter(|&&c| c == b'\n').count() == 1)
 }
 
 fn cpath(p: &[u8]) -> Vec<u8> {
