@@ -1,4 +1,6 @@
-//! Which functions need migration points at all.
+//! Facts about each function body that its translation needs before it starts, from
+//! one pass over the operators: whether it has migration points, and whether it
+//! accesses linear memory.
 //!
 //! A function without loops whose calls all go to imports or to functions of the same
 //! kind runs for a bounded time and never reaches a migration point: it needs none of
@@ -7,8 +9,8 @@
 //! caller, at most a bounded amount of work later. Everything else (a loop, an
 //! indirect call, recursion, a call of such a function) keeps its points.
 //!
-//! This is a whole-module fact; every function's translation reads it from
-//! `ModuleEnv::has_points`.
+//! These are whole-module facts; every function's translation reads them from
+//! `ModuleEnv::has_points` and `ModuleEnv::accesses_memory`.
 
 use crate::module_info::ModuleInfo;
 use rayon::prelude::*;
@@ -19,35 +21,43 @@ struct Shape {
     loops_or_indirect: bool,
     /// Defined functions it calls directly.
     callees: Vec<u32>,
+    /// It loads or stores linear memory (the code that needs the memory base).
+    accesses_memory: bool,
 }
 
 fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
     let imported = info.num_imported_funcs();
-    let unbounded = Shape {
+    // Unreadable bodies (validated, so this does not happen) count as doing everything.
+    let unknown = Shape {
         loops_or_indirect: true,
         callees: vec![],
+        accesses_memory: true,
     };
     let Ok(mut reader) = info.bodies[index].get_operators_reader() else {
-        return unbounded;
+        return unknown;
     };
     let mut s = Shape {
         loops_or_indirect: false,
         callees: vec![],
+        accesses_memory: false,
     };
     while !reader.eof() {
-        match reader.read() {
-            Ok(Operator::Loop { .. })
-            | Ok(Operator::CallIndirect { .. })
-            | Ok(Operator::ReturnCallIndirect { .. })
-            | Ok(Operator::CallRef { .. })
-            | Ok(Operator::ReturnCallRef { .. }) => return unbounded,
-            Ok(Operator::Call { function_index }) | Ok(Operator::ReturnCall { function_index }) => {
+        let Ok(op) = reader.read() else {
+            return unknown;
+        };
+        match op {
+            Operator::Loop { .. }
+            | Operator::CallIndirect { .. }
+            | Operator::ReturnCallIndirect { .. }
+            | Operator::CallRef { .. }
+            | Operator::ReturnCallRef { .. } => s.loops_or_indirect = true,
+            Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
                 if function_index >= imported {
                     s.callees.push(function_index);
                 }
             }
-            Ok(_) => {}
-            Err(_) => return unbounded,
+            op if is_memory_access(&op) => s.accesses_memory = true,
+            _ => {}
         }
     }
     s.callees.sort_unstable();
@@ -55,9 +65,47 @@ fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
     s
 }
 
-/// Per function index (imports first): whether it has migration points. Imports never
-/// do (host code has no Wasm frames to save).
-pub fn functions_with_points(info: &ModuleInfo<'_>) -> Vec<bool> {
+fn is_memory_access(op: &Operator<'_>) -> bool {
+    use Operator as O;
+    matches!(
+        op,
+        O::I32Load { .. }
+            | O::I64Load { .. }
+            | O::F32Load { .. }
+            | O::F64Load { .. }
+            | O::I32Load8S { .. }
+            | O::I32Load8U { .. }
+            | O::I32Load16S { .. }
+            | O::I32Load16U { .. }
+            | O::I64Load8S { .. }
+            | O::I64Load8U { .. }
+            | O::I64Load16S { .. }
+            | O::I64Load16U { .. }
+            | O::I64Load32S { .. }
+            | O::I64Load32U { .. }
+            | O::I32Store { .. }
+            | O::I64Store { .. }
+            | O::F32Store { .. }
+            | O::F64Store { .. }
+            | O::I32Store8 { .. }
+            | O::I64Store8 { .. }
+            | O::I32Store16 { .. }
+            | O::I64Store16 { .. }
+            | O::I64Store32 { .. }
+    )
+}
+
+/// Per function index (imports first).
+pub struct Facts {
+    /// Whether it has migration points. Imports never do (host code has no Wasm frames
+    /// to save).
+    pub has_points: Vec<bool>,
+    /// Whether it loads or stores linear memory (false for imports).
+    pub accesses_memory: Vec<bool>,
+}
+
+/// The facts of every function; `migration_points` false gives no function points.
+pub fn analyze(info: &ModuleInfo<'_>, migration_points: bool) -> Facts {
     let imported = info.num_imported_funcs() as usize;
     let shapes: Vec<Shape> = (0..info.bodies.len())
         .into_par_iter()
@@ -80,20 +128,28 @@ pub fn functions_with_points(info: &ModuleInfo<'_>) -> Vec<bool> {
             break;
         }
     }
-    let mut points: Vec<bool> = bounded.iter().map(|b| !b).collect();
-    points[..imported].fill(false);
-    points
+    let has_points = bounded
+        .iter()
+        .enumerate()
+        .map(|(f, b)| migration_points && f >= imported && !b)
+        .collect();
+    let mut accesses_memory = vec![false; imported];
+    accesses_memory.extend(shapes.iter().map(|s| s.accesses_memory));
+    Facts {
+        has_points,
+        accesses_memory,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::functions_with_points;
+    use super::analyze;
     use crate::module_info::read_module;
 
     fn points(wat: &str) -> Vec<bool> {
         let bytes = wat::parse_str(wat).unwrap();
         let info = read_module(&bytes, false).unwrap();
-        functions_with_points(&info)
+        analyze(&info, true).has_points
     }
 
     #[test]
@@ -119,5 +175,25 @@ mod tests {
             p,
             vec![false, false, false, true, true, true, true, true, true]
         );
+    }
+
+    #[test]
+    fn memory_access_and_no_points_mode() {
+        let bytes = wat::parse_str(
+            r#"(module
+              (import "wasi_snapshot_preview1" "sched_yield" (func $y (result i32)))
+              (memory 1)
+              (func $load (result i32) (i32.load (i32.const 0)))
+              (func $store8 (i64.store8 (i32.const 0) (i64.const 1)))
+              (func $size_only (result i32) (memory.size))
+              (func $loops (loop $l (br_if $l (call $load)))))"#,
+        )
+        .unwrap();
+        let info = read_module(&bytes, false).unwrap();
+        let facts = analyze(&info, true);
+        // import, load, store8, size_only (memory.size needs no base), loops
+        assert_eq!(facts.accesses_memory, vec![false, true, true, false, false]);
+        assert_eq!(facts.has_points, vec![false, false, false, false, true]);
+        assert_eq!(analyze(&info, false).has_points, vec![false; 5]);
     }
 }

@@ -120,9 +120,9 @@ pub struct ModuleEnv<'a> {
     pub info: &'a ModuleInfo<'a>,
     pub symbols: &'a Symbols,
     pub call_conv: CallConv,
-    /// Per function index: whether it has migration points (see `bounded`); all false
-    /// with `--no-migration-points`.
-    points: Vec<bool>,
+    /// Per function: migration points (all false with `--no-migration-points`) and
+    /// memory access (see `bounded`).
+    facts: crate::bounded::Facts,
     /// Float arithmetic results are canonicalised before the program can observe their
     /// NaN bits (see `targets::Arch::hardware_canonical_nans`).
     pub canonicalize_nans: bool,
@@ -141,11 +141,7 @@ impl<'a> ModuleEnv<'a> {
             info,
             symbols,
             call_conv: isa.default_call_conv(),
-            points: if migration_points {
-                crate::bounded::functions_with_points(info)
-            } else {
-                vec![false; info.num_funcs() as usize]
-            },
+            facts: crate::bounded::analyze(info, migration_points),
             canonicalize_nans: !arch.hardware_canonical_nans(),
             frontend_config: isa.frontend_config(),
         }
@@ -155,7 +151,12 @@ impl<'a> ModuleEnv<'a> {
 impl ModuleEnv<'_> {
     /// Whether function `f` has migration points, so that a call of it is a point too.
     pub fn has_points(&self, f: u32) -> bool {
-        self.points[f as usize]
+        self.facts.has_points[f as usize]
+    }
+
+    /// Whether function `f` loads or stores linear memory.
+    pub fn accesses_memory(&self, f: u32) -> bool {
+        self.facts.accesses_memory[f as usize]
     }
 }
 

@@ -95,13 +95,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// linear memory (`abi_spec::MIG_STATE_MIRROR`): a hot loop keeps the memory base in
     /// a register anyway, so the poll does not also need the vmctx there.
     fn poll(&mut self, hot: ir::Block, args: &[BlockArg], in_loop: bool) -> Value {
-        let base = if in_loop && self.accesses_memory {
-            self.memory_base()
-        } else {
-            None
-        };
-        let state = match base {
-            Some(base) => {
+        let state = match self.memory_base {
+            Some(base) if in_loop => {
                 self.b
                     .ins()
                     .load(types::I32, vm_flags(), base, abi_spec::MIG_STATE_MIRROR)
@@ -288,33 +283,33 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.b.ins().symbol_value(types::I64, gv)
     }
 
-    /// Stores point `k`'s values in the vmctx scratch slots. Every use of a Wasm value
-    /// on a cold path comes before the runtime call, so no value is live across it.
-    fn store_scratch(&mut self, k: usize) {
-        let vars = self.points.points[k].vars.clone();
-        let scratch = self.b.ins().load(
+    /// Address of the vmctx scratch slots (one 8-byte slot per saved value).
+    fn scratch(&mut self) -> Value {
+        self.b.ins().load(
             types::I64,
             vm_flags(),
             self.vmctx,
             abi_spec::VMCTX_MIG_SCRATCH,
-        );
+        )
+    }
+
+    /// Stores point `k`'s values in the vmctx scratch slots. Every use of a Wasm value
+    /// on a cold path comes before the runtime call, so no value is live across it.
+    fn store_scratch(&mut self, k: usize) {
+        let vars = self.points.points[k].vars.clone();
+        let scratch = self.scratch();
         for (i, (var, _)) in vars.iter().enumerate() {
             let v = self.b.use_var(*var);
             self.b.ins().store(vm_flags(), v, scratch, (i * 8) as i32);
         }
     }
 
-    /// Defines point `k`'s variables from the scratch slots (the way back to the hot
-    /// path after a poll that did not stop).
+    /// Defines point `k`'s variables from the scratch slots, where the runtime put the
+    /// frame's values for its restore path.
     fn reload_scratch(&mut self, k: usize) -> Vec<Value> {
         let vars = self.points.points[k].vars.clone();
         let mut loaded = vec![];
-        let scratch = self.b.ins().load(
-            types::I64,
-            vm_flags(),
-            self.vmctx,
-            abi_spec::VMCTX_MIG_SCRATCH,
-        );
+        let scratch = self.scratch();
         for (i, (var, ty)) in vars.iter().enumerate() {
             let v = self
                 .b

@@ -51,12 +51,9 @@ pub struct FuncTranslator<'a, 'b> {
     b: FunctionBuilder<'b>,
     func_index: u32,
     vmctx: Value,
+    /// The linear memory's base, loaded only in a function that accesses memory (which
+    /// is also where loop polls read the `mig_state` mirror beside it).
     memory_base: Option<Value>,
-    /// Whether anything used `memory_base` (else its load is removed at the end).
-    memory_base_used: bool,
-    /// Whether the body loads or stores memory: then hot loops hold the memory base in a
-    /// register, and their polls read the `mig_state` mirror next to it.
-    accesses_memory: bool,
     locals: Vec<(Variable, ValType)>,
     stack: Vec<Slot>,
     /// Variables for stack slots, by (depth, Cranelift type), with their Wasm type.
@@ -122,8 +119,6 @@ pub fn translate_function(
         func_index,
         vmctx,
         memory_base: None,
-        memory_base_used: false,
-        accesses_memory: env.info.memory.is_some() && ops::accesses_memory(body),
         locals: vec![],
         stack: vec![],
         stack_vars: HashMap::new(),
@@ -229,7 +224,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 self.locals.push((var, ty));
             }
         }
-        if self.env.info.memory.is_some() {
+        if self.env.accesses_memory(self.func_index) {
             // The reservation never moves, so one load serves the whole function; being in
             // the entry block it also dominates every restore path.
             let base = self.b.ins().load(
@@ -292,21 +287,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             self.emit_restore_paths();
         }
         self.b.seal_all_blocks();
-        if let (Some(base), false) = (self.memory_base, self.memory_base_used) {
-            // Cranelift keeps an unused load; a function that never touches memory
-            // should not pay for it on every call.
-            let inst = self.b.func.dfg.value_def(base).unwrap_inst();
-            self.b.func.layout.remove_inst(inst);
-        }
         let points = std::mem::take(&mut self.points).into_types();
         self.b.finalize(self.env.frontend_config);
         points
-    }
-
-    /// The linear memory's base address, for code that uses it.
-    fn memory_base(&mut self) -> Option<Value> {
-        self.memory_base_used |= self.memory_base.is_some();
-        self.memory_base
     }
 
     fn zero(&mut self, ty: ValType) -> Value {
@@ -325,18 +308,27 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     // ---- operand stack -------------------------------------------------------------
 
     fn push(&mut self, v: Value, ty: ValType) {
-        self.stack.push(Slot::Val(v));
+        self.push_slot(Slot::Val(v), ty);
+    }
+
+    fn push_slot(&mut self, slot: Slot, ty: ValType) {
+        self.stack.push(slot);
         self.stack_types.push(ty);
     }
 
-    fn push_typed(&mut self, v: Value) {
-        let ty = match self.b.func.dfg.value_type(v) {
+    /// The Wasm type of a scalar value.
+    fn val_type(&self, v: Value) -> ValType {
+        match self.b.func.dfg.value_type(v) {
             types::I32 => ValType::I32,
             types::I64 => ValType::I64,
             types::F32 => ValType::F32,
             types::F64 => ValType::F64,
             _ => unreachable!("only scalar values are pushed untyped"),
-        };
+        }
+    }
+
+    fn push_typed(&mut self, v: Value) {
+        let ty = self.val_type(v);
         self.push(v, ty);
     }
 
@@ -372,14 +364,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
 
     /// Pushes the result of float arithmetic (see [`Slot::Arith`]).
     fn push_float_result(&mut self, v: Value) {
+        let ty = self.val_type(v);
         if self.env.canonicalize_nans {
-            self.stack.push(Slot::Arith(v));
-            self.stack_types.push(match self.b.func.dfg.value_type(v) {
-                types::F32 => ValType::F32,
-                _ => ValType::F64,
-            });
+            self.push_slot(Slot::Arith(v), ty);
         } else {
-            self.push_typed(v);
+            self.push(v, ty);
         }
     }
 

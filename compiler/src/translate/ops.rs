@@ -68,7 +68,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     fn heap_addr(&mut self, memarg: &MemArg) -> (Value, i32) {
         let index = self.pop();
         let base = self
-            .memory_base()
+            .memory_base
             .expect("validated: memory access needs a memory");
         let index = self.b.ins().uextend(I64, index);
         let mut addr = self.b.ins().iadd(base, index);
@@ -473,45 +473,4 @@ fn unsupported_name(op: &Operator<'_>) -> String {
     let dbg = format!("{op:?}");
     let name = dbg.split([' ', '{', '(']).next().unwrap_or("?").to_string();
     format!("operator {name}")
-}
-
-/// Whether `body` loads or stores linear memory (the code that needs the memory base).
-/// Unreadable bodies count as accessing it.
-pub(super) fn accesses_memory(body: &wasmparser::FunctionBody<'_>) -> bool {
-    use Operator as O;
-    let Ok(mut reader) = body.get_operators_reader() else {
-        return true;
-    };
-    while !reader.eof() {
-        match reader.read() {
-            Ok(
-                O::I32Load { .. }
-                | O::I64Load { .. }
-                | O::F32Load { .. }
-                | O::F64Load { .. }
-                | O::I32Load8S { .. }
-                | O::I32Load8U { .. }
-                | O::I32Load16S { .. }
-                | O::I32Load16U { .. }
-                | O::I64Load8S { .. }
-                | O::I64Load8U { .. }
-                | O::I64Load16S { .. }
-                | O::I64Load16U { .. }
-                | O::I64Load32S { .. }
-                | O::I64Load32U { .. }
-                | O::I32Store { .. }
-                | O::I64Store { .. }
-                | O::F32Store { .. }
-                | O::F64Store { .. }
-                | O::I32Store8 { .. }
-                | O::I64Store8 { .. }
-                | O::I32Store16 { .. }
-                | O::I64Store16 { .. }
-                | O::I64Store32 { .. },
-            )
-            | Err(_) => return true,
-            Ok(_) => {}
-        }
-    }
-    false
 }
