@@ -12,13 +12,15 @@
 
 pub mod checkpoint;
 pub mod imports;
+pub mod points;
+pub mod text;
 pub mod vmctx;
 
 pub use vmctx::*;
 
 /// Bumped whenever anything in this crate changes shape. A checkpoint records it and an
 /// executable refuses a checkpoint written with another ABI version.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Wasm value types as the runtime and the checkpoint see them.
 #[repr(u8)]
@@ -178,11 +180,12 @@ pub mod sym {
     /// `(vmctx)`: the compiler-generated instantiation function: globals, tables, data
     /// and element segments, then the start function.
     pub const INIT: &str = "wasmc_init";
-    /// `(vmctx, func: i32, point: i32, nvals: i32, types: *const u8)`: record the frame
-    /// whose `nvals` values the point stored in the vmctx scratch slots (64-bit slots;
-    /// i32/f32 in the low bytes) and set `mig_state` to UNWINDING. A poll point calls it
-    /// when it stops; a call point when its callee is unwinding. Either way the function
-    /// then returns to its caller: no Wasm value is live across the call.
+    /// `(vmctx, func: i32, point: i32)`: record the frame whose values the point stored
+    /// in the vmctx scratch slots (64-bit slots; i32/f32 in the low bytes; how many and
+    /// of which types is the point's record in the function's [`points`] table) and set
+    /// `mig_state` to UNWINDING. A poll point calls it when it stops; a call point when
+    /// its callee is unwinding. Either way the function then returns to its caller: no
+    /// Wasm value is live across the call.
     pub const MIG_SAVE_FRAME: &str = "wasmc_mig_save_frame";
     /// `(vmctx, func: i32) -> i32`: while restoring, take the next frame record, which
     /// must belong to `func`: its values are copied into the vmctx scratch slots and its

@@ -4,7 +4,7 @@
 use crate::env::{wasm_signature, Libcall, ModuleEnv, Symbols};
 use crate::error::CompileError;
 use crate::module_info::{ImportKind, ModuleInfo};
-use crate::translate::{encode_point_types, translate_function, trap_from_code};
+use crate::translate::{translate_function, trap_from_code};
 use anyhow::{anyhow, Context as _};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::isa::{self, OwnedTargetIsa};
@@ -99,7 +99,9 @@ pub struct CompiledFunc {
     pub relocs: Vec<ModuleReloc>,
     /// (offset in the function, trap).
     pub traps: Vec<(u32, abi_spec::Trap)>,
-    pub point_types: Vec<Vec<abi_spec::ValType>>,
+    /// The function's migration-point table (`abi_spec::points`), empty without points.
+    pub point_table: Vec<u8>,
+    pub max_point_values: usize,
 }
 
 /// Symbol ids beyond those generated code refers to.
@@ -215,7 +217,8 @@ pub fn compile_ir(
         alignment,
         relocs,
         traps,
-        point_types: vec![],
+        point_table: vec![],
+        max_point_values: 0,
     })
 }
 
@@ -238,7 +241,8 @@ pub fn compile_functions(
                 let index = imported + i as u32;
                 let t = translate_function(&env, index, body, fctx)?;
                 let mut c = compile_ir(isa, t.func, index, symbols.funcs[index as usize], ctx)?;
-                c.point_types = t.points;
+                c.point_table = t.point_table;
+                c.max_point_values = t.max_point_values;
                 Ok(c)
             },
         )
@@ -256,7 +260,7 @@ pub fn define_functions(
         let id = symbols.funcs[f.index as usize];
         module.define_function_bytes(id, f.alignment, &f.code, &f.relocs)?;
         if let Some(data) = symbols.point_types[(f.index - imported) as usize] {
-            define_bytes(module, data, encode_point_types(&f.point_types), 4)?;
+            define_bytes(module, data, f.point_table.clone(), 4)?;
         }
     }
     Ok(())

@@ -279,7 +279,7 @@ pub fn define_descriptor(
     let max_point_values = input
         .funcs
         .iter()
-        .flat_map(|f| f.point_types.iter().map(|p| p.len()))
+        .map(|f| f.max_point_values)
         .max()
         .unwrap_or(0);
     d.patch_u32(at!(max_point_values), max_point_values as u32);

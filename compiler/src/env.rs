@@ -82,7 +82,7 @@ impl Libcall {
             Libcall::TableFill => (&[I32, I32, I64, I32], &[]),
             Libcall::TableCopy | Libcall::TableInit => (&[I32, I32, I32, I32, I32], &[]),
             Libcall::Trap => (&[I32, I32], &[]),
-            Libcall::MigSaveFrame => (&[I32, I32, I32, I64], &[]),
+            Libcall::MigSaveFrame => (&[I32, I32], &[]),
             Libcall::MigRestoreFrame => (&[I32], &[I32]),
             Libcall::MigRestoreCallee => (&[], &[I64]),
         }

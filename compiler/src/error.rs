@@ -2,6 +2,16 @@
 
 use std::fmt;
 
+/// `text` as a one-line message shows it (`abi_spec::text`: printable ASCII as it is,
+/// anything else `\xNN`), so a module's names cannot break the line or reach the
+/// terminal as control characters.
+pub fn escaped(text: &str) -> String {
+    let mut out = Vec::with_capacity(text.len());
+    abi_spec::text::escape(text.as_bytes(), |p| out.extend_from_slice(p));
+    // Only printable ASCII comes out of the escape.
+    String::from_utf8(out).expect("escaped text is ASCII")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
     #[error("input is not a WebAssembly module (missing \\0asm header)")]

@@ -29,7 +29,7 @@ pub fn inspect(checkpoint: &Path, module: Option<&Path>) -> anyhow::Result<Strin
         None => HashMap::new(),
     };
     let func = |f: u32| match names.get(&f) {
-        Some(n) => format!("{f} <{n}>"),
+        Some(n) => format!("{f} <{}>", crate::error::escaped(n)),
         None => f.to_string(),
     };
 

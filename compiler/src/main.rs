@@ -68,7 +68,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("wasmc: error: {e:#}");
+            // Messages carry module-supplied names and paths: one line, whatever they hold.
+            eprintln!("wasmc: error: {}", wasmc::error::escaped(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }

@@ -4,16 +4,17 @@
 //! executable, and putting memory, globals, tables and segments in place.
 
 use crate::instance::{desc, runtime, slice};
+use crate::ckfile;
 use crate::migrate::SavedFrame;
 use crate::print::{eprintln_parts, fatal};
-use crate::startup::control;
 use crate::sys::{self, nr};
 use abi_spec::checkpoint::{self as ck, CheckpointRef, FrameRef, Isa, Sink, Slots, TableRef, Value, WriteError};
+use abi_spec::points::{self, Point, PointKind, PointTable};
 use abi_spec::{FuncRecord, ValType, VmCtx};
 use alloc::vec;
 use alloc::vec::Vec;
 
-const AT_FDCWD: isize = -100;
+use crate::wasi::host::AT_FDCWD;
 const NULL_INDEX: u64 = u32::MAX as u64;
 
 /// Where checkpoints go when `WASMC_CHECKPOINT` is not set.
@@ -84,27 +85,32 @@ fn global_slot(vmctx: *mut VmCtx, i: u32) -> *mut u64 {
     unsafe { (vmctx as *mut u8).add(abi_spec::global_offset(i) as usize) as *mut u64 }
 }
 
-/// The point-type record of `point` in function `func`: the types its frame holds.
-fn point_types(func: u32, point: u32) -> Option<&'static [u8]> {
+/// Function `func`'s table of migration points, `None` for a function without one
+/// (imports, or an executable compiled without points).
+pub fn points_of(func: u32) -> Option<PointTable<'static>> {
     let d = desc();
+    if func >= d.num_funcs || d.point_types_index == 0 {
+        return None;
+    }
+    // SAFETY: the compiler emits `num_funcs` entries in the index (abi-spec's
+    // `ModuleDesc::point_types_index`), each null or the address of a 4-byte aligned
+    // table whose first word is its total length; the descriptor is immutable data.
     let index: &[u64] = unsafe { slice(d.point_types_index, d.num_funcs) };
-    let blob = *index.get(func as usize)? as *const u8;
+    let blob = index[func as usize] as *const u8;
     if blob.is_null() {
         return None;
     }
-    unsafe {
-        let rd = |p: *const u8| u32::from_le_bytes([*p, *p.add(1), *p.add(2), *p.add(3)]);
-        let n = rd(blob);
-        if point >= n {
-            return None;
-        }
-        let mut p = blob.add(4);
-        for _ in 0..point {
-            let k = rd(p) as usize;
-            p = p.add(4 + k.div_ceil(4) * 4);
-        }
-        Some(core::slice::from_raw_parts(p.add(4), rd(p) as usize))
-    }
+    // SAFETY: as above, the table is `total_bytes` long and lives as long as the program.
+    let bytes = unsafe {
+        let len = points::total_bytes(core::ptr::read(blob as *const [u8; 4]));
+        core::slice::from_raw_parts(blob, len)
+    };
+    PointTable::new(bytes)
+}
+
+/// Point `point` of function `func`.
+pub fn point(func: u32, point: u32) -> Option<Point<'static>> {
+    points_of(func)?.point(point)
 }
 
 struct FdSink {
@@ -113,18 +119,7 @@ struct FdSink {
 }
 
 fn write_all(fd: i32, bytes: &[u8]) -> Result<(), ()> {
-    let mut off = 0;
-    while off < bytes.len() {
-        let r = unsafe { sys::syscall3(nr::WRITE, fd as usize, bytes[off..].as_ptr() as usize, bytes.len() - off) };
-        if r == -4 {
-            continue; // EINTR
-        }
-        if r <= 0 {
-            return Err(());
-        }
-        off += r as usize;
-    }
-    Ok(())
+    crate::print::write_all(fd, bytes).then_some(()).ok_or(())
 }
 
 impl FdSink {
@@ -171,15 +166,17 @@ fn untouched_chunks(memory: &[u8]) -> Option<Vec<bool>> {
     Some((0..memory.len() / chunk).map(|i| resident[i * chunk / page] & 1 == 0).collect())
 }
 
-/// Whether `/proc/swaps` lists no swap area (only its header line).
+/// Whether `/proc/swaps` lists no swap area (only its header line). Its first 4 KiB
+/// tell: a second line means a swap area.
 fn no_swap() -> bool {
-    read_file(b"/proc/swaps").is_ok_and(|b| b.iter().filter(|&&c| c == b'\n').count() == 1)
-}
-
-fn cpath(p: &[u8]) -> Vec<u8> {
-    let mut v = p.to_vec();
-    v.push(0);
-    v
+    let Ok(fd) = crate::wasi::host::openat(AT_FDCWD, b"/proc/swaps", 0, 0) else {
+        return false;
+    };
+    let mut buf = [0u8; 4096];
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    let n = unsafe { sys::syscall3(nr::READ, fd as usize, buf.as_mut_ptr() as usize, buf.len()) };
+    crate::wasi::host::close(fd);
+    n > 0 && buf[..n as usize].iter().filter(|&&c| c == b'\n').count() == 1
 }
 
 /// Writes the checkpoint of the unwound instance (`frames` outermost first). Returns
@@ -260,86 +257,34 @@ fn try_save(vmctx: *mut VmCtx, frames: &[SavedFrame]) -> Result<(), &'static str
         wasi: wasi.as_ref(),
     };
     let untouched = untouched_chunks(memory);
-    write_atomically(control(b"WASMC_CHECKPOINT").unwrap_or(DEFAULT_PATH), &ck, untouched.as_deref())
+    write_atomically(crate::migrate::checkpoint_path(), &ck, untouched.as_deref())
 }
 
-/// Temporary file, then rename: a crash while writing never leaves a partial file
-/// under the final name.
+/// Writes `ck` through [`ckfile::write_atomically`].
 fn write_atomically(path: &[u8], ck: &CheckpointRef, untouched: Option<&[bool]>) -> Result<(), &'static str> {
-    let mut tmp = path.to_vec();
-    tmp.extend_from_slice(b".tmp");
-    let ctmp = cpath(&tmp);
-    let flags = 0o1 | 0o100 | 0o1000 | 0o2000000; // O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC
-    let fd = unsafe { sys::syscall4(nr::OPENAT, AT_FDCWD as usize, ctmp.as_ptr() as usize, flags, 0o644) };
-    if fd < 0 {
-        return Err("cannot create the checkpoint file (WASMC_CHECKPOINT)");
+    let r = ckfile::write_atomically(path, |fd| {
+        // 1 MiB: sparse memory arrives as thousands of 4 KiB runs, and fewer, larger
+        // writes make the file system's work, and the fsync after it, cheaper (a GiB of
+        // sparse memory checkpoints about 25% faster than with 64 KiB).
+        let mut sink = FdSink { fd, buf: Vec::with_capacity(1 << 20) };
+        match untouched {
+            Some(u) => ck::write_checkpoint_hinted(&mut sink, ck, &|i| u.get(i).copied().unwrap_or(false)),
+            None => ck::write_checkpoint(&mut sink, ck),
+        }
+        .and_then(|()| sink.flush().map_err(WriteError::Sink))
+    });
+    match r {
+        Ok(()) => Ok(()),
+        Err(ckfile::WriteFailure::Refused(msg)) | Err(ckfile::WriteFailure::Fill(WriteError::Invalid(msg))) => Err(msg),
+        Err(ckfile::WriteFailure::Fill(WriteError::Sink(()))) => Err("writing the checkpoint file failed"),
     }
-    // 1 MiB: sparse memory arrives as thousands of 4 KiB runs, and fewer, larger
-    // writes make the file system's work, and the fsync after it, cheaper (a GiB of
-    // sparse memory checkpoints about 25% faster than with 64 KiB).
-    let mut sink = FdSink { fd: fd as i32, buf: Vec::with_capacity(1 << 20) };
-    let r = match untouched {
-        Some(u) => ck::write_checkpoint_hinted(&mut sink, ck, &|i| u.get(i).copied().unwrap_or(false)),
-        None => ck::write_checkpoint(&mut sink, ck),
-    };
-    let flushed = r.is_ok() && sink.flush().is_ok() && unsafe { sys::syscall1(nr::FSYNC, fd as usize) } == 0;
-    unsafe { sys::syscall1(nr::CLOSE, fd as usize) };
-    let result = match r {
-        Err(WriteError::Invalid(msg)) => Err(msg),
-        Err(WriteError::Sink(())) => Err("writing the checkpoint file failed"),
-        Ok(()) if !flushed => Err("writing the checkpoint file failed"),
-        Ok(()) => {
-            let cfinal = cpath(path);
-            let r = unsafe { sys::syscall5(nr::RENAMEAT2, AT_FDCWD as usize, ctmp.as_ptr() as usize, AT_FDCWD as usize, cfinal.as_ptr() as usize, 0) };
-            if r < 0 {
-                Err("cannot rename the checkpoint file into place")
-            } else {
-                return Ok(());
-            }
-        }
-    };
-    unsafe { sys::syscall3(nr::UNLINKAT, AT_FDCWD as usize, ctmp.as_ptr() as usize, 0) };
-    result
-}
-
-fn read_file(path: &[u8]) -> Result<Vec<u8>, &'static str> {
-    let c = cpath(path);
-    let fd = unsafe { sys::syscall4(nr::OPENAT, AT_FDCWD as usize, c.as_ptr() as usize, 0o2000000, 0) };
-    if fd < 0 {
-        return Err("cannot open the checkpoint file (WASMC_RESTORE)");
-    }
-    // Sized up front when the size is known, so a large checkpoint is read in place
-    // instead of being copied at every doubling of the buffer.
-    let size = unsafe { sys::syscall3(nr::LSEEK, fd as usize, 0, 2) }; // SEEK_END
-    let rewound = size >= 0 && unsafe { sys::syscall3(nr::LSEEK, fd as usize, 0, 0) } == 0;
-    let mut out: Vec<u8> = Vec::with_capacity(if rewound { size as usize + 1 } else { 1 << 16 });
-    loop {
-        if out.capacity() == out.len() {
-            out.reserve(out.capacity().max(1 << 16));
-        }
-        let spare = out.capacity() - out.len();
-        let r = unsafe { sys::syscall3(nr::READ, fd as usize, out.as_mut_ptr().add(out.len()) as usize, spare) };
-        if r == -4 {
-            continue;
-        }
-        if r < 0 {
-            unsafe { sys::syscall1(nr::CLOSE, fd as usize) };
-            return Err("cannot read the checkpoint file");
-        }
-        if r == 0 {
-            break;
-        }
-        unsafe { out.set_len(out.len() + r as usize) };
-    }
-    unsafe { sys::syscall1(nr::CLOSE, fd as usize) };
-    Ok(out)
 }
 
 /// Loads the checkpoint at `path` into the fresh instance and returns the frames to
 /// rebuild (outermost first, slot 0 = point id). Any mismatch stops the process with
 /// one line on stderr.
 pub fn load(vmctx: *mut VmCtx, path: &[u8]) -> Vec<(u32, Vec<u64>)> {
-    let bytes = read_file(path).unwrap_or_else(|m| fatal(&[m.as_bytes()]));
+    let bytes = ckfile::read(path).unwrap_or_else(|m| fatal(&[m.as_bytes()]));
     // The file stays alive for the process: WASI restore may keep borrowed names.
     let bytes: &'static [u8] = bytes.leak();
     match apply(vmctx, bytes) {
@@ -352,6 +297,50 @@ fn apply(vmctx: *mut VmCtx, bytes: &'static [u8]) -> Result<Vec<(u32, Vec<u64>)>
     let d = desc();
     let view = ck::read_checkpoint(bytes).map_err(|e| e.message())?;
     ck::check_module(&view, &d.module_hash).map_err(|e| e.message())?;
+    // Frames: each must be a migration point of this code, with its value types, and
+    // together a call chain this code can make: every frame but the innermost stopped
+    // at a call of the next frame's function. Checked before anything runs.
+    let views: Vec<_> = view.frames.iter().collect();
+    let mut frames = vec![];
+    for (k, f) in views.iter().enumerate() {
+        if f.func < d.num_imported_funcs || f.func >= d.num_funcs {
+            return Err("checkpoint frame of a function this module does not define");
+        }
+        if k == 0 && funcs()[f.func as usize].code != d.entry {
+            return Err("checkpoint's outermost frame is not the entry function");
+        }
+        let want = point(f.func, f.point).ok_or("checkpoint frame at a migration point this code does not have")?;
+        if want.types.len() != f.num_values() as usize || !f.types().zip(want.types).all(|(a, b)| a as u8 == *b) {
+            return Err("checkpoint frame values do not match this code");
+        }
+        match views.get(k + 1) {
+            Some(next) => {
+                let calls_next = match want.kind {
+                    PointKind::CallDirect { callee } => next.func == callee,
+                    PointKind::CallIndirect { type_id } => {
+                        funcs().get(next.func as usize).is_some_and(|r| r.type_id == type_id)
+                    }
+                    PointKind::Entry | PointKind::Loop => false,
+                };
+                if !calls_next {
+                    return Err("checkpoint frames are not a call chain of this code (a caller frame is not stopped at a call of the next frame's function)");
+                }
+            }
+            None if want.kind.is_call() => {
+                return Err("checkpoint's innermost frame is stopped at a call, where no frame can resume");
+            }
+            None => {}
+        }
+        let mut slots = Vec::with_capacity(want.types.len() + 1);
+        slots.push(f.point as u64);
+        for (t, val) in f.types().zip(f.values()) {
+            slots.push(native(t, &val)?);
+        }
+        frames.push((f.func, slots));
+    }
+    if frames.is_empty() {
+        return Err("checkpoint has no frames");
+    }
     // Linear memory.
     let v = unsafe { &mut *vmctx };
     let cur = v.memory_size;
@@ -413,28 +402,5 @@ fn apply(vmctx: *mut VmCtx, bytes: &'static [u8]) -> Result<Vec<(u32, Vec<u64>)>
         }
     }
     crate::wasi::restore_state(&view.wasi)?;
-    // Frames: each must be a migration point of this code, with its value types.
-    let mut frames = vec![];
-    for (k, f) in view.frames.iter().enumerate() {
-        if f.func < d.num_imported_funcs || f.func >= d.num_funcs {
-            return Err("checkpoint frame of a function this module does not define");
-        }
-        if k == 0 && funcs()[f.func as usize].code != d.entry {
-            return Err("checkpoint's outermost frame is not the entry function");
-        }
-        let want = point_types(f.func, f.point).ok_or("checkpoint frame at a migration point this code does not have")?;
-        if want.len() != f.num_values() as usize || !f.types().zip(want).all(|(a, b)| a as u8 == *b) {
-            return Err("checkpoint frame values do not match this code");
-        }
-        let mut slots = Vec::with_capacity(want.len() + 1);
-        slots.push(f.point as u64);
-        for (t, val) in f.types().zip(f.values()) {
-            slots.push(native(t, &val)?);
-        }
-        frames.push((f.func, slots));
-    }
-    if frames.is_empty() {
-        return Err("checkpoint has no frames");
-    }
     Ok(frames)
 }

@@ -13,6 +13,7 @@ extern crate alloc;
 pub mod fmath;
 pub mod harness;
 pub mod checkpoint;
+pub mod ckfile;
 pub mod heap;
 pub mod instance;
 pub mod libcalls;

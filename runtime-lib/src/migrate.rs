@@ -110,7 +110,9 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
     s.iter().try_fold(0u64, |acc, c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u64))
 }
 
-/// Reads the migration controls; called once at start-up, before any Wasm code runs.
+/// Reads and checks the migration controls; called once at start-up, before any Wasm
+/// code runs. A bad value stops the process with one line (exit 125) now rather than
+/// losing a checkpoint later.
 pub fn init() {
     let m = mig();
     if let Some(n) = control(b"WASMC_CHECKPOINT_AFTER") {
@@ -122,9 +124,35 @@ pub fn init() {
             _ => fatal(&[b"WASMC_CHECKPOINT_AFTER must be a positive number of migration points"]),
         }
     }
+    if let Some(v) = control(b"WASMC_CHECKPOINT_CONTINUE") {
+        if v != b"0" && v != b"1" {
+            fatal(&[b"WASMC_CHECKPOINT_CONTINUE must be 0 or 1"]);
+        }
+    }
+    if control(b"WASMC_RESTORE").is_some_and(|p| p.is_empty()) {
+        fatal(&[b"WASMC_RESTORE must name a checkpoint file"]);
+    }
+    let destination = control(b"WASMC_CHECKPOINT");
+    if destination.is_some_and(|p| p.is_empty()) {
+        fatal(&[b"WASMC_CHECKPOINT must name a file"]);
+    }
+    // A destination someone chose, or a checkpoint that is certain to be taken, is
+    // checked now, by creating and removing the temporary there. (The default, in the
+    // current directory, is not: a program that is never asked to stop may run where
+    // it cannot write.)
+    if destination.is_some() || m.countdown.is_some() {
+        if let Err(msg) = crate::ckfile::check_writable(checkpoint_path()) {
+            fatal(&[msg.as_bytes()]);
+        }
+    }
     if crate::instance::desc().migration_points != 0 {
         crate::signal::install_handler(SIGUSR1, on_sigusr1, crate::signal::SA_RESTART | crate::signal::SA_ONSTACK);
     }
+}
+
+/// Where a checkpoint goes: `WASMC_CHECKPOINT`, else [`checkpoint::DEFAULT_PATH`].
+pub fn checkpoint_path() -> &'static [u8] {
+    control(b"WASMC_CHECKPOINT").unwrap_or(checkpoint::DEFAULT_PATH)
 }
 
 /// Whether this process started from a checkpoint.
@@ -210,23 +238,24 @@ fn resume_state(vmctx: *mut VmCtx) {
 }
 
 /// Records the frame whose values a point stored in the vmctx scratch slots.
-fn record_frame(vmctx: *mut VmCtx, func: i32, point: i32, nvals: i32, types: *const u8) {
-    let n = nvals as usize;
-    let (raw, scratch) = unsafe {
-        (
-            core::slice::from_raw_parts(types, n),
-            core::slice::from_raw_parts((*vmctx).mig_scratch as *const u64, n),
-        )
+fn record_frame(vmctx: *mut VmCtx, func: i32, point: i32) {
+    let Some(p) = checkpoint::point(func as u32, point as u32) else {
+        fatal(&[b"internal error: a migration point missing from its function's table"]);
     };
-    let types: Vec<ValType> = raw.iter().map(|b| ValType::from_u8(*b).unwrap_or(ValType::I64)).collect();
+    // SAFETY: the scratch area holds `ModuleDesc::max_point_values` slots, at least as
+    // many as any point's record (the compiler computes both from the same points), and
+    // the point just stored its values there.
+    let scratch = unsafe { core::slice::from_raw_parts((*vmctx).mig_scratch as *const u64, p.types.len()) };
+    // The reader checked every type code.
+    let types: Vec<ValType> = p.types.iter().map(|b| ValType::from_u8(*b).unwrap_or(ValType::I64)).collect();
     mig().saved.push(SavedFrame { func: func as u32, point: point as u32, types, slots: scratch.to_vec() });
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_mig_save_frame(vmctx: *mut VmCtx, func: i32, point: i32, nvals: i32, types: *const u8) {
+pub extern "C" fn wasmc_mig_save_frame(vmctx: *mut VmCtx, func: i32, point: i32) {
     // A poll point that stops starts the unwinding; callers keep it going.
     set_state(vmctx, mig_state::UNWINDING);
-    record_frame(vmctx, func, point, nvals, types);
+    record_frame(vmctx, func, point);
 }
 
 #[no_mangle]

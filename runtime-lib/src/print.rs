@@ -9,8 +9,9 @@ use crate::sys::{self, nr};
 pub const STDOUT: i32 = 1;
 pub const STDERR: i32 = 2;
 
-const EINTR: isize = -4;
-const EAGAIN: isize = -11;
+/// Raw `-EINTR`/`-EAGAIN` as system calls return them (asm-generic numbering, all ISAs).
+pub const EINTR: isize = -4;
+pub const EAGAIN: isize = -11;
 
 /// Writes all of `bytes` to `fd`, retrying on partial writes and EINTR. Returns false
 /// if the kernel reported another error (the rest is dropped).
@@ -58,10 +59,11 @@ impl Line {
     pub const fn new() -> Line {
         Line { buf: [0; 512], len: 0 }
     }
-    /// Appends bytes.
+    /// Appends bytes. The last byte of the buffer is kept for [`Line::nl`], so a long
+    /// message is cut short but still ends its line.
     pub fn s(&mut self, bytes: &[u8]) -> &mut Line {
         for &b in bytes {
-            if self.len == self.buf.len() {
+            if self.len >= self.buf.len() - 1 {
                 break;
             }
             self.buf[self.len] = b;
@@ -88,8 +90,18 @@ impl Line {
         let n = fmt_hex(v, &mut tmp);
         self.s(b"0x").s(&tmp[tmp.len() - n..])
     }
+    /// Appends module- or user-supplied text escaped (`abi_spec::text`): it can neither
+    /// break the line nor reach the terminal as control characters.
+    pub fn escaped(&mut self, bytes: &[u8]) -> &mut Line {
+        abi_spec::text::escape(bytes, |p| {
+            self.s(p);
+        });
+        self
+    }
     pub fn nl(&mut self) -> &mut Line {
-        self.s(b"\n")
+        self.buf[self.len.min(self.buf.len() - 1)] = b'\n';
+        self.len = self.len.min(self.buf.len() - 1) + 1;
+        self
     }
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]

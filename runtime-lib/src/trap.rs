@@ -37,7 +37,7 @@ pub fn write_func_name(l: &mut Line, index: u32) {
     let names: &[Bytes] = if d.func_names == 0 { &[] } else { unsafe { slice(d.func_names, d.num_funcs) } };
     match names.get(index as usize).map(bytes) {
         Some(n) if !n.is_empty() => {
-            l.s(n);
+            l.escaped(n);
         }
         _ => {
             l.s(b"func").dec(index as u64);

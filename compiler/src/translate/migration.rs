@@ -12,8 +12,9 @@
 
 use super::control::CallTarget;
 use super::{vm_flags, FuncTranslator, Slot};
-use crate::env::{abi_type, import_data, ir_type, Libcall};
+use crate::env::{abi_type, ir_type, Libcall};
 use abi_spec::mig_state;
+use abi_spec::points::{PointDesc, PointKind};
 use cranelift_codegen::ir::{self, condcodes::IntCC, types, BlockArg, InstBuilder, Value};
 use cranelift_frontend::Variable;
 use wasmparser::{FuncType, ValType};
@@ -44,36 +45,42 @@ pub struct Points {
 }
 
 impl Points {
-    pub fn into_types(self) -> Vec<Vec<abi_spec::ValType>> {
-        self.points
+    pub fn max_values(&self) -> usize {
+        self.points.iter().map(|p| p.vars.len()).max().unwrap_or(0)
+    }
+
+    /// The points in id order, as the function's [`abi_spec::points`] table describes
+    /// them.
+    pub fn into_table(self, info: &crate::module_info::ModuleInfo) -> Vec<u8> {
+        let types: Vec<Vec<abi_spec::ValType>> = self
+            .points
             .iter()
             .map(|p| p.vars.iter().map(|v| abi_type(v.1)).collect())
-            .collect()
+            .collect();
+        let descs: Vec<PointDesc> = self
+            .points
+            .iter()
+            .zip(&types)
+            .map(|(p, types)| PointDesc {
+                kind: match &p.resume {
+                    Resume::Entry { .. } => PointKind::Entry,
+                    Resume::Loop { .. } => PointKind::Loop,
+                    Resume::Call {
+                        target: CallTarget::Direct(f),
+                        ..
+                    } => PointKind::CallDirect { callee: *f },
+                    Resume::Call {
+                        target: CallTarget::Indirect(t),
+                        ..
+                    } => PointKind::CallIndirect {
+                        type_id: info.canonical_type[*t as usize],
+                    },
+                },
+                types,
+            })
+            .collect();
+        abi_spec::points::encode(&descs)
     }
-}
-
-/// Encodes the per-function table of point types read by the runtime:
-/// `u32 num_points`, then per point `u32 nvals` and `nvals` type bytes, padded to 4.
-pub fn encode_point_types(points: &[Vec<abi_spec::ValType>]) -> Vec<u8> {
-    let mut out = (points.len() as u32).to_le_bytes().to_vec();
-    for p in points {
-        let start = out.len();
-        out.extend((p.len() as u32).to_le_bytes());
-        out.extend(p.iter().map(|t| *t as u8));
-        out.resize(start + record_size(p.len()), 0);
-    }
-    out
-}
-
-/// Bytes of one point's record in [`encode_point_types`]' output.
-fn record_size(nvals: usize) -> usize {
-    4 + nvals.div_ceil(4) * 4
-}
-
-/// Offset of record `k` (its `nvals` word) after the `num_points` word, given the
-/// value counts of the points before it.
-fn record_offset(nvals: impl Iterator<Item = usize>, k: usize) -> usize {
-    nvals.take(k).map(record_size).sum()
 }
 
 impl<'a, 'b> FuncTranslator<'a, 'b> {
@@ -271,18 +278,6 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.points.points.len() - 1
     }
 
-    fn point_types_addr(&mut self, k: usize) -> Value {
-        let data = self.env.symbols.point_types
-            [(self.func_index - self.env.info.num_imported_funcs()) as usize]
-            .expect("a function with migration points has a point-types object");
-        let gv = import_data(
-            self.b.func,
-            data,
-            (4 + record_offset(self.points.points.iter().map(|p| p.vars.len()), k) + 4) as i64,
-        );
-        self.b.ins().symbol_value(types::I64, gv)
-    }
-
     /// Address of the vmctx scratch slots (one 8-byte slot per saved value).
     fn scratch(&mut self) -> Value {
         self.b.ins().load(
@@ -321,14 +316,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         loaded
     }
 
-    /// `func, point, nvals, types` arguments of the runtime's point calls.
-    fn point_args(&mut self, k: usize) -> [Value; 4] {
-        let n = self.points.points[k].vars.len();
-        let types_addr = self.point_types_addr(k);
+    /// `func, point` arguments of the runtime's save call.
+    fn point_args(&mut self, k: usize) -> [Value; 2] {
         let func = self.b.ins().iconst(types::I32, self.func_index as i64);
         let point = self.b.ins().iconst(types::I32, k as i64);
-        let nvals = self.b.ins().iconst(types::I32, n as i64);
-        [func, point, nvals, types_addr]
+        [func, point]
     }
 
     /// Fills `save`: store the values, have the runtime record the frame, return.

@@ -20,8 +20,6 @@ use migration::Points;
 use std::collections::HashMap;
 use wasmparser::{FunctionBody, Operator, ValType};
 
-pub use migration::encode_point_types;
-
 /// One entry of the Wasm operand stack.
 #[derive(Clone, Copy, Debug)]
 enum Slot {
@@ -42,8 +40,10 @@ enum Slot {
 /// Result of translating one function.
 pub struct Translated {
     pub func: ir::Function,
-    /// Per migration point, the Wasm types of the values it saves.
-    pub points: Vec<Vec<abi_spec::ValType>>,
+    /// The function's [`abi_spec::points`] table (a table of no points without them).
+    pub point_table: Vec<u8>,
+    /// Values in the largest frame record of the function.
+    pub max_point_values: usize,
 }
 
 pub struct FuncTranslator<'a, 'b> {
@@ -153,12 +153,16 @@ pub fn translate_function(
             },
         })?;
     }
-    let points = t.finish();
+    let (point_table, max_point_values) = t.finish();
     func.name = ir::UserFuncName::user(
         crate::env::NS_FUNC,
         env.symbols.funcs[func_index as usize].as_u32(),
     );
-    Ok(Translated { func, points })
+    Ok(Translated {
+        func,
+        point_table,
+        max_point_values,
+    })
 }
 
 #[derive(Debug)]
@@ -268,7 +272,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         Ok(())
     }
 
-    fn finish(mut self) -> Vec<Vec<abi_spec::ValType>> {
+    fn finish(mut self) -> (Vec<u8>, usize) {
         // Epilogue shared by every return: give the frame back to the depth counter.
         self.b.switch_to_block(self.exit);
         let depth = self.b.ins().load(
@@ -287,9 +291,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             self.emit_restore_paths();
         }
         self.b.seal_all_blocks();
-        let points = std::mem::take(&mut self.points).into_types();
+        let points = std::mem::take(&mut self.points);
+        let max_values = points.max_values();
+        let table = points.into_table(self.env.info);
         self.b.finalize(self.env.frontend_config);
-        points
+        (table, max_values)
     }
 
     fn zero(&mut self, ty: ValType) -> Value {

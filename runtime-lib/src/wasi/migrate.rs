@@ -101,6 +101,10 @@ pub fn checkpoint_state() -> Result<Snapshot, &'static str> {
     Ok(Snapshot { preopens, fds, monotonic_ns })
 }
 
+/// Guest fds a checkpoint may name: every open guest fd holds a host fd, and Linux
+/// gives a process at most 2^20 (`fs.nr_open`'s default).
+const MAX_RESTORED_FD: usize = 1 << 20;
+
 /// Puts the checkpoint's WASI state in place of the fresh one `init` built.
 pub fn restore_state(view: &WasiView<'static>) -> Result<(), &'static str> {
     let r = restored();
@@ -139,6 +143,12 @@ pub fn restore_state(view: &WasiView<'static>) -> Result<(), &'static str> {
             }
         };
         let slot = rec.fd as usize;
+        if slot >= MAX_RESTORED_FD {
+            return Err("checkpoint fd number out of range");
+        }
+        if fds.get(slot).is_some_and(|e| e.is_some()) {
+            return Err("checkpoint has two records for one fd");
+        }
         if fds.len() <= slot {
             fds.resize_with(slot + 1, || None);
         }

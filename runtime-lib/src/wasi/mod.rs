@@ -64,6 +64,12 @@ pub fn init(dirs: Option<&[u8]>) -> Result<(), &'static str> {
     for spec in dirs.split(|&b| b == b',') {
         let (host, guest) =
             split_spec(spec).ok_or_else(|| fail(b"WASMC_DIRS: bad entry (want HOST[::GUEST][,...]): ", spec))?;
+        if !guest_name_ok(guest) {
+            return Err(fail(b"WASMC_DIRS: bad guest name (want /ABSOLUTE, ., or a relative path without ., .. or empty components, in printable characters): ", guest));
+        }
+        if st.preopens.iter().any(|p| p.guest == guest) {
+            return Err(fail(b"WASMC_DIRS: guest name given twice: ", guest));
+        }
         let fd = host::openat(host::AT_FDCWD, host, host::O_RDONLY | host::O_DIRECTORY, 0)
             .map_err(|_| fail(b"WASMC_DIRS: cannot open directory ", host))?;
         st.preopens.push(Preopen { host: host.to_vec(), guest: guest.to_vec() });
@@ -94,12 +100,29 @@ fn split_spec(spec: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((host, guest))
 }
 
-/// `msg` followed by the offending entry; leaked because the caller wants
+/// Whether `guest` can name a preopen: `.`, or a path (absolute or relative) whose
+/// components are all names: no empty, `.` or `..` component (a guest path is matched
+/// against it component by component, and a checkpoint finds the preopen again by it),
+/// and only printable characters.
+fn guest_name_ok(guest: &[u8]) -> bool {
+    if guest == b"." || guest == b"/" {
+        return true;
+    }
+    let rest = guest.strip_prefix(b"/").unwrap_or(guest);
+    !rest.is_empty()
+        && guest.iter().all(|&c| c >= 0x20 && c != 0x7f)
+        && rest.split(|&c| c == b'/').all(|c| !c.is_empty() && c != b"." && c != b"..")
+}
+
+/// `msg` followed by the offending entry (escaped); leaked because the caller wants
 /// `&'static str` and start-up fails right after.
 fn fail(msg: &'static [u8], what: &[u8]) -> &'static str {
     let mut s = Vec::new();
     s.extend_from_slice(msg);
-    s.extend_from_slice(if what.is_empty() { b"\"\"" } else { what });
+    if what.is_empty() {
+        s.extend_from_slice(b"\"\"");
+    }
+    abi_spec::text::escape(what, |p| s.extend_from_slice(p));
     match core::str::from_utf8(Box::leak(s.into_boxed_slice())) {
         Ok(m) => m,
         Err(_) => "WASMC_DIRS: cannot open directory (name is not UTF-8)",
