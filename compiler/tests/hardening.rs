@@ -408,3 +408,37 @@ fn name_section(index: u8, name: &[u8]) -> Vec<u8> {
     section.extend(payload);
     section
 }
+
+#[test]
+fn readlink_never_shows_an_absolute_host_path() {
+    let dir = scratch("readlink");
+    let boxed = dir.join("box");
+    std::fs::create_dir(&boxed).unwrap();
+    std::os::unix::fs::symlink("/etc", boxed.join("abs")).unwrap();
+    std::os::unix::fs::symlink("../outside", boxed.join("rel")).unwrap();
+    // Exits with the errno path_readlink gives for the name in its data segment.
+    let program = |name: &str| {
+        format!(
+            r#"(module
+              (import "wasi_snapshot_preview1" "path_readlink"
+                (func $readlink (param i32 i32 i32 i32 i32 i32) (result i32)))
+              (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+              (memory 1)
+              (data (i32.const 0) "{name}")
+              (func (export "_start")
+                (call $exit (call $readlink (i32.const 3) (i32.const 0) (i32.const {len})
+                                            (i32.const 100) (i32.const 64) (i32.const 200)))))"#,
+            len = name.len()
+        )
+    };
+    for (name, errno) in [("abs", 63), ("rel", 0)] {
+        let input = dir.join(format!("{name}.wasm"));
+        std::fs::write(&input, wat::parse_str(program(name)).unwrap()).unwrap();
+        let exe = dir.join(name);
+        let r = compile(&input, &exe);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let spec = format!("{}::/box", boxed.display());
+        let o = run_in(&dir, &exe, &[("WASMC_DIRS", &spec)]);
+        assert_eq!(o.code, Some(errno), "readlink of {name}: {o:?}");
+    }
+}

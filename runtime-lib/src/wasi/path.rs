@@ -368,6 +368,12 @@ pub extern "C" fn wasmc_wasi_path_readlink(
         mem.ptr(bufused, 4)?;
         let out = mem.ptr(buf, buf_len as u64)?;
         let t = host::readlinkat(r.dir(), &r.name)?;
+        // An absolute target (only the host can have made one: the guest's symlink
+        // refuses them) is not shown: it would tell the guest about the host's file
+        // system. wasmtime refuses it too; a relative target's text is shown, as there.
+        if t.first() == Some(&b'/') {
+            return Err(EPERM);
+        }
         // Truncation is silent, as in POSIX readlink.
         let n = core::cmp::min(t.len(), buf_len as usize);
         unsafe { core::ptr::copy_nonoverlapping(t.as_ptr(), out, n) };
