@@ -12,7 +12,9 @@
 
 pub mod checkpoint;
 pub mod imports;
+pub mod libcall;
 pub mod points;
+pub mod records;
 pub mod text;
 pub mod vmctx;
 
@@ -63,7 +65,7 @@ impl ValType {
 
 /// Why a Wasm program stopped abnormally. Generated code raises these either as
 /// Cranelift trap instructions (found through the trap table, see [`TrapSite`]) or by
-/// calling [`sym::TRAP`].
+/// calling [`libcall::Libcall::Trap`].
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trap {
@@ -147,31 +149,9 @@ pub const MEMORY_PREFIX: u64 = 64 << 10;
 /// memory base in a register anyway, so the poll needs no register for the vmctx.
 pub const MIG_STATE_MIRROR: i32 = -8;
 
-/// Symbols of runtime functions called by generated code. Every one uses the platform C
-/// calling convention (`extern "C"`, Cranelift `SystemV`) and takes `*mut VmCtx` first.
+/// Symbols of what generated code and the runtime share besides the runtime functions
+/// (which are [`libcall::Libcall`]).
 pub mod sym {
-    /// `(vmctx, delta_pages: i32) -> i32`: old size in pages, or -1.
-    pub const MEMORY_GROW: &str = "wasmc_memory_grow";
-    /// `(vmctx, dst: i32, val: i32, len: i32)`.
-    pub const MEMORY_FILL: &str = "wasmc_memory_fill";
-    /// `(vmctx, dst: i32, src: i32, len: i32)`.
-    pub const MEMORY_COPY: &str = "wasmc_memory_copy";
-    /// `(vmctx, seg: i32, dst: i32, src: i32, len: i32)`.
-    pub const MEMORY_INIT: &str = "wasmc_memory_init";
-    /// `(vmctx, seg: i32)`.
-    pub const DATA_DROP: &str = "wasmc_data_drop";
-    /// `(vmctx, table: i32, init: i64, delta: i32) -> i32`: old size, or -1.
-    pub const TABLE_GROW: &str = "wasmc_table_grow";
-    /// `(vmctx, table: i32, dst: i32, val: i64, len: i32)`.
-    pub const TABLE_FILL: &str = "wasmc_table_fill";
-    /// `(vmctx, dst_table: i32, src_table: i32, dst: i32, src: i32, len: i32)`.
-    pub const TABLE_COPY: &str = "wasmc_table_copy";
-    /// `(vmctx, table: i32, seg: i32, dst: i32, src: i32, len: i32)`.
-    pub const TABLE_INIT: &str = "wasmc_table_init";
-    /// `(vmctx, seg: i32)`.
-    pub const ELEM_DROP: &str = "wasmc_elem_drop";
-    /// `(vmctx, code: i32, func_index: i32) -> !`: stops the program with a trap.
-    pub const TRAP: &str = "wasmc_trap";
     /// The module descriptor ([`crate::ModuleDesc`]) emitted by the compiler.
     pub const MODULE: &str = "wasmc_module";
     /// Prefix of the symbol of every defined function; the suffix is the function index.
@@ -180,20 +160,6 @@ pub mod sym {
     /// `(vmctx)`: the compiler-generated instantiation function: globals, tables, data
     /// and element segments, then the start function.
     pub const INIT: &str = "wasmc_init";
-    /// `(vmctx, func: i32, point: i32)`: record the frame whose values the point stored
-    /// in the vmctx scratch slots (64-bit slots; i32/f32 in the low bytes; how many and
-    /// of which types is the point's record in the function's [`points`] table) and set
-    /// `mig_state` to UNWINDING. A poll point calls it when it stops; a call point when
-    /// its callee is unwinding. Either way the function then returns to its caller: no
-    /// Wasm value is live across the call.
-    pub const MIG_SAVE_FRAME: &str = "wasmc_mig_save_frame";
-    /// `(vmctx, func: i32) -> i32`: while restoring, take the next frame record, which
-    /// must belong to `func`: its values are copied into the vmctx scratch slots and its
-    /// point id is returned.
-    pub const MIG_RESTORE_FRAME: &str = "wasmc_mig_restore_frame";
-    /// `(vmctx) -> i64`: while restoring a call site, the funcref (pointer to the
-    /// [`crate::FuncRecord`]) of the callee whose frame comes next.
-    pub const MIG_RESTORE_CALLEE: &str = "wasmc_mig_restore_callee";
 }
 
 /// Values of `VmCtx::mig_state`. Anything non-zero sends migration points to their cold

@@ -163,8 +163,8 @@ pub struct ModuleDesc {
     /// Reserved, 0.
     pub point_types: u64,
     /// `*const u64`, one address per function (imports included): that function's
-    /// point-types table (`u32 num_points`, then per point `u32 nvals` and `nvals`
-    /// [`crate::ValType`] bytes padded to 4), or 0 (imports, no migration points).
+    /// table of migration points ([`crate::points`]: kind, callee and value types of
+    /// each), or 0 (imports, no migration points).
     pub point_types_index: u64,
     /// The most values any migration point of the module saves: the size of the
     /// vmctx scratch area in 8-byte slots.

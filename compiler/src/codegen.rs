@@ -1,7 +1,7 @@
 //! From a read module to one ELF object: the target ISA, symbol declarations, parallel
 //! translation and compilation of every function, then the data the runtime reads.
 
-use crate::env::{wasm_signature, Libcall, ModuleEnv, Symbols};
+use crate::env::{libcall_signature, wasm_signature, Libcall, ModuleEnv, Symbols};
 use crate::error::CompileError;
 use crate::module_info::{ImportKind, ModuleInfo};
 use crate::translate::{translate_function, trap_from_code};
@@ -146,10 +146,10 @@ pub fn declare(
         funcs.push(id);
     }
     let mut libcalls = vec![];
-    for l in Libcall::ALL {
+    for &l in Libcall::ALL {
         libcalls.push((
             l,
-            module.declare_function(l.symbol(), Linkage::Import, &l.signature(cc))?,
+            module.declare_function(l.symbol(), Linkage::Import, &libcall_signature(l, cc))?,
         ));
     }
     let func_records = module.declare_data("wasmc_funcs", Linkage::Local, false, false)?;
@@ -257,12 +257,21 @@ pub fn define_functions(
     imported: u32,
 ) -> anyhow::Result<()> {
     for f in funcs {
-        let id = symbols.funcs[f.index as usize];
-        module.define_function_bytes(id, f.alignment, &f.code, &f.relocs)?;
+        define_compiled(module, symbols.funcs[f.index as usize], f)?;
         if let Some(data) = symbols.point_types[(f.index - imported) as usize] {
             define_bytes(module, data, f.point_table.clone(), 4)?;
         }
     }
+    Ok(())
+}
+
+/// Defines the code of one compiled function (Wasm, stub, trampoline or init) under `id`.
+pub fn define_compiled(
+    module: &mut ObjectModule,
+    id: FuncId,
+    f: &CompiledFunc,
+) -> anyhow::Result<()> {
+    module.define_function_bytes(id, f.alignment, &f.code, &f.relocs)?;
     Ok(())
 }
 

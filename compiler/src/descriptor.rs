@@ -6,11 +6,19 @@
 use crate::codegen::CompiledFunc;
 use crate::env::{abi_type, Symbols};
 use crate::module_info::{ConstValue, ModuleInfo};
-use abi_spec::ModuleDesc;
+use abi_spec::records::Encoded;
+use abi_spec::{Bytes, ExportDesc, FuncRecord, ModuleDesc, TableType, TrapSite};
 use cranelift_module::{DataDescription, DataId, FuncId, Linkage, Module};
 use cranelift_object::ObjectModule;
 use sha2::{Digest, Sha256};
 use std::mem::offset_of;
+
+/// What an address field of a record points at.
+#[derive(Clone, Copy)]
+enum Target {
+    Func(FuncId),
+    Data(DataId, i64),
+}
 
 /// A data object under construction: bytes plus relocations.
 struct Blob {
@@ -27,26 +35,22 @@ impl Blob {
             datas: vec![],
         }
     }
-    fn u8(&mut self, v: u8) {
-        self.bytes.push(v);
-    }
-    fn u32(&mut self, v: u32) {
-        self.bytes.extend(v.to_le_bytes());
-    }
     fn u64(&mut self, v: u64) {
         self.bytes.extend(v.to_le_bytes());
-    }
-    fn func_addr(&mut self, f: FuncId) {
-        self.funcs.push((self.bytes.len(), f));
-        self.u64(0);
     }
     fn data_addr(&mut self, d: DataId, addend: i64) {
         self.datas.push((self.bytes.len(), d, addend));
         self.u64(0);
     }
-    fn pad_to(&mut self, align: usize) {
-        while self.bytes.len() % align != 0 {
-            self.bytes.push(0);
+    /// Appends a record encoded by `abi_spec::records`, its addresses as relocations.
+    fn record(&mut self, e: Encoded<Target>) {
+        let base = self.bytes.len();
+        self.bytes.extend_from_slice(&e.bytes);
+        for (at, t) in e.addrs {
+            match t {
+                Target::Func(f) => self.funcs.push((base + at, f)),
+                Target::Data(d, addend) => self.datas.push((base + at, d, addend)),
+            }
         }
     }
     fn patch_u64(&mut self, at: usize, v: u64) {
@@ -99,8 +103,7 @@ fn bytes_array(
     let id = local_data(module, name)?;
     let mut b = Blob::new();
     for (data, len) in items {
-        b.data_addr(*data, 0);
-        b.u64(*len as u64);
+        b.record(Bytes::encode(Target::Data(*data, 0), *len as u64));
     }
     b.define(module, id)?;
     Ok(id)
@@ -133,9 +136,11 @@ pub fn define_descriptor(
     // Function records: the targets of funcref values.
     let mut recs = Blob::new();
     for f in 0..n {
-        recs.func_addr(symbols.funcs[f]);
-        recs.u32(sizes[f]);
-        recs.u32(info.canonical_type[info.func_types[f] as usize]);
+        recs.record(FuncRecord::encode(
+            Target::Func(symbols.funcs[f]),
+            sizes[f],
+            info.canonical_type[info.func_types[f] as usize],
+        ));
     }
     recs.define(module, symbols.func_records)?;
 
@@ -154,8 +159,10 @@ pub fn define_descriptor(
     let names_id = local_data(module, "wasmc_names")?;
     let mut names = Blob::new();
     for (off, len) in name_ranges {
-        names.data_addr(names_data, off as i64);
-        names.u64(len as u64);
+        names.record(Bytes::encode(
+            Target::Data(names_data, off as i64),
+            len as u64,
+        ));
     }
     names.define(module, names_id)?;
 
@@ -165,10 +172,7 @@ pub fn define_descriptor(
     let mut num_traps = 0u32;
     for c in input.funcs.iter().chain(input.stubs) {
         for (off, trap) in &c.traps {
-            traps.u32(c.index);
-            traps.u32(*off);
-            traps.u32(*trap as u32);
-            traps.u32(0);
+            traps.record(TrapSite::encode(c.index, *off, *trap));
             num_traps += 1;
         }
     }
@@ -182,10 +186,11 @@ pub fn define_descriptor(
     let tables_id = local_data(module, "wasmc_tables")?;
     let mut tables = Blob::new();
     for t in &info.tables {
-        tables.u64(t.min);
-        tables.u64(t.max.unwrap_or(u64::MAX));
-        tables.u8(abi_type(wasmparser::ValType::Ref(t.elem)) as u8);
-        tables.pad_to(8);
+        tables.record(TableType::encode(
+            t.min,
+            t.max,
+            abi_type(wasmparser::ValType::Ref(t.elem)),
+        ));
     }
     tables.define(module, tables_id)?;
 
@@ -321,32 +326,30 @@ fn define_exports(
     let id = local_data(module, "wasmc_exports")?;
     let mut b = Blob::new();
     for ((_, kind, index), (n, p, r)) in info.exports.iter().zip(pieces) {
-        b.data_addr(strings_id, n.0 as i64);
-        b.u64(n.1 as u64);
-        b.u8(match kind {
+        let string = |(at, len): (usize, usize)| (Target::Data(strings_id, at as i64), len as u64);
+        let trampoline = (*kind == ExternalKind::Func).then(|| {
+            let ty = info.canonical_type[info.func_types[*index as usize] as usize];
+            let (_, f) = input
+                .trampolines
+                .iter()
+                .find(|(t, _)| *t == ty)
+                .expect("declared for every exported type");
+            Target::Func(*f)
+        });
+        let kind = match kind {
             ExternalKind::Func => export_kind::FUNC,
             ExternalKind::Table => export_kind::TABLE,
             ExternalKind::Memory => export_kind::MEMORY,
             _ => export_kind::GLOBAL,
-        });
-        b.pad_to(4);
-        b.u32(*index);
-        if *kind == ExternalKind::Func {
-            let ty = info.canonical_type[info.func_types[*index as usize] as usize];
-            let tramp = input
-                .trampolines
-                .iter()
-                .find(|(t, _)| *t == ty)
-                .expect("declared for every exported type")
-                .1;
-            b.func_addr(tramp);
-        } else {
-            b.u64(0);
-        }
-        b.data_addr(strings_id, p.0 as i64);
-        b.u64(p.1 as u64);
-        b.data_addr(strings_id, r.0 as i64);
-        b.u64(r.1 as u64);
+        };
+        b.record(ExportDesc::encode(
+            string(n),
+            kind,
+            *index,
+            trampoline,
+            string(p),
+            string(r),
+        ));
     }
     b.define(module, id)?;
     Ok(id)

@@ -63,37 +63,19 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
         let ir = init::unknown_import_stub(&info, f, symbols, &*isa, &mut fctx);
         let c = codegen::compile_ir(&*isa, ir, f, symbols.funcs[f as usize], &mut ctx)
             .map_err(with_names)?;
-        cranelift_module::Module::define_function_bytes(
-            &mut module,
-            symbols.funcs[f as usize],
-            c.alignment,
-            &c.code,
-            &c.relocs,
-        )?;
+        codegen::define_compiled(&mut module, symbols.funcs[f as usize], &c)?;
         stubs.push(c);
     }
     let trampolines = crate::exports::declare_trampolines(&mut module, &info)?;
     for &(ty, id) in &trampolines {
         let ir = crate::exports::trampoline(&info, ty, &*isa, &mut fctx);
         let c = codegen::compile_ir(&*isa, ir, u32::MAX, id, &mut ctx).map_err(with_names)?;
-        cranelift_module::Module::define_function_bytes(
-            &mut module,
-            id,
-            c.alignment,
-            &c.code,
-            &c.relocs,
-        )?;
+        codegen::define_compiled(&mut module, id, &c)?;
     }
     let ir = init::init_function(&info, symbols, &*isa, &mut fctx);
     let c =
         codegen::compile_ir(&*isa, ir, u32::MAX, declared.init, &mut ctx).map_err(with_names)?;
-    cranelift_module::Module::define_function_bytes(
-        &mut module,
-        declared.init,
-        c.alignment,
-        &c.code,
-        &c.relocs,
-    )?;
+    codegen::define_compiled(&mut module, declared.init, &c)?;
 
     define_descriptor(
         &mut module,

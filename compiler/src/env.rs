@@ -4,7 +4,6 @@
 //! `FuncEnvironment` apart from its translator).
 
 use crate::module_info::ModuleInfo;
-use abi_spec::sym;
 use cranelift_codegen::ir::{self, types, AbiParam, ExternalName, Signature, UserExternalName};
 use cranelift_codegen::isa::CallConv;
 use cranelift_module::{DataId, FuncId};
@@ -14,89 +13,25 @@ use wasmparser::{FuncType, ValType};
 pub const NS_FUNC: u32 = 0;
 pub const NS_DATA: u32 = 1;
 
-/// Runtime functions generated code calls, with their Cranelift signatures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Libcall {
-    MemoryGrow,
-    MemoryFill,
-    MemoryCopy,
-    MemoryInit,
-    DataDrop,
-    TableGrow,
-    TableFill,
-    TableCopy,
-    TableInit,
-    ElemDrop,
-    Trap,
-    MigSaveFrame,
-    MigRestoreFrame,
-    MigRestoreCallee,
+pub use abi_spec::libcall::Libcall;
+
+fn ir_arg(a: abi_spec::libcall::Arg) -> ir::Type {
+    match a {
+        abi_spec::libcall::Arg::I32 => types::I32,
+        abi_spec::libcall::Arg::I64 => types::I64,
+    }
 }
 
-impl Libcall {
-    pub const ALL: [Libcall; 14] = [
-        Libcall::MemoryGrow,
-        Libcall::MemoryFill,
-        Libcall::MemoryCopy,
-        Libcall::MemoryInit,
-        Libcall::DataDrop,
-        Libcall::TableGrow,
-        Libcall::TableFill,
-        Libcall::TableCopy,
-        Libcall::TableInit,
-        Libcall::ElemDrop,
-        Libcall::Trap,
-        Libcall::MigSaveFrame,
-        Libcall::MigRestoreFrame,
-        Libcall::MigRestoreCallee,
-    ];
-
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Libcall::MemoryGrow => sym::MEMORY_GROW,
-            Libcall::MemoryFill => sym::MEMORY_FILL,
-            Libcall::MemoryCopy => sym::MEMORY_COPY,
-            Libcall::MemoryInit => sym::MEMORY_INIT,
-            Libcall::DataDrop => sym::DATA_DROP,
-            Libcall::TableGrow => sym::TABLE_GROW,
-            Libcall::TableFill => sym::TABLE_FILL,
-            Libcall::TableCopy => sym::TABLE_COPY,
-            Libcall::TableInit => sym::TABLE_INIT,
-            Libcall::ElemDrop => sym::ELEM_DROP,
-            Libcall::Trap => sym::TRAP,
-            Libcall::MigSaveFrame => sym::MIG_SAVE_FRAME,
-            Libcall::MigRestoreFrame => sym::MIG_RESTORE_FRAME,
-            Libcall::MigRestoreCallee => sym::MIG_RESTORE_CALLEE,
-        }
+/// The Cranelift signature of runtime function `l`, from its `abi_spec::libcall` entry.
+pub fn libcall_signature(l: Libcall, call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    sig.params.push(AbiParam::new(types::I64));
+    sig.params
+        .extend(l.params().iter().map(|t| AbiParam::new(ir_arg(*t))));
+    if let abi_spec::libcall::Ret::Value(t) = l.ret() {
+        sig.returns.push(AbiParam::new(ir_arg(t)));
     }
-
-    /// Parameters after the leading vmctx, and results.
-    fn shape(self) -> (&'static [ir::Type], &'static [ir::Type]) {
-        use types::{I32, I64};
-        match self {
-            Libcall::MemoryGrow => (&[I32], &[I32]),
-            Libcall::MemoryFill | Libcall::MemoryCopy => (&[I32, I32, I32], &[]),
-            Libcall::MemoryInit => (&[I32, I32, I32, I32], &[]),
-            Libcall::DataDrop | Libcall::ElemDrop => (&[I32], &[]),
-            Libcall::TableGrow => (&[I32, I64, I32], &[I32]),
-            Libcall::TableFill => (&[I32, I32, I64, I32], &[]),
-            Libcall::TableCopy | Libcall::TableInit => (&[I32, I32, I32, I32, I32], &[]),
-            Libcall::Trap => (&[I32, I32], &[]),
-            Libcall::MigSaveFrame => (&[I32, I32], &[]),
-            Libcall::MigRestoreFrame => (&[I32], &[I32]),
-            Libcall::MigRestoreCallee => (&[], &[I64]),
-        }
-    }
-
-    pub fn signature(self, call_conv: CallConv) -> Signature {
-        let (params, results) = self.shape();
-        let mut sig = Signature::new(call_conv);
-        sig.params.push(AbiParam::new(types::I64));
-        sig.params.extend(params.iter().map(|t| AbiParam::new(*t)));
-        sig.returns
-            .extend(results.iter().map(|t| AbiParam::new(*t)));
-        sig
-    }
+    sig
 }
 
 /// Symbol ids of everything generated code may refer to.

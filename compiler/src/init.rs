@@ -39,7 +39,7 @@ impl<'a, 'b> Gen<'a, 'b> {
         let f = import_func(
             self.b.func,
             self.symbols.libcall(l),
-            l.signature(self.isa.default_call_conv()),
+            crate::env::libcall_signature(l, self.isa.default_call_conv()),
         );
         let mut all = vec![self.vmctx];
         all.extend_from_slice(args);

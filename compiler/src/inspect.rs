@@ -178,20 +178,14 @@ fn hex(b: &[u8]) -> String {
 
 /// Function names from the name section; a missing or damaged one just gives none.
 fn func_names(wasm: &[u8]) -> HashMap<u32, String> {
-    use wasmparser::{KnownCustom, Name, Parser, Payload};
+    use wasmparser::{KnownCustom, Parser, Payload};
     let mut names = HashMap::new();
     for payload in Parser::new(0).parse_all(wasm).flatten() {
-        let Payload::CustomSection(c) = payload else {
-            continue;
-        };
-        let KnownCustom::Name(reader) = c.as_known() else {
-            continue;
-        };
-        for sub in reader.into_iter().flatten() {
-            if let Name::Function(map) = sub {
-                for n in map.into_iter().flatten() {
-                    names.insert(n.index, n.name.to_string());
-                }
+        if let Payload::CustomSection(c) = payload {
+            if let KnownCustom::Name(reader) = c.as_known() {
+                names.extend(
+                    crate::module_info::function_names(reader).map(|(i, n)| (i, n.to_string())),
+                );
             }
         }
     }
@@ -286,7 +280,7 @@ mod tests {
             .replace(&modp.display().to_string(), "M");
         let want = format!(
             "checkpoint CK
-  format version 2, ABI version 1, written on riscv64
+  format version 2, ABI version {}, written on riscv64
   module hash {}
   module M (hash matches)
 memory: 65536 bytes (1 pages), 4096 non-zero bytes in 1 runs
@@ -309,6 +303,7 @@ wasi:
     4 file \"/d/a.txt\" offset 10 (oflags 0x1, fdflags 0x0, rights 0x2/0x0)
   monotonic clock: 1.500000000 s
 ",
+            abi_spec::ABI_VERSION,
             hex(&hash)
         );
         assert_eq!(r, want);

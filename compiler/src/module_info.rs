@@ -475,16 +475,26 @@ fn const_value(expr: &ConstExpr<'_>) -> Result<ConstValue, ReadError> {
 }
 
 fn read_names<'a>(info: &mut ModuleInfo<'a>, reader: wasmparser::NameSectionReader<'a>) {
-    // A damaged name section only costs us names; never an error.
-    for sub in reader.into_iter().flatten() {
-        if let Name::Function(map) = sub {
-            for naming in map.into_iter().flatten() {
-                if let Some(slot) = info.func_names.get_mut(naming.index as usize) {
-                    *slot = Some(naming.name.to_string());
-                }
-            }
+    for (index, name) in function_names(reader) {
+        if let Some(slot) = info.func_names.get_mut(index as usize) {
+            *slot = Some(name.to_string());
         }
     }
+}
+
+/// The function names of a name section, (index, name). A damaged section only costs
+/// names: what cannot be read is left out, never an error.
+pub fn function_names(
+    reader: wasmparser::NameSectionReader<'_>,
+) -> impl Iterator<Item = (u32, &str)> {
+    reader
+        .into_iter()
+        .flatten()
+        .filter_map(|sub| match sub {
+            Name::Function(map) => Some(map),
+            _ => None,
+        })
+        .flat_map(|map| map.into_iter().flatten().map(|n| (n.index, n.name)))
 }
 
 /// Turns a wasmparser error into ours, naming the function it is in (by the byte

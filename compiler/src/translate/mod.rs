@@ -483,7 +483,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let r = import_func(
             self.b.func,
             self.env.symbols.libcall(l),
-            l.signature(self.env.call_conv),
+            crate::env::libcall_signature(l, self.env.call_conv),
         );
         self.libcall_refs.insert(l, r);
         r
