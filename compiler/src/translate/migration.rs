@@ -294,9 +294,21 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let vars = self.points.points[k].vars.clone();
         let scratch = self.scratch();
         for (i, (var, _)) in vars.iter().enumerate() {
-            let v = self.b.use_var(*var);
+            let mut v = self.b.use_var(*var);
+            if self.holds_arith(*var) {
+                // The frame record holds canonical bits, the same on every ISA.
+                v = self.canonical_nan_select(v);
+            }
             self.b.ins().store(vm_flags(), v, scratch, (i * 8) as i32);
         }
+    }
+
+    /// Whether `var` is a local that may hold a non-canonical arithmetic NaN.
+    fn holds_arith(&self, var: Variable) -> bool {
+        self.locals
+            .iter()
+            .position(|(v, _)| *v == var)
+            .is_some_and(|i| self.is_arith_local(i as u32))
     }
 
     /// Defines point `k`'s variables from the scratch slots, where the runtime put the

@@ -7,6 +7,7 @@
 //! path defines before jumping straight to the point; Cranelift's SSA construction
 //! turns the variables back into registers, so the hot path pays nothing for it.
 
+mod arith_locals;
 mod control;
 mod liveness;
 mod migration;
@@ -55,6 +56,9 @@ pub struct FuncTranslator<'a, 'b> {
     /// is also where loop polls read the `mig_state` mirror beside it).
     memory_base: Option<Value>,
     locals: Vec<(Variable, ValType)>,
+    /// Locals that only ever hold float-arithmetic results (see `arith_locals`), by
+    /// local index; empty where the hardware canonicalises NaNs itself.
+    arith_locals: Vec<bool>,
     stack: Vec<Slot>,
     /// Variables for stack slots, by (depth, Cranelift type), with their Wasm type.
     stack_vars: HashMap<(usize, ir::Type), Variable>,
@@ -113,6 +117,12 @@ pub fn translate_function(
     } else {
         liveness::Liveness::all_live()
     };
+    let arith_locals = if env.canonicalize_nans {
+        let locals = arith_locals::local_types(ft.params(), body);
+        arith_locals::analyze(body, ft.params().len(), &locals)
+    } else {
+        vec![]
+    };
     let mut t = FuncTranslator {
         env,
         b,
@@ -120,6 +130,7 @@ pub fn translate_function(
         vmctx,
         memory_base: None,
         locals: vec![],
+        arith_locals,
         stack: vec![],
         stack_vars: HashMap::new(),
         stack_types: vec![],
@@ -378,6 +389,36 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         }
     }
 
+    /// Whether local `index` only ever holds float-arithmetic results, which may stay
+    /// non-canonical NaNs until they escape (see `arith_locals`).
+    fn is_arith_local(&self, index: u32) -> bool {
+        self.arith_locals
+            .get(index as usize)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// `v`, or the canonical NaN if `v` is a NaN, without a branch: for cold paths
+    /// (a migration point's save path), where a new block would not be laid out cold.
+    fn canonical_nan_select(&mut self, v: Value) -> Value {
+        let ty = self.b.func.dfg.value_type(v);
+        let is_nan = self.b.ins().fcmp(ir::condcodes::FloatCC::Unordered, v, v);
+        let nan = self.canonical_nan_const(ty);
+        self.b.ins().select(is_nan, nan, v)
+    }
+
+    fn canonical_nan_const(&mut self, ty: ir::Type) -> Value {
+        if ty == types::F32 {
+            self.b
+                .ins()
+                .f32const(ir::immediates::Ieee32::with_bits(0x7fc0_0000))
+        } else {
+            self.b
+                .ins()
+                .f64const(ir::immediates::Ieee64::with_bits(0x7ff8_0000_0000_0000))
+        }
+    }
+
     /// `v`, or the canonical NaN if `v` is a NaN: a compare and a branch to a cold
     /// block that is not taken, off the data path. (A `select` would make x86-64 jump
     /// over a move in the common case; a taken branch per float result costs more.)
@@ -393,15 +434,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .brif(is_nan, cold, &[], cont, &[ir::BlockArg::Value(v)]);
         self.b.seal_block(cold);
         self.b.switch_to_block(cold);
-        let nan = if ty == types::F32 {
-            self.b
-                .ins()
-                .f32const(ir::immediates::Ieee32::with_bits(0x7fc0_0000))
-        } else {
-            self.b
-                .ins()
-                .f64const(ir::immediates::Ieee64::with_bits(0x7ff8_0000_0000_0000))
-        };
+        let nan = self.canonical_nan_const(ty);
         self.b.ins().jump(cont, &[ir::BlockArg::Value(nan)]);
         self.b.seal_block(cont);
         self.b.switch_to_block(cont);

@@ -136,21 +136,41 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             O::Select | O::TypedSelect { .. } => {
                 let cond = self.pop();
                 let ty = self.stack_types[self.stack_types.len() - 1];
-                let (x, y) = self.pop2();
-                let r = self.b.ins().select(cond, x, y);
-                self.push(r, ty);
+                let (y, x) = (self.pop_slot(), self.pop_slot());
+                if let (super::Slot::Arith(x), super::Slot::Arith(y)) = (x, y) {
+                    // One of two arithmetic results is an arithmetic result.
+                    let r = self.b.ins().select(cond, x, y);
+                    self.push_slot(super::Slot::Arith(r), ty);
+                } else {
+                    let (x, y) = (self.settle(x), self.settle(y));
+                    let r = self.b.ins().select(cond, x, y);
+                    self.push(r, ty);
+                }
             }
             O::LocalGet { local_index } => {
                 let (var, ty) = self.locals[*local_index as usize];
                 let v = self.b.use_var(var);
-                self.push(v, ty);
+                if self.is_arith_local(*local_index) {
+                    self.push_slot(super::Slot::Arith(v), ty);
+                } else {
+                    self.push(v, ty);
+                }
             }
             O::LocalSet { local_index } => {
-                let v = self.pop();
+                // An arithmetic local takes an arithmetic result as it is.
+                let v = if self.is_arith_local(*local_index) {
+                    self.pop_float_operand()
+                } else {
+                    self.pop()
+                };
                 self.b.def_var(self.locals[*local_index as usize].0, v);
             }
             O::LocalTee { local_index } => {
-                let v = self.peek(0);
+                let top = self.stack[self.stack.len() - 1];
+                let v = match top {
+                    super::Slot::Arith(v) if self.is_arith_local(*local_index) => v,
+                    _ => self.peek(0),
+                };
                 self.b.def_var(self.locals[*local_index as usize].0, v);
             }
             O::GlobalGet { global_index } => {
