@@ -23,6 +23,7 @@ pub struct Workload {
 /// on the 2-core dev machine; quick sizes for ~0.05 s.
 const KERNELS: &[(&str, &str, &str)] = &[
     ("matmul", "600", "200"),
+    ("lu", "1000", "300"),
     ("stencil", "1024", "256"),
     ("dp", "12000", "3000"),
     ("sort", "1500000", "200000"),
