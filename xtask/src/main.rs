@@ -7,6 +7,7 @@
 //!   bench     setup, build wasmc, measure it (benches/RESULTS.md); --quick for CI
 //!   crossmigrate-test  every fixture migrated across all ISA pairs (3x3 matrix) and chains
 //!   spec      the WebAssembly spec test suite against wasmc (`--target ISA|all`, `--quick`)
+//!   fuzz      differential fuzzing against wasmtime, and checkpoint mutation (`--seconds`, `--seed`)
 //!
 //! Every command starts with the same `setup::ensure_setup()`, so on a fresh machine
 //! `cargo xtask test` alone is enough.
@@ -16,6 +17,7 @@ mod crossmigrate;
 mod demo;
 mod demo_migrate;
 mod fixtures;
+mod fuzz;
 mod setup;
 mod spec;
 mod test;
@@ -65,6 +67,15 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Fuzz: random modules against wasmtime, mutated checkpoints restored; findings under target/fuzz/
+    Fuzz {
+        /// Wall-time budget in seconds
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Seed of every generated module and mutant (the same seed repeats the run)
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn main() {
@@ -77,6 +88,7 @@ fn main() {
         Cmd::Bench { quick } => bench::run(quick),
         Cmd::Spec { args } => spec::run(&args),
         Cmd::CrossmigrateTest { quick, only } => crossmigrate::run(quick, &only),
+        Cmd::Fuzz { seconds, seed } => fuzz::run(seconds, seed),
     });
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");
