@@ -1,24 +1,42 @@
 //! Between the running instance and the canonical checkpoint format of `abi-spec`:
 //! gathering the state into a `CheckpointRef` (funcref addresses become function
 //! indices) and writing it atomically; reading a file back, checking it against this
-//! executable, and putting memory, globals, tables and segments in place.
+//! executable, and putting memory, globals, tables and segments in place. The WASI part
+//! is the layer above's: `save` is given it, `load` hands it back.
 
-use crate::instance::{desc, runtime, slice};
 use crate::ckfile;
-use crate::migrate::SavedFrame;
+use crate::host::{self, AT_FDCWD};
+use crate::instance::{desc, slice, with_runtime, Vm};
 use crate::print::{eprintln_parts, fatal};
 use crate::sys::{self, nr};
-use abi_spec::checkpoint::{self as ck, CheckpointRef, FrameRef, Isa, Sink, Slots, TableRef, Value, WriteError};
+use abi_spec::checkpoint::{self as ck, CheckpointRef, FrameRef, Isa, Sink, Slots, TableRef, Value, WasiRef, WasiView, WriteError};
 use abi_spec::points::{self, Point, PointKind, PointTable};
-use abi_spec::{FuncRecord, ValType, VmCtx};
+use abi_spec::{FuncRecord, ValType};
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::wasi::host::AT_FDCWD;
 const NULL_INDEX: u64 = u32::MAX as u64;
 
 /// Where checkpoints go when `WASMC_CHECKPOINT` is not set.
 pub const DEFAULT_PATH: &[u8] = b"wasmc.ckpt";
+
+/// Where a checkpoint goes: `WASMC_CHECKPOINT`, else [`DEFAULT_PATH`].
+pub fn path() -> &'static [u8] {
+    crate::process::control(b"WASMC_CHECKPOINT").unwrap_or(DEFAULT_PATH)
+}
+
+/// One saved frame, as generated code stored it: raw 64-bit slots (funcrefs as record
+/// addresses); [`save`] makes them canonical.
+pub struct SavedFrame {
+    pub func: u32,
+    pub point: u32,
+    pub types: Vec<ValType>,
+    pub slots: Vec<u64>,
+}
+
+/// A frame to rebuild, as restore takes it: the function, then slot 0 = point id and
+/// the values (native: funcrefs as record addresses).
+pub type RestoreFrame = (u32, Vec<u64>);
 
 fn source_isa() -> Isa {
     if cfg!(target_arch = "x86_64") {
@@ -32,6 +50,7 @@ fn source_isa() -> Isa {
 
 fn funcs() -> &'static [FuncRecord] {
     let d = desc();
+    // SAFETY: the descriptor's `funcs` holds `num_funcs` records (abi-spec §1.2).
     unsafe { slice(d.funcs, d.num_funcs) }
 }
 
@@ -48,7 +67,7 @@ fn index_of(funcref: u64) -> Result<u64, &'static str> {
     let base = funcs().as_ptr() as u64;
     let off = funcref.wrapping_sub(base);
     let size = core::mem::size_of::<FuncRecord>() as u64;
-    if off % size != 0 || off / size >= funcs().len() as u64 {
+    if !off.is_multiple_of(size) || off / size >= funcs().len() as u64 {
         return Err("internal error: funcref outside the function table");
     }
     Ok(off / size)
@@ -78,11 +97,8 @@ fn native(t: ValType, v: &Value) -> Result<u64, &'static str> {
 
 fn global_types() -> &'static [u8] {
     let d = desc();
+    // SAFETY: the descriptor's `global_types` holds `num_globals` bytes.
     unsafe { slice(d.global_types, d.num_globals) }
-}
-
-fn global_slot(vmctx: *mut VmCtx, i: u32) -> *mut u64 {
-    unsafe { (vmctx as *mut u8).add(abi_spec::global_offset(i) as usize) as *mut u64 }
 }
 
 /// Function `func`'s table of migration points, `None` for a function without one
@@ -153,12 +169,14 @@ fn untouched_chunks(memory: &[u8]) -> Option<Vec<bool>> {
     if memory.is_empty() || !no_swap() {
         return None;
     }
-    let page = crate::startup::auxv(6).unwrap_or(4096); // AT_PAGESZ
+    let page = crate::process::auxv(6).unwrap_or(4096); // AT_PAGESZ
     let chunk = ck::CHUNK as usize;
-    if !page.is_power_of_two() || page < chunk || memory.as_ptr() as usize % page != 0 {
+    if !page.is_power_of_two() || page < chunk || !(memory.as_ptr() as usize).is_multiple_of(page) {
         return None;
     }
     let mut resident = vec![0u8; memory.len().div_ceil(page)];
+    // SAFETY: `memory` is page-aligned (checked) and mapped; the kernel writes one byte per
+    // page of it into `resident`, which has exactly that many.
     let r = unsafe { sys::syscall3(nr::MINCORE, memory.as_ptr() as usize, memory.len(), resident.as_mut_ptr() as usize) };
     if r != 0 {
         return None;
@@ -169,20 +187,21 @@ fn untouched_chunks(memory: &[u8]) -> Option<Vec<bool>> {
 /// Whether `/proc/swaps` lists no swap area (only its header line). Its first 4 KiB
 /// tell: a second line means a swap area.
 fn no_swap() -> bool {
-    let Ok(fd) = crate::wasi::host::openat(AT_FDCWD, b"/proc/swaps", 0, 0) else {
+    let Ok(fd) = host::openat(AT_FDCWD, b"/proc/swaps", 0, 0) else {
         return false;
     };
     let mut buf = [0u8; 4096];
     // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
     let n = unsafe { sys::syscall3(nr::READ, fd as usize, buf.as_mut_ptr() as usize, buf.len()) };
-    crate::wasi::host::close(fd);
+    host::close(fd);
     n > 0 && buf[..n as usize].iter().filter(|&&c| c == b'\n').count() == 1
 }
 
-/// Writes the checkpoint of the unwound instance (`frames` outermost first). Returns
-/// false, after saying why on stderr, if it could not be written.
-pub fn save(vmctx: *mut VmCtx, frames: &[SavedFrame]) -> bool {
-    match try_save(vmctx, frames) {
+/// Writes the checkpoint of the unwound instance (`frames` outermost first, `wasi` the
+/// WASI state) to [`path`]. Returns false, after saying why on stderr, if it could not
+/// be written.
+pub fn save(vm: Vm, frames: &[SavedFrame], wasi: WasiRef) -> bool {
+    match try_save(vm, frames, wasi) {
         Ok(()) => true,
         Err(msg) => {
             eprintln_parts(&[b"wasmc: checkpoint not written: ", msg.as_bytes(), b"; continuing"]);
@@ -191,24 +210,27 @@ pub fn save(vmctx: *mut VmCtx, frames: &[SavedFrame]) -> bool {
     }
 }
 
-fn try_save(vmctx: *mut VmCtx, frames: &[SavedFrame]) -> Result<(), &'static str> {
+fn try_save(vm: Vm, frames: &[SavedFrame], wasi: WasiRef) -> Result<(), &'static str> {
     let d = desc();
-    let v = unsafe { &*vmctx };
-    let memory: &[u8] = if v.memory_size == 0 {
+    let memory: &[u8] = if vm.memory_size() == 0 {
         &[]
     } else {
-        unsafe { core::slice::from_raw_parts(v.memory_base as *const u8, v.memory_size as usize) }
+        // SAFETY: linear memory is mapped read-write up to its size, and nothing writes it
+        // while the checkpoint is written (the guest is unwound; signal handlers only
+        // write the mirror word, which lies below it).
+        unsafe { core::slice::from_raw_parts(vm.memory_base() as *const u8, vm.memory_size() as usize) }
     };
     let gtypes: Vec<ValType> = global_types().iter().map(|b| ValType::from_u8(*b).unwrap_or(ValType::I64)).collect();
     let mut gslots = vec![];
     for (i, t) in gtypes.iter().enumerate() {
-        gslots.push(canonical(*t, unsafe { *global_slot(vmctx, i as u32) })?);
+        gslots.push(canonical(*t, vm.global(i as u32))?);
     }
     let mut table_entries: Vec<Vec<u32>> = vec![];
     let ttypes = crate::instance::table_types();
     for i in 0..d.num_tables {
-        let t = unsafe { crate::instance::table(vmctx, i) };
-        let elems: &[u64] = if t.len == 0 { &[] } else { unsafe { core::slice::from_raw_parts(t.base as *const u64, t.len as usize) } };
+        let t = vm.table(i);
+        // SAFETY: a table's `base` holds `len` elements, which nothing writes meanwhile.
+        let elems: &[u64] = if t.len == 0 { &[] } else { unsafe { core::slice::from_raw_parts(t.base, t.len as usize) } };
         let et = ValType::from_u8(ttypes[i as usize].elem).unwrap_or(ValType::FuncRef);
         let mut out = Vec::with_capacity(elems.len());
         for e in elems {
@@ -228,9 +250,11 @@ fn try_save(vmctx: *mut VmCtx, frames: &[SavedFrame]) -> Result<(), &'static str
             }
         })
         .collect();
-    let rt = runtime();
-    let dropped_data: Vec<bool> = (0..rt.dropped_data.len()).map(|i| rt.dropped_data.get(i)).collect();
-    let dropped_elem: Vec<bool> = (0..rt.dropped_elems.len()).map(|i| rt.dropped_elems.get(i)).collect();
+    let (dropped_data, dropped_elem): (Vec<bool>, Vec<bool>) = with_runtime(|rt| {
+        let data = (0..rt.dropped_data.len()).map(|i| rt.dropped_data.get(i)).collect();
+        let elem = (0..rt.dropped_elems.len()).map(|i| rt.dropped_elems.get(i)).collect();
+        (data, elem)
+    });
     let mut frame_slots: Vec<Vec<u64>> = vec![];
     for f in frames {
         let mut s = Vec::with_capacity(f.slots.len());
@@ -244,7 +268,6 @@ fn try_save(vmctx: *mut VmCtx, frames: &[SavedFrame]) -> Result<(), &'static str
         .zip(&frame_slots)
         .map(|(f, s)| FrameRef { func: f.func, point: f.point, values: Slots { types: &f.types, slots: s } })
         .collect();
-    let wasi = crate::wasi::checkpoint_state()?;
     let ck = CheckpointRef {
         module_hash: d.module_hash,
         source_isa: source_isa(),
@@ -254,10 +277,10 @@ fn try_save(vmctx: *mut VmCtx, frames: &[SavedFrame]) -> Result<(), &'static str
         dropped_data: &dropped_data,
         dropped_elem: &dropped_elem,
         frames: &frame_refs,
-        wasi: wasi.as_ref(),
+        wasi,
     };
     let untouched = untouched_chunks(memory);
-    write_atomically(crate::migrate::checkpoint_path(), &ck, untouched.as_deref())
+    write_atomically(path(), &ck, untouched.as_deref())
 }
 
 /// Writes `ck` through [`ckfile::write_atomically`].
@@ -281,19 +304,19 @@ fn write_atomically(path: &[u8], ck: &CheckpointRef, untouched: Option<&[bool]>)
 }
 
 /// Loads the checkpoint at `path` into the fresh instance and returns the frames to
-/// rebuild (outermost first, slot 0 = point id). Any mismatch stops the process with
-/// one line on stderr.
-pub fn load(vmctx: *mut VmCtx, path: &[u8]) -> Vec<(u32, Vec<u64>)> {
+/// rebuild (outermost first) and the WASI state, for the caller to put in place. Any
+/// mismatch stops the process with one line on stderr.
+pub fn load(vm: Vm, path: &[u8]) -> (Vec<RestoreFrame>, WasiView<'static>) {
     let bytes = ckfile::read(path).unwrap_or_else(|m| fatal(&[m.as_bytes()]));
     // The file stays alive for the process: WASI restore may keep borrowed names.
     let bytes: &'static [u8] = bytes.leak();
-    match apply(vmctx, bytes) {
-        Ok(frames) => frames,
+    match apply(vm, bytes) {
+        Ok(loaded) => loaded,
         Err(msg) => fatal(&[b"cannot restore: ", msg.as_bytes()]),
     }
 }
 
-fn apply(vmctx: *mut VmCtx, bytes: &'static [u8]) -> Result<Vec<(u32, Vec<u64>)>, &'static str> {
+fn apply(vm: Vm, bytes: &'static [u8]) -> Result<(Vec<RestoreFrame>, WasiView<'static>), &'static str> {
     let d = desc();
     let view = ck::read_checkpoint(bytes).map_err(|e| e.message())?;
     ck::check_module(&view, &d.module_hash).map_err(|e| e.message())?;
@@ -342,17 +365,18 @@ fn apply(vmctx: *mut VmCtx, bytes: &'static [u8]) -> Result<Vec<(u32, Vec<u64>)>
         return Err("checkpoint has no frames");
     }
     // Linear memory.
-    let v = unsafe { &mut *vmctx };
-    let cur = v.memory_size;
-    if view.memory.size < cur || (view.memory.size > cur && crate::instance::grow_memory(vmctx, (view.memory.size - cur) / abi_spec::WASM_PAGE) < 0) {
+    let cur = vm.memory_size();
+    if view.memory.size < cur || (view.memory.size > cur && crate::instance::grow_memory(vm, (view.memory.size - cur) / abi_spec::WASM_PAGE) < 0) {
         return Err("checkpoint memory size does not fit this module");
     }
     for run in view.memory.runs.iter() {
         let end = run.offset.checked_add(run.bytes.len() as u64).ok_or("bad memory run")?;
-        if end > v.memory_size {
+        if end > vm.memory_size() {
             return Err("checkpoint memory run out of range");
         }
-        unsafe { core::ptr::copy_nonoverlapping(run.bytes.as_ptr(), (v.memory_base + run.offset) as *mut u8, run.bytes.len()) };
+        // SAFETY: the run lies inside linear memory (checked), which is read-write; the
+        // file's bytes are a separate allocation.
+        unsafe { core::ptr::copy_nonoverlapping(run.bytes.as_ptr(), (vm.memory_base() + run.offset) as *mut u8, run.bytes.len()) };
     }
     // Globals.
     let gt = global_types();
@@ -361,7 +385,7 @@ fn apply(vmctx: *mut VmCtx, bytes: &'static [u8]) -> Result<Vec<(u32, Vec<u64>)>
     }
     for (i, val) in view.globals.iter().enumerate() {
         let t = ValType::from_u8(gt[i]).ok_or("bad global type")?;
-        unsafe { *global_slot(vmctx, i as u32) = native(t, &val)? };
+        vm.set_global(i as u32, native(t, &val)?);
     }
     // Tables.
     let tt = crate::instance::table_types();
@@ -372,35 +396,37 @@ fn apply(vmctx: *mut VmCtx, bytes: &'static [u8]) -> Result<Vec<(u32, Vec<u64>)>
         if tv.elem as u8 != tt[i].elem {
             return Err("checkpoint does not match this module (table type)");
         }
-        let t = unsafe { crate::instance::table(vmctx, i as u32) };
-        if tv.len < t.len || (tv.len > t.len && crate::instance::grow_table(vmctx, i as u32, tv.len - t.len, 0) < 0) {
+        let t = vm.table(i as u32);
+        if tv.len < t.len || (tv.len > t.len && crate::instance::grow_table(vm, i as u32, tv.len - t.len, 0) < 0) {
             return Err("checkpoint table size does not fit this module");
         }
-        let t = unsafe { crate::instance::table(vmctx, i as u32) };
+        let t = vm.table(i as u32);
         for (k, e) in tv.entries().enumerate() {
             let val = match e {
                 None => 0,
                 Some(f) if (f as usize) < funcs().len() && tv.elem == ValType::FuncRef => funcref_of(f),
                 Some(_) => return Err("checkpoint table entry out of range"),
             };
-            unsafe { *(t.base as *mut u64).add(k) = val };
+            // SAFETY: the reader yields `tv.len` entries, and the table now has that length.
+            unsafe { *t.base.add(k) = val };
         }
     }
     // Segments.
-    let rt = runtime();
-    if view.dropped_data.len as usize != rt.dropped_data.len() || view.dropped_elem.len as usize != rt.dropped_elems.len() {
-        return Err("checkpoint does not match this module (segments)");
-    }
-    for i in 0..view.dropped_data.len {
-        if view.dropped_data.is_set(i) {
-            rt.dropped_data.set(i as usize);
+    with_runtime(|rt| {
+        if view.dropped_data.len as usize != rt.dropped_data.len() || view.dropped_elem.len as usize != rt.dropped_elems.len() {
+            return Err("checkpoint does not match this module (segments)");
         }
-    }
-    for i in 0..view.dropped_elem.len {
-        if view.dropped_elem.is_set(i) {
-            rt.dropped_elems.set(i as usize);
+        for i in 0..view.dropped_data.len {
+            if view.dropped_data.is_set(i) {
+                rt.dropped_data.set(i as usize);
+            }
         }
-    }
-    crate::wasi::restore_state(&view.wasi)?;
-    Ok(frames)
+        for i in 0..view.dropped_elem.len {
+            if view.dropped_elem.is_set(i) {
+                rt.dropped_elems.set(i as usize);
+            }
+        }
+        Ok(())
+    })?;
+    Ok((frames, view.wasi))
 }

@@ -13,7 +13,7 @@
 //! open), refused unless a regular file of at most [`MAX_CHECKPOINT_BYTES`], and read
 //! to its size at the time of opening, no further.
 
-use crate::wasi::host::{self, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY};
+use crate::host::{self, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY};
 use crate::sys::{self, nr};
 use alloc::vec::Vec;
 
@@ -24,7 +24,7 @@ pub const MAX_CHECKPOINT_BYTES: u64 = 5 << 30;
 
 const S_IFMT: u16 = 0o170000;
 const S_IFREG: u16 = 0o100000;
-const ENOENT: crate::wasi::errno::Errno = crate::wasi::errno::ENOENT;
+const ENOENT: crate::errno::Errno = crate::errno::ENOENT;
 
 /// An open fd, closed when dropped.
 struct Fd(i32);
@@ -97,6 +97,7 @@ pub fn write_atomically<E>(path: &[u8], fill: impl FnOnce(i32) -> Result<(), E>)
     let tmp = temp_name(name);
     let fd = create_temp(&dir, &tmp).map_err(WriteFailure::Refused)?;
     let filled = fill(fd);
+    // SAFETY: fsync touches no memory.
     let synced = filled.is_ok() && unsafe { sys::syscall1(nr::FSYNC, fd as usize) } == 0;
     host::close(fd);
     let result = match filled {
@@ -111,6 +112,7 @@ pub fn write_atomically<E>(path: &[u8], fill: impl FnOnce(i32) -> Result<(), E>)
     match result {
         Ok(()) => {
             // The rename is durable only once the directory itself is.
+            // SAFETY: fsync touches no memory.
             unsafe { sys::syscall1(nr::FSYNC, dir.0 as usize) };
             Ok(())
         }

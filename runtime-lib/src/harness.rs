@@ -15,17 +15,17 @@
 //! anything the guest itself writes to stdout.
 //!
 //! Traps unwind: every command runs under [`wasmc_harness_call`], which saves the
-//! callee-saved registers and the stack pointer; `trap::report` calls [`on_trap`], which
-//! restores them (a longjmp). That is safe from the fault handler too: the handlers run
+//! callee-saved registers and the stack pointer; `trap::report` calls [`on_trap`] (the
+//! trap hook [`run`] installs), which restores them (a longjmp). That is safe from the fault handler too: the handlers run
 //! with SA_NODEFER and an empty sa_mask, so the signal mask needs no restoring, and the
 //! kernel decides "on the alternate stack" from sp alone, so leaving it by a jump is fine.
 
-use crate::instance::{bytes, desc, slice};
+use crate::instance::{bytes, desc, slice, Vm};
 use crate::print::{exit, write_all, Line, STDOUT};
 use crate::sys::{self, nr};
-use crate::Global;
 use abi_spec::{ExportDesc, FuncRecord, Trap, ValType, VmCtx};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering::SeqCst};
 
 extern "C" {
     /// Saves callee-saved registers and sp into `*buf`, calls `f(arg)`, returns 0; or
@@ -191,31 +191,33 @@ core::arch::global_asm!(
 );
 
 /// Saved sp of the running command; 0 when no command runs (traps then exit as usual).
-static JMPBUF: Global<usize> = Global::new(0);
-static LAST_TRAP: Global<u8> = Global::new(0);
+/// Written by `wasmc_harness_call` (asm) and the main flow, read by [`on_trap`] in the
+/// fault handler, hence atomic.
+static JMPBUF: AtomicUsize = AtomicUsize::new(0);
+/// The trap that abandoned the last command. Written by [`on_trap`] (in the fault handler
+/// too), read by the main flow after the jump, hence atomic.
+static LAST_TRAP: AtomicU8 = AtomicU8::new(0);
 
-/// Whether the runner asked for harness mode.
-pub fn enabled() -> bool {
-    crate::startup::control(b"WASMC_HARNESS") == Some(b"1")
-}
-
-/// Called first by `trap::report`: while a command runs, abandon it and resume in the
-/// command loop; otherwise return and let the trap end the process.
-pub fn on_trap(trap: Trap) {
-    unsafe {
-        if *JMPBUF.get() == 0 {
-            return;
-        }
-        *LAST_TRAP.get() = trap as u8;
-        *crate::signal::IN_HANDLER.get() = false;
-        wasmc_harness_unwind(JMPBUF.get());
+/// The trap hook: while a command runs, abandon it and resume in the command loop;
+/// otherwise return and let the trap end the process. Touches atomics only.
+fn on_trap(trap: Trap) {
+    if JMPBUF.load(SeqCst) == 0 {
+        return;
     }
+    LAST_TRAP.store(trap as u8, SeqCst);
+    crate::signal::left_handler();
+    // SAFETY: JMPBUF holds the sp `wasmc_harness_call` saved, whose frame is still live
+    // (it is cleared when that call returns), and every frame above it is abandoned:
+    // generated code and the runtime code between keep no state a jump would break (no
+    // `MainCell::with` closure runs code that can trap).
+    unsafe { wasmc_harness_unwind(JMPBUF.as_ptr()) }
 }
 
 /// Runs `f(arg)` so that a trap inside returns `Err(trap)` instead of exiting.
-fn guarded(vmctx: *mut VmCtx, f: extern "C" fn(usize), arg: usize) -> Result<(), Trap> {
-    let r = unsafe { wasmc_harness_call(f, arg, JMPBUF.get()) };
-    unsafe { *JMPBUF.get() = 0 };
+fn guarded(vm: Vm, f: extern "C" fn(usize), arg: usize) -> Result<(), Trap> {
+    // SAFETY: JMPBUF is a word `wasmc_harness_call` may write; `f(arg)` is a valid call.
+    let r = unsafe { wasmc_harness_call(f, arg, JMPBUF.as_ptr()) };
+    JMPBUF.store(0, SeqCst);
     if r == 0 {
         return Ok(());
     }
@@ -225,12 +227,13 @@ fn guarded(vmctx: *mut VmCtx, f: extern "C" fn(usize), arg: usize) -> Result<(),
     use crate::signal::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
     let set: u64 = [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP].iter().fold(0, |m, s| m | 1 << (s - 1));
     const SIG_UNBLOCK: usize = 1;
+    // SAFETY: `set` is an 8-byte signal set for the kernel to read; no old mask is asked
+    // for.
     unsafe { sys::syscall4(nr::RT_SIGPROCMASK, SIG_UNBLOCK, &set as *const u64 as usize, 0, 8) };
     // Generated code may have been stopped anywhere: restore what it counts on.
-    let v = unsafe { &mut *vmctx };
-    v.depth_left = abi_spec::MAX_CALL_DEPTH;
-    crate::migrate::set_state(vmctx, abi_spec::mig_state::IDLE);
-    Err(Trap::from_u8(unsafe { *LAST_TRAP.get() }).unwrap_or(Trap::Unreachable))
+    vm.set_depth_left(abi_spec::MAX_CALL_DEPTH);
+    vm.set_mig_state(abi_spec::mig_state::IDLE);
+    Err(Trap::from_u8(LAST_TRAP.load(SeqCst)).unwrap_or(Trap::Unreachable))
 }
 
 /// One pending call, read by [`call_export`] (a plain `usize` argument crosses the asm).
@@ -243,12 +246,15 @@ struct Call {
 }
 
 extern "C" fn call_export(p: usize) {
+    // SAFETY: `invoke` passes the address of a `Call` that outlives this call.
     let c = unsafe { &*(p as *const Call) };
+    // SAFETY: export trampolines have this signature (abi-spec `ExportDesc::trampoline`).
     let t: extern "C" fn(*mut VmCtx, u64, *const u64, *mut u64) = unsafe { core::mem::transmute(c.trampoline as usize) };
     t(c.vmctx, c.code, c.args, c.results);
 }
 
 extern "C" fn call_init(vmctx: usize) {
+    // SAFETY: the descriptor's `init` is the generated `wasmc_init(vmctx)` (abi-spec §1.2).
     let init: extern "C" fn(*mut VmCtx) = unsafe { core::mem::transmute(desc().init as usize) };
     init(vmctx as *mut VmCtx);
 }
@@ -284,7 +290,7 @@ fn unhex_bytes(s: &[u8]) -> Option<Vec<u8>> {
     if s == b"-" {
         return Some(Vec::new());
     }
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     s.chunks(2).map(|p| Some(hex_digit(p[0])? << 4 | hex_digit(p[1])?)).collect()
@@ -299,6 +305,7 @@ fn unhex_u64(s: &[u8]) -> Option<u64> {
 
 fn find_export(name: &[u8], kind: u8) -> Option<&'static ExportDesc> {
     let d = desc();
+    // SAFETY: the descriptor's `exports` holds `num_exports` entries.
     let exports: &[ExportDesc] = unsafe { slice(d.exports, d.num_exports) };
     exports.iter().find(|e| e.kind == kind && bytes(&e.name) == name)
 }
@@ -317,7 +324,7 @@ fn error(why: &[u8]) {
     answer(Line::new().s(b"=> error ").s(why));
 }
 
-fn invoke(vmctx: *mut VmCtx, words: &[&[u8]]) {
+fn invoke(vm: Vm, words: &[&[u8]]) {
     let Some(e) = words.first().and_then(|w| unhex_bytes(w)).and_then(|n| find_export(&n, abi_spec::export_kind::FUNC)) else {
         return error(b"no such function export");
     };
@@ -328,15 +335,16 @@ fn invoke(vmctx: *mut VmCtx, words: &[&[u8]]) {
         return error(b"bad arguments");
     };
     let mut out: Vec<u64> = alloc::vec![0; results.len().max(1)];
+    // SAFETY: the descriptor's `funcs` holds `num_funcs` records.
     let funcs: &[FuncRecord] = unsafe { slice(desc().funcs, desc().num_funcs) };
     let call = Call {
-        vmctx,
+        vmctx: vm.as_ptr(),
         trampoline: e.trampoline,
         code: funcs[e.index as usize].code,
         args: args.as_ptr(),
         results: out.as_mut_ptr(),
     };
-    match guarded(vmctx, call_export, &call as *const Call as usize) {
+    match guarded(vm, call_export, &call as *const Call as usize) {
         Err(t) => trap_answer(t),
         Ok(()) => {
             let mut l = Line::new();
@@ -349,16 +357,17 @@ fn invoke(vmctx: *mut VmCtx, words: &[&[u8]]) {
     }
 }
 
-fn get(vmctx: *mut VmCtx, words: &[&[u8]]) {
+fn get(vm: Vm, words: &[&[u8]]) {
     let Some(e) = words.first().and_then(|w| unhex_bytes(w)).and_then(|n| find_export(&n, abi_spec::export_kind::GLOBAL)) else {
         return error(b"no such global export");
     };
     let d = desc();
+    // SAFETY: the descriptor's `global_types` holds `num_globals` bytes.
     let types: &[u8] = unsafe { slice(d.global_types, d.num_globals) };
-    let v = unsafe { *((vmctx as *const u8).add(abi_spec::global_offset(e.index) as usize) as *const u64) };
+    let ty = types[e.index as usize];
     let mut l = Line::new();
     l.s(b"=> ok");
-    push_value(&mut l, types[e.index as usize], v);
+    push_value(&mut l, ty, vm.global(e.index));
     answer(&mut l);
 }
 
@@ -372,6 +381,7 @@ fn read_line(buf: &mut Vec<u8>, pending: &mut Vec<u8>) -> Option<()> {
             return Some(());
         }
         let mut chunk = [0u8; 4096];
+        // SAFETY: the kernel writes at most `chunk.len()` bytes into `chunk`.
         let n = unsafe { sys::syscall3(nr::READ, 0, chunk.as_mut_ptr() as usize, chunk.len()) };
         if n == -4 {
             continue; // EINTR
@@ -389,8 +399,9 @@ fn read_line(buf: &mut Vec<u8>, pending: &mut Vec<u8>) -> Option<()> {
 
 /// Instantiates (init function under the trap guard), then serves commands until EOF.
 /// Runs on the native Wasm stack, in place of `_start`.
-pub fn run(vmctx: *mut VmCtx) -> ! {
-    if let Err(t) = guarded(vmctx, call_init, vmctx as usize) {
+pub fn run(vm: Vm) -> ! {
+    crate::trap::set_hook(on_trap);
+    if let Err(t) = guarded(vm, call_init, vm.as_ptr() as usize) {
         trap_answer(t);
         exit(0);
     }
@@ -399,8 +410,8 @@ pub fn run(vmctx: *mut VmCtx) -> ! {
     while read_line(&mut line, &mut pending).is_some() {
         let words: Vec<&[u8]> = line.split(|&c| c == b' ').filter(|w| !w.is_empty()).collect();
         match words.first().copied() {
-            Some(b"invoke") => invoke(vmctx, &words[1..]),
-            Some(b"get") => get(vmctx, &words[1..]),
+            Some(b"invoke") => invoke(vm, &words[1..]),
+            Some(b"get") => get(vm, &words[1..]),
             None => {}
             Some(_) => error(b"unknown command"),
         }

@@ -1,55 +1,51 @@
 //! wasmc-rt: the runtime linked into every executable wasmc produces.
 //!
-//! `no_std`, no libc: raw syscalls (`sys`), an mmap heap (`heap`), our own `mem*`
-//! (`mem`) and the few libm functions Cranelift may call (`fmath`). Start-up
-//! (`startup`) parses argv/envp, installs fault handlers (`signal`), instantiates the
-//! module from its descriptor (`instance`) and runs it on a dedicated native stack
-//! (`stack`). Generated code calls back into `libcalls`, `trap`, `migrate`
-//! and the WASI layer (`wasi`).
+//! `no_std`, no libc. The modules form layers; a module uses only modules of its own
+//! layer or below (ARCHITECTURE.md, "Runtime layering"; a workspace test checks it):
+//! 0. base: raw syscalls (`sys`), our own `mem*` (`mem`), the libm functions Cranelift
+//!    may call (`fmath`), main-flow state (`cell`), the mmap heap (`heap`), output
+//!    (`print`), errnos and file syscalls (`errno`, `host`);
+//! 1. `process`: arguments, environment, auxv, `WASMC_*` controls;
+//! 2. the instance (`instance`), its native stack (`stack`) and trap reports (`trap`);
+//! 3. what generated code and checkpoints need below policy: `libcalls`, fault handling
+//!    (`signal`), checkpoint encoding and files (`checkpoint`, `ckfile`);
+//! 4. services the guest sees: migration (`migrate`), `wasi`, `spectest`;
+//! 5. the entry point (`startup`) and the spec-test harness (`harness`), which reaches
+//!    the trap path only through the hook `trap::set_hook`.
+//!
+//! State a signal handler touches is atomic; all other mutable state is in
+//! `cell::MainCell`s (see `cell`).
 #![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 
-pub mod fmath;
-pub mod harness;
-pub mod checkpoint;
-pub mod ckfile;
-pub mod heap;
-pub mod instance;
-pub mod libcalls;
-pub mod mem;
-pub mod migrate;
-pub mod print;
-pub mod signal;
-pub mod spectest;
-pub mod stack;
-pub mod startup;
-#[allow(dead_code)]
-pub mod sys;
-pub mod trap;
+mod cell;
+mod checkpoint;
+mod ckfile;
+mod errno;
+mod fmath;
+mod harness;
+mod heap;
+mod host;
+mod instance;
+mod libcalls;
+mod mem;
+mod migrate;
+mod print;
+mod process;
+mod signal;
+mod spectest;
+mod stack;
+mod startup;
+#[allow(dead_code)] // the whole syscall table, used or not, so a new call needs no lookup
+mod sys;
+mod trap;
 mod wasi;
-
-use core::cell::UnsafeCell;
 
 #[global_allocator]
 static HEAP: heap::Heap = heap::Heap::new();
-
-/// A process-wide mutable static. The runtime is single-threaded (Wasm threads are not
-/// supported) and signal handlers only touch state they own, so plain cells suffice.
-/// `repr(transparent)` so asm can address the value through the symbol.
-#[repr(transparent)]
-pub struct Global<T>(UnsafeCell<T>);
-
-unsafe impl<T> Sync for Global<T> {}
-
-impl<T> Global<T> {
-    pub const fn new(v: T) -> Global<T> {
-        Global(UnsafeCell::new(v))
-    }
-    pub fn get(&self) -> *mut T {
-        self.0.get()
-    }
-}
 
 /// Panics are runtime bugs: report once and stop. Only the static message and location
 /// are printed so `core::fmt` is not linked in.

@@ -10,15 +10,17 @@
 //! name the calling function without unwinding (Rust gives no portable way to read the
 //! return address).
 
-use crate::instance::{bytes, desc, dropped_data, dropped_elems, grow_memory, grow_table, slice, table, table_types};
-use crate::Global;
+use crate::instance::{bytes, desc, grow_memory, grow_table, slice, table_types, with_runtime, Table, Vm};
 use abi_spec::{Bytes, Trap, VmCtx};
+use core::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
-/// Return address of the latest trapping-capable libcall (written by the stubs).
-static LIBCALL_RA: Global<usize> = Global::new(0);
+/// Return address of the latest trapping-capable libcall. Written by the stubs' asm on
+/// every such call, read by the main flow when one traps; atomic so that the Rust side
+/// never holds a plain reference to a word asm writes.
+static LIBCALL_RA: AtomicUsize = AtomicUsize::new(0);
 
 fn trap(t: Trap) -> ! {
-    crate::trap::report_at_return_address(t, unsafe { *LIBCALL_RA.get() })
+    crate::trap::report_at_return_address(t, LIBCALL_RA.load(SeqCst))
 }
 
 /// Defines `$name` (an exported symbol) as a stub saving the return address, then
@@ -74,121 +76,131 @@ fn in_bounds(off: i32, len: i32, size: u64) -> bool {
     off as u32 as u64 + len as u32 as u64 <= size
 }
 
+/// The instance behind the vmctx generated code passed.
+fn vm(vmctx: *mut VmCtx) -> Vm {
+    // SAFETY: every caller is a runtime function generated code calls, which passes the
+    // instance's vmctx (abi-spec §1.4).
+    unsafe { Vm::from_raw(vmctx) }
+}
+
 /// Address of linear-memory byte `off` (bounds already checked).
-unsafe fn mem(v: *mut VmCtx, off: i32) -> *mut u8 {
-    ((*v).memory_base + off as u32 as u64) as *mut u8
+fn mem(vm: Vm, off: i32) -> *mut u8 {
+    (vm.memory_base() + off as u32 as u64) as *mut u8
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_memory_grow(vmctx: *mut VmCtx, delta_pages: i32) -> i32 {
-    grow_memory(vmctx, delta_pages as u32 as u64) as i32
+    grow_memory(vm(vmctx), delta_pages as u32 as u64) as i32
 }
 
 extern "C" fn memory_fill(v: *mut VmCtx, dst: i32, val: i32, len: i32) {
-    unsafe {
-        if !in_bounds(dst, len, (*v).memory_size) {
-            trap(Trap::MemoryOutOfBounds);
-        }
-        core::ptr::write_bytes(mem(v, dst), val as u8, len as u32 as usize);
+    let v = vm(v);
+    if !in_bounds(dst, len, v.memory_size()) {
+        trap(Trap::MemoryOutOfBounds);
     }
+    // SAFETY: `dst..dst+len` lies inside linear memory (checked), which is read-write up
+    // to its size; no reference to it is live.
+    unsafe { core::ptr::write_bytes(mem(v, dst), val as u8, len as u32 as usize) };
 }
 
 extern "C" fn memory_copy(v: *mut VmCtx, dst: i32, src: i32, len: i32) {
-    unsafe {
-        let size = (*v).memory_size;
-        if !in_bounds(dst, len, size) || !in_bounds(src, len, size) {
-            trap(Trap::MemoryOutOfBounds);
-        }
-        core::ptr::copy(mem(v, src), mem(v, dst), len as u32 as usize);
+    let v = vm(v);
+    let size = v.memory_size();
+    if !in_bounds(dst, len, size) || !in_bounds(src, len, size) {
+        trap(Trap::MemoryOutOfBounds);
     }
+    // SAFETY: both ranges lie inside linear memory (checked); `copy` allows overlap.
+    unsafe { core::ptr::copy(mem(v, src), mem(v, dst), len as u32 as usize) };
 }
 
 /// The bytes of data segment `seg`; empty once dropped.
 fn data_segment(seg: i32) -> &'static [u8] {
     let d = desc();
+    // SAFETY: the descriptor's `data_segments` holds `num_data_segments` entries.
     let segs: &[Bytes] = unsafe { slice(d.data_segments, d.num_data_segments) };
-    match segs.get(seg as u32 as usize) {
-        Some(b) if !dropped_data().get(seg as u32 as usize) => bytes(b),
+    let i = seg as u32 as usize;
+    match segs.get(i) {
+        Some(b) if !with_runtime(|rt| rt.dropped_data.get(i)) => bytes(b),
         _ => &[],
     }
 }
 
 extern "C" fn memory_init(v: *mut VmCtx, seg: i32, dst: i32, src: i32, len: i32) {
+    let v = vm(v);
     let data = data_segment(seg);
-    unsafe {
-        if !in_bounds(src, len, data.len() as u64) || !in_bounds(dst, len, (*v).memory_size) {
-            trap(Trap::MemoryOutOfBounds);
-        }
-        core::ptr::copy_nonoverlapping(data.as_ptr().add(src as u32 as usize), mem(v, dst), len as u32 as usize);
+    if !in_bounds(src, len, data.len() as u64) || !in_bounds(dst, len, v.memory_size()) {
+        trap(Trap::MemoryOutOfBounds);
     }
+    // SAFETY: the source range lies inside the segment and the destination inside linear
+    // memory (both checked); read-only descriptor data never overlaps linear memory.
+    unsafe { core::ptr::copy_nonoverlapping(data.as_ptr().add(src as u32 as usize), mem(v, dst), len as u32 as usize) };
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_data_drop(_vmctx: *mut VmCtx, seg: i32) {
-    dropped_data().set(seg as u32 as usize);
+    with_runtime(|rt| rt.dropped_data.set(seg as u32 as usize));
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_table_grow(vmctx: *mut VmCtx, table: i32, init: i64, delta: i32) -> i32 {
-    grow_table(vmctx, table as u32, delta as u32 as u64, init as u64) as i32
+    grow_table(vm(vmctx), table as u32, delta as u32 as u64, init as u64) as i32
 }
 
-/// Table `t` as (element pointer, length); traps on a bad table index.
-unsafe fn tab(v: *mut VmCtx, t: i32) -> (*mut u64, u64) {
+/// Table `t`; traps on a bad table index.
+fn tab(v: Vm, t: i32) -> Table {
     if t as u32 as usize >= table_types().len() {
         trap(Trap::TableOutOfBounds);
     }
-    let ti = table(v, t as u32);
-    (ti.base as *mut u64, ti.len)
+    v.table(t as u32)
 }
 
 extern "C" fn table_fill(v: *mut VmCtx, t: i32, dst: i32, val: i64, len: i32) {
-    unsafe {
-        let (base, n) = tab(v, t);
-        if !in_bounds(dst, len, n) {
-            trap(Trap::TableOutOfBounds);
-        }
-        for i in 0..len as u32 as usize {
-            *base.add(dst as u32 as usize + i) = val as u64;
-        }
+    let t = tab(vm(v), t);
+    if !in_bounds(dst, len, t.len) {
+        trap(Trap::TableOutOfBounds);
+    }
+    for i in 0..len as u32 as usize {
+        // SAFETY: `dst + i` is below the table's length (checked), so an element of it.
+        unsafe { *t.base.add(dst as u32 as usize + i) = val as u64 };
     }
 }
 
 extern "C" fn table_copy(v: *mut VmCtx, dst_t: i32, src_t: i32, dst: i32, src: i32, len: i32) {
-    unsafe {
-        let (db, dn) = tab(v, dst_t);
-        let (sb, sn) = tab(v, src_t);
-        if !in_bounds(dst, len, dn) || !in_bounds(src, len, sn) {
-            trap(Trap::TableOutOfBounds);
-        }
-        if len == 0 {
-            return; // an empty table may have a null base, invalid even for 0-length copies
-        }
-        core::ptr::copy(sb.add(src as u32 as usize), db.add(dst as u32 as usize), len as u32 as usize);
+    let v = vm(v);
+    let (d, s) = (tab(v, dst_t), tab(v, src_t));
+    if !in_bounds(dst, len, d.len) || !in_bounds(src, len, s.len) {
+        trap(Trap::TableOutOfBounds);
     }
+    if len == 0 {
+        return; // an empty table may have a null base, invalid even for 0-length copies
+    }
+    // SAFETY: both ranges lie inside their tables (checked); `copy` allows overlap (the
+    // same table).
+    unsafe { core::ptr::copy(s.base.add(src as u32 as usize), d.base.add(dst as u32 as usize), len as u32 as usize) };
 }
 
 extern "C" fn table_init(v: *mut VmCtx, t: i32, seg: i32, dst: i32, src: i32, len: i32) {
     let d = desc();
+    // SAFETY: the descriptor's `elem_segments` holds `num_elem_segments` entries.
     let segs: &[Bytes] = unsafe { slice(d.elem_segments, d.num_elem_segments) };
-    let elems = match segs.get(seg as u32 as usize) {
-        Some(b) if !dropped_elems().get(seg as u32 as usize) => bytes(b),
+    let i = seg as u32 as usize;
+    let elems = match segs.get(i) {
+        Some(b) if !with_runtime(|rt| rt.dropped_elems.get(i)) => bytes(b),
         _ => &[],
     };
-    unsafe {
-        let (base, n) = tab(v, t);
-        if !in_bounds(src, len, elems.len() as u64 / 8) || !in_bounds(dst, len, n) {
-            trap(Trap::TableOutOfBounds);
-        }
-        let from = elems.as_ptr() as *const u64;
-        for i in 0..len as u32 as usize {
-            let e = from.add(src as u32 as usize + i).read_unaligned();
-            *base.add(dst as u32 as usize + i) = e;
-        }
+    let t = tab(vm(v), t);
+    if !in_bounds(src, len, elems.len() as u64 / 8) || !in_bounds(dst, len, t.len) {
+        trap(Trap::TableOutOfBounds);
+    }
+    let from = elems.as_ptr() as *const u64;
+    for i in 0..len as u32 as usize {
+        // SAFETY: `src + i` is an element of the segment and `dst + i` one of the table
+        // (both checked); segment data may be unaligned, hence `read_unaligned`.
+        unsafe { *t.base.add(dst as u32 as usize + i) = from.add(src as u32 as usize + i).read_unaligned() };
     }
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_elem_drop(_vmctx: *mut VmCtx, seg: i32) {
-    dropped_elems().set(seg as u32 as usize);
+    with_runtime(|rt| rt.dropped_elems.set(seg as u32 as usize));
 }

@@ -17,6 +17,7 @@ pub const EAGAIN: isize = -11;
 /// if the kernel reported another error (the rest is dropped).
 pub fn write_all(fd: i32, mut bytes: &[u8]) -> bool {
     while !bytes.is_empty() {
+        // SAFETY: the kernel reads at most `bytes.len()` bytes of `bytes`.
         let n = unsafe { sys::syscall3(nr::WRITE, fd as usize, bytes.as_ptr() as usize, bytes.len()) };
         if n == EINTR || n == EAGAIN {
             continue;
@@ -27,16 +28,6 @@ pub fn write_all(fd: i32, mut bytes: &[u8]) -> bool {
         bytes = &bytes[n as usize..];
     }
     true
-}
-
-/// Writes `bytes` to stderr.
-pub fn eprint(bytes: &[u8]) {
-    write_all(STDERR, bytes);
-}
-
-/// Writes `bytes` and a newline to stderr as one write.
-pub fn eprintln(bytes: &[u8]) {
-    eprintln_parts(&[bytes]);
 }
 
 /// Writes the concatenation of `parts` and a newline to stderr as one write.
@@ -140,6 +131,7 @@ pub fn fmt_hex(mut v: u64, out: &mut [u8; 16]) -> usize {
 /// Ends the whole process (all threads) with `code`.
 pub fn exit(code: i32) -> ! {
     loop {
+        // SAFETY: exit_group ends the process; it touches no memory.
         unsafe { sys::syscall1(nr::EXIT_GROUP, code as usize) };
     }
 }

@@ -3,8 +3,8 @@
 
 use crate::print::{exit, Line, STDERR};
 use crate::sys::{self, nr};
-use crate::Global;
 use abi_spec::Trap;
+use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 pub const SIGILL: i32 = 4;
 pub const SIGTRAP: i32 = 5;
@@ -69,6 +69,8 @@ pub fn install_handler(sig: i32, handler: Handler, flags: u64) -> bool {
         act.flags |= SA_RESTORER;
         act.restorer = wasmc_rt_sigreturn as *const () as usize;
     }
+    // SAFETY: `act` is a valid kernel sigaction (8-byte mask) for the call to read; no old
+    // action is asked for.
     let r = unsafe { sys::syscall4(nr::RT_SIGACTION, sig as usize, &act as *const _ as usize, 0, 8) };
     r == 0
 }
@@ -82,6 +84,7 @@ pub fn ignore(sig: i32) -> bool {
         restorer: 0,
         mask: 0,
     };
+    // SAFETY: as in `install_handler`.
     unsafe { sys::syscall4(nr::RT_SIGACTION, sig as usize, &act as *const _ as usize, 0, 8) == 0 }
 }
 
@@ -96,12 +99,24 @@ const UC_PC: usize = 176; // uc_mcontext.__gregs[0]
 const SI_ADDR: usize = 16;
 
 /// The interrupted pc of a signal handler's ucontext.
+///
+/// # Safety
+/// `uc` must be the `ucontext_t` pointer the kernel passed an `SA_SIGINFO` handler.
 pub unsafe fn ucontext_pc(uc: *const u8) -> usize {
-    *(uc.add(UC_PC) as *const usize)
+    // SAFETY: the kernel's ucontext holds the pc at UC_PC on this ISA (caller).
+    unsafe { *(uc.add(UC_PC) as *const usize) }
 }
 
-/// Reset by the harness when it resumes after a trap raised in the handler.
-pub(crate) static IN_HANDLER: Global<bool> = Global::new(false);
+/// Whether the fault handler is running: a fault inside it is a runtime bug, reported
+/// once instead of looping. Set and read by the handler; cleared by the harness when it
+/// leaves the handler by a jump ([`left_handler`]). Atomic, as handler state.
+static IN_HANDLER: AtomicBool = AtomicBool::new(false);
+
+/// Tells the fault handler that it was left by a jump rather than by returning (the
+/// harness resuming after a trap). Safe in signal handlers.
+pub fn left_handler() {
+    IN_HANDLER.store(false, SeqCst);
+}
 
 /// Sets up the alternate signal stack and the fault handlers. Called first thing at
 /// start-up so even runtime bugs during instantiation get a clear message.
@@ -110,6 +125,7 @@ pub fn install() {
         .unwrap_or_else(|| crate::print::fatal(&[b"cannot map the signal stack"]));
     // stack_t { ss_sp, ss_flags (int, padded), ss_size } on every 64-bit ISA.
     let st: [usize; 3] = [ss as usize, 0, ALTSTACK_BYTES];
+    // SAFETY: `st` is a valid stack_t for the kernel to read; no old one is asked for.
     unsafe { sys::syscall2(nr::SIGALTSTACK, st.as_ptr() as usize, 0) };
     // SA_NODEFER: a fault inside the handler re-enters it (and is caught by IN_HANDLER)
     // instead of being a blocked synchronous signal the kernel turns into a core dump.
@@ -122,13 +138,15 @@ pub fn install() {
 }
 
 extern "C" fn on_fault(sig: i32, info: *mut u8, uc: *mut u8) {
+    // SAFETY: the kernel calls this SA_SIGINFO handler with its siginfo_t and ucontext_t,
+    // and si_addr is at SI_ADDR in the siginfo of every fault signal.
     let (pc, addr) = unsafe { (ucontext_pc(uc), *(info.add(SI_ADDR) as *const usize)) };
-    unsafe {
-        if *IN_HANDLER.get() {
-            internal_error(sig, pc);
-        }
-        *IN_HANDLER.get() = true;
+    // A load and a store, not a swap (`cell` says why): only a fault can re-enter this
+    // handler, and none can come between the two.
+    if IN_HANDLER.load(SeqCst) {
+        internal_error(sig, pc);
     }
+    IN_HANDLER.store(true, SeqCst);
     let func = crate::trap::func_at(pc);
     // A fault in the stack guard is stack exhaustion whatever instruction touched it:
     // on riscv64 Cranelift's stack probes are stores that carry the default
@@ -141,12 +159,9 @@ extern "C" fn on_fault(sig: i32, info: *mut u8, uc: *mut u8) {
         crate::trap::report(t, func);
     }
     if sig == SIGSEGV || sig == SIGBUS {
-        let mem = crate::instance::vmctx_or_null();
-        if !mem.is_null() {
-            let base = crate::instance::runtime().memory_reservation;
-            if base != 0 && addr.wrapping_sub(base) < abi_spec::MEMORY_RESERVATION as usize {
-                crate::trap::report(Trap::MemoryOutOfBounds, func);
-            }
+        let base = crate::instance::memory_start();
+        if base != 0 && addr.wrapping_sub(base) < abi_spec::MEMORY_RESERVATION as usize {
+            crate::trap::report(Trap::MemoryOutOfBounds, func);
         }
     }
     internal_error(sig, pc)

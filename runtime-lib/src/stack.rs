@@ -4,18 +4,21 @@
 
 use crate::heap::{mmap, mprotect, MAP_NORESERVE, PROT_NONE, PROT_RW};
 use crate::print::fatal;
-use crate::Global;
+use core::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 /// Size of the inaccessible region below the stack. Generated code must probe frames
 /// larger than this (Cranelift inline stack probes) so none can jump over it.
 pub const GUARD_BYTES: usize = 64 * 1024;
 
-/// `(start, end)` of the guard region; (0, 0) before the stack exists.
-static GUARD: Global<(usize, usize)> = Global::new((0, 0));
+/// Start of the guard region, 0 before the stack exists. Written once by the main flow
+/// before any Wasm code runs; read by the fault handler, hence atomic.
+static GUARD_START: AtomicUsize = AtomicUsize::new(0);
 
-/// The guard region below the native stack, as `(start, end)`.
+/// The guard region below the native stack, as `(start, end)`; (0, 0) before the stack
+/// exists. Safe in signal handlers.
 pub fn guard_range() -> (usize, usize) {
-    unsafe { *GUARD.get() }
+    let start = GUARD_START.load(SeqCst);
+    (start, if start == 0 { 0 } else { start + GUARD_BYTES })
 }
 
 extern "C" {
@@ -84,8 +87,8 @@ pub fn run_on_native_stack(f: extern "C" fn(usize), arg: usize) {
     if !mprotect(base, GUARD_BYTES, PROT_NONE) {
         fatal(&[b"cannot protect the native stack guard"]);
     }
-    unsafe {
-        *GUARD.get() = (base as usize, base as usize + GUARD_BYTES);
-        wasmc_rt_call_on_stack(base as usize + GUARD_BYTES + stack, f, arg);
-    }
+    GUARD_START.store(base as usize, SeqCst);
+    // SAFETY: the stack top is the end of a fresh read-write mapping, 16-byte aligned
+    // (mmap returns pages), with `stack` bytes below it; `f` returns normally or exits.
+    unsafe { wasmc_rt_call_on_stack(base as usize + GUARD_BYTES + stack, f, arg) };
 }

@@ -1,55 +1,107 @@
 //! Raw Linux system calls for the three supported ISAs. No libc: every call goes
 //! through `syscall6`, and every number comes from `nr`. Returns are raw kernel values
 //! (negative errno on failure).
+//!
+//! Every function here has the same contract: the arguments must be valid for call `n`
+//! (memory they point at valid for what the kernel reads and writes there), and the
+//! call must not unmap, remap or otherwise change memory that Rust code still uses.
 
+/// System call `n` with six arguments.
+///
+/// # Safety
+/// See the module comment.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
     let ret: isize;
-    core::arch::asm!("syscall",
+    // SAFETY: the kernel's system call convention for this ISA; what the call does to
+    // memory is the caller's to vouch for.
+    unsafe { core::arch::asm!("syscall",
         inlateout("rax") n as isize => ret,
         in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d, in("r8") e, in("r9") f,
         lateout("rcx") _, lateout("r11") _,
-        options(nostack));
+        options(nostack)) };
     ret
 }
 
+/// System call `n` with six arguments.
+///
+/// # Safety
+/// See the module comment.
 #[cfg(target_arch = "aarch64")]
 #[inline(always)]
 pub unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
     let ret: isize;
-    core::arch::asm!("svc 0",
+    // SAFETY: the kernel's system call convention for this ISA; what the call does to
+    // memory is the caller's to vouch for.
+    unsafe { core::arch::asm!("svc 0",
         in("x8") n,
         inlateout("x0") a as isize => ret,
         in("x1") b, in("x2") c, in("x3") d, in("x4") e, in("x5") f,
-        options(nostack));
+        options(nostack)) };
     ret
 }
 
+/// System call `n` with six arguments.
+///
+/// # Safety
+/// See the module comment.
 #[cfg(target_arch = "riscv64")]
 #[inline(always)]
 pub unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
     let ret: isize;
-    core::arch::asm!("ecall",
+    // SAFETY: the kernel's system call convention for this ISA; what the call does to
+    // memory is the caller's to vouch for.
+    unsafe { core::arch::asm!("ecall",
         in("a7") n,
         inlateout("a0") a as isize => ret,
         in("a1") b, in("a2") c, in("a3") d, in("a4") e, in("a5") f,
-        options(nostack));
+        options(nostack)) };
     ret
 }
 
+/// # Safety
+/// See the module comment.
 #[inline(always)]
-pub unsafe fn syscall0(n: usize) -> isize { syscall6(n, 0, 0, 0, 0, 0, 0) }
+pub unsafe fn syscall0(n: usize) -> isize {
+    // SAFETY: the caller's promise, passed on.
+    unsafe { syscall6(n, 0, 0, 0, 0, 0, 0) }
+}
+/// # Safety
+/// See the module comment.
 #[inline(always)]
-pub unsafe fn syscall1(n: usize, a: usize) -> isize { syscall6(n, a, 0, 0, 0, 0, 0) }
+pub unsafe fn syscall1(n: usize, a: usize) -> isize {
+    // SAFETY: the caller's promise, passed on.
+    unsafe { syscall6(n, a, 0, 0, 0, 0, 0) }
+}
+/// # Safety
+/// See the module comment.
 #[inline(always)]
-pub unsafe fn syscall2(n: usize, a: usize, b: usize) -> isize { syscall6(n, a, b, 0, 0, 0, 0) }
+pub unsafe fn syscall2(n: usize, a: usize, b: usize) -> isize {
+    // SAFETY: the caller's promise, passed on.
+    unsafe { syscall6(n, a, b, 0, 0, 0, 0) }
+}
+/// # Safety
+/// See the module comment.
 #[inline(always)]
-pub unsafe fn syscall3(n: usize, a: usize, b: usize, c: usize) -> isize { syscall6(n, a, b, c, 0, 0, 0) }
+pub unsafe fn syscall3(n: usize, a: usize, b: usize, c: usize) -> isize {
+    // SAFETY: the caller's promise, passed on.
+    unsafe { syscall6(n, a, b, c, 0, 0, 0) }
+}
+/// # Safety
+/// See the module comment.
 #[inline(always)]
-pub unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize { syscall6(n, a, b, c, d, 0, 0) }
+pub unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
+    // SAFETY: the caller's promise, passed on.
+    unsafe { syscall6(n, a, b, c, d, 0, 0) }
+}
+/// # Safety
+/// See the module comment.
 #[inline(always)]
-pub unsafe fn syscall5(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize) -> isize { syscall6(n, a, b, c, d, e, 0) }
+pub unsafe fn syscall5(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize) -> isize {
+    // SAFETY: the caller's promise, passed on.
+    unsafe { syscall6(n, a, b, c, d, e, 0) }
+}
 
 /// System call numbers. Only the `*at` family is used for paths (the generic table of
 /// aarch64 and riscv64 has no `open`/`stat`/`rename`), and `statx` for metadata (the

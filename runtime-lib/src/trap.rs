@@ -1,16 +1,34 @@
 //! Trap reporting: mapping a pc to a Wasm function and a trap site, the one-line report
 //! on stderr, and `wasmc_trap` for traps generated code raises explicitly.
 //!
-//! Everything here runs in signal handlers too, so it only reads the descriptor, never
-//! allocates and never returns.
+//! Everything here runs in signal handlers too, so it only reads the descriptor and
+//! atomics, never allocates and never returns.
+//!
+//! A layer above may take traps over with [`set_hook`] (the spec-test harness does, to
+//! abandon the command that trapped instead of exiting).
 
 use crate::instance::{bytes, desc, slice};
 use crate::print::{exit, Line, STDERR};
 use abi_spec::{Bytes, FuncRecord, Trap, TrapSite, VmCtx};
+use core::sync::atomic::{AtomicPtr, Ordering::SeqCst};
+
+/// Called first by [`report`]; returns to let the trap end the process, or does not
+/// return at all. It runs in signal handlers too, so it may touch only atomics.
+pub type Hook = fn(Trap);
+
+/// The installed [`Hook`] as a pointer, null for none. Set by the main flow at start-up,
+/// read by [`report`] in signal handlers, hence atomic.
+static HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Installs `hook`, to be called first by every trap report from now on.
+pub fn set_hook(hook: Hook) {
+    HOOK.store(hook as *mut (), SeqCst);
+}
 
 /// The defined (non-imported) function whose native code contains `pc`.
 pub fn func_at(pc: usize) -> Option<u32> {
     let d = desc();
+    // SAFETY: the descriptor's `funcs` holds `num_funcs` records (abi-spec §1.2).
     let funcs: &[FuncRecord] = unsafe { slice(d.funcs, d.num_funcs) };
     let pc = pc as u64;
     funcs
@@ -24,8 +42,10 @@ pub fn func_at(pc: usize) -> Option<u32> {
 /// The trap registered for the instruction at `pc` in function `func`, if any.
 pub fn trap_at(func: u32, pc: usize) -> Option<Trap> {
     let d = desc();
+    // SAFETY: as in `func_at`.
     let funcs: &[FuncRecord] = unsafe { slice(d.funcs, d.num_funcs) };
     let offset = (pc as u64).checked_sub(funcs.get(func as usize)?.code)?;
+    // SAFETY: the descriptor's `trap_sites` holds `num_trap_sites` entries.
     let sites: &[TrapSite] = unsafe { slice(d.trap_sites, d.num_trap_sites) };
     let site = sites.iter().find(|s| s.func_index == func && s.offset as u64 == offset)?;
     Trap::from_u8(site.code as u8)
@@ -34,6 +54,7 @@ pub fn trap_at(func: u32, pc: usize) -> Option<Trap> {
 /// The name of function `index` for diagnostics (`func<index>` when it has none).
 pub fn write_func_name(l: &mut Line, index: u32) {
     let d = desc();
+    // SAFETY: a non-null `func_names` holds one entry per function (abi-spec §1.2).
     let names: &[Bytes] = if d.func_names == 0 { &[] } else { unsafe { slice(d.func_names, d.num_funcs) } };
     match names.get(index as usize).map(bytes) {
         Some(n) if !n.is_empty() => {
@@ -48,7 +69,12 @@ pub fn write_func_name(l: &mut Line, index: u32) {
 /// Prints `wasmc: trap: <message>[ in function <name> (#<index>)]` and exits with
 /// `TRAP_EXIT_CODE`.
 pub fn report(trap: Trap, func: Option<u32>) -> ! {
-    crate::harness::on_trap(trap); // returns unless a harness command is running
+    let hook = HOOK.load(SeqCst);
+    if !hook.is_null() {
+        // SAFETY: only `set_hook` stores a non-null value, and it stores a `Hook`.
+        let hook = unsafe { core::mem::transmute::<*mut (), Hook>(hook) };
+        hook(trap);
+    }
     let mut l = Line::new();
     l.s(b"wasmc: trap: ").s(trap.message().as_bytes());
     if let Some(f) = func.filter(|&f| f < desc().num_funcs) {

@@ -4,11 +4,10 @@
 //! ".." come first (as in wasmtime), then the rest in the kernel's order. The listing
 //! is read whole when the guest starts at cookie 0 and served from the cache after.
 
-use super::errno::*;
-use super::host;
 use super::mem::Mem;
-use super::state;
-use super::table::DirCache;
+use super::table::{self, DirCache};
+use crate::errno::*;
+use crate::host;
 use abi_spec::VmCtx;
 use alloc::vec::Vec;
 
@@ -96,28 +95,32 @@ fn build(fd: i32) -> Result<DirCache, Errno> {
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_readdir(vmctx: *mut VmCtx, fd: u32, buf: u32, buf_len: u32, cookie: u64, bufused: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         mem.ptr(bufused, 4)?;
         let out = mem.ptr(buf, buf_len as u64)?;
-        let e = state().get(fd)?;
-        if !e.is_dir() {
-            return Err(ENOTDIR);
-        }
-        if cookie == 0 || e.dir_cache.is_none() {
-            e.dir_cache = Some(build(e.host_fd)?);
-        }
-        let c = e.dir_cache.as_ref().unwrap();
-        let n = if cookie >= c.offsets.len() as u64 {
-            0
-        } else {
+        let n = table::with(|t| {
+            let e = t.get(fd)?;
+            if !e.is_dir() {
+                return Err(ENOTDIR);
+            }
+            if cookie == 0 || e.dir_cache.is_none() {
+                e.dir_cache = Some(build(e.host_fd)?);
+            }
+            let Some(c) = e.dir_cache.as_ref() else { return Ok(0) };
+            if cookie >= c.offsets.len() as u64 {
+                return Ok(0);
+            }
             // The last entry may be cut short: the guest sees bufused == buf_len and
             // retries with a bigger buffer (the WASI contract).
             let from = c.offsets[cookie as usize];
             let n = core::cmp::min(c.bytes.len() - from, buf_len as usize);
+            // SAFETY: `out` has `buf_len` >= `n` bytes of guest memory (checked), and the
+            // cache holds `n` bytes from `from`; guest memory is no runtime allocation.
             unsafe { core::ptr::copy_nonoverlapping(c.bytes.as_ptr().add(from), out, n) };
-            n
-        };
+            Ok(n)
+        })?;
         mem.write_u32(bufused, n as u32)
     })())
 }

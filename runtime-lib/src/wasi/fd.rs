@@ -1,57 +1,27 @@
 //! The `fd_*` functions. Data goes straight to the host fd with readv/writev (no
 //! buffering, so stdout/stderr interleave exactly as in a native program).
 
-use super::errno::*;
-use super::host;
+use super::flags::*;
 use super::mem::{HostIovec, Mem};
-use super::state;
-use super::table::Kind;
+use super::table::{self, FdEntry, Kind};
+use crate::errno::*;
+use crate::host;
 use crate::sys::{nr, syscall2, syscall3, syscall4, syscall5};
 use abi_spec::VmCtx;
 
-pub const FDFLAGS_APPEND: u16 = 1;
-pub const FDFLAGS_DSYNC: u16 = 2;
-pub const FDFLAGS_NONBLOCK: u16 = 4;
-pub const FDFLAGS_RSYNC: u16 = 8;
-pub const FDFLAGS_SYNC: u16 = 16;
-
-pub fn fdflags_to_linux(f: u16) -> usize {
-    let mut fl = 0;
-    if f & FDFLAGS_APPEND != 0 {
-        fl |= host::O_APPEND;
-    }
-    if f & FDFLAGS_DSYNC != 0 {
-        fl |= host::O_DSYNC;
-    }
-    if f & FDFLAGS_NONBLOCK != 0 {
-        fl |= host::O_NONBLOCK;
-    }
-    // Linux defines O_RSYNC as O_SYNC.
-    if f & (FDFLAGS_RSYNC | FDFLAGS_SYNC) != 0 {
-        fl |= host::O_SYNC;
-    }
-    fl
-}
-
-pub fn fdflags_from_linux(fl: usize) -> u16 {
-    let mut f = 0;
-    if fl & host::O_APPEND != 0 {
-        f |= FDFLAGS_APPEND;
-    }
-    if fl & host::O_NONBLOCK != 0 {
-        f |= FDFLAGS_NONBLOCK;
-    }
-    if fl & host::O_SYNC == host::O_SYNC {
-        f |= FDFLAGS_SYNC;
-    } else if fl & host::O_DSYNC != 0 {
-        f |= FDFLAGS_DSYNC;
-    }
-    f
-}
-
 /// Host fd of a guest fd.
 pub fn host_fd(fd: u32) -> Result<i32, Errno> {
-    Ok(state().get(fd)?.host_fd)
+    entry(fd, |e| e.host_fd)
+}
+
+/// Runs `f` on the entry of guest fd `fd`; EBADF if there is none.
+fn entry<R>(fd: u32, f: impl FnOnce(&mut FdEntry) -> R) -> Result<R, Errno> {
+    table::with(|t| t.get(fd).map(f))
+}
+
+/// The host fd of `fd` when it is not a directory, else `dir_error`.
+fn file_fd(fd: u32, dir_error: Errno) -> Result<i32, Errno> {
+    entry(fd, |e| if e.is_dir() { Err(dir_error) } else { Ok(e.host_fd) })?
 }
 
 /// Runs a syscall again when a signal (e.g. the runtime's own) interrupted it, so the
@@ -66,19 +36,18 @@ fn retry(mut f: impl FnMut() -> isize) -> Result<usize, Errno> {
 }
 
 fn rw(vmctx: *mut VmCtx, fd: u32, iovs: u32, n: u32, offset: Option<u64>, out: u32, write: bool) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         mem.ptr(out, 4)?;
-        let e = state().get(fd)?;
-        if e.is_dir() {
-            return Err(if offset.is_some() { EISDIR } else { EBADF });
-        }
-        let h = e.host_fd as usize;
+        let h = file_fd(fd, if offset.is_some() { EISDIR } else { EBADF })? as usize;
         let v: alloc::vec::Vec<HostIovec> = mem.iovecs(iovs, n)?;
         let (p, c) = (v.as_ptr() as usize, v.len());
         let done = match offset {
             None => {
                 let call = if write { nr::WRITEV } else { nr::READV };
+                // SAFETY: `v` holds `c` host iovecs, each a range of guest memory
+                // `iovecs` checked, for the kernel to fill or send.
                 retry(|| unsafe { syscall3(call, h, p, c) })?
             }
             Some(off) => {
@@ -87,6 +56,7 @@ fn rw(vmctx: *mut VmCtx, fd: u32, iovs: u32, n: u32, offset: Option<u64>, out: u
                 }
                 let call = if write { nr::PWRITEV } else { nr::PREADV };
                 // 64-bit kernels take the whole offset in the "low" argument.
+                // SAFETY: as for readv/writev above.
                 retry(|| unsafe { syscall5(call, h, p, c, off as usize, 0) })?
             }
         };
@@ -116,40 +86,35 @@ pub extern "C" fn wasmc_wasi_fd_pwrite(vmctx: *mut VmCtx, fd: u32, iovs: u32, n:
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_seek(vmctx: *mut VmCtx, fd: u32, offset: i64, whence: u32, newoffset: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         mem.ptr(newoffset, 8)?;
-        let e = state().get(fd)?;
-        if e.is_dir() {
-            return Err(EBADF);
-        }
+        let h = file_fd(fd, EBADF)?;
         // WASI whence SET/CUR/END are 0/1/2, as in Linux.
         if whence > 2 {
             return Err(EINVAL);
         }
-        let pos = host::lseek(e.host_fd, offset, whence)?;
+        let pos = host::lseek(h, offset, whence)?;
         mem.write_u64(newoffset, pos)
     })())
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_tell(vmctx: *mut VmCtx, fd: u32, offset: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         mem.ptr(offset, 8)?;
-        let e = state().get(fd)?;
-        if e.is_dir() {
-            return Err(EBADF);
-        }
-        let pos = host::lseek(e.host_fd, 0, 1)?;
+        let pos = host::lseek(file_fd(fd, EBADF)?, 0, 1)?;
         mem.write_u64(offset, pos)
     })())
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_close(_vmctx: *mut VmCtx, fd: u32) -> i32 {
-    super::ret((|| {
-        let e = state().remove(fd)?;
+    ret((|| {
+        let e = table::with(|t| t.remove(fd))?;
         if e.owns_host_fd() {
             host::close(e.host_fd);
         }
@@ -159,22 +124,21 @@ pub extern "C" fn wasmc_wasi_fd_close(_vmctx: *mut VmCtx, fd: u32) -> i32 {
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_sync(_vmctx: *mut VmCtx, fd: u32) -> i32 {
-    super::ret(host_fd(fd).and_then(|h| check(unsafe { crate::sys::syscall1(nr::FSYNC, h as usize) }).map(drop)))
+    // SAFETY: fsync touches no memory.
+    ret(host_fd(fd).and_then(|h| check(unsafe { crate::sys::syscall1(nr::FSYNC, h as usize) }).map(drop)))
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_datasync(_vmctx: *mut VmCtx, fd: u32) -> i32 {
-    super::ret(host_fd(fd).and_then(|h| check(unsafe { crate::sys::syscall1(nr::FDATASYNC, h as usize) }).map(drop)))
+    // SAFETY: fdatasync touches no memory.
+    ret(host_fd(fd).and_then(|h| check(unsafe { crate::sys::syscall1(nr::FDATASYNC, h as usize) }).map(drop)))
 }
 
 /// Advice is only a hint; accepting it without acting is allowed.
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_advise(_vmctx: *mut VmCtx, fd: u32, _offset: u64, _len: u64, advice: u32) -> i32 {
-    super::ret((|| {
-        let e = state().get(fd)?;
-        if e.is_dir() {
-            return Err(EBADF);
-        }
+    ret((|| {
+        file_fd(fd, EBADF)?;
         if advice > 5 {
             return Err(EINVAL);
         }
@@ -184,15 +148,12 @@ pub extern "C" fn wasmc_wasi_fd_advise(_vmctx: *mut VmCtx, fd: u32, _offset: u64
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_allocate(_vmctx: *mut VmCtx, fd: u32, offset: u64, len: u64) -> i32 {
-    super::ret((|| {
-        let e = state().get(fd)?;
-        if e.is_dir() {
-            return Err(EBADF);
-        }
+    ret((|| {
+        let h = file_fd(fd, EBADF)? as usize;
         if offset > i64::MAX as u64 || len > i64::MAX as u64 {
             return Err(EINVAL);
         }
-        let h = e.host_fd as usize;
+        // SAFETY: fallocate touches no memory.
         retry(|| unsafe { syscall4(nr::FALLOCATE, h, 0, offset as usize, len as usize) })?;
         Ok(())
     })())
@@ -200,61 +161,65 @@ pub extern "C" fn wasmc_wasi_fd_allocate(_vmctx: *mut VmCtx, fd: u32, offset: u6
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_fdstat_get(vmctx: *mut VmCtx, fd: u32, buf: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         mem.ptr(buf, 24)?;
-        let e = state().get(fd)?;
-        let filetype = if e.is_dir() { 3 } else { host::filetype_of_mode(host::fstatx(e.host_fd)?.mode) };
+        let (is_dir, host_fd, fdflags, base, inheriting) = entry(fd, |e| (e.is_dir(), e.host_fd, e.fdflags, e.rights_base, e.rights_inheriting))?;
+        let filetype = if is_dir { 3 } else { host::filetype_of_mode(host::fstatx(host_fd)?.mode) };
         let mut b = [0u8; 24];
         b[0] = filetype;
-        b[2..4].copy_from_slice(&e.fdflags.to_le_bytes());
-        b[8..16].copy_from_slice(&e.rights_base.to_le_bytes());
-        b[16..24].copy_from_slice(&e.rights_inheriting.to_le_bytes());
+        b[2..4].copy_from_slice(&fdflags.to_le_bytes());
+        b[8..16].copy_from_slice(&base.to_le_bytes());
+        b[16..24].copy_from_slice(&inheriting.to_le_bytes());
         mem.write_bytes(buf, &b)
     })())
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_fdstat_set_flags(_vmctx: *mut VmCtx, fd: u32, flags: u32) -> i32 {
-    super::ret((|| {
+    ret((|| {
         let flags = flags as u16;
         if flags & !0x1f != 0 {
             return Err(EINVAL);
         }
-        let e = state().get(fd)?;
-        // F_SETFL can change only APPEND and NONBLOCK on Linux; the sync modes are
-        // fixed at open.
-        let sync = FDFLAGS_DSYNC | FDFLAGS_RSYNC | FDFLAGS_SYNC;
-        if flags & sync != e.fdflags & sync {
-            return Err(ENOTSUP);
-        }
-        let cur = host::fcntl(e.host_fd, host::F_GETFL, 0)?;
-        let mut fl = cur & !(host::O_APPEND | host::O_NONBLOCK);
-        fl |= fdflags_to_linux(flags & (FDFLAGS_APPEND | FDFLAGS_NONBLOCK));
-        host::fcntl(e.host_fd, host::F_SETFL, fl)?;
-        e.fdflags = flags;
-        Ok(())
+        entry(fd, |e| {
+            // F_SETFL can change only APPEND and NONBLOCK on Linux; the sync modes are
+            // fixed at open.
+            let sync = FDFLAGS_DSYNC | FDFLAGS_RSYNC | FDFLAGS_SYNC;
+            if flags & sync != e.fdflags & sync {
+                return Err(ENOTSUP);
+            }
+            let cur = host::fcntl(e.host_fd, host::F_GETFL, 0)?;
+            let mut fl = cur & !(host::O_APPEND | host::O_NONBLOCK);
+            fl |= fdflags_to_linux(flags & (FDFLAGS_APPEND | FDFLAGS_NONBLOCK));
+            host::fcntl(e.host_fd, host::F_SETFL, fl)?;
+            e.fdflags = flags;
+            Ok(())
+        })?
     })())
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_fdstat_set_rights(_vmctx: *mut VmCtx, fd: u32, base: u64, inheriting: u64) -> i32 {
-    super::ret((|| {
-        let e = state().get(fd)?;
-        // Rights can only be dropped, never gained.
-        if base & !e.rights_base != 0 || inheriting & !e.rights_inheriting != 0 {
-            return Err(ENOTCAPABLE);
-        }
-        e.rights_base = base;
-        e.rights_inheriting = inheriting;
-        Ok(())
+    ret((|| {
+        entry(fd, |e| {
+            // Rights can only be dropped, never gained.
+            if base & !e.rights_base != 0 || inheriting & !e.rights_inheriting != 0 {
+                return Err(ENOTCAPABLE);
+            }
+            e.rights_base = base;
+            e.rights_inheriting = inheriting;
+            Ok(())
+        })?
     })())
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_filestat_get(vmctx: *mut VmCtx, fd: u32, buf: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         mem.ptr(buf, 64)?;
         let st = host::fstatx(host_fd(fd)?)?;
         mem.write_bytes(buf, &host::encode_filestat(&st))
@@ -263,15 +228,12 @@ pub extern "C" fn wasmc_wasi_fd_filestat_get(vmctx: *mut VmCtx, fd: u32, buf: u3
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_filestat_set_size(_vmctx: *mut VmCtx, fd: u32, size: u64) -> i32 {
-    super::ret((|| {
-        let e = state().get(fd)?;
-        if e.is_dir() {
-            return Err(EISDIR);
-        }
+    ret((|| {
+        let h = file_fd(fd, EISDIR)? as usize;
         if size > i64::MAX as u64 {
             return Err(EINVAL);
         }
-        let h = e.host_fd as usize;
+        // SAFETY: ftruncate touches no memory (the file is not mapped).
         retry(|| unsafe { syscall2(nr::FTRUNCATE, h, size as usize) })?;
         Ok(())
     })())
@@ -279,28 +241,29 @@ pub extern "C" fn wasmc_wasi_fd_filestat_set_size(_vmctx: *mut VmCtx, fd: u32, s
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_filestat_set_times(_vmctx: *mut VmCtx, fd: u32, atim: u64, mtim: u64, fst: u32) -> i32 {
-    super::ret((|| {
+    ret((|| {
         let times = host::utimens_times(atim, mtim, fst as u16)?;
-        let e = state().get(fd)?;
-        host::utimensat(e.host_fd, None, &times, 0)
+        host::utimensat(host_fd(fd)?, None, &times, 0)
     })())
 }
 
 /// The guest name of preopen `fd`; EBADF for any other fd.
-fn preopen_name(fd: u32) -> Result<&'static [u8], Errno> {
-    let st = state();
-    let e = st.get(fd)?;
-    if e.kind != Kind::PreopenDir {
-        return Err(EBADF);
-    }
-    let i = e.preopen as usize;
-    Ok(&st.preopens[i].guest)
+fn preopen_name(fd: u32) -> Result<alloc::vec::Vec<u8>, Errno> {
+    table::with(|t| {
+        let e = t.get(fd)?;
+        if e.kind != Kind::PreopenDir {
+            return Err(EBADF);
+        }
+        let i = e.preopen as usize;
+        Ok(t.preopens[i].guest.clone())
+    })
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_prestat_get(vmctx: *mut VmCtx, fd: u32, buf: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         mem.ptr(buf, 8)?;
         let len = preopen_name(fd)?.len() as u32;
         mem.write_u32(buf, 0)?; // tag 0: directory
@@ -310,20 +273,20 @@ pub extern "C" fn wasmc_wasi_fd_prestat_get(vmctx: *mut VmCtx, fd: u32, buf: u32
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_prestat_dir_name(vmctx: *mut VmCtx, fd: u32, path: u32, path_len: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         let name = preopen_name(fd)?;
         if (path_len as usize) < name.len() {
             return Err(ENAMETOOLONG);
         }
-        mem.write_bytes(path, name)
+        mem.write_bytes(path, &name)
     })())
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_renumber(_vmctx: *mut VmCtx, from: u32, to: u32) -> i32 {
-    super::ret((|| {
-        let st = state();
+    ret(table::with(|st| {
         st.get(from)?;
         st.get(to)?;
         if from == to {
@@ -339,5 +302,5 @@ pub extern "C" fn wasmc_wasi_fd_renumber(_vmctx: *mut VmCtx, from: u32, to: u32)
             st.fds.pop();
         }
         Ok(())
-    })())
+    }))
 }

@@ -1,66 +1,33 @@
 //! WASI state across a migration: what goes into a checkpoint and how it comes back.
 //!
-//! Carried: the guest's arguments and environment (a restored guest keeps its original
-//! ones), the fd table (files and directories are re-opened by their guest path below
-//! the preopen of the same guest name, at the same fd number, offset and flags), and
-//! the monotonic clock (offset so that it never goes backwards). Stdio fds are
-//! re-attached to the new process's stdin, stdout and stderr: a half-read stdin pipe
-//! cannot be carried, so input the old process had already read is not read again.
+//! Carried: the guest's arguments, environment and monotonic clock ([`carried`]), and
+//! the fd table (files and directories are re-opened by their guest path below the
+//! preopen of the same guest name, at the same fd number, offset and flags). Stdio fds
+//! are re-attached to the new process's stdin, stdout and stderr: a half-read stdin
+//! pipe cannot be carried, so input the old process had already read is not read again.
 
-use super::host;
-use super::state;
-use super::table::{FdEntry, Kind};
+use super::carried;
+use super::table::{self, FdEntry, Kind, State};
+use crate::host;
 use abi_spec::checkpoint::{FdKind, FdRef, WasiRef, WasiView};
 use alloc::vec::Vec;
-use core::cell::UnsafeCell;
 
-struct Restored {
-    args: Option<Vec<&'static [u8]>>,
-    env: Option<Vec<&'static [u8]>>,
-    /// Added to the host's monotonic clock after a restore.
-    mono_offset: u64,
-}
-
-struct Cell(UnsafeCell<Restored>);
-// SAFETY: single guest thread.
-unsafe impl Sync for Cell {}
-static RESTORED: Cell = Cell(UnsafeCell::new(Restored { args: None, env: None, mono_offset: 0 }));
-
-fn restored() -> &'static mut Restored {
-    unsafe { &mut *RESTORED.0.get() }
-}
-
-/// The guest's arguments: the checkpoint's after a restore, else the process's.
-pub fn args() -> &'static [&'static [u8]] {
-    restored().args.as_deref().unwrap_or_else(crate::startup::args)
-}
-
-/// The guest's environment: the checkpoint's after a restore, else the process's.
-pub fn env() -> &'static [&'static [u8]] {
-    restored().env.as_deref().unwrap_or_else(crate::startup::guest_env)
-}
-
-/// Offset of the guest's monotonic clock from the host's.
-pub fn mono_offset() -> u64 {
-    restored().mono_offset
-}
-
-/// The WASI part of a checkpoint, owned until it is written.
+/// The WASI part of a checkpoint, copied out of the state so that the state is not
+/// borrowed while the checkpoint is written.
 pub struct Snapshot {
-    preopens: Vec<&'static [u8]>,
-    fds: Vec<FdRef<'static>>,
+    preopens: Vec<Vec<u8>>,
+    /// Each fd's record, with its path kept beside it ([`FdRef::path`] is filled in by
+    /// [`Snapshot::lend`]).
+    fds: Vec<(FdRef<'static>, Vec<u8>)>,
     monotonic_ns: u64,
 }
 
 impl Snapshot {
-    pub fn as_ref(&self) -> WasiRef<'_> {
-        WasiRef {
-            args: args(),
-            env: env(),
-            preopens: &self.preopens,
-            fds: &self.fds,
-            monotonic_ns: self.monotonic_ns,
-        }
+    /// Runs `f` with the snapshot as the checkpoint writer takes it.
+    pub fn lend<R>(&self, f: impl FnOnce(WasiRef) -> R) -> R {
+        let preopens: Vec<&[u8]> = self.preopens.iter().map(|p| p.as_slice()).collect();
+        let fds: Vec<FdRef> = self.fds.iter().map(|(r, path)| FdRef { path, ..*r }).collect();
+        f(WasiRef { args: carried::args(), env: carried::env(), preopens: &preopens, fds: &fds, monotonic_ns: self.monotonic_ns })
     }
 }
 
@@ -75,30 +42,34 @@ fn fd_kind(k: Kind) -> FdKind {
     }
 }
 
-pub fn checkpoint_state() -> Result<Snapshot, &'static str> {
-    let st: &'static mut super::table::State = state();
-    let preopens = st.preopens.iter().map(|p| p.guest.as_slice()).collect();
-    let mut fds = Vec::new();
-    for (i, e) in st.fds.iter().enumerate() {
-        let Some(e) = e else { continue };
-        let offset = match e.kind {
-            Kind::File => host::lseek(e.host_fd, 0, 1).unwrap_or(0),
-            _ => 0,
-        };
-        fds.push(FdRef {
-            fd: i as u32,
-            kind: fd_kind(e.kind),
-            preopen: (e.preopen != u32::MAX).then_some(e.preopen),
-            path: &e.path,
-            oflags: e.oflags,
-            fdflags: e.fdflags,
-            rights_base: e.rights_base,
-            rights_inheriting: e.rights_inheriting,
-            offset,
-        });
-    }
-    let monotonic_ns = super::misc::now(1).unwrap_or(0);
-    Ok(Snapshot { preopens, fds, monotonic_ns })
+/// The WASI state as a checkpoint records it.
+pub fn checkpoint_state() -> Snapshot {
+    let (preopens, fds) = table::with(|st| {
+        let preopens = st.preopens.iter().map(|p| p.guest.clone()).collect();
+        let mut fds = Vec::new();
+        for (i, e) in st.fds.iter().enumerate() {
+            let Some(e) = e else { continue };
+            let offset = match e.kind {
+                Kind::File => host::lseek(e.host_fd, 0, 1).unwrap_or(0),
+                _ => 0,
+            };
+            let record = FdRef {
+                fd: i as u32,
+                kind: fd_kind(e.kind),
+                preopen: (e.preopen != u32::MAX).then_some(e.preopen),
+                path: &[],
+                oflags: e.oflags,
+                fdflags: e.fdflags,
+                rights_base: e.rights_base,
+                rights_inheriting: e.rights_inheriting,
+                offset,
+            };
+            fds.push((record, e.path.clone()));
+        }
+        (preopens, fds)
+    });
+    let monotonic_ns = carried::now(1).unwrap_or(0);
+    Snapshot { preopens, fds, monotonic_ns }
 }
 
 /// Guest fds a checkpoint may name: every open guest fd holds a host fd, and Linux
@@ -107,19 +78,23 @@ const MAX_RESTORED_FD: usize = 1 << 20;
 
 /// Puts the checkpoint's WASI state in place of the fresh one `init` built.
 pub fn restore_state(view: &WasiView<'static>) -> Result<(), &'static str> {
-    let r = restored();
-    r.args = Some(view.args.iter().collect());
-    r.env = Some(view.env.iter().collect());
-    let now = host::clock_gettime(1).unwrap_or(0);
-    r.mono_offset = view.monotonic_ns.saturating_sub(now);
+    let args: Vec<&'static [u8]> = view.args.iter().collect();
+    let env: Vec<&'static [u8]> = view.env.iter().collect();
+    // Leaked: a restore happens once, and the guest reads them for the rest of the run.
+    carried::restore(args.leak(), env.leak(), view.monotonic_ns);
 
-    let st = state();
-    // Preopens are matched by guest name: the new host maps them with WASMC_DIRS.
-    let mut map = Vec::new();
-    for name in view.preopens.iter() {
-        let idx = st.preopens.iter().position(|p| p.guest == name);
-        map.push(idx.ok_or("the checkpoint needs a preopened directory that WASMC_DIRS does not give")?);
-    }
+    // Preopens are matched by guest name: the new host maps them with WASMC_DIRS. `map`
+    // takes a checkpoint preopen index to this process's; `roots` holds each preopen's
+    // host fd.
+    let (map, roots) = table::with(|st| {
+        let mut map = Vec::new();
+        for name in view.preopens.iter() {
+            let idx = st.preopens.iter().position(|p| p.guest == name);
+            map.push(idx.ok_or("the checkpoint needs a preopened directory that WASMC_DIRS does not give")?);
+        }
+        let roots: Vec<Option<i32>> = (0..st.preopens.len()).map(|p| preopen_fd(st, p)).collect();
+        Ok::<_, &'static str>((map, roots))
+    })?;
     let mut fds: Vec<Option<FdEntry>> = Vec::new();
     for rec in view.fds.iter() {
         let (kind, host_fd, preopen) = match rec.kind {
@@ -128,7 +103,7 @@ pub fn restore_state(view: &WasiView<'static>) -> Result<(), &'static str> {
             FdKind::Stderr => (Kind::Stderr, 2, u32::MAX),
             k => {
                 let p = rec.preopen.and_then(|p| map.get(p as usize).copied()).ok_or("checkpoint fd without a preopen")?;
-                let root = preopen_fd(st, p)?;
+                let root = roots[p].ok_or("preopened directory missing")?;
                 let kind = match k {
                     FdKind::PreopenDir => Kind::PreopenDir,
                     FdKind::Dir => Kind::Dir,
@@ -164,18 +139,13 @@ pub fn restore_state(view: &WasiView<'static>) -> Result<(), &'static str> {
             dir_cache: None,
         });
     }
-    st.fds = fds;
+    table::with(|st| st.fds = fds);
     Ok(())
 }
 
 /// The host fd of preopen `p` in the fresh table `init` built.
-fn preopen_fd(st: &super::table::State, p: usize) -> Result<i32, &'static str> {
-    st.fds
-        .iter()
-        .flatten()
-        .find(|e| e.kind == Kind::PreopenDir && e.preopen as usize == p)
-        .map(|e| e.host_fd)
-        .ok_or("preopened directory missing")
+fn preopen_fd(st: &State, p: usize) -> Option<i32> {
+    st.fds.iter().flatten().find(|e| e.kind == Kind::PreopenDir && e.preopen as usize == p).map(|e| e.host_fd)
 }
 
 fn reopen(root: i32, kind: Kind, path: &[u8], rights: u64, fdflags: u16) -> Result<i32, &'static str> {
@@ -192,7 +162,7 @@ fn reopen(root: i32, kind: Kind, path: &[u8], rights: u64, fdflags: u16) -> Resu
     } else {
         host::O_RDONLY | host::O_DIRECTORY
     };
-    if fdflags & 1 != 0 {
+    if fdflags & super::flags::FDFLAGS_APPEND != 0 {
         fl |= host::O_APPEND;
     }
     // Through the sandboxed resolver, as path_open does: the new host's directory may

@@ -1,8 +1,9 @@
 //! Arguments, environment, clocks, randomness, process control and the socket stubs.
 
-use super::errno::*;
-use super::host;
+use super::carried::{self, linux_clock, now};
 use super::mem::Mem;
+use crate::errno::*;
+use crate::host;
 use crate::sys::{nr, syscall0, syscall3};
 use abi_spec::VmCtx;
 
@@ -32,47 +33,37 @@ fn strings(mem: &Mem, list: &[&[u8]], ptrs: u32, buf: u32) -> Result<(), Errno> 
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_args_sizes_get(vmctx: *mut VmCtx, argc: u32, buf_size: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret(sizes(&mem, super::migrate::args(), argc, buf_size))
+    ret(sizes(&mem, carried::args(), argc, buf_size))
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_args_get(vmctx: *mut VmCtx, argv: u32, buf: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret(strings(&mem, super::migrate::args(), argv, buf))
+    ret(strings(&mem, carried::args(), argv, buf))
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_environ_sizes_get(vmctx: *mut VmCtx, count: u32, buf_size: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret(sizes(&mem, super::migrate::env(), count, buf_size))
+    ret(sizes(&mem, carried::env(), count, buf_size))
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_environ_get(vmctx: *mut VmCtx, environ: u32, buf: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret(strings(&mem, super::migrate::env(), environ, buf))
-}
-
-/// WASI clock ids 0–3 are realtime, monotonic, process and thread CPU time, which are
-/// Linux clock ids 0, 1, 2, 3 as well.
-fn linux_clock(id: u32) -> Result<usize, Errno> {
-    match id {
-        0..=3 => Ok(id as usize),
-        _ => Err(EINVAL),
-    }
-}
-
-pub fn now(id: u32) -> Result<u64, Errno> {
-    let t = host::clock_gettime(linux_clock(id)?)?;
-    // After a migration the monotonic clock continues from the checkpoint's value.
-    Ok(if id == 1 { t + super::migrate::mono_offset() } else { t })
+    ret(strings(&mem, carried::env(), environ, buf))
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_clock_res_get(vmctx: *mut VmCtx, id: u32, out: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         mem.ptr(out, 8)?;
         let res = host::clock_getres(linux_clock(id)?)?;
         mem.write_u64(out, res)
@@ -81,8 +72,9 @@ pub extern "C" fn wasmc_wasi_clock_res_get(vmctx: *mut VmCtx, id: u32, out: u32)
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_clock_time_get(vmctx: *mut VmCtx, id: u32, _precision: u64, out: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         mem.ptr(out, 8)?;
         mem.write_u64(out, now(id)?)
     })())
@@ -90,12 +82,15 @@ pub extern "C" fn wasmc_wasi_clock_time_get(vmctx: *mut VmCtx, id: u32, _precisi
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_random_get(vmctx: *mut VmCtx, buf: u32, len: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         let p = mem.ptr(buf, len as u64)?;
         let mut done = 0usize;
         // getrandom returns at most 32 MiB per call and may be interrupted: loop.
         while done < len as usize {
+            // SAFETY: `p` points at `len` checked bytes of guest memory; the kernel
+            // fills at most the `len - done` not yet filled.
             let r = unsafe { syscall3(nr::GETRANDOM, p.add(done) as usize, len as usize - done, 0) };
             if r == -(linux::EINTR as isize) {
                 continue;
@@ -108,7 +103,7 @@ pub extern "C" fn wasmc_wasi_random_get(vmctx: *mut VmCtx, buf: u32, len: u32) -
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_proc_exit(_vmctx: *mut VmCtx, code: u32) {
-    super::exit(code as i32)
+    crate::print::exit(code as i32)
 }
 
 /// Raising signals is not part of what wasmc supports (and is gone from later WASI).
@@ -119,6 +114,7 @@ pub extern "C" fn wasmc_wasi_proc_raise(_vmctx: *mut VmCtx, _sig: u32) -> i32 {
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_sched_yield(_vmctx: *mut VmCtx) -> i32 {
+    // SAFETY: sched_yield touches no memory.
     unsafe { syscall0(nr::SCHED_YIELD) };
     0
 }

@@ -6,13 +6,14 @@
 //! ([`table`]) and every path is resolved by hand beneath a preopened directory
 //! ([`path`]), so nothing outside `WASMC_DIRS` is reachable.
 //!
-//! The runtime is single-threaded (Wasm without threads), so the state lives in one
-//! global touched only from WASI calls.
+//! Files build on each other without cycles: `flags`, `mem` and `carried` at the bottom,
+//! then `table` (the fd table, the layer's state), the calls (`fd`, `dir`, `path`,
+//! `poll`, `misc`), `migrate` (the WASI part of a checkpoint), and this file on top.
 
-pub mod errno;
+pub mod carried;
 pub mod dir;
 pub mod fd;
-pub mod host;
+pub mod flags;
 pub mod mem;
 pub mod migrate;
 pub mod misc;
@@ -20,47 +21,25 @@ pub mod path;
 pub mod poll;
 pub mod table;
 
+use crate::host;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::cell::UnsafeCell;
 pub use migrate::{checkpoint_state, restore_state};
-use errno::Errno;
-use table::{FdEntry, Kind, Preopen, State};
-
-struct Global(UnsafeCell<Option<State>>);
-// SAFETY: only the single guest thread calls into WASI.
-unsafe impl Sync for Global {}
-static STATE: Global = Global(UnsafeCell::new(None));
-
-/// The WASI state, created with just stdio if [`init`] has not run.
-pub(crate) fn state() -> &'static mut State {
-    // SAFETY: single-threaded, and no caller keeps the reference across another call.
-    let s = unsafe { &mut *STATE.0.get() };
-    s.get_or_insert_with(State::new)
-}
-
-/// Converts a WASI function's result into the errno the guest sees.
-#[inline]
-pub(crate) fn ret(r: Result<(), Errno>) -> i32 {
-    match r {
-        Ok(()) => 0,
-        Err(e) => e as i32,
-    }
-}
-
-/// Terminates the whole process with `code` (proc_exit, fatal errors).
-pub fn exit(code: i32) -> ! {
-    host::exit_group(code)
-}
+use table::{FdEntry, Kind, Preopen};
 
 /// Sets up the fd table: stdio at 0–2, then one preopen per `WASMC_DIRS` entry from
 /// fd 3 on. `dirs` is `HOST[::GUEST][,HOST2[::GUEST2]...]`; GUEST defaults to HOST.
 pub fn init(dirs: Option<&[u8]>) -> Result<(), &'static str> {
-    let st = state();
-    let Some(dirs) = dirs else { return Ok(()) };
-    if dirs.is_empty() {
-        return Ok(());
-    }
+    table::with(|st| {
+        let Some(dirs) = dirs else { return Ok(()) };
+        if dirs.is_empty() {
+            return Ok(());
+        }
+        add_preopens(st, dirs)
+    })
+}
+
+fn add_preopens(st: &mut table::State, dirs: &[u8]) -> Result<(), &'static str> {
     for spec in dirs.split(|&b| b == b',') {
         let (host, guest) =
             split_spec(spec).ok_or_else(|| fail(b"WASMC_DIRS: bad entry (want HOST[::GUEST][,...]): ", spec))?;
@@ -78,7 +57,7 @@ pub fn init(dirs: Option<&[u8]>) -> Result<(), &'static str> {
             host_fd: fd,
             preopen: (st.preopens.len() - 1) as u32,
             path: Vec::new(),
-            oflags: path::OFLAGS_DIRECTORY,
+            oflags: flags::OFLAGS_DIRECTORY,
             fdflags: 0,
             rights_base: table::rights::DIR,
             rights_inheriting: table::rights::ALL,

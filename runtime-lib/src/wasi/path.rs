@@ -10,16 +10,15 @@
 //! (openat2 RESOLVE_BENEATH would do the same but is missing on older kernels and
 //! qemu-user.)
 
-use super::errno::*;
-use super::host;
+use super::flags::*;
 use super::mem::Mem;
-use super::state;
-use super::table::{FdEntry, Kind};
+use super::table::{self, FdEntry, Kind};
+use crate::errno::*;
+use crate::host;
 use abi_spec::VmCtx;
 use alloc::vec::Vec;
 
 const MAX_SYMLINKS: u32 = 40;
-pub const LOOKUP_SYMLINK_FOLLOW: u32 = 1;
 
 /// The outcome of a walk: the directory holding the final component, and that name.
 pub struct Resolved {
@@ -167,18 +166,15 @@ pub fn resolve(root: i32, path: &[u8], follow: bool) -> Result<Resolved, Errno> 
 /// resolution and the directory's (preopen, path) for recording new fds.
 fn walk(mem: &Mem, fd: u32, ptr: u32, len: u32, follow: bool) -> Result<(Resolved, u32, Vec<u8>), Errno> {
     let path = mem.read_vec(ptr, len)?;
-    let e = state().get(fd)?;
-    if !e.is_dir() {
-        return Err(ENOTDIR);
-    }
-    let (pre, base) = (e.preopen, e.path.clone());
-    Ok((resolve(e.host_fd, &path, follow)?, pre, base))
+    let (dir, pre, base) = table::with(|t| {
+        let e = t.get(fd)?;
+        if !e.is_dir() {
+            return Err(ENOTDIR);
+        }
+        Ok((e.host_fd, e.preopen, e.path.clone()))
+    })?;
+    Ok((resolve(dir, &path, follow)?, pre, base))
 }
-
-pub const OFLAGS_CREAT: u16 = 1;
-pub const OFLAGS_DIRECTORY: u16 = 2;
-pub const OFLAGS_EXCL: u16 = 4;
-pub const OFLAGS_TRUNC: u16 = 8;
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_path_open(
@@ -193,8 +189,9 @@ pub extern "C" fn wasmc_wasi_path_open(
     fdflags: u32,
     opened_fd: u32,
 ) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         mem.ptr(opened_fd, 4)?;
         let oflags = oflags as u16;
         let fdflags = fdflags as u16;
@@ -205,7 +202,7 @@ pub extern "C" fn wasmc_wasi_path_open(
         let creat_excl = oflags & (OFLAGS_CREAT | OFLAGS_EXCL) == OFLAGS_CREAT | OFLAGS_EXCL;
         let follow = dirflags & LOOKUP_SYMLINK_FOLLOW != 0 && !creat_excl;
         let (r, pre, base) = walk(&mem, fd, path, path_len, follow)?;
-        let dir_inh = state().get(fd)?.rights_inheriting;
+        let dir_inh = table::with(|t| t.get(fd).map(|e| e.rights_inheriting))?;
         use super::table::rights::*;
         let read = rights_base & (FD_READ | FD_READDIR) != 0;
         let write = rights_base & (FD_DATASYNC | FD_WRITE | FD_ALLOCATE | FD_FILESTAT_SET_SIZE) != 0;
@@ -230,7 +227,7 @@ pub extern "C" fn wasmc_wasi_path_open(
         if oflags & OFLAGS_TRUNC != 0 {
             fl |= host::O_TRUNC;
         }
-        fl |= super::fd::fdflags_to_linux(fdflags);
+        fl |= fdflags_to_linux(fdflags);
         let host_fd = match host::openat(r.dir(), &r.name, fl, 0o666) {
             // A directory we may search but not list: still usable as a path base.
             Err(EACCES) if oflags & OFLAGS_DIRECTORY != 0 && !write => {
@@ -257,15 +254,16 @@ pub extern "C" fn wasmc_wasi_path_open(
             rights_inheriting: rights_inheriting & dir_inh,
             dir_cache: None,
         };
-        let new_fd = state().insert(entry);
+        let new_fd = table::with(|t| t.insert(entry));
         mem.write_u32(opened_fd, new_fd)
     })())
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_path_create_directory(vmctx: *mut VmCtx, fd: u32, path: u32, path_len: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         let (r, _, _) = walk(&mem, fd, path, path_len, false)?;
         host::mkdirat(r.dir(), &r.name)
     })())
@@ -273,8 +271,9 @@ pub extern "C" fn wasmc_wasi_path_create_directory(vmctx: *mut VmCtx, fd: u32, p
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_path_remove_directory(vmctx: *mut VmCtx, fd: u32, path: u32, path_len: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         let (r, _, _) = walk(&mem, fd, path, path_len, false)?;
         host::unlinkat(r.dir(), &r.name, host::AT_REMOVEDIR)
     })())
@@ -282,8 +281,9 @@ pub extern "C" fn wasmc_wasi_path_remove_directory(vmctx: *mut VmCtx, fd: u32, p
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_path_unlink_file(vmctx: *mut VmCtx, fd: u32, path: u32, path_len: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         let (r, _, _) = walk(&mem, fd, path, path_len, false)?;
         host::unlinkat(r.dir(), &r.name, 0)
     })())
@@ -299,8 +299,9 @@ pub extern "C" fn wasmc_wasi_path_rename(
     new_path: u32,
     new_len: u32,
 ) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         let (a, _, _) = walk(&mem, fd, old_path, old_len, false)?;
         let (b, _, _) = walk(&mem, new_fd, new_path, new_len, false)?;
         host::renameat(a.dir(), &a.name, b.dir(), &b.name)
@@ -318,8 +319,9 @@ pub extern "C" fn wasmc_wasi_path_link(
     new_path: u32,
     new_len: u32,
 ) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         let follow = old_flags & LOOKUP_SYMLINK_FOLLOW != 0;
         let (a, _, _) = walk(&mem, old_fd, old_path, old_len, follow)?;
         let (b, _, _) = walk(&mem, new_fd, new_path, new_len, false)?;
@@ -336,8 +338,9 @@ pub extern "C" fn wasmc_wasi_path_symlink(
     new_path: u32,
     new_len: u32,
 ) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         let target = mem.read_vec(old_path, old_len)?;
         // A link that could only ever point outside the sandbox is refused outright
         // (our resolver would never follow it anyway, but host programs might).
@@ -362,8 +365,9 @@ pub extern "C" fn wasmc_wasi_path_readlink(
     buf_len: u32,
     bufused: u32,
 ) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         let (r, _, _) = walk(&mem, fd, path, path_len, false)?;
         mem.ptr(bufused, 4)?;
         let out = mem.ptr(buf, buf_len as u64)?;
@@ -376,6 +380,8 @@ pub extern "C" fn wasmc_wasi_path_readlink(
         }
         // Truncation is silent, as in POSIX readlink.
         let n = core::cmp::min(t.len(), buf_len as usize);
+        // SAFETY: `out` has `buf_len` >= `n` checked bytes of guest memory, which never
+        // overlaps the runtime's `t`.
         unsafe { core::ptr::copy_nonoverlapping(t.as_ptr(), out, n) };
         mem.write_u32(bufused, n as u32)
     })())
@@ -390,8 +396,9 @@ pub extern "C" fn wasmc_wasi_path_filestat_get(
     path_len: u32,
     buf: u32,
 ) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         mem.ptr(buf, 64)?;
         let (r, _, _) = walk(&mem, fd, path, path_len, flags & LOOKUP_SYMLINK_FOLLOW != 0)?;
         let st = host::statx(r.dir(), &r.name, host::AT_SYMLINK_NOFOLLOW)?;
@@ -410,8 +417,9 @@ pub extern "C" fn wasmc_wasi_path_filestat_set_times(
     mtim: u64,
     fst_flags: u32,
 ) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         let times = host::utimens_times(atim, mtim, fst_flags as u16)?;
         let (r, _, _) = walk(&mem, fd, path, path_len, flags & LOOKUP_SYMLINK_FOLLOW != 0)?;
         host::utimensat(r.dir(), Some(&r.name), &times, host::AT_SYMLINK_NOFOLLOW)

@@ -1,10 +1,10 @@
 //! `poll_oneoff`: clock subscriptions (relative or absolute) and fd readiness via ppoll.
 
-use super::errno::*;
-use super::host::{self, PollFd};
+use super::carried::now;
 use super::mem::Mem;
-use super::misc::now;
-use super::state;
+use super::table;
+use crate::errno::*;
+use crate::host::{self, PollFd};
 use crate::sys::{nr, syscall3};
 use abi_spec::VmCtx;
 use alloc::vec::Vec;
@@ -44,6 +44,7 @@ fn encode(e: &Event) -> [u8; 32] {
 /// Bytes readable without blocking (for files: up to end of file).
 fn readable(fd: i32) -> u64 {
     let mut n: i32 = 0;
+    // SAFETY: FIONREAD writes one int into `n`.
     let r = unsafe { syscall3(nr::IOCTL, fd as usize, host::FIONREAD, &mut n as *mut i32 as usize) };
     if r < 0 || n < 0 {
         0
@@ -54,8 +55,9 @@ fn readable(fd: i32) -> u64 {
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_poll_oneoff(vmctx: *mut VmCtx, subs: u32, events_out: u32, nsubs: u32, nevents: u32) -> i32 {
+    // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
-    super::ret((|| {
+    ret((|| {
         if nsubs == 0 {
             return Err(EINVAL);
         }
@@ -93,10 +95,10 @@ pub extern "C" fn wasmc_wasi_poll_oneoff(vmctx: *mut VmCtx, subs: u32, events_ou
                 }
                 TAG_FD_READ | TAG_FD_WRITE => {
                     let fd = mem.read_u32(s + 16)?;
-                    match state().get(fd) {
-                        Ok(e) => {
+                    match table::with(|t| t.get(fd).map(|e| e.host_fd)) {
+                        Ok(host_fd) => {
                             let ev = if tag == TAG_FD_READ { host::POLLIN } else { host::POLLOUT };
-                            fds.push(PollFd { fd: e.host_fd, events: ev, revents: 0 });
+                            fds.push(PollFd { fd: host_fd, events: ev, revents: 0 });
                             fd_subs.push((userdata, tag));
                         }
                         Err(e) => events.push(Event { userdata, error: e, kind: tag, nbytes: 0, flags: 0 }),

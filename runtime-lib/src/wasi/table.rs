@@ -1,11 +1,23 @@
-//! The guest's file-descriptor table.
+//! The guest's file-descriptor table, the WASI layer's one piece of state.
 //!
 //! Guest fds are virtual: each slot records what the fd is, the host fd behind it and
 //! enough about how it was opened (preopen index, guest path below that preopen,
 //! oflags, fdflags, rights) that a checkpoint can re-open it by path on another machine.
 
-use super::errno::{Errno, EBADF};
+use crate::cell::MainCell;
+use crate::errno::{Errno, EBADF};
+use crate::host;
 use alloc::vec::Vec;
+
+/// Main flow only: WASI calls (and start-up and checkpoints, between them); signal
+/// handlers never touch it. `None` until first used.
+static STATE: MainCell<Option<State>> = MainCell::new(None);
+
+/// Runs `f` on the WASI state, which starts with just stdio if `wasi::init` has not run.
+/// `f` must not call `with` itself.
+pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    STATE.with(|s| f(s.get_or_insert_with(State::new)))
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
@@ -105,14 +117,14 @@ impl State {
     pub fn new() -> State {
         let mut s = State { fds: Vec::new(), preopens: Vec::new() };
         for (fd, kind) in [(0, Kind::Stdin), (1, Kind::Stdout), (2, Kind::Stderr)] {
-            let fl = super::host::fcntl(fd, super::host::F_GETFL, 0).unwrap_or(0);
+            let fl = host::fcntl(fd, host::F_GETFL, 0).unwrap_or(0);
             s.fds.push(Some(FdEntry {
                 kind,
                 host_fd: fd,
                 preopen: u32::MAX,
                 path: Vec::new(),
                 oflags: 0,
-                fdflags: super::fd::fdflags_from_linux(fl),
+                fdflags: super::flags::fdflags_from_linux(fl),
                 rights_base: rights::FILE,
                 rights_inheriting: 0,
                 dir_cache: None,

@@ -6,13 +6,28 @@ extern crate alloc;
 #[allow(dead_code)]
 mod sys;
 
+#[path = "../../../cell.rs"]
+mod cell;
+
+#[path = "../../../errno.rs"]
+#[allow(dead_code)]
+pub mod errno;
+
+#[path = "../../../host.rs"]
+#[allow(dead_code)]
+mod host;
+
+#[path = "../../../print.rs"]
+#[allow(dead_code)]
+mod print;
+
 #[path = "../../mod.rs"]
 #[allow(dead_code)]
 pub mod wasi;
 
-/// Stand-in for the runtime's start-up module: fixed values for the unit tests, else
+/// Stand-in for the runtime's `process` module: fixed values for the unit tests, else
 /// `HOSTTEST_ARGS` / `HOSTTEST_ENV` (fields separated by 0x1f) for run_wasm.py.
-pub mod startup {
+pub mod process {
     use std::sync::OnceLock;
 
     fn split(var: &str) -> &'static [&'static [u8]] {

@@ -1,5 +1,5 @@
+use crate::errno::*;
 use crate::wasi::dir::*;
-use crate::wasi::errno::*;
 use crate::wasi::fd::*;
 use crate::wasi::misc::*;
 use crate::wasi::path::*;
@@ -35,6 +35,8 @@ impl G {
             memory_size: MEM as u64,
             module: 0,
             runtime: 0,
+            mig_scratch: 0,
+            countdown: 0,
         });
         G { mem, vm }
     }

@@ -1,7 +1,8 @@
-//! Thin wrappers over the Linux system calls the WASI layer uses, plus the flag values
-//! that differ between ISAs. Every wrapper returns a WASI errno on failure.
+//! Thin wrappers over the Linux system calls on files, clocks and polls that the WASI
+//! layer and checkpoint files use, plus the flag values that differ between ISAs and
+//! the WASI encodings of their results. Every wrapper returns a WASI errno on failure.
 
-use super::errno::{check, Errno};
+use crate::errno::{check, Errno};
 use crate::sys::{nr, syscall2, syscall3, syscall4, syscall5, syscall6};
 use alloc::vec::Vec;
 
@@ -46,11 +47,13 @@ pub fn cstr(name: &[u8]) -> Vec<u8> {
 
 pub fn openat(dir: i32, name: &[u8], flags: usize, mode: usize) -> Result<i32, Errno> {
     let c = cstr(name);
+    // SAFETY: `c` is NUL-terminated and outlives the call.
     let r = unsafe { syscall4(nr::OPENAT, dir as isize as usize, c.as_ptr() as usize, flags | O_CLOEXEC, mode) };
     check(r).map(|fd| fd as i32)
 }
 
 pub fn close(fd: i32) {
+    // SAFETY: close touches no memory (a stale fd is only an error).
     unsafe { crate::sys::syscall1(nr::CLOSE, fd as usize) };
 }
 
@@ -60,23 +63,27 @@ pub fn readlinkat(dir: i32, name: &[u8]) -> Result<Vec<u8>, Errno> {
     let mut buf: Vec<u8> = Vec::with_capacity(256);
     loop {
         let cap = buf.capacity();
+        // SAFETY: `c` is NUL-terminated; the kernel writes at most `cap` bytes into
+        // `buf`'s spare capacity.
         let r = unsafe {
             syscall4(nr::READLINKAT, dir as isize as usize, c.as_ptr() as usize, buf.as_mut_ptr() as usize, cap)
         };
         let n = check(r)?;
         if n < cap {
+            // SAFETY: the kernel initialised the first `n` < `cap` bytes.
             unsafe { buf.set_len(n) };
             return Ok(buf);
         }
         // Possibly truncated: retry with a larger buffer (targets are at most PATH_MAX).
         if cap >= 65536 {
-            return Err(super::errno::ENAMETOOLONG);
+            return Err(crate::errno::ENAMETOOLONG);
         }
         buf.reserve(cap * 2);
     }
 }
 
 pub fn fcntl(fd: i32, cmd: usize, arg: usize) -> Result<usize, Errno> {
+    // SAFETY: F_GETFL and F_SETFL (the only commands used) touch no memory.
     check(unsafe { syscall3(nr::FCNTL, fd as usize, cmd, arg) })
 }
 
@@ -125,8 +132,11 @@ const STATX_BASIC_STATS: usize = 0x7ff;
 /// statx on `name` under `dir` (`name` empty → the fd itself).
 pub fn statx(dir: i32, name: &[u8], flags: usize) -> Result<Statx, Errno> {
     let c = cstr(name);
+    // SAFETY: `Statx` is integers only, for which all-zero is a value.
     let mut st: Statx = unsafe { core::mem::zeroed() };
     let fl = if name.is_empty() { flags | AT_EMPTY_PATH } else { flags };
+    // SAFETY: `c` is NUL-terminated; the kernel writes at most a `struct statx` (256
+    // bytes, the size of `Statx`) into `st`.
     let r = unsafe {
         syscall5(
             nr::STATX,
@@ -191,7 +201,7 @@ const UTIME_OMIT: i64 = (1 << 30) - 2;
 /// MTIM_NOW=8); setting a time both explicitly and to "now" is EINVAL.
 pub fn utimens_times(atim: u64, mtim: u64, fst: u16) -> Result<[Timespec; 2], Errno> {
     if fst & !0xf != 0 || (fst & 3) == 3 || (fst & 12) == 12 {
-        return Err(super::errno::EINVAL);
+        return Err(crate::errno::EINVAL);
     }
     let one = |t: u64, set: bool, now: bool| {
         if now {
@@ -209,24 +219,29 @@ pub fn utimens_times(atim: u64, mtim: u64, fst: u16) -> Result<[Timespec; 2], Er
 pub fn utimensat(dir: i32, name: Option<&[u8]>, times: &[Timespec; 2], flags: usize) -> Result<(), Errno> {
     let c = name.map(cstr);
     let p = c.as_ref().map_or(0, |c| c.as_ptr() as usize);
+    // SAFETY: `p` is null or a NUL-terminated name, and `times` two timespecs, for the
+    // kernel to read.
     check(unsafe { syscall4(nr::UTIMENSAT, dir as isize as usize, p, times.as_ptr() as usize, flags) })?;
     Ok(())
 }
 
 pub fn mkdirat(dir: i32, name: &[u8]) -> Result<(), Errno> {
     let c = cstr(name);
+    // SAFETY: `c` is NUL-terminated and outlives the call.
     check(unsafe { syscall3(nr::MKDIRAT, dir as isize as usize, c.as_ptr() as usize, 0o777) })?;
     Ok(())
 }
 
 pub fn unlinkat(dir: i32, name: &[u8], flags: usize) -> Result<(), Errno> {
     let c = cstr(name);
+    // SAFETY: `c` is NUL-terminated and outlives the call.
     check(unsafe { syscall3(nr::UNLINKAT, dir as isize as usize, c.as_ptr() as usize, flags) })?;
     Ok(())
 }
 
 pub fn renameat(d1: i32, n1: &[u8], d2: i32, n2: &[u8]) -> Result<(), Errno> {
     let (c1, c2) = (cstr(n1), cstr(n2));
+    // SAFETY: both names are NUL-terminated and outlive the call.
     check(unsafe {
         syscall5(nr::RENAMEAT2, d1 as isize as usize, c1.as_ptr() as usize, d2 as isize as usize, c2.as_ptr() as usize, 0)
     })?;
@@ -235,6 +250,7 @@ pub fn renameat(d1: i32, n1: &[u8], d2: i32, n2: &[u8]) -> Result<(), Errno> {
 
 pub fn linkat(d1: i32, n1: &[u8], d2: i32, n2: &[u8]) -> Result<(), Errno> {
     let (c1, c2) = (cstr(n1), cstr(n2));
+    // SAFETY: both names are NUL-terminated and outlive the call.
     check(unsafe {
         syscall5(nr::LINKAT, d1 as isize as usize, c1.as_ptr() as usize, d2 as isize as usize, c2.as_ptr() as usize, 0)
     })?;
@@ -243,26 +259,31 @@ pub fn linkat(d1: i32, n1: &[u8], d2: i32, n2: &[u8]) -> Result<(), Errno> {
 
 pub fn symlinkat(target: &[u8], dir: i32, name: &[u8]) -> Result<(), Errno> {
     let (c1, c2) = (cstr(target), cstr(name));
+    // SAFETY: both strings are NUL-terminated and outlive the call.
     check(unsafe { syscall3(nr::SYMLINKAT, c1.as_ptr() as usize, dir as isize as usize, c2.as_ptr() as usize) })?;
     Ok(())
 }
 
 pub fn lseek(fd: i32, off: i64, whence: u32) -> Result<u64, Errno> {
+    // SAFETY: lseek touches no memory.
     check(unsafe { syscall3(nr::LSEEK, fd as usize, off as usize, whence as usize) }).map(|v| v as u64)
 }
 
 pub fn getdents64(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
     check(unsafe { syscall3(nr::GETDENTS64, fd as usize, buf.as_mut_ptr() as usize, buf.len()) })
 }
 
 pub fn clock_gettime(id: usize) -> Result<u64, Errno> {
     let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: the kernel writes one timespec into `ts`.
     check(unsafe { syscall2(nr::CLOCK_GETTIME, id, &mut ts as *mut Timespec as usize) })?;
     Ok((ts.sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.nsec as u64))
 }
 
 pub fn clock_getres(id: usize) -> Result<u64, Errno> {
     let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: the kernel writes one timespec into `ts`.
     check(unsafe { syscall2(nr::CLOCK_GETRES, id, &mut ts as *mut Timespec as usize) })?;
     Ok((ts.sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.nsec as u64))
 }
@@ -274,6 +295,8 @@ pub fn ppoll(fds: &mut [PollFd], timeout_ns: Option<u64>) -> Result<usize, Errno
         nsec: (t % 1_000_000_000) as i64,
     });
     let tp = ts.as_ref().map_or(0, |t| t as *const Timespec as usize);
+    // SAFETY: `fds` holds `fds.len()` pollfds the kernel updates; `tp` is null or a
+    // timespec; no signal mask is passed.
     check(unsafe { syscall6(nr::PPOLL, fds.as_mut_ptr() as usize, fds.len(), tp, 0, 8, 0) })
 }
 
@@ -291,9 +314,3 @@ pub const POLLERR: i16 = 8;
 pub const POLLHUP: i16 = 16;
 pub const POLLNVAL: i16 = 32;
 pub const FIONREAD: usize = 0x541b;
-
-pub fn exit_group(code: i32) -> ! {
-    loop {
-        unsafe { crate::sys::syscall1(nr::EXIT_GROUP, code as isize as usize) };
-    }
-}

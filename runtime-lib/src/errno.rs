@@ -1,4 +1,5 @@
-//! WASI preview 1 errno values and the Linux → WASI translation.
+//! WASI preview 1 errno values and the Linux → WASI translation: the error type of the
+//! WASI layer and of the system-call wrappers in `host`.
 //!
 //! Linux uses the asm-generic errno numbering on all three supported ISAs (x86_64 too),
 //! so one table serves every target.
@@ -175,6 +176,15 @@ pub const fn from_linux(e: i32) -> Errno {
         130 => EOWNERDEAD,
         131 => ENOTRECOVERABLE,
         _ => EIO,
+    }
+}
+
+/// Converts a WASI function's result into the errno the guest sees.
+#[inline]
+pub fn ret(r: Result<(), Errno>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e as i32,
     }
 }
 
