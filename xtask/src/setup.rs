@@ -24,9 +24,13 @@ pub const RUST_TARGETS: &[&str] = &[
     "wasm32-wasip1",
 ];
 
+/// `cargo xtask test` runs clippy on the runtime.
+pub const RUST_COMPONENTS: &[&str] = &["clippy"];
+
 pub fn ensure_setup() -> Result<()> {
     apt()?;
-    rustup()?;
+    rustup_targets()?;
+    rustup_components()?;
     pip();
     Ok(())
 }
@@ -95,7 +99,7 @@ fn apt() -> Result<()> {
     run_checked(&mut install)
 }
 
-fn rustup() -> Result<()> {
+fn rustup_targets() -> Result<()> {
     let Ok(out) = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
@@ -123,6 +127,43 @@ fn rustup() -> Result<()> {
     run_checked(
         Command::new("rustup")
             .args(["target", "add"])
+            .args(&missing),
+    )
+}
+
+fn rustup_components() -> Result<()> {
+    let Ok(out) = Command::new("rustup")
+        .args(["component", "list", "--installed"])
+        .output()
+    else {
+        println!(
+            "warning: rustup not found; make sure these Rust components are installed: {}",
+            RUST_COMPONENTS.join(" ")
+        );
+        return Ok(());
+    };
+    // Installed components are listed with the host triple: `clippy-x86_64-unknown-linux-gnu`.
+    let have = String::from_utf8_lossy(&out.stdout).into_owned();
+    let missing: Vec<&str> = RUST_COMPONENTS
+        .iter()
+        .copied()
+        .filter(|c| {
+            !have
+                .lines()
+                .any(|l| l.trim() == *c || l.trim().starts_with(&format!("{c}-")))
+        })
+        .collect();
+    if missing.is_empty() {
+        step(format!(
+            "setup: rust components present ({})",
+            RUST_COMPONENTS.join(" ")
+        ));
+        return Ok(());
+    }
+    step(format!("setup: rustup component add {}", missing.join(" ")));
+    run_checked(
+        Command::new("rustup")
+            .args(["component", "add"])
             .args(&missing),
     )
 }
