@@ -37,10 +37,10 @@ impl<T> MainCell<T> {
 
     /// Runs `f` with the only `&mut` to the value. A `with` inside another on the same
     /// cell is a runtime bug: it stops the process rather than making a second `&mut`.
-    #[track_caller]
+    #[inline]
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         if self.busy.replace(true) {
-            panic!("runtime state re-entered");
+            reentered();
         }
         // SAFETY: `busy` was false, so no other reference to the value exists (only `with`
         // makes one, and it keeps `busy` set while that reference lives); no other thread
@@ -53,8 +53,15 @@ impl<T> MainCell<T> {
 
 impl<T: Copy> MainCell<T> {
     /// A copy of the value.
-    #[track_caller]
     pub fn get(&self) -> T {
         self.with(|v| *v)
     }
+}
+
+/// Out of line: one copy of the message instead of one per `with` (each is a few
+/// hundred bytes of every executable).
+#[cold]
+#[inline(never)]
+fn reentered() -> ! {
+    panic!("runtime state re-entered")
 }
