@@ -70,6 +70,26 @@ stub!("wasmc_table_fill", table_fill);
 stub!("wasmc_table_copy", table_copy);
 stub!("wasmc_table_init", table_init);
 
+// The contract with generated code: each runtime function has exactly the type
+// `abi_spec::libcall` gives it, from which the compiler builds its call signatures. A
+// parameter changed on either side stops this build. (The stubs above forward their
+// arguments unchanged to the functions checked here; the migration hooks are checked in
+// `migrate`.)
+const _: () = {
+    use abi_spec::libcall::fn_type as t;
+    let _: t::MemoryGrow = wasmc_memory_grow;
+    let _: t::MemoryFill = memory_fill;
+    let _: t::MemoryCopy = memory_copy;
+    let _: t::MemoryInit = memory_init;
+    let _: t::DataDrop = wasmc_data_drop;
+    let _: t::TableGrow = wasmc_table_grow;
+    let _: t::TableFill = table_fill;
+    let _: t::TableCopy = table_copy;
+    let _: t::TableInit = table_init;
+    let _: t::ElemDrop = wasmc_elem_drop;
+    let _: t::Trap = crate::trap::wasmc_trap;
+};
+
 /// Checks `off + len <= size` for Wasm u32 operands.
 #[inline]
 fn in_bounds(off: i32, len: i32, size: u64) -> bool {

@@ -269,3 +269,11 @@ pub extern "C" fn wasmc_mig_restore_callee(_vmctx: *mut VmCtx) -> i64 {
     };
     checkpoint::funcref_of(f) as i64
 }
+
+// The contract with generated code (see the same check in `libcalls`).
+const _: () = {
+    use abi_spec::libcall::fn_type as t;
+    let _: t::MigSaveFrame = wasmc_mig_save_frame;
+    let _: t::MigRestoreFrame = wasmc_mig_restore_frame;
+    let _: t::MigRestoreCallee = wasmc_mig_restore_callee;
+};
