@@ -383,8 +383,8 @@ fn read_line(buf: &mut Vec<u8>, pending: &mut Vec<u8>) -> Option<()> {
         let mut chunk = [0u8; 4096];
         // SAFETY: the kernel writes at most `chunk.len()` bytes into `chunk`.
         let n = unsafe { sys::syscall3(nr::READ, 0, chunk.as_mut_ptr() as usize, chunk.len()) };
-        if n == -4 {
-            continue; // EINTR
+        if n == crate::print::EINTR {
+            continue;
         }
         if n <= 0 {
             if pending.is_empty() {
