@@ -21,6 +21,8 @@ struct Shape {
     loops_or_indirect: bool,
     /// Defined functions it calls directly.
     callees: Vec<u32>,
+    /// Canonical types of its indirect calls (`call_indirect`, `call_ref`).
+    indirect_types: Vec<u32>,
     /// It loads or stores linear memory (the code that needs the memory base).
     accesses_memory: bool,
 }
@@ -31,6 +33,7 @@ fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
     let unknown = Shape {
         loops_or_indirect: true,
         callees: vec![],
+        indirect_types: vec![u32::MAX],
         accesses_memory: true,
     };
     let Ok(mut reader) = info.bodies[index].get_operators_reader() else {
@@ -39,6 +42,7 @@ fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
     let mut s = Shape {
         loops_or_indirect: false,
         callees: vec![],
+        indirect_types: vec![],
         accesses_memory: false,
     };
     while !reader.eof() {
@@ -46,11 +50,19 @@ fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
             return unknown;
         };
         match op {
-            Operator::Loop { .. }
-            | Operator::CallIndirect { .. }
-            | Operator::ReturnCallIndirect { .. }
-            | Operator::CallRef { .. }
-            | Operator::ReturnCallRef { .. } => s.loops_or_indirect = true,
+            Operator::Loop { .. } => s.loops_or_indirect = true,
+            Operator::CallIndirect { type_index, .. }
+            | Operator::ReturnCallIndirect { type_index, .. }
+            | Operator::CallRef { type_index }
+            | Operator::ReturnCallRef { type_index } => {
+                s.loops_or_indirect = true;
+                s.indirect_types.push(
+                    info.canonical_type
+                        .get(type_index as usize)
+                        .copied()
+                        .unwrap_or(u32::MAX),
+                );
+            }
             Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
                 if function_index >= imported {
                     s.callees.push(function_index);
@@ -62,6 +74,8 @@ fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
     }
     s.callees.sort_unstable();
     s.callees.dedup();
+    s.indirect_types.sort_unstable();
+    s.indirect_types.dedup();
     s
 }
 
@@ -102,6 +116,147 @@ pub struct Facts {
     pub has_points: Vec<bool>,
     /// Whether it loads or stores linear memory (false for imports).
     pub accesses_memory: Vec<bool>,
+    /// What its entry charges the call-depth counter (0: no counter; 0 for imports).
+    pub depth_charge: Vec<u32>,
+}
+
+/// The longest chain of uncounted functions allowed; beyond it every function counts.
+/// The native stack leaves room for ~4,800 frames of 40 KiB beyond `MAX_CALL_DEPTH`.
+pub const MAX_UNCOUNTED_CHAIN: u32 = 1_000;
+
+/// Whether a call of import `imp` can never re-enter Wasm code.
+fn import_is_leaf(imp: &crate::module_info::FuncImport) -> bool {
+    matches!(
+        imp.module.as_str(),
+        "wasi_snapshot_preview1" | "wasi_unstable" | "spectest"
+    )
+}
+
+/// Per defined function, the charge of its entry to the call-depth counter (see
+/// ARCHITECTURE.md, *Call depth*): 0 for a function outside every call cycle, `1 + L`
+/// for a recursive one, L the longest chain of uncounted functions it can call without
+/// passing a recursive one. Falls back to 1 for every function when something could
+/// re-enter Wasm from outside the call graph or an uncounted chain is too long.
+fn depth_charges(info: &ModuleInfo<'_>, shapes: &[Shape]) -> Vec<u32> {
+    let imported = info.num_imported_funcs() as usize;
+    let n = shapes.len();
+    let all = vec![1; n];
+    if !info.imports.iter().all(import_is_leaf) {
+        return all;
+    }
+    // Call graph over defined functions (index - imported).
+    let mut by_type: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+    for i in 0..n {
+        let ty = info.func_types[imported + i] as usize;
+        let Some(&c) = info.canonical_type.get(ty) else {
+            return all;
+        };
+        by_type.entry(c).or_default().push(i as u32);
+    }
+    let mut succ: Vec<Vec<u32>> = Vec::with_capacity(n);
+    for s in shapes {
+        if s.indirect_types.contains(&u32::MAX) {
+            return all;
+        }
+        let mut e: Vec<u32> = s.callees.iter().map(|&c| c - imported as u32).collect();
+        for t in &s.indirect_types {
+            if let Some(fs) = by_type.get(t) {
+                e.extend_from_slice(fs);
+            }
+        }
+        e.sort_unstable();
+        e.dedup();
+        succ.push(e);
+    }
+    let sccs = tarjan(&succ);
+    let mut recursive = vec![false; n];
+    for scc in &sccs {
+        if scc.len() > 1 || succ[scc[0] as usize].contains(&scc[0]) {
+            for &f in scc {
+                recursive[f as usize] = true;
+            }
+        }
+    }
+    // Tarjan emits callees' components first: chain lengths in one pass.
+    let mut chain = vec![0u32; n]; // for uncounted f: frames of the longest chain from f
+    let mut charge = vec![0u32; n];
+    for scc in &sccs {
+        for &f in scc {
+            let f = f as usize;
+            let below = succ[f]
+                .iter()
+                .filter(|&&c| !recursive[c as usize])
+                .map(|&c| chain[c as usize])
+                .max()
+                .unwrap_or(0);
+            if recursive[f] {
+                charge[f] = 1 + below;
+            } else {
+                chain[f] = 1 + below;
+                if chain[f] > MAX_UNCOUNTED_CHAIN {
+                    return all;
+                }
+            }
+        }
+    }
+    charge
+}
+
+/// Strongly connected components of `succ`, callees' components before callers'
+/// (iterative Tarjan).
+fn tarjan(succ: &[Vec<u32>]) -> Vec<Vec<u32>> {
+    const NONE: u32 = u32::MAX;
+    let n = succ.len();
+    let mut index = vec![NONE; n];
+    let mut low = vec![0u32; n];
+    let mut on_stack = vec![false; n];
+    let mut stack: Vec<u32> = vec![];
+    let mut sccs = vec![];
+    let mut next = 0u32;
+    let mut work: Vec<(u32, usize)> = vec![];
+    for root in 0..n as u32 {
+        if index[root as usize] != NONE {
+            continue;
+        }
+        work.push((root, 0));
+        while let Some(&mut (v, ref mut i)) = work.last_mut() {
+            let vu = v as usize;
+            if *i == 0 && index[vu] == NONE {
+                index[vu] = next;
+                low[vu] = next;
+                next += 1;
+                stack.push(v);
+                on_stack[vu] = true;
+            }
+            if let Some(&w) = succ[vu].get(*i) {
+                *i += 1;
+                let wu = w as usize;
+                if index[wu] == NONE {
+                    work.push((w, 0));
+                } else if on_stack[wu] {
+                    low[vu] = low[vu].min(index[wu]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(p, _)) = work.last() {
+                low[p as usize] = low[p as usize].min(low[vu]);
+            }
+            if low[vu] == index[vu] {
+                let mut scc = vec![];
+                loop {
+                    let w = stack.pop().unwrap();
+                    on_stack[w as usize] = false;
+                    scc.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                sccs.push(scc);
+            }
+        }
+    }
+    sccs
 }
 
 /// The facts of every function; `migration_points` false gives no function points.
@@ -135,9 +290,12 @@ pub fn analyze(info: &ModuleInfo<'_>, migration_points: bool) -> Facts {
         .collect();
     let mut accesses_memory = vec![false; imported];
     accesses_memory.extend(shapes.iter().map(|s| s.accesses_memory));
+    let mut depth_charge = vec![0; imported];
+    depth_charge.extend(depth_charges(info, &shapes));
     Facts {
         has_points,
         accesses_memory,
+        depth_charge,
     }
 }
 
@@ -195,5 +353,42 @@ mod tests {
         assert_eq!(facts.accesses_memory, vec![false, true, true, false, false]);
         assert_eq!(facts.has_points, vec![false, false, false, false, true]);
         assert_eq!(analyze(&info, false).has_points, vec![false; 5]);
+    }
+
+    fn charges(wat: &str) -> Vec<u32> {
+        let bytes = wat::parse_str(wat).unwrap();
+        let info = read_module(&bytes, false).unwrap();
+        analyze(&info, true).depth_charge
+    }
+
+    #[test]
+    fn depth_charges_only_recursive_functions() {
+        let c = charges(
+            r#"(module
+              (import "wasi_snapshot_preview1" "sched_yield" (func $y (result i32)))
+              (type $t (func (result i32)))
+              (table 1 funcref)
+              (func $leaf (result i32) (call $y))
+              (func $mid (result i32) (call $leaf))
+              (func $rec (param i32) (result i32)
+                (drop (call $mid)) (call $rec (local.get 0)))
+              (func $ping (call $pong))
+              (func $pong (call $ping))
+              (func $ind (result i32) (call_indirect (type $t) (i32.const 0)))
+              (func $main (drop (call $rec (i32.const 0)))))"#,
+        );
+        // import, leaf, mid, rec (1 + mid + leaf), ping, pong,
+        // ind (may call leaf, mid, itself: 1 + 2), main
+        assert_eq!(c, vec![0, 0, 0, 3, 1, 1, 3, 0]);
+    }
+
+    #[test]
+    fn long_uncounted_chains_count_everything() {
+        let mut wat = String::from("(module (func $f0)");
+        for i in 1..=1001 {
+            wat.push_str(&format!("(func $f{i} (call $f{}))", i - 1));
+        }
+        wat.push(')');
+        assert_eq!(charges(&wat), vec![1; 1002]);
     }
 }

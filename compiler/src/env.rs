@@ -89,6 +89,11 @@ impl ModuleEnv<'_> {
         self.facts.has_points[f as usize]
     }
 
+    /// What function `f`'s entry charges the call-depth counter (0: no counter).
+    pub fn depth_charge(&self, f: u32) -> u32 {
+        self.facts.depth_charge[f as usize]
+    }
+
     /// Whether function `f` loads or stores linear memory.
     pub fn accesses_memory(&self, f: u32) -> bool {
         self.facts.accesses_memory[f as usize]

@@ -252,20 +252,36 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             );
             self.memory_base = Some(base);
         }
-        // ISA-neutral stack limit: a Wasm call depth counter.
-        let depth = self.b.ins().load(
-            types::I64,
-            vm_flags(),
-            self.vmctx,
-            abi_spec::VMCTX_DEPTH_LEFT,
-        );
-        self.b
-            .ins()
-            .trapz(depth, trap_code(abi_spec::Trap::StackExhausted));
-        let less = self.b.ins().iadd_imm_s(depth, -1);
-        self.b
-            .ins()
-            .store(vm_flags(), less, self.vmctx, abi_spec::VMCTX_DEPTH_LEFT);
+        // ISA-neutral stack limit: a Wasm call depth counter, charged only by functions
+        // in call cycles, for themselves and the uncounted chain below them (see
+        // `bounded::depth_charges`). Restore re-enters through this same code.
+        let charge = self.env.depth_charge(self.func_index);
+        if charge > 0 {
+            let depth = self.b.ins().load(
+                types::I64,
+                vm_flags(),
+                self.vmctx,
+                abi_spec::VMCTX_DEPTH_LEFT,
+            );
+            if charge == 1 {
+                self.b
+                    .ins()
+                    .trapz(depth, trap_code(abi_spec::Trap::StackExhausted));
+            } else {
+                let short = self.b.ins().icmp_imm_u(
+                    ir::condcodes::IntCC::UnsignedLessThan,
+                    depth,
+                    charge as i64,
+                );
+                self.b
+                    .ins()
+                    .trapnz(short, trap_code(abi_spec::Trap::StackExhausted));
+            }
+            let less = self.b.ins().iadd_imm_s(depth, -(charge as i64));
+            self.b
+                .ins()
+                .store(vm_flags(), less, self.vmctx, abi_spec::VMCTX_DEPTH_LEFT);
+        }
 
         for ty in results {
             self.b.append_block_param(self.exit, ir_type(*ty));
@@ -286,16 +302,19 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     fn finish(mut self) -> (Vec<u8>, usize) {
         // Epilogue shared by every return: give the frame back to the depth counter.
         self.b.switch_to_block(self.exit);
-        let depth = self.b.ins().load(
-            types::I64,
-            vm_flags(),
-            self.vmctx,
-            abi_spec::VMCTX_DEPTH_LEFT,
-        );
-        let more = self.b.ins().iadd_imm_s(depth, 1);
-        self.b
-            .ins()
-            .store(vm_flags(), more, self.vmctx, abi_spec::VMCTX_DEPTH_LEFT);
+        let charge = self.env.depth_charge(self.func_index);
+        if charge > 0 {
+            let depth = self.b.ins().load(
+                types::I64,
+                vm_flags(),
+                self.vmctx,
+                abi_spec::VMCTX_DEPTH_LEFT,
+            );
+            let more = self.b.ins().iadd_imm_s(depth, charge as i64);
+            self.b
+                .ins()
+                .store(vm_flags(), more, self.vmctx, abi_spec::VMCTX_DEPTH_LEFT);
+        }
         let rets = self.b.block_params(self.exit).to_vec();
         self.b.ins().return_(&rets);
         if self.env.has_points(self.func_index) {
