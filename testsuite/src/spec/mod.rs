@@ -95,9 +95,7 @@ impl Skips {
     pub fn parse(text: &str) -> anyhow::Result<Skips> {
         let file: SkipFile =
             toml::from_str(text).map_err(|e| anyhow::anyhow!("spec-skips.toml: {e}"))?;
-        Ok(Skips {
-            entries: file.skip,
-        })
+        Ok(Skips { entries: file.skip })
     }
 
     pub fn load() -> anyhow::Result<Skips> {
@@ -221,7 +219,10 @@ mod skip_tests {
         assert!(!skips.entries.is_empty());
         let e = &skips.entries[0];
         let isa = e.isa.clone().unwrap_or_else(|| "x86_64".into());
-        assert_eq!(skips.reason(&isa, &e.script, e.lines[0]), Some(e.reason.as_str()));
+        assert_eq!(
+            skips.reason(&isa, &e.script, e.lines[0]),
+            Some(e.reason.as_str())
+        );
     }
 
     #[test]
