@@ -48,6 +48,10 @@ fn program() -> &'static Path {
     })
 }
 
+fn mkfifo(path: &Path) {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
 fn run_in(dir: &Path, exe: &Path, env: &[(&str, &str)]) -> Outcome {
     let mut cmd = Command::new(exe);
     testsuite::exec::scrub_env(&mut cmd);
@@ -128,11 +132,7 @@ fn a_symlink_at_the_temporary_name_is_never_written_through() {
 fn only_a_regular_file_is_ever_replaced() {
     let dir = scratch("non_regular");
     let fifo = dir.join("fifo");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    mkfifo(&fifo);
     let target = dir.join("target.txt");
     std::fs::write(&target, "keep\n").unwrap();
     std::os::unix::fs::symlink(&target, dir.join("link")).unwrap();
@@ -187,11 +187,7 @@ fn a_stale_temporary_is_cleaned_up() {
 fn restore_refuses_what_is_not_a_checkpoint_file_within_a_second() {
     let dir = scratch("restore_kinds");
     let fifo = dir.join("fifo");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    mkfifo(&fifo);
     std::fs::create_dir(dir.join("a-directory")).unwrap();
     for src in ["/dev/zero", "fifo", "a-directory", "missing.ckpt", ""] {
         let o = run_in(&dir, program(), &[("WASMC_RESTORE", src)]);

@@ -257,12 +257,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         // `bounded::depth_charges`). Restore re-enters through this same code.
         let charge = self.env.depth_charge(self.func_index);
         if charge > 0 {
-            let depth = self.b.ins().load(
-                types::I64,
-                vm_flags(),
-                self.vmctx,
-                abi_spec::VMCTX_DEPTH_LEFT,
-            );
+            let depth = self.depth_left();
             if charge == 1 {
                 self.b
                     .ins()
@@ -299,17 +294,22 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         Ok(())
     }
 
+    /// `VmCtx::depth_left`, read by a counted function's prologue and epilogue.
+    fn depth_left(&mut self) -> Value {
+        self.b.ins().load(
+            types::I64,
+            vm_flags(),
+            self.vmctx,
+            abi_spec::VMCTX_DEPTH_LEFT,
+        )
+    }
+
     fn finish(mut self) -> (Vec<u8>, usize) {
         // Epilogue shared by every return: give the frame back to the depth counter.
         self.b.switch_to_block(self.exit);
         let charge = self.env.depth_charge(self.func_index);
         if charge > 0 {
-            let depth = self.b.ins().load(
-                types::I64,
-                vm_flags(),
-                self.vmctx,
-                abi_spec::VMCTX_DEPTH_LEFT,
-            );
+            let depth = self.depth_left();
             let more = self.b.ins().iadd_imm_s(depth, charge as i64);
             self.b
                 .ins()
