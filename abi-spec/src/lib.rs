@@ -22,7 +22,7 @@ pub use vmctx::*;
 
 /// Bumped whenever anything in this crate changes shape. A checkpoint records it and an
 /// executable refuses a checkpoint written with another ABI version.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Wasm value types as the runtime and the checkpoint see them.
 #[repr(u8)]
@@ -140,14 +140,17 @@ pub const NATIVE_STACK_BYTES: u64 = 4 << 30;
 /// region covering any static offset, so generated code never checks bounds.
 pub const MEMORY_RESERVATION: u64 = 8 << 30;
 
-/// Bytes reserved just below linear memory; their last page is read-write and holds
-/// [`MIG_STATE_MIRROR`].
+/// Bytes reserved just below linear memory and just below the vmctx. Each holds a poll
+/// word in its last page: [`MEMORY_POLL`] and [`VMCTX_POLL`]. Migration polls load one
+/// of them (the one whose base the function keeps in a register anyway); the runtime
+/// makes both prefixes unreadable to stop the program at its next poll (SPEC §2.1).
 pub const MEMORY_PREFIX: u64 = 64 << 10;
 
-/// Offset from the memory base of a copy of `VmCtx::mig_state`, which the runtime keeps
-/// equal to it in modules with a memory. Loop polls read this copy: hot loops hold the
-/// memory base in a register anyway, so the poll needs no register for the vmctx.
-pub const MIG_STATE_MIRROR: i32 = -8;
+/// Offset from the memory base of the poll word functions that access memory load.
+pub const MEMORY_POLL: i32 = -8;
+
+/// Offset from the vmctx of the poll word every other function loads.
+pub const VMCTX_POLL: i32 = -8;
 
 /// Symbols of what generated code and the runtime share besides the runtime functions
 /// (which are [`libcall::Libcall`]).
@@ -162,17 +165,10 @@ pub mod sym {
     pub const INIT: &str = "wasmc_init";
 }
 
-/// Values of `VmCtx::mig_state`. Anything non-zero sends migration points to their cold
-/// path; the idle cost of a point is one load and one predicted branch.
+/// Values of `VmCtx::mig_state`, which only function entries read: a request to stop
+/// reaches generated code through the poll pages, not through this word.
 pub mod mig_state {
     pub const IDLE: u32 = 0;
-    /// A checkpoint was asked for (signal, countdown); the next point starts unwinding.
-    pub const REQUESTED: u32 = 1;
-    /// Frames are being saved, innermost first; every caller saves its frame and returns.
-    pub const UNWINDING: u32 = 2;
-    /// Frames are being rebuilt, outermost first.
+    /// Frames are being rebuilt, outermost first: every entry goes to its restore path.
     pub const RESTORING: u32 = 3;
-    /// Every poll decrements `VmCtx::countdown` (inline, no call) and stops the program
-    /// when it reaches zero (deterministic `WASMC_CHECKPOINT_AFTER=N`).
-    pub const COUNTING: u32 = 4;
 }

@@ -110,13 +110,6 @@ libcalls! {
     ElemDrop = "wasmc_elem_drop" (I32);
     /// `(code, func_index)`: stops the program with a trap.
     Trap = "wasmc_trap" (I32, I32) -> !;
-    /// `(func, point)`: record the frame whose values the point stored in the vmctx
-    /// scratch slots (64-bit slots; i32/f32 in the low bytes; how many and of which
-    /// types is the point's record in the function's [`crate::points`] table) and set
-    /// `mig_state` to UNWINDING. A poll point calls it when it stops; a call point when
-    /// its callee is unwinding. Either way the function then returns to its caller: no
-    /// Wasm value is live across the call.
-    MigSaveFrame = "wasmc_mig_save_frame" (I32, I32);
     /// `(func) -> point`: while restoring, take the next frame record, which must
     /// belong to `func`: its values are copied into the vmctx scratch slots and its
     /// point id is returned.

@@ -23,13 +23,11 @@ pub struct VmCtx {
     pub module: u64,
     /// Runtime-private state (`*mut` runtime type), opaque to generated code.
     pub runtime: u64,
-    /// Scratch slots (`ModuleDesc::max_point_values` of them, 8 bytes each) where a
-    /// migration point's cold path stores its values before calling the runtime, so
-    /// that no Wasm value is live across that call (which would force every value live
-    /// at a loop header out of caller-saved registers on the hot path).
+    /// Scratch slots (`ModuleDesc::max_point_values` of them, 8 bytes each) from which
+    /// a restore path reloads its frame's values.
     pub mig_scratch: u64,
-    /// In COUNTING state: migration polls still to pass before the program stops.
-    pub countdown: u64,
+    /// Zero; keeps the header at 64 bytes.
+    pub _reserved: u64,
 }
 
 pub const VMCTX_MIG_STATE: i32 = 0;
@@ -39,7 +37,6 @@ pub const VMCTX_MEMORY_SIZE: i32 = 24;
 pub const VMCTX_MODULE: i32 = 32;
 pub const VMCTX_RUNTIME: i32 = 40;
 pub const VMCTX_MIG_SCRATCH: i32 = 48;
-pub const VMCTX_COUNTDOWN: i32 = 56;
 pub const VMCTX_HEADER_SIZE: u32 = 64;
 
 /// Every global takes one 16-byte slot (room for v128); scalars sit in the low bytes.
@@ -216,7 +213,7 @@ mod tests {
         assert_eq!(offset_of!(VmCtx, module) as i32, VMCTX_MODULE);
         assert_eq!(offset_of!(VmCtx, runtime) as i32, VMCTX_RUNTIME);
         assert_eq!(offset_of!(VmCtx, mig_scratch) as i32, VMCTX_MIG_SCRATCH);
-        assert_eq!(offset_of!(VmCtx, countdown) as i32, VMCTX_COUNTDOWN);
+        assert_eq!(offset_of!(VmCtx, _reserved), 56);
         assert_eq!(size_of::<VmCtx>() as u32, VMCTX_HEADER_SIZE);
         assert_eq!(offset_of!(TableInstance, base) as i32, TABLE_BASE);
         assert_eq!(offset_of!(TableInstance, len) as i32, TABLE_LEN);

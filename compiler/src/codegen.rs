@@ -48,7 +48,11 @@ pub fn build_isa(
     // program can observe, and only where the hardware does not (see `translate`).
     set(&mut flags, "enable_nan_canonicalization", "false")?;
     set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
-    set(&mut flags, "unwind_info", "false")?;
+    // Migration points are described, not saved by code (`describe`): the runtime walks
+    // frames by frame pointer and reads each function's clobber saves from the
+    // prologue's unwind records, and stack locations of values need `unwind`.
+    set(&mut flags, "unwind_info", "true")?;
+    set(&mut flags, "preserve_frame_pointers", "true")?;
     // Frames larger than the guard page below the Wasm stack must touch it page by
     // page, so that an overflow always faults in the guard and is reported as a trap.
     set(&mut flags, "enable_probestack", "true")?;
@@ -102,6 +106,8 @@ pub struct CompiledFunc {
     /// The function's migration-point table (`abi_spec::points`), empty without points.
     pub point_table: Vec<u8>,
     pub max_point_values: usize,
+    /// How many point values `describe` could locate.
+    pub coverage: crate::describe::Coverage,
 }
 
 /// Symbol ids beyond those generated code refers to.
@@ -178,23 +184,26 @@ pub fn declare(
     })
 }
 
-/// Compiles a finished `ir::Function` into bytes, relocations and trap sites.
+/// Compiles a finished `ir::Function` into bytes, relocations and trap sites, and
+/// describes its migration points (`points`; none for generated helpers).
 pub fn compile_ir(
     isa: &dyn isa::TargetIsa,
+    arch: Arch,
     func: cranelift_codegen::ir::Function,
     index: u32,
     id: FuncId,
     ctx: &mut Context,
+    points: &[crate::translate::PointSites],
 ) -> Result<CompiledFunc, CompileError> {
     ctx.clear();
     ctx.func = func;
-    let compiled = ctx
-        .compile(isa, &mut ControlPlane::default())
+    ctx.compile(isa, &mut ControlPlane::default())
         .map_err(|e| CompileError::Codegen {
             func: index,
             func_name: None,
             message: format!("{:?}", e.inner),
         })?;
+    let compiled = ctx.compiled_code().expect("compiled just now");
     let code = compiled.code_buffer().to_vec();
     // The ISA's preferred function alignment (32 bytes on x86-64), as wasmtime uses:
     // with the minimum, hot loops land at arbitrary offsets and run up to 20% slower.
@@ -204,8 +213,20 @@ pub fn compile_ir(
         .buffer
         .traps()
         .iter()
+        .filter(|t| t.code != crate::translate::POLL_TRAP)
         .map(|t| (t.offset, trap_from_code(t.code)))
         .collect();
+    let (point_table, coverage) = if points.is_empty() {
+        (vec![], Default::default())
+    } else {
+        crate::describe::describe(arch, points, compiled, &ctx.func).map_err(|message| {
+            CompileError::Codegen {
+                func: index,
+                func_name: None,
+                message: format!("describing migration points: {message}"),
+            }
+        })?
+    };
     let mach_relocs = compiled.buffer.relocs().to_vec();
     let relocs = mach_relocs
         .iter()
@@ -217,8 +238,9 @@ pub fn compile_ir(
         alignment,
         relocs,
         traps,
-        point_table: vec![],
+        point_table,
         max_point_values: 0,
+        coverage,
     })
 }
 
@@ -240,8 +262,15 @@ pub fn compile_functions(
             |(fctx, ctx), (i, body)| {
                 let index = imported + i as u32;
                 let t = translate_function(&env, index, body, fctx)?;
-                let mut c = compile_ir(isa, t.func, index, symbols.funcs[index as usize], ctx)?;
-                c.point_table = t.point_table;
+                let mut c = compile_ir(
+                    isa,
+                    arch,
+                    t.func,
+                    index,
+                    symbols.funcs[index as usize],
+                    ctx,
+                    &t.points,
+                )?;
                 c.max_point_values = t.max_point_values;
                 Ok(c)
             },

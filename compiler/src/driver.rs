@@ -61,7 +61,7 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     let mut stubs = vec![];
     for &f in &declared.stubs {
         let ir = init::unknown_import_stub(&info, f, symbols, &*isa, &mut fctx);
-        let c = codegen::compile_ir(&*isa, ir, f, symbols.funcs[f as usize], &mut ctx)
+        let c = codegen::compile_ir(&*isa, opts.target, ir, f, symbols.funcs[f as usize], &mut ctx, &[])
             .map_err(with_names)?;
         codegen::define_compiled(&mut module, symbols.funcs[f as usize], &c)?;
         stubs.push(c);
@@ -69,12 +69,12 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     let trampolines = crate::exports::declare_trampolines(&mut module, &info)?;
     for &(ty, id) in &trampolines {
         let ir = crate::exports::trampoline(&info, ty, &*isa, &mut fctx);
-        let c = codegen::compile_ir(&*isa, ir, u32::MAX, id, &mut ctx).map_err(with_names)?;
+        let c = codegen::compile_ir(&*isa, opts.target, ir, u32::MAX, id, &mut ctx, &[]).map_err(with_names)?;
         codegen::define_compiled(&mut module, id, &c)?;
     }
     let ir = init::init_function(&info, symbols, &*isa, &mut fctx);
     let c =
-        codegen::compile_ir(&*isa, ir, u32::MAX, declared.init, &mut ctx).map_err(with_names)?;
+        codegen::compile_ir(&*isa, opts.target, ir, u32::MAX, declared.init, &mut ctx, &[]).map_err(with_names)?;
     codegen::define_compiled(&mut module, declared.init, &c)?;
 
     define_descriptor(

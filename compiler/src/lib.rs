@@ -8,6 +8,7 @@
 
 pub mod bounded;
 pub mod codegen;
+pub mod describe;
 pub mod descriptor;
 pub mod driver;
 pub mod env;

@@ -11,6 +11,7 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::null_mut;
 
 pub const PROT_NONE: usize = 0;
+pub const PROT_READ: usize = 1;
 pub const PROT_RW: usize = 3;
 pub const MAP_PRIVATE: usize = 0x02;
 pub const MAP_ANONYMOUS: usize = 0x20;

@@ -76,10 +76,22 @@ static VMCTX: AtomicPtr<VmCtx> = AtomicPtr::new(null_mut());
 /// from a runtime bug, hence atomic.
 static MEMORY: AtomicUsize = AtomicUsize::new(0);
 
-/// The copy of `mig_state` below linear memory (`abi_spec::MIG_STATE_MIRROR`), null in a
-/// module without a memory. Set at instantiation; written through by [`Vm::set_mig_state`],
-/// which the SIGUSR1 handler calls too, hence atomic.
-static MIRROR: AtomicPtr<u32> = AtomicPtr::new(null_mut());
+/// The poll prefixes (`abi_spec::MEMORY_PREFIX` bytes each, below the vmctx and below
+/// linear memory; null without a memory), which [`arm_polls`] makes unreadable. Set at
+/// instantiation; read by signal handlers, hence atomic.
+static VMCTX_POLLS: AtomicPtr<u8> = AtomicPtr::new(null_mut());
+static MEMORY_POLLS: AtomicPtr<u8> = AtomicPtr::new(null_mut());
+
+/// Makes the poll pages unreadable (`true`), so the next migration poll faults, or
+/// readable again. Safe in signal handlers (two `mprotect` calls). Returns false if the
+/// kernel refused.
+pub fn arm_polls(armed: bool) -> bool {
+    let prot = if armed { crate::heap::PROT_NONE } else { crate::heap::PROT_READ };
+    [&VMCTX_POLLS, &MEMORY_POLLS].iter().all(|p| {
+        let p = p.load(SeqCst);
+        p.is_null() || crate::heap::mprotect(p, abi_spec::MEMORY_PREFIX as usize, prot)
+    })
+}
 
 /// The instance's vmctx. Only [`instantiate`] makes one, and [`Vm::from_raw`] for the
 /// pointer generated code passes (the same one), so every accessor may rely on it
@@ -141,33 +153,11 @@ impl Vm {
         unsafe { (*self.as_ptr()).mig_scratch as *mut u64 }
     }
 
-    /// Sets the countdown generated code decrements in COUNTING state. Volatile: the
-    /// compiler must not assume generated code leaves the word alone.
-    pub fn set_countdown(self, n: u64) {
-        // SAFETY: as in `memory_base`; the field is aligned and only this thread writes it.
-        unsafe { core::ptr::write_volatile(&raw mut (*self.as_ptr()).countdown, n) }
-    }
-
-    /// `VmCtx::mig_state`. Safe in signal handlers.
-    pub fn mig_state(self) -> u32 {
+    /// Sets `mig_state`. Safe in signal handlers.
+    pub fn set_mig_state(self, s: u32) {
         // SAFETY: the word is 4-byte aligned in the live vmctx, and every access to it
         // from Rust is atomic (generated code only reads it, on this same thread).
-        unsafe { AtomicU32::from_ptr(&raw mut (*self.as_ptr()).mig_state) }.load(SeqCst)
-    }
-
-    /// Sets `mig_state` and its mirror. Generated code only reads them, so the two are
-    /// never seen to disagree for longer than a signal handler's two stores. Safe in
-    /// signal handlers.
-    pub fn set_mig_state(self, s: u32) {
-        // SAFETY: as in `mig_state`.
         unsafe { AtomicU32::from_ptr(&raw mut (*self.as_ptr()).mig_state) }.store(s, SeqCst);
-        let mirror = MIRROR.load(SeqCst);
-        if !mirror.is_null() {
-            // SAFETY: `instantiate` pointed MIRROR at an aligned word of the read-write
-            // page below linear memory, which stays mapped; Rust only accesses it
-            // atomically.
-            unsafe { AtomicU32::from_ptr(mirror) }.store(s, SeqCst);
-        }
     }
 
     /// The address of global `i`'s slot; stops the process if there is no such global.
@@ -276,7 +266,15 @@ pub fn instantiate() -> Vm {
     }
     let size = (d.vmctx_size as usize).max(abi_spec::vmctx_size(d.num_globals, d.num_tables) as usize);
     let oom: &[u8] = b"out of memory allocating the instance";
-    let vm = Vm(NonNull::new(alloc_or_die(size, 16, oom) as *mut VmCtx).unwrap_or_else(|| fatal(&[oom])));
+    // The vmctx sits right above its poll prefix (`abi_spec::VMCTX_POLL`).
+    let prefix = abi_spec::MEMORY_PREFIX as usize;
+    let polls = crate::heap::mmap(prefix + size, crate::heap::PROT_RW, 0).unwrap_or_else(|| fatal(&[oom]));
+    if !crate::heap::mprotect(polls, prefix, crate::heap::PROT_READ) {
+        fatal(&[oom]);
+    }
+    VMCTX_POLLS.store(polls, SeqCst);
+    // SAFETY: `prefix` bytes into the mapping just made, which has `size` more.
+    let vm = Vm(NonNull::new(unsafe { polls.add(prefix) } as *mut VmCtx).unwrap_or_else(|| fatal(&[oom])));
     let mut rt = Runtime {
         memory_max_pages: 0,
         dropped_data: Bitset::new(d.num_data_segments as usize),
@@ -299,14 +297,12 @@ pub fn instantiate() -> Vm {
         let start = crate::heap::mmap(prefix + abi_spec::MEMORY_RESERVATION as usize, crate::heap::PROT_NONE, crate::heap::MAP_NORESERVE)
             .unwrap_or_else(|| fatal(&[b"cannot reserve address space for linear memory"]));
         // The prefix is a multiple of any page size, so memory stays page-aligned.
-        if !crate::heap::mprotect(start, prefix, crate::heap::PROT_RW) {
+        if !crate::heap::mprotect(start, prefix, crate::heap::PROT_READ) {
             fatal(&[b"cannot map the page below linear memory"]);
         }
+        MEMORY_POLLS.store(start, SeqCst);
         // SAFETY: `prefix` bytes into the reservation just made.
         let base = unsafe { start.add(prefix) };
-        // SAFETY: MIG_STATE_MIRROR (negative) lands in the read-write prefix page.
-        let mirror = unsafe { base.offset(abi_spec::MIG_STATE_MIRROR as isize) } as *mut u32;
-        MIRROR.store(mirror, SeqCst);
         rt.memory_max_pages = d.memory_max_pages.min(MAX_PAGES);
         if d.memory_min_pages > rt.memory_max_pages {
             fatal(&[b"linear memory minimum exceeds its maximum"]);

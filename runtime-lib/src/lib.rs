@@ -26,6 +26,7 @@ mod checkpoint;
 mod ckfile;
 mod errno;
 mod fmath;
+mod frames;
 mod harness;
 mod heap;
 mod host;

@@ -4,7 +4,7 @@
 use crate::print::{exit, Line, STDERR};
 use crate::sys::{self, nr};
 use abi_spec::Trap;
-use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 
 pub const SIGILL: i32 = 4;
 pub const SIGTRAP: i32 = 5;
@@ -137,6 +137,29 @@ pub fn install() {
     ignore(SIGPIPE);
 }
 
+/// What a fault at a migration poll calls (`migrate` installs it): given the
+/// ucontext, returns false when the pc is not a poll (then the fault is a trap or a
+/// bug, as usual), else handles it and returns true to resume the program with the
+/// ucontext as the hook left it.
+pub type PollHook = fn(*mut u8) -> bool;
+
+/// The installed [`PollHook`] as an address (0: none). Read by the fault handler, hence
+/// atomic.
+static POLL_HOOK: AtomicUsize = AtomicUsize::new(0);
+
+pub fn set_poll_hook(hook: PollHook) {
+    POLL_HOOK.store(hook as usize, SeqCst);
+}
+
+/// Sets the interrupted pc of a signal handler's ucontext, where the program resumes.
+///
+/// # Safety
+/// As [`ucontext_pc`]; the new pc must be an instruction boundary of the same code.
+pub unsafe fn set_ucontext_pc(uc: *mut u8, pc: usize) {
+    // SAFETY: as in `ucontext_pc` (caller).
+    unsafe { *(uc.add(UC_PC) as *mut usize) = pc }
+}
+
 extern "C" fn on_fault(sig: i32, info: *mut u8, uc: *mut u8) {
     // SAFETY: the kernel calls this SA_SIGINFO handler with its siginfo_t and ucontext_t,
     // and si_addr is at SI_ADDR in the siginfo of every fault signal.
@@ -147,6 +170,17 @@ extern "C" fn on_fault(sig: i32, info: *mut u8, uc: *mut u8) {
         internal_error(sig, pc);
     }
     IN_HANDLER.store(true, SeqCst);
+    if sig == SIGSEGV || sig == SIGBUS {
+        let hook = POLL_HOOK.load(SeqCst);
+        if hook != 0 {
+            // SAFETY: only `set_poll_hook` stores here, and it stores a `PollHook`.
+            let hook: PollHook = unsafe { core::mem::transmute::<usize, PollHook>(hook) };
+            if hook(uc) {
+                IN_HANDLER.store(false, SeqCst);
+                return;
+            }
+        }
+    }
     let func = crate::trap::func_at(pc);
     // A fault in the stack guard is stack exhaustion whatever instruction touched it:
     // on riscv64 Cranelift's stack probes are stores that carry the default

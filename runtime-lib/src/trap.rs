@@ -39,6 +39,14 @@ pub fn func_at(pc: usize) -> Option<u32> {
         .map(|(i, _)| i as u32)
 }
 
+/// The address of defined function `func`'s code.
+pub fn func_code(func: u32) -> Option<u64> {
+    let d = desc();
+    // SAFETY: as in `func_at`.
+    let funcs: &[FuncRecord] = unsafe { slice(d.funcs, d.num_funcs) };
+    funcs.get(func as usize).map(|f| f.code)
+}
+
 /// The trap registered for the instruction at `pc` in function `func`, if any.
 pub fn trap_at(func: u32, pc: usize) -> Option<Trap> {
     let d = desc();

@@ -152,7 +152,7 @@ static Bytes elems[1] = {{(u64)elem0, sizeof elem0}};
 static void fake_init(VmCtx *v);
 
 ModuleDesc wasmc_module = {
-    .abi_version = 2, /* abi_spec::ABI_VERSION */
+    .abi_version = WASMC_ABI_VERSION, /* abi_spec::ABI_VERSION, from run.sh */
     .funcs = (u64)funcs, .num_funcs = 6, .num_imported_funcs = 1,
     .func_names = (u64)names,
     .trap_sites = (u64)sites, .num_trap_sites = 2, .num_globals = NUM_GLOBALS,

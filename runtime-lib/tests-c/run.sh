@@ -16,6 +16,9 @@ isas=("$@")
 [ ${#isas[@]} -gt 0 ] || isas=(x86_64 aarch64 riscv64)
 mkdir -p "$out"
 failures=0
+# The fakes take the ABI version from abi-spec, the one place it is defined.
+abi=$(sed -n 's/^pub const ABI_VERSION: u32 = \([0-9]*\);.*/\1/p' "$rt/../abi-spec/src/lib.rs")
+[ -n "$abi" ] || { echo "cannot read ABI_VERSION from abi-spec"; exit 2; }
 
 # scenario | exit status | expected stderr ('~' prefix = prefix match) | expected stdout
 #   [| environment (the only variables set) | arguments]
@@ -55,7 +58,7 @@ for isa in "${isas[@]}"; do
     IFS="|" read -r scen code err want_out envs args <<<"$c"
     if [ "$scen" = noentry ]; then def="-DSCEN=0 -DNO_ENTRY"; else def="-DSCEN=$scen"; fi
     exe="$out/$isa-$scen"; name="$isa/$scen${envs:+ [$envs]}"
-    "$clang" --target=$triple $cflags -O1 -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables -fno-optimize-sibling-calls \
+    "$clang" --target=$triple $cflags -O1 -DWASMC_ABI_VERSION="$abi" -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables -fno-optimize-sibling-calls \
       $def -c "$here/fake.c" -o "$exe.o" || { echo "FAIL $isa/$scen: compile"; failures=$((failures+1)); continue; }
     "$lld" -flavor gnu -static --gc-sections -o "$exe" "$exe.o" "$lib" || { echo "FAIL $isa/$scen: link"; failures=$((failures+1)); continue; }
     # shellcheck disable=SC2086

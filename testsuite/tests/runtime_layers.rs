@@ -23,7 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("instance", &["instance", "stack", "trap"]),
     (
         "mechanisms",
-        &["libcalls", "signal", "checkpoint", "ckfile"],
+        &["libcalls", "signal", "checkpoint", "ckfile", "frames"],
     ),
     (
         "services",

@@ -294,7 +294,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let inst = self.b.ins().call(callee, &argv);
         let results = self.b.inst_results(inst).to_vec();
         if point {
-            let results = self.call_point(CallTarget::Direct(function_index), &ft, results);
+            let results = self.call_point(CallTarget::Direct(function_index), &ft, inst);
             self.push_results(&results, ft.results());
         } else {
             self.push_results(&results, ft.results());
@@ -374,7 +374,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let inst = self.b.ins().call_indirect(sig, code, &argv);
         let results = self.b.inst_results(inst).to_vec();
         if self.env.has_points(self.func_index) {
-            let results = self.call_point(CallTarget::Indirect(type_index), &ft, results);
+            let results = self.call_point(CallTarget::Indirect(type_index), &ft, inst);
             self.push_results(&results, ft.results());
         } else {
             self.push_results(&results, ft.results());

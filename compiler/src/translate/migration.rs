@@ -1,11 +1,16 @@
-//! Migration points: the out-of-line code that saves a frame into the canonical
-//! record, and the restore paths that rebuild it and jump straight to the point.
+//! Migration points: polls, the description of each point's frame, and the restore
+//! paths that rebuild a frame and jump straight to its point.
 //!
 //! Point 0 is the function entry, then points are numbered in code order: each loop
 //! header (a poll point, so a running loop stops within one iteration) and each call of
-//! a Wasm function (the resume point of every frame below the top). The idle cost of a
-//! point is one load of `mig_state` and one branch that is predicted not taken; all
-//! else is in cold blocks.
+//! a Wasm function (the resume point of every frame below the top).
+//!
+//! Nothing is generated to *save* a frame. A poll is one load from a poll page, which
+//! the runtime makes unreadable to stop the program; the fault hands it every register,
+//! and the point's description (`describe`: where each value lives at the poll's pc,
+//! from Cranelift's value labels) tells it where each Wasm value is. Frames below are
+//! read the same way at their call's return address, after unwinding the callee. So a
+//! loop poll costs one load and a call point nothing on the hot path.
 //!
 //! A frame record holds, in order: every local, then every operand-stack value below
 //! the point (stack variables, by depth), then the loop's params for a loop point.
@@ -13,9 +18,11 @@
 use super::control::CallTarget;
 use super::{vm_flags, FuncTranslator, Slot};
 use crate::env::{abi_type, ir_type, Libcall};
-use abi_spec::mig_state;
-use abi_spec::points::{PointDesc, PointKind};
-use cranelift_codegen::ir::{self, condcodes::IntCC, types, BlockArg, InstBuilder, Value};
+use abi_spec::points::PointKind;
+use cranelift_codegen::ir::{
+    self, types, BlockArg, InstBuilder, MemFlagsData, TrapCode, Value, ValueLabel,
+    ValueLabelAssignments, ValueLabelStart,
+};
 use cranelift_frontend::Variable;
 use wasmparser::{FuncType, ValType};
 
@@ -30,14 +37,44 @@ enum Resume {
         target: CallTarget,
         ty: FuncType,
         cont: ir::Block,
-        save: ir::Block,
     },
 }
 
 struct Point {
     vars: Vec<(Variable, ValType)>,
     resume: Resume,
+    /// Where the frame can be read: the poll, or the call and its restore path's call.
+    sites: Vec<Site>,
 }
+
+/// An instruction at which a frame of the point can be read, with the SSA value of each
+/// of the point's variables there.
+pub struct Site {
+    /// The poll load or the call (its srcloc is the point id, which `describe` uses to
+    /// find its offset in the code).
+    pub inst: ir::Inst,
+    pub values: Vec<Value>,
+}
+
+/// A point as `describe` needs it, after translation.
+pub struct PointSites {
+    pub kind: PointKind,
+    pub types: Vec<abi_spec::ValType>,
+    /// Per value: a float local that may hold a raw arithmetic NaN (see `arith_locals`).
+    pub arith: Vec<bool>,
+    pub sites: Vec<Site>,
+}
+
+/// The trap code of a poll load: never a Wasm trap (`describe` takes these sites out of
+/// the trap table), a fault the runtime answers by reading the frame.
+pub const POLL_TRAP: TrapCode = TrapCode::unwrap_user(200);
+
+/// Distinct poll offsets: a poll that loads the same address as a dominating poll with
+/// no store or call between could be removed by Cranelift's redundant-load elimination.
+/// (Restore edges already keep loop headers apart; this also covers straight-line
+/// code.) 30 offsets keep the displacement within one byte on x86-64 and within every
+/// ISA's short load offset.
+const POLL_SPREAD: usize = 30;
 
 #[derive(Default)]
 pub struct Points {
@@ -49,19 +86,15 @@ impl Points {
         self.points.iter().map(|p| p.vars.len()).max().unwrap_or(0)
     }
 
-    /// The points in id order, as the function's [`abi_spec::points`] table describes
-    /// them.
-    pub fn into_table(self, info: &crate::module_info::ModuleInfo) -> Vec<u8> {
-        let types: Vec<Vec<abi_spec::ValType>> = self
-            .points
-            .iter()
-            .map(|p| p.vars.iter().map(|v| abi_type(v.1)).collect())
-            .collect();
-        let descs: Vec<PointDesc> = self
-            .points
-            .iter()
-            .zip(&types)
-            .map(|(p, types)| PointDesc {
+    /// The points in id order, for `describe`.
+    pub fn into_sites(
+        self,
+        info: &crate::module_info::ModuleInfo,
+        arith: impl Fn(Variable) -> bool,
+    ) -> Vec<PointSites> {
+        self.points
+            .into_iter()
+            .map(|p| PointSites {
                 kind: match &p.resume {
                     Resume::Entry { .. } => PointKind::Entry,
                     Resume::Loop { .. } => PointKind::Loop,
@@ -76,10 +109,11 @@ impl Points {
                         type_id: info.canonical_type[*t as usize],
                     },
                 },
-                types,
+                types: p.vars.iter().map(|v| abi_type(v.1)).collect(),
+                arith: p.vars.iter().map(|v| arith(v.0)).collect(),
+                sites: p.sites,
             })
-            .collect();
-        abi_spec::points::encode(&descs)
+            .collect()
     }
 }
 
@@ -91,30 +125,6 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             self.vmctx,
             abi_spec::VMCTX_MIG_STATE,
         )
-    }
-
-    /// The hot half of every point: `mig_state != IDLE` branches to a new cold block,
-    /// which becomes current, else to `hot`. Returns the state, loaded again in the cold
-    /// block, so that the hot load has a single use and nothing from the hot check stays
-    /// live into the cold path.
-    ///
-    /// `in_loop`: in a function that accesses memory, read the copy of the state below
-    /// linear memory (`abi_spec::MIG_STATE_MIRROR`): a hot loop keeps the memory base in
-    /// a register anyway, so the poll does not also need the vmctx there.
-    fn poll(&mut self, hot: ir::Block, args: &[BlockArg], in_loop: bool) -> Value {
-        let state = match self.memory_base {
-            Some(base) if in_loop => {
-                self.b
-                    .ins()
-                    .load(types::I32, vm_flags(), base, abi_spec::MIG_STATE_MIRROR)
-            }
-            _ => self.mig_state(),
-        };
-        let active = self.b.ins().icmp_imm_s(IntCC::NotEqual, state, 0);
-        let cold = self.cold_block();
-        self.b.ins().brif(active, cold, &[], hot, args);
-        self.b.switch_to_block(cold);
-        self.mig_state()
     }
 
     fn cold_block(&mut self) -> ir::Block {
@@ -143,49 +153,34 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .collect()
     }
 
-    /// The cold half of a poll (entry or loop point; `mig_state != 0`). Nothing in it
-    /// calls the runtime unless the program stops here, so no Wasm value is live across a
-    /// call and the hot path keeps its registers. In COUNTING state the countdown is
-    /// decremented inline and the point goes on while it is not zero.
-    fn poll_cold(&mut self, k: usize, state: Value, go_on: ir::Block, restore: Option<ir::Block>) {
-        let counting = self.cold_block();
-        let other = self.cold_block();
-        let stop = self.cold_block();
-        let is_counting = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, state, mig_state::COUNTING as i64);
-        self.b.ins().brif(is_counting, counting, &[], other, &[]);
-        self.b.switch_to_block(counting);
-        let left = self.b.ins().load(
-            types::I64,
-            vm_flags(),
-            self.vmctx,
-            abi_spec::VMCTX_COUNTDOWN,
-        );
-        let left = self.b.ins().iadd_imm_s(left, -1);
+    /// Records `inst` as a place where point `k`'s frame can be read: tags it with the
+    /// point id and takes the current value of each of the point's variables.
+    fn add_site(&mut self, k: usize, inst: ir::Inst) {
+        let site = self.points.points[k].sites.len();
         self.b
-            .ins()
-            .store(vm_flags(), left, self.vmctx, abi_spec::VMCTX_COUNTDOWN);
-        let rejoin = self.rejoin_block(go_on, &[]);
-        self.b.ins().brif(left, rejoin, &[], stop, &[]);
-        self.b.switch_to_block(other);
-        match restore {
-            Some(dispatch) => {
-                let is_restoring =
-                    self.b
-                        .ins()
-                        .icmp_imm_s(IntCC::Equal, state, mig_state::RESTORING as i64);
-                self.b.ins().brif(is_restoring, dispatch, &[], stop, &[]);
-            }
-            None => {
-                self.b.ins().jump(stop, &[]);
-            }
-        }
-        self.emit_save(stop, k);
+            .func
+            .set_srcloc(inst, crate::describe::site_srcloc(k, site));
+        let vars = self.points.points[k].vars.clone();
+        let values = vars.iter().map(|(v, _)| self.b.use_var(*v)).collect();
+        self.points.points[k].sites.push(Site { inst, values });
     }
 
-    /// Function entry (point 0): poll; RESTORING dispatches to the frame's point.
+    /// The poll of point `k`: one load from a poll page (below linear memory in a
+    /// function that keeps the memory base in a register, else below the vmctx). Its
+    /// result is unused; it only matters when the runtime has made the page unreadable.
+    fn poll(&mut self, k: usize) {
+        let (base, offset) = match self.memory_base {
+            Some(base) => (base, abi_spec::MEMORY_POLL),
+            None => (self.vmctx, abi_spec::VMCTX_POLL),
+        };
+        let offset = offset - 4 * (k % POLL_SPREAD) as i32;
+        let flags = MemFlagsData::new().with_trap_code(Some(POLL_TRAP));
+        let v = self.b.ins().load(types::I32, flags, base, offset);
+        let inst = self.b.func.dfg.value_def(v).unwrap_inst();
+        self.add_site(k, inst);
+    }
+
+    /// Function entry (point 0): poll, then RESTORING dispatches to the frame's point.
     pub(super) fn entry_point(&mut self, body: ir::Block, params: &[ValType]) {
         // Only the params: every other local is zero at entry.
         let mut vars = self.live_locals(super::liveness::ENTRY);
@@ -195,10 +190,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 .count(),
         );
         let k = self.add_point(vars, Resume::Entry { body });
-        let state = self.poll(body, &[], false);
+        self.poll(k);
+        let state = self.mig_state();
         let dispatch = self.cold_block();
         self.restore_dispatch = Some(dispatch);
-        self.poll_cold(k, state, body, Some(dispatch));
+        self.b.ins().brif(state, dispatch, &[], body, &[]);
     }
 
     /// Loop header: poll. The loop params are moved into stack variables first, so
@@ -210,19 +206,17 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let height = self.stack.len();
         vars.extend(self.stack_vars_below(height));
         let k = self.add_point(vars, Resume::Loop { header, nparams });
-        let body = self.b.create_block();
-        let state = self.poll(body, &[], true);
-        self.poll_cold(k, state, body, None);
-        self.b.switch_to_block(body);
+        self.poll(k);
     }
 
-    /// After a call of a Wasm function: if the callee is unwinding, save this frame too.
-    /// Returns the call's results as seen after the point.
+    /// After `call`, a call of a Wasm function: the frame is read at its return address
+    /// when a callee stops. Returns the call's results as seen after the point (a block
+    /// that the restore path's call joins).
     pub(super) fn call_point(
         &mut self,
         target: CallTarget,
         ty: &FuncType,
-        results: Vec<Value>,
+        call: ir::Inst,
     ) -> Vec<Value> {
         // The args are popped already; everything left is below the call.
         let mut vars = self.live_locals(self.cur_offset);
@@ -232,49 +226,32 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         for t in ty.results() {
             self.b.append_block_param(cont, ir_type(*t));
         }
-        let save = self.cold_block();
         let k = self.add_point(
             vars,
             Resume::Call {
                 target,
                 ty: ty.clone(),
                 cont,
-                save,
             },
         );
-        self.check_unwinding(&results, cont, save);
-        self.emit_save(save, k);
+        self.add_site(k, call);
+        let results: Vec<BlockArg> = self
+            .b
+            .inst_results(call)
+            .iter()
+            .map(|v| BlockArg::Value(*v))
+            .collect();
+        self.b.ins().jump(cont, &results);
         self.b.switch_to_block(cont);
         self.b.block_params(cont).to_vec()
     }
 
-    fn check_unwinding(&mut self, results: &[Value], cont: ir::Block, save: ir::Block) {
-        let args: Vec<BlockArg> = results.iter().map(|v| BlockArg::Value(*v)).collect();
-        let state = self.poll(cont, &args, false);
-        let unwinding = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, state, mig_state::UNWINDING as i64);
-        let rejoin = self.rejoin_block(cont, &args);
-        self.b.ins().brif(unwinding, save, &[], rejoin, &[]);
-    }
-
-    /// A cold block that only jumps back to hot `target`. Branching to it instead of
-    /// straight to `target` keeps the moves the register allocator puts on that edge
-    /// in cold code: a conditional branch from a cold block into a block with two
-    /// predecessors is a critical edge, and Cranelift lays out the block that splits
-    /// it among the hot blocks, costing the hot path a jump.
-    fn rejoin_block(&mut self, target: ir::Block, args: &[BlockArg]) -> ir::Block {
-        let here = self.b.current_block().expect("called with a current block");
-        let rejoin = self.cold_block();
-        self.b.switch_to_block(rejoin);
-        self.b.ins().jump(target, args);
-        self.b.switch_to_block(here);
-        rejoin
-    }
-
     fn add_point(&mut self, vars: Vec<(Variable, ValType)>, resume: Resume) -> usize {
-        self.points.points.push(Point { vars, resume });
+        self.points.points.push(Point {
+            vars,
+            resume,
+            sites: vec![],
+        });
         self.points.points.len() - 1
     }
 
@@ -288,23 +265,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         )
     }
 
-    /// Stores point `k`'s values in the vmctx scratch slots. Every use of a Wasm value
-    /// on a cold path comes before the runtime call, so no value is live across it.
-    fn store_scratch(&mut self, k: usize) {
-        let vars = self.points.points[k].vars.clone();
-        let scratch = self.scratch();
-        for (i, (var, _)) in vars.iter().enumerate() {
-            let mut v = self.b.use_var(*var);
-            if self.holds_arith(*var) {
-                // The frame record holds canonical bits, the same on every ISA.
-                v = self.canonical_nan_select(v);
-            }
-            self.b.ins().store(vm_flags(), v, scratch, (i * 8) as i32);
-        }
-    }
-
     /// Whether `var` is a local that may hold a non-canonical arithmetic NaN.
-    fn holds_arith(&self, var: Variable) -> bool {
+    pub(super) fn holds_arith(&self, var: Variable) -> bool {
         self.locals
             .iter()
             .position(|(v, _)| *v == var)
@@ -326,40 +288,6 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             loaded.push(v);
         }
         loaded
-    }
-
-    /// `func, point` arguments of the runtime's save call.
-    fn point_args(&mut self, k: usize) -> [Value; 2] {
-        let func = self.b.ins().iconst(types::I32, self.func_index as i64);
-        let point = self.b.ins().iconst(types::I32, k as i64);
-        [func, point]
-    }
-
-    /// Fills `save`: store the values, have the runtime record the frame, return.
-    fn emit_save(&mut self, save: ir::Block, k: usize) {
-        self.b.switch_to_block(save);
-        self.store_scratch(k);
-        let args = self.point_args(k);
-        self.call_libcall(Libcall::MigSaveFrame, &args);
-        self.return_dummies();
-    }
-
-    /// Leaves the function while unwinding; the results are never looked at.
-    fn return_dummies(&mut self) {
-        let tys: Vec<ir::Type> = self
-            .b
-            .func
-            .dfg
-            .block_params(self.exit)
-            .iter()
-            .map(|v| self.b.func.dfg.value_type(*v))
-            .collect();
-        let vals: Vec<BlockArg> = tys
-            .into_iter()
-            .map(|t| BlockArg::Value(self.zero_of(t)))
-            .collect();
-        let exit = self.exit;
-        self.b.ins().jump(exit, &vals);
     }
 
     /// Emits the restore dispatch and one restore block per point. Called once the whole
@@ -395,6 +323,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     fn emit_restore(&mut self, k: usize, block: ir::Block) {
         self.b.switch_to_block(block);
         let loaded = self.reload_scratch(k);
+        let vars = self.points.points[k].vars.clone();
         match &self.points.points[k].resume {
             Resume::Entry { body } => {
                 let body = *body;
@@ -408,13 +337,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                     .collect();
                 self.b.ins().jump(header, &params);
             }
-            Resume::Call {
-                target,
-                ty,
-                cont,
-                save,
-            } => {
-                let (target, ty, cont, save) = (*target, ty.clone(), *cont, *save);
+            Resume::Call { target, ty, cont } => {
+                let (target, ty, cont) = (*target, ty.clone(), *cont);
                 // Dummy arguments: the callee restores its own frame from its record.
                 let mut argv = vec![self.vmctx];
                 for p in ty.params() {
@@ -432,8 +356,47 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                         self.b.ins().call_indirect(sig, code, &argv)
                     }
                 };
-                let results = self.b.inst_results(inst).to_vec();
-                self.check_unwinding(&results, cont, save);
+                // This call is a second site of the point: a frame rebuilt here is
+                // read at its return address if the program stops again, with the
+                // values just reloaded.
+                self.b
+                    .func
+                    .set_srcloc(inst, crate::describe::site_srcloc(k, 1));
+                debug_assert_eq!(vars.len(), loaded.len());
+                self.points.points[k].sites.push(Site {
+                    inst,
+                    values: loaded,
+                });
+                let results: Vec<BlockArg> = self
+                    .b
+                    .inst_results(inst)
+                    .iter()
+                    .map(|v| BlockArg::Value(*v))
+                    .collect();
+                self.b.ins().jump(cont, &results);
+            }
+        }
+    }
+}
+
+/// Gives every value a frame is read from a value label (its own number), so that
+/// Cranelift reports where the register allocator keeps it (`describe`). Done on the
+/// finished SSA: the frontend turns redundant block parameters into aliases, and a
+/// label on an alias would be lost.
+pub fn label_values(func: &mut ir::Function, points: &mut [PointSites]) {
+    if points.is_empty() {
+        return;
+    }
+    func.dfg.collect_debug_info();
+    for site in points.iter_mut().flat_map(|p| p.sites.iter_mut()) {
+        for v in site.values.iter_mut() {
+            *v = func.dfg.resolve_aliases(*v);
+            let start = ValueLabelStart {
+                from: ir::RelSourceLoc::default(),
+                label: ValueLabel::from_u32(v.as_u32()),
+            };
+            if let Some(labels) = func.dfg.values_labels.as_mut() {
+                labels.insert(*v, ValueLabelAssignments::Starts(vec![start]));
             }
         }
     }

@@ -18,6 +18,7 @@ use crate::error::CompileError;
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, TrapCode, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use migration::Points;
+pub use migration::{PointSites, POLL_TRAP};
 use std::collections::HashMap;
 use wasmparser::{FunctionBody, Operator, ValType};
 
@@ -41,8 +42,10 @@ enum Slot {
 /// Result of translating one function.
 pub struct Translated {
     pub func: ir::Function,
-    /// The function's [`abi_spec::points`] table (a table of no points without them).
-    pub point_table: Vec<u8>,
+    /// The function's migration points with the instructions their frames are read at
+    /// (none without points); `describe` turns them into the points table once the
+    /// code is compiled.
+    pub points: Vec<migration::PointSites>,
     /// Values in the largest frame record of the function.
     pub max_point_values: usize,
 }
@@ -164,14 +167,15 @@ pub fn translate_function(
             },
         })?;
     }
-    let (point_table, max_point_values) = t.finish();
+    let (mut points, max_point_values) = t.finish();
+    migration::label_values(&mut func, &mut points);
     func.name = ir::UserFuncName::user(
         crate::env::NS_FUNC,
         env.symbols.funcs[func_index as usize].as_u32(),
     );
     Ok(Translated {
         func,
-        point_table,
+        points,
         max_point_values,
     })
 }
@@ -304,7 +308,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         )
     }
 
-    fn finish(mut self) -> (Vec<u8>, usize) {
+    fn finish(mut self) -> (Vec<migration::PointSites>, usize) {
         // Epilogue shared by every return: give the frame back to the depth counter.
         self.b.switch_to_block(self.exit);
         let charge = self.env.depth_charge(self.func_index);
@@ -323,9 +327,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.b.seal_all_blocks();
         let points = std::mem::take(&mut self.points);
         let max_values = points.max_values();
-        let table = points.into_table(self.env.info);
+        let sites = points.into_sites(self.env.info, |var| self.holds_arith(var));
         self.b.finalize(self.env.frontend_config);
-        (table, max_values)
+        (sites, max_values)
     }
 
     fn zero(&mut self, ty: ValType) -> Value {
@@ -415,15 +419,6 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .get(index as usize)
             .copied()
             .unwrap_or(false)
-    }
-
-    /// `v`, or the canonical NaN if `v` is a NaN, without a branch: for cold paths
-    /// (a migration point's save path), where a new block would not be laid out cold.
-    fn canonical_nan_select(&mut self, v: Value) -> Value {
-        let ty = self.b.func.dfg.value_type(v);
-        let is_nan = self.b.ins().fcmp(ir::condcodes::FloatCC::Unordered, v, v);
-        let nan = self.canonical_nan_const(ty);
-        self.b.ins().select(is_nan, nan, v)
     }
 
     fn canonical_nan_const(&mut self, ty: ir::Type) -> Value {

@@ -13,6 +13,9 @@ isas=("$@")
 [ ${#isas[@]} -gt 0 ] || isas=(x86_64 aarch64 riscv64)
 mkdir -p "$out"
 failures=0
+# The fakes take the ABI version from abi-spec, the one place it is defined.
+abi=$(sed -n 's/^pub const ABI_VERSION: u32 = \([0-9]*\);.*/\1/p' "$rt/../abi-spec/src/lib.rs")
+[ -n "$abi" ] || { echo "cannot read ABI_VERSION from abi-spec"; exit 2; }
 for isa in "${isas[@]}"; do
   case $isa in
     x86_64)  target=x86_64-unknown-linux-gnu; triple=x86_64-linux-gnu; cflags=""; run=()
@@ -24,7 +27,7 @@ for isa in "${isas[@]}"; do
   (cd "$rt" && cargo build --quiet --release --target "$target") || { echo "FAIL $isa: runtime build"; failures=$((failures+1)); continue; }
   exe="$out/wasi-$isa"
   # shellcheck disable=SC2086
-  "$clang" --target=$triple $cflags -O1 -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables \
+  "$clang" --target=$triple $cflags -O1 -DWASMC_ABI_VERSION="$abi" -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables \
     -c "$here/wasi_fake.c" -o "$exe.o" && "$lld" -flavor gnu -static --gc-sections -o "$exe" "$exe.o" \
     "$rt/target/$target/release/libwasmc_rt.a" || { echo "FAIL $isa: build"; failures=$((failures+1)); continue; }
   sb="$out/sb-$isa"

@@ -135,7 +135,7 @@ static void fake_init(VmCtx *v) {
     funcs[0].code_size = (u32)((char *)f_end - (char *)f_main);
 }
 ModuleDesc wasmc_module = {
-    .abi_version = 2, /* abi_spec::ABI_VERSION */
+    .abi_version = WASMC_ABI_VERSION, /* abi_spec::ABI_VERSION, from run.sh */
     .funcs = (u64)funcs, .num_funcs = 1, .num_imported_funcs = 0,
     .func_names = (u64)names, .has_memory = 1,
     .memory_min_pages = 2, .memory_max_pages = 2,

@@ -1,0 +1,316 @@
+//! From compiled code to the function's [`abi_spec::points`] table: where each Wasm
+//! value of each migration point lives at the point's pc, and where the prologue saved
+//! the callee-saved registers. Nothing here generates code; it reads what Cranelift
+//! reports about the code it generated:
+//!
+//! - the point's sites: poll loads are trap sites with [`POLL_TRAP`], calls are call
+//!   sites (return addresses); both carry the srcloc `point << 1 | site`;
+//! - value-label ranges (regalloc2's location of each labelled value per code range;
+//!   `migration::label_values` put the labels on);
+//! - the unwind pseudo-instructions of the prologue (frame and clobber-save offsets).
+//!
+//! A value the labels give no location for is a constant (recorded as such), dead in
+//! the compiled code (any bits do: nothing reads it before it is written again, so it
+//! is recorded as the constant 0), or was rewritten by the optimiser into a value the
+//! labels do not follow: then it is [`Loc::Unknown`] and the runtime will not stop at
+//! that site (never a wrong value).
+
+use crate::translate::{PointSites, POLL_TRAP};
+use abi_spec::points::{self, Loc, PointDesc, TableDesc, ValueLoc};
+use cranelift_codegen::ir::{self, InstructionData, Opcode, ValueDef, ValueLabel};
+use cranelift_codegen::isa::unwind::UnwindInst;
+use cranelift_codegen::{CompiledCode, LabelValueLoc, RealReg, RegClass};
+use std::collections::HashMap;
+use targets::Arch;
+
+/// How many values of a function's points could be located, for `wasmc --stats`-like
+/// reports and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    pub located: usize,
+    pub constant: usize,
+    pub dead: usize,
+    pub unknown: usize,
+}
+
+impl Coverage {
+    pub fn add(&mut self, o: Coverage) {
+        self.located += o.located;
+        self.constant += o.constant;
+        self.dead += o.dead;
+        self.unknown += o.unknown;
+    }
+}
+
+/// The srcloc that tags site `site` of point `point`.
+pub fn site_srcloc(point: usize, site: usize) -> ir::SourceLoc {
+    debug_assert!(site < 2);
+    ir::SourceLoc::new(((point as u32) << 1) | site as u32)
+}
+
+fn reg_number(r: RealReg) -> u8 {
+    match r.class() {
+        RegClass::Int => r.hw_enc(),
+        RegClass::Float | RegClass::Vector => 32 + r.hw_enc(),
+    }
+}
+
+/// Length of the poll load at the start of `code` (its result is unused; the runtime
+/// steps over it when a poll that faulted is to go on).
+fn poll_len(arch: Arch, code: &[u8]) -> Result<u8, String> {
+    match arch {
+        Arch::Aarch64 => Ok(4),
+        // The C extension's 16-bit encodings have the low two bits != 0b11.
+        Arch::Riscv64 => match code.first() {
+            Some(b) if b & 3 != 3 => Ok(2),
+            Some(_) => Ok(4),
+            None => Err("poll past the end of the code".into()),
+        },
+        Arch::X86_64 => {
+            // `mov r32, [base + disp]`: optional REX, 8B /r, ModRM, optional SIB, disp.
+            let mut i = 0;
+            if code.first().is_some_and(|b| b & 0xf0 == 0x40) {
+                i += 1;
+            }
+            if code.get(i) != Some(&0x8b) {
+                return Err(format!("unexpected poll encoding {:02x?}", &code[..code.len().min(8)]));
+            }
+            let modrm = *code.get(i + 1).ok_or("poll past the end of the code")?;
+            let (md, rm) = (modrm >> 6, modrm & 7);
+            let mut len = i + 2;
+            let mut disp = match md {
+                1 => 1,
+                2 => 4,
+                0 if rm == 5 => 4,
+                _ => 0,
+            };
+            if md != 3 && rm == 4 {
+                let sib = *code.get(len).ok_or("poll past the end of the code")?;
+                len += 1;
+                if md == 0 && sib & 7 == 5 {
+                    disp = 4;
+                }
+            }
+            if md == 3 {
+                return Err("poll is not a load".into());
+            }
+            Ok((len + disp) as u8)
+        }
+    }
+}
+
+/// What the optimised function says of a value the labels gave no location for.
+fn without_location(func: &ir::Function, v: ir::Value) -> (Loc, Option<u64>, bool) {
+    // Follow aliases by hand: the optimiser leaves some pointing at nothing.
+    let mut v = v;
+    for _ in 0..64 {
+        if !func.dfg.value_is_valid(v) {
+            return (Loc::Unknown, None, false);
+        }
+        match func.dfg.value_alias_dest_for_serialization(v) {
+            Some(to) => v = to,
+            None => break,
+        }
+    }
+    if !func.dfg.value_is_attached(v) {
+        return (Loc::Unknown, None, false);
+    }
+    match func.dfg.value_def(v) {
+        ValueDef::Result(inst, _) => {
+            let constant = match func.dfg.insts[inst] {
+                InstructionData::UnaryImm { opcode: Opcode::Iconst, imm } => {
+                    let bits = imm.bits() as u64;
+                    Some(match func.dfg.value_type(v).bits() {
+                        32 => bits & 0xffff_ffff,
+                        _ => bits,
+                    })
+                }
+                InstructionData::UnaryIeee32 { opcode: Opcode::F32const, imm } => Some(imm.bits() as u64),
+                InstructionData::UnaryIeee64 { opcode: Opcode::F64const, imm } => Some(imm.bits()),
+                _ => None,
+            };
+            if let Some(c) = constant {
+                (Loc::Unknown, Some(c), false)
+            } else if func.layout.inst_block(inst).is_some() {
+                // Still in the code with its own virtual register, yet no range: dead.
+                (Loc::Unknown, Some(0), true)
+            } else {
+                (Loc::Unknown, None, false)
+            }
+        }
+        ValueDef::Param(block, _) if func.layout.is_block_inserted(block) => (Loc::Unknown, Some(0), true),
+        _ => (Loc::Unknown, None, false),
+    }
+}
+
+/// Builds the points table of a compiled function (see the module comment).
+pub fn describe(
+    arch: Arch,
+    points: &[PointSites],
+    compiled: &CompiledCode,
+    func: &ir::Function,
+) -> Result<(Vec<u8>, Coverage), String> {
+    let code = compiled.code_buffer();
+    let buffer = &compiled.buffer;
+    let srclocs = buffer.get_srclocs_sorted();
+    // (point, site) of the instruction covering `offset`.
+    let site_at = |offset: u32| -> Option<(usize, usize)> {
+        let i = srclocs.partition_point(|s| s.end <= offset);
+        let s = srclocs.get(i).filter(|s| s.start <= offset)?;
+        let loc = s.loc;
+        (!loc.is_default()).then(|| ((loc.bits() >> 1) as usize, (loc.bits() & 1) as usize))
+    };
+    // pcs[(point, site)] = (pc the frame is at, offset to look the labels up at).
+    let mut pcs: HashMap<(usize, usize), (u32, u32)> = HashMap::new();
+    for t in buffer.traps().iter().filter(|t| t.code == POLL_TRAP) {
+        let key = site_at(t.offset).ok_or("a poll without its point")?;
+        pcs.insert(key, (t.offset, t.offset));
+    }
+    for cs in buffer.call_sites() {
+        if let Some(key) = site_at(cs.ret_addr - 1) {
+            // Look inside the call instruction: what holds a value across the call is
+            // its location *during* the call, before anything after it runs.
+            pcs.insert(key, (cs.ret_addr, cs.ret_addr - 1));
+        }
+    }
+
+    // The frame: CFA = fp + up; clobbers saved below fp.
+    let mut up = None;
+    let mut down = 0u32;
+    let mut saves = vec![];
+    for (_, u) in &buffer.unwind_info {
+        match u {
+            UnwindInst::DefineNewFrame {
+                offset_upward_to_caller_sp,
+                offset_downward_to_clobbers,
+            } => {
+                up = Some(*offset_upward_to_caller_sp as i64);
+                down = *offset_downward_to_clobbers;
+            }
+            UnwindInst::SaveReg { clobber_offset, reg } => {
+                saves.push((reg_number(*reg), *clobber_offset as i32 - down as i32));
+            }
+            _ => {}
+        }
+    }
+    let Some(up) = up else {
+        return Err("a function with migration points has no frame pointer".into());
+    };
+
+    let mut consts: Vec<u64> = vec![];
+    let mut const_index = |c: u64| -> Option<u16> {
+        let i = consts.iter().position(|x| *x == c).unwrap_or_else(|| {
+            consts.push(c);
+            consts.len() - 1
+        });
+        u16::try_from(i).ok()
+    };
+    let mut coverage = Coverage::default();
+    let mut descs_locs: Vec<Vec<Vec<ValueLoc>>> = vec![];
+    let mut descs_pcs: Vec<Vec<u32>> = vec![];
+    let mut poll_lens = vec![];
+    for (k, p) in points.iter().enumerate() {
+        let mut site_locs = vec![];
+        let mut site_pcs = vec![];
+        for (s, site) in p.sites.iter().enumerate() {
+            let Some(&(pc, query)) = pcs.get(&(k, s)) else {
+                // The restore path's call of an unreachable point may be optimised away;
+                // a poll or a reachable call never is.
+                if s == 0 && !p.kind.is_call() {
+                    return Err(format!("the poll of migration point {k} is missing from the code"));
+                }
+                continue;
+            };
+            let mut locs = vec![];
+            for (i, v) in site.values.iter().enumerate() {
+                let label = ValueLabel::from_u32(v.as_u32());
+                let range = compiled
+                    .value_labels_ranges
+                    .get(&label)
+                    .and_then(|rs| rs.iter().find(|r| r.start <= query && query < r.end));
+                let loc = match range.map(|r| r.loc) {
+                    Some(LabelValueLoc::Reg(r)) => match r.to_real_reg() {
+                        Some(r) => Loc::Reg(reg_number(r)),
+                        None => Loc::Unknown,
+                    },
+                    Some(LabelValueLoc::CFAOffset(off)) if ValueLoc::frame_offset_fits(off + up) => {
+                        Loc::Frame((off + up) as i32)
+                    }
+                    Some(LabelValueLoc::CFAOffset(_)) => Loc::Unknown,
+                    None => match without_location(func, *v) {
+                        (_, Some(c), dead) => match const_index(c) {
+                            Some(i) => {
+                                if dead {
+                                    coverage.dead += 1;
+                                } else {
+                                    coverage.constant += 1;
+                                }
+                                locs.push(ValueLoc { loc: Loc::Const(i), arith: false });
+                                continue;
+                            }
+                            None => Loc::Unknown,
+                        },
+                        (loc, None, _) => loc,
+                    },
+                };
+                match loc {
+                    Loc::Unknown => coverage.unknown += 1,
+                    _ => coverage.located += 1,
+                }
+                locs.push(ValueLoc { loc, arith: p.arith[i] });
+            }
+            site_locs.push(locs);
+            site_pcs.push(pc);
+        }
+        let len = if p.kind.is_call() {
+            0
+        } else {
+            poll_len(arch, &code[site_pcs[0] as usize..])?
+        };
+        poll_lens.push(len);
+        descs_locs.push(site_locs);
+        descs_pcs.push(site_pcs);
+    }
+    let descs: Vec<PointDesc> = points
+        .iter()
+        .enumerate()
+        .map(|(k, p)| PointDesc {
+            kind: p.kind,
+            types: &p.types,
+            poll_len: poll_lens[k],
+            sites: descs_pcs[k]
+                .iter()
+                .zip(&descs_locs[k])
+                .map(|(pc, locs)| (*pc, &locs[..]))
+                .collect(),
+        })
+        .collect();
+    let table = points::encode(&TableDesc {
+        points: &descs,
+        saves: &saves,
+        consts: &consts,
+    });
+    Ok((table, coverage))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn x86_poll_lengths() {
+        // mov eax, [r14 - 8]
+        assert_eq!(poll_len(Arch::X86_64, &[0x41, 0x8b, 0x46, 0xf8]), Ok(4));
+        // mov eax, [rdi - 0x1000] (disp32)
+        assert_eq!(poll_len(Arch::X86_64, &[0x8b, 0x87, 0, 0xf0, 0xff, 0xff]), Ok(6));
+        // mov eax, [rsp - 8] (SIB)
+        assert_eq!(poll_len(Arch::X86_64, &[0x8b, 0x44, 0x24, 0xf8]), Ok(4));
+        assert!(poll_len(Arch::X86_64, &[0x90]).is_err());
+    }
+
+    #[test]
+    fn riscv_poll_lengths() {
+        assert_eq!(poll_len(Arch::Riscv64, &[0x83, 0x25]), Ok(4));
+        assert_eq!(poll_len(Arch::Riscv64, &[0x40, 0x41]), Ok(2));
+    }
+}
