@@ -152,6 +152,12 @@ pub const MEMORY_POLL: i32 = -8;
 /// Offset from the vmctx of the poll word every other function loads.
 pub const VMCTX_POLL: i32 = -8;
 
+/// Poll words per prefix: point `k` polls the word at `POLL − 4·(k mod POLL_WORDS)`, so
+/// that two polls never load the same address with nothing between (which Cranelift
+/// would merge as a redundant load). 30 keeps the displacement within one byte on
+/// x86-64 and within every ISA's short load offset.
+pub const POLL_WORDS: u32 = 30;
+
 /// Symbols of what generated code and the runtime share besides the runtime functions
 /// (which are [`libcall::Libcall`]).
 pub mod sym {

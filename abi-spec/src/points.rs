@@ -21,8 +21,8 @@
 //! u32 offset[num_points]          of each record, from the start of the table
 //! save[num_saves]:   u32 reg, i32 fp_offset
 //! const[num_consts]: u64 bits
-//! record: u8 kind, u8 poll_len, u8 nsites, u8 pad, u32 target, u32 nvals,
-//!         u8 types[nvals], pad to 4,
+//! record: u8 kind, u8 poll_len, u8 nsites, u8 count_len, u32 target, u32 nvals,
+//!         u32 count_pc, u8 types[nvals], pad to 4,
 //!         site[nsites]: u32 pc, u32 loc[nvals]
 //! ```
 //!
@@ -32,7 +32,9 @@
 //! at the point: `pc` is the offset in the function's code of the poll (entry and loop
 //! points, one site: the load that faults when the runtime asks the program to stop,
 //! `poll_len` bytes long) or of a return address (call points: the call, and the call
-//! its restore path makes again, each with the values' locations there). `types` are
+//! its restore path makes again, each with the values' locations there). `count_pc` is
+//! the load, `count_len` bytes long, that an entry or loop point's countdown path makes
+//! fault when the countdown reaches zero (0 and 0 for calls). `types` are
 //! [`ValType`] codes of the frame record's values, in order: locals, then operand-stack
 //! values below the point. `loc` is a [`Loc`]. A save says the prologue stored register
 //! `reg` (a [`Loc::Reg`] number) at `fp + fp_offset`; the caller's frame pointer and
@@ -156,6 +158,8 @@ pub struct PointDesc<'a> {
     pub types: &'a [ValType],
     /// Length in bytes of the poll instruction (0 for calls).
     pub poll_len: u8,
+    /// (pc, length) of the countdown's faulting load ((0, 0) for calls).
+    pub count: (u32, u8),
     /// (pc, one location per value in the order of `types`) of each site.
     pub sites: Vec<(u32, &'a [ValueLoc])>,
 }
@@ -170,7 +174,7 @@ pub struct TableDesc<'a> {
 
 const HEADER: usize = 16;
 
-const RECORD_HEADER: usize = 12;
+const RECORD_HEADER: usize = 16;
 
 fn record_bytes(nvals: usize, nsites: usize) -> usize {
     RECORD_HEADER + nvals.div_ceil(4) * 4 + nsites * (4 + 4 * nvals)
@@ -200,9 +204,10 @@ pub fn encode(t: &TableDesc) -> Vec<u8> {
         let (kind, target) = p.kind.encode();
         let start = out.len();
         assert!(p.sites.len() <= u8::MAX as usize);
-        out.extend_from_slice(&[kind, p.poll_len, p.sites.len() as u8, 0]);
+        out.extend_from_slice(&[kind, p.poll_len, p.sites.len() as u8, p.count.1]);
         put(&mut out, target);
         put(&mut out, p.types.len() as u32);
+        put(&mut out, p.count.0);
         out.extend(p.types.iter().map(|t| *t as u8));
         out.resize(start + RECORD_HEADER + p.types.len().div_ceil(4) * 4, 0);
         for (pc, locs) in &p.sites {
@@ -212,7 +217,10 @@ pub fn encode(t: &TableDesc) -> Vec<u8> {
                 put(&mut out, l.encode());
             }
         }
-        debug_assert_eq!(out.len(), start + record_bytes(p.types.len(), p.sites.len()));
+        debug_assert_eq!(
+            out.len(),
+            start + record_bytes(p.types.len(), p.sites.len())
+        );
     }
     let total = out.len() as u32;
     out[..4].copy_from_slice(&total.to_le_bytes());
@@ -241,6 +249,8 @@ pub struct Point<'a> {
     /// [`ValType`] codes; every one was checked to be a valid code.
     pub types: &'a [u8],
     pub poll_len: u8,
+    /// (pc, length) of the countdown's faulting load.
+    pub count: (u32, u8),
     nsites: u8,
     /// The sites: pc, then a location word per value (read with [`Point::loc`]).
     sites: &'a [u8],
@@ -322,7 +332,10 @@ impl<'a> PointTable<'a> {
             return None;
         }
         let at = self.saves_at() + 8 * i as usize;
-        Some((word(self.bytes, at)? as u8, word(self.bytes, at + 4)? as i32))
+        Some((
+            word(self.bytes, at)? as u8,
+            word(self.bytes, at + 4)? as i32,
+        ))
     }
 
     pub fn num_saves(&self) -> u32 {
@@ -348,8 +361,10 @@ impl<'a> PointTable<'a> {
         let kind = *self.bytes.get(at)?;
         let poll_len = *self.bytes.get(at + 1)?;
         let nsites = *self.bytes.get(at + 2)?;
+        let count_len = *self.bytes.get(at + 3)?;
         let target = word(self.bytes, at + 4)?;
         let nvals = word(self.bytes, at + 8)? as usize;
+        let count_pc = word(self.bytes, at + 12)?;
         let start = at + RECORD_HEADER;
         let types = self.bytes.get(start..start.checked_add(nvals)?)?;
         if !types.iter().all(|t| ValType::from_u8(*t).is_some()) {
@@ -360,12 +375,17 @@ impl<'a> PointTable<'a> {
         let sites = self
             .bytes
             .get(sites_at..sites_at.checked_add(site_bytes.checked_mul(nsites as usize)?)?)?;
-        let locs_ok = sites.chunks_exact(site_bytes).flat_map(|s| s[4..].chunks_exact(4)).all(|w| {
-            ValueLoc::decode(u32::from_le_bytes([w[0], w[1], w[2], w[3]])).is_some_and(|l| match l.loc {
-                Loc::Const(i) => (i as u32) < self.num_consts,
-                _ => true,
-            })
-        });
+        let locs_ok = sites
+            .chunks_exact(site_bytes)
+            .flat_map(|s| s[4..].chunks_exact(4))
+            .all(|w| {
+                ValueLoc::decode(u32::from_le_bytes([w[0], w[1], w[2], w[3]])).is_some_and(|l| {
+                    match l.loc {
+                        Loc::Const(i) => (i as u32) < self.num_consts,
+                        _ => true,
+                    }
+                })
+            });
         if !locs_ok {
             return None;
         }
@@ -379,6 +399,7 @@ impl<'a> PointTable<'a> {
             kind,
             types,
             poll_len,
+            count: (count_pc, count_len),
             nsites,
             sites,
         })
@@ -391,13 +412,22 @@ impl<'a> PointTable<'a> {
             .find(|(_, p)| !p.kind.is_call() && p.site_pc(0) == pc)
     }
 
+    /// The entry or loop point whose countdown load is at `pc`.
+    pub fn count_at(&self, pc: u32) -> Option<(u32, Point<'a>)> {
+        (0..self.num_points)
+            .filter_map(|k| Some((k, self.point(k)?)))
+            .find(|(_, p)| !p.kind.is_call() && p.count.1 != 0 && p.count.0 == pc)
+    }
+
     /// The call point and site whose return address is `pc` (an offset in the
     /// function).
     pub fn call_returning_to(&self, pc: u32) -> Option<(u32, Point<'a>, usize)> {
-        (0..self.num_points).filter_map(|k| Some((k, self.point(k)?))).find_map(|(k, p)| {
-            let s = (0..p.num_sites()).find(|s| p.site_pc(*s) == pc)?;
-            p.kind.is_call().then_some((k, p, s))
-        })
+        (0..self.num_points)
+            .filter_map(|k| Some((k, self.point(k)?)))
+            .find_map(|(k, p)| {
+                let s = (0..p.num_sites()).find(|s| p.site_pc(*s) == pc)?;
+                p.kind.is_call().then_some((k, p, s))
+            })
     }
 }
 
@@ -415,7 +445,10 @@ mod tests {
         let locs1 = [at(Loc::Reg(3))];
         let locs2 = [
             at(Loc::Frame(-40)),
-            ValueLoc { loc: Loc::Reg(33), arith: true },
+            ValueLoc {
+                loc: Loc::Reg(33),
+                arith: true,
+            },
             at(Loc::Const(0)),
             at(Loc::Unknown),
             at(Loc::Frame(131068)),
@@ -423,22 +456,46 @@ mod tests {
         let locs4 = [at(Loc::Reg(12))];
         let locs4b = [at(Loc::Frame(-16))];
         let points = [
-            PointDesc { kind: PointKind::Entry, types: &[ValType::I32], poll_len: 4, sites: vec![(4, &locs1[..])] },
+            PointDesc {
+                kind: PointKind::Entry,
+                types: &[ValType::I32],
+                poll_len: 4,
+                count: (100, 3),
+                sites: vec![(4, &locs1[..])],
+            },
             PointDesc {
                 kind: PointKind::Loop,
-                types: &[ValType::I64, ValType::F64, ValType::F32, ValType::I32, ValType::FuncRef],
+                types: &[
+                    ValType::I64,
+                    ValType::F64,
+                    ValType::F32,
+                    ValType::I32,
+                    ValType::FuncRef,
+                ],
                 poll_len: 3,
+                count: (120, 7),
                 sites: vec![(20, &locs2[..])],
             },
-            PointDesc { kind: PointKind::CallDirect { callee: 7 }, types: &[], poll_len: 0, sites: vec![(44, &[][..])] },
+            PointDesc {
+                kind: PointKind::CallDirect { callee: 7 },
+                types: &[],
+                poll_len: 0,
+                count: (0, 0),
+                sites: vec![(44, &[][..])],
+            },
             PointDesc {
                 kind: PointKind::CallIndirect { type_id: 3 },
                 types: &[ValType::ExternRef],
                 poll_len: 0,
+                count: (0, 0),
                 sites: vec![(60, &locs4[..]), (90, &locs4b[..])],
             },
         ];
-        let bytes = encode(&TableDesc { points: &points, saves: &[(3, -8), (44, -16)], consts: &[u64::MAX - 1] });
+        let bytes = encode(&TableDesc {
+            points: &points,
+            saves: &[(3, -8), (44, -16)],
+            consts: &[u64::MAX - 1],
+        });
         assert_eq!(bytes.len() % 4, 0);
         let t = PointTable::new(&bytes).expect("well-formed");
         assert_eq!(t.len(), 4);
@@ -448,6 +505,7 @@ mod tests {
             let want: Vec<u8> = d.types.iter().map(|t| *t as u8).collect();
             assert_eq!(p.types, &want[..]);
             assert_eq!(p.poll_len, d.poll_len);
+            assert_eq!(p.count, d.count);
             assert_eq!(p.num_sites(), d.sites.len());
             for (s, (pc, locs)) in d.sites.iter().enumerate() {
                 assert_eq!(p.site_pc(s), *pc);
@@ -462,9 +520,21 @@ mod tests {
         assert_eq!(t.save(2), None);
         assert_eq!(t.constant(0), Some(u64::MAX - 1));
         assert_eq!(t.poll_at(20).map(|(k, _)| k), Some(1));
+        assert_eq!(t.count_at(120).map(|(k, _)| k), Some(1));
+        assert_eq!(
+            t.count_at(0).map(|(k, _)| k),
+            None,
+            "calls have no countdown"
+        );
         assert_eq!(t.poll_at(44).map(|(k, _)| k), None, "a call is not a poll");
-        assert_eq!(t.call_returning_to(60).map(|(k, _, s)| (k, s)), Some((3, 0)));
-        assert_eq!(t.call_returning_to(90).map(|(k, _, s)| (k, s)), Some((3, 1)));
+        assert_eq!(
+            t.call_returning_to(60).map(|(k, _, s)| (k, s)),
+            Some((3, 0))
+        );
+        assert_eq!(
+            t.call_returning_to(90).map(|(k, _, s)| (k, s)),
+            Some((3, 1))
+        );
     }
 
     #[test]
@@ -481,29 +551,46 @@ mod tests {
             kind: PointKind::Loop,
             types: &[ValType::I32, ValType::I64],
             poll_len: 4,
+            count: (30, 4),
             sites: vec![(8, &locs[..])],
         }];
-        let bytes = encode(&TableDesc { points: &points, saves: &[], consts: &[5] });
+        let bytes = encode(&TableDesc {
+            points: &points,
+            saves: &[],
+            consts: &[5],
+        });
         assert!(PointTable::new(&bytes).is_some());
         // header 16, one offset, one const: the record starts at 28.
         let rec = 28;
-        let site = rec + 12 + 4;
-        assert!(PointTable::new(&bytes[..bytes.len() - 4]).is_none(), "truncated");
+        let site = rec + 16 + 4;
+        assert!(
+            PointTable::new(&bytes[..bytes.len() - 4]).is_none(),
+            "truncated"
+        );
         let mut bad_kind = bytes.clone();
         bad_kind[rec] = 9;
         assert!(PointTable::new(&bad_kind).is_none(), "unknown kind");
         let mut bad_type = bytes.clone();
-        bad_type[rec + 12] = 0xee;
+        bad_type[rec + 16] = 0xee;
         assert!(PointTable::new(&bad_type).is_none(), "unknown value type");
         let mut long_count = bytes.clone();
         long_count[rec + 8] = 200;
-        assert!(PointTable::new(&long_count).is_none(), "value count past the end");
+        assert!(
+            PointTable::new(&long_count).is_none(),
+            "value count past the end"
+        );
         let mut two_polls = bytes.clone();
         two_polls[rec + 2] = 2;
-        assert!(PointTable::new(&two_polls).is_none(), "a loop point with two sites");
+        assert!(
+            PointTable::new(&two_polls).is_none(),
+            "a loop point with two sites"
+        );
         let mut bad_const = bytes.clone();
         bad_const[site + 4 + 4 + 2] = 1; // second loc: constant index 1 of 1
-        assert!(PointTable::new(&bad_const).is_none(), "constant index past the pool");
+        assert!(
+            PointTable::new(&bad_const).is_none(),
+            "constant index past the pool"
+        );
         let mut bad_loc = bytes.clone();
         bad_loc[site + 4] = 9;
         assert!(PointTable::new(&bad_loc).is_none(), "unknown location kind");

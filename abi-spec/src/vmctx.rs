@@ -26,8 +26,9 @@ pub struct VmCtx {
     /// Scratch slots (`ModuleDesc::max_point_values` of them, 8 bytes each) from which
     /// a restore path reloads its frame's values.
     pub mig_scratch: u64,
-    /// Zero; keeps the header at 64 bytes.
-    pub _reserved: u64,
+    /// While the deterministic countdown runs: the polls still to pass before the
+    /// program stops; decremented by generated code.
+    pub countdown: u64,
 }
 
 pub const VMCTX_MIG_STATE: i32 = 0;
@@ -37,6 +38,7 @@ pub const VMCTX_MEMORY_SIZE: i32 = 24;
 pub const VMCTX_MODULE: i32 = 32;
 pub const VMCTX_RUNTIME: i32 = 40;
 pub const VMCTX_MIG_SCRATCH: i32 = 48;
+pub const VMCTX_COUNTDOWN: i32 = 56;
 pub const VMCTX_HEADER_SIZE: u32 = 64;
 
 /// Every global takes one 16-byte slot (room for v128); scalars sit in the low bytes.
@@ -213,7 +215,7 @@ mod tests {
         assert_eq!(offset_of!(VmCtx, module) as i32, VMCTX_MODULE);
         assert_eq!(offset_of!(VmCtx, runtime) as i32, VMCTX_RUNTIME);
         assert_eq!(offset_of!(VmCtx, mig_scratch) as i32, VMCTX_MIG_SCRATCH);
-        assert_eq!(offset_of!(VmCtx, _reserved), 56);
+        assert_eq!(offset_of!(VmCtx, countdown) as i32, VMCTX_COUNTDOWN);
         assert_eq!(size_of::<VmCtx>() as u32, VMCTX_HEADER_SIZE);
         assert_eq!(offset_of!(TableInstance, base) as i32, TABLE_BASE);
         assert_eq!(offset_of!(TableInstance, len) as i32, TABLE_LEN);

@@ -23,11 +23,13 @@ pub enum OptLevel {
     O2,
 }
 
-/// Builds the Cranelift ISA for `arch`: the baseline CPU plus `cpu_features`.
+/// Builds the Cranelift ISA for `arch`: the baseline CPU plus `cpu_features`; with
+/// `migration_points`, what describing frames needs.
 pub fn build_isa(
     arch: Arch,
     opt: OptLevel,
     cpu_features: &[String],
+    migration_points: bool,
 ) -> anyhow::Result<OwnedTargetIsa> {
     let mut flags = settings::builder();
     let opt_level = match opt {
@@ -51,8 +53,9 @@ pub fn build_isa(
     // Migration points are described, not saved by code (`describe`): the runtime walks
     // frames by frame pointer and reads each function's clobber saves from the
     // prologue's unwind records, and stack locations of values need `unwind`.
-    set(&mut flags, "unwind_info", "true")?;
-    set(&mut flags, "preserve_frame_pointers", "true")?;
+    let described = if migration_points { "true" } else { "false" };
+    set(&mut flags, "unwind_info", described)?;
+    set(&mut flags, "preserve_frame_pointers", described)?;
     // Frames larger than the guard page below the Wasm stack must touch it page by
     // page, so that an overflow always faults in the guard and is reported as a trap.
     set(&mut flags, "enable_probestack", "true")?;
@@ -213,11 +216,17 @@ pub fn compile_ir(
         .buffer
         .traps()
         .iter()
-        .filter(|t| t.code != crate::translate::POLL_TRAP)
+        .filter(|t| ![crate::translate::POLL_TRAP, crate::translate::COUNT_TRAP].contains(&t.code))
         .map(|t| (t.offset, trap_from_code(t.code)))
         .collect();
     let (point_table, coverage) = if points.is_empty() {
-        (vec![], Default::default())
+        // A table of no points: the runtime reads every defined function's table.
+        let empty = abi_spec::points::TableDesc {
+            points: &[],
+            saves: &[],
+            consts: &[],
+        };
+        (abi_spec::points::encode(&empty), Default::default())
     } else {
         crate::describe::describe(arch, points, compiled, &ctx.func).map_err(|message| {
             CompileError::Codegen {

@@ -4,7 +4,8 @@
 //! reports about the code it generated:
 //!
 //! - the point's sites: poll loads are trap sites with [`POLL_TRAP`], calls are call
-//!   sites (return addresses); both carry the srcloc `point << 1 | site`;
+//!   sites (return addresses); both carry the srcloc `point << 1 | site`; so does a
+//!   countdown's faulting load ([`COUNT_TRAP`], site 1 of its poll point);
 //! - value-label ranges (regalloc2's location of each labelled value per code range;
 //!   `migration::label_values` put the labels on);
 //! - the unwind pseudo-instructions of the prologue (frame and clobber-save offsets).
@@ -15,7 +16,7 @@
 //! labels do not follow: then it is [`Loc::Unknown`] and the runtime will not stop at
 //! that site (never a wrong value).
 
-use crate::translate::{PointSites, POLL_TRAP};
+use crate::translate::{PointSites, COUNT_TRAP, POLL_TRAP};
 use abi_spec::points::{self, Loc, PointDesc, TableDesc, ValueLoc};
 use cranelift_codegen::ir::{self, InstructionData, Opcode, ValueDef, ValueLabel};
 use cranelift_codegen::isa::unwind::UnwindInst;
@@ -55,8 +56,8 @@ fn reg_number(r: RealReg) -> u8 {
     }
 }
 
-/// Length of the poll load at the start of `code` (its result is unused; the runtime
-/// steps over it when a poll that faulted is to go on).
+/// Length of the poll or countdown load at the start of `code` (the runtime steps over
+/// it when a fault there is to go on).
 fn poll_len(arch: Arch, code: &[u8]) -> Result<u8, String> {
     match arch {
         Arch::Aarch64 => Ok(4),
@@ -73,7 +74,10 @@ fn poll_len(arch: Arch, code: &[u8]) -> Result<u8, String> {
                 i += 1;
             }
             if code.get(i) != Some(&0x8b) {
-                return Err(format!("unexpected poll encoding {:02x?}", &code[..code.len().min(8)]));
+                return Err(format!(
+                    "unexpected poll encoding {:02x?}",
+                    &code[..code.len().min(8)]
+                ));
             }
             let modrm = *code.get(i + 1).ok_or("poll past the end of the code")?;
             let (md, rm) = (modrm >> 6, modrm & 7);
@@ -118,15 +122,24 @@ fn without_location(func: &ir::Function, v: ir::Value) -> (Loc, Option<u64>, boo
     match func.dfg.value_def(v) {
         ValueDef::Result(inst, _) => {
             let constant = match func.dfg.insts[inst] {
-                InstructionData::UnaryImm { opcode: Opcode::Iconst, imm } => {
+                InstructionData::UnaryImm {
+                    opcode: Opcode::Iconst,
+                    imm,
+                } => {
                     let bits = imm.bits() as u64;
                     Some(match func.dfg.value_type(v).bits() {
                         32 => bits & 0xffff_ffff,
                         _ => bits,
                     })
                 }
-                InstructionData::UnaryIeee32 { opcode: Opcode::F32const, imm } => Some(imm.bits() as u64),
-                InstructionData::UnaryIeee64 { opcode: Opcode::F64const, imm } => Some(imm.bits()),
+                InstructionData::UnaryIeee32 {
+                    opcode: Opcode::F32const,
+                    imm,
+                } => Some(imm.bits() as u64),
+                InstructionData::UnaryIeee64 {
+                    opcode: Opcode::F64const,
+                    imm,
+                } => Some(imm.bits()),
                 _ => None,
             };
             if let Some(c) = constant {
@@ -138,7 +151,9 @@ fn without_location(func: &ir::Function, v: ir::Value) -> (Loc, Option<u64>, boo
                 (Loc::Unknown, None, false)
             }
         }
-        ValueDef::Param(block, _) if func.layout.is_block_inserted(block) => (Loc::Unknown, Some(0), true),
+        ValueDef::Param(block, _) if func.layout.is_block_inserted(block) => {
+            (Loc::Unknown, Some(0), true)
+        }
         _ => (Loc::Unknown, None, false),
     }
 }
@@ -166,6 +181,11 @@ pub fn describe(
         let key = site_at(t.offset).ok_or("a poll without its point")?;
         pcs.insert(key, (t.offset, t.offset));
     }
+    let mut counts: HashMap<usize, u32> = HashMap::new();
+    for t in buffer.traps().iter().filter(|t| t.code == COUNT_TRAP) {
+        let (k, _) = site_at(t.offset).ok_or("a countdown without its point")?;
+        counts.insert(k, t.offset);
+    }
     for cs in buffer.call_sites() {
         if let Some(key) = site_at(cs.ret_addr - 1) {
             // Look inside the call instruction: what holds a value across the call is
@@ -187,7 +207,10 @@ pub fn describe(
                 up = Some(*offset_upward_to_caller_sp as i64);
                 down = *offset_downward_to_clobbers;
             }
-            UnwindInst::SaveReg { clobber_offset, reg } => {
+            UnwindInst::SaveReg {
+                clobber_offset,
+                reg,
+            } => {
                 saves.push((reg_number(*reg), *clobber_offset as i32 - down as i32));
             }
             _ => {}
@@ -209,6 +232,7 @@ pub fn describe(
     let mut descs_locs: Vec<Vec<Vec<ValueLoc>>> = vec![];
     let mut descs_pcs: Vec<Vec<u32>> = vec![];
     let mut poll_lens = vec![];
+    let mut count_sites = vec![];
     for (k, p) in points.iter().enumerate() {
         let mut site_locs = vec![];
         let mut site_pcs = vec![];
@@ -217,7 +241,9 @@ pub fn describe(
                 // The restore path's call of an unreachable point may be optimised away;
                 // a poll or a reachable call never is.
                 if s == 0 && !p.kind.is_call() {
-                    return Err(format!("the poll of migration point {k} is missing from the code"));
+                    return Err(format!(
+                        "the poll of migration point {k} is missing from the code"
+                    ));
                 }
                 continue;
             };
@@ -233,7 +259,9 @@ pub fn describe(
                         Some(r) => Loc::Reg(reg_number(r)),
                         None => Loc::Unknown,
                     },
-                    Some(LabelValueLoc::CFAOffset(off)) if ValueLoc::frame_offset_fits(off + up) => {
+                    Some(LabelValueLoc::CFAOffset(off))
+                        if ValueLoc::frame_offset_fits(off + up) =>
+                    {
                         Loc::Frame((off + up) as i32)
                     }
                     Some(LabelValueLoc::CFAOffset(_)) => Loc::Unknown,
@@ -245,7 +273,10 @@ pub fn describe(
                                 } else {
                                     coverage.constant += 1;
                                 }
-                                locs.push(ValueLoc { loc: Loc::Const(i), arith: false });
+                                locs.push(ValueLoc {
+                                    loc: Loc::Const(i),
+                                    arith: false,
+                                });
                                 continue;
                             }
                             None => Loc::Unknown,
@@ -257,17 +288,27 @@ pub fn describe(
                     Loc::Unknown => coverage.unknown += 1,
                     _ => coverage.located += 1,
                 }
-                locs.push(ValueLoc { loc, arith: p.arith[i] });
+                locs.push(ValueLoc {
+                    loc,
+                    arith: p.arith[i],
+                });
             }
             site_locs.push(locs);
             site_pcs.push(pc);
         }
-        let len = if p.kind.is_call() {
-            0
+        let (len, count) = if p.kind.is_call() {
+            (0, (0, 0))
         } else {
-            poll_len(arch, &code[site_pcs[0] as usize..])?
+            let pc = *counts.get(&k).ok_or_else(|| {
+                format!("the countdown of migration point {k} is missing from the code")
+            })?;
+            (
+                poll_len(arch, &code[site_pcs[0] as usize..])?,
+                (pc, poll_len(arch, &code[pc as usize..])?),
+            )
         };
         poll_lens.push(len);
+        count_sites.push(count);
         descs_locs.push(site_locs);
         descs_pcs.push(site_pcs);
     }
@@ -278,6 +319,7 @@ pub fn describe(
             kind: p.kind,
             types: &p.types,
             poll_len: poll_lens[k],
+            count: count_sites[k],
             sites: descs_pcs[k]
                 .iter()
                 .zip(&descs_locs[k])
@@ -302,7 +344,10 @@ mod tests {
         // mov eax, [r14 - 8]
         assert_eq!(poll_len(Arch::X86_64, &[0x41, 0x8b, 0x46, 0xf8]), Ok(4));
         // mov eax, [rdi - 0x1000] (disp32)
-        assert_eq!(poll_len(Arch::X86_64, &[0x8b, 0x87, 0, 0xf0, 0xff, 0xff]), Ok(6));
+        assert_eq!(
+            poll_len(Arch::X86_64, &[0x8b, 0x87, 0, 0xf0, 0xff, 0xff]),
+            Ok(6)
+        );
         // mov eax, [rsp - 8] (SIB)
         assert_eq!(poll_len(Arch::X86_64, &[0x8b, 0x44, 0x24, 0xf8]), Ok(4));
         assert!(poll_len(Arch::X86_64, &[0x90]).is_err());

@@ -46,7 +46,12 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     let info = module_info::read_module(bytes, opts.trap_unknown_imports)?;
     let names = info.func_names.clone();
     let with_names = |e: CompileError| anyhow::Error::from(e.with_names(&names));
-    let isa = codegen::build_isa(opts.target, opts.opt_level, &opts.cpu_features)?;
+    let isa = codegen::build_isa(
+        opts.target,
+        opts.opt_level,
+        &opts.cpu_features,
+        opts.migration_points,
+    )?;
     let mut module = codegen::new_object_module(isa.clone())?;
     let declared = codegen::declare(&mut module, &info, opts.migration_points)?;
     let symbols = &declared.symbols;
@@ -61,20 +66,37 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     let mut stubs = vec![];
     for &f in &declared.stubs {
         let ir = init::unknown_import_stub(&info, f, symbols, &*isa, &mut fctx);
-        let c = codegen::compile_ir(&*isa, opts.target, ir, f, symbols.funcs[f as usize], &mut ctx, &[])
-            .map_err(with_names)?;
+        let c = codegen::compile_ir(
+            &*isa,
+            opts.target,
+            ir,
+            f,
+            symbols.funcs[f as usize],
+            &mut ctx,
+            &[],
+        )
+        .map_err(with_names)?;
         codegen::define_compiled(&mut module, symbols.funcs[f as usize], &c)?;
         stubs.push(c);
     }
     let trampolines = crate::exports::declare_trampolines(&mut module, &info)?;
     for &(ty, id) in &trampolines {
         let ir = crate::exports::trampoline(&info, ty, &*isa, &mut fctx);
-        let c = codegen::compile_ir(&*isa, opts.target, ir, u32::MAX, id, &mut ctx, &[]).map_err(with_names)?;
+        let c = codegen::compile_ir(&*isa, opts.target, ir, u32::MAX, id, &mut ctx, &[])
+            .map_err(with_names)?;
         codegen::define_compiled(&mut module, id, &c)?;
     }
     let ir = init::init_function(&info, symbols, &*isa, &mut fctx);
-    let c =
-        codegen::compile_ir(&*isa, opts.target, ir, u32::MAX, declared.init, &mut ctx, &[]).map_err(with_names)?;
+    let c = codegen::compile_ir(
+        &*isa,
+        opts.target,
+        ir,
+        u32::MAX,
+        declared.init,
+        &mut ctx,
+        &[],
+    )
+    .map_err(with_names)?;
     codegen::define_compiled(&mut module, declared.init, &c)?;
 
     define_descriptor(
@@ -98,7 +120,12 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
 /// what the IR snapshot tests pin.
 pub fn function_ir(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<String>> {
     let info = module_info::read_module(bytes, opts.trap_unknown_imports)?;
-    let isa = codegen::build_isa(opts.target, opts.opt_level, &opts.cpu_features)?;
+    let isa = codegen::build_isa(
+        opts.target,
+        opts.opt_level,
+        &opts.cpu_features,
+        opts.migration_points,
+    )?;
     let mut module = codegen::new_object_module(isa.clone())?;
     let declared = codegen::declare(&mut module, &info, opts.migration_points)?;
     let env = crate::env::ModuleEnv::new(

@@ -114,7 +114,14 @@ unsafe fn word(addr: u64) -> u64 {
 }
 
 /// Value `i` of `point` at site `site`, in `regs` with frame pointer `fp`.
-fn value(table: &PointTable, point: &Point, site: usize, i: usize, regs: &Regs, fp: u64) -> Result<u64, Unreadable> {
+fn value(
+    table: &PointTable,
+    point: &Point,
+    site: usize,
+    i: usize,
+    regs: &Regs,
+    fp: u64,
+) -> Result<u64, Unreadable> {
     let l = point.loc(site, i);
     let raw = match l.loc {
         Loc::Reg(r) => regs.0[r as usize],
@@ -140,7 +147,15 @@ fn value(table: &PointTable, point: &Point, site: usize, i: usize, regs: &Regs, 
     })
 }
 
-fn read_frame(func: u32, table: &PointTable, k: u32, p: &Point, site: usize, regs: &Regs, fp: u64) -> Result<SavedFrame, Unreadable> {
+fn read_frame(
+    func: u32,
+    table: &PointTable,
+    k: u32,
+    p: &Point,
+    site: usize,
+    regs: &Regs,
+    fp: u64,
+) -> Result<SavedFrame, Unreadable> {
     let n = p.types.len();
     let mut slots = Vec::with_capacity(n);
     let mut types = Vec::with_capacity(n);
@@ -148,7 +163,12 @@ fn read_frame(func: u32, table: &PointTable, k: u32, p: &Point, site: usize, reg
         slots.push(value(table, p, site, i, regs, fp)?);
         types.push(ValType::from_u8(p.types[i]).ok_or(Unreadable)?);
     }
-    Ok(SavedFrame { func, point: k, types, slots })
+    Ok(SavedFrame {
+        func,
+        point: k,
+        types,
+        slots,
+    })
 }
 
 /// The function containing `pc` and `pc`'s offset in it.
@@ -158,17 +178,29 @@ fn locate(pc: u64) -> Option<(u32, u32)> {
     Some((func, (pc - start) as u32))
 }
 
-/// The poll at `pc`, if it is one: (function, point, the poll's length).
-pub fn poll_at(pc: usize) -> Option<(u32, u32, u8)> {
+/// What faulted at a pc in generated code, as far as migration is concerned.
+pub enum Site {
+    /// A poll, `len` bytes long: the polls are armed.
+    Poll { len: u8 },
+    /// A countdown's load from address 0, `len` bytes long: the countdown reached zero.
+    Count { len: u8 },
+}
+
+/// The poll or countdown load at `pc`, if it is one.
+pub fn site_at(pc: usize) -> Option<Site> {
     let (func, off) = locate(pc as u64)?;
-    let (k, p) = points_of(func)?.poll_at(off)?;
-    Some((func, k, p.poll_len))
+    let table = points_of(func)?;
+    if let Some((_, p)) = table.poll_at(off) {
+        return Some(Site::Poll { len: p.poll_len });
+    }
+    let (_, p) = table.count_at(off)?;
+    Some(Site::Count { len: p.count.1 })
 }
 
 /// Every Wasm frame of a program stopped at the poll of `uc`, innermost first.
 ///
 /// # Safety
-/// `uc` is the ucontext of a fault at a migration poll ([`poll_at`]), whose stack is
+/// `uc` is the ucontext of a fault at a migration poll ([`site_at`]), whose stack is
 /// the Wasm stack the runtime called the entry function on.
 pub unsafe fn read_stack(uc: *const u8) -> Result<Vec<SavedFrame>, Unreadable> {
     let mut regs = Regs([0; 64]);
@@ -196,7 +228,9 @@ pub unsafe fn read_stack(uc: *const u8) -> Result<Vec<SavedFrame>, Unreadable> {
         regs.0[uc::FP] = fp;
         // A return address outside Wasm code: the runtime called this function.
         // (ra - 1 is inside the call: a call can end its function.)
-        let Some((func, off)) = locate(ra - 1) else { break };
+        let Some((func, off)) = locate(ra - 1) else {
+            break;
+        };
         let off = off + 1;
         table = points_of(func).ok_or(Unreadable)?;
         let (k, p, site) = table.call_returning_to(off).ok_or(Unreadable)?;

@@ -12,6 +12,7 @@
 
 use crate::cell::MainCell;
 use crate::checkpoint::{self, RestoreFrame};
+use crate::frames::Site;
 use crate::instance::{arm_polls, Vm};
 use crate::print::fatal;
 use crate::process::control;
@@ -29,17 +30,19 @@ struct Restore {
 }
 
 /// Main flow only (restore run, and the hooks the restore paths call).
-static RESTORE: MainCell<Restore> = MainCell::new(Restore { frames: Vec::new(), cursor: 0 });
+static RESTORE: MainCell<Restore> = MainCell::new(Restore {
+    frames: Vec::new(),
+    cursor: 0,
+});
 
 /// A checkpoint is wanted at the next poll (SIGUSR1, or a countdown that reached zero at
 /// a poll where the frames could not be read). Set by handlers, hence atomic.
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
-/// `WASMC_CHECKPOINT_AFTER=N`: polls still to pass, the one that stops included (0: no
-/// countdown). Counted by the poll fault handler, hence atomic.
-static COUNTDOWN: AtomicU64 = AtomicU64::new(0);
-
-/// The configured countdown, to start again after a restore.
+/// `WASMC_CHECKPOINT_AFTER=N` (0: none): generated code counts polls down from N in
+/// `VmCtx::countdown` and faults at zero; the program then stops at its next poll.
+/// Starts again after a restore; fires once in a run that goes on after a checkpoint.
+/// Read and cleared by the fault handler, hence atomic.
 static COUNTDOWN_START: AtomicU64 = AtomicU64::new(0);
 
 /// Whether the entry function is running and not restoring, so that a request can arm
@@ -49,9 +52,9 @@ static RUNNING: AtomicBool = AtomicBool::new(false);
 
 const SIGUSR1: i32 = 10;
 
-/// Whether the polls must fault: a request, or a countdown, is pending.
+/// Whether the polls must fault: a request is pending.
 fn wanted() -> bool {
-    REQUESTED.load(SeqCst) || COUNTDOWN.load(SeqCst) != 0
+    REQUESTED.load(SeqCst)
 }
 
 /// Arms the polls if a checkpoint is wanted and the program is running. Safe in signal
@@ -69,68 +72,68 @@ extern "C" fn on_sigusr1(_sig: i32, _info: *mut u8, _uc: *mut u8) {
     arm_if_wanted();
 }
 
-/// The poll fault (`signal::PollHook`): count, or read the frames and write the
-/// checkpoint, then stop or step over the poll. A synchronous fault of generated code,
-/// which never runs inside a `MainCell::with`: the main-flow state it uses (WASI state,
-/// the checkpoint writer) is not borrowed by anyone while it runs.
+/// A fault at a poll or a countdown (`signal::PollHook`). A synchronous fault of
+/// generated code, which never runs inside a `MainCell::with`: the main-flow state it
+/// uses (WASI state, the checkpoint writer) is not borrowed by anyone while it runs.
 fn on_poll(uc: *mut u8) -> bool {
     // SAFETY: `uc` is the fault's ucontext (the signal module's contract).
     let pc = unsafe { crate::signal::ucontext_pc(uc) };
-    let Some((_, _, len)) = crate::frames::poll_at(pc) else {
+    let Some(site) = crate::frames::site_at(pc) else {
         return false;
     };
-    // SAFETY: the poll is `len` bytes; the next instruction follows it.
-    let step_over = || unsafe { crate::signal::set_ucontext_pc(uc, pc + len as usize) };
-    if !RUNNING.load(SeqCst) {
-        // Restoring: no stop until the stack is whole again (see `resume`).
-        step_over();
-        return true;
+    let step_over = |len: u8| {
+        // SAFETY: the load at pc is `len` bytes; the next instruction follows it.
+        unsafe { crate::signal::set_ucontext_pc(uc, pc + len as usize) }
+    };
+    match site {
+        Site::Count { len } => {
+            // The countdown reached zero: stop at the next poll.
+            crate::instance::set_poll_words(false);
+            REQUESTED.store(true, SeqCst);
+            arm_if_wanted();
+            step_over(len);
+        }
+        Site::Poll { len } => {
+            if RUNNING.load(SeqCst) && REQUESTED.load(SeqCst) {
+                stop(uc);
+            }
+            // Not stopped (no request, a restore under way, or frames that cannot be
+            // read at this poll: then the next poll tries again), or snapshot-and-continue.
+            if !(RUNNING.load(SeqCst) && wanted()) {
+                arm_polls(false);
+            }
+            step_over(len);
+        }
     }
-    let left = COUNTDOWN.load(SeqCst);
-    if left > 1 {
-        COUNTDOWN.store(left - 1, SeqCst);
-        step_over();
-        return true;
-    }
-    if left == 1 {
-        COUNTDOWN.store(0, SeqCst);
-        REQUESTED.store(true, SeqCst);
-    }
-    if !REQUESTED.load(SeqCst) {
-        arm_polls(false);
-        step_over();
-        return true;
-    }
-    // SAFETY: a fault at a poll of the running program (checked above).
+    true
+}
+
+/// Reads the frames at the poll of `uc` and writes the checkpoint; exits unless the
+/// program is to go on (snapshot-and-continue, or a checkpoint that could not be
+/// written: the state is intact, nothing was unwound).
+fn stop(uc: *mut u8) {
+    // SAFETY: a fault at a poll of the running program (the caller checked both).
     let Ok(mut frames) = (unsafe { crate::frames::read_stack(uc) }) else {
-        // A frame the compiler could not fully describe here: try at the next poll.
-        step_over();
-        return true;
+        return;
     };
     REQUESTED.store(false, SeqCst);
     frames.reverse();
-    let Some(vm) = Vm::get() else { return false };
+    let Some(vm) = Vm::get() else { return };
     let wasi = crate::wasi::checkpoint_state();
     let written = wasi.lend(|w| checkpoint::save(vm, &frames, w));
     let keep_going = control(b"WASMC_CHECKPOINT_CONTINUE").is_some_and(|v| v == b"1");
     if written && !keep_going {
         crate::print::exit(CHECKPOINT_EXIT_CODE);
     }
-    // Snapshot-and-continue, or a checkpoint that could not be written: the program
-    // goes on where it stopped (nothing was unwound). A countdown fires once.
-    COUNTDOWN_START.store(0, SeqCst);
-    if !wanted() {
-        arm_polls(false);
-    }
-    step_over();
-    true
 }
 
 fn parse_u64(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 19 {
         return None;
     }
-    s.iter().try_fold(0u64, |acc, c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u64))
+    s.iter().try_fold(0u64, |acc, c| {
+        c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u64)
+    })
 }
 
 /// Reads and checks the migration controls; called once at start-up, before any Wasm
@@ -166,7 +169,11 @@ pub fn init() {
     }
     if crate::instance::desc().migration_points != 0 {
         crate::signal::set_poll_hook(on_poll);
-        crate::signal::install_handler(SIGUSR1, on_sigusr1, crate::signal::SA_RESTART | crate::signal::SA_ONSTACK);
+        crate::signal::install_handler(
+            SIGUSR1,
+            on_sigusr1,
+            crate::signal::SA_RESTART | crate::signal::SA_ONSTACK,
+        );
     }
 }
 
@@ -191,6 +198,8 @@ pub fn run_entry(vm: Vm, entry: extern "C" fn(*mut VmCtx)) {
             r.cursor = 0;
         });
         vm.set_mig_state(mig_state::RESTORING);
+        // Entries take their cold path, which sees RESTORING.
+        crate::instance::set_poll_words(true);
     } else {
         resume(vm);
     }
@@ -201,7 +210,9 @@ pub fn run_entry(vm: Vm, entry: extern "C" fn(*mut VmCtx)) {
 /// and a request that came meanwhile arms the polls.
 fn resume(vm: Vm) {
     vm.set_mig_state(mig_state::IDLE);
-    COUNTDOWN.store(COUNTDOWN_START.load(SeqCst), SeqCst);
+    let n = COUNTDOWN_START.load(SeqCst);
+    vm.set_countdown(n);
+    crate::instance::set_poll_words(n != 0);
     RUNNING.store(true, SeqCst);
     arm_if_wanted();
 }
@@ -221,7 +232,9 @@ pub extern "C" fn wasmc_mig_restore_frame(vmctx: *mut VmCtx, func: i32) -> i32 {
             fatal(&[b"internal error: restore ran past the last frame"]);
         };
         if *f != func as u32 {
-            fatal(&[b"checkpoint does not match this executable's code (frame of another function)"]);
+            fatal(&[
+                b"checkpoint does not match this executable's code (frame of another function)",
+            ]);
         }
         // The point's code reloads its values from the scratch slots (sized for the
         // largest point of the module; the checkpoint was validated against the point's

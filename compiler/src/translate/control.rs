@@ -289,16 +289,20 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             self.spill_stack_to_vars(n);
         }
         let callee = self.func_ref(function_index);
+        let mut args = self.popn(n);
+        let block = point.then(|| {
+            let (block, params) = self.call_block(&args);
+            args = params;
+            block
+        });
         let mut argv = vec![self.vmctx];
-        argv.extend(self.popn(n));
+        argv.extend(args);
         let inst = self.b.ins().call(callee, &argv);
         let results = self.b.inst_results(inst).to_vec();
-        if point {
-            let results = self.call_point(CallTarget::Direct(function_index), &ft, inst);
-            self.push_results(&results, ft.results());
-        } else {
-            self.push_results(&results, ft.results());
+        if let Some(block) = block {
+            self.call_point(CallTarget::Direct(function_index), &ft, inst, block);
         }
+        self.push_results(&results, ft.results());
         Ok(())
     }
 
@@ -367,18 +371,26 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let args = self.popn(n);
         let addr = self.table_elem_addr(table_index, index);
         let funcref = self.b.ins().load(types::I64, super::vm_flags(), addr, 0);
-        let code = self.checked_code(funcref, type_index);
+        let mut code = self.checked_code(funcref, type_index);
+        let mut args = args;
+        let point = self.env.has_points(self.func_index);
+        let block = point.then(|| {
+            let mut with_code = vec![code];
+            with_code.extend(&args);
+            let (block, params) = self.call_block(&with_code);
+            code = params[0];
+            args = params[1..].to_vec();
+            block
+        });
         let sig = self.sig_ref(type_index);
         let mut argv = vec![self.vmctx];
         argv.extend(args);
         let inst = self.b.ins().call_indirect(sig, code, &argv);
         let results = self.b.inst_results(inst).to_vec();
-        if self.env.has_points(self.func_index) {
-            let results = self.call_point(CallTarget::Indirect(type_index), &ft, inst);
-            self.push_results(&results, ft.results());
-        } else {
-            self.push_results(&results, ft.results());
+        if let Some(block) = block {
+            self.call_point(CallTarget::Indirect(type_index), &ft, inst, block);
         }
+        self.push_results(&results, ft.results());
         Ok(())
     }
 }

@@ -5,12 +5,14 @@
 //! header (a poll point, so a running loop stops within one iteration) and each call of
 //! a Wasm function (the resume point of every frame below the top).
 //!
-//! Nothing is generated to *save* a frame. A poll is one load from a poll page, which
+//! Nothing is generated to *save* a frame. A poll loads a word from a poll page, which
 //! the runtime makes unreadable to stop the program; the fault hands it every register,
 //! and the point's description (`describe`: where each value lives at the poll's pc,
 //! from Cranelift's value labels) tells it where each Wasm value is. Frames below are
 //! read the same way at their call's return address, after unwinding the callee. So a
-//! loop poll costs one load and a call point nothing on the hot path.
+//! loop poll costs a load and a predicted branch, and a call point nothing on the hot
+//! path. The word is non-zero only while the deterministic countdown runs (or a restore:
+//! entries then take their restore path), and the cold path counts down inline.
 //!
 //! A frame record holds, in order: every local, then every operand-stack value below
 //! the point (stack variables, by depth), then the loop's params for a loop point.
@@ -32,18 +34,20 @@ enum Resume {
     /// Loop point: reload, jump to the header (whose params are the top `nparams`
     /// values of the record).
     Loop { header: ir::Block, nparams: usize },
-    /// Call the callee again (it restores its own frame), then go on at `cont`.
+    /// Call the callee again (it restores its own frame): jump to the block the call
+    /// is made in, whose params are the call's arguments (the callee's code address
+    /// first, for `call_indirect`).
     Call {
         target: CallTarget,
         ty: FuncType,
-        cont: ir::Block,
+        block: ir::Block,
     },
 }
 
 struct Point {
     vars: Vec<(Variable, ValType)>,
     resume: Resume,
-    /// Where the frame can be read: the poll, or the call and its restore path's call.
+    /// Where the frame can be read: the poll, or the call.
     sites: Vec<Site>,
 }
 
@@ -69,12 +73,9 @@ pub struct PointSites {
 /// the trap table), a fault the runtime answers by reading the frame.
 pub const POLL_TRAP: TrapCode = TrapCode::unwrap_user(200);
 
-/// Distinct poll offsets: a poll that loads the same address as a dominating poll with
-/// no store or call between could be removed by Cranelift's redundant-load elimination.
-/// (Restore edges already keep loop headers apart; this also covers straight-line
-/// code.) 30 offsets keep the displacement within one byte on x86-64 and within every
-/// ISA's short load offset.
-const POLL_SPREAD: usize = 30;
+/// The trap code of the countdown's load from address 0, which faults when the
+/// countdown reaches zero: the runtime then arms the polls and steps over it.
+pub const COUNT_TRAP: TrapCode = TrapCode::unwrap_user(201);
 
 #[derive(Default)]
 pub struct Points {
@@ -165,19 +166,67 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.points.points[k].sites.push(Site { inst, values });
     }
 
-    /// The poll of point `k`: one load from a poll page (below linear memory in a
-    /// function that keeps the memory base in a register, else below the vmctx). Its
-    /// result is unused; it only matters when the runtime has made the page unreadable.
-    fn poll(&mut self, k: usize) {
+    /// The poll of point `k`: a load from a poll page (below linear memory in a
+    /// function that keeps the memory base in a register, else below the vmctx) that
+    /// faults when the runtime has made the page unreadable, and a branch to a new cold
+    /// block, left current, when the word is not zero; else on to `cont`.
+    fn poll(&mut self, k: usize, cont: ir::Block) {
         let (base, offset) = match self.memory_base {
             Some(base) => (base, abi_spec::MEMORY_POLL),
             None => (self.vmctx, abi_spec::VMCTX_POLL),
         };
-        let offset = offset - 4 * (k % POLL_SPREAD) as i32;
+        let offset = offset - 4 * (k as u32 % abi_spec::POLL_WORDS) as i32;
         let flags = MemFlagsData::new().with_trap_code(Some(POLL_TRAP));
-        let v = self.b.ins().load(types::I32, flags, base, offset);
-        let inst = self.b.func.dfg.value_def(v).unwrap_inst();
+        let word = self.b.ins().load(types::I32, flags, base, offset);
+        let inst = self.b.func.dfg.value_def(word).unwrap_inst();
         self.add_site(k, inst);
+        let cold = self.cold_block();
+        self.b.ins().brif(word, cold, &[], cont, &[]);
+        self.b.switch_to_block(cold);
+    }
+
+    /// The deterministic countdown (`WASMC_CHECKPOINT_AFTER`), cold: decrement
+    /// `VmCtx::countdown`; when it reaches zero, load from address 0. The runtime takes
+    /// that fault, arms the polls and steps over the load, so the program stops at its
+    /// next poll. Nothing here calls out, so no value is live across a call, and the
+    /// load disturbs no register that holds one.
+    fn countdown(&mut self, k: usize, cont: ir::Block) {
+        let left = self.b.ins().load(
+            types::I64,
+            vm_flags(),
+            self.vmctx,
+            abi_spec::VMCTX_COUNTDOWN,
+        );
+        let left = self.b.ins().iadd_imm_s(left, -1);
+        self.b
+            .ins()
+            .store(vm_flags(), left, self.vmctx, abi_spec::VMCTX_COUNTDOWN);
+        let rejoin = self.rejoin_block(cont, &[]);
+        let zero = self.cold_block();
+        self.b.ins().brif(left, rejoin, &[], zero, &[]);
+        self.b.switch_to_block(zero);
+        let null = self.b.ins().iconst(types::I64, 0);
+        let flags = MemFlagsData::new().with_trap_code(Some(COUNT_TRAP));
+        let v = self.b.ins().load(types::I32, flags, null, 0);
+        let inst = self.b.func.dfg.value_def(v).unwrap_inst();
+        self.b
+            .func
+            .set_srcloc(inst, crate::describe::site_srcloc(k, 1));
+        self.b.ins().jump(rejoin, &[]);
+    }
+
+    /// A cold block that only jumps back to hot `target`. Branching to it instead of
+    /// straight to `target` keeps the moves the register allocator puts on that edge
+    /// in cold code: a conditional branch from a cold block into a block with two
+    /// predecessors is a critical edge, and Cranelift lays out the block that splits
+    /// it among the hot blocks, costing the hot path a jump.
+    fn rejoin_block(&mut self, target: ir::Block, args: &[BlockArg]) -> ir::Block {
+        let here = self.b.current_block().expect("called with a current block");
+        let rejoin = self.cold_block();
+        self.b.switch_to_block(rejoin);
+        self.b.ins().jump(target, args);
+        self.b.switch_to_block(here);
+        rejoin
     }
 
     /// Function entry (point 0): poll, then RESTORING dispatches to the frame's point.
@@ -190,11 +239,14 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 .count(),
         );
         let k = self.add_point(vars, Resume::Entry { body });
-        self.poll(k);
+        self.poll(k, body);
         let state = self.mig_state();
         let dispatch = self.cold_block();
+        let counting = self.cold_block();
         self.restore_dispatch = Some(dispatch);
-        self.b.ins().brif(state, dispatch, &[], body, &[]);
+        self.b.ins().brif(state, dispatch, &[], counting, &[]);
+        self.b.switch_to_block(counting);
+        self.countdown(k, body);
     }
 
     /// Loop header: poll. The loop params are moved into stack variables first, so
@@ -206,44 +258,50 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let height = self.stack.len();
         vars.extend(self.stack_vars_below(height));
         let k = self.add_point(vars, Resume::Loop { header, nparams });
-        self.poll(k);
+        let body = self.b.create_block();
+        self.poll(k, body);
+        self.countdown(k, body);
+        self.b.switch_to_block(body);
     }
 
-    /// After `call`, a call of a Wasm function: the frame is read at its return address
-    /// when a callee stops. Returns the call's results as seen after the point (a block
-    /// that the restore path's call joins).
+    /// Opens the block a call point's call is made in, with `args` (the call's
+    /// arguments, and for `call_indirect` the callee's code address first) as its
+    /// params, and returns it with them. The restore path jumps here too, so a frame is
+    /// always read at the one return address this call has, rebuilt or not.
+    pub(super) fn call_block(&mut self, args: &[Value]) -> (ir::Block, Vec<Value>) {
+        let block = self.b.create_block();
+        for a in args {
+            let ty = self.b.func.dfg.value_type(*a);
+            self.b.append_block_param(block, ty);
+        }
+        let bargs: Vec<BlockArg> = args.iter().map(|v| BlockArg::Value(*v)).collect();
+        self.b.ins().jump(block, &bargs);
+        self.b.switch_to_block(block);
+        (block, self.b.block_params(block).to_vec())
+    }
+
+    /// After `call`, a call of a Wasm function made in `block` (`call_block`): the
+    /// frame is read at its return address when a callee stops.
     pub(super) fn call_point(
         &mut self,
         target: CallTarget,
         ty: &FuncType,
         call: ir::Inst,
-    ) -> Vec<Value> {
+        block: ir::Block,
+    ) {
         // The args are popped already; everything left is below the call.
         let mut vars = self.live_locals(self.cur_offset);
         let height = self.stack.len();
         vars.extend(self.stack_vars_below(height));
-        let cont = self.b.create_block();
-        for t in ty.results() {
-            self.b.append_block_param(cont, ir_type(*t));
-        }
         let k = self.add_point(
             vars,
             Resume::Call {
                 target,
                 ty: ty.clone(),
-                cont,
+                block,
             },
         );
         self.add_site(k, call);
-        let results: Vec<BlockArg> = self
-            .b
-            .inst_results(call)
-            .iter()
-            .map(|v| BlockArg::Value(*v))
-            .collect();
-        self.b.ins().jump(cont, &results);
-        self.b.switch_to_block(cont);
-        self.b.block_params(cont).to_vec()
     }
 
     fn add_point(&mut self, vars: Vec<(Variable, ValType)>, resume: Resume) -> usize {
@@ -323,7 +381,6 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     fn emit_restore(&mut self, k: usize, block: ir::Block) {
         self.b.switch_to_block(block);
         let loaded = self.reload_scratch(k);
-        let vars = self.points.points[k].vars.clone();
         match &self.points.points[k].resume {
             Resume::Entry { body } => {
                 let body = *body;
@@ -337,43 +394,20 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                     .collect();
                 self.b.ins().jump(header, &params);
             }
-            Resume::Call { target, ty, cont } => {
-                let (target, ty, cont) = (*target, ty.clone(), *cont);
+            Resume::Call { target, ty, block } => {
+                let (target, ty, block) = (*target, ty.clone(), *block);
                 // Dummy arguments: the callee restores its own frame from its record.
-                let mut argv = vec![self.vmctx];
-                for p in ty.params() {
-                    argv.push(self.zero(*p));
-                }
-                let inst = match target {
-                    CallTarget::Direct(f) => {
-                        let callee = self.func_ref(f);
-                        self.b.ins().call(callee, &argv)
-                    }
-                    CallTarget::Indirect(type_index) => {
-                        let funcref = self.call_libcall(Libcall::MigRestoreCallee, &[]).unwrap();
-                        let code = self.checked_code(funcref, type_index);
-                        let sig = self.sig_ref(type_index);
-                        self.b.ins().call_indirect(sig, code, &argv)
-                    }
-                };
-                // This call is a second site of the point: a frame rebuilt here is
-                // read at its return address if the program stops again, with the
-                // values just reloaded.
-                self.b
-                    .func
-                    .set_srcloc(inst, crate::describe::site_srcloc(k, 1));
-                debug_assert_eq!(vars.len(), loaded.len());
-                self.points.points[k].sites.push(Site {
-                    inst,
-                    values: loaded,
-                });
-                let results: Vec<BlockArg> = self
-                    .b
-                    .inst_results(inst)
+                let mut args: Vec<BlockArg> = ty
+                    .params()
                     .iter()
-                    .map(|v| BlockArg::Value(*v))
+                    .map(|p| BlockArg::Value(self.zero(*p)))
                     .collect();
-                self.b.ins().jump(cont, &results);
+                if let CallTarget::Indirect(type_index) = target {
+                    let funcref = self.call_libcall(Libcall::MigRestoreCallee, &[]).unwrap();
+                    let code = self.checked_code(funcref, type_index);
+                    args.insert(0, BlockArg::Value(code));
+                }
+                self.b.ins().jump(block, &args);
             }
         }
     }

@@ -18,7 +18,7 @@ use crate::error::CompileError;
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, TrapCode, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use migration::Points;
-pub use migration::{PointSites, POLL_TRAP};
+pub use migration::{PointSites, COUNT_TRAP, POLL_TRAP};
 use std::collections::HashMap;
 use wasmparser::{FunctionBody, Operator, ValType};
 

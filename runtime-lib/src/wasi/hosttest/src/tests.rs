@@ -36,7 +36,7 @@ impl G {
             module: 0,
             runtime: 0,
             mig_scratch: 0,
-            _reserved: 0,
+            countdown: 0,
         });
         G { mem, vm }
     }
