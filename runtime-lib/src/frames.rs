@@ -214,6 +214,11 @@ pub unsafe fn read_stack(uc: *const u8) -> Result<Vec<SavedFrame>, Unreadable> {
     let (k, p) = table.poll_at(off).ok_or(Unreadable)?;
     let mut frames = alloc::vec![read_frame(func, &table, k, &p, 0, &regs, fp)?];
     let mut table = table;
+    // Deep stacks repeat a few functions and call sites: look each up once, not once a
+    // frame (the lookups scan the function records and validate the whole table).
+    let mut cur = (func, u32::MAX, 0u32, 0usize);
+    let mut code = crate::trap::func_code(func).ok_or(Unreadable)?;
+    let mut code_end = code + crate::trap::func_code_size(func).ok_or(Unreadable)? as u64;
     loop {
         // Unwind: the caller's callee-saved registers, frame pointer and pc.
         for i in 0..table.num_saves() {
@@ -228,12 +233,24 @@ pub unsafe fn read_stack(uc: *const u8) -> Result<Vec<SavedFrame>, Unreadable> {
         regs.0[uc::FP] = fp;
         // A return address outside Wasm code: the runtime called this function.
         // (ra - 1 is inside the call: a call can end its function.)
-        let Some((func, off)) = locate(ra - 1) else {
-            break;
+        let (func, off) = if code < ra && ra <= code_end {
+            (cur.0, (ra - code) as u32)
+        } else {
+            let Some((func, off)) = locate(ra - 1) else {
+                break;
+            };
+            table = points_of(func).ok_or(Unreadable)?;
+            code = ra - 1 - off as u64;
+            code_end = code + crate::trap::func_code_size(func).ok_or(Unreadable)? as u64;
+            cur = (func, u32::MAX, 0, 0);
+            (func, off + 1)
         };
-        let off = off + 1;
-        table = points_of(func).ok_or(Unreadable)?;
-        let (k, p, site) = table.call_returning_to(off).ok_or(Unreadable)?;
+        if cur.1 != off {
+            let (k, _, site) = table.call_returning_to(off).ok_or(Unreadable)?;
+            cur = (func, off, k, site);
+        }
+        let (k, site) = (cur.2, cur.3);
+        let p = table.point(k).ok_or(Unreadable)?;
         frames.push(read_frame(func, &table, k, &p, site, &regs, fp)?);
         if frames.len() > MAX_FRAMES {
             return Err(Unreadable);

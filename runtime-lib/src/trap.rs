@@ -47,6 +47,14 @@ pub fn func_code(func: u32) -> Option<u64> {
     funcs.get(func as usize).map(|f| f.code)
 }
 
+/// The size in bytes of defined function `func`'s code.
+pub fn func_code_size(func: u32) -> Option<u32> {
+    let d = desc();
+    // SAFETY: as in `func_at`.
+    let funcs: &[FuncRecord] = unsafe { slice(d.funcs, d.num_funcs) };
+    funcs.get(func as usize).map(|f| f.code_size)
+}
+
 /// The trap registered for the instruction at `pc` in function `func`, if any.
 pub fn trap_at(func: u32, pc: usize) -> Option<Trap> {
     let d = desc();
