@@ -116,6 +116,33 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     Ok(product.emit().context("writing the object file")?)
 }
 
+/// How many values of the module's migration points `describe` located, summed over
+/// its functions: what a checkpoint of this code can read (tests pin that nothing is
+/// unknown).
+pub fn point_coverage(bytes: &[u8], opts: &Options) -> anyhow::Result<crate::describe::Coverage> {
+    let info = module_info::read_module(bytes, opts.trap_unknown_imports)?;
+    let isa = codegen::build_isa(
+        opts.target,
+        opts.opt_level,
+        &opts.cpu_features,
+        opts.migration_points,
+    )?;
+    let mut module = codegen::new_object_module(isa.clone())?;
+    let declared = codegen::declare(&mut module, &info, opts.migration_points)?;
+    let funcs = codegen::compile_functions(
+        &*isa,
+        opts.target,
+        &info,
+        &declared.symbols,
+        opts.migration_points,
+    )?;
+    let mut total = crate::describe::Coverage::default();
+    for f in &funcs {
+        total.add(f.coverage);
+    }
+    Ok(total)
+}
+
 /// The Cranelift IR of every defined function, as translated (before optimisation):
 /// what the IR snapshot tests pin.
 pub fn function_ir(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<String>> {
