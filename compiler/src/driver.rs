@@ -41,11 +41,17 @@ impl Options {
     }
 }
 
-/// Compiles Wasm `bytes` to an ELF object for `opts.target`.
-pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
+/// What every pipeline starts with: the validated module, the ISA, the object module
+/// and the symbols declared in it.
+struct Front<'a> {
+    info: module_info::ModuleInfo<'a>,
+    isa: cranelift_codegen::isa::OwnedTargetIsa,
+    module: cranelift_object::ObjectModule,
+    declared: codegen::Declared,
+}
+
+fn front<'a>(bytes: &'a [u8], opts: &Options) -> anyhow::Result<Front<'a>> {
     let info = module_info::read_module(bytes, opts.trap_unknown_imports)?;
-    let names = info.func_names.clone();
-    let with_names = |e: CompileError| anyhow::Error::from(e.with_names(&names));
     let isa = codegen::build_isa(
         opts.target,
         opts.opt_level,
@@ -54,6 +60,24 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     )?;
     let mut module = codegen::new_object_module(isa.clone())?;
     let declared = codegen::declare(&mut module, &info, opts.migration_points)?;
+    Ok(Front {
+        info,
+        isa,
+        module,
+        declared,
+    })
+}
+
+/// Compiles Wasm `bytes` to an ELF object for `opts.target`.
+pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
+    let Front {
+        info,
+        isa,
+        mut module,
+        declared,
+    } = front(bytes, opts)?;
+    let names = info.func_names.clone();
+    let with_names = |e: CompileError| anyhow::Error::from(e.with_names(&names));
     let symbols = &declared.symbols;
 
     let funcs =
@@ -120,15 +144,12 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
 /// its functions: what a checkpoint of this code can read (tests pin that nothing is
 /// unknown).
 pub fn point_coverage(bytes: &[u8], opts: &Options) -> anyhow::Result<crate::describe::Coverage> {
-    let info = module_info::read_module(bytes, opts.trap_unknown_imports)?;
-    let isa = codegen::build_isa(
-        opts.target,
-        opts.opt_level,
-        &opts.cpu_features,
-        opts.migration_points,
-    )?;
-    let mut module = codegen::new_object_module(isa.clone())?;
-    let declared = codegen::declare(&mut module, &info, opts.migration_points)?;
+    let Front {
+        info,
+        isa,
+        declared,
+        ..
+    } = front(bytes, opts)?;
     let funcs = codegen::compile_functions(
         &*isa,
         opts.target,
@@ -146,15 +167,12 @@ pub fn point_coverage(bytes: &[u8], opts: &Options) -> anyhow::Result<crate::des
 /// The Cranelift IR of every defined function, as translated (before optimisation):
 /// what the IR snapshot tests pin.
 pub fn function_ir(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<String>> {
-    let info = module_info::read_module(bytes, opts.trap_unknown_imports)?;
-    let isa = codegen::build_isa(
-        opts.target,
-        opts.opt_level,
-        &opts.cpu_features,
-        opts.migration_points,
-    )?;
-    let mut module = codegen::new_object_module(isa.clone())?;
-    let declared = codegen::declare(&mut module, &info, opts.migration_points)?;
+    let Front {
+        info,
+        isa,
+        declared,
+        ..
+    } = front(bytes, opts)?;
     let env = crate::env::ModuleEnv::new(
         &info,
         &declared.symbols,
