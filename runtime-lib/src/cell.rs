@@ -32,10 +32,7 @@ unsafe impl<T> Sync for MainCell<T> {}
 
 impl<T> MainCell<T> {
     pub const fn new(value: T) -> MainCell<T> {
-        MainCell {
-            busy: Cell::new(false),
-            value: UnsafeCell::new(value),
-        }
+        MainCell { busy: Cell::new(false), value: UnsafeCell::new(value) }
     }
 
     /// Runs `f` with the only `&mut` to the value. A `with` inside another on the same

@@ -9,10 +9,7 @@ use crate::host::{self, AT_FDCWD};
 use crate::instance::{desc, slice, with_runtime, Vm};
 use crate::print::{eprintln_parts, fatal};
 use crate::sys::{self, nr};
-use abi_spec::checkpoint::{
-    self as ck, CheckpointRef, FrameRef, Isa, Sink, Slots, TableRef, Value, WasiRef, WasiView,
-    WriteError,
-};
+use abi_spec::checkpoint::{self as ck, CheckpointRef, FrameRef, Isa, Sink, Slots, TableRef, Value, WasiRef, WasiView, WriteError};
 use abi_spec::points::{self, Point, PointKind, PointTable};
 use abi_spec::{FuncRecord, ValType};
 use alloc::vec;
@@ -93,9 +90,7 @@ fn native(t: ValType, v: &Value) -> Result<u64, &'static str> {
         (ValType::I32, Value::I32(x)) | (ValType::F32, Value::F32(x)) => *x as u64,
         (ValType::I64, Value::I64(x)) | (ValType::F64, Value::F64(x)) => *x,
         (ValType::FuncRef, Value::FuncRef(None)) | (ValType::ExternRef, Value::NullExternRef) => 0,
-        (ValType::FuncRef, Value::FuncRef(Some(i))) if (*i as usize) < funcs().len() => {
-            funcref_of(*i)
-        }
+        (ValType::FuncRef, Value::FuncRef(Some(i))) if (*i as usize) < funcs().len() => funcref_of(*i),
         _ => return Err("checkpoint does not match this module (value of the wrong type)"),
     })
 }
@@ -182,22 +177,11 @@ fn untouched_chunks(memory: &[u8]) -> Option<Vec<bool>> {
     let mut resident = vec![0u8; memory.len().div_ceil(page)];
     // SAFETY: `memory` is page-aligned (checked) and mapped; the kernel writes one byte per
     // page of it into `resident`, which has exactly that many.
-    let r = unsafe {
-        sys::syscall3(
-            nr::MINCORE,
-            memory.as_ptr() as usize,
-            memory.len(),
-            resident.as_mut_ptr() as usize,
-        )
-    };
+    let r = unsafe { sys::syscall3(nr::MINCORE, memory.as_ptr() as usize, memory.len(), resident.as_mut_ptr() as usize) };
     if r != 0 {
         return None;
     }
-    Some(
-        (0..memory.len() / chunk)
-            .map(|i| resident[i * chunk / page] & 1 == 0)
-            .collect(),
-    )
+    Some((0..memory.len() / chunk).map(|i| resident[i * chunk / page] & 1 == 0).collect())
 }
 
 /// Whether `/proc/swaps` lists no swap area (only its header line). Its first 4 KiB
@@ -220,11 +204,7 @@ pub fn save(vm: Vm, frames: &[SavedFrame], wasi: WasiRef) -> bool {
     match try_save(vm, frames, wasi) {
         Ok(()) => true,
         Err(msg) => {
-            eprintln_parts(&[
-                b"wasmc: checkpoint not written: ",
-                msg.as_bytes(),
-                b"; continuing",
-            ]);
+            eprintln_parts(&[b"wasmc: checkpoint not written: ", msg.as_bytes(), b"; continuing"]);
             false
         }
     }
@@ -238,14 +218,9 @@ fn try_save(vm: Vm, frames: &[SavedFrame], wasi: WasiRef) -> Result<(), &'static
         // SAFETY: linear memory is mapped read-write up to its size, and nothing writes it
         // while the checkpoint is written (the guest is unwound; signal handlers only
         // write the mirror word, which lies below it).
-        unsafe {
-            core::slice::from_raw_parts(vm.memory_base() as *const u8, vm.memory_size() as usize)
-        }
+        unsafe { core::slice::from_raw_parts(vm.memory_base() as *const u8, vm.memory_size() as usize) }
     };
-    let gtypes: Vec<ValType> = global_types()
-        .iter()
-        .map(|b| ValType::from_u8(*b).unwrap_or(ValType::I64))
-        .collect();
+    let gtypes: Vec<ValType> = global_types().iter().map(|b| ValType::from_u8(*b).unwrap_or(ValType::I64)).collect();
     let mut gslots = vec![];
     for (i, t) in gtypes.iter().enumerate() {
         gslots.push(canonical(*t, vm.global(i as u32))?);
@@ -255,11 +230,7 @@ fn try_save(vm: Vm, frames: &[SavedFrame], wasi: WasiRef) -> Result<(), &'static
     for i in 0..d.num_tables {
         let t = vm.table(i);
         // SAFETY: a table's `base` holds `len` elements, which nothing writes meanwhile.
-        let elems: &[u64] = if t.len == 0 {
-            &[]
-        } else {
-            unsafe { core::slice::from_raw_parts(t.base, t.len as usize) }
-        };
+        let elems: &[u64] = if t.len == 0 { &[] } else { unsafe { core::slice::from_raw_parts(t.base, t.len as usize) } };
         let et = ValType::from_u8(ttypes[i as usize].elem).unwrap_or(ValType::FuncRef);
         let mut out = Vec::with_capacity(elems.len());
         for e in elems {
@@ -280,12 +251,8 @@ fn try_save(vm: Vm, frames: &[SavedFrame], wasi: WasiRef) -> Result<(), &'static
         })
         .collect();
     let (dropped_data, dropped_elem): (Vec<bool>, Vec<bool>) = with_runtime(|rt| {
-        let data = (0..rt.dropped_data.len())
-            .map(|i| rt.dropped_data.get(i))
-            .collect();
-        let elem = (0..rt.dropped_elems.len())
-            .map(|i| rt.dropped_elems.get(i))
-            .collect();
+        let data = (0..rt.dropped_data.len()).map(|i| rt.dropped_data.get(i)).collect();
+        let elem = (0..rt.dropped_elems.len()).map(|i| rt.dropped_elems.get(i)).collect();
         (data, elem)
     });
     let mut frame_slots: Vec<Vec<u64>> = vec![];
@@ -299,23 +266,13 @@ fn try_save(vm: Vm, frames: &[SavedFrame], wasi: WasiRef) -> Result<(), &'static
     let frame_refs: Vec<FrameRef> = frames
         .iter()
         .zip(&frame_slots)
-        .map(|(f, s)| FrameRef {
-            func: f.func,
-            point: f.point,
-            values: Slots {
-                types: &f.types,
-                slots: s,
-            },
-        })
+        .map(|(f, s)| FrameRef { func: f.func, point: f.point, values: Slots { types: &f.types, slots: s } })
         .collect();
     let ck = CheckpointRef {
         module_hash: d.module_hash,
         source_isa: source_isa(),
         memory,
-        globals: Slots {
-            types: &gtypes,
-            slots: &gslots,
-        },
+        globals: Slots { types: &gtypes, slots: &gslots },
         tables: &tables,
         dropped_data: &dropped_data,
         dropped_elem: &dropped_elem,
@@ -327,34 +284,22 @@ fn try_save(vm: Vm, frames: &[SavedFrame], wasi: WasiRef) -> Result<(), &'static
 }
 
 /// Writes `ck` through [`ckfile::write_atomically`].
-fn write_atomically(
-    path: &[u8],
-    ck: &CheckpointRef,
-    untouched: Option<&[bool]>,
-) -> Result<(), &'static str> {
+fn write_atomically(path: &[u8], ck: &CheckpointRef, untouched: Option<&[bool]>) -> Result<(), &'static str> {
     let r = ckfile::write_atomically(path, |fd| {
         // 1 MiB: sparse memory arrives as thousands of 4 KiB runs, and fewer, larger
         // writes make the file system's work, and the fsync after it, cheaper (a GiB of
         // sparse memory checkpoints about 25% faster than with 64 KiB).
-        let mut sink = FdSink {
-            fd,
-            buf: Vec::with_capacity(1 << 20),
-        };
+        let mut sink = FdSink { fd, buf: Vec::with_capacity(1 << 20) };
         match untouched {
-            Some(u) => {
-                ck::write_checkpoint_hinted(&mut sink, ck, &|i| u.get(i).copied().unwrap_or(false))
-            }
+            Some(u) => ck::write_checkpoint_hinted(&mut sink, ck, &|i| u.get(i).copied().unwrap_or(false)),
             None => ck::write_checkpoint(&mut sink, ck),
         }
         .and_then(|()| sink.flush().map_err(WriteError::Sink))
     });
     match r {
         Ok(()) => Ok(()),
-        Err(ckfile::WriteFailure::Refused(msg))
-        | Err(ckfile::WriteFailure::Fill(WriteError::Invalid(msg))) => Err(msg),
-        Err(ckfile::WriteFailure::Fill(WriteError::Sink(()))) => {
-            Err("writing the checkpoint file failed")
-        }
+        Err(ckfile::WriteFailure::Refused(msg)) | Err(ckfile::WriteFailure::Fill(WriteError::Invalid(msg))) => Err(msg),
+        Err(ckfile::WriteFailure::Fill(WriteError::Sink(()))) => Err("writing the checkpoint file failed"),
     }
 }
 
@@ -371,10 +316,7 @@ pub fn load(vm: Vm, path: &[u8]) -> (Vec<RestoreFrame>, WasiView<'static>) {
     }
 }
 
-fn apply(
-    vm: Vm,
-    bytes: &'static [u8],
-) -> Result<(Vec<RestoreFrame>, WasiView<'static>), &'static str> {
+fn apply(vm: Vm, bytes: &'static [u8]) -> Result<(Vec<RestoreFrame>, WasiView<'static>), &'static str> {
     let d = desc();
     let view = ck::read_checkpoint(bytes).map_err(|e| e.message())?;
     ck::check_module(&view, &d.module_hash).map_err(|e| e.message())?;
@@ -390,20 +332,17 @@ fn apply(
         if k == 0 && funcs()[f.func as usize].code != d.entry {
             return Err("checkpoint's outermost frame is not the entry function");
         }
-        let want = point(f.func, f.point)
-            .ok_or("checkpoint frame at a migration point this code does not have")?;
-        if want.types.len() != f.num_values() as usize
-            || !f.types().zip(want.types).all(|(a, b)| a as u8 == *b)
-        {
+        let want = point(f.func, f.point).ok_or("checkpoint frame at a migration point this code does not have")?;
+        if want.types.len() != f.num_values() as usize || !f.types().zip(want.types).all(|(a, b)| a as u8 == *b) {
             return Err("checkpoint frame values do not match this code");
         }
         match views.get(k + 1) {
             Some(next) => {
                 let calls_next = match want.kind {
                     PointKind::CallDirect { callee } => next.func == callee,
-                    PointKind::CallIndirect { type_id } => funcs()
-                        .get(next.func as usize)
-                        .is_some_and(|r| r.type_id == type_id),
+                    PointKind::CallIndirect { type_id } => {
+                        funcs().get(next.func as usize).is_some_and(|r| r.type_id == type_id)
+                    }
                     PointKind::Entry | PointKind::Loop => false,
                 };
                 if !calls_next {
@@ -411,9 +350,7 @@ fn apply(
                 }
             }
             None if want.kind.is_call() => {
-                return Err(
-                    "checkpoint's innermost frame is stopped at a call, where no frame can resume",
-                );
+                return Err("checkpoint's innermost frame is stopped at a call, where no frame can resume");
             }
             None => {}
         }
@@ -429,29 +366,17 @@ fn apply(
     }
     // Linear memory.
     let cur = vm.memory_size();
-    if view.memory.size < cur
-        || (view.memory.size > cur
-            && crate::instance::grow_memory(vm, (view.memory.size - cur) / abi_spec::WASM_PAGE) < 0)
-    {
+    if view.memory.size < cur || (view.memory.size > cur && crate::instance::grow_memory(vm, (view.memory.size - cur) / abi_spec::WASM_PAGE) < 0) {
         return Err("checkpoint memory size does not fit this module");
     }
     for run in view.memory.runs.iter() {
-        let end = run
-            .offset
-            .checked_add(run.bytes.len() as u64)
-            .ok_or("bad memory run")?;
+        let end = run.offset.checked_add(run.bytes.len() as u64).ok_or("bad memory run")?;
         if end > vm.memory_size() {
             return Err("checkpoint memory run out of range");
         }
         // SAFETY: the run lies inside linear memory (checked), which is read-write; the
         // file's bytes are a separate allocation.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                run.bytes.as_ptr(),
-                (vm.memory_base() + run.offset) as *mut u8,
-                run.bytes.len(),
-            )
-        };
+        unsafe { core::ptr::copy_nonoverlapping(run.bytes.as_ptr(), (vm.memory_base() + run.offset) as *mut u8, run.bytes.len()) };
     }
     // Globals.
     let gt = global_types();
@@ -472,18 +397,14 @@ fn apply(
             return Err("checkpoint does not match this module (table type)");
         }
         let t = vm.table(i as u32);
-        if tv.len < t.len
-            || (tv.len > t.len && crate::instance::grow_table(vm, i as u32, tv.len - t.len, 0) < 0)
-        {
+        if tv.len < t.len || (tv.len > t.len && crate::instance::grow_table(vm, i as u32, tv.len - t.len, 0) < 0) {
             return Err("checkpoint table size does not fit this module");
         }
         let t = vm.table(i as u32);
         for (k, e) in tv.entries().enumerate() {
             let val = match e {
                 None => 0,
-                Some(f) if (f as usize) < funcs().len() && tv.elem == ValType::FuncRef => {
-                    funcref_of(f)
-                }
+                Some(f) if (f as usize) < funcs().len() && tv.elem == ValType::FuncRef => funcref_of(f),
                 Some(_) => return Err("checkpoint table entry out of range"),
             };
             // SAFETY: the reader yields `tv.len` entries, and the table now has that length.
@@ -492,9 +413,7 @@ fn apply(
     }
     // Segments.
     with_runtime(|rt| {
-        if view.dropped_data.len as usize != rt.dropped_data.len()
-            || view.dropped_elem.len as usize != rt.dropped_elems.len()
-        {
+        if view.dropped_data.len as usize != rt.dropped_data.len() || view.dropped_elem.len as usize != rt.dropped_elems.len() {
             return Err("checkpoint does not match this module (segments)");
         }
         for i in 0..view.dropped_data.len {

@@ -13,10 +13,7 @@
 //! open), refused unless a regular file of at most [`MAX_CHECKPOINT_BYTES`], and read
 //! to its size at the time of opening, no further.
 
-use crate::host::{
-    self, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK,
-    O_RDONLY, O_WRONLY,
-};
+use crate::host::{self, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY};
 use crate::sys::{self, nr};
 use alloc::vec::Vec;
 
@@ -94,10 +91,7 @@ pub fn check_writable(path: &[u8]) -> Result<(), &'static str> {
 
 /// Writes a checkpoint to `path` atomically and durably; `fill` writes the bytes to the
 /// fd it is given. Nothing but a regular file at `path` is ever replaced.
-pub fn write_atomically<E>(
-    path: &[u8],
-    fill: impl FnOnce(i32) -> Result<(), E>,
-) -> Result<(), WriteFailure<E>> {
+pub fn write_atomically<E>(path: &[u8], fill: impl FnOnce(i32) -> Result<(), E>) -> Result<(), WriteFailure<E>> {
     let (dir, name) = open_parent(path).map_err(WriteFailure::Refused)?;
     check_destination(&dir, name).map_err(WriteFailure::Refused)?;
     let tmp = temp_name(name);
@@ -112,10 +106,7 @@ pub fn write_atomically<E>(
         // Checked again just before the rename: the destination may have changed while
         // the checkpoint was written.
         Ok(()) => check_destination(&dir, name)
-            .and_then(|()| {
-                host::renameat(dir.0, &tmp, dir.0, name)
-                    .map_err(|_| "cannot rename the checkpoint file into place")
-            })
+            .and_then(|()| host::renameat(dir.0, &tmp, dir.0, name).map_err(|_| "cannot rename the checkpoint file into place"))
             .map_err(WriteFailure::Refused),
     };
     match result {
@@ -144,8 +135,7 @@ pub fn read(path: &[u8]) -> Result<Vec<u8>, &'static str> {
     let fd = host::openat(AT_FDCWD, path, O_RDONLY | O_NONBLOCK, 0)
         .map_err(|_| "cannot open the checkpoint file (WASMC_RESTORE)")?;
     let file = Fd(fd);
-    let st =
-        host::fstatx(file.0).map_err(|_| "cannot examine the checkpoint file (WASMC_RESTORE)")?;
+    let st = host::fstatx(file.0).map_err(|_| "cannot examine the checkpoint file (WASMC_RESTORE)")?;
     if st.mode & S_IFMT != S_IFREG {
         return Err("WASMC_RESTORE is not a regular file");
     }
@@ -161,14 +151,7 @@ pub fn read(path: &[u8]) -> Result<Vec<u8>, &'static str> {
         let spare = size - out.len();
         // SAFETY: `out` has capacity `size`; the kernel writes at most `spare` bytes at
         // its end, and only those it reports are made part of it.
-        let r = unsafe {
-            sys::syscall3(
-                nr::READ,
-                file.0 as usize,
-                out.as_mut_ptr().add(out.len()) as usize,
-                spare,
-            )
-        };
+        let r = unsafe { sys::syscall3(nr::READ, file.0 as usize, out.as_mut_ptr().add(out.len()) as usize, spare) };
         if r == crate::print::EINTR {
             continue;
         }

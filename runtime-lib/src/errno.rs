@@ -135,7 +135,7 @@ pub const fn from_linux(e: i32) -> Errno {
         40 => ELOOP,
         42 => ENOMSG,
         43 => EIDRM,
-        61 => EIO,       // ENODATA
+        61 => EIO,   // ENODATA
         62 => ETIMEDOUT, // ETIME
         67 => ENOLINK,
         71 => EPROTO,

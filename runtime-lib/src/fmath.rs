@@ -31,21 +31,13 @@ macro_rules! rounding {
         pub extern "C" fn $floor(x: $t) -> $t {
             let t = $trunc(x);
             // `x < 0` is false for NaN, so NaN keeps trunc's result.
-            if x < 0.0 && t != x {
-                t - 1.0
-            } else {
-                t
-            }
+            if x < 0.0 && t != x { t - 1.0 } else { t }
         }
 
         #[no_mangle]
         pub extern "C" fn $ceil(x: $t) -> $t {
             let t = $trunc(x);
-            if x > 0.0 && t != x {
-                t + 1.0
-            } else {
-                t
-            }
+            if x > 0.0 && t != x { t + 1.0 } else { t }
         }
 
         /// Round half to even: adding and subtracting 2^mant leaves the value rounded by

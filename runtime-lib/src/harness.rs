@@ -225,21 +225,11 @@ fn guarded(vm: Vm, f: extern "C" fn(usize), arg: usize) -> Result<(), Trap> {
     // mask alone, but qemu-user (riscv64) keeps the fault signal blocked in its emulated
     // mask, and the next fault would then kill the process: unblock explicitly.
     use crate::signal::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
-    let set: u64 = [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP]
-        .iter()
-        .fold(0, |m, s| m | 1 << (s - 1));
+    let set: u64 = [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP].iter().fold(0, |m, s| m | 1 << (s - 1));
     const SIG_UNBLOCK: usize = 1;
     // SAFETY: `set` is an 8-byte signal set for the kernel to read; no old mask is asked
     // for.
-    unsafe {
-        sys::syscall4(
-            nr::RT_SIGPROCMASK,
-            SIG_UNBLOCK,
-            &set as *const u64 as usize,
-            0,
-            8,
-        )
-    };
+    unsafe { sys::syscall4(nr::RT_SIGPROCMASK, SIG_UNBLOCK, &set as *const u64 as usize, 0, 8) };
     // Generated code may have been stopped anywhere: restore what it counts on.
     vm.set_depth_left(abi_spec::MAX_CALL_DEPTH);
     vm.set_mig_state(abi_spec::mig_state::IDLE);
@@ -259,8 +249,7 @@ extern "C" fn call_export(p: usize) {
     // SAFETY: `invoke` passes the address of a `Call` that outlives this call.
     let c = unsafe { &*(p as *const Call) };
     // SAFETY: export trampolines have this signature (abi-spec `ExportDesc::trampoline`).
-    let t: extern "C" fn(*mut VmCtx, u64, *const u64, *mut u64) =
-        unsafe { core::mem::transmute(c.trampoline as usize) };
+    let t: extern "C" fn(*mut VmCtx, u64, *const u64, *mut u64) = unsafe { core::mem::transmute(c.trampoline as usize) };
     t(c.vmctx, c.code, c.args, c.results);
 }
 
@@ -304,35 +293,28 @@ fn unhex_bytes(s: &[u8]) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }
-    s.chunks(2)
-        .map(|p| Some(hex_digit(p[0])? << 4 | hex_digit(p[1])?))
-        .collect()
+    s.chunks(2).map(|p| Some(hex_digit(p[0])? << 4 | hex_digit(p[1])?)).collect()
 }
 
 fn unhex_u64(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 16 {
         return None;
     }
-    s.iter()
-        .try_fold(0u64, |acc, &c| Some(acc << 4 | hex_digit(c)? as u64))
+    s.iter().try_fold(0u64, |acc, &c| Some(acc << 4 | hex_digit(c)? as u64))
 }
 
 fn find_export(name: &[u8], kind: u8) -> Option<&'static ExportDesc> {
     let d = desc();
     // SAFETY: the descriptor's `exports` holds `num_exports` entries.
     let exports: &[ExportDesc] = unsafe { slice(d.exports, d.num_exports) };
-    exports
-        .iter()
-        .find(|e| e.kind == kind && bytes(&e.name) == name)
+    exports.iter().find(|e| e.kind == kind && bytes(&e.name) == name)
 }
 
 /// Appends ` <type>:<hex>` for one value; funcrefs become index + 1.
 fn push_value(l: &mut Line, ty: u8, v: u64) {
     let v = match ValType::from_u8(ty) {
         Some(ValType::I32) | Some(ValType::F32) => v & 0xffff_ffff,
-        Some(ValType::FuncRef) if v != 0 => {
-            (v - desc().funcs) / abi_spec::FUNC_RECORD_SIZE as u64 + 1
-        }
+        Some(ValType::FuncRef) if v != 0 => (v - desc().funcs) / abi_spec::FUNC_RECORD_SIZE as u64 + 1,
         _ => v,
     };
     l.s(b" ").dec(ty as u64).s(b":").hex(v);
@@ -343,11 +325,7 @@ fn error(why: &[u8]) {
 }
 
 fn invoke(vm: Vm, words: &[&[u8]]) {
-    let Some(e) = words
-        .first()
-        .and_then(|w| unhex_bytes(w))
-        .and_then(|n| find_export(&n, abi_spec::export_kind::FUNC))
-    else {
+    let Some(e) = words.first().and_then(|w| unhex_bytes(w)).and_then(|n| find_export(&n, abi_spec::export_kind::FUNC)) else {
         return error(b"no such function export");
     };
     let params = bytes(&e.params);
@@ -380,11 +358,7 @@ fn invoke(vm: Vm, words: &[&[u8]]) {
 }
 
 fn get(vm: Vm, words: &[&[u8]]) {
-    let Some(e) = words
-        .first()
-        .and_then(|w| unhex_bytes(w))
-        .and_then(|n| find_export(&n, abi_spec::export_kind::GLOBAL))
-    else {
+    let Some(e) = words.first().and_then(|w| unhex_bytes(w)).and_then(|n| find_export(&n, abi_spec::export_kind::GLOBAL)) else {
         return error(b"no such global export");
     };
     let d = desc();
@@ -434,10 +408,7 @@ pub fn run(vm: Vm) -> ! {
     answer(Line::new().s(b"=> ready"));
     let (mut line, mut pending) = (Vec::new(), Vec::new());
     while read_line(&mut line, &mut pending).is_some() {
-        let words: Vec<&[u8]> = line
-            .split(|&c| c == b' ')
-            .filter(|w| !w.is_empty())
-            .collect();
+        let words: Vec<&[u8]> = line.split(|&c| c == b' ').filter(|w| !w.is_empty()).collect();
         match words.first().copied() {
             Some(b"invoke") => invoke(vm, &words[1..]),
             Some(b"get") => get(vm, &words[1..]),

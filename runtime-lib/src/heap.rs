@@ -23,15 +23,7 @@ pub fn mmap(len: usize, prot: usize, extra_flags: usize) -> Option<*mut u8> {
     // SAFETY: a new anonymous mapping at an address of the kernel's choosing touches no
     // existing memory.
     let r = unsafe {
-        sys::syscall6(
-            nr::MMAP,
-            0,
-            len,
-            prot,
-            MAP_PRIVATE | MAP_ANONYMOUS | extra_flags,
-            usize::MAX,
-            0,
-        )
+        sys::syscall6(nr::MMAP, 0, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags, usize::MAX, 0)
     };
     // The kernel returns -errno (a value in the last page of the address space) on error.
     if (r as usize) > usize::MAX - 4095 {
@@ -74,11 +66,7 @@ pub struct Heap(MainCell<State>);
 
 impl Heap {
     pub const fn new() -> Heap {
-        Heap(MainCell::new(State {
-            free: [null_mut(); CLASSES],
-            bump: 0,
-            bump_end: 0,
-        }))
+        Heap(MainCell::new(State { free: [null_mut(); CLASSES], bump: 0, bump_end: 0 }))
     }
 }
 
@@ -111,9 +99,7 @@ impl State {
         // block carved from one is rounded up to its class size.
         let mut p = (self.bump + size - 1) & !(size - 1);
         if self.bump == 0 || p + size > self.bump_end {
-            let Some(a) = mmap(ARENA, PROT_RW, 0) else {
-                return null_mut();
-            };
+            let Some(a) = mmap(ARENA, PROT_RW, 0) else { return null_mut() };
             self.bump_end = a as usize + ARENA;
             p = a as usize;
         }
@@ -179,20 +165,8 @@ unsafe impl GlobalAlloc for Heap {
             (None, None) => {
                 // SAFETY: `p` is a private mapping of the old rounded size (GlobalAlloc's
                 // contract); MREMAP_MAYMOVE moves it whole or fails leaving it intact.
-                let r = unsafe {
-                    sys::syscall4(
-                        nr::MREMAP,
-                        p as usize,
-                        round_pages(l.size()),
-                        round_pages(new_size),
-                        MREMAP_MAYMOVE,
-                    )
-                };
-                if (r as usize) > usize::MAX - 4095 {
-                    null_mut()
-                } else {
-                    r as *mut u8
-                }
+                let r = unsafe { sys::syscall4(nr::MREMAP, p as usize, round_pages(l.size()), round_pages(new_size), MREMAP_MAYMOVE) };
+                if (r as usize) > usize::MAX - 4095 { null_mut() } else { r as *mut u8 }
             }
             _ => {
                 // SAFETY: GlobalAlloc's contract is passed on; the old and new blocks are

@@ -48,15 +48,7 @@ pub fn cstr(name: &[u8]) -> Vec<u8> {
 pub fn openat(dir: i32, name: &[u8], flags: usize, mode: usize) -> Result<i32, Errno> {
     let c = cstr(name);
     // SAFETY: `c` is NUL-terminated and outlives the call.
-    let r = unsafe {
-        syscall4(
-            nr::OPENAT,
-            dir as isize as usize,
-            c.as_ptr() as usize,
-            flags | O_CLOEXEC,
-            mode,
-        )
-    };
+    let r = unsafe { syscall4(nr::OPENAT, dir as isize as usize, c.as_ptr() as usize, flags | O_CLOEXEC, mode) };
     check(r).map(|fd| fd as i32)
 }
 
@@ -74,13 +66,7 @@ pub fn readlinkat(dir: i32, name: &[u8]) -> Result<Vec<u8>, Errno> {
         // SAFETY: `c` is NUL-terminated; the kernel writes at most `cap` bytes into
         // `buf`'s spare capacity.
         let r = unsafe {
-            syscall4(
-                nr::READLINKAT,
-                dir as isize as usize,
-                c.as_ptr() as usize,
-                buf.as_mut_ptr() as usize,
-                cap,
-            )
+            syscall4(nr::READLINKAT, dir as isize as usize, c.as_ptr() as usize, buf.as_mut_ptr() as usize, cap)
         };
         let n = check(r)?;
         if n < cap {
@@ -137,9 +123,7 @@ pub struct StatxTs {
 
 impl StatxTs {
     pub fn nanos(&self) -> u64 {
-        (self.sec as u64)
-            .wrapping_mul(1_000_000_000)
-            .wrapping_add(self.nsec as u64)
+        (self.sec as u64).wrapping_mul(1_000_000_000).wrapping_add(self.nsec as u64)
     }
 }
 
@@ -150,11 +134,7 @@ pub fn statx(dir: i32, name: &[u8], flags: usize) -> Result<Statx, Errno> {
     let c = cstr(name);
     // SAFETY: `Statx` is integers only, for which all-zero is a value.
     let mut st: Statx = unsafe { core::mem::zeroed() };
-    let fl = if name.is_empty() {
-        flags | AT_EMPTY_PATH
-    } else {
-        flags
-    };
+    let fl = if name.is_empty() { flags | AT_EMPTY_PATH } else { flags };
     // SAFETY: `c` is NUL-terminated; the kernel writes at most a `struct statx` (256
     // bytes, the size of `Statx`) into `st`.
     let r = unsafe {
@@ -225,76 +205,37 @@ pub fn utimens_times(atim: u64, mtim: u64, fst: u16) -> Result<[Timespec; 2], Er
     }
     let one = |t: u64, set: bool, now: bool| {
         if now {
-            Timespec {
-                sec: 0,
-                nsec: UTIME_NOW,
-            }
+            Timespec { sec: 0, nsec: UTIME_NOW }
         } else if set {
-            Timespec {
-                sec: (t / 1_000_000_000) as i64,
-                nsec: (t % 1_000_000_000) as i64,
-            }
+            Timespec { sec: (t / 1_000_000_000) as i64, nsec: (t % 1_000_000_000) as i64 }
         } else {
-            Timespec {
-                sec: 0,
-                nsec: UTIME_OMIT,
-            }
+            Timespec { sec: 0, nsec: UTIME_OMIT }
         }
     };
-    Ok([
-        one(atim, fst & 1 != 0, fst & 2 != 0),
-        one(mtim, fst & 4 != 0, fst & 8 != 0),
-    ])
+    Ok([one(atim, fst & 1 != 0, fst & 2 != 0), one(mtim, fst & 4 != 0, fst & 8 != 0)])
 }
 
 /// utimensat; `name` None → the fd itself.
-pub fn utimensat(
-    dir: i32,
-    name: Option<&[u8]>,
-    times: &[Timespec; 2],
-    flags: usize,
-) -> Result<(), Errno> {
+pub fn utimensat(dir: i32, name: Option<&[u8]>, times: &[Timespec; 2], flags: usize) -> Result<(), Errno> {
     let c = name.map(cstr);
     let p = c.as_ref().map_or(0, |c| c.as_ptr() as usize);
     // SAFETY: `p` is null or a NUL-terminated name, and `times` two timespecs, for the
     // kernel to read.
-    check(unsafe {
-        syscall4(
-            nr::UTIMENSAT,
-            dir as isize as usize,
-            p,
-            times.as_ptr() as usize,
-            flags,
-        )
-    })?;
+    check(unsafe { syscall4(nr::UTIMENSAT, dir as isize as usize, p, times.as_ptr() as usize, flags) })?;
     Ok(())
 }
 
 pub fn mkdirat(dir: i32, name: &[u8]) -> Result<(), Errno> {
     let c = cstr(name);
     // SAFETY: `c` is NUL-terminated and outlives the call.
-    check(unsafe {
-        syscall3(
-            nr::MKDIRAT,
-            dir as isize as usize,
-            c.as_ptr() as usize,
-            0o777,
-        )
-    })?;
+    check(unsafe { syscall3(nr::MKDIRAT, dir as isize as usize, c.as_ptr() as usize, 0o777) })?;
     Ok(())
 }
 
 pub fn unlinkat(dir: i32, name: &[u8], flags: usize) -> Result<(), Errno> {
     let c = cstr(name);
     // SAFETY: `c` is NUL-terminated and outlives the call.
-    check(unsafe {
-        syscall3(
-            nr::UNLINKAT,
-            dir as isize as usize,
-            c.as_ptr() as usize,
-            flags,
-        )
-    })?;
+    check(unsafe { syscall3(nr::UNLINKAT, dir as isize as usize, c.as_ptr() as usize, flags) })?;
     Ok(())
 }
 
@@ -302,14 +243,7 @@ pub fn renameat(d1: i32, n1: &[u8], d2: i32, n2: &[u8]) -> Result<(), Errno> {
     let (c1, c2) = (cstr(n1), cstr(n2));
     // SAFETY: both names are NUL-terminated and outlive the call.
     check(unsafe {
-        syscall5(
-            nr::RENAMEAT2,
-            d1 as isize as usize,
-            c1.as_ptr() as usize,
-            d2 as isize as usize,
-            c2.as_ptr() as usize,
-            0,
-        )
+        syscall5(nr::RENAMEAT2, d1 as isize as usize, c1.as_ptr() as usize, d2 as isize as usize, c2.as_ptr() as usize, 0)
     })?;
     Ok(())
 }
@@ -318,14 +252,7 @@ pub fn linkat(d1: i32, n1: &[u8], d2: i32, n2: &[u8]) -> Result<(), Errno> {
     let (c1, c2) = (cstr(n1), cstr(n2));
     // SAFETY: both names are NUL-terminated and outlive the call.
     check(unsafe {
-        syscall5(
-            nr::LINKAT,
-            d1 as isize as usize,
-            c1.as_ptr() as usize,
-            d2 as isize as usize,
-            c2.as_ptr() as usize,
-            0,
-        )
+        syscall5(nr::LINKAT, d1 as isize as usize, c1.as_ptr() as usize, d2 as isize as usize, c2.as_ptr() as usize, 0)
     })?;
     Ok(())
 }
@@ -333,51 +260,32 @@ pub fn linkat(d1: i32, n1: &[u8], d2: i32, n2: &[u8]) -> Result<(), Errno> {
 pub fn symlinkat(target: &[u8], dir: i32, name: &[u8]) -> Result<(), Errno> {
     let (c1, c2) = (cstr(target), cstr(name));
     // SAFETY: both strings are NUL-terminated and outlive the call.
-    check(unsafe {
-        syscall3(
-            nr::SYMLINKAT,
-            c1.as_ptr() as usize,
-            dir as isize as usize,
-            c2.as_ptr() as usize,
-        )
-    })?;
+    check(unsafe { syscall3(nr::SYMLINKAT, c1.as_ptr() as usize, dir as isize as usize, c2.as_ptr() as usize) })?;
     Ok(())
 }
 
 pub fn lseek(fd: i32, off: i64, whence: u32) -> Result<u64, Errno> {
     // SAFETY: lseek touches no memory.
-    check(unsafe { syscall3(nr::LSEEK, fd as usize, off as usize, whence as usize) })
-        .map(|v| v as u64)
+    check(unsafe { syscall3(nr::LSEEK, fd as usize, off as usize, whence as usize) }).map(|v| v as u64)
 }
 
 pub fn getdents64(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
-    check(unsafe {
-        syscall3(
-            nr::GETDENTS64,
-            fd as usize,
-            buf.as_mut_ptr() as usize,
-            buf.len(),
-        )
-    })
+    check(unsafe { syscall3(nr::GETDENTS64, fd as usize, buf.as_mut_ptr() as usize, buf.len()) })
 }
 
 pub fn clock_gettime(id: usize) -> Result<u64, Errno> {
     let mut ts = Timespec { sec: 0, nsec: 0 };
     // SAFETY: the kernel writes one timespec into `ts`.
     check(unsafe { syscall2(nr::CLOCK_GETTIME, id, &mut ts as *mut Timespec as usize) })?;
-    Ok((ts.sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.nsec as u64))
+    Ok((ts.sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.nsec as u64))
 }
 
 pub fn clock_getres(id: usize) -> Result<u64, Errno> {
     let mut ts = Timespec { sec: 0, nsec: 0 };
     // SAFETY: the kernel writes one timespec into `ts`.
     check(unsafe { syscall2(nr::CLOCK_GETRES, id, &mut ts as *mut Timespec as usize) })?;
-    Ok((ts.sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.nsec as u64))
+    Ok((ts.sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.nsec as u64))
 }
 
 /// ppoll with an optional relative timeout in nanoseconds.

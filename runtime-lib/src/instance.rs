@@ -36,10 +36,7 @@ pub struct Bitset {
 
 impl Bitset {
     fn new(len: usize) -> Bitset {
-        Bitset {
-            words: alloc::vec![0; len.div_ceil(64)],
-            len,
-        }
+        Bitset { words: alloc::vec![0; len.div_ceil(64)], len }
     }
     pub fn len(&self) -> usize {
         self.len
@@ -67,10 +64,7 @@ static RUNTIME: MainCell<Option<Runtime>> = MainCell::new(None);
 
 /// Runs `f` on the runtime state; only valid after [`instantiate`].
 pub fn with_runtime<R>(f: impl FnOnce(&mut Runtime) -> R) -> R {
-    RUNTIME.with(|r| {
-        f(r.as_mut()
-            .unwrap_or_else(|| fatal(&[b"internal error: no instance"])))
-    })
+    RUNTIME.with(|r| f(r.as_mut().unwrap_or_else(|| fatal(&[b"internal error: no instance"]))))
 }
 
 /// The vmctx, null before [`instantiate`] has finished. Written once by the main flow;
@@ -89,8 +83,8 @@ static VMCTX_POLLS: AtomicPtr<u8> = AtomicPtr::new(null_mut());
 static MEMORY_POLLS: AtomicPtr<u8> = AtomicPtr::new(null_mut());
 
 /// Sets every poll word (non-zero: polls take their cold path, which counts down, or at
-/// an entry restores). The words are the last `abi_spec::POLL_WORDS` of each poll prefix. Only
-/// called while the prefixes are readable (not armed).
+/// an entry restores). The words are the last `abi_spec::POLL_WORDS` of each poll
+/// prefix. Only called while the prefixes are readable (not armed).
 pub fn set_poll_words(on: bool) {
     for p in [&VMCTX_POLLS, &MEMORY_POLLS] {
         let p = p.load(SeqCst);
@@ -111,11 +105,7 @@ pub fn set_poll_words(on: bool) {
 /// readable again. Safe in signal handlers (two `mprotect` calls). Returns false if the
 /// kernel refused.
 pub fn arm_polls(armed: bool) -> bool {
-    let prot = if armed {
-        crate::heap::PROT_NONE
-    } else {
-        crate::heap::PROT_RW
-    };
+    let prot = if armed { crate::heap::PROT_NONE } else { crate::heap::PROT_RW };
     [&VMCTX_POLLS, &MEMORY_POLLS].iter().all(|p| {
         let p = p.load(SeqCst);
         p.is_null() || crate::heap::mprotect(p, abi_spec::MEMORY_PREFIX as usize, prot)
@@ -225,21 +215,13 @@ impl Vm {
         }
         // SAFETY: the vmctx holds `num_tables` table instances after the globals, and `i`
         // is one of them.
-        unsafe {
-            (self.as_ptr() as *mut u8).add(abi_spec::table_offset(d.num_globals, i) as usize)
-                as *mut TableInstance
-        }
+        unsafe { (self.as_ptr() as *mut u8).add(abi_spec::table_offset(d.num_globals, i) as usize) as *mut TableInstance }
     }
 
     pub fn table(self, i: u32) -> Table {
         let t = self.table_slot(i);
         // SAFETY: an aligned table instance of the live vmctx; no Wasm code runs meanwhile.
-        unsafe {
-            Table {
-                base: (*t).base as *mut u64,
-                len: (*t).len,
-            }
-        }
+        unsafe { Table { base: (*t).base as *mut u64, len: (*t).len } }
     }
 
     fn set_table(self, i: u32, table: Table) {
@@ -292,9 +274,7 @@ pub fn bytes(b: &abi_spec::Bytes) -> &'static [u8] {
 
 /// `n` zeroed bytes aligned to `align` (a power of two), or stops the process.
 fn alloc_or_die(n: usize, align: usize, what: &[u8]) -> *mut u8 {
-    let Ok(layout) = Layout::from_size_align(n, align) else {
-        fatal(&[what])
-    };
+    let Ok(layout) = Layout::from_size_align(n, align) else { fatal(&[what]) };
     // SAFETY: callers ask for at least one byte (`alloc_zeroed` needs a non-zero size).
     let p = unsafe { alloc_zeroed(layout) };
     if p.is_null() {
@@ -310,25 +290,21 @@ pub fn instantiate() -> Vm {
     if d.abi_version != abi_spec::ABI_VERSION {
         fatal(&[b"module was compiled for another runtime ABI version"]);
     }
-    let size =
-        (d.vmctx_size as usize).max(abi_spec::vmctx_size(d.num_globals, d.num_tables) as usize);
+    let size = (d.vmctx_size as usize).max(abi_spec::vmctx_size(d.num_globals, d.num_tables) as usize);
     let oom: &[u8] = b"out of memory allocating the instance";
     // The vmctx sits right above its poll prefix (`abi_spec::VMCTX_POLL`).
     let prefix = abi_spec::MEMORY_PREFIX as usize;
-    let polls =
-        crate::heap::mmap(prefix + size, crate::heap::PROT_RW, 0).unwrap_or_else(|| fatal(&[oom]));
+    let polls = crate::heap::mmap(prefix + size, crate::heap::PROT_RW, 0).unwrap_or_else(|| fatal(&[oom]));
     VMCTX_POLLS.store(polls, SeqCst);
     // SAFETY: `prefix` bytes into the mapping just made, which has `size` more.
-    let vm =
-        Vm(NonNull::new(unsafe { polls.add(prefix) } as *mut VmCtx)
-            .unwrap_or_else(|| fatal(&[oom])));
+    let vm = Vm(NonNull::new(unsafe { polls.add(prefix) } as *mut VmCtx).unwrap_or_else(|| fatal(&[oom])));
     let mut rt = Runtime {
         memory_max_pages: 0,
         dropped_data: Bitset::new(d.num_data_segments as usize),
         dropped_elems: Bitset::new(d.num_elem_segments as usize),
     };
     vm.set_depth_left(abi_spec::MAX_CALL_DEPTH);
-    // Migration points store their values here before calling the runtime.
+    // Restore paths reload a frame's values from here.
     let scratch = alloc_or_die((d.max_point_values as usize).max(1) * 8, 16, oom);
     let v = vm.as_ptr();
     // SAFETY: the vmctx was just allocated (zeroed, `size` bytes) and nothing else knows
@@ -340,13 +316,8 @@ pub fn instantiate() -> Vm {
         (*v).runtime = &RUNTIME as *const MainCell<Option<Runtime>> as u64;
     }
     if d.has_memory != 0 {
-        let prefix = abi_spec::MEMORY_PREFIX as usize;
-        let start = crate::heap::mmap(
-            prefix + abi_spec::MEMORY_RESERVATION as usize,
-            crate::heap::PROT_NONE,
-            crate::heap::MAP_NORESERVE,
-        )
-        .unwrap_or_else(|| fatal(&[b"cannot reserve address space for linear memory"]));
+        let start = crate::heap::mmap(prefix + abi_spec::MEMORY_RESERVATION as usize, crate::heap::PROT_NONE, crate::heap::MAP_NORESERVE)
+            .unwrap_or_else(|| fatal(&[b"cannot reserve address space for linear memory"]));
         // The prefix is a multiple of any page size, so memory stays page-aligned.
         if !crate::heap::mprotect(start, prefix, crate::heap::PROT_RW) {
             fatal(&[b"cannot map the page below linear memory"]);
@@ -370,18 +341,8 @@ pub fn instantiate() -> Vm {
         if t.min > TABLE_ELEMS_CAP {
             fatal(&[b"table too large"]);
         }
-        let base = if t.min > 0 {
-            alloc_or_die(t.min as usize * 8, 8, b"out of memory allocating a table")
-        } else {
-            null_mut()
-        };
-        vm.set_table(
-            i as u32,
-            Table {
-                base: base as *mut u64,
-                len: t.min,
-            },
-        );
+        let base = if t.min > 0 { alloc_or_die(t.min as usize * 8, 8, b"out of memory allocating a table") } else { null_mut() };
+        vm.set_table(i as u32, Table { base: base as *mut u64, len: t.min });
     }
     RUNTIME.with(|r| *r = Some(rt));
     // Published last: the fault handler takes a fault in memory for a Wasm trap, and the
@@ -404,11 +365,7 @@ pub fn grow_memory(vm: Vm, delta_pages: u64) -> i64 {
         return -1;
     }
     if delta_pages > 0 {
-        if !crate::heap::mprotect(
-            (start + size as usize) as *mut u8,
-            (delta_pages * WASM_PAGE) as usize,
-            crate::heap::PROT_RW,
-        ) {
+        if !crate::heap::mprotect((start + size as usize) as *mut u8, (delta_pages * WASM_PAGE) as usize, crate::heap::PROT_RW) {
             return -1;
         }
         vm.set_memory_size(new * WASM_PAGE);
@@ -419,9 +376,7 @@ pub fn grow_memory(vm: Vm, delta_pages: u64) -> i64 {
 /// `table.grow`: old length, or -1 beyond the maximum or when allocation fails. New
 /// elements are set to `init`.
 pub fn grow_table(vm: Vm, index: u32, delta: u64, init: u64) -> i64 {
-    let Some(tt) = table_types().get(index as usize) else {
-        return -1;
-    };
+    let Some(tt) = table_types().get(index as usize) else { return -1 };
     let t = vm.table(index);
     let old = t.len;
     let new = old + delta;
@@ -438,11 +393,7 @@ pub fn grow_table(vm: Vm, index: u32, delta: u64, init: u64) -> i64 {
         if old == 0 {
             alloc_zeroed(Layout::from_size_align_unchecked(new as usize * 8, 8))
         } else {
-            realloc(
-                t.base as *mut u8,
-                Layout::from_size_align_unchecked(old as usize * 8, 8),
-                new as usize * 8,
-            )
+            realloc(t.base as *mut u8, Layout::from_size_align_unchecked(old as usize * 8, 8), new as usize * 8)
         }
     } as *mut u64;
     if p.is_null() {

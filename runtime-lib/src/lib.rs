@@ -56,10 +56,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     l.s(b"wasmc: internal error: ");
     l.s(info.message().as_str().unwrap_or("panic").as_bytes());
     if let Some(loc) = info.location() {
-        l.s(b" at ")
-            .s(loc.file().as_bytes())
-            .s(b":")
-            .dec(loc.line() as u64);
+        l.s(b" at ").s(loc.file().as_bytes()).s(b":").dec(loc.line() as u64);
     }
     l.nl().write(print::STDERR);
     print::exit(abi_spec::RUNTIME_ERROR_EXIT_CODE)

@@ -10,9 +10,7 @@
 //! name the calling function without unwinding (Rust gives no portable way to read the
 //! return address).
 
-use crate::instance::{
-    bytes, desc, grow_memory, grow_table, slice, table_types, with_runtime, Table, Vm,
-};
+use crate::instance::{bytes, desc, grow_memory, grow_table, slice, table_types, with_runtime, Table, Vm};
 use abi_spec::{Bytes, Trap, VmCtx};
 use core::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
@@ -155,13 +153,7 @@ extern "C" fn memory_init(v: *mut VmCtx, seg: i32, dst: i32, src: i32, len: i32)
     }
     // SAFETY: the source range lies inside the segment and the destination inside linear
     // memory (both checked); read-only descriptor data never overlaps linear memory.
-    unsafe {
-        core::ptr::copy_nonoverlapping(
-            data.as_ptr().add(src as u32 as usize),
-            mem(v, dst),
-            len as u32 as usize,
-        )
-    };
+    unsafe { core::ptr::copy_nonoverlapping(data.as_ptr().add(src as u32 as usize), mem(v, dst), len as u32 as usize) };
 }
 
 #[no_mangle]
@@ -204,13 +196,7 @@ extern "C" fn table_copy(v: *mut VmCtx, dst_t: i32, src_t: i32, dst: i32, src: i
     }
     // SAFETY: both ranges lie inside their tables (checked); `copy` allows overlap (the
     // same table).
-    unsafe {
-        core::ptr::copy(
-            s.base.add(src as u32 as usize),
-            d.base.add(dst as u32 as usize),
-            len as u32 as usize,
-        )
-    };
+    unsafe { core::ptr::copy(s.base.add(src as u32 as usize), d.base.add(dst as u32 as usize), len as u32 as usize) };
 }
 
 extern "C" fn table_init(v: *mut VmCtx, t: i32, seg: i32, dst: i32, src: i32, len: i32) {
@@ -230,10 +216,7 @@ extern "C" fn table_init(v: *mut VmCtx, t: i32, seg: i32, dst: i32, src: i32, le
     for i in 0..len as u32 as usize {
         // SAFETY: `src + i` is an element of the segment and `dst + i` one of the table
         // (both checked); segment data may be unaligned, hence `read_unaligned`.
-        unsafe {
-            *t.base.add(dst as u32 as usize + i) =
-                from.add(src as u32 as usize + i).read_unaligned()
-        };
+        unsafe { *t.base.add(dst as u32 as usize + i) = from.add(src as u32 as usize + i).read_unaligned() };
     }
 }
 

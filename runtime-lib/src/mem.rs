@@ -133,10 +133,7 @@ unsafe fn copy_bwd(d: *mut u8, s: *const u8, mut n: usize) {
             }
             while n >= W {
                 n -= W;
-                write_volatile(
-                    d.add(n) as *mut usize,
-                    read_volatile(s.add(n) as *const usize),
-                );
+                write_volatile(d.add(n) as *mut usize, read_volatile(s.add(n) as *const usize));
             }
         } else {
             #[cfg(target_arch = "aarch64")]

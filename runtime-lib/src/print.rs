@@ -18,8 +18,7 @@ pub const EAGAIN: isize = -11;
 pub fn write_all(fd: i32, mut bytes: &[u8]) -> bool {
     while !bytes.is_empty() {
         // SAFETY: the kernel reads at most `bytes.len()` bytes of `bytes`.
-        let n =
-            unsafe { sys::syscall3(nr::WRITE, fd as usize, bytes.as_ptr() as usize, bytes.len()) };
+        let n = unsafe { sys::syscall3(nr::WRITE, fd as usize, bytes.as_ptr() as usize, bytes.len()) };
         if n == EINTR || n == EAGAIN {
             continue;
         }
@@ -49,10 +48,7 @@ pub struct Line {
 
 impl Line {
     pub const fn new() -> Line {
-        Line {
-            buf: [0; 512],
-            len: 0,
-        }
+        Line { buf: [0; 512], len: 0 }
     }
     /// Appends bytes. The last byte of the buffer is kept for [`Line::nl`], so a long
     /// message is cut short but still ends its line.

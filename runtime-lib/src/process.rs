@@ -17,12 +17,7 @@ struct Facts {
 
 /// Main flow only: written once by [`init`] before anything else runs, read after.
 /// Signal handlers never read it.
-static FACTS: MainCell<Facts> = MainCell::new(Facts {
-    args: &[],
-    guest_env: &[],
-    controls: &[],
-    auxv: core::ptr::null(),
-});
+static FACTS: MainCell<Facts> = MainCell::new(Facts { args: &[], guest_env: &[], controls: &[], auxv: core::ptr::null() });
 
 /// The program arguments as given, `argv[0]` included.
 pub fn args() -> Strs {
@@ -36,11 +31,7 @@ pub fn guest_env() -> Strs {
 
 /// The value of the runtime control `name` (a full variable name, e.g. `b"WASMC_DIRS"`).
 pub fn control(name: &[u8]) -> Option<&'static [u8]> {
-    FACTS
-        .get()
-        .controls
-        .iter()
-        .find_map(|e| e.strip_prefix(name)?.strip_prefix(b"="))
+    FACTS.get().controls.iter().find_map(|e| e.strip_prefix(name)?.strip_prefix(b"="))
 }
 
 /// Whether the spec-test runner asked for harness mode (`WASMC_HARNESS=1`).
@@ -80,14 +71,8 @@ pub unsafe fn init(sp: *const usize) {
         let (env, auxv) = read_vec(envp as *const *const u8);
         (args, env, auxv)
     };
-    let (controls, guest): (Vec<_>, Vec<_>) =
-        env.into_iter().partition(|e| e.starts_with(b"WASMC_"));
-    let facts = Facts {
-        args: args.leak(),
-        guest_env: guest.leak(),
-        controls: controls.leak(),
-        auxv,
-    };
+    let (controls, guest): (Vec<_>, Vec<_>) = env.into_iter().partition(|e| e.starts_with(b"WASMC_"));
+    let facts = Facts { args: args.leak(), guest_env: guest.leak(), controls: controls.leak(), auxv };
     FACTS.with(|f| *f = facts);
 }
 

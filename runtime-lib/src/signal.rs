@@ -71,15 +71,7 @@ pub fn install_handler(sig: i32, handler: Handler, flags: u64) -> bool {
     }
     // SAFETY: `act` is a valid kernel sigaction (8-byte mask) for the call to read; no old
     // action is asked for.
-    let r = unsafe {
-        sys::syscall4(
-            nr::RT_SIGACTION,
-            sig as usize,
-            &act as *const _ as usize,
-            0,
-            8,
-        )
-    };
+    let r = unsafe { sys::syscall4(nr::RT_SIGACTION, sig as usize, &act as *const _ as usize, 0, 8) };
     r == 0
 }
 
@@ -93,15 +85,7 @@ pub fn ignore(sig: i32) -> bool {
         mask: 0,
     };
     // SAFETY: as in `install_handler`.
-    unsafe {
-        sys::syscall4(
-            nr::RT_SIGACTION,
-            sig as usize,
-            &act as *const _ as usize,
-            0,
-            8,
-        ) == 0
-    }
+    unsafe { sys::syscall4(nr::RT_SIGACTION, sig as usize, &act as *const _ as usize, 0, 8) == 0 }
 }
 
 /// Byte offset of the interrupted pc inside the kernel's `ucontext_t`.
@@ -219,10 +203,7 @@ extern "C" fn on_fault(sig: i32, info: *mut u8, uc: *mut u8) {
 
 fn internal_error(sig: i32, pc: usize) -> ! {
     let mut l = Line::new();
-    l.s(b"wasmc: internal error: signal ")
-        .dec(sig as u64)
-        .s(b" at pc ")
-        .hex(pc as u64);
+    l.s(b"wasmc: internal error: signal ").dec(sig as u64).s(b" at pc ").hex(pc as u64);
     l.nl().write(STDERR);
     exit(abi_spec::RUNTIME_ERROR_EXIT_CODE)
 }

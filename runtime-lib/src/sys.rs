@@ -12,25 +12,15 @@
 /// See the module comment.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-pub unsafe fn syscall6(
-    n: usize,
-    a: usize,
-    b: usize,
-    c: usize,
-    d: usize,
-    e: usize,
-    f: usize,
-) -> isize {
+pub unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
     let ret: isize;
     // SAFETY: the kernel's system call convention for this ISA; what the call does to
     // memory is the caller's to vouch for.
-    unsafe {
-        core::arch::asm!("syscall",
+    unsafe { core::arch::asm!("syscall",
         inlateout("rax") n as isize => ret,
         in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d, in("r8") e, in("r9") f,
         lateout("rcx") _, lateout("r11") _,
-        options(nostack))
-    };
+        options(nostack)) };
     ret
 }
 
@@ -40,25 +30,15 @@ pub unsafe fn syscall6(
 /// See the module comment.
 #[cfg(target_arch = "aarch64")]
 #[inline(always)]
-pub unsafe fn syscall6(
-    n: usize,
-    a: usize,
-    b: usize,
-    c: usize,
-    d: usize,
-    e: usize,
-    f: usize,
-) -> isize {
+pub unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
     let ret: isize;
     // SAFETY: the kernel's system call convention for this ISA; what the call does to
     // memory is the caller's to vouch for.
-    unsafe {
-        core::arch::asm!("svc 0",
+    unsafe { core::arch::asm!("svc 0",
         in("x8") n,
         inlateout("x0") a as isize => ret,
         in("x1") b, in("x2") c, in("x3") d, in("x4") e, in("x5") f,
-        options(nostack))
-    };
+        options(nostack)) };
     ret
 }
 
@@ -68,25 +48,15 @@ pub unsafe fn syscall6(
 /// See the module comment.
 #[cfg(target_arch = "riscv64")]
 #[inline(always)]
-pub unsafe fn syscall6(
-    n: usize,
-    a: usize,
-    b: usize,
-    c: usize,
-    d: usize,
-    e: usize,
-    f: usize,
-) -> isize {
+pub unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
     let ret: isize;
     // SAFETY: the kernel's system call convention for this ISA; what the call does to
     // memory is the caller's to vouch for.
-    unsafe {
-        core::arch::asm!("ecall",
+    unsafe { core::arch::asm!("ecall",
         in("a7") n,
         inlateout("a0") a as isize => ret,
         in("a1") b, in("a2") c, in("a3") d, in("a4") e, in("a5") f,
-        options(nostack))
-    };
+        options(nostack)) };
     ret
 }
 

@@ -63,9 +63,7 @@ pub fn trap_at(func: u32, pc: usize) -> Option<Trap> {
     let offset = (pc as u64).checked_sub(funcs.get(func as usize)?.code)?;
     // SAFETY: the descriptor's `trap_sites` holds `num_trap_sites` entries.
     let sites: &[TrapSite] = unsafe { slice(d.trap_sites, d.num_trap_sites) };
-    let site = sites
-        .iter()
-        .find(|s| s.func_index == func && s.offset as u64 == offset)?;
+    let site = sites.iter().find(|s| s.func_index == func && s.offset as u64 == offset)?;
     Trap::from_u8(site.code as u8)
 }
 
@@ -73,11 +71,7 @@ pub fn trap_at(func: u32, pc: usize) -> Option<Trap> {
 pub fn write_func_name(l: &mut Line, index: u32) {
     let d = desc();
     // SAFETY: a non-null `func_names` holds one entry per function (abi-spec §1.2).
-    let names: &[Bytes] = if d.func_names == 0 {
-        &[]
-    } else {
-        unsafe { slice(d.func_names, d.num_funcs) }
-    };
+    let names: &[Bytes] = if d.func_names == 0 { &[] } else { unsafe { slice(d.func_names, d.num_funcs) } };
     match names.get(index as usize).map(bytes) {
         Some(n) if !n.is_empty() => {
             l.escaped(n);
@@ -119,20 +113,10 @@ pub fn report_at_return_address(trap: Trap, ra: usize) -> ! {
 #[no_mangle]
 pub extern "C" fn wasmc_trap(_vmctx: *mut VmCtx, code: i32, func_index: i32) -> ! {
     match Trap::from_u8(code as u8).filter(|_| (code as u32) < 256) {
-        Some(t) => report(
-            t,
-            if func_index < 0 {
-                None
-            } else {
-                Some(func_index as u32)
-            },
-        ),
+        Some(t) => report(t, if func_index < 0 { None } else { Some(func_index as u32) }),
         None => {
             let mut l = Line::new();
-            l.s(b"wasmc: internal error: unknown trap code ")
-                .idec(code as i64)
-                .nl()
-                .write(STDERR);
+            l.s(b"wasmc: internal error: unknown trap code ").idec(code as i64).nl().write(STDERR);
             exit(abi_spec::RUNTIME_ERROR_EXIT_CODE)
         }
     }

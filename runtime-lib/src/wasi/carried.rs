@@ -18,11 +18,7 @@ struct Carried {
 
 /// Main flow only: set once by a restore, before the guest runs; read by WASI calls and
 /// checkpoints. Signal handlers never touch it.
-static CARRIED: MainCell<Carried> = MainCell::new(Carried {
-    args: None,
-    env: None,
-    mono_offset: 0,
-});
+static CARRIED: MainCell<Carried> = MainCell::new(Carried { args: None, env: None, mono_offset: 0 });
 
 /// The guest's arguments: the checkpoint's after a restore, else the process's.
 pub fn args() -> Strs {
@@ -37,13 +33,7 @@ pub fn env() -> Strs {
 /// Takes over a checkpoint's arguments, environment and monotonic clock reading.
 pub fn restore(args: Strs, env: Strs, monotonic_ns: u64) {
     let now = host::clock_gettime(1).unwrap_or(0);
-    CARRIED.with(|c| {
-        *c = Carried {
-            args: Some(args),
-            env: Some(env),
-            mono_offset: monotonic_ns.saturating_sub(now),
-        }
-    });
+    CARRIED.with(|c| *c = Carried { args: Some(args), env: Some(env), mono_offset: monotonic_ns.saturating_sub(now) });
 }
 
 /// WASI clock ids 0–3 are realtime, monotonic, process and thread CPU time, which are
@@ -59,9 +49,5 @@ pub fn linux_clock(id: u32) -> Result<usize, Errno> {
 pub fn now(id: u32) -> Result<u64, Errno> {
     let t = host::clock_gettime(linux_clock(id)?)?;
     // After a migration the monotonic clock continues from the checkpoint's value.
-    Ok(if id == 1 {
-        t + CARRIED.get().mono_offset
-    } else {
-        t
-    })
+    Ok(if id == 1 { t + CARRIED.get().mono_offset } else { t })
 }

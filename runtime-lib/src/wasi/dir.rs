@@ -52,11 +52,7 @@ fn parse_linux_dirents(buf: &[u8], out: &mut Vec<Raw>) {
         let dtype = buf[off + 18];
         let name = &buf[off + 19..off + reclen];
         let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-        out.push(Raw {
-            ino,
-            ftype: dtype,
-            name: name.to_vec(),
-        });
+        out.push(Raw { ino, ftype: dtype, name: name.to_vec() });
         off += reclen;
     }
 }
@@ -77,16 +73,11 @@ fn build(fd: i32) -> Result<DirCache, Errno> {
         Some(r) => (r.ino, r.ftype),
         None => (0, 4),
     });
-    let mut c = DirCache {
-        bytes: Vec::new(),
-        offsets: Vec::with_capacity(raw.len()),
-    };
+    let mut c = DirCache { bytes: Vec::new(), offsets: Vec::with_capacity(raw.len()) };
     let mut push = |name: &[u8], ino: u64, dtype: u8| {
         let ftype = if dtype == 0 {
             // DT_UNKNOWN (some filesystems): ask statx.
-            host::statx(fd, name, host::AT_SYMLINK_NOFOLLOW)
-                .map(|s| host::filetype_of_mode(s.mode))
-                .unwrap_or(0)
+            host::statx(fd, name, host::AT_SYMLINK_NOFOLLOW).map(|s| host::filetype_of_mode(s.mode)).unwrap_or(0)
         } else {
             filetype_of_dtype(dtype)
         };
@@ -103,14 +94,7 @@ fn build(fd: i32) -> Result<DirCache, Errno> {
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_fd_readdir(
-    vmctx: *mut VmCtx,
-    fd: u32,
-    buf: u32,
-    buf_len: u32,
-    cookie: u64,
-    bufused: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_fd_readdir(vmctx: *mut VmCtx, fd: u32, buf: u32, buf_len: u32, cookie: u64, bufused: u32) -> i32 {
     // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
     ret((|| {
@@ -124,9 +108,7 @@ pub extern "C" fn wasmc_wasi_fd_readdir(
             if cookie == 0 || e.dir_cache.is_none() {
                 e.dir_cache = Some(build(e.host_fd)?);
             }
-            let Some(c) = e.dir_cache.as_ref() else {
-                return Ok(0);
-            };
+            let Some(c) = e.dir_cache.as_ref() else { return Ok(0) };
             if cookie >= c.offsets.len() as u64 {
                 return Ok(0);
             }

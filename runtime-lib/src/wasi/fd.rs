@@ -21,13 +21,7 @@ fn entry<R>(fd: u32, f: impl FnOnce(&mut FdEntry) -> R) -> Result<R, Errno> {
 
 /// The host fd of `fd` when it is not a directory, else `dir_error`.
 fn file_fd(fd: u32, dir_error: Errno) -> Result<i32, Errno> {
-    entry(fd, |e| {
-        if e.is_dir() {
-            Err(dir_error)
-        } else {
-            Ok(e.host_fd)
-        }
-    })?
+    entry(fd, |e| if e.is_dir() { Err(dir_error) } else { Ok(e.host_fd) })?
 }
 
 /// Runs a syscall again when a signal (e.g. the runtime's own) interrupted it, so the
@@ -41,15 +35,7 @@ fn retry(mut f: impl FnMut() -> isize) -> Result<usize, Errno> {
     }
 }
 
-fn rw(
-    vmctx: *mut VmCtx,
-    fd: u32,
-    iovs: u32,
-    n: u32,
-    offset: Option<u64>,
-    out: u32,
-    write: bool,
-) -> i32 {
+fn rw(vmctx: *mut VmCtx, fd: u32, iovs: u32, n: u32, offset: Option<u64>, out: u32, write: bool) -> i32 {
     // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
     ret((|| {
@@ -79,59 +65,27 @@ fn rw(
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_fd_read(
-    vmctx: *mut VmCtx,
-    fd: u32,
-    iovs: u32,
-    n: u32,
-    nread: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_fd_read(vmctx: *mut VmCtx, fd: u32, iovs: u32, n: u32, nread: u32) -> i32 {
     rw(vmctx, fd, iovs, n, None, nread, false)
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_fd_write(
-    vmctx: *mut VmCtx,
-    fd: u32,
-    iovs: u32,
-    n: u32,
-    nwritten: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_fd_write(vmctx: *mut VmCtx, fd: u32, iovs: u32, n: u32, nwritten: u32) -> i32 {
     rw(vmctx, fd, iovs, n, None, nwritten, true)
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_fd_pread(
-    vmctx: *mut VmCtx,
-    fd: u32,
-    iovs: u32,
-    n: u32,
-    offset: u64,
-    nread: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_fd_pread(vmctx: *mut VmCtx, fd: u32, iovs: u32, n: u32, offset: u64, nread: u32) -> i32 {
     rw(vmctx, fd, iovs, n, Some(offset), nread, false)
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_fd_pwrite(
-    vmctx: *mut VmCtx,
-    fd: u32,
-    iovs: u32,
-    n: u32,
-    offset: u64,
-    nw: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_fd_pwrite(vmctx: *mut VmCtx, fd: u32, iovs: u32, n: u32, offset: u64, nw: u32) -> i32 {
     rw(vmctx, fd, iovs, n, Some(offset), nw, true)
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_fd_seek(
-    vmctx: *mut VmCtx,
-    fd: u32,
-    offset: i64,
-    whence: u32,
-    newoffset: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_fd_seek(vmctx: *mut VmCtx, fd: u32, offset: i64, whence: u32, newoffset: u32) -> i32 {
     // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
     ret((|| {
@@ -171,26 +125,18 @@ pub extern "C" fn wasmc_wasi_fd_close(_vmctx: *mut VmCtx, fd: u32) -> i32 {
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_sync(_vmctx: *mut VmCtx, fd: u32) -> i32 {
     // SAFETY: fsync touches no memory.
-    ret(host_fd(fd)
-        .and_then(|h| check(unsafe { crate::sys::syscall1(nr::FSYNC, h as usize) }).map(drop)))
+    ret(host_fd(fd).and_then(|h| check(unsafe { crate::sys::syscall1(nr::FSYNC, h as usize) }).map(drop)))
 }
 
 #[no_mangle]
 pub extern "C" fn wasmc_wasi_fd_datasync(_vmctx: *mut VmCtx, fd: u32) -> i32 {
     // SAFETY: fdatasync touches no memory.
-    ret(host_fd(fd)
-        .and_then(|h| check(unsafe { crate::sys::syscall1(nr::FDATASYNC, h as usize) }).map(drop)))
+    ret(host_fd(fd).and_then(|h| check(unsafe { crate::sys::syscall1(nr::FDATASYNC, h as usize) }).map(drop)))
 }
 
 /// Advice is only a hint; accepting it without acting is allowed.
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_fd_advise(
-    _vmctx: *mut VmCtx,
-    fd: u32,
-    _offset: u64,
-    _len: u64,
-    advice: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_fd_advise(_vmctx: *mut VmCtx, fd: u32, _offset: u64, _len: u64, advice: u32) -> i32 {
     ret((|| {
         file_fd(fd, EBADF)?;
         if advice > 5 {
@@ -201,12 +147,7 @@ pub extern "C" fn wasmc_wasi_fd_advise(
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_fd_allocate(
-    _vmctx: *mut VmCtx,
-    fd: u32,
-    offset: u64,
-    len: u64,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_fd_allocate(_vmctx: *mut VmCtx, fd: u32, offset: u64, len: u64) -> i32 {
     ret((|| {
         let h = file_fd(fd, EBADF)? as usize;
         if offset > i64::MAX as u64 || len > i64::MAX as u64 {
@@ -224,20 +165,8 @@ pub extern "C" fn wasmc_wasi_fd_fdstat_get(vmctx: *mut VmCtx, fd: u32, buf: u32)
     let mem = unsafe { Mem::new(vmctx) };
     ret((|| {
         mem.ptr(buf, 24)?;
-        let (is_dir, host_fd, fdflags, base, inheriting) = entry(fd, |e| {
-            (
-                e.is_dir(),
-                e.host_fd,
-                e.fdflags,
-                e.rights_base,
-                e.rights_inheriting,
-            )
-        })?;
-        let filetype = if is_dir {
-            3
-        } else {
-            host::filetype_of_mode(host::fstatx(host_fd)?.mode)
-        };
+        let (is_dir, host_fd, fdflags, base, inheriting) = entry(fd, |e| (e.is_dir(), e.host_fd, e.fdflags, e.rights_base, e.rights_inheriting))?;
+        let filetype = if is_dir { 3 } else { host::filetype_of_mode(host::fstatx(host_fd)?.mode) };
         let mut b = [0u8; 24];
         b[0] = filetype;
         b[2..4].copy_from_slice(&fdflags.to_le_bytes());
@@ -272,12 +201,7 @@ pub extern "C" fn wasmc_wasi_fd_fdstat_set_flags(_vmctx: *mut VmCtx, fd: u32, fl
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_fd_fdstat_set_rights(
-    _vmctx: *mut VmCtx,
-    fd: u32,
-    base: u64,
-    inheriting: u64,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_fd_fdstat_set_rights(_vmctx: *mut VmCtx, fd: u32, base: u64, inheriting: u64) -> i32 {
     ret((|| {
         entry(fd, |e| {
             // Rights can only be dropped, never gained.
@@ -316,13 +240,7 @@ pub extern "C" fn wasmc_wasi_fd_filestat_set_size(_vmctx: *mut VmCtx, fd: u32, s
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_fd_filestat_set_times(
-    _vmctx: *mut VmCtx,
-    fd: u32,
-    atim: u64,
-    mtim: u64,
-    fst: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_fd_filestat_set_times(_vmctx: *mut VmCtx, fd: u32, atim: u64, mtim: u64, fst: u32) -> i32 {
     ret((|| {
         let times = host::utimens_times(atim, mtim, fst as u16)?;
         host::utimensat(host_fd(fd)?, None, &times, 0)
@@ -354,12 +272,7 @@ pub extern "C" fn wasmc_wasi_fd_prestat_get(vmctx: *mut VmCtx, fd: u32, buf: u32
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_fd_prestat_dir_name(
-    vmctx: *mut VmCtx,
-    fd: u32,
-    path: u32,
-    path_len: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_fd_prestat_dir_name(vmctx: *mut VmCtx, fd: u32, path: u32, path_len: u32) -> i32 {
     // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
     ret((|| {

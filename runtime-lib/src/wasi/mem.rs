@@ -24,10 +24,7 @@ impl Mem {
     pub unsafe fn new(vmctx: *mut VmCtx) -> Mem {
         // SAFETY: a live vmctx (caller); plain field reads through the pointer.
         let (base, size) = unsafe { ((*vmctx).memory_base, (*vmctx).memory_size) };
-        Mem {
-            base: base as *mut u8,
-            size,
-        }
+        Mem { base: base as *mut u8, size }
     }
 
     /// Address of `len` guest bytes at `ptr`, after the bounds check.
@@ -49,21 +46,15 @@ impl Mem {
     // it never overlap one.
     pub fn read_u32(&self, ptr: u32) -> Result<u32, Errno> {
         // SAFETY: 4 checked bytes; unaligned is allowed.
-        Ok(u32::from_le(unsafe {
-            (self.ptr(ptr, 4)? as *const u32).read_unaligned()
-        }))
+        Ok(u32::from_le(unsafe { (self.ptr(ptr, 4)? as *const u32).read_unaligned() }))
     }
     pub fn read_u64(&self, ptr: u32) -> Result<u64, Errno> {
         // SAFETY: 8 checked bytes; unaligned is allowed.
-        Ok(u64::from_le(unsafe {
-            (self.ptr(ptr, 8)? as *const u64).read_unaligned()
-        }))
+        Ok(u64::from_le(unsafe { (self.ptr(ptr, 8)? as *const u64).read_unaligned() }))
     }
     pub fn read_u16(&self, ptr: u32) -> Result<u16, Errno> {
         // SAFETY: 2 checked bytes; unaligned is allowed.
-        Ok(u16::from_le(unsafe {
-            (self.ptr(ptr, 2)? as *const u16).read_unaligned()
-        }))
+        Ok(u16::from_le(unsafe { (self.ptr(ptr, 2)? as *const u16).read_unaligned() }))
     }
     pub fn read_u8(&self, ptr: u32) -> Result<u8, Errno> {
         // SAFETY: 1 checked byte.
@@ -108,10 +99,7 @@ impl Mem {
             let buf = self.read_u32(iovs + i * 8)?;
             let len = self.read_u32(iovs + i * 8 + 4)?;
             let p = self.ptr(buf, len as u64)?;
-            v.push(HostIovec {
-                base: p,
-                len: len as usize,
-            });
+            v.push(HostIovec { base: p, len: len as usize });
         }
         Ok(v)
     }

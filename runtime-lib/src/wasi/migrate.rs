@@ -26,18 +26,8 @@ impl Snapshot {
     /// Runs `f` with the snapshot as the checkpoint writer takes it.
     pub fn lend<R>(&self, f: impl FnOnce(WasiRef) -> R) -> R {
         let preopens: Vec<&[u8]> = self.preopens.iter().map(|p| p.as_slice()).collect();
-        let fds: Vec<FdRef> = self
-            .fds
-            .iter()
-            .map(|(r, path)| FdRef { path, ..*r })
-            .collect();
-        f(WasiRef {
-            args: carried::args(),
-            env: carried::env(),
-            preopens: &preopens,
-            fds: &fds,
-            monotonic_ns: self.monotonic_ns,
-        })
+        let fds: Vec<FdRef> = self.fds.iter().map(|(r, path)| FdRef { path, ..*r }).collect();
+        f(WasiRef { args: carried::args(), env: carried::env(), preopens: &preopens, fds: &fds, monotonic_ns: self.monotonic_ns })
     }
 }
 
@@ -79,11 +69,7 @@ pub fn checkpoint_state() -> Snapshot {
         (preopens, fds)
     });
     let monotonic_ns = carried::now(1).unwrap_or(0);
-    Snapshot {
-        preopens,
-        fds,
-        monotonic_ns,
-    }
+    Snapshot { preopens, fds, monotonic_ns }
 }
 
 /// Guest fds a checkpoint may name: every open guest fd holds a host fd, and Linux
@@ -104,9 +90,7 @@ pub fn restore_state(view: &WasiView<'static>) -> Result<(), &'static str> {
         let mut map = Vec::new();
         for name in view.preopens.iter() {
             let idx = st.preopens.iter().position(|p| p.guest == name);
-            map.push(idx.ok_or(
-                "the checkpoint needs a preopened directory that WASMC_DIRS does not give",
-            )?);
+            map.push(idx.ok_or("the checkpoint needs a preopened directory that WASMC_DIRS does not give")?);
         }
         let roots: Vec<Option<i32>> = (0..st.preopens.len()).map(|p| preopen_fd(st, p)).collect();
         Ok::<_, &'static str>((map, roots))
@@ -118,10 +102,7 @@ pub fn restore_state(view: &WasiView<'static>) -> Result<(), &'static str> {
             FdKind::Stdout => (Kind::Stdout, 1, u32::MAX),
             FdKind::Stderr => (Kind::Stderr, 2, u32::MAX),
             k => {
-                let p = rec
-                    .preopen
-                    .and_then(|p| map.get(p as usize).copied())
-                    .ok_or("checkpoint fd without a preopen")?;
+                let p = rec.preopen.and_then(|p| map.get(p as usize).copied()).ok_or("checkpoint fd without a preopen")?;
                 let root = roots[p].ok_or("preopened directory missing")?;
                 let kind = match k {
                     FdKind::PreopenDir => Kind::PreopenDir,
@@ -129,15 +110,8 @@ pub fn restore_state(view: &WasiView<'static>) -> Result<(), &'static str> {
                     _ => Kind::File,
                 };
                 // The preopen itself is already open (by `init`); keep that fd.
-                let fd = if kind == Kind::PreopenDir {
-                    root
-                } else {
-                    reopen(root, kind, rec.path, rec.rights_base, rec.fdflags)?
-                };
-                if kind == Kind::File
-                    && rec.offset != 0
-                    && host::lseek(fd, rec.offset as i64, 0).is_err()
-                {
+                let fd = if kind == Kind::PreopenDir { root } else { reopen(root, kind, rec.path, rec.rights_base, rec.fdflags)? };
+                if kind == Kind::File && rec.offset != 0 && host::lseek(fd, rec.offset as i64, 0).is_err() {
                     return Err("cannot seek a re-opened file to its checkpointed offset");
                 }
                 (kind, fd, p as u32)
@@ -171,20 +145,10 @@ pub fn restore_state(view: &WasiView<'static>) -> Result<(), &'static str> {
 
 /// The host fd of preopen `p` in the fresh table `init` built.
 fn preopen_fd(st: &State, p: usize) -> Option<i32> {
-    st.fds
-        .iter()
-        .flatten()
-        .find(|e| e.kind == Kind::PreopenDir && e.preopen as usize == p)
-        .map(|e| e.host_fd)
+    st.fds.iter().flatten().find(|e| e.kind == Kind::PreopenDir && e.preopen as usize == p).map(|e| e.host_fd)
 }
 
-fn reopen(
-    root: i32,
-    kind: Kind,
-    path: &[u8],
-    rights: u64,
-    fdflags: u16,
-) -> Result<i32, &'static str> {
+fn reopen(root: i32, kind: Kind, path: &[u8], rights: u64, fdflags: u16) -> Result<i32, &'static str> {
     use super::table::rights::*;
     let target: &[u8] = if path.is_empty() { b"." } else { path };
     let mut fl = if kind == Kind::File {
@@ -203,8 +167,6 @@ fn reopen(
     }
     // Through the sandboxed resolver, as path_open does: the new host's directory may
     // hold symlinks that the old one did not.
-    let r = super::path::resolve(root, target, false)
-        .map_err(|_| "a file the checkpoint had open is not reachable below its preopen")?;
-    host::openat(r.dir(), &r.name, fl | host::O_NOFOLLOW, 0)
-        .map_err(|_| "cannot re-open a file the checkpoint had open")
+    let r = super::path::resolve(root, target, false).map_err(|_| "a file the checkpoint had open is not reachable below its preopen")?;
+    host::openat(r.dir(), &r.name, fl | host::O_NOFOLLOW, 0).map_err(|_| "cannot re-open a file the checkpoint had open")
 }

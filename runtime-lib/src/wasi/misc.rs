@@ -46,11 +46,7 @@ pub extern "C" fn wasmc_wasi_args_get(vmctx: *mut VmCtx, argv: u32, buf: u32) ->
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_environ_sizes_get(
-    vmctx: *mut VmCtx,
-    count: u32,
-    buf_size: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_environ_sizes_get(vmctx: *mut VmCtx, count: u32, buf_size: u32) -> i32 {
     // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
     ret(sizes(&mem, carried::env(), count, buf_size))
@@ -75,12 +71,7 @@ pub extern "C" fn wasmc_wasi_clock_res_get(vmctx: *mut VmCtx, id: u32, out: u32)
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_clock_time_get(
-    vmctx: *mut VmCtx,
-    id: u32,
-    _precision: u64,
-    out: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_clock_time_get(vmctx: *mut VmCtx, id: u32, _precision: u64, out: u32) -> i32 {
     // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
     ret((|| {
@@ -100,8 +91,7 @@ pub extern "C" fn wasmc_wasi_random_get(vmctx: *mut VmCtx, buf: u32, len: u32) -
         while done < len as usize {
             // SAFETY: `p` points at `len` checked bytes of guest memory; the kernel
             // fills at most the `len - done` not yet filled.
-            let r =
-                unsafe { syscall3(nr::GETRANDOM, p.add(done) as usize, len as usize - done, 0) };
+            let r = unsafe { syscall3(nr::GETRANDOM, p.add(done) as usize, len as usize - done, 0) };
             if r == -(linux::EINTR as isize) {
                 continue;
             }
@@ -133,12 +123,7 @@ pub extern "C" fn wasmc_wasi_sched_yield(_vmctx: *mut VmCtx) -> i32 {
 // does not preopen: every socket call is ENOTSUP.
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_sock_accept(
-    _vmctx: *mut VmCtx,
-    _fd: u32,
-    _flags: u32,
-    _out: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_sock_accept(_vmctx: *mut VmCtx, _fd: u32, _flags: u32, _out: u32) -> i32 {
     ENOTSUP as i32
 }
 
@@ -156,14 +141,7 @@ pub extern "C" fn wasmc_wasi_sock_recv(
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_sock_send(
-    _vmctx: *mut VmCtx,
-    _fd: u32,
-    _iovs: u32,
-    _n: u32,
-    _flags: u32,
-    _nw: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_sock_send(_vmctx: *mut VmCtx, _fd: u32, _iovs: u32, _n: u32, _flags: u32, _nw: u32) -> i32 {
     ENOTSUP as i32
 }
 

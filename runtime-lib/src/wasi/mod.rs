@@ -41,8 +41,8 @@ pub fn init(dirs: Option<&[u8]>) -> Result<(), &'static str> {
 
 fn add_preopens(st: &mut table::State, dirs: &[u8]) -> Result<(), &'static str> {
     for spec in dirs.split(|&b| b == b',') {
-        let (host, guest) = split_spec(spec)
-            .ok_or_else(|| fail(b"WASMC_DIRS: bad entry (want HOST[::GUEST][,...]): ", spec))?;
+        let (host, guest) =
+            split_spec(spec).ok_or_else(|| fail(b"WASMC_DIRS: bad entry (want HOST[::GUEST][,...]): ", spec))?;
         if !guest_name_ok(guest) {
             return Err(fail(b"WASMC_DIRS: bad guest name (want /ABSOLUTE, ., or a relative path without ., .. or empty components, in printable characters): ", guest));
         }
@@ -51,10 +51,7 @@ fn add_preopens(st: &mut table::State, dirs: &[u8]) -> Result<(), &'static str> 
         }
         let fd = host::openat(host::AT_FDCWD, host, host::O_RDONLY | host::O_DIRECTORY, 0)
             .map_err(|_| fail(b"WASMC_DIRS: cannot open directory ", host))?;
-        st.preopens.push(Preopen {
-            host: host.to_vec(),
-            guest: guest.to_vec(),
-        });
+        st.preopens.push(Preopen { host: host.to_vec(), guest: guest.to_vec() });
         st.insert(FdEntry {
             kind: Kind::PreopenDir,
             host_fd: fd,
@@ -93,9 +90,7 @@ fn guest_name_ok(guest: &[u8]) -> bool {
     let rest = guest.strip_prefix(b"/").unwrap_or(guest);
     !rest.is_empty()
         && guest.iter().all(|&c| c >= 0x20 && c != 0x7f)
-        && rest
-            .split(|&c| c == b'/')
-            .all(|c| !c.is_empty() && c != b"." && c != b"..")
+        && rest.split(|&c| c == b'/').all(|c| !c.is_empty() && c != b"." && c != b"..")
 }
 
 /// `msg` followed by the offending entry (escaped); leaked because the caller wants

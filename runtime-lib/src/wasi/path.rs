@@ -41,12 +41,7 @@ impl Resolved {
     pub fn rel_path(&self, base: &[u8]) -> Vec<u8> {
         let mut p = base.to_vec();
         let name = trim_slash(&self.name);
-        for c in self
-            .comps
-            .iter()
-            .map(|c| &c[..])
-            .chain(core::iter::once(name))
-        {
+        for c in self.comps.iter().map(|c| &c[..]).chain(core::iter::once(name)) {
             if c == b"." || c.is_empty() {
                 continue;
             }
@@ -92,12 +87,7 @@ pub fn resolve(root: i32, path: &[u8], follow: bool) -> Result<Resolved, Errno> 
     if path[0] == b'/' {
         return Err(ENOTCAPABLE);
     }
-    let mut r = Resolved {
-        root,
-        stack: Vec::new(),
-        comps: Vec::new(),
-        name: Vec::new(),
-    };
+    let mut r = Resolved { root, stack: Vec::new(), comps: Vec::new(), name: Vec::new() };
     let mut queue = Vec::new();
     push_components(&mut queue, path);
     let mut must_dir = path.ends_with(b"/");
@@ -127,12 +117,7 @@ pub fn resolve(root: i32, path: &[u8], follow: bool) -> Result<Resolved, Errno> 
                 }
             }
         } else {
-            match host::openat(
-                r.dir(),
-                &c,
-                host::O_PATH | host::O_NOFOLLOW | host::O_DIRECTORY,
-                0,
-            ) {
+            match host::openat(r.dir(), &c, host::O_PATH | host::O_NOFOLLOW | host::O_DIRECTORY, 0) {
                 Ok(fd) => {
                     r.stack.push(fd);
                     r.comps.push(c);
@@ -179,13 +164,7 @@ pub fn resolve(root: i32, path: &[u8], follow: bool) -> Result<Resolved, Errno> 
 
 /// Looks up a directory fd and resolves a guest path beneath it. Returns the
 /// resolution and the directory's (preopen, path) for recording new fds.
-fn walk(
-    mem: &Mem,
-    fd: u32,
-    ptr: u32,
-    len: u32,
-    follow: bool,
-) -> Result<(Resolved, u32, Vec<u8>), Errno> {
+fn walk(mem: &Mem, fd: u32, ptr: u32, len: u32, follow: bool) -> Result<(Resolved, u32, Vec<u8>), Errno> {
     let path = mem.read_vec(ptr, len)?;
     let (dir, pre, base) = table::with(|t| {
         let e = t.get(fd)?;
@@ -226,8 +205,7 @@ pub extern "C" fn wasmc_wasi_path_open(
         let dir_inh = table::with(|t| t.get(fd).map(|e| e.rights_inheriting))?;
         use super::table::rights::*;
         let read = rights_base & (FD_READ | FD_READDIR) != 0;
-        let write =
-            rights_base & (FD_DATASYNC | FD_WRITE | FD_ALLOCATE | FD_FILESTAT_SET_SIZE) != 0;
+        let write = rights_base & (FD_DATASYNC | FD_WRITE | FD_ALLOCATE | FD_FILESTAT_SET_SIZE) != 0;
         // A directory is only ever opened for reading, whatever rights were asked for
         // (callers routinely ask for all of them).
         let write = write && oflags & OFLAGS_DIRECTORY == 0;
@@ -252,12 +230,9 @@ pub extern "C" fn wasmc_wasi_path_open(
         fl |= fdflags_to_linux(fdflags);
         let host_fd = match host::openat(r.dir(), &r.name, fl, 0o666) {
             // A directory we may search but not list: still usable as a path base.
-            Err(EACCES) if oflags & OFLAGS_DIRECTORY != 0 && !write => host::openat(
-                r.dir(),
-                &r.name,
-                host::O_PATH | host::O_DIRECTORY | host::O_NOFOLLOW,
-                0,
-            )?,
+            Err(EACCES) if oflags & OFLAGS_DIRECTORY != 0 && !write => {
+                host::openat(r.dir(), &r.name, host::O_PATH | host::O_DIRECTORY | host::O_NOFOLLOW, 0)?
+            }
             other => other?,
         };
         let kind = match host::fstatx(host_fd) {
@@ -285,12 +260,7 @@ pub extern "C" fn wasmc_wasi_path_open(
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_path_create_directory(
-    vmctx: *mut VmCtx,
-    fd: u32,
-    path: u32,
-    path_len: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_path_create_directory(vmctx: *mut VmCtx, fd: u32, path: u32, path_len: u32) -> i32 {
     // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
     ret((|| {
@@ -300,12 +270,7 @@ pub extern "C" fn wasmc_wasi_path_create_directory(
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_path_remove_directory(
-    vmctx: *mut VmCtx,
-    fd: u32,
-    path: u32,
-    path_len: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_path_remove_directory(vmctx: *mut VmCtx, fd: u32, path: u32, path_len: u32) -> i32 {
     // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
     ret((|| {
@@ -315,12 +280,7 @@ pub extern "C" fn wasmc_wasi_path_remove_directory(
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_path_unlink_file(
-    vmctx: *mut VmCtx,
-    fd: u32,
-    path: u32,
-    path_len: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_path_unlink_file(vmctx: *mut VmCtx, fd: u32, path: u32, path_len: u32) -> i32 {
     // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
     ret((|| {

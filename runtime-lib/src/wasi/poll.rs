@@ -45,14 +45,7 @@ fn encode(e: &Event) -> [u8; 32] {
 fn readable(fd: i32) -> u64 {
     let mut n: i32 = 0;
     // SAFETY: FIONREAD writes one int into `n`.
-    let r = unsafe {
-        syscall3(
-            nr::IOCTL,
-            fd as usize,
-            host::FIONREAD,
-            &mut n as *mut i32 as usize,
-        )
-    };
+    let r = unsafe { syscall3(nr::IOCTL, fd as usize, host::FIONREAD, &mut n as *mut i32 as usize) };
     if r < 0 || n < 0 {
         0
     } else {
@@ -61,13 +54,7 @@ fn readable(fd: i32) -> u64 {
 }
 
 #[no_mangle]
-pub extern "C" fn wasmc_wasi_poll_oneoff(
-    vmctx: *mut VmCtx,
-    subs: u32,
-    events_out: u32,
-    nsubs: u32,
-    nevents: u32,
-) -> i32 {
+pub extern "C" fn wasmc_wasi_poll_oneoff(vmctx: *mut VmCtx, subs: u32, events_out: u32, nsubs: u32, nevents: u32) -> i32 {
     // SAFETY: generated code passes its vmctx to every WASI function (abi-spec §1.4).
     let mem = unsafe { Mem::new(vmctx) };
     ret((|| {
@@ -98,45 +85,23 @@ pub extern "C" fn wasmc_wasi_poll_oneoff(
                     let deadline = match (id, flags & SUBCLOCK_ABSTIME != 0) {
                         (1, true) => Ok(timeout),
                         (0..=3, false) => Ok(mono.saturating_add(timeout)),
-                        (0..=3, true) => {
-                            now(id).map(|t| mono.saturating_add(timeout.saturating_sub(t)))
-                        }
+                        (0..=3, true) => now(id).map(|t| mono.saturating_add(timeout.saturating_sub(t))),
                         _ => Err(EINVAL),
                     };
                     match deadline {
                         Ok(deadline) => clocks.push(Clock { userdata, deadline }),
-                        Err(e) => events.push(Event {
-                            userdata,
-                            error: e,
-                            kind: tag,
-                            nbytes: 0,
-                            flags: 0,
-                        }),
+                        Err(e) => events.push(Event { userdata, error: e, kind: tag, nbytes: 0, flags: 0 }),
                     }
                 }
                 TAG_FD_READ | TAG_FD_WRITE => {
                     let fd = mem.read_u32(s + 16)?;
                     match table::with(|t| t.get(fd).map(|e| e.host_fd)) {
                         Ok(host_fd) => {
-                            let ev = if tag == TAG_FD_READ {
-                                host::POLLIN
-                            } else {
-                                host::POLLOUT
-                            };
-                            fds.push(PollFd {
-                                fd: host_fd,
-                                events: ev,
-                                revents: 0,
-                            });
+                            let ev = if tag == TAG_FD_READ { host::POLLIN } else { host::POLLOUT };
+                            fds.push(PollFd { fd: host_fd, events: ev, revents: 0 });
                             fd_subs.push((userdata, tag));
                         }
-                        Err(e) => events.push(Event {
-                            userdata,
-                            error: e,
-                            kind: tag,
-                            nbytes: 0,
-                            flags: 0,
-                        }),
+                        Err(e) => events.push(Event { userdata, error: e, kind: tag, nbytes: 0, flags: 0 }),
                     }
                 }
                 _ => return Err(EINVAL),
@@ -160,13 +125,7 @@ pub extern "C" fn wasmc_wasi_poll_oneoff(
                 if p.revents == 0 {
                     continue;
                 }
-                let mut ev = Event {
-                    userdata,
-                    error: 0,
-                    kind,
-                    nbytes: 0,
-                    flags: 0,
-                };
+                let mut ev = Event { userdata, error: 0, kind, nbytes: 0, flags: 0 };
                 if p.revents & host::POLLNVAL != 0 {
                     ev.error = EBADF;
                 } else if p.revents & host::POLLHUP != 0 {
@@ -180,13 +139,7 @@ pub extern "C" fn wasmc_wasi_poll_oneoff(
             }
             let mono = now(1)?;
             for c in clocks.iter().filter(|c| mono >= c.deadline) {
-                events.push(Event {
-                    userdata: c.userdata,
-                    error: 0,
-                    kind: TAG_CLOCK,
-                    nbytes: 0,
-                    flags: 0,
-                });
+                events.push(Event { userdata: c.userdata, error: 0, kind: TAG_CLOCK, nbytes: 0, flags: 0 });
             }
             if !events.is_empty() {
                 break;

@@ -110,22 +110,12 @@ pub mod rights {
         | POLL_FD_READWRITE;
     /// Everything except the byte-stream operations.
     pub const DIR: u64 = ALL
-        & !(FD_DATASYNC
-            | FD_READ
-            | FD_SEEK
-            | FD_TELL
-            | FD_WRITE
-            | FD_ADVISE
-            | FD_ALLOCATE
-            | FD_FILESTAT_SET_SIZE);
+        & !(FD_DATASYNC | FD_READ | FD_SEEK | FD_TELL | FD_WRITE | FD_ADVISE | FD_ALLOCATE | FD_FILESTAT_SET_SIZE);
 }
 
 impl State {
     pub fn new() -> State {
-        let mut s = State {
-            fds: Vec::new(),
-            preopens: Vec::new(),
-        };
+        let mut s = State { fds: Vec::new(), preopens: Vec::new() };
         for (fd, kind) in [(0, Kind::Stdin), (1, Kind::Stdout), (2, Kind::Stderr)] {
             let fl = host::fcntl(fd, host::F_GETFL, 0).unwrap_or(0);
             s.fds.push(Some(FdEntry {
@@ -144,10 +134,7 @@ impl State {
     }
 
     pub fn get(&mut self, fd: u32) -> Result<&mut FdEntry, Errno> {
-        self.fds
-            .get_mut(fd as usize)
-            .and_then(|e| e.as_mut())
-            .ok_or(EBADF)
+        self.fds.get_mut(fd as usize).and_then(|e| e.as_mut()).ok_or(EBADF)
     }
 
     /// Installs `e` in the lowest free slot, as POSIX open does.
@@ -162,11 +149,7 @@ impl State {
     }
 
     pub fn remove(&mut self, fd: u32) -> Result<FdEntry, Errno> {
-        let e = self
-            .fds
-            .get_mut(fd as usize)
-            .and_then(|e| e.take())
-            .ok_or(EBADF)?;
+        let e = self.fds.get_mut(fd as usize).and_then(|e| e.take()).ok_or(EBADF)?;
         while matches!(self.fds.last(), Some(None)) {
             self.fds.pop();
         }
