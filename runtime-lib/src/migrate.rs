@@ -35,14 +35,15 @@ static RESTORE: MainCell<Restore> = MainCell::new(Restore {
     cursor: 0,
 });
 
-/// A checkpoint is wanted at the next poll (SIGUSR1, or a countdown that reached zero at
-/// a poll where the frames could not be read). Set by handlers, hence atomic.
+/// A checkpoint is wanted at the next poll (SIGUSR1, or the countdown reached zero); it
+/// stays wanted while polls with frames that cannot be read go by. Set by handlers,
+/// hence atomic.
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
 /// `WASMC_CHECKPOINT_AFTER=N` (0: none): generated code counts polls down from N in
 /// `VmCtx::countdown` and faults at zero; the program then stops at its next poll.
-/// Starts again after a restore; fires once in a run that goes on after a checkpoint.
-/// Read and cleared by the fault handler, hence atomic.
+/// Starts with the run and again after a restore; fires once in a run that goes on
+/// after its checkpoint. Set at start-up, read when the run starts or a restore ends.
 static COUNTDOWN_START: AtomicU64 = AtomicU64::new(0);
 
 /// Whether the entry function is running and not restoring, so that a request can arm
