@@ -31,8 +31,9 @@
 //! one, and 0 otherwise. A *site* is a place in the code where a frame can be stopped
 //! at the point: `pc` is the offset in the function's code of the poll (entry and loop
 //! points, one site: the load that faults when the runtime asks the program to stop,
-//! `poll_len` bytes long) or of a return address (call points: the call, and the call
-//! its restore path makes again, each with the values' locations there). `count_pc` is
+//! `poll_len` bytes long) or of a return address (call points: the format allows two
+//! sites, the compiler emits one, since the restore path jumps to the same call), each
+//! with the values' locations there. `count_pc` is
 //! the load, `count_len` bytes long, that an entry or loop point's countdown path makes
 //! fault when the countdown reaches zero (0 and 0 for calls). `types` are
 //! [`ValType`] codes of the frame record's values, in order: locals, then operand-stack

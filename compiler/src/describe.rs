@@ -238,8 +238,8 @@ pub fn describe(
         let mut site_pcs = vec![];
         for (s, site) in p.sites.iter().enumerate() {
             let Some(&(pc, query)) = pcs.get(&(k, s)) else {
-                // The restore path's call of an unreachable point may be optimised away;
-                // a poll or a reachable call never is.
+                // A call the optimiser removed (unreachable code) has no site, and a
+                // frame can never stop there; a poll is never removed.
                 if s == 0 && !p.kind.is_call() {
                     return Err(format!(
                         "the poll of migration point {k} is missing from the code"
