@@ -104,12 +104,21 @@ fn poll_len(arch: Arch, code: &[u8]) -> Result<u8, String> {
 }
 
 /// What the optimised function says of a value the labels gave no location for.
-fn without_location(func: &ir::Function, v: ir::Value) -> (Loc, Option<u64>, bool) {
+enum Unlocated {
+    /// Defined by a constant.
+    Const(u64),
+    /// Still in the code with its own virtual register, yet live nowhere: dead.
+    Dead,
+    /// Rewritten by the optimiser into a value the label does not follow.
+    Lost,
+}
+
+fn without_location(func: &ir::Function, v: ir::Value) -> Unlocated {
     // Follow aliases by hand: the optimiser leaves some pointing at nothing.
     let mut v = v;
     for _ in 0..64 {
         if !func.dfg.value_is_valid(v) {
-            return (Loc::Unknown, None, false);
+            return Unlocated::Lost;
         }
         match func.dfg.value_alias_dest_for_serialization(v) {
             Some(to) => v = to,
@@ -117,7 +126,7 @@ fn without_location(func: &ir::Function, v: ir::Value) -> (Loc, Option<u64>, boo
         }
     }
     if !func.dfg.value_is_attached(v) {
-        return (Loc::Unknown, None, false);
+        return Unlocated::Lost;
     }
     match func.dfg.value_def(v) {
         ValueDef::Result(inst, _) => {
@@ -143,18 +152,15 @@ fn without_location(func: &ir::Function, v: ir::Value) -> (Loc, Option<u64>, boo
                 _ => None,
             };
             if let Some(c) = constant {
-                (Loc::Unknown, Some(c), false)
+                Unlocated::Const(c)
             } else if func.layout.inst_block(inst).is_some() {
-                // Still in the code with its own virtual register, yet no range: dead.
-                (Loc::Unknown, Some(0), true)
+                Unlocated::Dead
             } else {
-                (Loc::Unknown, None, false)
+                Unlocated::Lost
             }
         }
-        ValueDef::Param(block, _) if func.layout.is_block_inserted(block) => {
-            (Loc::Unknown, Some(0), true)
-        }
-        _ => (Loc::Unknown, None, false),
+        ValueDef::Param(block, _) if func.layout.is_block_inserted(block) => Unlocated::Dead,
+        _ => Unlocated::Lost,
     }
 }
 
@@ -265,8 +271,14 @@ pub fn describe(
                         Loc::Frame((off + up) as i32)
                     }
                     Some(LabelValueLoc::CFAOffset(_)) => Loc::Unknown,
-                    None => match without_location(func, *v) {
-                        (_, Some(c), dead) => match const_index(c) {
+                    None => {
+                        let (c, dead) = match without_location(func, *v) {
+                            Unlocated::Const(c) => (Some(c), false),
+                            // Any bits do: nothing reads it before writing it.
+                            Unlocated::Dead => (Some(0), true),
+                            Unlocated::Lost => (None, false),
+                        };
+                        match c.and_then(&mut const_index) {
                             Some(i) => {
                                 if dead {
                                     coverage.dead += 1;
@@ -280,9 +292,8 @@ pub fn describe(
                                 continue;
                             }
                             None => Loc::Unknown,
-                        },
-                        (loc, None, _) => loc,
-                    },
+                        }
+                    }
                 };
                 match loc {
                     Loc::Unknown => coverage.unknown += 1,

@@ -201,7 +201,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.b
             .ins()
             .store(vm_flags(), left, self.vmctx, abi_spec::VMCTX_COUNTDOWN);
-        let rejoin = self.rejoin_block(cont, &[]);
+        let rejoin = self.rejoin_block(cont);
         let zero = self.cold_block();
         self.b.ins().brif(left, rejoin, &[], zero, &[]);
         self.b.switch_to_block(zero);
@@ -220,11 +220,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// in cold code: a conditional branch from a cold block into a block with two
     /// predecessors is a critical edge, and Cranelift lays out the block that splits
     /// it among the hot blocks, costing the hot path a jump.
-    fn rejoin_block(&mut self, target: ir::Block, args: &[BlockArg]) -> ir::Block {
+    fn rejoin_block(&mut self, target: ir::Block) -> ir::Block {
         let here = self.b.current_block().expect("called with a current block");
         let rejoin = self.cold_block();
         self.b.switch_to_block(rejoin);
-        self.b.ins().jump(target, args);
+        self.b.ins().jump(target, &[]);
         self.b.switch_to_block(here);
         rejoin
     }
