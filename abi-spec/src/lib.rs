@@ -15,6 +15,7 @@ pub mod imports;
 pub mod libcall;
 pub mod points;
 pub mod records;
+pub mod stream;
 pub mod text;
 pub mod vmctx;
 

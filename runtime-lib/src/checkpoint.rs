@@ -5,6 +5,8 @@
 //! is the layer above's: `save` is given it, `load` hands it back.
 
 use crate::ckfile;
+use crate::ckstream::{self, Link, Sent};
+use core::net::SocketAddr;
 use crate::host::{self, AT_FDCWD};
 use crate::instance::{desc, slice, with_runtime, Vm};
 use crate::print::{eprintln_parts, fatal};
@@ -197,11 +199,11 @@ fn no_swap() -> bool {
     n > 0 && buf[..n as usize].iter().filter(|&&c| c == b'\n').count() == 1
 }
 
-/// Writes the checkpoint of the unwound instance (`frames` outermost first, `wasi` the
+/// Writes the checkpoint of the stopped instance (`frames` outermost first, `wasi` the
 /// WASI state) to [`path`]. Returns false, after saying why on stderr, if it could not
 /// be written.
 pub fn save(vm: Vm, frames: &[SavedFrame], wasi: WasiRef) -> bool {
-    match try_save(vm, frames, wasi) {
+    match gather(vm, frames, wasi, |ck, untouched| write_atomically(path(), ck, untouched)) {
         Ok(()) => true,
         Err(msg) => {
             eprintln_parts(&[b"wasmc: checkpoint not written: ", msg.as_bytes(), b"; continuing"]);
@@ -210,7 +212,30 @@ pub fn save(vm: Vm, frames: &[SavedFrame], wasi: WasiRef) -> bool {
     }
 }
 
-fn try_save(vm: Vm, frames: &[SavedFrame], wasi: WasiRef) -> Result<(), &'static str> {
+/// Sends the checkpoint of the stopped instance to `to` (see [`save`]).
+pub fn send(vm: Vm, frames: &[SavedFrame], wasi: WasiRef, to: &SocketAddr, link: &Link) -> Sent {
+    let sent = gather(vm, frames, wasi, |ck, untouched| {
+        Ok(ckstream::send(to, link, &desc().module_hash, |sink| encode(sink, ck, untouched)))
+    });
+    sent.unwrap_or_else(Sent::NotTaken)
+}
+
+/// Writes `ck` to `sink`, leaving out the chunks `untouched` says were never written.
+fn encode<S: Sink>(sink: &mut S, ck: &CheckpointRef, untouched: Option<&[bool]>) -> Result<(), WriteError<S::Error>> {
+    match untouched {
+        Some(u) => ck::write_checkpoint_hinted(sink, ck, &|i| u.get(i).copied().unwrap_or(false)),
+        None => ck::write_checkpoint(sink, ck),
+    }
+}
+
+/// Gathers the instance's state into a [`CheckpointRef`] and hands it to `out`, with
+/// the chunks of memory that were never touched.
+fn gather<R>(
+    vm: Vm,
+    frames: &[SavedFrame],
+    wasi: WasiRef,
+    out: impl FnOnce(&CheckpointRef, Option<&[bool]>) -> Result<R, &'static str>,
+) -> Result<R, &'static str> {
     let d = desc();
     let memory: &[u8] = if vm.memory_size() == 0 {
         &[]
@@ -280,7 +305,7 @@ fn try_save(vm: Vm, frames: &[SavedFrame], wasi: WasiRef) -> Result<(), &'static
         wasi,
     };
     let untouched = untouched_chunks(memory);
-    write_atomically(path(), &ck, untouched.as_deref())
+    out(&ck, untouched.as_deref())
 }
 
 /// Writes `ck` through [`ckfile::write_atomically`].
@@ -290,11 +315,7 @@ fn write_atomically(path: &[u8], ck: &CheckpointRef, untouched: Option<&[bool]>)
         // writes make the file system's work, and the fsync after it, cheaper (a GiB of
         // sparse memory checkpoints about 25% faster than with 64 KiB).
         let mut sink = FdSink { fd, buf: Vec::with_capacity(1 << 20) };
-        match untouched {
-            Some(u) => ck::write_checkpoint_hinted(&mut sink, ck, &|i| u.get(i).copied().unwrap_or(false)),
-            None => ck::write_checkpoint(&mut sink, ck),
-        }
-        .and_then(|()| sink.flush().map_err(WriteError::Sink))
+        encode(&mut sink, ck, untouched).and_then(|()| sink.flush().map_err(WriteError::Sink))
     });
     match r {
         Ok(()) => Ok(()),
@@ -309,14 +330,15 @@ fn write_atomically(path: &[u8], ck: &CheckpointRef, untouched: Option<&[bool]>)
 pub fn load(vm: Vm, path: &[u8]) -> (Vec<RestoreFrame>, WasiView<'static>) {
     let bytes = ckfile::read(path).unwrap_or_else(|m| fatal(&[m.as_bytes()]));
     // The file stays alive for the process: WASI restore may keep borrowed names.
-    let bytes: &'static [u8] = bytes.leak();
-    match apply(vm, bytes) {
+    match apply(vm, bytes.leak()) {
         Ok(loaded) => loaded,
         Err(msg) => fatal(&[b"cannot restore: ", msg.as_bytes()]),
     }
 }
 
-fn apply(vm: Vm, bytes: &'static [u8]) -> Result<(Vec<RestoreFrame>, WasiView<'static>), &'static str> {
+/// Loads checkpoint `bytes` (kept for the process, as in [`load`]) into the fresh
+/// instance; a mismatch is returned, for the caller to answer before it stops.
+pub fn apply(vm: Vm, bytes: &'static [u8]) -> Result<(Vec<RestoreFrame>, WasiView<'static>), &'static str> {
     let d = desc();
     let view = ck::read_checkpoint(bytes).map_err(|e| e.message())?;
     ck::check_module(&view, &d.module_hash).map_err(|e| e.message())?;

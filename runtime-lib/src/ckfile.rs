@@ -9,9 +9,9 @@
 //! a FIFO or a directory there is refused, never replaced. A temporary left behind by a
 //! process killed while writing is removed by the next write or start-up check.
 //!
-//! Reading (`WASMC_RESTORE=PATH`): opened with `O_NONBLOCK` (a FIFO cannot block the
-//! open), refused unless a regular file of at most [`MAX_CHECKPOINT_BYTES`], and read
-//! to its size at the time of opening, no further.
+//! Reading (`WASMC_RESTORE=PATH`, and the key of `WASMC_MIGRATE_KEY_FILE`): opened with
+//! `O_NONBLOCK` (a FIFO cannot block the open), refused unless a regular file of a size
+//! within bounds, and read to its size at the time of opening, no further.
 
 use crate::host::{self, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY};
 use crate::sys::{self, nr};
@@ -132,20 +132,58 @@ pub enum WriteFailure<E> {
 /// Reads the checkpoint at `path` whole, refusing anything but a regular file of at most
 /// [`MAX_CHECKPOINT_BYTES`].
 pub fn read(path: &[u8]) -> Result<Vec<u8>, &'static str> {
-    let fd = host::openat(AT_FDCWD, path, O_RDONLY | O_NONBLOCK, 0)
-        .map_err(|_| "cannot open the checkpoint file (WASMC_RESTORE)")?;
-    let file = Fd(fd);
+    let file = open_regular(path).map_err(|e| match e {
+        Open::Cannot => "cannot open the checkpoint file (WASMC_RESTORE)",
+        Open::NotRegular => "WASMC_RESTORE is not a regular file",
+    })?;
     let st = host::fstatx(file.0).map_err(|_| "cannot examine the checkpoint file (WASMC_RESTORE)")?;
-    if st.mode & S_IFMT != S_IFREG {
-        return Err("WASMC_RESTORE is not a regular file");
-    }
     if st.size > MAX_CHECKPOINT_BYTES {
         return Err("WASMC_RESTORE is larger than any checkpoint can be (5 GiB)");
     }
-    let size = st.size as usize;
+    read_to(&file, st.size as usize).map_err(|e| e.unwrap_or("cannot read the checkpoint file"))
+}
+
+/// Reads the pre-shared key at `path` (`WASMC_MIGRATE_KEY_FILE`): a regular file of
+/// `min` to `max` bytes, used as they are.
+pub fn read_key(path: &[u8], min: usize, max: usize) -> Result<Vec<u8>, &'static str> {
+    let file = open_regular(path).map_err(|e| match e {
+        Open::Cannot => "cannot open WASMC_MIGRATE_KEY_FILE",
+        Open::NotRegular => "WASMC_MIGRATE_KEY_FILE is not a regular file",
+    })?;
+    let st = host::fstatx(file.0).map_err(|_| "cannot examine WASMC_MIGRATE_KEY_FILE")?;
+    if st.size < min as u64 || st.size > max as u64 {
+        return Err("WASMC_MIGRATE_KEY_FILE must hold 16 to 4096 bytes");
+    }
+    let key = read_to(&file, st.size as usize).map_err(|e| e.unwrap_or("cannot read WASMC_MIGRATE_KEY_FILE"))?;
+    if key.len() < min {
+        return Err("WASMC_MIGRATE_KEY_FILE must hold 16 to 4096 bytes");
+    }
+    Ok(key)
+}
+
+enum Open {
+    Cannot,
+    NotRegular,
+}
+
+/// Opens `path` for reading if it is a regular file. `O_NONBLOCK`: a FIFO cannot block
+/// the open.
+fn open_regular(path: &[u8]) -> Result<Fd, Open> {
+    let fd = host::openat(AT_FDCWD, path, O_RDONLY | O_NONBLOCK, 0).map_err(|_| Open::Cannot)?;
+    let file = Fd(fd);
+    let st = host::fstatx(file.0).map_err(|_| Open::Cannot)?;
+    if st.mode & S_IFMT != S_IFREG {
+        return Err(Open::NotRegular);
+    }
+    Ok(file)
+}
+
+/// Reads `file` up to `size` bytes (its size when opened), no further. `Err(Some)`:
+/// not enough memory; `Err(None)`: the read failed.
+fn read_to(file: &Fd, size: usize) -> Result<Vec<u8>, Option<&'static str>> {
     let mut out: Vec<u8> = Vec::new();
     if out.try_reserve_exact(size).is_err() {
-        return Err("not enough memory to read the checkpoint file");
+        return Err(Some("not enough memory to read the file"));
     }
     while out.len() < size {
         let spare = size - out.len();
@@ -156,7 +194,7 @@ pub fn read(path: &[u8]) -> Result<Vec<u8>, &'static str> {
             continue;
         }
         if r < 0 {
-            return Err("cannot read the checkpoint file");
+            return Err(None);
         }
         if r == 0 {
             break; // shrank while being read: the reader refuses what is missing

@@ -131,6 +131,13 @@ pub mod nr {
     pub const NANOSLEEP: usize = 35;
     pub const GETPID: usize = 39;
     pub const EXIT: usize = 60;
+    pub const SOCKET: usize = 41;
+    pub const CONNECT: usize = 42;
+    pub const BIND: usize = 49;
+    pub const LISTEN: usize = 50;
+    pub const GETSOCKNAME: usize = 51;
+    pub const SETSOCKOPT: usize = 54;
+    pub const ACCEPT4: usize = 288;
     pub const KILL: usize = 62;
     pub const FCNTL: usize = 72;
     pub const FSYNC: usize = 74;
@@ -211,6 +218,13 @@ pub mod nr {
     pub const RT_SIGRETURN: usize = 139;
     pub const GETPID: usize = 172;
     pub const GETTID: usize = 178;
+    pub const SOCKET: usize = 198;
+    pub const BIND: usize = 200;
+    pub const LISTEN: usize = 201;
+    pub const CONNECT: usize = 203;
+    pub const GETSOCKNAME: usize = 204;
+    pub const SETSOCKOPT: usize = 208;
+    pub const ACCEPT4: usize = 242;
     pub const MUNMAP: usize = 215;
     pub const MREMAP: usize = 216;
     pub const MMAP: usize = 222;

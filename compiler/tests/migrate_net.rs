@@ -1,0 +1,333 @@
+//! Migration between nodes over TCP (SPEC.md §4), on loopback: a running program moved
+//! x86_64 → aarch64 → riscv64 → x86_64 while it runs must print exactly what one
+//! uninterrupted run prints; and every fault case ends with the computation running
+//! somewhere, or safe in a file, with one `wasmc:` line and a documented status:
+//! a wrong key, no destination, a destination of another module, a stream that is
+//! tampered with, cut short or stalls, and a destination that vanishes before its
+//! verdict. The hostile peers are played by this test with abi-spec's own encoders.
+
+use abi_spec::stream::{self as st, Hello, Refusal, Verdict};
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+use targets::Arch;
+
+const WASMC: &str = env!("CARGO_BIN_EXE_wasmc");
+const REFUSED: i32 = abi_spec::RUNTIME_ERROR_EXIT_CODE;
+const STOPPED: i32 = abi_spec::CHECKPOINT_EXIT_CODE;
+const KEY: &[u8] = b"wasmc test key: 0123456789abcdef";
+const OTHER_KEY: &[u8] = b"another test key: fedcba9876543210";
+/// memgrow passes about 67 million points; these stops fall inside its 64 MiB loops.
+const STOPS: [&str; 3] = ["2000000", "3000000", "4000000"];
+
+fn dir(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("migrate_net").join(name);
+    testsuite::exec::fresh_dir(&d).unwrap();
+    std::fs::write(d.join("key"), KEY).unwrap();
+    std::fs::write(d.join("other.key"), OTHER_KEY).unwrap();
+    d
+}
+
+fn wasm(name: &str) -> PathBuf {
+    testsuite::fixtures_dir().join(format!("c/{name}.wasm"))
+}
+
+/// Fixture `name` compiled for `arch`, once per test binary.
+fn exe(name: &'static str, arch: Arch) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<Vec<((&str, Arch), PathBuf)>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut b = built.lock().unwrap();
+    if let Some((_, p)) = b.iter().find(|(k, _)| *k == (name, arch)) {
+        return p.clone();
+    }
+    testsuite::require_runner(arch).unwrap();
+    let out = dir(&format!("exe-{name}-{}", arch.name())).join(name);
+    let _slot = testsuite::exec::Slot::acquire();
+    let r = Command::new(WASMC)
+        .args(["--target", arch.name()])
+        .arg(wasm(name))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    b.push(((name, arch), out.clone()));
+    out
+}
+
+fn command(name: &'static str, arch: Arch, work: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = testsuite::exec::command_for(arch, &exe(name, arch));
+    testsuite::exec::scrub_env(&mut cmd);
+    cmd.current_dir(work).envs(env.iter().copied());
+    cmd
+}
+
+fn finish(cmd: Command) -> testsuite::Outcome {
+    testsuite::run(cmd, Duration::from_secs(300)).unwrap()
+}
+
+/// A destination waiting for a migration, and the port it said it listens on.
+struct Listener {
+    child: Child,
+    port: u16,
+    stderr: BufReader<std::process::ChildStderr>,
+}
+
+impl Listener {
+    fn start(name: &'static str, arch: Arch, work: &Path, env: &[(&str, &str)]) -> Listener {
+        let mut cmd = command(name, arch, work, env);
+        cmd.env("WASMC_RESTORE", "listen:127.0.0.1:0");
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("wasmc: waiting for a migration on port ")
+            .unwrap_or_else(|| panic!("no listening line: {line:?}"))
+            .parse()
+            .unwrap();
+        Listener { child, port, stderr }
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Waits for the exit: (status, stdout, the rest of stderr).
+    fn wait(mut self) -> (Option<i32>, String, String) {
+        let mut out = String::new();
+        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let mut err = String::new();
+        self.stderr.read_to_string(&mut err).unwrap();
+        let status = self.child.wait().unwrap();
+        (status.code(), out, err)
+    }
+}
+
+fn reference(name: &'static str) -> String {
+    let work = dir(&format!("ref-{name}"));
+    let r = finish(command(name, Arch::X86_64, &work, &[]));
+    assert_eq!(r.code, Some(0), "{}", r.stderr_str());
+    r.stdout_str()
+}
+
+fn one_line(err: &str, want: &str) {
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines.len() == 1 && lines[0].starts_with("wasmc: ") && lines[0].contains(want), "expected one line with {want:?}, got {err:?}");
+}
+
+#[test]
+fn a_running_program_moves_across_all_three_isas() {
+    let work = dir("chain");
+    let key = work.join("key");
+    let key = key.to_str().unwrap();
+    // Listeners first, last hop first: each hop's destination is waiting when it starts.
+    let last = Listener::start("memgrow", Arch::X86_64, &work, &[("WASMC_MIGRATE_KEY_FILE", key)]);
+    let to_last = last.addr();
+    let riscv = Listener::start("memgrow", Arch::Riscv64, &work, &[("WASMC_MIGRATE_KEY_FILE", key), ("WASMC_MIGRATE_TO", &to_last), ("WASMC_CHECKPOINT_AFTER", STOPS[2])]);
+    let to_riscv = riscv.addr();
+    let arm = Listener::start("memgrow", Arch::Aarch64, &work, &[("WASMC_MIGRATE_KEY_FILE", key), ("WASMC_MIGRATE_TO", &to_riscv), ("WASMC_CHECKPOINT_AFTER", STOPS[1]), ("WASMC_MIGRATE_COMPRESS", "0")]);
+    let to_arm = arm.addr();
+    let first = finish(command("memgrow", Arch::X86_64, &work, &[("WASMC_MIGRATE_KEY_FILE", key), ("WASMC_MIGRATE_TO", &to_arm), ("WASMC_CHECKPOINT_AFTER", STOPS[0])]));
+    assert_eq!(first.code, Some(STOPPED), "{}", first.stderr_str());
+    assert_eq!(first.stderr_str(), format!("wasmc: migrated to {to_arm}\n"));
+    let mut printed = first.stdout_str();
+    for (hop, want_exit, want_err) in [
+        (arm, Some(STOPPED), format!("wasmc: migrated to {to_riscv}\n")),
+        (riscv, Some(STOPPED), format!("wasmc: migrated to {to_last}\n")),
+        (last, Some(0), String::new()),
+    ] {
+        let (code, out, err) = hop.wait();
+        assert_eq!((code, err), (want_exit, want_err));
+        printed += &out;
+    }
+    assert_eq!(printed, reference("memgrow"), "the migrated run printed something else");
+}
+
+#[test]
+fn a_wrong_key_is_refused_and_the_program_runs_on() {
+    let work = dir("wrong-key");
+    let dest = Listener::start("memgrow", Arch::Aarch64, &work, &[("WASMC_MIGRATE_KEY_FILE", work.join("other.key").to_str().unwrap())]);
+    let src = finish(command("memgrow", Arch::X86_64, &work, &[("WASMC_MIGRATE_KEY_FILE", work.join("key").to_str().unwrap()), ("WASMC_MIGRATE_TO", &dest.addr()), ("WASMC_CHECKPOINT_AFTER", STOPS[0])]));
+    assert_eq!(src.code, Some(0));
+    one_line(&src.stderr_str(), "does not hold the same key");
+    assert_eq!(src.stdout_str(), reference("memgrow"));
+    let (code, out, err) = dest.wait();
+    assert_eq!((code, out.as_str()), (Some(REFUSED), ""));
+    one_line(&err, "migration refused: the source hung up");
+}
+
+#[test]
+fn no_destination_or_one_of_another_module_leaves_the_program_running() {
+    let work = dir("elsewhere");
+    let key = work.join("key");
+    let key = key.to_str().unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let src = finish(command("memgrow", Arch::X86_64, &work, &[("WASMC_MIGRATE_KEY_FILE", key), ("WASMC_MIGRATE_TO", &closed), ("WASMC_CHECKPOINT_AFTER", STOPS[0])]));
+    assert_eq!(src.code, Some(0));
+    one_line(&src.stderr_str(), "cannot connect");
+    assert_eq!(src.stdout_str(), reference("memgrow"));
+
+    let dest = Listener::start("recursion", Arch::X86_64, &work, &[("WASMC_MIGRATE_KEY_FILE", key)]);
+    let src = finish(command("memgrow", Arch::X86_64, &work, &[("WASMC_MIGRATE_KEY_FILE", key), ("WASMC_MIGRATE_TO", &format!("[::ffff:127.0.0.1]:{}", dest.port)), ("WASMC_CHECKPOINT_AFTER", STOPS[0])]));
+    assert_eq!(src.code, Some(0));
+    one_line(&src.stderr_str(), "runs another module");
+    assert_eq!(src.stdout_str(), reference("memgrow"));
+    let (code, _, err) = dest.wait();
+    assert_eq!(code, Some(REFUSED));
+    one_line(&err, "the source hung up");
+}
+
+/// Plays a source against a listening `memgrow`: reads and checks its HELLO, sends an
+/// OFFER, then whatever `body` writes. Returns the destination's verdict, if any.
+fn hostile_source(port: u16, body: impl FnOnce(&mut TcpStream, &mut st::StreamMac)) -> Option<Verdict> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut hello = [0u8; st::HELLO_LEN];
+    s.read_exact(&mut hello).unwrap();
+    let h = Hello::decode(KEY, &hello).unwrap();
+    assert_eq!(h.module_hash[..], Sha256::digest(std::fs::read(wasm("memgrow")).unwrap())[..]);
+    let offer = st::offer(st::FLAG_LZ4, [1; 16]);
+    s.write_all(&offer).unwrap();
+    let mut mac = st::StreamMac::new(KEY, &hello, &offer);
+    body(&mut s, &mut mac);
+    let mut v = [0u8; st::VERDICT_LEN];
+    s.read_exact(&mut v).ok()?;
+    Some(st::read_verdict(KEY, &hello, &offer, &v))
+}
+
+fn block(s: &mut TcpStream, mac: &mut st::StreamMac, raw: &[u8]) {
+    let (mut scratch, mut wire) = (vec![], vec![]);
+    st::encode_block(raw, true, &mut scratch, &mut wire);
+    mac.update(&wire);
+    s.write_all(&wire).unwrap();
+}
+
+#[test]
+fn tampered_cut_and_stalled_streams_are_refused() {
+    let work = dir("hostile");
+    let key = work.join("key");
+    let env = [("WASMC_MIGRATE_KEY_FILE", key.to_str().unwrap()), ("WASMC_MIGRATE_TIMEOUT", "2")];
+    // Altered after the MAC was computed.
+    let dest = Listener::start("memgrow", Arch::X86_64, &work, &env);
+    let verdict = hostile_source(dest.port, |s, mac| {
+        block(s, mac, &[7u8; 5000]);
+        s.write_all(&[0; 4]).unwrap();
+        mac.update(&[0; 4]);
+        let mut tag = std::mem::replace(mac, st::StreamMac::new(b"-", &[0; st::HELLO_LEN], &[0; st::OFFER_LEN])).finish();
+        tag[0] ^= 1;
+        s.write_all(&tag).unwrap();
+    });
+    assert_eq!(verdict, Some(Verdict::Refused(Refusal::BadMac)));
+    let (code, out, err) = dest.wait();
+    assert_eq!((code, out.as_str()), (Some(REFUSED), ""));
+    one_line(&err, "authentication failed");
+
+    // Authentic, but not a checkpoint.
+    let dest = Listener::start("memgrow", Arch::X86_64, &work, &env);
+    let verdict = hostile_source(dest.port, |s, mac| {
+        block(s, mac, b"not a checkpoint");
+        s.write_all(&[0; 4]).unwrap();
+        mac.update(&[0; 4]);
+        let tag = std::mem::replace(mac, st::StreamMac::new(b"-", &[0; st::HELLO_LEN], &[0; st::OFFER_LEN])).finish();
+        s.write_all(&tag).unwrap();
+    });
+    assert_eq!(verdict, Some(Verdict::Refused(Refusal::BadCheckpoint)));
+    let (code, _, err) = dest.wait();
+    assert_eq!(code, Some(REFUSED));
+    one_line(&err, "migration refused: cannot restore");
+
+    // Cut short in the middle of a block.
+    let dest = Listener::start("memgrow", Arch::X86_64, &work, &env);
+    let verdict = hostile_source(dest.port, |s, _| {
+        s.write_all(&(100u32).to_le_bytes()).unwrap();
+        s.write_all(&[1; 10]).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    assert_eq!(verdict, Some(Verdict::Refused(Refusal::BadStream)));
+    let (code, _, err) = dest.wait();
+    assert_eq!(code, Some(REFUSED));
+    one_line(&err, "cut short");
+
+    // Stalled: connects and sends nothing more.
+    let dest = Listener::start("memgrow", Arch::X86_64, &work, &env);
+    let t = std::time::Instant::now();
+    let verdict = hostile_source(dest.port, |_, _| {});
+    let (code, _, err) = dest.wait();
+    assert_eq!(code, Some(REFUSED));
+    one_line(&err, "stopped sending");
+    assert!(t.elapsed() < Duration::from_secs(20), "the stall took {:?} to notice", t.elapsed());
+    assert_eq!(verdict, Some(Verdict::Refused(Refusal::Stalled)));
+}
+
+/// Plays a destination that takes the whole stream and vanishes before its verdict:
+/// the source cannot know whether it runs, so it stops with the state in a file, which
+/// then resumes elsewhere.
+#[test]
+fn a_destination_that_vanishes_before_its_verdict_leaves_a_checkpoint_file() {
+    let work = dir("vanish");
+    let listener = TcpListener::bind("[::1]:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hash: [u8; 32] = Sha256::digest(std::fs::read(wasm("memgrow")).unwrap()).into();
+    let fake = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let hello = Hello { abi_version: abi_spec::ABI_VERSION, nonce: [9; 16], module_hash: hash }.encode(KEY);
+        s.write_all(&hello).unwrap();
+        let mut offer = [0u8; st::OFFER_LEN];
+        s.read_exact(&mut offer).unwrap();
+        loop {
+            let mut h = [0u8; 4];
+            s.read_exact(&mut h).unwrap();
+            let Some((len, _)) = st::decode_header(u32::from_le_bytes(h)).unwrap() else { break };
+            let mut b = vec![0; len];
+            s.read_exact(&mut b).unwrap();
+        }
+        let mut tag = [0u8; st::MAC_LEN];
+        s.read_exact(&mut tag).unwrap();
+        // Gone without a verdict.
+    });
+    let ckpt = work.join("kept.ckpt");
+    let src = finish(command("memgrow", Arch::X86_64, &work, &[
+        ("WASMC_MIGRATE_KEY_FILE", work.join("key").to_str().unwrap()),
+        ("WASMC_MIGRATE_TO", &format!("[::1]:{port}")),
+        ("WASMC_CHECKPOINT_AFTER", STOPS[0]),
+        ("WASMC_CHECKPOINT", ckpt.to_str().unwrap()),
+    ]));
+    fake.join().unwrap();
+    assert_eq!(src.code, Some(STOPPED), "{}", src.stderr_str());
+    let err = src.stderr_str();
+    assert!(err.contains("not confirmed") && err.contains(&format!("checkpoint written to {}", ckpt.display())), "{err}");
+    let rest = finish(command("memgrow", Arch::Aarch64, &work, &[("WASMC_RESTORE", ckpt.to_str().unwrap())]));
+    assert_eq!(rest.code, Some(0), "{}", rest.stderr_str());
+    assert_eq!(src.stdout_str() + &rest.stdout_str(), reference("memgrow"));
+}
+
+#[test]
+fn network_controls_are_checked_at_start_up() {
+    let work = dir("controls");
+    let key = work.join("key");
+    let key = key.to_str().unwrap();
+    std::fs::write(work.join("short.key"), b"too short").unwrap();
+    let short = work.join("short.key");
+    for (env, want) in [
+        (vec![("WASMC_MIGRATE_TO", "127.0.0.1:9")], "needs WASMC_MIGRATE_KEY_FILE"),
+        (vec![("WASMC_RESTORE", "listen:[::1]:9")], "needs WASMC_MIGRATE_KEY_FILE"),
+        (vec![("WASMC_MIGRATE_KEY_FILE", key), ("WASMC_MIGRATE_TO", "localhost:9")], "numeric"),
+        (vec![("WASMC_MIGRATE_KEY_FILE", key), ("WASMC_RESTORE", "listen:1.2.3:9")], "numeric"),
+        (vec![("WASMC_MIGRATE_KEY_FILE", short.to_str().unwrap())], "16 to 4096 bytes"),
+        (vec![("WASMC_MIGRATE_KEY_FILE", "/nonexistent/key")], "cannot open WASMC_MIGRATE_KEY_FILE"),
+        (vec![("WASMC_MIGRATE_TIMEOUT", "0")], "WASMC_MIGRATE_TIMEOUT"),
+        (vec![("WASMC_MIGRATE_COMPRESS", "yes")], "WASMC_MIGRATE_COMPRESS"),
+    ] {
+        let r = finish(command("memgrow", Arch::X86_64, &work, &env));
+        assert_eq!(r.code, Some(REFUSED), "{env:?}");
+        assert_eq!(r.stdout_str(), "", "{env:?}");
+        one_line(&r.stderr_str(), want);
+    }
+}
