@@ -207,18 +207,34 @@ impl StreamMac {
 }
 
 /// A destination's answer: ACK (`refusal` None) or NAK, authenticated for the session.
-pub fn verdict(key: &[u8], hello: &[u8; HELLO_LEN], offer: &[u8; OFFER_LEN], refusal: Option<Refusal>) -> [u8; VERDICT_LEN] {
-    let magic = if refusal.is_some() { NAK_MAGIC } else { ACK_MAGIC };
+pub fn verdict(
+    key: &[u8],
+    hello: &[u8; HELLO_LEN],
+    offer: &[u8; OFFER_LEN],
+    refusal: Option<Refusal>,
+) -> [u8; VERDICT_LEN] {
+    let magic = if refusal.is_some() {
+        NAK_MAGIC
+    } else {
+        ACK_MAGIC
+    };
     let code = refusal.map_or(0, |r| r as u32);
     let mut b = [0u8; VERDICT_LEN];
     b[..8].copy_from_slice(&magic);
     b[8..12].copy_from_slice(&code.to_le_bytes());
-    let mac = verdict_mac(key, hello, offer, &b[..12]).finalize().into_bytes();
+    let mac = verdict_mac(key, hello, offer, &b[..12])
+        .finalize()
+        .into_bytes();
     b[12..].copy_from_slice(&mac);
     b
 }
 
-fn verdict_mac(key: &[u8], hello: &[u8; HELLO_LEN], offer: &[u8; OFFER_LEN], head: &[u8]) -> Hmac<Sha256> {
+fn verdict_mac(
+    key: &[u8],
+    hello: &[u8; HELLO_LEN],
+    offer: &[u8; OFFER_LEN],
+    head: &[u8],
+) -> Hmac<Sha256> {
     let mut m = keyed(key);
     m.update(VERDICT_DOMAIN);
     m.update(hello);
@@ -238,12 +254,24 @@ pub enum Verdict {
     Garbled,
 }
 
-pub fn read_verdict(key: &[u8], hello: &[u8; HELLO_LEN], offer: &[u8; OFFER_LEN], b: &[u8; VERDICT_LEN]) -> Verdict {
+pub fn read_verdict(
+    key: &[u8],
+    hello: &[u8; HELLO_LEN],
+    offer: &[u8; OFFER_LEN],
+    b: &[u8; VERDICT_LEN],
+) -> Verdict {
     let code = u32::from_le_bytes(b[8..12].try_into().unwrap());
-    if verdict_mac(key, hello, offer, &b[..12]).verify_slice(&b[12..]).is_err() {
+    if verdict_mac(key, hello, offer, &b[..12])
+        .verify_slice(&b[12..])
+        .is_err()
+    {
         return Verdict::Garbled;
     }
-    match (b[..8] == ACK_MAGIC, b[..8] == NAK_MAGIC, Refusal::from_code(code)) {
+    match (
+        b[..8] == ACK_MAGIC,
+        b[..8] == NAK_MAGIC,
+        Refusal::from_code(code),
+    ) {
         (true, _, _) if code == 0 => Verdict::Accepted,
         (_, true, Some(r)) => Verdict::Refused(r),
         _ => Verdict::Garbled,
@@ -312,14 +340,25 @@ mod tests {
     const OTHER_KEY: &[u8] = b"another key, as long as the first";
 
     fn hello() -> [u8; HELLO_LEN] {
-        Hello { abi_version: crate::ABI_VERSION, nonce: [7; 16], module_hash: [9; 32] }.encode(KEY)
+        Hello {
+            abi_version: crate::ABI_VERSION,
+            nonce: [7; 16],
+            module_hash: [9; 32],
+        }
+        .encode(KEY)
     }
 
     #[test]
     fn hello_round_trips_and_proves_the_key() {
-        let h = Hello { abi_version: 3, nonce: [1; 16], module_hash: [2; 32] };
+        let h = Hello {
+            abi_version: 3,
+            nonce: [1; 16],
+            module_hash: [2; 32],
+        };
         assert_eq!(Hello::decode(KEY, &h.encode(KEY)), Ok(h));
-        assert!(Hello::decode(OTHER_KEY, &h.encode(KEY)).unwrap_err().contains("key"));
+        assert!(Hello::decode(OTHER_KEY, &h.encode(KEY))
+            .unwrap_err()
+            .contains("key"));
         let mut changed = h.encode(KEY);
         changed[40] ^= 1;
         assert!(Hello::decode(KEY, &changed).is_err(), "another module hash");
@@ -345,7 +384,10 @@ mod tests {
         let first = wire.len();
         encode_block(&noise, true, &mut scratch, &mut wire);
         encode_block(&noise, false, &mut scratch, &mut wire);
-        assert!(first < 10_000, "a run of one byte compresses ({first} bytes)");
+        assert!(
+            first < 10_000,
+            "a run of one byte compresses ({first} bytes)"
+        );
         let mut out = Vec::new();
         let mut at = 0;
         let mut kinds = Vec::new();
@@ -369,7 +411,10 @@ mod tests {
         assert_eq!(decode_header(LZ4_BIT), Err(Refusal::BadStream));
         assert_eq!(decode_header((BLOCK + 1) as u32), Err(Refusal::BadStream));
         let mut out = Vec::new();
-        assert_eq!(decode_block(&[0xff, 0xff, 0xff], true, &mut out), Err(Refusal::BadStream));
+        assert_eq!(
+            decode_block(&[0xff, 0xff, 0xff], true, &mut out),
+            Err(Refusal::BadStream)
+        );
         assert!(out.is_empty());
     }
 
@@ -389,17 +434,30 @@ mod tests {
         assert!(!check(KEY, &h, &o, b"paylaod"));
         let mut other = h;
         other[20] ^= 1;
-        assert!(!check(KEY, &other, &o, b"payload"), "a stream recorded in another session");
+        assert!(
+            !check(KEY, &other, &o, b"payload"),
+            "a stream recorded in another session"
+        );
         assert!(!check(KEY, &h, &offer(FLAG_LZ4, [4; 16]), b"payload"));
     }
 
     #[test]
     fn verdicts_are_authenticated() {
         let (h, o) = (hello(), offer(0, [5; 16]));
-        assert_eq!(read_verdict(KEY, &h, &o, &verdict(KEY, &h, &o, None)), Verdict::Accepted);
-        assert_eq!(read_verdict(OTHER_KEY, &h, &o, &verdict(KEY, &h, &o, None)), Verdict::Garbled);
+        assert_eq!(
+            read_verdict(KEY, &h, &o, &verdict(KEY, &h, &o, None)),
+            Verdict::Accepted
+        );
+        assert_eq!(
+            read_verdict(OTHER_KEY, &h, &o, &verdict(KEY, &h, &o, None)),
+            Verdict::Garbled
+        );
         let other = offer(0, [6; 16]);
-        assert_eq!(read_verdict(KEY, &h, &other, &verdict(KEY, &h, &o, None)), Verdict::Garbled, "an ACK of another session");
+        assert_eq!(
+            read_verdict(KEY, &h, &other, &verdict(KEY, &h, &o, None)),
+            Verdict::Garbled,
+            "an ACK of another session"
+        );
         assert_eq!(
             read_verdict(KEY, &h, &o, &verdict(KEY, &h, &o, Some(Refusal::BadMac))),
             Verdict::Refused(Refusal::BadMac)

@@ -25,7 +25,9 @@ const OTHER_KEY: &[u8] = b"another test key: fedcba9876543210";
 const STOPS: [&str; 3] = ["2000000", "3000000", "4000000"];
 
 fn dir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("migrate_net").join(name);
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("migrate_net")
+        .join(name);
     testsuite::exec::fresh_dir(&d).unwrap();
     std::fs::write(d.join("key"), KEY).unwrap();
     std::fs::write(d.join("other.key"), OTHER_KEY).unwrap();
@@ -38,7 +40,8 @@ fn wasm(name: &str) -> PathBuf {
 
 /// Fixture `name` compiled for `arch`, once per test binary.
 fn exe(name: &'static str, arch: Arch) -> PathBuf {
-    static BUILT: OnceLock<std::sync::Mutex<Vec<((&str, Arch), PathBuf)>>> = OnceLock::new();
+    type Built = Vec<((&'static str, Arch), PathBuf)>;
+    static BUILT: OnceLock<std::sync::Mutex<Built>> = OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
     let mut b = built.lock().unwrap();
     if let Some((_, p)) = b.iter().find(|(k, _)| *k == (name, arch)) {
@@ -81,7 +84,9 @@ impl Listener {
     fn start(name: &'static str, arch: Arch, work: &Path, env: &[(&str, &str)]) -> Listener {
         let mut cmd = command(name, arch, work, env);
         cmd.env("WASMC_RESTORE", "listen:127.0.0.1:0");
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
         let mut child = cmd.spawn().unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
@@ -92,7 +97,11 @@ impl Listener {
             .unwrap_or_else(|| panic!("no listening line: {line:?}"))
             .parse()
             .unwrap();
-        Listener { child, port, stderr }
+        Listener {
+            child,
+            port,
+            stderr,
+        }
     }
 
     fn addr(&self) -> String {
@@ -102,7 +111,12 @@ impl Listener {
     /// Waits for the exit: (status, stdout, the rest of stderr).
     fn wait(mut self) -> (Option<i32>, String, String) {
         let mut out = String::new();
-        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         let mut err = String::new();
         self.stderr.read_to_string(&mut err).unwrap();
         let status = self.child.wait().unwrap();
@@ -119,7 +133,10 @@ fn reference(name: &'static str) -> String {
 
 fn one_line(err: &str, want: &str) {
     let lines: Vec<&str> = err.lines().collect();
-    assert!(lines.len() == 1 && lines[0].starts_with("wasmc: ") && lines[0].contains(want), "expected one line with {want:?}, got {err:?}");
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("wasmc: ") && lines[0].contains(want),
+        "expected one line with {want:?}, got {err:?}"
+    );
 }
 
 #[test]
@@ -128,33 +145,95 @@ fn a_running_program_moves_across_all_three_isas() {
     let key = work.join("key");
     let key = key.to_str().unwrap();
     // Listeners first, last hop first: each hop's destination is waiting when it starts.
-    let last = Listener::start("memgrow", Arch::X86_64, &work, &[("WASMC_MIGRATE_KEY_FILE", key)]);
+    let last = Listener::start(
+        "memgrow",
+        Arch::X86_64,
+        &work,
+        &[("WASMC_MIGRATE_KEY_FILE", key)],
+    );
     let to_last = last.addr();
-    let riscv = Listener::start("memgrow", Arch::Riscv64, &work, &[("WASMC_MIGRATE_KEY_FILE", key), ("WASMC_MIGRATE_TO", &to_last), ("WASMC_CHECKPOINT_AFTER", STOPS[2])]);
+    let riscv = Listener::start(
+        "memgrow",
+        Arch::Riscv64,
+        &work,
+        &[
+            ("WASMC_MIGRATE_KEY_FILE", key),
+            ("WASMC_MIGRATE_TO", &to_last),
+            ("WASMC_CHECKPOINT_AFTER", STOPS[2]),
+        ],
+    );
     let to_riscv = riscv.addr();
-    let arm = Listener::start("memgrow", Arch::Aarch64, &work, &[("WASMC_MIGRATE_KEY_FILE", key), ("WASMC_MIGRATE_TO", &to_riscv), ("WASMC_CHECKPOINT_AFTER", STOPS[1]), ("WASMC_MIGRATE_COMPRESS", "0")]);
+    let arm = Listener::start(
+        "memgrow",
+        Arch::Aarch64,
+        &work,
+        &[
+            ("WASMC_MIGRATE_KEY_FILE", key),
+            ("WASMC_MIGRATE_TO", &to_riscv),
+            ("WASMC_CHECKPOINT_AFTER", STOPS[1]),
+            ("WASMC_MIGRATE_COMPRESS", "0"),
+        ],
+    );
     let to_arm = arm.addr();
-    let first = finish(command("memgrow", Arch::X86_64, &work, &[("WASMC_MIGRATE_KEY_FILE", key), ("WASMC_MIGRATE_TO", &to_arm), ("WASMC_CHECKPOINT_AFTER", STOPS[0])]));
+    let first = finish(command(
+        "memgrow",
+        Arch::X86_64,
+        &work,
+        &[
+            ("WASMC_MIGRATE_KEY_FILE", key),
+            ("WASMC_MIGRATE_TO", &to_arm),
+            ("WASMC_CHECKPOINT_AFTER", STOPS[0]),
+        ],
+    ));
     assert_eq!(first.code, Some(STOPPED), "{}", first.stderr_str());
     assert_eq!(first.stderr_str(), format!("wasmc: migrated to {to_arm}\n"));
     let mut printed = first.stdout_str();
     for (hop, want_exit, want_err) in [
-        (arm, Some(STOPPED), format!("wasmc: migrated to {to_riscv}\n")),
-        (riscv, Some(STOPPED), format!("wasmc: migrated to {to_last}\n")),
+        (
+            arm,
+            Some(STOPPED),
+            format!("wasmc: migrated to {to_riscv}\n"),
+        ),
+        (
+            riscv,
+            Some(STOPPED),
+            format!("wasmc: migrated to {to_last}\n"),
+        ),
         (last, Some(0), String::new()),
     ] {
         let (code, out, err) = hop.wait();
         assert_eq!((code, err), (want_exit, want_err));
         printed += &out;
     }
-    assert_eq!(printed, reference("memgrow"), "the migrated run printed something else");
+    assert_eq!(
+        printed,
+        reference("memgrow"),
+        "the migrated run printed something else"
+    );
 }
 
 #[test]
 fn a_wrong_key_is_refused_and_the_program_runs_on() {
     let work = dir("wrong-key");
-    let dest = Listener::start("memgrow", Arch::Aarch64, &work, &[("WASMC_MIGRATE_KEY_FILE", work.join("other.key").to_str().unwrap())]);
-    let src = finish(command("memgrow", Arch::X86_64, &work, &[("WASMC_MIGRATE_KEY_FILE", work.join("key").to_str().unwrap()), ("WASMC_MIGRATE_TO", &dest.addr()), ("WASMC_CHECKPOINT_AFTER", STOPS[0])]));
+    let dest = Listener::start(
+        "memgrow",
+        Arch::Aarch64,
+        &work,
+        &[(
+            "WASMC_MIGRATE_KEY_FILE",
+            work.join("other.key").to_str().unwrap(),
+        )],
+    );
+    let src = finish(command(
+        "memgrow",
+        Arch::X86_64,
+        &work,
+        &[
+            ("WASMC_MIGRATE_KEY_FILE", work.join("key").to_str().unwrap()),
+            ("WASMC_MIGRATE_TO", &dest.addr()),
+            ("WASMC_CHECKPOINT_AFTER", STOPS[0]),
+        ],
+    ));
     assert_eq!(src.code, Some(0));
     one_line(&src.stderr_str(), "does not hold the same key");
     assert_eq!(src.stdout_str(), reference("memgrow"));
@@ -168,14 +247,44 @@ fn no_destination_or_one_of_another_module_leaves_the_program_running() {
     let work = dir("elsewhere");
     let key = work.join("key");
     let key = key.to_str().unwrap();
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-    let src = finish(command("memgrow", Arch::X86_64, &work, &[("WASMC_MIGRATE_KEY_FILE", key), ("WASMC_MIGRATE_TO", &closed), ("WASMC_CHECKPOINT_AFTER", STOPS[0])]));
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let src = finish(command(
+        "memgrow",
+        Arch::X86_64,
+        &work,
+        &[
+            ("WASMC_MIGRATE_KEY_FILE", key),
+            ("WASMC_MIGRATE_TO", &closed),
+            ("WASMC_CHECKPOINT_AFTER", STOPS[0]),
+        ],
+    ));
     assert_eq!(src.code, Some(0));
     one_line(&src.stderr_str(), "cannot connect");
     assert_eq!(src.stdout_str(), reference("memgrow"));
 
-    let dest = Listener::start("recursion", Arch::X86_64, &work, &[("WASMC_MIGRATE_KEY_FILE", key)]);
-    let src = finish(command("memgrow", Arch::X86_64, &work, &[("WASMC_MIGRATE_KEY_FILE", key), ("WASMC_MIGRATE_TO", &format!("[::ffff:127.0.0.1]:{}", dest.port)), ("WASMC_CHECKPOINT_AFTER", STOPS[0])]));
+    let dest = Listener::start(
+        "recursion",
+        Arch::X86_64,
+        &work,
+        &[("WASMC_MIGRATE_KEY_FILE", key)],
+    );
+    let src = finish(command(
+        "memgrow",
+        Arch::X86_64,
+        &work,
+        &[
+            ("WASMC_MIGRATE_KEY_FILE", key),
+            (
+                "WASMC_MIGRATE_TO",
+                &format!("[::ffff:127.0.0.1]:{}", dest.port),
+            ),
+            ("WASMC_CHECKPOINT_AFTER", STOPS[0]),
+        ],
+    ));
     assert_eq!(src.code, Some(0));
     one_line(&src.stderr_str(), "runs another module");
     assert_eq!(src.stdout_str(), reference("memgrow"));
@@ -186,13 +295,19 @@ fn no_destination_or_one_of_another_module_leaves_the_program_running() {
 
 /// Plays a source against a listening `memgrow`: reads and checks its HELLO, sends an
 /// OFFER, then whatever `body` writes. Returns the destination's verdict, if any.
-fn hostile_source(port: u16, body: impl FnOnce(&mut TcpStream, &mut st::StreamMac)) -> Option<Verdict> {
+fn hostile_source(
+    port: u16,
+    body: impl FnOnce(&mut TcpStream, &mut st::StreamMac),
+) -> Option<Verdict> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut hello = [0u8; st::HELLO_LEN];
     s.read_exact(&mut hello).unwrap();
     let h = Hello::decode(KEY, &hello).unwrap();
-    assert_eq!(h.module_hash[..], Sha256::digest(std::fs::read(wasm("memgrow")).unwrap())[..]);
+    assert_eq!(
+        h.module_hash[..],
+        Sha256::digest(std::fs::read(wasm("memgrow")).unwrap())[..]
+    );
     let offer = st::offer(st::FLAG_LZ4, [1; 16]);
     s.write_all(&offer).unwrap();
     let mut mac = st::StreamMac::new(KEY, &hello, &offer);
@@ -213,14 +328,21 @@ fn block(s: &mut TcpStream, mac: &mut st::StreamMac, raw: &[u8]) {
 fn tampered_cut_and_stalled_streams_are_refused() {
     let work = dir("hostile");
     let key = work.join("key");
-    let env = [("WASMC_MIGRATE_KEY_FILE", key.to_str().unwrap()), ("WASMC_MIGRATE_TIMEOUT", "2")];
+    let env = [
+        ("WASMC_MIGRATE_KEY_FILE", key.to_str().unwrap()),
+        ("WASMC_MIGRATE_TIMEOUT", "2"),
+    ];
     // Altered after the MAC was computed.
     let dest = Listener::start("memgrow", Arch::X86_64, &work, &env);
     let verdict = hostile_source(dest.port, |s, mac| {
         block(s, mac, &[7u8; 5000]);
         s.write_all(&[0; 4]).unwrap();
         mac.update(&[0; 4]);
-        let mut tag = std::mem::replace(mac, st::StreamMac::new(b"-", &[0; st::HELLO_LEN], &[0; st::OFFER_LEN])).finish();
+        let mut tag = std::mem::replace(
+            mac,
+            st::StreamMac::new(b"-", &[0; st::HELLO_LEN], &[0; st::OFFER_LEN]),
+        )
+        .finish();
         tag[0] ^= 1;
         s.write_all(&tag).unwrap();
     });
@@ -235,7 +357,11 @@ fn tampered_cut_and_stalled_streams_are_refused() {
         block(s, mac, b"not a checkpoint");
         s.write_all(&[0; 4]).unwrap();
         mac.update(&[0; 4]);
-        let tag = std::mem::replace(mac, st::StreamMac::new(b"-", &[0; st::HELLO_LEN], &[0; st::OFFER_LEN])).finish();
+        let tag = std::mem::replace(
+            mac,
+            st::StreamMac::new(b"-", &[0; st::HELLO_LEN], &[0; st::OFFER_LEN]),
+        )
+        .finish();
         s.write_all(&tag).unwrap();
     });
     assert_eq!(verdict, Some(Verdict::Refused(Refusal::BadCheckpoint)));
@@ -262,7 +388,11 @@ fn tampered_cut_and_stalled_streams_are_refused() {
     let (code, _, err) = dest.wait();
     assert_eq!(code, Some(REFUSED));
     one_line(&err, "stopped sending");
-    assert!(t.elapsed() < Duration::from_secs(20), "the stall took {:?} to notice", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "the stall took {:?} to notice",
+        t.elapsed()
+    );
     assert_eq!(verdict, Some(Verdict::Refused(Refusal::Stalled)));
 }
 
@@ -277,14 +407,21 @@ fn a_destination_that_vanishes_before_its_verdict_leaves_a_checkpoint_file() {
     let hash: [u8; 32] = Sha256::digest(std::fs::read(wasm("memgrow")).unwrap()).into();
     let fake = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
-        let hello = Hello { abi_version: abi_spec::ABI_VERSION, nonce: [9; 16], module_hash: hash }.encode(KEY);
+        let hello = Hello {
+            abi_version: abi_spec::ABI_VERSION,
+            nonce: [9; 16],
+            module_hash: hash,
+        }
+        .encode(KEY);
         s.write_all(&hello).unwrap();
         let mut offer = [0u8; st::OFFER_LEN];
         s.read_exact(&mut offer).unwrap();
         loop {
             let mut h = [0u8; 4];
             s.read_exact(&mut h).unwrap();
-            let Some((len, _)) = st::decode_header(u32::from_le_bytes(h)).unwrap() else { break };
+            let Some((len, _)) = st::decode_header(u32::from_le_bytes(h)).unwrap() else {
+                break;
+            };
             let mut b = vec![0; len];
             s.read_exact(&mut b).unwrap();
         }
@@ -293,17 +430,31 @@ fn a_destination_that_vanishes_before_its_verdict_leaves_a_checkpoint_file() {
         // Gone without a verdict.
     });
     let ckpt = work.join("kept.ckpt");
-    let src = finish(command("memgrow", Arch::X86_64, &work, &[
-        ("WASMC_MIGRATE_KEY_FILE", work.join("key").to_str().unwrap()),
-        ("WASMC_MIGRATE_TO", &format!("[::1]:{port}")),
-        ("WASMC_CHECKPOINT_AFTER", STOPS[0]),
-        ("WASMC_CHECKPOINT", ckpt.to_str().unwrap()),
-    ]));
+    let src = finish(command(
+        "memgrow",
+        Arch::X86_64,
+        &work,
+        &[
+            ("WASMC_MIGRATE_KEY_FILE", work.join("key").to_str().unwrap()),
+            ("WASMC_MIGRATE_TO", &format!("[::1]:{port}")),
+            ("WASMC_CHECKPOINT_AFTER", STOPS[0]),
+            ("WASMC_CHECKPOINT", ckpt.to_str().unwrap()),
+        ],
+    ));
     fake.join().unwrap();
     assert_eq!(src.code, Some(STOPPED), "{}", src.stderr_str());
     let err = src.stderr_str();
-    assert!(err.contains("not confirmed") && err.contains(&format!("checkpoint written to {}", ckpt.display())), "{err}");
-    let rest = finish(command("memgrow", Arch::Aarch64, &work, &[("WASMC_RESTORE", ckpt.to_str().unwrap())]));
+    assert!(
+        err.contains("not confirmed")
+            && err.contains(&format!("checkpoint written to {}", ckpt.display())),
+        "{err}"
+    );
+    let rest = finish(command(
+        "memgrow",
+        Arch::Aarch64,
+        &work,
+        &[("WASMC_RESTORE", ckpt.to_str().unwrap())],
+    ));
     assert_eq!(rest.code, Some(0), "{}", rest.stderr_str());
     assert_eq!(src.stdout_str() + &rest.stdout_str(), reference("memgrow"));
 }
@@ -316,14 +467,44 @@ fn network_controls_are_checked_at_start_up() {
     std::fs::write(work.join("short.key"), b"too short").unwrap();
     let short = work.join("short.key");
     for (env, want) in [
-        (vec![("WASMC_MIGRATE_TO", "127.0.0.1:9")], "needs WASMC_MIGRATE_KEY_FILE"),
-        (vec![("WASMC_RESTORE", "listen:[::1]:9")], "needs WASMC_MIGRATE_KEY_FILE"),
-        (vec![("WASMC_MIGRATE_KEY_FILE", key), ("WASMC_MIGRATE_TO", "localhost:9")], "numeric"),
-        (vec![("WASMC_MIGRATE_KEY_FILE", key), ("WASMC_RESTORE", "listen:1.2.3:9")], "numeric"),
-        (vec![("WASMC_MIGRATE_KEY_FILE", short.to_str().unwrap())], "16 to 4096 bytes"),
-        (vec![("WASMC_MIGRATE_KEY_FILE", "/nonexistent/key")], "cannot open WASMC_MIGRATE_KEY_FILE"),
-        (vec![("WASMC_MIGRATE_TIMEOUT", "0")], "WASMC_MIGRATE_TIMEOUT"),
-        (vec![("WASMC_MIGRATE_COMPRESS", "yes")], "WASMC_MIGRATE_COMPRESS"),
+        (
+            vec![("WASMC_MIGRATE_TO", "127.0.0.1:9")],
+            "needs WASMC_MIGRATE_KEY_FILE",
+        ),
+        (
+            vec![("WASMC_RESTORE", "listen:[::1]:9")],
+            "needs WASMC_MIGRATE_KEY_FILE",
+        ),
+        (
+            vec![
+                ("WASMC_MIGRATE_KEY_FILE", key),
+                ("WASMC_MIGRATE_TO", "localhost:9"),
+            ],
+            "numeric",
+        ),
+        (
+            vec![
+                ("WASMC_MIGRATE_KEY_FILE", key),
+                ("WASMC_RESTORE", "listen:1.2.3:9"),
+            ],
+            "numeric",
+        ),
+        (
+            vec![("WASMC_MIGRATE_KEY_FILE", short.to_str().unwrap())],
+            "16 to 4096 bytes",
+        ),
+        (
+            vec![("WASMC_MIGRATE_KEY_FILE", "/nonexistent/key")],
+            "cannot open WASMC_MIGRATE_KEY_FILE",
+        ),
+        (
+            vec![("WASMC_MIGRATE_TIMEOUT", "0")],
+            "WASMC_MIGRATE_TIMEOUT",
+        ),
+        (
+            vec![("WASMC_MIGRATE_COMPRESS", "yes")],
+            "WASMC_MIGRATE_COMPRESS",
+        ),
     ] {
         let r = finish(command("memgrow", Arch::X86_64, &work, &env));
         assert_eq!(r.code, Some(REFUSED), "{env:?}");

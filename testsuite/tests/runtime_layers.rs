@@ -16,14 +16,21 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "base",
         &[
-            "sys", "mem", "fmath", "cell", "heap", "print", "errno", "host",
+            "sys", "mem", "fmath", "cell", "heap", "print", "errno", "host", "net",
         ],
     ),
     ("process", &["process"]),
     ("instance", &["instance", "stack", "trap"]),
     (
         "mechanisms",
-        &["libcalls", "signal", "checkpoint", "ckfile", "frames"],
+        &[
+            "libcalls",
+            "signal",
+            "checkpoint",
+            "ckfile",
+            "ckstream",
+            "frames",
+        ],
     ),
     (
         "services",
