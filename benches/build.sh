@@ -15,3 +15,5 @@ build() { # src out extra-flags...
 for src in kernels/*.c; do build "$src" "${src%.c}.wasm"; done
 # 10,000 frames of ckpt's recursion need more than wasi-libc's default 64 KiB shadow stack.
 build checkpoint/ckpt.c checkpoint/ckpt.wasm -Wl,-z,stack-size=4194304
+# The live program of `cargo xtask continuum` and the network migration tests.
+build continuum/live.c continuum/live.wasm

@@ -1,16 +1,19 @@
 //! The migration stream: how a checkpoint travels from a running program to the node
-//! that resumes it (SPEC.md §4). The payload is the canonical checkpoint, byte for
-//! byte; around it, a handshake that binds the transfer to one session and one module,
-//! blocks that may be LZ4-compressed, and an HMAC-SHA256 under a pre-shared key that
-//! the destination checks before it uses anything it received.
+//! that resumes it (SPEC.md §4). Its last segment is the canonical checkpoint, byte for
+//! byte; before it, pre-copy sends rounds of memory pages while the program still runs.
+//! Around them, a handshake that binds the transfer to one session and one module,
+//! blocks that may be LZ4-compressed, and an HMAC-SHA256 per segment under a pre-shared
+//! key that the destination checks before it uses anything the segment holds.
 //!
 //! ```text
 //! destination -> source  HELLO    "WASMCHI1" | abi u32 | 0 u32 | nonce[16] | module hash[32]
 //!                                  | proof[32]: MAC of the 64 bytes before it
 //! source -> destination  OFFER    "WASMCCK1" | flags u32 | 0 u32 | nonce[16]
+//!   segments, each:      SEGMENT  kind u32 | seq u32 | stopped-at ns u64
 //!                        blocks   header u32 (stored length | LZ4 bit) | stored bytes ...
 //!                        end      header 0
-//!                        MAC[32]  over HELLO, OFFER, every header and block
+//!                        MAC[32]  over HELLO, OFFER, SEGMENT, every header and block
+//!   (PAGES segments, then one CHECKPOINT segment)
 //! destination -> source  VERDICT  "WASMCOK1" or "WASMCNO1" | code u32
 //!                                  | MAC[32] over HELLO, OFFER and the 12 bytes before it
 //! ```
@@ -36,6 +39,7 @@ pub const NAK_MAGIC: [u8; 8] = *b"WASMCNO1";
 
 pub const HELLO_LEN: usize = 64 + MAC_LEN;
 pub const OFFER_LEN: usize = 32;
+pub const SEGMENT_LEN: usize = 16;
 pub const MAC_LEN: usize = 32;
 pub const VERDICT_LEN: usize = 8 + 4 + MAC_LEN;
 
@@ -180,15 +184,86 @@ fn keyed(key: &[u8]) -> Hmac<Sha256> {
     Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts every key length")
 }
 
-/// The MAC of one stream: fed every byte after OFFER as sent, checked at the end.
+/// A segment of memory pages (pre-copy): records `offset u64 | length u32 | bytes`.
+pub const SEG_PAGES: u32 = 1;
+/// The last segment: a canonical checkpoint. After PAGES segments its memory section
+/// has no runs: memory is what the pages said (absent: zero), to the recorded size.
+pub const SEG_CHECKPOINT: u32 = 2;
+
+/// A segment's header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub kind: u32,
+    /// 0, 1, 2, ... in the order sent: a segment cannot be dropped, repeated or moved.
+    pub seq: u32,
+    /// CHECKPOINT: when the source stopped (CLOCK_REALTIME, ns), for the destination's
+    /// downtime report; 0 in PAGES.
+    pub stopped_ns: u64,
+}
+
+impl Segment {
+    pub fn encode(&self) -> [u8; SEGMENT_LEN] {
+        let mut b = [0u8; SEGMENT_LEN];
+        b[..4].copy_from_slice(&self.kind.to_le_bytes());
+        b[4..8].copy_from_slice(&self.seq.to_le_bytes());
+        b[8..].copy_from_slice(&self.stopped_ns.to_le_bytes());
+        b
+    }
+
+    /// A segment header, which must be the `seq`-th.
+    pub fn decode(b: &[u8; SEGMENT_LEN], seq: u32) -> Result<Segment, Refusal> {
+        let s = Segment {
+            kind: u32::from_le_bytes(b[..4].try_into().unwrap()),
+            seq: u32::from_le_bytes(b[4..8].try_into().unwrap()),
+            stopped_ns: u64::from_le_bytes(b[8..].try_into().unwrap()),
+        };
+        if s.seq != seq || !(s.kind == SEG_PAGES || s.kind == SEG_CHECKPOINT) {
+            return Err(Refusal::BadStream);
+        }
+        Ok(s)
+    }
+}
+
+/// The header of a PAGES record for `len` bytes at `offset` of linear memory.
+pub fn pages_record(offset: u64, len: u32) -> [u8; 12] {
+    let mut b = [0u8; 12];
+    b[..8].copy_from_slice(&offset.to_le_bytes());
+    b[8..].copy_from_slice(&len.to_le_bytes());
+    b
+}
+
+/// The records of a PAGES segment's payload, in order: (offset, bytes).
+pub fn pages_records(mut payload: &[u8]) -> impl Iterator<Item = Result<(u64, &[u8]), Refusal>> {
+    core::iter::from_fn(move || {
+        if payload.is_empty() {
+            return None;
+        }
+        if payload.len() < 12 {
+            payload = &[];
+            return Some(Err(Refusal::BadStream));
+        }
+        let offset = u64::from_le_bytes(payload[..8].try_into().unwrap());
+        let len = u32::from_le_bytes(payload[8..12].try_into().unwrap()) as usize;
+        if payload.len() - 12 < len {
+            payload = &[];
+            return Some(Err(Refusal::BadStream));
+        }
+        let bytes = &payload[12..12 + len];
+        payload = &payload[12 + len..];
+        Some(Ok((offset, bytes)))
+    })
+}
+
+/// The MAC of one segment: fed every byte after its header as sent, checked at the end.
 pub struct StreamMac(Hmac<Sha256>);
 
 impl StreamMac {
-    pub fn new(key: &[u8], hello: &[u8; HELLO_LEN], offer: &[u8; OFFER_LEN]) -> StreamMac {
+    pub fn new(key: &[u8], hello: &[u8; HELLO_LEN], offer: &[u8; OFFER_LEN], segment: &[u8; SEGMENT_LEN]) -> StreamMac {
         let mut m = keyed(key);
         m.update(STREAM_DOMAIN);
         m.update(hello);
         m.update(offer);
+        m.update(segment);
         StreamMac(m)
     }
 
@@ -421,14 +496,19 @@ mod tests {
     #[test]
     fn the_mac_binds_key_session_and_bytes() {
         let (h, o) = (hello(), offer(FLAG_LZ4, [3; 16]));
-        let mut m = StreamMac::new(KEY, &h, &o);
+        let seg = Segment { kind: SEG_CHECKPOINT, seq: 0, stopped_ns: 0 }.encode();
+        let mut m = StreamMac::new(KEY, &h, &o, &seg);
         m.update(b"payload");
         let mac = m.finish();
         let check = |key: &[u8], hello: &[u8; HELLO_LEN], offer: &[u8; OFFER_LEN], bytes: &[u8]| {
-            let mut m = StreamMac::new(key, hello, offer);
+            let mut m = StreamMac::new(key, hello, offer, &seg);
             m.update(bytes);
             m.verify(&mac)
         };
+        let moved = Segment { kind: SEG_CHECKPOINT, seq: 1, stopped_ns: 0 }.encode();
+        let mut m = StreamMac::new(KEY, &h, &o, &moved);
+        m.update(b"payload");
+        assert!(!m.verify(&mac), "a segment moved to another place in the stream");
         assert!(check(KEY, &h, &o, b"payload"));
         assert!(!check(OTHER_KEY, &h, &o, b"payload"));
         assert!(!check(KEY, &h, &o, b"paylaod"));
@@ -439,6 +519,24 @@ mod tests {
             "a stream recorded in another session"
         );
         assert!(!check(KEY, &h, &offer(FLAG_LZ4, [4; 16]), b"payload"));
+    }
+
+    #[test]
+    fn segments_and_page_records_round_trip() {
+        let seg = Segment { kind: SEG_PAGES, seq: 3, stopped_ns: 77 };
+        assert_eq!(Segment::decode(&seg.encode(), 3), Ok(seg));
+        assert_eq!(Segment::decode(&seg.encode(), 2), Err(Refusal::BadStream), "out of order");
+        let bad = Segment { kind: 9, seq: 0, stopped_ns: 0 };
+        assert_eq!(Segment::decode(&bad.encode(), 0), Err(Refusal::BadStream));
+        let mut payload = Vec::new();
+        payload.extend_from_slice(&pages_record(4096, 3));
+        payload.extend_from_slice(b"abc");
+        payload.extend_from_slice(&pages_record(1 << 32, 0));
+        let got: Vec<_> = pages_records(&payload).collect();
+        assert_eq!(got, [Ok((4096, &b"abc"[..])), Ok((1 << 32, &b""[..]))]);
+        payload.extend_from_slice(&pages_record(0, 10));
+        payload.extend_from_slice(b"short");
+        assert_eq!(pages_records(&payload).last(), Some(Err(Refusal::BadStream)));
     }
 
     #[test]

@@ -310,7 +310,9 @@ fn hostile_source(
     );
     let offer = st::offer(st::FLAG_LZ4, [1; 16]);
     s.write_all(&offer).unwrap();
-    let mut mac = st::StreamMac::new(KEY, &hello, &offer);
+    let segment = st::Segment { kind: st::SEG_CHECKPOINT, seq: 0, stopped_ns: 0 }.encode();
+    s.write_all(&segment).unwrap();
+    let mut mac = st::StreamMac::new(KEY, &hello, &offer, &segment);
     body(&mut s, &mut mac);
     let mut v = [0u8; st::VERDICT_LEN];
     s.read_exact(&mut v).ok()?;
@@ -340,7 +342,7 @@ fn tampered_cut_and_stalled_streams_are_refused() {
         mac.update(&[0; 4]);
         let mut tag = std::mem::replace(
             mac,
-            st::StreamMac::new(b"-", &[0; st::HELLO_LEN], &[0; st::OFFER_LEN]),
+            st::StreamMac::new(b"-", &[0; st::HELLO_LEN], &[0; st::OFFER_LEN], &[0; st::SEGMENT_LEN]),
         )
         .finish();
         tag[0] ^= 1;
@@ -359,7 +361,7 @@ fn tampered_cut_and_stalled_streams_are_refused() {
         mac.update(&[0; 4]);
         let tag = std::mem::replace(
             mac,
-            st::StreamMac::new(b"-", &[0; st::HELLO_LEN], &[0; st::OFFER_LEN]),
+            st::StreamMac::new(b"-", &[0; st::HELLO_LEN], &[0; st::OFFER_LEN], &[0; st::SEGMENT_LEN]),
         )
         .finish();
         s.write_all(&tag).unwrap();
@@ -416,6 +418,9 @@ fn a_destination_that_vanishes_before_its_verdict_leaves_a_checkpoint_file() {
         s.write_all(&hello).unwrap();
         let mut offer = [0u8; st::OFFER_LEN];
         s.read_exact(&mut offer).unwrap();
+        let mut segment = [0u8; st::SEGMENT_LEN];
+        s.read_exact(&mut segment).unwrap();
+        assert_eq!(st::Segment::decode(&segment, 0).unwrap().kind, st::SEG_CHECKPOINT);
         loop {
             let mut h = [0u8; 4];
             s.read_exact(&mut h).unwrap();

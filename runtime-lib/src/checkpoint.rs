@@ -5,7 +5,8 @@
 //! is the layer above's: `save` is given it, `load` hands it back.
 
 use crate::ckfile;
-use crate::ckstream::{self, Link, Sent};
+use crate::ckstream::{self, Link, Sent, Session};
+use abi_spec::stream as st;
 use core::net::SocketAddr;
 use crate::host::{self, AT_FDCWD};
 use crate::instance::{desc, slice, with_runtime, Vm};
@@ -218,6 +219,65 @@ pub fn send(vm: Vm, frames: &[SavedFrame], wasi: WasiRef, to: &SocketAddr, link:
         Ok(ckstream::send(to, link, &desc().module_hash, |sink| encode(sink, ck, untouched)))
     });
     sent.unwrap_or_else(Sent::NotTaken)
+}
+
+/// Sends the checkpoint of the stopped instance as the last segment of `session`; with
+/// `memory` false its memory section has no runs (pre-copy sent the pages).
+pub fn send_segment(vm: Vm, frames: &[SavedFrame], wasi: WasiRef, session: &mut Session, memory: bool) -> Result<(), &'static str> {
+    let stopped = crate::host::clock_gettime(CLOCK_REALTIME).unwrap_or(0);
+    gather(vm, frames, wasi, |ck, untouched| {
+        session.segment(st::SEG_CHECKPOINT, stopped, |sink| match memory {
+            true => encode(sink, ck, untouched),
+            false => ck::write_checkpoint_hinted(sink, ck, &|_| true),
+        })
+    })
+}
+
+/// Sends `pages` (ascending indices of `page`-byte pages) of linear memory as a PAGES
+/// segment of `session`; all-zero pages are left out when `skip_zero` (the destination
+/// starts from zeroed memory).
+pub fn send_pages(vm: Vm, session: &mut Session, pages: &[usize], page: usize, skip_zero: bool) -> Result<(), &'static str> {
+    let base = vm.memory_base() as usize;
+    let size = vm.memory_size() as usize;
+    // SAFETY: linear memory is mapped readable up to its size; writes meanwhile are
+    // the program's own (pre-copy tracks them and sends those pages again).
+    let memory = unsafe { core::slice::from_raw_parts(base as *const u8, size) };
+    let wanted = |p: usize| (p + 1) * page <= size && !(skip_zero && memory[p * page..(p + 1) * page].iter().all(|b| *b == 0));
+    session.segment(st::SEG_PAGES, 0, |sink| {
+        let mut i = 0;
+        while i < pages.len() {
+            if !wanted(pages[i]) {
+                i += 1;
+                continue;
+            }
+            // A run of consecutive wanted pages, at most a stream block long.
+            let mut j = i + 1;
+            while j < pages.len() && pages[j] == pages[j - 1] + 1 && (j - i) * page < st::BLOCK && wanted(pages[j]) {
+                j += 1;
+            }
+            let bytes = &memory[pages[i] * page..(pages[j - 1] + 1) * page];
+            sink.write(&st::pages_record((pages[i] * page) as u64, bytes.len() as u32)).map_err(WriteError::Sink)?;
+            sink.write(bytes).map_err(WriteError::Sink)?;
+            i = j;
+        }
+        Ok(())
+    })
+}
+
+const CLOCK_REALTIME: usize = 0;
+
+/// Puts pre-copied `bytes` at `at` in the fresh instance's linear memory, growing it to
+/// hold them (memory never shrinks, so the checkpoint that follows is at least as large).
+pub fn put_pages(vm: Vm, at: u64, bytes: &[u8]) -> Result<(), &'static str> {
+    let end = at.checked_add(bytes.len() as u64).filter(|e| *e <= 1 << 32).ok_or("pages out of range")?;
+    let cur = vm.memory_size();
+    if end > cur && crate::instance::grow_memory(vm, (end - cur).div_ceil(abi_spec::WASM_PAGE)) < 0 {
+        return Err("pages beyond what this module's memory can grow to");
+    }
+    // SAFETY: `[at, end)` lies inside linear memory (grown above), which is read-write;
+    // `bytes` is a separate allocation.
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), (vm.memory_base() + at) as *mut u8, bytes.len()) };
+    Ok(())
 }
 
 /// Writes `ck` to `sink`, leaving out the chunks `untouched` says were never written.

@@ -28,8 +28,8 @@ pub enum Sent {
     Unconfirmed(&'static str),
 }
 
-/// A [`Sink`] that cuts the checkpoint into blocks, compresses them, feeds the MAC and
-/// sends them.
+/// A [`Sink`] that cuts a segment's payload into blocks, compresses them, feeds the
+/// segment's MAC and sends them.
 pub struct StreamSink<'a> {
     sock: &'a Socket,
     mac: StreamMac,
@@ -38,6 +38,8 @@ pub struct StreamSink<'a> {
     raw: Vec<u8>,
     wire: Vec<u8>,
     scratch: Vec<u8>,
+    /// Bytes on the wire so far.
+    pub sent: u64,
 }
 
 impl StreamSink<'_> {
@@ -46,17 +48,19 @@ impl StreamSink<'_> {
         self.wire.clear();
         st::encode_block(block, self.compress, &mut self.scratch, &mut self.wire);
         self.mac.update(&self.wire);
+        self.sent += self.wire.len() as u64;
         self.sock.write_all(&self.wire)
     }
 
-    /// Sends the last block, the end header and the MAC.
-    fn finish(mut self) -> Result<(), IoError> {
+    /// Sends the last block, the end header and the MAC; returns the bytes sent.
+    fn finish(mut self) -> Result<u64, IoError> {
         if !self.raw.is_empty() {
             self.emit(None)?;
         }
         self.mac.update(&[0; 4]);
         self.sock.write_all(&[0; 4])?;
-        self.sock.write_all(&self.mac.finish())
+        self.sock.write_all(&self.mac.finish())?;
+        Ok(self.sent + 4 + st::MAC_LEN as u64)
     }
 }
 
@@ -83,60 +87,99 @@ impl Sink for StreamSink<'_> {
     }
 }
 
-/// Sends a checkpoint of the module `module_hash` to `to`; `write` writes it into the
-/// sink it is given.
+/// A source's open connection to a destination that holds the key and runs this module.
+pub struct Session {
+    sock: Socket,
+    hello: [u8; st::HELLO_LEN],
+    offer: [u8; st::OFFER_LEN],
+    key: &'static [u8],
+    compress: bool,
+    /// The next segment's number.
+    pub seq: u32,
+    /// Bytes on the wire so far (after the handshake).
+    pub sent: u64,
+}
+
+impl Session {
+    /// Connects to `to` and checks its greeting.
+    pub fn open(to: &SocketAddr, link: &Link, module_hash: &[u8; 32]) -> Result<Session, &'static str> {
+        let sock = match Socket::connect(to, link.timeout) {
+            Ok(s) => s,
+            Err(IoError::Failed) => return Err("cannot connect (nobody listening there?)"),
+            Err(e) => return Err(e.message()),
+        };
+        let mut hello = [0u8; st::HELLO_LEN];
+        sock.read_exact(&mut hello).map_err(IoError::message)?;
+        let h = Hello::decode(link.key, &hello)?;
+        if h.abi_version != abi_spec::ABI_VERSION || h.module_hash != *module_hash {
+            return Err("the destination runs another module or wasmc version");
+        }
+        let offer = st::offer(if link.compress { st::FLAG_LZ4 } else { 0 }, crate::net::random());
+        sock.write_all(&offer).map_err(IoError::message)?;
+        Ok(Session { sock, hello, offer, key: link.key, compress: link.compress, seq: 0, sent: 0 })
+    }
+
+    /// Sends one segment of `kind`, whose payload `write` writes into the sink.
+    pub fn segment(
+        &mut self,
+        kind: u32,
+        stopped_ns: u64,
+        write: impl FnOnce(&mut StreamSink) -> Result<(), WriteError<IoError>>,
+    ) -> Result<(), &'static str> {
+        let header = st::Segment { kind, seq: self.seq, stopped_ns }.encode();
+        self.sock.write_all(&header).map_err(IoError::message)?;
+        let mut sink = StreamSink {
+            sock: &self.sock,
+            mac: StreamMac::new(self.key, &self.hello, &self.offer, &header),
+            compress: self.compress,
+            raw: Vec::with_capacity(st::BLOCK),
+            wire: Vec::new(),
+            scratch: Vec::new(),
+            sent: 0,
+        };
+        match write(&mut sink) {
+            Ok(()) => {}
+            Err(WriteError::Sink(e)) => return Err(e.message()),
+            Err(WriteError::Invalid(msg)) => return Err(msg),
+        }
+        self.sent += st::SEGMENT_LEN as u64 + sink.finish().map_err(IoError::message)?;
+        self.seq += 1;
+        Ok(())
+    }
+
+    /// Waits for the destination's verdict on the whole stream.
+    pub fn verdict(&self) -> Sent {
+        let mut verdict = [0u8; st::VERDICT_LEN];
+        if let Err(e) = self.sock.read_exact(&mut verdict) {
+            return Sent::Unconfirmed(e.message());
+        }
+        match st::read_verdict(self.key, &self.hello, &self.offer, &verdict) {
+            Verdict::Accepted => Sent::Accepted,
+            Verdict::Refused(r) => Sent::NotTaken(r.message()),
+            Verdict::Garbled => Sent::Unconfirmed("the destination's answer is not authentic"),
+        }
+    }
+}
+
+/// Sends a checkpoint of the module `module_hash` to `to` in one segment (stop and
+/// copy); `write` writes it into the sink it is given.
 pub fn send(
     to: &SocketAddr,
     link: &Link,
     module_hash: &[u8; 32],
     write: impl FnOnce(&mut StreamSink) -> Result<(), WriteError<IoError>>,
 ) -> Sent {
-    let sock = match Socket::connect(to, link.timeout) {
+    let mut session = match Session::open(to, link, module_hash) {
         Ok(s) => s,
-        Err(IoError::Failed) => return Sent::NotTaken("cannot connect (nobody listening there?)"),
-        Err(e) => return Sent::NotTaken(e.message()),
-    };
-    let mut hello = [0u8; st::HELLO_LEN];
-    if let Err(e) = sock.read_exact(&mut hello) {
-        return Sent::NotTaken(e.message());
-    }
-    let h = match Hello::decode(link.key, &hello) {
-        Ok(h) => h,
         Err(msg) => return Sent::NotTaken(msg),
     };
-    if h.abi_version != abi_spec::ABI_VERSION || h.module_hash != *module_hash {
-        return Sent::NotTaken("the destination runs another module or wasmc version");
+    if let Err(msg) = session.segment(st::SEG_CHECKPOINT, crate::host::clock_gettime(CLOCK_REALTIME).unwrap_or(0), write) {
+        return Sent::NotTaken(msg);
     }
-    let offer = st::offer(if link.compress { st::FLAG_LZ4 } else { 0 }, crate::net::random());
-    if let Err(e) = sock.write_all(&offer) {
-        return Sent::NotTaken(e.message());
-    }
-    let mut sink = StreamSink {
-        sock: &sock,
-        mac: StreamMac::new(link.key, &hello, &offer),
-        compress: link.compress,
-        raw: Vec::with_capacity(st::BLOCK),
-        wire: Vec::new(),
-        scratch: Vec::new(),
-    };
-    match write(&mut sink) {
-        Ok(()) => {}
-        Err(WriteError::Sink(e)) => return Sent::NotTaken(e.message()),
-        Err(WriteError::Invalid(msg)) => return Sent::NotTaken(msg),
-    }
-    if let Err(e) = sink.finish() {
-        return Sent::NotTaken(e.message());
-    }
-    let mut verdict = [0u8; st::VERDICT_LEN];
-    if let Err(e) = sock.read_exact(&mut verdict) {
-        return Sent::Unconfirmed(e.message());
-    }
-    match st::read_verdict(link.key, &hello, &offer, &verdict) {
-        Verdict::Accepted => Sent::Accepted,
-        Verdict::Refused(r) => Sent::NotTaken(r.message()),
-        Verdict::Garbled => Sent::Unconfirmed("the destination's answer is not authentic"),
-    }
+    session.verdict()
 }
+
+const CLOCK_REALTIME: usize = 0;
 
 /// A checkpoint received and authenticated, whose sender waits for the verdict.
 pub struct Received {
@@ -162,10 +205,28 @@ pub fn listen(addr: &SocketAddr) -> Result<(Socket, u16), &'static str> {
     Ok((s, port))
 }
 
+/// What a destination learnt about a stream, for `WASMC_MIGRATE_STATS`.
+#[derive(Clone, Copy, Default)]
+pub struct Stats {
+    /// PAGES segments (pre-copy rounds) before the checkpoint.
+    pub rounds: u32,
+    /// Bytes on the wire after the handshake.
+    pub wire: u64,
+    /// When the source stopped (CLOCK_REALTIME ns, the source's clock).
+    pub stopped_ns: u64,
+}
+
 /// Takes one connection on `listener` and receives a checkpoint of `module_hash` from
-/// it, of at most `max` bytes. A refusal has been answered (when the connection still
-/// allowed it) by the time it is returned.
-pub fn receive(listener: &Socket, link: &Link, module_hash: &[u8; 32], max: u64) -> Result<Received, Refusal> {
+/// it, of at most `max` bytes. The pages of pre-copy rounds go to `pages` (offset,
+/// bytes) as soon as their segment's MAC checks out. A refusal has been answered (when
+/// the connection still allowed it) by the time it is returned.
+pub fn receive(
+    listener: &Socket,
+    link: &Link,
+    module_hash: &[u8; 32],
+    max: u64,
+    mut pages: impl FnMut(u64, &[u8]) -> Result<(), Refusal>,
+) -> Result<(Received, Stats), Refusal> {
     let sock = listener.accept(link.timeout).map_err(|_| Refusal::BadStream)?;
     let hello = Hello { abi_version: abi_spec::ABI_VERSION, nonce: crate::net::random(), module_hash: *module_hash }.encode(link.key);
     let io = |e: IoError| if e == IoError::TimedOut { Refusal::Stalled } else { Refusal::BadStream };
@@ -177,32 +238,50 @@ pub fn receive(listener: &Socket, link: &Link, module_hash: &[u8; 32], max: u64)
         r
     };
     st::decode_offer(&offer).map_err(|r| refuse(r, &offer))?;
-    let mut mac = StreamMac::new(link.key, &hello, &offer);
-    let mut bytes: Vec<u8> = Vec::new();
+    let mut stats = Stats { wire: 0, ..Stats::default() };
     let mut stored = alloc::vec![0u8; st::MAX_STORED];
-    loop {
-        let mut h = [0u8; 4];
-        sock.read_exact(&mut h).map_err(|e| refuse(io(e), &offer))?;
-        mac.update(&h);
-        let Some((len, lz4)) = st::decode_header(u32::from_le_bytes(h)).map_err(|r| refuse(r, &offer))? else {
-            break;
-        };
-        sock.read_exact(&mut stored[..len]).map_err(|e| refuse(io(e), &offer))?;
-        mac.update(&stored[..len]);
-        if bytes.len() as u64 > max || bytes.try_reserve(st::BLOCK).is_err() {
+    for seq in 0.. {
+        let mut header = [0u8; st::SEGMENT_LEN];
+        sock.read_exact(&mut header).map_err(|e| refuse(io(e), &offer))?;
+        let segment = st::Segment::decode(&header, seq).map_err(|r| refuse(r, &offer))?;
+        let mut mac = StreamMac::new(link.key, &hello, &offer, &header);
+        let mut bytes: Vec<u8> = Vec::new();
+        loop {
+            let mut h = [0u8; 4];
+            sock.read_exact(&mut h).map_err(|e| refuse(io(e), &offer))?;
+            mac.update(&h);
+            let Some((len, lz4)) = st::decode_header(u32::from_le_bytes(h)).map_err(|r| refuse(r, &offer))? else {
+                break;
+            };
+            sock.read_exact(&mut stored[..len]).map_err(|e| refuse(io(e), &offer))?;
+            mac.update(&stored[..len]);
+            stats.wire += 4 + len as u64;
+            if bytes.len() as u64 > max || bytes.try_reserve(st::BLOCK).is_err() {
+                return Err(refuse(Refusal::TooLarge, &offer));
+            }
+            // Decoded before the MAC is checked, by a decoder that is safe on any
+            // input; nothing uses the bytes until the MAC has been.
+            st::decode_block(&stored[..len], lz4, &mut bytes).map_err(|r| refuse(r, &offer))?;
+        }
+        let mut tag = [0u8; st::MAC_LEN];
+        sock.read_exact(&mut tag).map_err(|e| refuse(io(e), &offer))?;
+        stats.wire += (st::SEGMENT_LEN + 4 + st::MAC_LEN) as u64;
+        if !mac.verify(&tag) {
+            return Err(refuse(Refusal::BadMac, &offer));
+        }
+        if bytes.len() as u64 > max {
             return Err(refuse(Refusal::TooLarge, &offer));
         }
-        // Decoded before the MAC is checked, by a decoder that is safe on any input;
-        // nothing uses the bytes until the MAC has been.
-        st::decode_block(&stored[..len], lz4, &mut bytes).map_err(|r| refuse(r, &offer))?;
+        if segment.kind == st::SEG_PAGES {
+            for record in st::pages_records(&bytes) {
+                let (at, data) = record.map_err(|r| refuse(r, &offer))?;
+                pages(at, data).map_err(|r| refuse(r, &offer))?;
+            }
+            stats.rounds += 1;
+            continue;
+        }
+        stats.stopped_ns = segment.stopped_ns;
+        return Ok((Received { sock, hello, offer, bytes }, stats));
     }
-    let mut tag = [0u8; st::MAC_LEN];
-    sock.read_exact(&mut tag).map_err(|e| refuse(io(e), &offer))?;
-    if !mac.verify(&tag) {
-        return Err(refuse(Refusal::BadMac, &offer));
-    }
-    if bytes.len() as u64 > max {
-        return Err(refuse(Refusal::TooLarge, &offer));
-    }
-    Ok(Received { sock, hello, offer, bytes })
+    unreachable!("the segment loop returns")
 }

@@ -314,3 +314,27 @@ pub const POLLERR: i16 = 8;
 pub const POLLHUP: i16 = 16;
 pub const POLLNVAL: i16 = 32;
 pub const FIONREAD: usize = 0x541b;
+
+/// Forks the process (clone with SIGCHLD to the parent, no shared memory): the child
+/// gets a copy-on-write snapshot of all memory. Returns the child's pid in the parent,
+/// 0 in the child, a negative errno on failure.
+pub fn fork() -> isize {
+    const SIGCHLD: usize = 17;
+    // SAFETY: a plain fork: the child continues on its own copy of this stack and of
+    // all memory; the parent's memory is untouched.
+    unsafe { crate::sys::syscall5(nr::CLONE, SIGCHLD, 0, 0, 0, 0) }
+}
+
+/// Reaps child `pid` if it has ended: `Some(true)` when it exited with status 0,
+/// `Some(false)` when it failed or was killed, `None` while it runs.
+pub fn reap(pid: i32) -> Option<bool> {
+    const WNOHANG: usize = 1;
+    let mut status: i32 = 0;
+    // SAFETY: the kernel writes the 4-byte status into `status`.
+    let r = unsafe { syscall4(nr::WAIT4, pid as usize, &mut status as *mut i32 as usize, WNOHANG, 0) };
+    match r {
+        0 => None,
+        r if r < 0 => Some(false),
+        _ => Some(status == 0),
+    }
+}

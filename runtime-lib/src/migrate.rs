@@ -12,11 +12,7 @@
 
 use crate::cell::MainCell;
 use crate::checkpoint::{self, RestoreFrame};
-use crate::ckstream::{self, Link, Sent};
-use crate::print::eprintln_parts;
-use abi_spec::checkpoint::WasiView;
-use abi_spec::stream::{Refusal, MAX_KEY, MIN_KEY};
-use core::net::SocketAddr;
+use crate::{precopy, remote};
 use crate::frames::Site;
 use crate::instance::{arm_polls, Vm};
 use crate::print::fatal;
@@ -58,9 +54,9 @@ static RUNNING: AtomicBool = AtomicBool::new(false);
 
 const SIGUSR1: i32 = 10;
 
-/// Whether the polls must fault: a request is pending.
+/// Whether the polls must fault: a request is pending, or pre-copy has work.
 fn wanted() -> bool {
-    REQUESTED.load(SeqCst)
+    REQUESTED.load(SeqCst) || precopy::wants_poll()
 }
 
 /// Arms the polls if a checkpoint is wanted and the program is running. Safe in signal
@@ -102,6 +98,8 @@ fn on_poll(uc: *mut u8) -> bool {
         Site::Poll { len } => {
             if RUNNING.load(SeqCst) && REQUESTED.load(SeqCst) {
                 stop(uc);
+            } else if RUNNING.load(SeqCst) && precopy::wants_poll() {
+                precopy::step(uc);
             }
             // Not stopped (no request, a restore under way, or frames that cannot be
             // read at this poll: then the next poll tries again), or snapshot-and-continue.
@@ -118,6 +116,14 @@ fn on_poll(uc: *mut u8) -> bool {
 /// program is to go on (snapshot-and-continue, or a checkpoint that could not be
 /// written: the state is intact, nothing was unwound).
 fn stop(uc: *mut u8) {
+    if precopy::enabled() {
+        // Pre-copy: memory goes first, while the program runs; it stops later.
+        REQUESTED.store(false, SeqCst);
+        if let (false, Some(vm)) = (precopy::active(), Vm::get()) {
+            precopy::begin(vm);
+        }
+        return;
+    }
     // SAFETY: a fault at a poll of the running program (the caller checked both).
     let Ok(mut frames) = (unsafe { crate::frames::read_stack(uc) }) else {
         return;
@@ -126,29 +132,11 @@ fn stop(uc: *mut u8) {
     frames.reverse();
     let Some(vm) = Vm::get() else { return };
     let wasi = crate::wasi::checkpoint_state();
-    let safe_elsewhere = match NET.with(|n| n.to.map(|to| (to, n.link()))) {
-        Some((to, link)) => {
-            let name = control(b"WASMC_MIGRATE_TO").unwrap_or_default();
-            match wasi.lend(|w| checkpoint::send(vm, &frames, w, &to, &link)) {
-                Sent::Accepted => {
-                    eprintln_parts(&[b"wasmc: migrated to ", name]);
-                    true
-                }
-                Sent::NotTaken(why) => {
-                    eprintln_parts(&[b"wasmc: migration to ", name, b" failed: ", why.as_bytes(), b"; continuing"]);
-                    false
-                }
-                // The destination may be running it: stop here, with the state in a
-                // file, rather than run twice (or lose it).
-                Sent::Unconfirmed(why) => {
-                    eprintln_parts(&[b"wasmc: migration to ", name, b" not confirmed: ", why.as_bytes()]);
-                    let written = wasi.lend(|w| checkpoint::save(vm, &frames, w));
-                    if written {
-                        eprintln_parts(&[b"wasmc: checkpoint written to ", checkpoint::path()]);
-                    }
-                    written
-                }
-            }
+    let safe_elsewhere = match remote::target() {
+        Some(to) => {
+            let link = remote::link();
+            let sent = wasi.lend(|w| checkpoint::send(vm, &frames, w, &to, &link));
+            remote::conclude(sent, || wasi.lend(|w| checkpoint::save(vm, &frames, w)))
         }
         None => wasi.lend(|w| checkpoint::save(vm, &frames, w)),
     };
@@ -158,109 +146,13 @@ fn stop(uc: *mut u8) {
     }
 }
 
-/// The `WASMC_MIGRATE_*` controls, read at start-up.
-struct NetControls {
-    /// `WASMC_MIGRATE_TO`: checkpoints go there instead of to a file.
-    to: Option<SocketAddr>,
-    /// `WASMC_RESTORE=listen:ADDR`.
-    listen: Option<SocketAddr>,
-    key: &'static [u8],
-    timeout: u64,
-    compress: bool,
-}
-
-impl NetControls {
-    fn link(&self) -> Link {
-        Link { key: self.key, timeout: self.timeout, compress: self.compress }
-    }
-}
-
-/// Main flow only: read at start-up, then by the restore run and by the poll fault (a
-/// synchronous fault of generated code, never inside a `MainCell::with`).
-static NET: MainCell<NetControls> =
-    MainCell::new(NetControls { to: None, listen: None, key: &[], timeout: DEFAULT_TIMEOUT, compress: true });
-
-/// Seconds a migration transfer may go without progress, unless `WASMC_MIGRATE_TIMEOUT`.
-const DEFAULT_TIMEOUT: u64 = 10;
-
-/// The prefix of `WASMC_RESTORE` that makes it wait for a migration stream.
-const LISTEN: &[u8] = b"listen:";
-
-fn parse_addr(name: &[u8], v: &[u8]) -> SocketAddr {
-    match core::str::from_utf8(v).ok().and_then(|s| s.parse().ok()) {
-        Some(a) => a,
-        None => fatal(&[name, b" must be IPV4:PORT or [IPV6]:PORT (numeric, no host names)"]),
-    }
-}
-
-/// Reads and checks the `WASMC_MIGRATE_*` controls and `WASMC_RESTORE=listen:`.
-fn init_net() {
-    let to = control(b"WASMC_MIGRATE_TO").map(|v| parse_addr(b"WASMC_MIGRATE_TO", v));
-    let listen = control(b"WASMC_RESTORE")
-        .and_then(|v| v.strip_prefix(LISTEN))
-        .map(|v| parse_addr(b"WASMC_RESTORE=listen:", v));
-    let key: &'static [u8] = match control(b"WASMC_MIGRATE_KEY_FILE") {
-        Some(path) => crate::ckfile::read_key(path, MIN_KEY, MAX_KEY).unwrap_or_else(|m| fatal(&[m.as_bytes()])).leak(),
-        None if to.is_some() || listen.is_some() => {
-            fatal(&[b"migrating over the network needs WASMC_MIGRATE_KEY_FILE (a pre-shared key of 16 to 4096 bytes)"])
-        }
-        None => &[],
-    };
-    let timeout = match control(b"WASMC_MIGRATE_TIMEOUT") {
-        None => DEFAULT_TIMEOUT,
-        Some(v) => match parse_u64(v) {
-            Some(n @ 1..=3600) => n,
-            _ => fatal(&[b"WASMC_MIGRATE_TIMEOUT must be a number of seconds from 1 to 3600"]),
-        },
-    };
-    let compress = match control(b"WASMC_MIGRATE_COMPRESS") {
-        None | Some(b"1") => true,
-        Some(b"0") => false,
-        Some(_) => fatal(&[b"WASMC_MIGRATE_COMPRESS must be 0 or 1"]),
-    };
-    NET.with(|n| *n = NetControls { to, listen, key, timeout, compress });
-}
-
-/// `WASMC_RESTORE=listen:ADDR`: waits for one migration stream, and loads it. A stream
-/// that is not authentic, or not a checkpoint this executable can resume, is refused
-/// (the source keeps running) and stops this process with one line.
-fn receive(vm: Vm, addr: &SocketAddr) -> (Vec<RestoreFrame>, WasiView<'static>, ckstream::Received) {
-    let link = NET.with(|n| n.link());
-    let (listener, port) = ckstream::listen(addr).unwrap_or_else(|m| fatal(&[m.as_bytes()]));
-    let mut l = crate::print::Line::new();
-    l.s(b"wasmc: waiting for a migration on port ").dec(port as u64).nl().write(crate::print::STDERR);
-    let module_hash = crate::instance::desc().module_hash;
-    let mut rx = match ckstream::receive(&listener, &link, &module_hash, crate::ckfile::MAX_CHECKPOINT_BYTES) {
-        Ok(rx) => rx,
-        Err(r) => fatal(&[b"migration refused: ", r.message().as_bytes()]),
-    };
-    drop(listener);
-    // Kept for the process, as a checkpoint file's bytes are.
-    let bytes: &'static [u8] = core::mem::take(&mut rx.bytes).leak();
-    match checkpoint::apply(vm, bytes) {
-        Ok((frames, wasi)) => (frames, wasi, rx),
-        Err(msg) => {
-            rx.answer(link.key, Some(Refusal::BadCheckpoint));
-            fatal(&[b"migration refused: cannot restore: ", msg.as_bytes()])
-        }
-    }
-}
-
-fn parse_u64(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 {
-        return None;
-    }
-    s.iter().try_fold(0u64, |acc, c| {
-        c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u64)
-    })
-}
 
 /// Reads and checks the migration controls; called once at start-up, before any Wasm
 /// code runs. A bad value stops the process with one line (exit 125) now rather than
 /// losing a checkpoint later.
 pub fn init() {
     if let Some(n) = control(b"WASMC_CHECKPOINT_AFTER") {
-        match parse_u64(n) {
+        match crate::process::parse_u64(n) {
             Some(n) if n > 0 => COUNTDOWN_START.store(n, SeqCst),
             _ => fatal(&[b"WASMC_CHECKPOINT_AFTER must be a positive number of migration points"]),
         }
@@ -273,7 +165,8 @@ pub fn init() {
     if control(b"WASMC_RESTORE").is_some_and(|p| p.is_empty()) {
         fatal(&[b"WASMC_RESTORE must name a checkpoint file, or be listen:ADDR:PORT"]);
     }
-    init_net();
+    remote::init();
+    precopy::init();
     let destination = control(b"WASMC_CHECKPOINT");
     if destination.is_some_and(|p| p.is_empty()) {
         fatal(&[b"WASMC_CHECKPOINT must name a file"]);
@@ -282,7 +175,7 @@ pub fn init() {
     // checked now, by creating and removing the temporary there. (The default, in the
     // current directory, is not: a program that is never asked to stop may run where
     // it cannot write.)
-    let migrating = NET.with(|n| n.to.is_some());
+    let migrating = remote::target().is_some();
     if destination.is_some() || COUNTDOWN_START.load(SeqCst) != 0 || migrating {
         if let Err(msg) = crate::ckfile::check_writable(checkpoint::path()) {
             fatal(&[msg.as_bytes()]);
@@ -307,18 +200,8 @@ pub fn restoring() -> Option<&'static [u8]> {
 /// asked. Checkpoints are taken inside it, by the poll fault.
 pub fn run_entry(vm: Vm, entry: extern "C" fn(*mut VmCtx)) {
     if let Some(path) = restoring() {
-        let frames = match NET.with(|n| n.listen) {
-            Some(addr) => {
-                let (frames, wasi, rx) = receive(vm, &addr);
-                let key = NET.with(|n| n.key);
-                if let Err(msg) = crate::wasi::restore_state(&wasi) {
-                    rx.answer(key, Some(Refusal::BadCheckpoint));
-                    fatal(&[b"migration refused: cannot restore: ", msg.as_bytes()]);
-                }
-                // The point of no return: from here this node runs the program.
-                rx.answer(key, None);
-                frames
-            }
+        let frames = match remote::listen_addr() {
+            Some(addr) => remote::receive(vm, &addr),
             None => {
                 let (frames, wasi) = checkpoint::load(vm, path);
                 if let Err(msg) = crate::wasi::restore_state(&wasi) {
@@ -346,6 +229,7 @@ pub fn run_entry(vm: Vm, entry: extern "C" fn(*mut VmCtx)) {
 /// Back to normal running, at the start or once restoring is over: a countdown starts,
 /// and a request that came meanwhile arms the polls.
 fn resume(vm: Vm) {
+    remote::report_resumed();
     vm.set_mig_state(mig_state::IDLE);
     let n = COUNTDOWN_START.load(SeqCst);
     vm.set_countdown(n);

@@ -111,3 +111,13 @@ unsafe fn read_vec(mut p: *const *const u8) -> (Vec<&'static [u8]>, *const usize
         (v, p.add(1) as *const usize)
     }
 }
+
+/// A `WASMC_*` number: decimal digits only, at most 19 of them.
+pub fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    s.iter().try_fold(0u64, |acc, c| {
+        c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u64)
+    })
+}

@@ -151,6 +151,18 @@ pub fn set_poll_hook(hook: PollHook) {
     POLL_HOOK.store(hook as usize, SeqCst);
 }
 
+/// What a write fault calls first (pre-copy's dirty tracking installs it): given the
+/// faulting address, returns true when it made the write possible (the program then
+/// retries it). It must be safe to run at any pc, even inside this handler.
+pub type WriteHook = fn(usize) -> bool;
+
+/// The installed [`WriteHook`] as an address (0: none); atomic, as handler state.
+static WRITE_HOOK: AtomicUsize = AtomicUsize::new(0);
+
+pub fn set_write_hook(hook: WriteHook) {
+    WRITE_HOOK.store(hook as usize, SeqCst);
+}
+
 /// Sets the interrupted pc of a signal handler's ucontext, where the program resumes.
 ///
 /// # Safety
@@ -164,6 +176,16 @@ extern "C" fn on_fault(sig: i32, info: *mut u8, uc: *mut u8) {
     // SAFETY: the kernel calls this SA_SIGINFO handler with its siginfo_t and ucontext_t,
     // and si_addr is at SI_ADDR in the siginfo of every fault signal.
     let (pc, addr) = unsafe { (ucontext_pc(uc), *(info.add(SI_ADDR) as *const usize)) };
+    // Before the re-entry check: a write to a tracked page may come from the runtime
+    // itself, inside this handler, and is resumable wherever it happens.
+    let write_hook = WRITE_HOOK.load(SeqCst);
+    if sig == SIGSEGV && write_hook != 0 {
+        // SAFETY: only `set_write_hook` stores here, and it stores a `WriteHook`.
+        let hook: WriteHook = unsafe { core::mem::transmute::<usize, WriteHook>(write_hook) };
+        if hook(addr) {
+            return;
+        }
+    }
     // A load and a store, not a swap (`cell` says why): only a fault can re-enter this
     // handler, and none can come between the two.
     if IN_HANDLER.load(SeqCst) {

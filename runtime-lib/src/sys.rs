@@ -132,6 +132,8 @@ pub mod nr {
     pub const GETPID: usize = 39;
     pub const EXIT: usize = 60;
     pub const SOCKET: usize = 41;
+    pub const CLONE: usize = 56;
+    pub const WAIT4: usize = 61;
     pub const CONNECT: usize = 42;
     pub const BIND: usize = 49;
     pub const LISTEN: usize = 50;
@@ -219,6 +221,8 @@ pub mod nr {
     pub const GETPID: usize = 172;
     pub const GETTID: usize = 178;
     pub const SOCKET: usize = 198;
+    pub const CLONE: usize = 220;
+    pub const WAIT4: usize = 260;
     pub const BIND: usize = 200;
     pub const LISTEN: usize = 201;
     pub const CONNECT: usize = 203;

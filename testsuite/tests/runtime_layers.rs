@@ -29,6 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "checkpoint",
             "ckfile",
             "ckstream",
+            "dirty",
             "frames",
         ],
     ),
@@ -36,6 +37,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         "services",
         &[
             "migrate",
+            "precopy",
+            "remote",
             "spectest",
             "wasi",
             "wasi/carried",

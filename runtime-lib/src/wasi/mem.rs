@@ -33,7 +33,11 @@ impl Mem {
             return Err(EFAULT);
         }
         // SAFETY: `ptr` is within the `size` bytes of memory at `base` (checked above).
-        Ok(unsafe { self.base.add(ptr as usize) })
+        let p = unsafe { self.base.add(ptr as usize) };
+        // The runtime, or the kernel for it, may write here: while pre-copy tracks
+        // writes, the kernel would fail with EFAULT on a page still read-only.
+        crate::dirty::touch(p as usize, len as usize);
+        Ok(p)
     }
 
     /// An element array of `count` items of `elem` bytes.
