@@ -258,7 +258,12 @@ pub fn pages_records(mut payload: &[u8]) -> impl Iterator<Item = Result<(u64, &[
 pub struct StreamMac(Hmac<Sha256>);
 
 impl StreamMac {
-    pub fn new(key: &[u8], hello: &[u8; HELLO_LEN], offer: &[u8; OFFER_LEN], segment: &[u8; SEGMENT_LEN]) -> StreamMac {
+    pub fn new(
+        key: &[u8],
+        hello: &[u8; HELLO_LEN],
+        offer: &[u8; OFFER_LEN],
+        segment: &[u8; SEGMENT_LEN],
+    ) -> StreamMac {
         let mut m = keyed(key);
         m.update(STREAM_DOMAIN);
         m.update(hello);
@@ -496,7 +501,12 @@ mod tests {
     #[test]
     fn the_mac_binds_key_session_and_bytes() {
         let (h, o) = (hello(), offer(FLAG_LZ4, [3; 16]));
-        let seg = Segment { kind: SEG_CHECKPOINT, seq: 0, stopped_ns: 0 }.encode();
+        let seg = Segment {
+            kind: SEG_CHECKPOINT,
+            seq: 0,
+            stopped_ns: 0,
+        }
+        .encode();
         let mut m = StreamMac::new(KEY, &h, &o, &seg);
         m.update(b"payload");
         let mac = m.finish();
@@ -505,10 +515,18 @@ mod tests {
             m.update(bytes);
             m.verify(&mac)
         };
-        let moved = Segment { kind: SEG_CHECKPOINT, seq: 1, stopped_ns: 0 }.encode();
+        let moved = Segment {
+            kind: SEG_CHECKPOINT,
+            seq: 1,
+            stopped_ns: 0,
+        }
+        .encode();
         let mut m = StreamMac::new(KEY, &h, &o, &moved);
         m.update(b"payload");
-        assert!(!m.verify(&mac), "a segment moved to another place in the stream");
+        assert!(
+            !m.verify(&mac),
+            "a segment moved to another place in the stream"
+        );
         assert!(check(KEY, &h, &o, b"payload"));
         assert!(!check(OTHER_KEY, &h, &o, b"payload"));
         assert!(!check(KEY, &h, &o, b"paylaod"));
@@ -523,10 +541,22 @@ mod tests {
 
     #[test]
     fn segments_and_page_records_round_trip() {
-        let seg = Segment { kind: SEG_PAGES, seq: 3, stopped_ns: 77 };
+        let seg = Segment {
+            kind: SEG_PAGES,
+            seq: 3,
+            stopped_ns: 77,
+        };
         assert_eq!(Segment::decode(&seg.encode(), 3), Ok(seg));
-        assert_eq!(Segment::decode(&seg.encode(), 2), Err(Refusal::BadStream), "out of order");
-        let bad = Segment { kind: 9, seq: 0, stopped_ns: 0 };
+        assert_eq!(
+            Segment::decode(&seg.encode(), 2),
+            Err(Refusal::BadStream),
+            "out of order"
+        );
+        let bad = Segment {
+            kind: 9,
+            seq: 0,
+            stopped_ns: 0,
+        };
         assert_eq!(Segment::decode(&bad.encode(), 0), Err(Refusal::BadStream));
         let mut payload = Vec::new();
         payload.extend_from_slice(&pages_record(4096, 3));
@@ -536,7 +566,10 @@ mod tests {
         assert_eq!(got, [Ok((4096, &b"abc"[..])), Ok((1 << 32, &b""[..]))]);
         payload.extend_from_slice(&pages_record(0, 10));
         payload.extend_from_slice(b"short");
-        assert_eq!(pages_records(&payload).last(), Some(Err(Refusal::BadStream)));
+        assert_eq!(
+            pages_records(&payload).last(),
+            Some(Err(Refusal::BadStream))
+        );
     }
 
     #[test]

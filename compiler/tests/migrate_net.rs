@@ -310,7 +310,12 @@ fn hostile_source(
     );
     let offer = st::offer(st::FLAG_LZ4, [1; 16]);
     s.write_all(&offer).unwrap();
-    let segment = st::Segment { kind: st::SEG_CHECKPOINT, seq: 0, stopped_ns: 0 }.encode();
+    let segment = st::Segment {
+        kind: st::SEG_CHECKPOINT,
+        seq: 0,
+        stopped_ns: 0,
+    }
+    .encode();
     s.write_all(&segment).unwrap();
     let mut mac = st::StreamMac::new(KEY, &hello, &offer, &segment);
     body(&mut s, &mut mac);
@@ -342,7 +347,12 @@ fn tampered_cut_and_stalled_streams_are_refused() {
         mac.update(&[0; 4]);
         let mut tag = std::mem::replace(
             mac,
-            st::StreamMac::new(b"-", &[0; st::HELLO_LEN], &[0; st::OFFER_LEN], &[0; st::SEGMENT_LEN]),
+            st::StreamMac::new(
+                b"-",
+                &[0; st::HELLO_LEN],
+                &[0; st::OFFER_LEN],
+                &[0; st::SEGMENT_LEN],
+            ),
         )
         .finish();
         tag[0] ^= 1;
@@ -361,7 +371,12 @@ fn tampered_cut_and_stalled_streams_are_refused() {
         mac.update(&[0; 4]);
         let tag = std::mem::replace(
             mac,
-            st::StreamMac::new(b"-", &[0; st::HELLO_LEN], &[0; st::OFFER_LEN], &[0; st::SEGMENT_LEN]),
+            st::StreamMac::new(
+                b"-",
+                &[0; st::HELLO_LEN],
+                &[0; st::OFFER_LEN],
+                &[0; st::SEGMENT_LEN],
+            ),
         )
         .finish();
         s.write_all(&tag).unwrap();
@@ -420,7 +435,10 @@ fn a_destination_that_vanishes_before_its_verdict_leaves_a_checkpoint_file() {
         s.read_exact(&mut offer).unwrap();
         let mut segment = [0u8; st::SEGMENT_LEN];
         s.read_exact(&mut segment).unwrap();
-        assert_eq!(st::Segment::decode(&segment, 0).unwrap().kind, st::SEG_CHECKPOINT);
+        assert_eq!(
+            st::Segment::decode(&segment, 0).unwrap().kind,
+            st::SEG_CHECKPOINT
+        );
         loop {
             let mut h = [0u8; 4];
             s.read_exact(&mut h).unwrap();
@@ -516,4 +534,139 @@ fn network_controls_are_checked_at_start_up() {
         assert_eq!(r.stdout_str(), "", "{env:?}");
         one_line(&r.stderr_str(), want);
     }
+}
+
+/// `benches/continuum/live.wasm` compiled for `arch`.
+fn live(arch: Arch) -> PathBuf {
+    let out = dir(&format!("live-{}", arch.name())).join("live");
+    let _slot = testsuite::exec::Slot::acquire();
+    let wasm = testsuite::repo_root().join("benches/continuum/live.wasm");
+    let r = Command::new(WASMC)
+        .args(["--target", arch.name()])
+        .arg(wasm)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    out
+}
+
+/// 16 MiB, rewritten 16 KiB a step for 4000 steps of at least 1 ms: seconds of steady
+/// writing after the fill, during which the migration is asked for.
+const LIVE_ARGS: [&str; 4] = ["16", "4000", "16", "1000"];
+/// A point after the fill (2 million words, a poll each) and early in the steps.
+const LIVE_STOP: &str = "2300000";
+
+fn live_command(exe: &Path, arch: Arch, work: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = testsuite::exec::command_for(arch, exe);
+    testsuite::exec::scrub_env(&mut cmd);
+    cmd.current_dir(work)
+        .args(LIVE_ARGS)
+        .envs(env.iter().copied());
+    cmd
+}
+
+#[test]
+fn pre_copy_moves_a_program_that_keeps_writing() {
+    let work = dir("precopy");
+    let key = work.join("key");
+    let key = key.to_str().unwrap();
+    let (x86, arm) = (live(Arch::X86_64), live(Arch::Aarch64));
+    let reference = finish(live_command(&x86, Arch::X86_64, &work, &[]));
+    assert_eq!(reference.code, Some(0));
+    let mut cmd = live_command(
+        &arm,
+        Arch::Aarch64,
+        &work,
+        &[
+            ("WASMC_MIGRATE_KEY_FILE", key),
+            ("WASMC_MIGRATE_STATS", "1"),
+        ],
+    );
+    cmd.env("WASMC_RESTORE", "listen:[::1]:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let port = line.trim().rsplit(' ').next().unwrap().to_string();
+    let src = finish(live_command(
+        &x86,
+        Arch::X86_64,
+        &work,
+        &[
+            ("WASMC_MIGRATE_KEY_FILE", key),
+            ("WASMC_MIGRATE_TO", &format!("[::1]:{port}")),
+            ("WASMC_MIGRATE_PRECOPY", "1"),
+            ("WASMC_MIGRATE_STATS", "1"),
+            ("WASMC_CHECKPOINT_AFTER", LIVE_STOP),
+        ],
+    ));
+    let err = src.stderr_str();
+    assert_eq!(src.code, Some(STOPPED), "{err}");
+    assert!(
+        err.contains("wasmc: migration sent: ")
+            && err.contains(" pre-copy rounds")
+            && err.ends_with(&format!("wasmc: migrated to [::1]:{port}\n")),
+        "{err}"
+    );
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{rest}");
+    assert!(
+        rest.starts_with("wasmc: migration received: ") && rest.contains("downtime"),
+        "{rest}"
+    );
+    assert_eq!(src.stdout_str() + &out, reference.stdout_str());
+}
+
+/// A destination that takes the greeting and part of the first round, then vanishes:
+/// the round's child fails, and the program runs on to its end where it is.
+#[test]
+fn pre_copy_to_a_destination_that_vanishes_keeps_the_program_running() {
+    let work = dir("precopy-vanish");
+    let x86 = live(Arch::X86_64);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hash: [u8; 32] = Sha256::digest(
+        std::fs::read(testsuite::repo_root().join("benches/continuum/live.wasm")).unwrap(),
+    )
+    .into();
+    let fake = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let hello = Hello {
+            abi_version: abi_spec::ABI_VERSION,
+            nonce: [4; 16],
+            module_hash: hash,
+        }
+        .encode(KEY);
+        s.write_all(&hello).unwrap();
+        let mut some = vec![0u8; 64 * 1024];
+        s.read_exact(&mut some).unwrap();
+    });
+    let src = finish(live_command(
+        &x86,
+        Arch::X86_64,
+        &work,
+        &[
+            ("WASMC_MIGRATE_KEY_FILE", work.join("key").to_str().unwrap()),
+            ("WASMC_MIGRATE_TO", &format!("127.0.0.1:{port}")),
+            ("WASMC_MIGRATE_PRECOPY", "1"),
+            ("WASMC_CHECKPOINT_AFTER", LIVE_STOP),
+        ],
+    ));
+    fake.join().unwrap();
+    assert_eq!(src.code, Some(0), "{}", src.stderr_str());
+    one_line(&src.stderr_str(), "sending memory failed");
+    let reference = finish(live_command(&x86, Arch::X86_64, &work, &[]));
+    assert_eq!(src.stdout_str(), reference.stdout_str());
 }

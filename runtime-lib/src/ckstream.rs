@@ -208,7 +208,7 @@ pub fn listen(addr: &SocketAddr) -> Result<(Socket, u16), &'static str> {
 /// What a destination learnt about a stream, for `WASMC_MIGRATE_STATS`.
 #[derive(Clone, Copy, Default)]
 pub struct Stats {
-    /// PAGES segments (pre-copy rounds) before the checkpoint.
+    /// PAGES segments before the checkpoint (pre-copy's rounds, and its final stop's).
     pub rounds: u32,
     /// Bytes on the wire after the handshake.
     pub wire: u64,

@@ -73,6 +73,9 @@ pub fn init() {
         Some(b"0") => false,
         Some(_) => fatal(&[b"WASMC_MIGRATE_COMPRESS must be 0 or 1"]),
     };
+    if !matches!(control(b"WASMC_MIGRATE_STATS"), None | Some(b"0") | Some(b"1")) {
+        fatal(&[b"WASMC_MIGRATE_STATS must be 0 or 1"]);
+    }
     NET.with(|n| *n = NetControls { to, listen, key, timeout, compress });
 }
 
@@ -122,7 +125,8 @@ pub fn report_resumed() {
     let Some(stats) = RECEIVED.with(|r| r.take()) else { return };
     let now = crate::host::clock_gettime(CLOCK_REALTIME).unwrap_or(0);
     let mut l = crate::print::Line::new();
-    l.s(b"wasmc: migration received: ").dec(stats.rounds as u64).s(b" pre-copy rounds, ").dec(stats.wire);
+    // Pre-copy's final stop sends one PAGES segment too: the rounds are the ones before.
+    l.s(b"wasmc: migration received: ").dec(stats.rounds.saturating_sub(1) as u64).s(b" pre-copy rounds, ").dec(stats.wire);
     l.s(b" bytes, downtime ").dec(now.saturating_sub(stats.stopped_ns) / 1000).s(b" us").nl().write(crate::print::STDERR);
 }
 
