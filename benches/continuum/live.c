@@ -1,10 +1,11 @@
 // A live program for migration between nodes (`cargo xtask continuum`, the network
 // migration tests): it fills MIB MiB of memory, then for STEPS steps rewrites KIB KiB
-// of it at places a generator picks and sleeps SLEEP_US microseconds, so it writes at a
+// of it, in 4 KiB runs at places a generator picks within its first HOT_MIB MiB (its
+// working set; default all of it), and sleeps SLEEP_US microseconds, so it writes at a
 // steady rate for as long as one wants. What it prints depends on the arguments only,
 // never on timing: a checksum every 500 steps and of the whole memory at the end.
 //
-// usage: live MIB STEPS KIB SLEEP_US
+// usage: live MIB STEPS KIB SLEEP_US [HOT_MIB]
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,14 +21,16 @@ static uint64_t next(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: live MIB STEPS KIB SLEEP_US\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: live MIB STEPS KIB SLEEP_US [HOT_MIB]\n");
         return 2;
     }
     size_t words = (size_t)atol(argv[1]) * 1024 * 1024 / 8;
     long steps = atol(argv[2]);
     size_t per_step = (size_t)atol(argv[3]) * 1024 / 8;
     long sleep_us = atol(argv[4]);
+    size_t hot = argc == 6 ? (size_t)atol(argv[5]) * 1024 * 1024 / 8 : words;
+    if (hot == 0 || hot > words) hot = words;
     uint64_t *mem = malloc(words * 8);
     if (!mem || words == 0) {
         fprintf(stderr, "cannot allocate\n");
@@ -40,7 +43,7 @@ int main(int argc, char **argv) {
     for (long s = 1; s <= steps; s++) {
         // A run of 512 words (4 KiB) at a time, at a random place.
         for (size_t done = 0; done < per_step; done += 512) {
-            size_t at = (size_t)(next() % words) & ~(size_t)511;
+            size_t at = (size_t)(next() % hot) & ~(size_t)511;
             for (size_t k = 0; k < 512 && at + k < words; k++) {
                 mem[at + k] = mem[at + k] * 6364136223846793005ull + s;
                 sum += mem[at + k] >> 32;

@@ -5,9 +5,8 @@
 //! is the layer above's: `save` is given it, `load` hands it back.
 
 use crate::ckfile;
-use crate::ckstream::{self, Link, Sent, Session};
+use crate::ckstream::Session;
 use abi_spec::stream as st;
-use core::net::SocketAddr;
 use crate::host::{self, AT_FDCWD};
 use crate::instance::{desc, slice, with_runtime, Vm};
 use crate::print::{eprintln_parts, fatal};
@@ -211,14 +210,6 @@ pub fn save(vm: Vm, frames: &[SavedFrame], wasi: WasiRef) -> bool {
             false
         }
     }
-}
-
-/// Sends the checkpoint of the stopped instance to `to` (see [`save`]).
-pub fn send(vm: Vm, frames: &[SavedFrame], wasi: WasiRef, to: &SocketAddr, link: &Link) -> Sent {
-    let sent = gather(vm, frames, wasi, |ck, untouched| {
-        Ok(ckstream::send(to, link, &desc().module_hash, |sink| encode(sink, ck, untouched)))
-    });
-    sent.unwrap_or_else(Sent::NotTaken)
 }
 
 /// Sends the checkpoint of the stopped instance as the last segment of `session`; with

@@ -161,25 +161,6 @@ impl Session {
     }
 }
 
-/// Sends a checkpoint of the module `module_hash` to `to` in one segment (stop and
-/// copy); `write` writes it into the sink it is given.
-pub fn send(
-    to: &SocketAddr,
-    link: &Link,
-    module_hash: &[u8; 32],
-    write: impl FnOnce(&mut StreamSink) -> Result<(), WriteError<IoError>>,
-) -> Sent {
-    let mut session = match Session::open(to, link, module_hash) {
-        Ok(s) => s,
-        Err(msg) => return Sent::NotTaken(msg),
-    };
-    if let Err(msg) = session.segment(st::SEG_CHECKPOINT, crate::host::clock_gettime(CLOCK_REALTIME).unwrap_or(0), write) {
-        return Sent::NotTaken(msg);
-    }
-    session.verdict()
-}
-
-const CLOCK_REALTIME: usize = 0;
 
 /// A checkpoint received and authenticated, whose sender waits for the verdict.
 pub struct Received {

@@ -133,11 +133,7 @@ fn stop(uc: *mut u8) {
     let Some(vm) = Vm::get() else { return };
     let wasi = crate::wasi::checkpoint_state();
     let safe_elsewhere = match remote::target() {
-        Some(to) => {
-            let link = remote::link();
-            let sent = wasi.lend(|w| checkpoint::send(vm, &frames, w, &to, &link));
-            remote::conclude(sent, || wasi.lend(|w| checkpoint::save(vm, &frames, w)))
-        }
+        Some(to) => remote::send_stopped(vm, &frames, &to),
         None => wasi.lend(|w| checkpoint::save(vm, &frames, w)),
     };
     let keep_going = control(b"WASMC_CHECKPOINT_CONTINUE").is_some_and(|v| v == b"1");

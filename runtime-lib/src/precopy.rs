@@ -56,11 +56,7 @@ struct Precopy {
 static STATE: MainCell<Option<Precopy>> = MainCell::new(None);
 
 const SIGCHLD: i32 = 17;
-const CLOCK_MONOTONIC: usize = 1;
-
-fn now_ns() -> u64 {
-    crate::host::clock_gettime(CLOCK_MONOTONIC).unwrap_or(0)
-}
+use remote::now_ns;
 
 /// Whether migrations go by pre-copy.
 pub fn enabled() -> bool {
@@ -193,12 +189,7 @@ pub fn step(uc: *mut u8) {
         Ok(()) => p.session.verdict(),
         Err(why) => Sent::NotTaken(why),
     };
-    if remote::stats_wanted() {
-        let mut l = crate::print::Line::new();
-        l.s(b"wasmc: migration sent: ").dec(p.round as u64).s(b" pre-copy rounds, ").dec(p.session.sent);
-        l.s(b" bytes in the final stop, ").dec(now_ns().saturating_sub(p.began_ns) / 1_000_000).s(b" ms in all");
-        l.nl().write(crate::print::STDERR);
-    }
+    remote::report_sent(p.round, p.session.sent, p.began_ns);
     let safe = remote::conclude(sent, || wasi.lend(|w| checkpoint::save(vm, &frames, w)));
     let keep_going = control(b"WASMC_CHECKPOINT_CONTINUE").is_some_and(|v| v == b"1");
     if safe && !keep_going {

@@ -4,8 +4,8 @@
 //! `ckstream`'s; pre-copy's rounds are `precopy`'s.
 
 use crate::cell::MainCell;
-use crate::checkpoint::{self, RestoreFrame};
-use crate::ckstream::{self, Link, Sent};
+use crate::checkpoint::{self, RestoreFrame, SavedFrame};
+use crate::ckstream::{self, Link, Sent, Session};
 use crate::instance::Vm;
 use crate::print::{eprintln_parts, fatal};
 use crate::process::control;
@@ -149,6 +149,44 @@ pub fn listen_addr() -> Option<SocketAddr> {
 
 pub fn link() -> Link {
     NET.with(|n| n.link())
+}
+
+/// Stop-and-copy: sends the checkpoint of the stopped program to `to` in one segment.
+/// Returns whether the state is safe elsewhere (see [`conclude`]).
+pub fn send_stopped(vm: Vm, frames: &[SavedFrame], to: &SocketAddr) -> bool {
+    let began = now_ns();
+    let wasi = crate::wasi::checkpoint_state();
+    let sent = match Session::open(to, &link(), &crate::instance::desc().module_hash) {
+        Err(why) => Sent::NotTaken(why),
+        Ok(mut session) => match wasi.lend(|w| checkpoint::send_segment(vm, frames, w, &mut session, true)) {
+            Err(why) => Sent::NotTaken(why),
+            Ok(()) => {
+                let verdict = session.verdict();
+                report_sent(0, session.sent, began);
+                verdict
+            }
+        },
+    };
+    conclude(sent, || wasi.lend(|w| checkpoint::save(vm, frames, w)))
+}
+
+const CLOCK_MONOTONIC: usize = 1;
+
+pub fn now_ns() -> u64 {
+    crate::host::clock_gettime(CLOCK_MONOTONIC).unwrap_or(0)
+}
+
+/// With `WASMC_MIGRATE_STATS=1`, the source's line: pre-copy rounds before the stop,
+/// bytes sent in the stop (segment headers, blocks, MACs), and the time from the request
+/// to the verdict.
+pub fn report_sent(rounds: u32, stop_bytes: u64, began_ns: u64) {
+    if !stats_wanted() {
+        return;
+    }
+    let mut l = crate::print::Line::new();
+    l.s(b"wasmc: migration sent: ").dec(rounds as u64).s(b" pre-copy rounds, ").dec(stop_bytes);
+    l.s(b" bytes in the final stop, ").dec(now_ns().saturating_sub(began_ns) / 1000).s(b" us in all");
+    l.nl().write(crate::print::STDERR);
 }
 
 /// What a send's outcome means: says it on stderr and returns whether the state is
