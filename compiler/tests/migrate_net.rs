@@ -40,25 +40,35 @@ fn wasm(name: &str) -> PathBuf {
 
 /// Fixture `name` compiled for `arch`, once per test binary.
 fn exe(name: &'static str, arch: Arch) -> PathBuf {
+    build(name, wasm(name), arch)
+}
+
+/// `benches/continuum/live.wasm` compiled for `arch`.
+fn live(arch: Arch) -> PathBuf {
+    build("live", testsuite::repo_root().join("benches/continuum/live.wasm"), arch)
+}
+
+/// `wasm` compiled for `arch` as `label`, once per test binary.
+fn build(label: &'static str, wasm: PathBuf, arch: Arch) -> PathBuf {
     type Built = Vec<((&'static str, Arch), PathBuf)>;
     static BUILT: OnceLock<std::sync::Mutex<Built>> = OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
     let mut b = built.lock().unwrap();
-    if let Some((_, p)) = b.iter().find(|(k, _)| *k == (name, arch)) {
+    if let Some((_, p)) = b.iter().find(|(k, _)| *k == (label, arch)) {
         return p.clone();
     }
     testsuite::require_runner(arch).unwrap();
-    let out = dir(&format!("exe-{name}-{}", arch.name())).join(name);
+    let out = dir(&format!("exe-{label}-{}", arch.name())).join(label);
     let _slot = testsuite::exec::Slot::acquire();
     let r = Command::new(WASMC)
         .args(["--target", arch.name()])
-        .arg(wasm(name))
+        .arg(wasm)
         .arg("-o")
         .arg(&out)
         .output()
         .unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    b.push(((name, arch), out.clone()));
+    b.push(((label, arch), out.clone()));
     out
 }
 
@@ -534,22 +544,6 @@ fn network_controls_are_checked_at_start_up() {
         assert_eq!(r.stdout_str(), "", "{env:?}");
         one_line(&r.stderr_str(), want);
     }
-}
-
-/// `benches/continuum/live.wasm` compiled for `arch`.
-fn live(arch: Arch) -> PathBuf {
-    let out = dir(&format!("live-{}", arch.name())).join("live");
-    let _slot = testsuite::exec::Slot::acquire();
-    let wasm = testsuite::repo_root().join("benches/continuum/live.wasm");
-    let r = Command::new(WASMC)
-        .args(["--target", arch.name()])
-        .arg(wasm)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    out
 }
 
 /// 16 MiB, rewritten 16 KiB a step for 4000 steps of at least 1 ms: seconds of steady
