@@ -8,11 +8,13 @@
 //!   crossmigrate-test  every fixture migrated across all ISA pairs (3x3 matrix) and chains
 //!   spec      the WebAssembly spec test suite against wasmc (`--target ISA|all`, `--quick`)
 //!   fuzz      differential fuzzing against wasmtime, and checkpoint mutation (`--seconds`, `--seed`)
+//!   continuum live migration across emulated cloud, edge and device nodes (benches/CONTINUUM.md)
 //!
 //! Every command starts with the same `setup::ensure_setup()`, so on a fresh machine
 //! `cargo xtask test` alone is enough.
 
 mod bench;
+mod continuum;
 mod crossmigrate;
 mod demo;
 mod demo_migrate;
@@ -36,7 +38,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Install missing system packages, Rust targets and the wasmtime Python module
+    /// Install missing system packages, Rust targets and the Python modules (wasmtime, matplotlib)
     Setup,
     /// Run the whole test suite (cargo test --workspace --release, runtime C tests)
     Test {
@@ -67,6 +69,13 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Move a running program cloud -> edge -> device -> cloud over emulated links, by
+    /// stop-and-copy and pre-copy; fault cases; benches/CONTINUUM.md (needs root)
+    Continuum {
+        /// 16 MiB only (the full run adds 64 MiB, and 256 MiB over the 1 Gbit link)
+        #[arg(long)]
+        quick: bool,
+    },
     /// Fuzz: random modules against wasmtime, mutated checkpoints restored; findings under target/fuzz/
     Fuzz {
         /// Wall-time budget in seconds
@@ -89,6 +98,7 @@ fn main() {
         Cmd::Spec { args } => spec::run(&args),
         Cmd::CrossmigrateTest { quick, only } => crossmigrate::run(quick, &only),
         Cmd::Fuzz { seconds, seed } => fuzz::run(seconds, seed),
+        Cmd::Continuum { quick } => continuum::run(quick),
     });
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");

@@ -6,7 +6,8 @@ use anyhow::{bail, Result};
 use std::process::{Command, Stdio};
 
 /// Debian packages: qemu-user runs the foreign ISAs; lld links; clang-16, lld-16,
-/// wasi-libc and the wasm32 compiler-rt build C fixtures; wabt turns .wat into .wasm.
+/// wasi-libc and the wasm32 compiler-rt build C fixtures; wabt turns .wat into .wasm;
+/// iproute2 makes the network namespaces of `cargo xtask continuum`.
 pub const APT_PACKAGES: &[&str] = &[
     "qemu-user",
     "lld",
@@ -15,6 +16,7 @@ pub const APT_PACKAGES: &[&str] = &[
     "wasi-libc",
     "libclang-rt-16-dev-wasm32",
     "wabt",
+    "iproute2",
 ];
 
 /// The runtime is built for each ISA; Rust fixtures are built for WASI.
@@ -168,32 +170,47 @@ fn rustup_components() -> Result<()> {
     )
 }
 
-/// The wasmtime Python module is an optional cross-check: failing to get it is a warning.
+/// Python modules, each optional (failing to get one is a warning): wasmtime is the
+/// tests' cross-check; matplotlib draws the plots of `bench` and `continuum`.
+const PIP_MODULES: &[(&str, &str)] = &[
+    ("wasmtime", "tests will skip the wasmtime cross-check"),
+    (
+        "matplotlib",
+        "bench and continuum will not draw their plots",
+    ),
+];
+
 fn pip() {
     let python = std::env::var("WASMC_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    for (module, without) in PIP_MODULES {
+        pip_module(&python, module, without);
+    }
+}
+
+fn pip_module(python: &str, module: &str, without: &str) {
     let importable = || {
-        Command::new(&python)
-            .args(["-c", "import wasmtime"])
+        Command::new(python)
+            .args(["-c", &format!("import {module}")])
             .stderr(Stdio::null())
             .status()
             .map(|s| s.success())
             .unwrap_or(false)
     };
     if importable() {
-        step("setup: python module wasmtime present");
+        step(format!("setup: python module {module} present"));
         return;
     }
-    step("setup: pip install wasmtime");
+    step(format!("setup: pip install {module}"));
     // Debian's own Python refuses pip installs outside a venv (PEP 668) unless told.
     for extra in [&[][..], &["--break-system-packages"][..]] {
-        let ok = Command::new(&python)
+        let ok = Command::new(python)
             .args([
                 "-m",
                 "pip",
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
-                "wasmtime",
+                module,
             ])
             .args(extra)
             .status()
@@ -203,5 +220,5 @@ fn pip() {
             return;
         }
     }
-    println!("warning: could not install the Python module wasmtime; tests will skip the wasmtime cross-check");
+    println!("warning: could not install the Python module {module}; {without}");
 }

@@ -13,8 +13,8 @@
 
 mod checkpoint;
 mod compile;
-mod measure;
-mod report;
+pub(crate) mod measure;
+pub(crate) mod report;
 mod workloads;
 
 use crate::{cargo, run_checked, step};
