@@ -14,6 +14,8 @@
 //!                        end      header 0
 //!                        MAC[32]  over HELLO, OFFER, SEGMENT, every header and block
 //!   (PAGES segments, then one CHECKPOINT segment)
+//!   (after each PAGES segment, destination -> source  ROUND  "WASMCRD1" | seq u32
+//!                                  | MAC[32], as a verdict's)
 //! destination -> source  VERDICT  "WASMCOK1" or "WASMCNO1" | code u32
 //!                                  | MAC[32] over HELLO, OFFER and the 12 bytes before it
 //! ```
@@ -35,6 +37,7 @@ use sha2::Sha256;
 pub const HELLO_MAGIC: [u8; 8] = *b"WASMCHI1";
 pub const OFFER_MAGIC: [u8; 8] = *b"WASMCCK1";
 pub const ACK_MAGIC: [u8; 8] = *b"WASMCOK1";
+pub const ROUND_MAGIC: [u8; 8] = *b"WASMCRD1";
 pub const NAK_MAGIC: [u8; 8] = *b"WASMCNO1";
 
 pub const HELLO_LEN: usize = 64 + MAC_LEN;
@@ -323,6 +326,40 @@ fn verdict_mac(
     m
 }
 
+/// The destination's receipt for PAGES segment `seq` (as long as a verdict): sent once
+/// the segment checked out and its pages are in place, so the source knows a round has
+/// arrived, not merely left its socket.
+pub fn round_receipt(
+    key: &[u8],
+    hello: &[u8; HELLO_LEN],
+    offer: &[u8; OFFER_LEN],
+    seq: u32,
+) -> [u8; VERDICT_LEN] {
+    let mut b = [0u8; VERDICT_LEN];
+    b[..8].copy_from_slice(&ROUND_MAGIC);
+    b[8..12].copy_from_slice(&seq.to_le_bytes());
+    let mac = verdict_mac(key, hello, offer, &b[..12])
+        .finalize()
+        .into_bytes();
+    b[12..].copy_from_slice(&mac);
+    b
+}
+
+/// Whether `b` is the destination's authentic receipt for PAGES segment `seq`.
+pub fn is_round_receipt(
+    key: &[u8],
+    hello: &[u8; HELLO_LEN],
+    offer: &[u8; OFFER_LEN],
+    seq: u32,
+    b: &[u8; VERDICT_LEN],
+) -> bool {
+    b[..8] == ROUND_MAGIC
+        && b[8..12] == seq.to_le_bytes()
+        && verdict_mac(key, hello, offer, &b[..12])
+            .verify_slice(&b[12..])
+            .is_ok()
+}
+
 /// What a source makes of the verdict it read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -592,6 +629,18 @@ mod tests {
         assert_eq!(
             read_verdict(KEY, &h, &o, &verdict(KEY, &h, &o, Some(Refusal::BadMac))),
             Verdict::Refused(Refusal::BadMac)
+        );
+        let receipt = round_receipt(KEY, &h, &o, 2);
+        assert!(is_round_receipt(KEY, &h, &o, 2, &receipt));
+        assert!(
+            !is_round_receipt(KEY, &h, &o, 3, &receipt),
+            "a receipt for another round"
+        );
+        assert!(!is_round_receipt(OTHER_KEY, &h, &o, 2, &receipt));
+        assert_eq!(
+            read_verdict(KEY, &h, &o, &receipt),
+            Verdict::Garbled,
+            "a receipt is no verdict"
         );
         let mut forged = verdict(KEY, &h, &o, Some(Refusal::BadMac));
         forged[..8].copy_from_slice(&ACK_MAGIC);

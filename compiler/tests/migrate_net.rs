@@ -45,7 +45,11 @@ fn exe(name: &'static str, arch: Arch) -> PathBuf {
 
 /// `benches/continuum/live.wasm` compiled for `arch`.
 fn live(arch: Arch) -> PathBuf {
-    build("live", testsuite::repo_root().join("benches/continuum/live.wasm"), arch)
+    build(
+        "live",
+        testsuite::repo_root().join("benches/continuum/live.wasm"),
+        arch,
+    )
 }
 
 /// `wasm` compiled for `arch` as `label`, once per test binary.

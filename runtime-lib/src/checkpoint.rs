@@ -212,10 +212,10 @@ pub fn save(vm: Vm, frames: &[SavedFrame], wasi: WasiRef) -> bool {
     }
 }
 
-/// Sends the checkpoint of the stopped instance as the last segment of `session`; with
-/// `memory` false its memory section has no runs (pre-copy sent the pages).
-pub fn send_segment(vm: Vm, frames: &[SavedFrame], wasi: WasiRef, session: &mut Session, memory: bool) -> Result<(), &'static str> {
-    let stopped = crate::host::clock_gettime(CLOCK_REALTIME).unwrap_or(0);
+/// Sends the checkpoint of the instance, stopped at `stopped` (CLOCK_REALTIME ns), as
+/// the last segment of `session`; with `memory` false its memory section has no runs
+/// (pre-copy sent the pages).
+pub fn send_segment(vm: Vm, frames: &[SavedFrame], wasi: WasiRef, session: &mut Session, memory: bool, stopped: u64) -> Result<(), &'static str> {
     gather(vm, frames, wasi, |ck, untouched| {
         session.segment(st::SEG_CHECKPOINT, stopped, |sink| match memory {
             true => encode(sink, ck, untouched),
@@ -254,8 +254,6 @@ pub fn send_pages(vm: Vm, session: &mut Session, pages: &[usize], page: usize, s
         Ok(())
     })
 }
-
-const CLOCK_REALTIME: usize = 0;
 
 /// Puts pre-copied `bytes` at `at` in the fresh instance's linear memory, growing it to
 /// hold them (memory never shrinks, so the checkpoint that follows is at least as large).

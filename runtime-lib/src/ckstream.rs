@@ -98,6 +98,8 @@ pub struct Session {
     pub seq: u32,
     /// Bytes on the wire so far (after the handshake).
     pub sent: u64,
+    /// PAGES segments whose receipt has not been read.
+    unreceipted: Vec<u32>,
 }
 
 impl Session {
@@ -116,7 +118,7 @@ impl Session {
         }
         let offer = st::offer(if link.compress { st::FLAG_LZ4 } else { 0 }, crate::net::random());
         sock.write_all(&offer).map_err(IoError::message)?;
-        Ok(Session { sock, hello, offer, key: link.key, compress: link.compress, seq: 0, sent: 0 })
+        Ok(Session { sock, hello, offer, key: link.key, compress: link.compress, seq: 0, sent: 0, unreceipted: Vec::new() })
     }
 
     /// Sends one segment of `kind`, whose payload `write` writes into the sink.
@@ -143,12 +145,31 @@ impl Session {
             Err(WriteError::Invalid(msg)) => return Err(msg),
         }
         self.sent += st::SEGMENT_LEN as u64 + sink.finish().map_err(IoError::message)?;
+        if kind == st::SEG_PAGES {
+            self.unreceipted.push(self.seq);
+        }
         self.seq += 1;
         Ok(())
     }
 
-    /// Waits for the destination's verdict on the whole stream.
-    pub fn verdict(&self) -> Sent {
+    /// Waits until the destination has every PAGES segment sent so far in place.
+    pub fn await_receipts(&mut self) -> Result<(), &'static str> {
+        for seq in core::mem::take(&mut self.unreceipted) {
+            let mut b = [0u8; st::VERDICT_LEN];
+            self.sock.read_exact(&mut b).map_err(IoError::message)?;
+            if !st::is_round_receipt(self.key, &self.hello, &self.offer, seq, &b) {
+                return Err("the destination's receipt for a round is not authentic");
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the destination's verdict on the whole stream (after the receipts
+    /// still due).
+    pub fn verdict(&mut self) -> Sent {
+        if let Err(why) = self.await_receipts() {
+            return Sent::Unconfirmed(why);
+        }
         let mut verdict = [0u8; st::VERDICT_LEN];
         if let Err(e) = self.sock.read_exact(&mut verdict) {
             return Sent::Unconfirmed(e.message());
@@ -258,6 +279,7 @@ pub fn receive(
                 let (at, data) = record.map_err(|r| refuse(r, &offer))?;
                 pages(at, data).map_err(|r| refuse(r, &offer))?;
             }
+            sock.write_all(&st::round_receipt(link.key, &hello, &offer, seq)).map_err(|e| refuse(io(e), &offer))?;
             stats.rounds += 1;
             continue;
         }

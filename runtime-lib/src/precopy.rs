@@ -125,13 +125,17 @@ fn spawn(vm: Vm, mut p: Precopy, pages: Vec<usize>) {
     if pid == 0 {
         // The child: memory is its snapshot; it sends and ends (exit_group: nothing of
         // the parent's state is dropped or flushed here).
-        let ok = checkpoint::send_pages(vm, &mut p.session, &pages, page, first).is_ok();
+        // Done once the destination has the pages in place, not when they have left:
+        // the next round's timing, and the final stop, must not wait behind buffers.
+        let ok = checkpoint::send_pages(vm, &mut p.session, &pages, page, first)
+            .and_then(|()| p.session.await_receipts())
+            .is_ok();
         crate::print::exit(if ok { 0 } else { 1 });
     }
     if pid < 0 {
         return give_up(vm, "cannot fork the process that sends memory");
     }
-    // The child sent segment `seq`.
+    // The child sends segment `seq`, and reads its receipt.
     p.session.seq += 1;
     p.child = pid as i32;
     p.round += 1;
@@ -176,6 +180,7 @@ pub fn step(uc: *mut u8) {
         STATE.with(|s| *s = Some(p));
         return;
     };
+    let stopped = remote::realtime_ns();
     frames.reverse();
     let mut pages = core::mem::take(&mut p.pending);
     pages.extend(dirty::take(size));
@@ -184,7 +189,7 @@ pub fn step(uc: *mut u8) {
     dirty::stop(size);
     let wasi = crate::wasi::checkpoint_state();
     let sent = checkpoint::send_pages(vm, &mut p.session, &pages, page, false)
-        .and_then(|()| wasi.lend(|w| checkpoint::send_segment(vm, &frames, w, &mut p.session, false)));
+        .and_then(|()| wasi.lend(|w| checkpoint::send_segment(vm, &frames, w, &mut p.session, false, stopped)));
     let sent = match sent {
         Ok(()) => p.session.verdict(),
         Err(why) => Sent::NotTaken(why),

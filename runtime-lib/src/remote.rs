@@ -123,7 +123,7 @@ static RECEIVED: MainCell<Option<ckstream::Stats>> = MainCell::new(None);
 /// anything; they do on one machine).
 pub fn report_resumed() {
     let Some(stats) = RECEIVED.with(|r| r.take()) else { return };
-    let now = crate::host::clock_gettime(CLOCK_REALTIME).unwrap_or(0);
+    let now = realtime_ns();
     let mut l = crate::print::Line::new();
     // Pre-copy's final stop sends one PAGES segment too: the rounds are the ones before.
     l.s(b"wasmc: migration received: ").dec(stats.rounds.saturating_sub(1) as u64).s(b" pre-copy rounds, ").dec(stats.wire);
@@ -154,11 +154,11 @@ pub fn link() -> Link {
 /// Stop-and-copy: sends the checkpoint of the stopped program to `to` in one segment.
 /// Returns whether the state is safe elsewhere (see [`conclude`]).
 pub fn send_stopped(vm: Vm, frames: &[SavedFrame], to: &SocketAddr) -> bool {
-    let began = now_ns();
+    let (began, stopped) = (now_ns(), realtime_ns());
     let wasi = crate::wasi::checkpoint_state();
     let sent = match Session::open(to, &link(), &crate::instance::desc().module_hash) {
         Err(why) => Sent::NotTaken(why),
-        Ok(mut session) => match wasi.lend(|w| checkpoint::send_segment(vm, frames, w, &mut session, true)) {
+        Ok(mut session) => match wasi.lend(|w| checkpoint::send_segment(vm, frames, w, &mut session, true, stopped)) {
             Err(why) => Sent::NotTaken(why),
             Ok(()) => {
                 let verdict = session.verdict();
@@ -174,6 +174,11 @@ const CLOCK_MONOTONIC: usize = 1;
 
 pub fn now_ns() -> u64 {
     crate::host::clock_gettime(CLOCK_MONOTONIC).unwrap_or(0)
+}
+
+/// The wall clock, which the two ends of a migration share on one machine.
+pub fn realtime_ns() -> u64 {
+    crate::host::clock_gettime(CLOCK_REALTIME).unwrap_or(0)
 }
 
 /// With `WASMC_MIGRATE_STATS=1`, the source's line: pre-copy rounds before the stop,
