@@ -433,8 +433,7 @@ fn fault_cases(ctx: &Ctx) -> Result<Vec<Fault>> {
 
 fn last_line(s: &str) -> String {
     s.lines()
-        .filter(|l| l.starts_with("wasmc:"))
-        .last()
+        .rfind(|l| l.starts_with("wasmc:"))
         .unwrap_or("(nothing)")
         .to_string()
 }
