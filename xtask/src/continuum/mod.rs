@@ -184,7 +184,7 @@ fn spawn(ctx: &Ctx, node: Node, args: &[String], env: &[(&str, String)]) -> Resu
         .env("PATH", std::env::var("PATH").unwrap_or_default());
     cmd.env("WASMC_MIGRATE_KEY_FILE", &ctx.key)
         .env("WASMC_MIGRATE_STATS", "1");
-    cmd.env("WASMC_MIGRATE_TIMEOUT", "60").current_dir(&ctx.dir);
+    cmd.current_dir(&ctx.dir);
     for (k, v) in env {
         cmd.env(k, v);
     }
