@@ -8,6 +8,7 @@
 
 pub mod bounded;
 pub mod codegen;
+pub mod control;
 pub mod describe;
 pub mod descriptor;
 pub mod driver;

@@ -55,6 +55,15 @@ enum Command {
         #[arg(long)]
         module: Option<PathBuf>,
     },
+    /// Send one command to a running program's control socket (WASMC_CONTROL) and print
+    /// its answer: status | checkpoint [PATH] | snapshot [PATH] | migrate ADDR:PORT [precopy]
+    Control {
+        /// The program's control socket
+        socket: PathBuf,
+        /// The command and its arguments
+        #[arg(required = true, num_args = 1..)]
+        command: Vec<String>,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -81,6 +90,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             "{}",
             wasmc::inspect::inspect(checkpoint, module.as_deref())?
         );
+        return Ok(());
+    }
+    if let Some(Command::Control { socket, command }) = &cli.command {
+        let answer = wasmc::control::send(socket, &command.join(" "))?;
+        println!("{answer}");
+        if !answer.starts_with("ok") {
+            anyhow::bail!("the program answered: {answer}");
+        }
         return Ok(());
     }
     if cli.list_targets {

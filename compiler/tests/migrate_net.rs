@@ -668,3 +668,100 @@ fn pre_copy_to_a_destination_that_vanishes_keeps_the_program_running() {
     let reference = finish(live_command(&x86, Arch::X86_64, &work, &[]));
     assert_eq!(src.stdout_str(), reference.stdout_str());
 }
+
+fn control(socket: &Path, command: &[&str]) -> (bool, String) {
+    let out = Command::new(WASMC)
+        .arg("control")
+        .arg(socket)
+        .args(command)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string(),
+    )
+}
+
+/// An orchestrator's view: status, a snapshot, a bad command, then a live migration to
+/// another ISA, all through the control socket (`wasmc control`).
+#[test]
+fn the_control_socket_drives_snapshots_and_migrations() {
+    let work = dir("control");
+    let key = work.join("key");
+    let key = key.to_str().unwrap();
+    let (x86, arm) = (live(Arch::X86_64), live(Arch::Aarch64));
+    let reference = finish(live_command(&x86, Arch::X86_64, &work, &[]));
+    let dest = {
+        let mut cmd = live_command(
+            &arm,
+            Arch::Aarch64,
+            &work,
+            &[("WASMC_MIGRATE_KEY_FILE", key)],
+        );
+        cmd.env("WASMC_RESTORE", "listen:127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        (child, line.trim().rsplit(' ').next().unwrap().to_string())
+    };
+    let socket = work.join("control.sock");
+    let mut src = live_command(
+        &x86,
+        Arch::X86_64,
+        &work,
+        &[("WASMC_MIGRATE_KEY_FILE", key)],
+    );
+    src.env("WASMC_CONTROL", &socket)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut src = src.spawn().unwrap();
+    let t = std::time::Instant::now();
+    while !socket.exists() {
+        assert!(t.elapsed() < Duration::from_secs(10), "no control socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (ok, status) = control(&socket, &["status"]);
+    assert!(
+        ok && status.starts_with("ok state=running memory="),
+        "{status}"
+    );
+    let (ok, bad) = control(&socket, &["frobnicate"]);
+    assert!(!ok && bad.starts_with("error unknown command"), "{bad}");
+    let snap = work.join("snap.ckpt");
+    let (ok, answer) = control(&socket, &["snapshot", snap.to_str().unwrap()]);
+    assert!(ok, "{answer}");
+    assert_eq!(
+        answer,
+        format!("ok checkpoint written to {}", snap.display())
+    );
+    assert!(std::fs::metadata(&snap).unwrap().len() > 16 << 20);
+    let to = format!("127.0.0.1:{}", dest.1);
+    let (ok, answer) = control(&socket, &["migrate", &to, "precopy"]);
+    assert!(ok, "{answer}");
+    assert_eq!(answer, format!("ok migrated to {to}"));
+    let mut out = String::new();
+    src.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert_eq!(src.wait().unwrap().code(), Some(STOPPED));
+    let (mut child, _) = dest;
+    let mut rest = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut rest)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(out + &rest, reference.stdout_str());
+    // A control socket never replaces anything.
+    let r = finish(live_command(
+        &x86,
+        Arch::X86_64,
+        &work,
+        &[("WASMC_CONTROL", snap.to_str().unwrap())],
+    ));
+    assert_eq!(r.code, Some(REFUSED));
+    one_line(&r.stderr_str(), "WASMC_CONTROL");
+}

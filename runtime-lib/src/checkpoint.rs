@@ -22,9 +22,21 @@ const NULL_INDEX: u64 = u32::MAX as u64;
 /// Where checkpoints go when `WASMC_CHECKPOINT` is not set.
 pub const DEFAULT_PATH: &[u8] = b"wasmc.ckpt";
 
-/// Where a checkpoint goes: `WASMC_CHECKPOINT`, else [`DEFAULT_PATH`].
+/// A path a control-socket command gave for the checkpoint under way.
+static PATH_OVERRIDE: crate::cell::MainCell<Option<&'static [u8]>> = crate::cell::MainCell::new(None);
+
+/// Sets (or clears) the path of the checkpoint under way.
+pub fn set_path(path: Option<&'static [u8]>) {
+    PATH_OVERRIDE.with(|p| *p = path);
+}
+
+/// Where a checkpoint goes: a control command's path, else `WASMC_CHECKPOINT`, else
+/// [`DEFAULT_PATH`].
 pub fn path() -> &'static [u8] {
-    crate::process::control(b"WASMC_CHECKPOINT").unwrap_or(DEFAULT_PATH)
+    PATH_OVERRIDE
+        .with(|p| *p)
+        .or_else(|| crate::process::control(b"WASMC_CHECKPOINT"))
+        .unwrap_or(DEFAULT_PATH)
 }
 
 /// One saved frame, as generated code stored it: raw 64-bit slots (funcrefs as record

@@ -25,6 +25,7 @@ mod cell;
 mod checkpoint;
 mod ckfile;
 mod ckstream;
+mod control;
 mod dirty;
 mod errno;
 mod fmath;

@@ -12,6 +12,8 @@
 
 use crate::cell::MainCell;
 use crate::checkpoint::{self, RestoreFrame};
+use crate::control::Command;
+use crate::remote::Request;
 use crate::{precopy, remote};
 use crate::frames::Site;
 use crate::instance::{arm_polls, Vm};
@@ -54,9 +56,10 @@ static RUNNING: AtomicBool = AtomicBool::new(false);
 
 const SIGUSR1: i32 = 10;
 
-/// Whether the polls must fault: a request is pending, or pre-copy has work.
+/// Whether the polls must fault: a request is pending, pre-copy has work, or a control
+/// connection waits.
 fn wanted() -> bool {
-    REQUESTED.load(SeqCst) || precopy::wants_poll()
+    REQUESTED.load(SeqCst) || precopy::wants_poll() || crate::control::pending()
 }
 
 /// Arms the polls if a checkpoint is wanted and the program is running. Safe in signal
@@ -96,6 +99,9 @@ fn on_poll(uc: *mut u8) -> bool {
             step_over(len);
         }
         Site::Poll { len } => {
+            if RUNNING.load(SeqCst) && crate::control::pending() {
+                take_command();
+            }
             if RUNNING.load(SeqCst) && REQUESTED.load(SeqCst) {
                 stop(uc);
             } else if RUNNING.load(SeqCst) && precopy::wants_poll() {
@@ -134,12 +140,55 @@ fn stop(uc: *mut u8) {
     let wasi = crate::wasi::checkpoint_state();
     let safe_elsewhere = match remote::target() {
         Some(to) => remote::send_stopped(vm, &frames, &to),
-        None => wasi.lend(|w| checkpoint::save(vm, &frames, w)),
+        None => {
+            let written = wasi.lend(|w| checkpoint::save(vm, &frames, w));
+            match written {
+                true => crate::control::reply(&[b"ok checkpoint written to ", checkpoint::path()]),
+                false => crate::control::reply(&[b"error checkpoint not written (see the program's stderr); the program goes on"]),
+            }
+            written
+        }
     };
-    let keep_going = control(b"WASMC_CHECKPOINT_CONTINUE").is_some_and(|v| v == b"1");
-    if safe_elsewhere && !keep_going {
+    if safe_elsewhere && !remote::keep_going() {
         crate::print::exit(CHECKPOINT_EXIT_CODE);
     }
+    remote::finished();
+}
+
+/// Takes a control-socket command, if one came: a checkpoint, snapshot or migration is
+/// then requested as SIGUSR1 would, with the command's choices over the `WASMC_*` ones.
+fn take_command() {
+    let status = || {
+        let mut l = crate::print::Line::new();
+        let memory = Vm::get().map_or(0, |vm| vm.memory_size());
+        l.s(b"state=").s(if precopy::active() { b"migrating" } else { b"running" });
+        l.s(b" memory=").dec(memory);
+        if let Some((round, dirty)) = precopy::progress() {
+            l.s(b" precopy_round=").dec(round as u64).s(b" dirty_pages_per_s=").dec(dirty);
+        }
+        l.as_bytes().to_vec()
+    };
+    let Some(cmd) = crate::control::serve(status) else { return };
+    if REQUESTED.load(SeqCst) || precopy::active() {
+        crate::control::reply(&[b"error busy: a checkpoint or migration is under way"]);
+        return;
+    }
+    let request = match cmd {
+        Command::Checkpoint(path) | Command::Snapshot(path) => {
+            checkpoint::set_path(path);
+            let keep_going = matches!(cmd, Command::Snapshot(_));
+            Request { to: Some(None), precopy: Some(false), keep_going: Some(keep_going) }
+        }
+        Command::Migrate { to, name, precopy } => {
+            if !remote::has_key() {
+                crate::control::reply(&[b"error migrating needs WASMC_MIGRATE_KEY_FILE, given when the program started"]);
+                return;
+            }
+            Request { to: Some(Some((to, name))), precopy: Some(precopy), keep_going: Some(false) }
+        }
+    };
+    remote::set_request(request);
+    REQUESTED.store(true, SeqCst);
 }
 
 
@@ -163,6 +212,7 @@ pub fn init() {
     }
     remote::init();
     precopy::init();
+    crate::control::init();
     let destination = control(b"WASMC_CHECKPOINT");
     if destination.is_some_and(|p| p.is_empty()) {
         fatal(&[b"WASMC_CHECKPOINT must name a file"]);

@@ -6,10 +6,16 @@ use crate::print::EINTR;
 use crate::sys::{self, nr};
 use core::net::SocketAddr;
 
+const AF_UNIX: usize = 1;
 const AF_INET: usize = 2;
 const AF_INET6: usize = 10;
 const SOCK_STREAM: usize = 1;
 const SOCK_CLOEXEC: usize = 0o2000000;
+const SOCK_NONBLOCK: usize = 0o4000;
+const F_SETFL: usize = 4;
+const F_SETOWN: usize = 8;
+const O_NONBLOCK: usize = 0o4000;
+const O_ASYNC: usize = 0o20000;
 const SOL_SOCKET: usize = 1;
 const SO_REUSEADDR: usize = 2;
 // The 64-bit `struct timeval` options (asm-generic numbering, all three ISAs).
@@ -136,6 +142,81 @@ impl Socket {
             return Err("cannot listen on that address");
         }
         Ok(s)
+    }
+
+    /// A Unix stream socket listening at `path`, non-blocking, that raises SIGIO in this
+    /// process when a connection arrives. Nothing may exist at `path`.
+    pub fn listen_unix(path: &[u8]) -> Result<Socket, &'static str> {
+        let mut sa = [0u8; 110];
+        if path.is_empty() || path.len() > 107 || path.contains(&0) {
+            return Err("WASMC_CONTROL must be a path of 1 to 107 bytes");
+        }
+        sa[..2].copy_from_slice(&(AF_UNIX as u16).to_ne_bytes());
+        sa[2..2 + path.len()].copy_from_slice(path);
+        // SAFETY: socket touches no memory.
+        let fd = unsafe { sys::syscall3(nr::SOCKET, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) };
+        if fd < 0 {
+            return Err("cannot create the control socket");
+        }
+        let s = Socket(fd as i32);
+        // SAFETY: the kernel reads the sockaddr_un (family, path, NUL), which outlives the call.
+        if unsafe { sys::syscall3(nr::BIND, s.0 as usize, sa.as_ptr() as usize, 2 + path.len() + 1) } != 0 {
+            return Err("cannot create the control socket at WASMC_CONTROL (it exists, or its directory is not writable)");
+        }
+        // SAFETY: listen and fcntl touch no memory.
+        let ok = unsafe {
+            sys::syscall2(nr::LISTEN, s.0 as usize, 8) == 0
+                && sys::syscall3(nr::FCNTL, s.0 as usize, F_SETOWN, sys::syscall0(nr::GETPID) as usize) == 0
+                && sys::syscall3(nr::FCNTL, s.0 as usize, F_SETFL, O_NONBLOCK | O_ASYNC) == 0
+        };
+        if !ok {
+            return Err("cannot listen on the control socket");
+        }
+        Ok(s)
+    }
+
+    /// Whether something accepts connections on the Unix socket at `path`.
+    pub fn unix_accepts(path: &[u8]) -> bool {
+        let mut sa = [0u8; 110];
+        if path.is_empty() || path.len() > 107 {
+            return false;
+        }
+        sa[..2].copy_from_slice(&(AF_UNIX as u16).to_ne_bytes());
+        sa[2..2 + path.len()].copy_from_slice(path);
+        // SAFETY: socket touches no memory.
+        let fd = unsafe { sys::syscall3(nr::SOCKET, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return false;
+        }
+        let s = Socket(fd as i32);
+        // SAFETY: the kernel reads the sockaddr_un, which outlives the call.
+        unsafe { sys::syscall3(nr::CONNECT, s.0 as usize, sa.as_ptr() as usize, 2 + path.len() + 1) == 0 }
+    }
+
+    /// A waiting connection, if any (never blocks), with transfers bounded to `secs`.
+    pub fn accept_now(&self, secs: u64) -> Option<Socket> {
+        // SAFETY: no address is asked for (both pointers null).
+        let fd = unsafe { sys::syscall4(nr::ACCEPT4, self.0 as usize, 0, 0, SOCK_CLOEXEC) };
+        if fd < 0 {
+            return None;
+        }
+        let s = Socket(fd as i32);
+        s.set_timeouts(secs);
+        Some(s)
+    }
+
+    /// Reads up to `buf.len()` bytes, once; 0 at the end.
+    pub fn read_some(&self, buf: &mut [u8]) -> Result<usize, IoError> {
+        loop {
+            // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+            let n = unsafe { sys::syscall3(nr::READ, self.0 as usize, buf.as_mut_ptr() as usize, buf.len()) };
+            return match n {
+                EINTR => continue,
+                EAGAIN => Err(IoError::TimedOut),
+                n if n < 0 => Err(IoError::Failed),
+                n => Ok(n as usize),
+            };
+        }
     }
 
     /// The port this socket is bound to.

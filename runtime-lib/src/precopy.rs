@@ -50,6 +50,8 @@ struct Precopy {
     pending: Vec<usize>,
     /// The final round is due.
     last: bool,
+    /// Pages the program dirtied per second during the last round.
+    dirty_rate: u64,
 }
 
 /// Main flow only (the poll fault, never inside another `with`).
@@ -60,12 +62,17 @@ use remote::now_ns;
 
 /// Whether migrations go by pre-copy.
 pub fn enabled() -> bool {
-    control(b"WASMC_MIGRATE_PRECOPY") == Some(b"1") && remote::target().is_some()
+    remote::precopy_wanted() && remote::target().is_some()
 }
 
 /// Whether a pre-copy is under way.
 pub fn active() -> bool {
     STATE.with(|s| s.is_some())
+}
+
+/// The pre-copy under way: its round, and the pages dirtied per second in the last one.
+pub fn progress() -> Option<(u32, u64)> {
+    STATE.with(|s| s.as_ref().map(|p| (p.round, p.dirty_rate)))
 }
 
 /// Whether the next poll has pre-copy work: a round's child ended, or the final round
@@ -85,17 +92,18 @@ extern "C" fn on_sigchld(_sig: i32, _info: *mut u8, _uc: *mut u8) {
 pub fn init() {
     match control(b"WASMC_MIGRATE_PRECOPY") {
         None | Some(b"0") => {}
-        Some(b"1") => {
-            crate::signal::set_write_hook(dirty::on_write_fault);
-            crate::signal::install_handler(SIGCHLD, on_sigchld, crate::signal::SA_RESTART | crate::signal::SA_ONSTACK);
-        }
+        Some(b"1") => {}
         Some(_) => crate::print::fatal(&[b"WASMC_MIGRATE_PRECOPY must be 0 or 1"]),
     }
+    // Always: a control-socket command may ask for a pre-copy.
+    crate::signal::set_write_hook(dirty::on_write_fault);
+    crate::signal::install_handler(SIGCHLD, on_sigchld, crate::signal::SA_RESTART | crate::signal::SA_ONSTACK);
 }
 
 fn give_up(vm: Vm, why: &'static str) {
     dirty::stop(vm.memory_size() as usize);
     remote::conclude(Sent::NotTaken(why), || false);
+    remote::finished();
 }
 
 /// Starts a pre-copy at a poll where a migration was asked for; the program runs on.
@@ -105,6 +113,7 @@ pub fn begin(vm: Vm) {
         Ok(s) => s,
         Err(why) => {
             remote::conclude(Sent::NotTaken(why), || false);
+            remote::finished();
             return;
         }
     };
@@ -114,7 +123,7 @@ pub fn begin(vm: Vm) {
     }
     let pages: Vec<usize> = (0..size / dirty::page_size()).collect();
     let now = now_ns();
-    spawn(vm, Precopy { session, child: 0, round: 0, started_ns: now, bytes: 0, began_ns: now, pending: Vec::new(), last: false }, pages);
+    spawn(vm, Precopy { session, child: 0, round: 0, started_ns: now, bytes: 0, began_ns: now, pending: Vec::new(), last: false, dirty_rate: 0 }, pages);
 }
 
 /// Forks the child that sends `pages` as the next round.
@@ -164,6 +173,7 @@ pub fn step(uc: *mut u8) {
         let elapsed = now_ns().saturating_sub(p.started_ns).max(1);
         let dirty = dirty::take(size);
         let dirty_bytes = (dirty.len() * page) as u64;
+        p.dirty_rate = (dirty.len() as f64 * 1e9 / elapsed as f64) as u64;
         // In f64: a u128 product would pull in compiler_builtins' __udivti3, whose
         // object needs an unwinder the runtime does not have.
         let eta = (dirty_bytes as f64 * elapsed as f64 / p.bytes.max(1) as f64) as u64;
@@ -196,8 +206,8 @@ pub fn step(uc: *mut u8) {
     };
     remote::report_sent(p.round, p.session.sent, p.began_ns);
     let safe = remote::conclude(sent, || wasi.lend(|w| checkpoint::save(vm, &frames, w)));
-    let keep_going = control(b"WASMC_CHECKPOINT_CONTINUE").is_some_and(|v| v == b"1");
-    if safe && !keep_going {
+    if safe && !remote::keep_going() {
         crate::print::exit(abi_spec::CHECKPOINT_EXIT_CODE);
     }
+    remote::finished();
 }

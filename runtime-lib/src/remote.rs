@@ -137,9 +137,59 @@ pub fn stats_wanted() -> bool {
     control(b"WASMC_MIGRATE_STATS") == Some(b"1")
 }
 
-/// `WASMC_MIGRATE_TO`, if set.
+/// What a control-socket command asked of the migration under way, over the
+/// `WASMC_*` controls; cleared by [`finished`].
+#[derive(Clone, Copy, Default)]
+pub struct Request {
+    /// `Some(None)`: a file, even with `WASMC_MIGRATE_TO`.
+    pub to: Option<Option<(SocketAddr, &'static [u8])>>,
+    pub precopy: Option<bool>,
+    pub keep_going: Option<bool>,
+}
+
+static REQUEST: MainCell<Request> = MainCell::new(Request { to: None, precopy: None, keep_going: None });
+
+pub fn set_request(r: Request) {
+    REQUEST.with(|q| *q = r);
+}
+
+/// The migration under way is over (however it ended): back to the `WASMC_*` controls.
+pub fn finished() {
+    REQUEST.with(|q| *q = Request::default());
+    checkpoint::set_path(None);
+}
+
+/// Where a migration goes: a control command's node, else `WASMC_MIGRATE_TO`.
 pub fn target() -> Option<SocketAddr> {
-    NET.with(|n| n.to)
+    match REQUEST.with(|q| q.to) {
+        Some(to) => to.map(|t| t.0),
+        None => NET.with(|n| n.to),
+    }
+}
+
+/// The target as the user wrote it, for messages.
+fn target_name() -> &'static [u8] {
+    match REQUEST.with(|q| q.to) {
+        Some(Some((_, name))) => name,
+        _ => control(b"WASMC_MIGRATE_TO").unwrap_or_default(),
+    }
+}
+
+/// Whether the migration goes by pre-copy: the command's choice, else
+/// `WASMC_MIGRATE_PRECOPY=1`.
+pub fn precopy_wanted() -> bool {
+    REQUEST.with(|q| q.precopy).unwrap_or_else(|| control(b"WASMC_MIGRATE_PRECOPY") == Some(b"1"))
+}
+
+/// Whether the program goes on after its state is safe elsewhere (a snapshot):
+/// the command's choice, else `WASMC_CHECKPOINT_CONTINUE=1`.
+pub fn keep_going() -> bool {
+    REQUEST.with(|q| q.keep_going).unwrap_or_else(|| control(b"WASMC_CHECKPOINT_CONTINUE") == Some(b"1"))
+}
+
+/// Whether a key was given, so that a control command may migrate over the network.
+pub fn has_key() -> bool {
+    NET.with(|n| !n.key.is_empty())
 }
 
 /// `WASMC_RESTORE=listen:ADDR`, if set.
@@ -199,14 +249,16 @@ pub fn report_sent(rounds: u32, stop_bytes: u64, began_ns: u64) {
 /// stop. When the whole stream went out unconfirmed, the destination may be running it:
 /// the state goes to a file with `save` (true if written) rather than run twice here.
 pub fn conclude(sent: Sent, save: impl FnOnce() -> bool) -> bool {
-    let name = control(b"WASMC_MIGRATE_TO").unwrap_or_default();
+    let name = target_name();
     match sent {
         Sent::Accepted => {
             eprintln_parts(&[b"wasmc: migrated to ", name]);
+            crate::control::reply(&[b"ok migrated to ", name]);
             true
         }
         Sent::NotTaken(why) => {
             eprintln_parts(&[b"wasmc: migration to ", name, b" failed: ", why.as_bytes(), b"; continuing"]);
+            crate::control::reply(&[b"error migration to ", name, b" failed: ", why.as_bytes(), b"; the program goes on here"]);
             false
         }
         Sent::Unconfirmed(why) => {
@@ -214,6 +266,9 @@ pub fn conclude(sent: Sent, save: impl FnOnce() -> bool) -> bool {
             let written = save();
             if written {
                 eprintln_parts(&[b"wasmc: checkpoint written to ", checkpoint::path()]);
+                crate::control::reply(&[b"ok migration to ", name, b" not confirmed; checkpoint written to ", checkpoint::path()]);
+            } else {
+                crate::control::reply(&[b"error migration to ", name, b" not confirmed, and no checkpoint written; the program goes on here"]);
             }
             written
         }

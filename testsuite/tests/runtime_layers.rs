@@ -36,6 +36,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "services",
         &[
+            "control",
             "migrate",
             "precopy",
             "remote",
