@@ -55,6 +55,22 @@ enum Command {
         #[arg(long)]
         module: Option<PathBuf>,
     },
+    /// Act as a migration destination that keeps the checkpoint it receives in a file
+    /// (and answers the source as a running destination would)
+    Receive {
+        /// Where to listen: IPV4:PORT or [IPV6]:PORT (port 0: any)
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The pre-shared key (WASMC_MIGRATE_KEY_FILE of the source)
+        #[arg(long)]
+        key_file: PathBuf,
+        /// The module the program was compiled from
+        #[arg(long)]
+        module: PathBuf,
+        /// The checkpoint file to write
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Send one command to a running program's control socket (WASMC_CONTROL) and print
     /// its answer: status | checkpoint [PATH] | snapshot [PATH] | migrate ADDR:PORT [precopy]
     Control {
@@ -89,6 +105,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         print!(
             "{}",
             wasmc::inspect::inspect(checkpoint, module.as_deref())?
+        );
+        return Ok(());
+    }
+    if let Some(Command::Receive {
+        listen,
+        key_file,
+        module,
+        output,
+    }) = &cli.command
+    {
+        let n = wasmc::receive::receive(*listen, key_file, module, output)?;
+        eprintln!(
+            "wasmc: received a checkpoint of {n} bytes into {}",
+            output.display()
         );
         return Ok(());
     }

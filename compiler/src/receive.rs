@@ -1,0 +1,124 @@
+//! `wasmc receive`: a migration destination that keeps what it receives as a checkpoint
+//! file instead of running it (SPEC.md §4), so a program can be moved to a node that
+//! stores it, and a stream can be inspected with `wasmc inspect`. It answers like a
+//! running destination: an ACK once the file is written (the source then stops), a NAK
+//! with the reason otherwise (the source goes on).
+//!
+//! A pre-copy stream is refused: its checkpoint holds no memory (the rounds carry it),
+//! and re-encoding one from the pages is not implemented.
+
+use abi_spec::checkpoint::{check_module, read_checkpoint};
+use abi_spec::stream::{self as st, Hello, Refusal, StreamMac};
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+/// Waits on `listen` for one stream of `module`'s checkpoint, authenticated with the
+/// key in `key_file`, and writes it to `out`. Returns the bytes written.
+pub fn receive(listen: SocketAddr, key_file: &Path, module: &Path, out: &Path) -> Result<u64> {
+    let key = std::fs::read(key_file).with_context(|| format!("reading {}", key_file.display()))?;
+    if !(st::MIN_KEY..=st::MAX_KEY).contains(&key.len()) {
+        bail!("the key file must hold 16 to 4096 bytes");
+    }
+    let wasm = std::fs::read(module).with_context(|| format!("reading {}", module.display()))?;
+    let module_hash: [u8; 32] = Sha256::digest(&wasm).into();
+    let listener =
+        TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    eprintln!(
+        "wasmc: waiting for a migration on port {}",
+        listener.local_addr()?.port()
+    );
+    let (mut sock, _) = listener.accept()?;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let hello = Hello {
+        abi_version: abi_spec::ABI_VERSION,
+        nonce: rand_nonce(),
+        module_hash,
+    }
+    .encode(&key);
+    sock.write_all(&hello)?;
+    let mut offer = [0u8; st::OFFER_LEN];
+    sock.read_exact(&mut offer)
+        .map_err(|_| anyhow::anyhow!("{}", Refusal::Declined.message()))?;
+    let refuse = |sock: &mut TcpStream, r: Refusal| -> anyhow::Error {
+        let _ = sock.write_all(&st::verdict(&key, &hello, &offer, Some(r)));
+        anyhow::anyhow!("migration refused: {}", r.message())
+    };
+    if st::decode_offer(&offer).is_err() {
+        return Err(refuse(&mut sock, Refusal::BadStream));
+    }
+    let mut header = [0u8; st::SEGMENT_LEN];
+    if sock.read_exact(&mut header).is_err() {
+        return Err(refuse(&mut sock, Refusal::BadStream));
+    }
+    match st::Segment::decode(&header, 0) {
+        Ok(s) if s.kind == st::SEG_CHECKPOINT => {}
+        Ok(_) => {
+            let _ = sock.write_all(&st::verdict(
+                &key,
+                &hello,
+                &offer,
+                Some(Refusal::BadCheckpoint),
+            ));
+            bail!("migration refused: a pre-copy stream cannot be kept as a file (send it without WASMC_MIGRATE_PRECOPY)");
+        }
+        Err(r) => return Err(refuse(&mut sock, r)),
+    }
+    let mut mac = StreamMac::new(&key, &hello, &offer, &header);
+    let mut bytes = Vec::new();
+    let mut stored = vec![0u8; st::MAX_STORED];
+    loop {
+        let mut h = [0u8; 4];
+        if sock.read_exact(&mut h).is_err() {
+            return Err(refuse(&mut sock, Refusal::BadStream));
+        }
+        mac.update(&h);
+        let (len, lz4) = match st::decode_header(u32::from_le_bytes(h)) {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(r) => return Err(refuse(&mut sock, r)),
+        };
+        if sock.read_exact(&mut stored[..len]).is_err() {
+            return Err(refuse(&mut sock, Refusal::BadStream));
+        }
+        mac.update(&stored[..len]);
+        if let Err(r) = st::decode_block(&stored[..len], lz4, &mut bytes) {
+            return Err(refuse(&mut sock, r));
+        }
+    }
+    let mut tag = [0u8; st::MAC_LEN];
+    if sock.read_exact(&mut tag).is_err() {
+        return Err(refuse(&mut sock, Refusal::BadStream));
+    }
+    if !mac.verify(&tag) {
+        return Err(refuse(&mut sock, Refusal::BadMac));
+    }
+    let checked = read_checkpoint(&bytes)
+        .map_err(|e| e.message())
+        .and_then(|v| check_module(&v, &module_hash).map_err(|e| e.message()));
+    if let Err(msg) = checked {
+        let _ = sock.write_all(&st::verdict(
+            &key,
+            &hello,
+            &offer,
+            Some(Refusal::BadCheckpoint),
+        ));
+        bail!("migration refused: {msg}");
+    }
+    std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    // Durable before the source is told it may stop.
+    std::fs::File::open(out)?.sync_all()?;
+    sock.write_all(&st::verdict(&key, &hello, &offer, None))?;
+    Ok(bytes.len() as u64)
+}
+
+fn rand_nonce() -> [u8; 16] {
+    let mut n = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut n))
+        .expect("reading /dev/urandom");
+    n
+}
