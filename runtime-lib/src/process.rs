@@ -39,6 +39,16 @@ pub fn harness_mode() -> bool {
     control(b"WASMC_HARNESS") == Some(b"1")
 }
 
+/// libc's `getauxval`, for the one caller that wants it: the `sha2` crate (the migration
+/// stream's MAC) asks for `AT_HWCAP` on aarch64 to use the CPU's SHA-256 instructions.
+/// Without it that code would have to be left out (portable SHA-256 runs a few times
+/// slower, which a migration's MAC over all of memory feels).
+#[cfg(target_arch = "aarch64")]
+#[no_mangle]
+pub extern "C" fn getauxval(key: u64) -> u64 {
+    auxv(key as usize).unwrap_or(0) as u64
+}
+
 /// The value of an auxiliary-vector entry (`AT_PAGESZ` = 6, `AT_RANDOM` = 25, ...).
 pub fn auxv(key: usize) -> Option<usize> {
     let mut p = FACTS.get().auxv;
