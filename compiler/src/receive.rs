@@ -4,9 +4,10 @@
 //! running destination: an ACK once the file is written (the source then stops), a NAK
 //! with the reason otherwise (the source goes on).
 //!
-//! A pre-copy stream is refused: its checkpoint holds no memory (the rounds carry it),
-//! and re-encoding one from the pages is not implemented.
+//! A pre-copy stream's memory comes in PAGES segments and its checkpoint holds none; the
+//! file is then re-encoded whole: the checkpoint with the pages as its memory.
 
+use abi_spec::checkpoint::owned::Ckpt;
 use abi_spec::checkpoint::{check_module, read_checkpoint};
 use abi_spec::stream::{self as st, Hello, Refusal, StreamMac};
 use anyhow::{bail, Context, Result};
@@ -50,52 +51,57 @@ pub fn receive(listen: SocketAddr, key_file: &Path, module: &Path, out: &Path) -
     if st::decode_offer(&offer).is_err() {
         return Err(refuse(&mut sock, Refusal::BadStream));
     }
-    let mut header = [0u8; st::SEGMENT_LEN];
-    if sock.read_exact(&mut header).is_err() {
-        return Err(refuse(&mut sock, Refusal::BadStream));
-    }
-    match st::Segment::decode(&header, 0) {
-        Ok(s) if s.kind == st::SEG_CHECKPOINT => {}
-        Ok(_) => {
-            let _ = sock.write_all(&st::verdict(
-                &key,
-                &hello,
-                &offer,
-                Some(Refusal::BadCheckpoint),
-            ));
-            bail!("migration refused: a pre-copy stream cannot be kept as a file (send it without WASMC_MIGRATE_PRECOPY)");
-        }
-        Err(r) => return Err(refuse(&mut sock, r)),
-    }
-    let mut mac = StreamMac::new(&key, &hello, &offer, &header);
-    let mut bytes = Vec::new();
-    let mut stored = vec![0u8; st::MAX_STORED];
-    loop {
-        let mut h = [0u8; 4];
-        if sock.read_exact(&mut h).is_err() {
+    // Pre-copy rounds: pages into `image`, each segment receipted once in place.
+    let mut image: Vec<u8> = Vec::new();
+    let mut seq = 0;
+    let bytes = loop {
+        let mut header = [0u8; st::SEGMENT_LEN];
+        if sock.read_exact(&mut header).is_err() {
             return Err(refuse(&mut sock, Refusal::BadStream));
         }
-        mac.update(&h);
-        let (len, lz4) = match st::decode_header(u32::from_le_bytes(h)) {
-            Ok(Some(b)) => b,
-            Ok(None) => break,
+        let segment = match st::Segment::decode(&header, seq) {
+            Ok(s) => s,
             Err(r) => return Err(refuse(&mut sock, r)),
         };
-        if sock.read_exact(&mut stored[..len]).is_err() {
-            return Err(refuse(&mut sock, Refusal::BadStream));
+        let payload = match read_segment(&mut sock, &key, &hello, &offer, &header) {
+            Ok(p) => p,
+            Err(r) => return Err(refuse(&mut sock, r)),
+        };
+        if segment.kind == st::SEG_CHECKPOINT {
+            break payload;
         }
-        mac.update(&stored[..len]);
-        if let Err(r) = st::decode_block(&stored[..len], lz4, &mut bytes) {
-            return Err(refuse(&mut sock, r));
+        for record in st::pages_records(&payload) {
+            let Ok((at, data)) = record else {
+                return Err(refuse(&mut sock, Refusal::BadStream));
+            };
+            let end = at as usize + data.len();
+            if end as u64 > MAX_MEMORY {
+                return Err(refuse(&mut sock, Refusal::TooLarge));
+            }
+            if image.len() < end {
+                image.resize(end, 0);
+            }
+            image[at as usize..end].copy_from_slice(data);
         }
-    }
-    let mut tag = [0u8; st::MAC_LEN];
-    if sock.read_exact(&mut tag).is_err() {
-        return Err(refuse(&mut sock, Refusal::BadStream));
-    }
-    if !mac.verify(&tag) {
-        return Err(refuse(&mut sock, Refusal::BadMac));
-    }
+        sock.write_all(&st::round_receipt(&key, &hello, &offer, seq))?;
+        seq += 1;
+    };
+    let bytes = if seq == 0 {
+        bytes
+    } else {
+        match whole(&bytes, image) {
+            Ok(b) => b,
+            Err(msg) => {
+                let _ = sock.write_all(&st::verdict(
+                    &key,
+                    &hello,
+                    &offer,
+                    Some(Refusal::BadCheckpoint),
+                ));
+                bail!("migration refused: {msg}");
+            }
+        }
+    };
     let checked = read_checkpoint(&bytes)
         .map_err(|e| e.message())
         .and_then(|v| check_module(&v, &module_hash).map_err(|e| e.message()));
@@ -113,6 +119,54 @@ pub fn receive(listen: SocketAddr, key_file: &Path, module: &Path, out: &Path) -
     std::fs::File::open(out)?.sync_all()?;
     sock.write_all(&st::verdict(&key, &hello, &offer, None))?;
     Ok(bytes.len() as u64)
+}
+
+/// The largest linear memory.
+const MAX_MEMORY: u64 = 1 << 32;
+
+/// One segment's payload, its MAC checked.
+fn read_segment(
+    sock: &mut TcpStream,
+    key: &[u8],
+    hello: &[u8; st::HELLO_LEN],
+    offer: &[u8; st::OFFER_LEN],
+    header: &[u8; st::SEGMENT_LEN],
+) -> Result<Vec<u8>, Refusal> {
+    let mut mac = StreamMac::new(key, hello, offer, header);
+    let mut bytes = Vec::new();
+    let mut stored = vec![0u8; st::MAX_STORED];
+    loop {
+        let mut h = [0u8; 4];
+        sock.read_exact(&mut h).map_err(|_| Refusal::BadStream)?;
+        mac.update(&h);
+        let Some((len, lz4)) = st::decode_header(u32::from_le_bytes(h))? else {
+            break;
+        };
+        sock.read_exact(&mut stored[..len])
+            .map_err(|_| Refusal::BadStream)?;
+        mac.update(&stored[..len]);
+        if bytes.len() as u64 > MAX_MEMORY + (1 << 30) {
+            return Err(Refusal::TooLarge);
+        }
+        st::decode_block(&stored[..len], lz4, &mut bytes)?;
+    }
+    let mut tag = [0u8; st::MAC_LEN];
+    sock.read_exact(&mut tag).map_err(|_| Refusal::BadStream)?;
+    if !mac.verify(&tag) {
+        return Err(Refusal::BadMac);
+    }
+    Ok(bytes)
+}
+
+/// The checkpoint of a pre-copy stream (memory size, no runs) with `pages` as its
+/// memory, as one file.
+fn whole(checkpoint: &[u8], pages: Vec<u8>) -> Result<Vec<u8>, String> {
+    let mut ck = Ckpt::parse(checkpoint, MAX_MEMORY)?;
+    if pages.len() > ck.memory.len() {
+        return Err("pages beyond the checkpoint's memory size".into());
+    }
+    ck.memory[..pages.len()].copy_from_slice(&pages);
+    ck.write().map_err(str::to_string)
 }
 
 fn rand_nonce() -> [u8; 16] {

@@ -767,56 +767,61 @@ fn the_control_socket_drives_snapshots_and_migrations() {
 }
 
 /// `wasmc receive` keeps a stream as a checkpoint file (the source stops as after any
-/// migration); the file reads with `wasmc inspect` and resumes on another ISA.
+/// migration), stop-and-copy or pre-copy (then re-encoded whole); the file reads with
+/// `wasmc inspect` and resumes on another ISA.
 #[test]
 fn a_received_stream_is_kept_as_a_file_and_resumes() {
-    let work = dir("receive");
     let (x86, rv) = (live(Arch::X86_64), live(Arch::Riscv64));
     let module = testsuite::repo_root().join("benches/continuum/live.wasm");
-    let kept = work.join("kept.ckpt");
-    let mut rx = Command::new(WASMC);
-    rx.args(["receive", "--listen", "[::1]:0", "--key-file"])
-        .arg(work.join("key"))
-        .arg("--module")
-        .arg(&module)
-        .arg("-o")
-        .arg(&kept)
-        .stderr(Stdio::piped());
-    let mut rx = rx.spawn().unwrap();
-    let mut stderr = BufReader::new(rx.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let port = line.trim().rsplit(' ').next().unwrap().to_string();
-    let src = finish(live_command(
-        &x86,
-        Arch::X86_64,
-        &work,
-        &[
-            ("WASMC_MIGRATE_KEY_FILE", work.join("key").to_str().unwrap()),
-            ("WASMC_MIGRATE_TO", &format!("[::1]:{port}")),
-            ("WASMC_CHECKPOINT_AFTER", LIVE_STOP),
-        ],
-    ));
-    assert_eq!(src.code, Some(STOPPED), "{}", src.stderr_str());
-    assert!(rx.wait().unwrap().success());
-    let inspect = Command::new(WASMC)
-        .arg("inspect")
-        .arg(&kept)
-        .arg("--module")
-        .arg(&module)
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&inspect.stdout).contains("(hash matches)"));
-    let rest = finish(live_command(
-        &rv,
-        Arch::Riscv64,
-        &work,
-        &[("WASMC_RESTORE", kept.to_str().unwrap())],
-    ));
-    assert_eq!(rest.code, Some(0), "{}", rest.stderr_str());
-    let reference = finish(live_command(&x86, Arch::X86_64, &work, &[]));
-    assert_eq!(
-        src.stdout_str() + &rest.stdout_str(),
-        reference.stdout_str()
-    );
+    for precopy in ["0", "1"] {
+        let work = dir(&format!("receive-{precopy}"));
+        let kept = work.join("kept.ckpt");
+        let mut rx = Command::new(WASMC);
+        rx.args(["receive", "--listen", "[::1]:0", "--key-file"])
+            .arg(work.join("key"))
+            .arg("--module")
+            .arg(&module)
+            .arg("-o")
+            .arg(&kept)
+            .stderr(Stdio::piped());
+        let mut rx = rx.spawn().unwrap();
+        let mut stderr = BufReader::new(rx.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let port = line.trim().rsplit(' ').next().unwrap().to_string();
+        let src = finish(live_command(
+            &x86,
+            Arch::X86_64,
+            &work,
+            &[
+                ("WASMC_MIGRATE_KEY_FILE", work.join("key").to_str().unwrap()),
+                ("WASMC_MIGRATE_TO", &format!("[::1]:{port}")),
+                ("WASMC_MIGRATE_PRECOPY", precopy),
+                ("WASMC_CHECKPOINT_AFTER", LIVE_STOP),
+            ],
+        ));
+        assert_eq!(src.code, Some(STOPPED), "{}", src.stderr_str());
+        assert!(rx.wait().unwrap().success());
+        let inspect = Command::new(WASMC)
+            .arg("inspect")
+            .arg(&kept)
+            .arg("--module")
+            .arg(&module)
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&inspect.stdout).contains("(hash matches)"));
+        let rest = finish(live_command(
+            &rv,
+            Arch::Riscv64,
+            &work,
+            &[("WASMC_RESTORE", kept.to_str().unwrap())],
+        ));
+        assert_eq!(rest.code, Some(0), "{}", rest.stderr_str());
+        let reference = finish(live_command(&x86, Arch::X86_64, &work, &[]));
+        assert_eq!(
+            src.stdout_str() + &rest.stdout_str(),
+            reference.stdout_str(),
+            "pre-copy {precopy}"
+        );
+    }
 }

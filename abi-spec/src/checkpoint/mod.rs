@@ -12,6 +12,8 @@
 //! ([`read_checkpoint`]) validates a whole file up front and returns borrowed views
 //! whose iterators then cannot fail. Neither panics on any input.
 
+#[cfg(feature = "std")]
+pub mod owned;
 mod read;
 mod write;
 

@@ -4,10 +4,10 @@
 //! status, or 134 with its trap line): never a signal, a hang, a panic message, or a
 //! checkpoint nobody asked for.
 
-use super::ckpt_model::Ckpt;
 use super::process::{run_probed, Probed};
 use super::rng::Rng;
 use super::{mutate_model, mutate_raw, Finding};
+use abi_spec::checkpoint::owned::Ckpt;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +15,10 @@ use std::time::Duration;
 use targets::Arch;
 use testsuite::crossmigrate::{reference, Program, CHECKPOINT_EXIT};
 use testsuite::exec::{command_for, fresh_dir, scrub_env};
+
+/// Largest memory the model expands (the fixtures use a few MiB); bigger ones are
+/// mutated at the byte level only.
+const MAX_MODEL_MEMORY: u64 = 256 << 20;
 
 /// Fixtures to checkpoint: deep recursion (tens of thousands of frames, loops, calls
 /// of every kind of point) and file I/O (fd records with paths, offsets and flags).
@@ -160,7 +164,7 @@ impl CheckpointFuzz {
         self.bases.push(Base {
             program,
             label: format!("{fixture} after {after} points"),
-            model: Ckpt::parse(&bytes).ok(),
+            model: Ckpt::parse(&bytes, MAX_MODEL_MEMORY).ok(),
             bytes,
             dir_snapshot: dir,
         });

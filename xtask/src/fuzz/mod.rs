@@ -4,7 +4,7 @@
 //!   (`gen.rs`), compiled by wasmc and driven in harness mode, against wasmtime
 //!   (`reference.rs` + `wasmtime_invoke.py`): results, traps, exported globals.
 //! * Checkpoint mutation (`checkpoint.rs`): checkpoints of running fixtures, mutated
-//!   (`mutate_raw.rs`, `mutate_model.rs` over `ckpt_model.rs`) and restored; the
+//!   (`mutate_raw.rs`, `mutate_model.rs` over abi-spec's owned `checkpoint::owned`) and restored; the
 //!   runtime must refuse them cleanly or run on, never crash or hang.
 //!
 //! Everything is derived from `--seed`, case by case (`rng.rs`), so a reproducer's name
@@ -12,7 +12,6 @@
 //! the command fail at the end.
 
 mod checkpoint;
-mod ckpt_model;
 mod differential;
 mod gen;
 mod mutate_model;

@@ -3,8 +3,8 @@
 //! right) but its contents disagree with the module or with each other. Each edit says
 //! what it did; `None` means it does not apply to this checkpoint (no frames, ...).
 
-use super::ckpt_model::{Ckpt, Fd, Frame, Table, Val};
 use super::rng::Rng;
+use abi_spec::checkpoint::owned::{Ckpt, Fd, Frame, Table, Val};
 use abi_spec::checkpoint::{FdKind, NONE};
 use abi_spec::ValType;
 

@@ -1,14 +1,19 @@
-//! An owned, editable copy of a checkpoint: read with abi-spec's validating reader,
-//! written back with its writer (which also computes the checksum). Structured mutants
-//! are edits of this model, so they are well-formed v2 files whose *contents* are wrong
-//! for the module: they get past the format checks and test the runtime's semantic
-//! checks (function and point ids, value types, limits, preopens).
+//! An owned, editable copy of a checkpoint (host tools only, feature `std`): read with
+//! the validating reader, written back with the writer (which also computes the
+//! checksum). The fuzzer's structured mutants are edits of it; `wasmc receive` builds a
+//! whole checkpoint file from a pre-copy stream with it (the pages, then the rest).
 
-use abi_spec::checkpoint::{
+extern crate alloc;
+
+use super::{
     read_checkpoint, write_checkpoint, CheckpointRef, FdKind, FdRef, FrameRef, Isa, Slots,
     TableRef, Value, WasiRef, WriteError, NONE,
 };
-use abi_spec::ValType;
+use crate::ValType;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
 
 /// One value: its type and up to two 64-bit slots (the second only for v128), encoded
 /// as the writer's `Slots` want them (funcref: index or `NONE`; externref: `NONE`).
@@ -94,14 +99,12 @@ pub struct Ckpt {
     pub monotonic_ns: u64,
 }
 
-/// Largest memory the model expands (the fixtures use a few MiB); bigger ones are
-/// mutated at the byte level only.
-const MAX_MEMORY: u64 = 256 << 20;
-
 impl Ckpt {
-    pub fn parse(bytes: &[u8]) -> Result<Ckpt, String> {
-        let v = read_checkpoint(bytes).map_err(|e| e.to_string())?;
-        if v.memory.size > MAX_MEMORY {
+    /// Reads `bytes`, refusing a memory larger than `max_memory` bytes (the model holds
+    /// all of it).
+    pub fn parse(bytes: &[u8], max_memory: u64) -> Result<Ckpt, String> {
+        let v = read_checkpoint(bytes).map_err(|e| e.message().to_string())?;
+        if v.memory.size > max_memory {
             return Err(format!(
                 "memory of {} bytes is too big to edit",
                 v.memory.size
@@ -112,7 +115,7 @@ impl Ckpt {
             let at = run.offset as usize;
             memory[at..at + run.bytes.len()].copy_from_slice(run.bytes);
         }
-        let bits = |b: abi_spec::checkpoint::Bitset| (0..b.len).map(|i| b.is_set(i)).collect();
+        let bits = |b: super::Bitset| (0..b.len).map(|i| b.is_set(i)).collect();
         Ok(Ckpt {
             module_hash: v.module_hash,
             source_isa: v.source_isa,
