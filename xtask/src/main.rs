@@ -56,7 +56,6 @@ enum Cmd {
         #[arg(long)]
         quick: bool,
     },
-    /// Run the WebAssembly spec test suite (wasm-v2) against wasmc: [--target ISA|all] [--quick]
     /// Migrate every fixture across all 9 ordered ISA pairs and chains; print the matrix
     CrossmigrateTest {
         /// Fewer stop points per program (what CI runs for its subset)
@@ -65,6 +64,7 @@ enum Cmd {
         /// Only fixtures whose name contains one of these
         only: Vec<String>,
     },
+    /// Run the WebAssembly spec test suite (wasm-v2) against wasmc: [--target ISA|all] [--quick]
     Spec {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
