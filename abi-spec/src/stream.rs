@@ -395,6 +395,48 @@ pub fn read_verdict(
     }
 }
 
+/// Reads the rest of a segment whose header was read: its blocks up to the end header,
+/// then its MAC, which must check out; returns the payload, of at most `max` bytes.
+/// `read` fills its buffer exactly from the connection (its error is the refusal an I/O
+/// failure means); `wire` counts the bytes read. Blocks are decoded before the MAC is
+/// checked, by a decoder that is safe on any input; nothing returns until it has been.
+/// One reader for every destination (the runtime's, `wasmc receive`).
+pub fn read_segment(
+    read: &mut impl FnMut(&mut [u8]) -> Result<(), Refusal>,
+    mut mac: StreamMac,
+    max: u64,
+    wire: &mut u64,
+) -> Result<Vec<u8>, Refusal> {
+    let mut payload: Vec<u8> = Vec::new();
+    let mut stored = alloc::vec![0u8; MAX_STORED];
+    loop {
+        let mut h = [0u8; 4];
+        read(&mut h)?;
+        mac.update(&h);
+        *wire += 4;
+        let Some((len, lz4)) = decode_header(u32::from_le_bytes(h))? else {
+            break;
+        };
+        read(&mut stored[..len])?;
+        mac.update(&stored[..len]);
+        *wire += len as u64;
+        if payload.len() as u64 > max || payload.try_reserve(BLOCK).is_err() {
+            return Err(Refusal::TooLarge);
+        }
+        decode_block(&stored[..len], lz4, &mut payload)?;
+    }
+    let mut tag = [0u8; MAC_LEN];
+    read(&mut tag)?;
+    *wire += MAC_LEN as u64;
+    if !mac.verify(&tag) {
+        return Err(Refusal::BadMac);
+    }
+    if payload.len() as u64 > max {
+        return Err(Refusal::TooLarge);
+    }
+    Ok(payload)
+}
+
 /// Appends one block for `raw` (at most [`BLOCK`] bytes) to `out`: its header and
 /// stored bytes, LZ4-compressed when `compress` and that makes it smaller. `scratch` is
 /// reused between calls.

@@ -44,76 +44,16 @@ pub fn receive(listen: SocketAddr, key_file: &Path, module: &Path, out: &Path) -
     let mut offer = [0u8; st::OFFER_LEN];
     sock.read_exact(&mut offer)
         .map_err(|_| anyhow::anyhow!("{}", Refusal::Declined.message()))?;
-    let refuse = |sock: &mut TcpStream, r: Refusal| -> anyhow::Error {
-        let _ = sock.write_all(&st::verdict(&key, &hello, &offer, Some(r)));
-        anyhow::anyhow!("migration refused: {}", r.message())
-    };
-    if st::decode_offer(&offer).is_err() {
-        return Err(refuse(&mut sock, Refusal::BadStream));
-    }
-    // Pre-copy rounds: pages into `image`, each segment receipted once in place.
-    let mut image: Vec<u8> = Vec::new();
-    let mut seq = 0;
-    let bytes = loop {
-        let mut header = [0u8; st::SEGMENT_LEN];
-        if sock.read_exact(&mut header).is_err() {
-            return Err(refuse(&mut sock, Refusal::BadStream));
-        }
-        let segment = match st::Segment::decode(&header, seq) {
-            Ok(s) => s,
-            Err(r) => return Err(refuse(&mut sock, r)),
-        };
-        let payload = match read_segment(&mut sock, &key, &hello, &offer, &header) {
-            Ok(p) => p,
-            Err(r) => return Err(refuse(&mut sock, r)),
-        };
-        if segment.kind == st::SEG_CHECKPOINT {
-            break payload;
-        }
-        for record in st::pages_records(&payload) {
-            let Ok((at, data)) = record else {
-                return Err(refuse(&mut sock, Refusal::BadStream));
-            };
-            let end = at as usize + data.len();
-            if end as u64 > MAX_MEMORY {
-                return Err(refuse(&mut sock, Refusal::TooLarge));
-            }
-            if image.len() < end {
-                image.resize(end, 0);
-            }
-            image[at as usize..end].copy_from_slice(data);
-        }
-        sock.write_all(&st::round_receipt(&key, &hello, &offer, seq))?;
-        seq += 1;
-    };
-    let bytes = if seq == 0 {
-        bytes
-    } else {
-        match whole(&bytes, image) {
-            Ok(b) => b,
-            Err(msg) => {
-                let _ = sock.write_all(&st::verdict(
-                    &key,
-                    &hello,
-                    &offer,
-                    Some(Refusal::BadCheckpoint),
-                ));
-                bail!("migration refused: {msg}");
-            }
+    let bytes = match checkpoint(&mut sock, &key, &hello, &offer, &module_hash) {
+        Ok(b) => b,
+        Err((r, why)) => {
+            let _ = sock.write_all(&st::verdict(&key, &hello, &offer, Some(r)));
+            bail!(
+                "migration refused: {}",
+                why.unwrap_or_else(|| r.message().to_string())
+            );
         }
     };
-    let checked = read_checkpoint(&bytes)
-        .map_err(|e| e.message())
-        .and_then(|v| check_module(&v, &module_hash).map_err(|e| e.message()));
-    if let Err(msg) = checked {
-        let _ = sock.write_all(&st::verdict(
-            &key,
-            &hello,
-            &offer,
-            Some(Refusal::BadCheckpoint),
-        ));
-        bail!("migration refused: {msg}");
-    }
     std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
     // Durable before the source is told it may stop.
     std::fs::File::open(out)?.sync_all()?;
@@ -124,37 +64,62 @@ pub fn receive(listen: SocketAddr, key_file: &Path, module: &Path, out: &Path) -
 /// The largest linear memory.
 const MAX_MEMORY: u64 = 1 << 32;
 
-/// One segment's payload, its MAC checked.
-fn read_segment(
+/// Why a stream is refused: the code the source gets, and a fuller reason for here.
+type Refused = (Refusal, Option<String>);
+
+/// The checkpoint a stream carries, whole, checked against the module: pre-copy's pages
+/// (each segment receipted once in place) merged into its checkpoint segment.
+fn checkpoint(
     sock: &mut TcpStream,
     key: &[u8],
     hello: &[u8; st::HELLO_LEN],
     offer: &[u8; st::OFFER_LEN],
-    header: &[u8; st::SEGMENT_LEN],
-) -> Result<Vec<u8>, Refusal> {
-    let mut mac = StreamMac::new(key, hello, offer, header);
-    let mut bytes = Vec::new();
-    let mut stored = vec![0u8; st::MAX_STORED];
-    loop {
-        let mut h = [0u8; 4];
-        sock.read_exact(&mut h).map_err(|_| Refusal::BadStream)?;
-        mac.update(&h);
-        let Some((len, lz4)) = st::decode_header(u32::from_le_bytes(h))? else {
-            break;
-        };
-        sock.read_exact(&mut stored[..len])
-            .map_err(|_| Refusal::BadStream)?;
-        mac.update(&stored[..len]);
-        if bytes.len() as u64 > MAX_MEMORY + (1 << 30) {
-            return Err(Refusal::TooLarge);
+    module_hash: &[u8; 32],
+) -> Result<Vec<u8>, Refused> {
+    st::decode_offer(offer).map_err(|r| (r, None))?;
+    let mut read = |buf: &mut [u8]| {
+        let mut s: &TcpStream = sock;
+        s.read_exact(buf).map_err(|_| Refusal::BadStream)
+    };
+    let mut image: Vec<u8> = Vec::new();
+    let mut seq = 0;
+    let mut wire = 0;
+    let bytes = loop {
+        let mut header = [0u8; st::SEGMENT_LEN];
+        read(&mut header).map_err(|r| (r, None))?;
+        let segment = st::Segment::decode(&header, seq).map_err(|r| (r, None))?;
+        let mac = StreamMac::new(key, hello, offer, &header);
+        let payload = st::read_segment(&mut read, mac, MAX_MEMORY + (1 << 30), &mut wire)
+            .map_err(|r| (r, None))?;
+        if segment.kind == st::SEG_CHECKPOINT {
+            break payload;
         }
-        st::decode_block(&stored[..len], lz4, &mut bytes)?;
-    }
-    let mut tag = [0u8; st::MAC_LEN];
-    sock.read_exact(&mut tag).map_err(|_| Refusal::BadStream)?;
-    if !mac.verify(&tag) {
-        return Err(Refusal::BadMac);
-    }
+        for record in st::pages_records(&payload) {
+            let (at, data) = record.map_err(|r| (r, None))?;
+            let end = at as usize + data.len();
+            if end as u64 > MAX_MEMORY {
+                return Err((Refusal::TooLarge, None));
+            }
+            if image.len() < end {
+                image.resize(end, 0);
+            }
+            image[at as usize..end].copy_from_slice(data);
+        }
+        let mut s: &TcpStream = sock;
+        s.write_all(&st::round_receipt(key, hello, offer, seq))
+            .map_err(|_| (Refusal::BadStream, None))?;
+        seq += 1;
+    };
+    let bytes = if seq == 0 {
+        Ok(bytes)
+    } else {
+        whole(&bytes, image)
+    };
+    let refused = |msg: String| (Refusal::BadCheckpoint, Some(msg));
+    let bytes = bytes.map_err(refused)?;
+    read_checkpoint(&bytes)
+        .and_then(|v| check_module(&v, module_hash))
+        .map_err(|e| refused(e.message().to_string()))?;
     Ok(bytes)
 }
 

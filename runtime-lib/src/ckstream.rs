@@ -240,40 +240,15 @@ pub fn receive(
         r
     };
     st::decode_offer(&offer).map_err(|r| refuse(r, &offer))?;
-    let mut stats = Stats { wire: 0, ..Stats::default() };
-    let mut stored = alloc::vec![0u8; st::MAX_STORED];
+    let mut stats = Stats::default();
+    let mut read = |buf: &mut [u8]| sock.read_exact(buf).map_err(io);
     for seq in 0.. {
         let mut header = [0u8; st::SEGMENT_LEN];
-        sock.read_exact(&mut header).map_err(|e| refuse(io(e), &offer))?;
+        read(&mut header).map_err(|r| refuse(r, &offer))?;
+        stats.wire += st::SEGMENT_LEN as u64;
         let segment = st::Segment::decode(&header, seq).map_err(|r| refuse(r, &offer))?;
-        let mut mac = StreamMac::new(link.key, &hello, &offer, &header);
-        let mut bytes: Vec<u8> = Vec::new();
-        loop {
-            let mut h = [0u8; 4];
-            sock.read_exact(&mut h).map_err(|e| refuse(io(e), &offer))?;
-            mac.update(&h);
-            let Some((len, lz4)) = st::decode_header(u32::from_le_bytes(h)).map_err(|r| refuse(r, &offer))? else {
-                break;
-            };
-            sock.read_exact(&mut stored[..len]).map_err(|e| refuse(io(e), &offer))?;
-            mac.update(&stored[..len]);
-            stats.wire += 4 + len as u64;
-            if bytes.len() as u64 > max || bytes.try_reserve(st::BLOCK).is_err() {
-                return Err(refuse(Refusal::TooLarge, &offer));
-            }
-            // Decoded before the MAC is checked, by a decoder that is safe on any
-            // input; nothing uses the bytes until the MAC has been.
-            st::decode_block(&stored[..len], lz4, &mut bytes).map_err(|r| refuse(r, &offer))?;
-        }
-        let mut tag = [0u8; st::MAC_LEN];
-        sock.read_exact(&mut tag).map_err(|e| refuse(io(e), &offer))?;
-        stats.wire += (st::SEGMENT_LEN + 4 + st::MAC_LEN) as u64;
-        if !mac.verify(&tag) {
-            return Err(refuse(Refusal::BadMac, &offer));
-        }
-        if bytes.len() as u64 > max {
-            return Err(refuse(Refusal::TooLarge, &offer));
-        }
+        let mac = StreamMac::new(link.key, &hello, &offer, &header);
+        let bytes = st::read_segment(&mut read, mac, max, &mut stats.wire).map_err(|r| refuse(r, &offer))?;
         if segment.kind == st::SEG_PAGES {
             for record in st::pages_records(&bytes) {
                 let (at, data) = record.map_err(|r| refuse(r, &offer))?;

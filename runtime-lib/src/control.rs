@@ -79,14 +79,7 @@ pub fn serve(status: impl Fn() -> Vec<u8>) -> Option<Command> {
     loop {
         let conn = STATE.with(|st| st.listener.as_ref().and_then(|l| l.accept_now(CLIENT_TIMEOUT)))?;
         let line = read_line(&conn);
-        let answer = |parts: &[&[u8]]| {
-            let mut out = Vec::new();
-            for p in parts {
-                out.extend_from_slice(p);
-            }
-            out.push(b'\n');
-            let _ = conn.write_all(&out);
-        };
+        let answer = |parts: &[&[u8]]| write_line(&conn, parts);
         let Some(line) = line else {
             answer(&[b"error no command line (one line, at most 512 bytes, within 2 s)"]);
             continue;
@@ -129,6 +122,12 @@ pub fn serve(status: impl Fn() -> Vec<u8>) -> Option<Command> {
 /// Answers the command under way (if any) with the line `parts`, and closes it.
 pub fn reply(parts: &[&[u8]]) {
     let Some(conn) = STATE.with(|st| st.waiting.take()) else { return };
+    write_line(&conn, parts);
+}
+
+/// Writes the concatenation of `parts` and a newline to `conn`, in one write; a client
+/// that went away is no concern of the program's.
+fn write_line(conn: &Socket, parts: &[&[u8]]) {
     let mut out = Vec::new();
     for p in parts {
         out.extend_from_slice(p);

@@ -76,6 +76,18 @@ fn sockaddr(addr: &SocketAddr) -> ([u8; 28], usize) {
     }
 }
 
+/// `struct sockaddr_un` for `path` (NUL-terminated; pass `2 + path.len() + 1` as its
+/// length), `None` for a path the kernel cannot take.
+fn sockaddr_un(path: &[u8]) -> Option<[u8; 110]> {
+    if path.is_empty() || path.len() > 107 || path.contains(&0) {
+        return None;
+    }
+    let mut sa = [0u8; 110];
+    sa[..2].copy_from_slice(&(AF_UNIX as u16).to_ne_bytes());
+    sa[2..2 + path.len()].copy_from_slice(path);
+    Some(sa)
+}
+
 fn family(addr: &SocketAddr) -> usize {
     if addr.is_ipv4() {
         AF_INET
@@ -147,12 +159,7 @@ impl Socket {
     /// A Unix stream socket listening at `path`, non-blocking, that raises SIGIO in this
     /// process when a connection arrives. Nothing may exist at `path`.
     pub fn listen_unix(path: &[u8]) -> Result<Socket, &'static str> {
-        let mut sa = [0u8; 110];
-        if path.is_empty() || path.len() > 107 || path.contains(&0) {
-            return Err("WASMC_CONTROL must be a path of 1 to 107 bytes");
-        }
-        sa[..2].copy_from_slice(&(AF_UNIX as u16).to_ne_bytes());
-        sa[2..2 + path.len()].copy_from_slice(path);
+        let sa = sockaddr_un(path).ok_or("WASMC_CONTROL must be a path of 1 to 107 bytes")?;
         // SAFETY: socket touches no memory.
         let fd = unsafe { sys::syscall3(nr::SOCKET, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) };
         if fd < 0 {
@@ -177,12 +184,7 @@ impl Socket {
 
     /// Whether something accepts connections on the Unix socket at `path`.
     pub fn unix_accepts(path: &[u8]) -> bool {
-        let mut sa = [0u8; 110];
-        if path.is_empty() || path.len() > 107 {
-            return false;
-        }
-        sa[..2].copy_from_slice(&(AF_UNIX as u16).to_ne_bytes());
-        sa[2..2 + path.len()].copy_from_slice(path);
+        let Some(sa) = sockaddr_un(path) else { return false };
         // SAFETY: socket touches no memory.
         let fd = unsafe { sys::syscall3(nr::SOCKET, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) };
         if fd < 0 {
