@@ -23,7 +23,8 @@
 //! const[num_consts]: u64 bits
 //! record: u8 kind, u8 poll_len, u8 nsites, u8 count_len, u32 target, u32 nvals,
 //!         u32 count_pc, u8 types[nvals], pad to 4,
-//!         site[nsites]: u32 pc, u32 loc[nvals]
+//!         site[nsites]: u32 pc, u32 loc[nvals],
+//!         u32 nextras, extra[nextras]: u32 loc, u32 source, u32 data
 //! ```
 //!
 //! `kind` is a [`PointKind`]; `target` is the callee's function index for a direct call
@@ -31,15 +32,16 @@
 //! one, and 0 otherwise. A *site* is a place in the code where a frame can be stopped
 //! at the point: `pc` is the offset in the function's code of the poll (entry and loop
 //! points, one site: the load that faults when the runtime asks the program to stop,
-//! `poll_len` bytes long) or of a return address (call points: the format allows two
-//! sites, the compiler emits one, since the restore path jumps to the same call), each
-//! with the values' locations there. `count_pc` is
+//! `poll_len` bytes long) or of a return address (call points), each with the values'
+//! locations there. A point has one site. `count_pc` is
 //! the load, `count_len` bytes long, that an entry or loop point's countdown path makes
 //! fault when the countdown reaches zero (0 and 0 for calls). `types` are
 //! [`ValType`] codes of the frame record's values, in order: locals, then operand-stack
 //! values below the point. `loc` is a [`Loc`]. A save says the prologue stored register
 //! `reg` (a [`Loc::Reg`] number) at `fp + fp_offset`; the caller's frame pointer and
-//! return address are at `fp` and `fp + 8` on every ISA.
+//! return address are at `fp` and `fp + 8` on every ISA. The *extras* are the other
+//! values live at the site, which a rebuilt frame needs too: each is at `loc` and is an
+//! [`Extra`] (`source` its kind, `data` its operand).
 
 extern crate alloc;
 
@@ -153,6 +155,52 @@ impl ValueLoc {
     }
 }
 
+/// A value live at a site that is not one of the point's Wasm values, as the runtime
+/// recomputes it when it rebuilds the frame there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extra {
+    /// The instance's vmctx.
+    Vmctx,
+    /// The table's constant `index`.
+    Const(u16),
+    /// The 64-bit word at this offset in the vmctx (read-only while code runs).
+    VmLoad64(i32),
+    /// The 32-bit word at this offset in the vmctx, zero-extended.
+    VmLoad32(i32),
+    /// Extra `base` (an earlier one of the same site) plus the table's constant `konst`.
+    AddConst { base: u16, konst: u16 },
+    /// Something the compiler cannot name: no frame stops at this site.
+    Unknown,
+}
+
+impl Extra {
+    fn encode(self) -> (u32, u32) {
+        match self {
+            Extra::Unknown => (0, 0),
+            Extra::Vmctx => (1, 0),
+            Extra::Const(i) => (2, i as u32),
+            Extra::VmLoad64(off) => (3, off as u32),
+            Extra::VmLoad32(off) => (4, off as u32),
+            Extra::AddConst { base, konst } => (5, base as u32 | (konst as u32) << 16),
+        }
+    }
+
+    fn decode(kind: u32, data: u32) -> Option<Extra> {
+        Some(match kind {
+            0 => Extra::Unknown,
+            1 => Extra::Vmctx,
+            2 => Extra::Const(u16::try_from(data).ok()?),
+            3 => Extra::VmLoad64(data as i32),
+            4 => Extra::VmLoad32(data as i32),
+            5 => Extra::AddConst {
+                base: data as u16,
+                konst: (data >> 16) as u16,
+            },
+            _ => return None,
+        })
+    }
+}
+
 /// One point as the compiler describes it.
 pub struct PointDesc<'a> {
     pub kind: PointKind,
@@ -163,6 +211,8 @@ pub struct PointDesc<'a> {
     pub count: (u32, u8),
     /// (pc, one location per value in the order of `types`) of each site.
     pub sites: Vec<(u32, &'a [ValueLoc])>,
+    /// The other values live at the (one) site: where each is, and what.
+    pub extras: &'a [(ValueLoc, Extra)],
 }
 
 /// A function's table as the compiler describes it.
@@ -177,8 +227,8 @@ const HEADER: usize = 16;
 
 const RECORD_HEADER: usize = 16;
 
-fn record_bytes(nvals: usize, nsites: usize) -> usize {
-    RECORD_HEADER + nvals.div_ceil(4) * 4 + nsites * (4 + 4 * nvals)
+fn record_bytes(nvals: usize, nsites: usize, nextras: usize) -> usize {
+    RECORD_HEADER + nvals.div_ceil(4) * 4 + nsites * (4 + 4 * nvals) + 4 + 12 * nextras
 }
 
 /// Encodes a function's points (index = point id) in the layout above.
@@ -192,7 +242,7 @@ pub fn encode(t: &TableDesc) -> Vec<u8> {
     let mut offset = HEADER + 4 * t.points.len() + 8 * t.saves.len() + 8 * t.consts.len();
     for p in t.points {
         put(&mut out, offset as u32);
-        offset += record_bytes(p.types.len(), p.sites.len());
+        offset += record_bytes(p.types.len(), p.sites.len(), p.extras.len());
     }
     for (reg, off) in t.saves {
         put(&mut out, *reg as u32);
@@ -218,9 +268,16 @@ pub fn encode(t: &TableDesc) -> Vec<u8> {
                 put(&mut out, l.encode());
             }
         }
+        put(&mut out, p.extras.len() as u32);
+        for (l, e) in p.extras {
+            let (kind, data) = e.encode();
+            put(&mut out, l.encode());
+            put(&mut out, kind);
+            put(&mut out, data);
+        }
         debug_assert_eq!(
             out.len(),
-            start + record_bytes(p.types.len(), p.sites.len())
+            start + record_bytes(p.types.len(), p.sites.len(), p.extras.len())
         );
     }
     let total = out.len() as u32;
@@ -255,11 +312,34 @@ pub struct Point<'a> {
     nsites: u8,
     /// The sites: pc, then a location word per value (read with [`Point::loc`]).
     sites: &'a [u8],
+    /// The extras: location, kind, data words (read with [`Point::extra`]).
+    extras: &'a [u8],
 }
 
 impl Point<'_> {
     pub fn num_sites(&self) -> usize {
         self.nsites as usize
+    }
+
+    pub fn num_extras(&self) -> usize {
+        self.extras.len() / 12
+    }
+
+    /// Extra `i` of the site: where it is and what it is (checked when the table was
+    /// read).
+    pub fn extra(&self, i: usize) -> (ValueLoc, Extra) {
+        let w = |j: usize| {
+            let at = 12 * i + 4 * j;
+            let b = &self.extras[at..at + 4];
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        };
+        (
+            ValueLoc::decode(w(0)).unwrap_or(ValueLoc {
+                loc: Loc::Unknown,
+                arith: false,
+            }),
+            Extra::decode(w(1), w(2)).unwrap_or(Extra::Unknown),
+        )
     }
 
     fn site_bytes(&self) -> usize {
@@ -373,27 +453,44 @@ impl<'a> PointTable<'a> {
         }
         let sites_at = start + nvals.div_ceil(4) * 4;
         let site_bytes = nvals.checked_mul(4)?.checked_add(4)?;
-        let sites = self
+        let sites_end = sites_at.checked_add(site_bytes.checked_mul(nsites as usize)?)?;
+        let sites = self.bytes.get(sites_at..sites_end)?;
+        let nextras = word(self.bytes, sites_end)? as usize;
+        let extras_at = sites_end + 4;
+        let extras = self
             .bytes
-            .get(sites_at..sites_at.checked_add(site_bytes.checked_mul(nsites as usize)?)?)?;
+            .get(extras_at..extras_at.checked_add(nextras.checked_mul(12)?)?)?;
+        let loc_ok = |w: u32| {
+            ValueLoc::decode(w).is_some_and(|l| match l.loc {
+                Loc::Const(i) => (i as u32) < self.num_consts,
+                _ => true,
+            })
+        };
+        let extras_ok = extras.chunks_exact(12).enumerate().all(|(i, e)| {
+            let w = |j: usize| {
+                u32::from_le_bytes([e[4 * j], e[4 * j + 1], e[4 * j + 2], e[4 * j + 3]])
+            };
+            loc_ok(w(0))
+                && Extra::decode(w(1), w(2)).is_some_and(|x| match x {
+                    Extra::Const(k) => (k as u32) < self.num_consts,
+                    // Computed from an earlier extra: one pass in order evaluates all.
+                    Extra::AddConst { base, konst } => {
+                        (base as usize) < i && (konst as u32) < self.num_consts
+                    }
+                    _ => true,
+                })
+        });
         let locs_ok = sites
             .chunks_exact(site_bytes)
             .flat_map(|s| s[4..].chunks_exact(4))
-            .all(|w| {
-                ValueLoc::decode(u32::from_le_bytes([w[0], w[1], w[2], w[3]])).is_some_and(|l| {
-                    match l.loc {
-                        Loc::Const(i) => (i as u32) < self.num_consts,
-                        _ => true,
-                    }
-                })
-            });
-        if !locs_ok {
+            .all(|w| loc_ok(u32::from_le_bytes([w[0], w[1], w[2], w[3]])));
+        if !locs_ok || !extras_ok {
             return None;
         }
         let kind = PointKind::decode(kind, target)?;
-        // A poll point has exactly its poll; a call point its call and perhaps the
-        // restore path's.
-        if !kind.is_call() && nsites != 1 || nsites > 2 {
+        // A poll point has exactly its poll; a call point its call, or none when the
+        // optimiser removed the call (unreachable code).
+        if !kind.is_call() && nsites != 1 || nsites > 1 {
             return None;
         }
         Some(Point {
@@ -403,6 +500,7 @@ impl<'a> PointTable<'a> {
             count: (count_pc, count_len),
             nsites,
             sites,
+            extras,
         })
     }
 

@@ -196,17 +196,38 @@ pub fn compile_ir(
     index: u32,
     id: FuncId,
     ctx: &mut Context,
-    points: &[crate::translate::PointSites],
+    regalloc: &mut regalloc2::Ctx,
+    points: &mut [crate::translate::PointSites],
 ) -> Result<CompiledFunc, CompileError> {
     ctx.clear();
     ctx.func = func;
-    ctx.compile(isa, &mut ControlPlane::default())
-        .map_err(|e| CompileError::Codegen {
-            func: index,
-            func_name: None,
-            message: format!("{:?}", e.inner),
-        })?;
-    let compiled = ctx.compiled_code().expect("compiled just now");
+    let codegen_err = |e: cranelift_codegen::CodegenError| CompileError::Codegen {
+        func: index,
+        func_name: None,
+        message: format!("{e:?}"),
+    };
+    let owned;
+    let compiled = if points.is_empty() {
+        ctx.compile(isa, &mut ControlPlane::default())
+            .map_err(|e| codegen_err(e.inner))?;
+        ctx.compiled_code().expect("compiled just now")
+    } else {
+        // Our own pass sequence, so that point blocks keep their parameters, then what
+        // is live at each site is labelled on the optimised code (`sites`).
+        crate::sites::optimize(ctx, isa).map_err(codegen_err)?;
+        crate::sites::analyze(ctx, points);
+        let stencil = isa
+            .compile_function(
+                &ctx.func,
+                &ctx.domtree,
+                regalloc,
+                false,
+                &mut ControlPlane::default(),
+            )
+            .map_err(codegen_err)?;
+        owned = stencil.apply_params(&ctx.func.params);
+        &owned
+    };
     let code = compiled.code_buffer().to_vec();
     // The ISA's preferred function alignment (32 bytes on x86-64), as wasmtime uses:
     // with the minimum, hot loops land at arbitrary offsets and run up to 20% slower.
@@ -267,10 +288,16 @@ pub fn compile_functions(
         .par_iter()
         .enumerate()
         .map_init(
-            || (FunctionBuilderContext::new(), Context::new()),
-            |(fctx, ctx), (i, body)| {
+            || {
+                (
+                    FunctionBuilderContext::new(),
+                    Context::new(),
+                    regalloc2::Ctx::default(),
+                )
+            },
+            |(fctx, ctx, regalloc), (i, body)| {
                 let index = imported + i as u32;
-                let t = translate_function(&env, index, body, fctx)?;
+                let mut t = translate_function(&env, index, body, fctx)?;
                 let mut c = compile_ir(
                     isa,
                     arch,
@@ -278,7 +305,8 @@ pub fn compile_functions(
                     index,
                     symbols.funcs[index as usize],
                     ctx,
-                    &t.points,
+                    regalloc,
+                    &mut t.points,
                 )?;
                 c.max_point_values = t.max_point_values;
                 Ok(c)

@@ -17,7 +17,8 @@
 //! that site (never a wrong value).
 
 use crate::translate::{PointSites, COUNT_TRAP, POLL_TRAP};
-use abi_spec::points::{self, Loc, PointDesc, TableDesc, ValueLoc};
+use crate::sites::Source;
+use abi_spec::points::{self, Extra, Loc, PointDesc, TableDesc, ValueLoc};
 use cranelift_codegen::ir::{self, InstructionData, Opcode, ValueDef, ValueLabel};
 use cranelift_codegen::isa::unwind::UnwindInst;
 use cranelift_codegen::{CompiledCode, LabelValueLoc, RealReg, RegClass};
@@ -32,6 +33,10 @@ pub struct Coverage {
     pub constant: usize,
     pub dead: usize,
     pub unknown: usize,
+    /// Other values live at sites (vmctx-derived) that a rebuilt frame needs.
+    pub extras: usize,
+    /// Such values the runtime could not recompute: their sites cannot stop a frame.
+    pub unknown_extras: usize,
 }
 
 impl Coverage {
@@ -40,6 +45,8 @@ impl Coverage {
         self.constant += o.constant;
         self.dead += o.dead;
         self.unknown += o.unknown;
+        self.extras += o.extras;
+        self.unknown_extras += o.unknown_extras;
     }
 }
 
@@ -237,11 +244,13 @@ pub fn describe(
     let mut coverage = Coverage::default();
     let mut descs_locs: Vec<Vec<Vec<ValueLoc>>> = vec![];
     let mut descs_pcs: Vec<Vec<u32>> = vec![];
+    let mut descs_extras: Vec<Vec<(ValueLoc, Extra)>> = vec![];
     let mut poll_lens = vec![];
     let mut count_sites = vec![];
     for (k, p) in points.iter().enumerate() {
         let mut site_locs = vec![];
         let mut site_pcs = vec![];
+        let mut site_extras = vec![];
         for (s, site) in p.sites.iter().enumerate() {
             let Some(&(pc, query)) = pcs.get(&(k, s)) else {
                 // A call the optimiser removed (unreachable code) has no site, and a
@@ -253,24 +262,27 @@ pub fn describe(
                 }
                 continue;
             };
-            let mut locs = vec![];
-            for (i, v) in site.values.iter().enumerate() {
+            let located = |v: ir::Value| -> Option<Loc> {
                 let label = ValueLabel::from_u32(v.as_u32());
                 let range = compiled
                     .value_labels_ranges
                     .get(&label)
-                    .and_then(|rs| rs.iter().find(|r| r.start <= query && query < r.end));
-                let loc = match range.map(|r| r.loc) {
-                    Some(LabelValueLoc::Reg(r)) => match r.to_real_reg() {
+                    .and_then(|rs| rs.iter().find(|r| r.start <= query && query < r.end))?;
+                Some(match range.loc {
+                    LabelValueLoc::Reg(r) => match r.to_real_reg() {
                         Some(r) => Loc::Reg(reg_number(r)),
                         None => Loc::Unknown,
                     },
-                    Some(LabelValueLoc::CFAOffset(off))
-                        if ValueLoc::frame_offset_fits(off + up) =>
-                    {
+                    LabelValueLoc::CFAOffset(off) if ValueLoc::frame_offset_fits(off + up) => {
                         Loc::Frame((off + up) as i32)
                     }
-                    Some(LabelValueLoc::CFAOffset(_)) => Loc::Unknown,
+                    LabelValueLoc::CFAOffset(_) => Loc::Unknown,
+                })
+            };
+            let mut locs = vec![];
+            for (i, v) in site.values.iter().enumerate() {
+                let loc = match located(*v) {
+                    Some(loc) => loc,
                     None => {
                         let (c, dead) = match without_location(func, *v) {
                             Unlocated::Const(c) => (Some(c), false),
@@ -304,6 +316,39 @@ pub fn describe(
                     arith: p.arith[i],
                 });
             }
+            let mut extra_values: Vec<ir::Value> = vec![];
+            for (v, src) in &site.extras {
+                // An extra without a location is not held anywhere at the site: it is
+                // there as an operand of another (`Loc::Unknown`), or a constant the
+                // code rematerialises (dropped).
+                let loc = located(*v).unwrap_or(Loc::Unknown);
+                let index = |x: ir::Value| {
+                    extra_values
+                        .iter()
+                        .position(|e| *e == x)
+                        .and_then(|i| u16::try_from(i).ok())
+                };
+                let extra = match *src {
+                    Source::Const(_) if loc == Loc::Unknown => continue,
+                    Source::Vmctx => Extra::Vmctx,
+                    Source::Const(c) => const_index(c).map_or(Extra::Unknown, Extra::Const),
+                    Source::VmLoad64(off) => Extra::VmLoad64(off),
+                    Source::VmLoad32(off) => Extra::VmLoad32(off),
+                    Source::AddConst(base, c) => match (index(base), const_index(c)) {
+                        (Some(b), Some(c)) => Extra::AddConst { base: b, konst: c },
+                        _ => Extra::Unknown,
+                    },
+                    Source::Unknown if loc == Loc::Unknown => continue,
+                    Source::Unknown => Extra::Unknown,
+                };
+                if extra == Extra::Unknown {
+                    coverage.unknown_extras += 1;
+                } else {
+                    coverage.extras += 1;
+                }
+                site_extras.push((ValueLoc { loc, arith: false }, extra));
+                extra_values.push(*v);
+            }
             site_locs.push(locs);
             site_pcs.push(pc);
         }
@@ -322,6 +367,7 @@ pub fn describe(
         count_sites.push(count);
         descs_locs.push(site_locs);
         descs_pcs.push(site_pcs);
+        descs_extras.push(site_extras);
     }
     let descs: Vec<PointDesc> = points
         .iter()
@@ -336,6 +382,7 @@ pub fn describe(
                 .zip(&descs_locs[k])
                 .map(|(pc, locs)| (*pc, &locs[..]))
                 .collect(),
+            extras: &descs_extras[k],
         })
         .collect();
     let table = points::encode(&TableDesc {

@@ -87,6 +87,7 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
 
     let mut fctx = FunctionBuilderContext::new();
     let mut ctx = Context::new();
+    let mut regalloc = regalloc2::Ctx::default();
     let mut stubs = vec![];
     for &f in &declared.stubs {
         let ir = init::unknown_import_stub(&info, f, symbols, &*isa, &mut fctx);
@@ -97,7 +98,8 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
             f,
             symbols.funcs[f as usize],
             &mut ctx,
-            &[],
+            &mut regalloc,
+            &mut [],
         )
         .map_err(with_names)?;
         codegen::define_compiled(&mut module, symbols.funcs[f as usize], &c)?;
@@ -106,8 +108,17 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     let trampolines = crate::exports::declare_trampolines(&mut module, &info)?;
     for &(ty, id) in &trampolines {
         let ir = crate::exports::trampoline(&info, ty, &*isa, &mut fctx);
-        let c = codegen::compile_ir(&*isa, opts.target, ir, u32::MAX, id, &mut ctx, &[])
-            .map_err(with_names)?;
+        let c = codegen::compile_ir(
+            &*isa,
+            opts.target,
+            ir,
+            u32::MAX,
+            id,
+            &mut ctx,
+            &mut regalloc,
+            &mut [],
+        )
+        .map_err(with_names)?;
         codegen::define_compiled(&mut module, id, &c)?;
     }
     let ir = init::init_function(&info, symbols, &*isa, &mut fctx);
@@ -118,7 +129,8 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
         u32::MAX,
         declared.init,
         &mut ctx,
-        &[],
+        &mut regalloc,
+        &mut [],
     )
     .map_err(with_names)?;
     codegen::define_compiled(&mut module, declared.init, &c)?;

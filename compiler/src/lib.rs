@@ -20,6 +20,7 @@ pub mod inspect;
 pub mod link;
 pub mod module_info;
 pub mod receive;
+pub mod sites;
 pub mod translate;
 
 pub use driver::{compile, Emit, Options};

@@ -73,6 +73,11 @@ pub fn funcref_of(index: u32) -> u64 {
     &funcs()[index as usize] as *const FuncRecord as u64
 }
 
+/// The canonical type id of function `index`, which a `call_indirect` checks.
+pub fn type_id_of(index: u32) -> Option<u32> {
+    funcs().get(index as usize).map(|r| r.type_id)
+}
+
 /// Function index of a funcref value, `u32::MAX` for null.
 fn index_of(funcref: u64) -> Result<u64, &'static str> {
     if funcref == 0 {

@@ -156,6 +156,11 @@ fn read_frame(
     regs: &Regs,
     fp: u64,
 ) -> Result<SavedFrame, Unreadable> {
+    // A value live at the site that a rebuilt frame could not recompute: a frame stopped
+    // here could be read but never restored.
+    if (0..p.num_extras()).any(|i| p.extra(i).1 == abi_spec::points::Extra::Unknown) {
+        return Err(Unreadable);
+    }
     let n = p.types.len();
     let mut slots = Vec::with_capacity(n);
     let mut types = Vec::with_capacity(n);

@@ -41,6 +41,7 @@ mod migrate;
 mod print;
 mod precopy;
 mod process;
+mod rebuild;
 mod remote;
 mod signal;
 mod spectest;

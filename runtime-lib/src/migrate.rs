@@ -291,47 +291,33 @@ fn vm(vmctx: *mut VmCtx) -> Vm {
     unsafe { Vm::from_raw(vmctx) }
 }
 
-#[no_mangle]
-pub extern "C" fn wasmc_mig_restore_frame(vmctx: *mut VmCtx, func: i32) -> i32 {
+/// Hands the restore run's next frame, which must belong to `func`, to `rebuild`
+/// (`values[0]` is its point id, then its values), with the function of the frame
+/// above it (`None` for the top frame: restoring is then over, and the program runs on
+/// from the top frame's poll).
+pub fn next_restore_frame(
+    vmctx: *mut VmCtx,
+    func: u32,
+    rebuild: impl FnOnce(&[u64], Option<u32>),
+) {
     let vm = vm(vmctx);
-    let (point, last) = RESTORE.with(|m| {
-        let Some((f, slots)) = m.frames.get(m.cursor) else {
+    let last = RESTORE.with(|m| {
+        let Some((f, values)) = m.frames.get(m.cursor) else {
             fatal(&[b"internal error: restore ran past the last frame"]);
         };
-        if *f != func as u32 {
+        if *f != func {
             fatal(&[
                 b"checkpoint does not match this executable's code (frame of another function)",
             ]);
         }
-        // The point's code reloads its values from the scratch slots (sized for the
-        // largest point of the module; the checkpoint was validated against the point's
-        // types).
-        let values = &slots[1..];
-        // SAFETY: the scratch area holds at least as many slots as this point's values
-        // (see `record_frame`), and is not the frame record's own allocation.
-        unsafe { core::ptr::copy_nonoverlapping(values.as_ptr(), vm.scratch(), values.len()) };
-        let point = slots[0] as i32;
+        let next = m.frames.get(m.cursor + 1).map(|(f, _)| *f);
+        rebuild(values, next);
         m.cursor += 1;
-        (point, m.cursor == m.frames.len())
+        next.is_none()
     });
     if last {
+        RESTORE.with(|m| m.frames = Vec::new());
         resume(vm);
     }
-    point
 }
 
-#[no_mangle]
-pub extern "C" fn wasmc_mig_restore_callee(_vmctx: *mut VmCtx) -> i64 {
-    let f = RESTORE.with(|m| m.frames.get(m.cursor).map(|(f, _)| *f));
-    let Some(f) = f else {
-        fatal(&[b"internal error: restore ran past the last frame"]);
-    };
-    checkpoint::funcref_of(f) as i64
-}
-
-// The contract with generated code (see the same check in `libcalls`).
-const _: () = {
-    use abi_spec::libcall::fn_type as t;
-    let _: t::MigRestoreFrame = wasmc_mig_restore_frame;
-    let _: t::MigRestoreCallee = wasmc_mig_restore_callee;
-};

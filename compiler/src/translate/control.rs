@@ -4,6 +4,7 @@ use super::{trap_code, FuncTranslator, OpResult};
 use crate::env::ir_type;
 use abi_spec::Trap;
 use cranelift_codegen::ir::{self, condcodes::IntCC, types, BlockArg, InstBuilder, Value};
+use cranelift_frontend::Variable;
 use wasmparser::{BlockType, Operator, ValType};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -18,8 +19,12 @@ pub struct Frame {
     pub kind: FrameKind,
     /// Where `end` (and a branch to a non-loop label) continues; params = results.
     pub cont: ir::Block,
-    /// Loop header (branch target of a loop label); params = loop params.
+    /// Loop header (branch target of a loop label); params = loop params, then (in a
+    /// function with points) `header_vars`.
     pub header: Option<ir::Block>,
+    /// The variables a branch to the loop header passes after the loop params: the
+    /// loop point's variables (see `FuncTranslator::var_params`).
+    pub header_vars: Vec<(Variable, ValType)>,
     /// The else arm of an `if`, until `else` is seen.
     pub else_block: Option<ir::Block>,
     /// The values an `if` received, for an else arm (explicit or implicit).
@@ -38,6 +43,7 @@ impl Frame {
             kind: FrameKind::Function,
             cont: exit,
             header: None,
+            header_vars: vec![],
             else_block: None,
             if_params: vec![],
             params: vec![],
@@ -89,6 +95,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             kind,
             cont,
             header: None,
+            header_vars: vec![],
             else_block: None,
             if_params: vec![],
             base: self.stack.len() - params.len(),
@@ -107,18 +114,24 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             }
             Operator::Loop { blockty } => {
                 let mut f = self.push_frame(FrameKind::Loop, *blockty);
+                let points = self.env.has_points(self.func_index);
+                if points {
+                    f.header_vars = self.loop_vars(f.base);
+                }
                 let header = self.block_with_params(&f.params);
-                let vals = self.popn(f.params.len());
-                self.b.ins().jump(header, &args(&vals));
+                let mut vals = args(&self.popn(f.params.len()));
+                vals.extend(self.var_args(&f.header_vars.clone()));
+                self.b.ins().jump(header, &vals);
                 self.b.switch_to_block(header);
                 let hp = self.b.block_params(header).to_vec();
                 for (v, t) in hp.iter().zip(f.params.clone()) {
                     self.push(*v, t);
                 }
+                self.var_params(header, &f.header_vars.clone());
                 f.header = Some(header);
                 self.control.push(f);
-                if self.env.has_points(self.func_index) {
-                    self.loop_point(header);
+                if points {
+                    self.loop_point();
                 }
             }
             Operator::If { blockty } => {
@@ -166,9 +179,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             Operator::BrIf { relative_depth } => {
                 let cond = self.pop();
                 let next = self.b.create_block();
-                let (target, arity) = self.target(*relative_depth);
-                let vals = self.peekn(arity);
-                self.b.ins().brif(cond, target, &args(&vals), next, &[]);
+                let (target, vals) = self.target(*relative_depth);
+                self.b.ins().brif(cond, target, &vals, next, &[]);
                 self.b.switch_to_block(next);
             }
             Operator::BrTable { targets } => {
@@ -181,9 +193,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 let mut all = depths.clone();
                 all.push(targets.default());
                 for d in all {
-                    let (target, arity) = self.target(d);
-                    let vals = self.peekn(arity);
-                    calls.push(self.b.func.dfg.block_call(target, &args(&vals)));
+                    let (target, vals) = self.target(d);
+                    calls.push(self.b.func.dfg.block_call(target, &vals));
                 }
                 let default = calls.pop().unwrap();
                 let jt = self
@@ -263,19 +274,27 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         }
     }
 
-    fn target(&mut self, relative_depth: u32) -> (ir::Block, usize) {
+    /// The block a branch to label `relative_depth` goes to, and its arguments.
+    fn target(&mut self, relative_depth: u32) -> (ir::Block, Vec<BlockArg>) {
         let i = self.control.len() - 1 - relative_depth as usize;
         let f = &mut self.control[i];
         if f.header.is_none() {
             f.cont_reachable = true;
         }
-        f.branch_target()
+        let (target, arity) = f.branch_target();
+        let vars = if f.header.is_some() {
+            f.header_vars.clone()
+        } else {
+            vec![]
+        };
+        let mut vals = args(&self.peekn(arity));
+        vals.extend(self.var_args(&vars));
+        (target, vals)
     }
 
     fn branch(&mut self, relative_depth: u32) {
-        let (target, arity) = self.target(relative_depth);
-        let vals = self.peekn(arity);
-        self.b.ins().jump(target, &args(&vals));
+        let (target, vals) = self.target(relative_depth);
+        self.b.ins().jump(target, &vals);
     }
 
     // ---- calls -----------------------------------------------------------------------
@@ -289,18 +308,14 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             self.spill_stack_to_vars(n);
         }
         let callee = self.func_ref(function_index);
-        let mut args = self.popn(n);
-        let block = point.then(|| {
-            let (block, params) = self.call_block(&args);
-            args = params;
-            block
-        });
+        let args = self.popn(n);
+        let vars = point.then(|| self.call_block());
         let mut argv = vec![self.vmctx];
         argv.extend(args);
         let inst = self.b.ins().call(callee, &argv);
         let results = self.b.inst_results(inst).to_vec();
-        if let Some(block) = block {
-            self.call_point(CallTarget::Direct(function_index), &ft, inst, block);
+        if let Some(vars) = vars {
+            self.call_point(CallTarget::Direct(function_index), inst, vars);
         }
         self.push_results(&results, ft.results());
         Ok(())
@@ -371,31 +386,23 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let args = self.popn(n);
         let addr = self.table_elem_addr(table_index, index);
         let funcref = self.b.ins().load(types::I64, super::vm_flags(), addr, 0);
-        let mut code = self.checked_code(funcref, type_index);
-        let mut args = args;
+        let code = self.checked_code(funcref, type_index);
         let point = self.env.has_points(self.func_index);
-        let block = point.then(|| {
-            let mut with_code = vec![code];
-            with_code.extend(&args);
-            let (block, params) = self.call_block(&with_code);
-            code = params[0];
-            args = params[1..].to_vec();
-            block
-        });
+        let vars = point.then(|| self.call_block());
         let sig = self.sig_ref(type_index);
         let mut argv = vec![self.vmctx];
         argv.extend(args);
         let inst = self.b.ins().call_indirect(sig, code, &argv);
         let results = self.b.inst_results(inst).to_vec();
-        if let Some(block) = block {
-            self.call_point(CallTarget::Indirect(type_index), &ft, inst, block);
+        if let Some(vars) = vars {
+            self.call_point(CallTarget::Indirect(type_index), inst, vars);
         }
         self.push_results(&results, ft.results());
         Ok(())
     }
 }
 
-/// What a call site calls, so that its restore path can call it again.
+/// What a call point calls, which says what frame a checkpoint may have above it.
 #[derive(Clone, Copy)]
 pub enum CallTarget {
     Direct(u32),

@@ -21,33 +21,14 @@ use super::control::CallTarget;
 use super::{vm_flags, FuncTranslator, Slot};
 use crate::env::{abi_type, ir_type, Libcall};
 use abi_spec::points::PointKind;
-use cranelift_codegen::ir::{
-    self, types, BlockArg, InstBuilder, MemFlagsData, TrapCode, Value, ValueLabel,
-    ValueLabelAssignments, ValueLabelStart,
-};
+use cranelift_codegen::ir::{self, types, BlockArg, InstBuilder, MemFlagsData, TrapCode, Value};
 use cranelift_frontend::Variable;
-use wasmparser::{FuncType, ValType};
-
-enum Resume {
-    /// Entry point: reload the params, go on with the body.
-    Entry { body: ir::Block },
-    /// Loop point: reload, jump to the header (whose params are the top `nparams`
-    /// values of the record).
-    Loop { header: ir::Block, nparams: usize },
-    /// Call the callee again (it restores its own frame): jump to the block the call
-    /// is made in, whose params are the call's arguments (the callee's code address
-    /// first, for `call_indirect`).
-    Call {
-        target: CallTarget,
-        ty: FuncType,
-        block: ir::Block,
-    },
-}
+use wasmparser::ValType;
 
 struct Point {
     vars: Vec<(Variable, ValType)>,
-    resume: Resume,
-    /// Where the frame can be read: the poll, or the call.
+    kind: PointKind,
+    /// Where the frame can be read and rebuilt: the poll, or the call.
     sites: Vec<Site>,
 }
 
@@ -58,6 +39,9 @@ pub struct Site {
     /// find its offset in the code).
     pub inst: ir::Inst,
     pub values: Vec<Value>,
+    /// The other values live there after optimisation, and what each is
+    /// (`sites::analyze`).
+    pub extras: Vec<(Value, crate::sites::Source)>,
 }
 
 /// A point as `describe` needs it, after translation.
@@ -88,28 +72,11 @@ impl Points {
     }
 
     /// The points in id order, for `describe`.
-    pub fn into_sites(
-        self,
-        info: &crate::module_info::ModuleInfo,
-        arith: impl Fn(Variable) -> bool,
-    ) -> Vec<PointSites> {
+    pub fn into_sites(self, arith: impl Fn(Variable) -> bool) -> Vec<PointSites> {
         self.points
             .into_iter()
             .map(|p| PointSites {
-                kind: match &p.resume {
-                    Resume::Entry { .. } => PointKind::Entry,
-                    Resume::Loop { .. } => PointKind::Loop,
-                    Resume::Call {
-                        target: CallTarget::Direct(f),
-                        ..
-                    } => PointKind::CallDirect { callee: *f },
-                    Resume::Call {
-                        target: CallTarget::Indirect(t),
-                        ..
-                    } => PointKind::CallIndirect {
-                        type_id: info.canonical_type[*t as usize],
-                    },
-                },
+                kind: p.kind,
                 types: p.vars.iter().map(|v| abi_type(v.1)).collect(),
                 arith: p.vars.iter().map(|v| arith(v.0)).collect(),
                 sites: p.sites,
@@ -163,7 +130,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .set_srcloc(inst, crate::describe::site_srcloc(k, site));
         let vars = self.points.points[k].vars.clone();
         let values = vars.iter().map(|(v, _)| self.b.use_var(*v)).collect();
-        self.points.points[k].sites.push(Site { inst, values });
+        self.points.points[k].sites.push(Site {
+            inst,
+            values,
+            extras: vec![],
+        });
     }
 
     /// The poll of point `k`: a load from a poll page (below linear memory in a
@@ -201,9 +172,16 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.b
             .ins()
             .store(vm_flags(), left, self.vmctx, abi_spec::VMCTX_COUNTDOWN);
-        let rejoin = self.rejoin_block(cont);
+        // A cold block that only jumps back to hot `cont`: branching to it instead of
+        // straight to `cont` keeps the moves the register allocator puts on that edge
+        // in cold code (a conditional branch from a cold block into a block with two
+        // predecessors is a critical edge, and Cranelift lays out the block that
+        // splits it among the hot blocks, costing the hot path a jump).
+        let rejoin = self.cold_block();
         let zero = self.cold_block();
         self.b.ins().brif(left, rejoin, &[], zero, &[]);
+        self.b.switch_to_block(rejoin);
+        self.b.ins().jump(cont, &[]);
         self.b.switch_to_block(zero);
         let null = self.b.ins().iconst(types::I64, 0);
         let flags = MemFlagsData::new().with_trap_code(Some(COUNT_TRAP));
@@ -215,21 +193,10 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.b.ins().jump(rejoin, &[]);
     }
 
-    /// A cold block that only jumps back to hot `target`. Branching to it instead of
-    /// straight to `target` keeps the moves the register allocator puts on that edge
-    /// in cold code: a conditional branch from a cold block into a block with two
-    /// predecessors is a critical edge, and Cranelift lays out the block that splits
-    /// it among the hot blocks, costing the hot path a jump.
-    fn rejoin_block(&mut self, target: ir::Block) -> ir::Block {
-        let here = self.b.current_block().expect("called with a current block");
-        let rejoin = self.cold_block();
-        self.b.switch_to_block(rejoin);
-        self.b.ins().jump(target, &[]);
-        self.b.switch_to_block(here);
-        rejoin
-    }
-
-    /// Function entry (point 0): poll, then RESTORING dispatches to the frame's point.
+    /// Function entry (point 0): poll. Its cold path, while restoring, hands the
+    /// frame to the runtime, which rebuilds it from the checkpoint and continues at its
+    /// point (`wasmc_mig_restore_enter` never returns); else it counts down. So
+    /// restoring costs one call per frame and no code per point.
     pub(super) fn entry_point(&mut self, body: ir::Block, params: &[ValType]) {
         // Only the params: every other local is zero at entry.
         let mut vars = self.live_locals(super::liveness::ENTRY);
@@ -238,89 +205,108 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 .take_while(|v| self.locals[..params.len()].iter().any(|p| p.0 == v.0))
                 .count(),
         );
-        let k = self.add_point(vars, Resume::Entry { body });
+        let k = self.add_point(vars, PointKind::Entry);
         self.poll(k, body);
         let state = self.mig_state();
-        let dispatch = self.cold_block();
+        let restore = self.cold_block();
         let counting = self.cold_block();
-        self.restore_dispatch = Some(dispatch);
-        self.b.ins().brif(state, dispatch, &[], counting, &[]);
+        self.b.ins().brif(state, restore, &[], counting, &[]);
         self.b.switch_to_block(counting);
         self.countdown(k, body);
+        self.b.switch_to_block(restore);
+        let func = self.b.ins().iconst(types::I32, self.func_index as i64);
+        self.call_libcall(Libcall::MigRestoreEnter, &[func]);
+        self.b
+            .ins()
+            .trap(super::trap_code(abi_spec::Trap::Unreachable));
+    }
+
+    /// The variables of a point at the current operator: the live locals, then the
+    /// operand stack below `height` (spilled).
+    fn point_vars(&mut self, height: usize) -> Vec<(Variable, ValType)> {
+        let mut vars = self.live_locals(self.cur_offset);
+        vars.extend(self.stack_vars_below(height));
+        vars
+    }
+
+    /// Makes each of `vars` an explicit parameter of `block`, defined there; the
+    /// caller passes [`Self::var_args`] on every branch to it. A point's block gets
+    /// every variable of the point as a parameter so that, after optimisation, what is
+    /// live at its site is exactly those parameters (which the optimiser keeps: see
+    /// `codegen::optimize`), plus values computed from the vmctx alone: the runtime can
+    /// then write a frame back into the places it reads it from.
+    pub(super) fn var_params(&mut self, block: ir::Block, vars: &[(Variable, ValType)]) {
+        for (var, ty) in vars {
+            let p = self.b.append_block_param(block, ir_type(*ty));
+            self.b.def_var(*var, p);
+        }
+    }
+
+    /// The current values of `vars`, as branch arguments.
+    pub(super) fn var_args(&mut self, vars: &[(Variable, ValType)]) -> Vec<BlockArg> {
+        vars.iter()
+            .map(|(v, _)| BlockArg::Value(self.b.use_var(*v)))
+            .collect()
+    }
+
+    /// The variables a loop header takes as explicit parameters besides the loop's
+    /// own: the live locals and the operand stack below the loop (`base`).
+    pub(super) fn loop_vars(&mut self, base: usize) -> Vec<(Variable, ValType)> {
+        self.point_vars(base)
     }
 
     /// Loop header: poll. The loop params are moved into stack variables first, so
     /// the frame record is locals, then the whole operand stack (params on top).
-    pub(super) fn loop_point(&mut self, header: ir::Block) {
+    pub(super) fn loop_point(&mut self) {
         self.spill_stack_to_vars(0);
-        let nparams = self.control.last().unwrap().params.len();
-        let mut vars = self.live_locals(self.cur_offset);
         let height = self.stack.len();
-        vars.extend(self.stack_vars_below(height));
-        let k = self.add_point(vars, Resume::Loop { header, nparams });
+        let vars = self.point_vars(height);
+        let k = self.add_point(vars, PointKind::Loop);
         let body = self.b.create_block();
         self.poll(k, body);
         self.countdown(k, body);
         self.b.switch_to_block(body);
     }
 
-    /// Opens the block a call point's call is made in, with `args` (the call's
-    /// arguments, and for `call_indirect` the callee's code address first) as its
-    /// params, and returns it with them. The restore path jumps here too, so a frame is
-    /// always read at the one return address this call has, rebuilt or not.
-    pub(super) fn call_block(&mut self, args: &[Value]) -> (ir::Block, Vec<Value>) {
+    /// Opens the block a call point's call is made in, with the point's variables
+    /// (live locals, the operand stack below the call's arguments) as its parameters,
+    /// and returns them.
+    pub(super) fn call_block(&mut self) -> Vec<(Variable, ValType)> {
+        let height = self.stack.len();
+        let vars = self.point_vars(height);
         let block = self.b.create_block();
-        for a in args {
-            let ty = self.b.func.dfg.value_type(*a);
-            self.b.append_block_param(block, ty);
-        }
-        let bargs: Vec<BlockArg> = args.iter().map(|v| BlockArg::Value(*v)).collect();
-        self.b.ins().jump(block, &bargs);
+        let args = self.var_args(&vars);
+        self.b.ins().jump(block, &args);
         self.b.switch_to_block(block);
-        (block, self.b.block_params(block).to_vec())
+        self.var_params(block, &vars);
+        vars
     }
 
-    /// After `call`, a call of a Wasm function made in `block` (`call_block`): the
-    /// frame is read at its return address when a callee stops.
+    /// After `call`, a call of a Wasm function made in a [`Self::call_block`] with
+    /// `vars`: the frame is read at its return address when a callee stops.
     pub(super) fn call_point(
         &mut self,
         target: CallTarget,
-        ty: &FuncType,
         call: ir::Inst,
-        block: ir::Block,
+        vars: Vec<(Variable, ValType)>,
     ) {
-        // The args are popped already; everything left is below the call.
-        let mut vars = self.live_locals(self.cur_offset);
-        let height = self.stack.len();
-        vars.extend(self.stack_vars_below(height));
-        let k = self.add_point(
-            vars,
-            Resume::Call {
-                target,
-                ty: ty.clone(),
-                block,
+        let kind = match target {
+            CallTarget::Direct(f) => PointKind::CallDirect { callee: f },
+            CallTarget::Indirect(t) => PointKind::CallIndirect {
+                type_id: self.env.info.canonical_type[t as usize],
             },
-        );
+        };
+        let k = self.add_point(vars, kind);
         self.add_site(k, call);
     }
 
-    fn add_point(&mut self, vars: Vec<(Variable, ValType)>, resume: Resume) -> usize {
+    fn add_point(&mut self, vars: Vec<(Variable, ValType)>, kind: PointKind) -> usize {
         self.points.points.push(Point {
             vars,
-            resume,
+            kind,
             sites: vec![],
         });
         self.points.points.len() - 1
-    }
-
-    /// Address of the vmctx scratch slots (one 8-byte slot per saved value).
-    fn scratch(&mut self) -> Value {
-        self.b.ins().load(
-            types::I64,
-            vm_flags(),
-            self.vmctx,
-            abi_spec::VMCTX_MIG_SCRATCH,
-        )
     }
 
     /// Whether `var` is a local that may hold a non-canonical arithmetic NaN.
@@ -329,109 +315,5 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .iter()
             .position(|(v, _)| *v == var)
             .is_some_and(|i| self.is_arith_local(i as u32))
-    }
-
-    /// Defines point `k`'s variables from the scratch slots, where the runtime put the
-    /// frame's values for its restore path.
-    fn reload_scratch(&mut self, k: usize) -> Vec<Value> {
-        let vars = self.points.points[k].vars.clone();
-        let mut loaded = vec![];
-        let scratch = self.scratch();
-        for (i, (var, ty)) in vars.iter().enumerate() {
-            let v = self
-                .b
-                .ins()
-                .load(ir_type(*ty), vm_flags(), scratch, (i * 8) as i32);
-            self.b.def_var(*var, v);
-            loaded.push(v);
-        }
-        loaded
-    }
-
-    /// Emits the restore dispatch and one restore block per point. Called once the whole
-    /// body is translated and every point is known.
-    pub(super) fn emit_restore_paths(&mut self) {
-        let Some(dispatch) = self.restore_dispatch else {
-            return;
-        };
-        self.b.switch_to_block(dispatch);
-        // The runtime copies the frame's values into the scratch slots.
-        let func = self.b.ins().iconst(types::I32, self.func_index as i64);
-        let point = self
-            .call_libcall(Libcall::MigRestoreFrame, &[func])
-            .unwrap();
-        let n = self.points.points.len();
-        let blocks: Vec<ir::Block> = (0..n).map(|_| self.cold_block()).collect();
-        // The runtime validated the point id against this function's points.
-        let calls_all: Vec<ir::BlockCall> = blocks
-            .iter()
-            .map(|b| self.b.func.dfg.block_call(*b, &[]))
-            .collect();
-        let default = calls_all[0];
-        let jt = self
-            .b
-            .create_jump_table(ir::JumpTableData::new(default, &calls_all));
-        self.b.ins().br_table(point, jt);
-        for (k, block) in blocks.into_iter().enumerate() {
-            self.emit_restore(k, block);
-        }
-    }
-
-    /// The restore path of point `k`: reload its values and go on at the point.
-    fn emit_restore(&mut self, k: usize, block: ir::Block) {
-        self.b.switch_to_block(block);
-        let loaded = self.reload_scratch(k);
-        match &self.points.points[k].resume {
-            Resume::Entry { body } => {
-                let body = *body;
-                self.b.ins().jump(body, &[]);
-            }
-            Resume::Loop { header, nparams } => {
-                let (header, n) = (*header, *nparams);
-                let params: Vec<BlockArg> = loaded[loaded.len() - n..]
-                    .iter()
-                    .map(|v| BlockArg::Value(*v))
-                    .collect();
-                self.b.ins().jump(header, &params);
-            }
-            Resume::Call { target, ty, block } => {
-                let (target, ty, block) = (*target, ty.clone(), *block);
-                // Dummy arguments: the callee restores its own frame from its record.
-                let mut args: Vec<BlockArg> = ty
-                    .params()
-                    .iter()
-                    .map(|p| BlockArg::Value(self.zero(*p)))
-                    .collect();
-                if let CallTarget::Indirect(type_index) = target {
-                    let funcref = self.call_libcall(Libcall::MigRestoreCallee, &[]).unwrap();
-                    let code = self.checked_code(funcref, type_index);
-                    args.insert(0, BlockArg::Value(code));
-                }
-                self.b.ins().jump(block, &args);
-            }
-        }
-    }
-}
-
-/// Gives every value a frame is read from a value label (its own number), so that
-/// Cranelift reports where the register allocator keeps it (`describe`). Done on the
-/// finished SSA: the frontend turns redundant block parameters into aliases, and a
-/// label on an alias would be lost.
-pub fn label_values(func: &mut ir::Function, points: &mut [PointSites]) {
-    if points.is_empty() {
-        return;
-    }
-    func.dfg.collect_debug_info();
-    for site in points.iter_mut().flat_map(|p| p.sites.iter_mut()) {
-        for v in site.values.iter_mut() {
-            *v = func.dfg.resolve_aliases(*v);
-            let start = ValueLabelStart {
-                from: ir::RelSourceLoc::default(),
-                label: ValueLabel::from_u32(v.as_u32()),
-            };
-            if let Some(labels) = func.dfg.values_labels.as_mut() {
-                labels.insert(*v, ValueLabelAssignments::Starts(vec![start]));
-            }
-        }
     }
 }

@@ -79,8 +79,6 @@ pub struct FuncTranslator<'a, 'b> {
     liveness: liveness::Liveness,
     /// Byte offset of the operator being translated (the key of its migration point).
     cur_offset: usize,
-    /// Entry of the restore paths (function entry's cold path), when there are points.
-    restore_dispatch: Option<ir::Block>,
 }
 
 pub fn translate_function(
@@ -141,7 +139,6 @@ pub fn translate_function(
         unreachable_depth: 0,
         reachable: true,
         exit,
-        restore_dispatch: None,
         func_refs: HashMap::new(),
         libcall_refs: HashMap::new(),
         sig_refs: HashMap::new(),
@@ -167,8 +164,7 @@ pub fn translate_function(
             },
         })?;
     }
-    let (mut points, max_point_values) = t.finish();
-    migration::label_values(&mut func, &mut points);
+    let (points, max_point_values) = t.finish();
     func.name = ir::UserFuncName::user(
         crate::env::NS_FUNC,
         env.symbols.funcs[func_index as usize].as_u32(),
@@ -321,13 +317,10 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         }
         let rets = self.b.block_params(self.exit).to_vec();
         self.b.ins().return_(&rets);
-        if self.env.has_points(self.func_index) {
-            self.emit_restore_paths();
-        }
         self.b.seal_all_blocks();
         let points = std::mem::take(&mut self.points);
         let max_values = points.max_values();
-        let sites = points.into_sites(self.env.info, |var| self.holds_arith(var));
+        let sites = points.into_sites(|var| self.holds_arith(var));
         self.b.finalize(self.env.frontend_config);
         (sites, max_values)
     }

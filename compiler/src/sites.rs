@@ -1,0 +1,304 @@
+//! The optimised function as migration needs it: what is live at each point's site,
+//! and how the runtime can rebuild every live value that is not one of the point's Wasm
+//! values.
+//!
+//! The runtime rebuilds a frame by writing values into the places it reads them from
+//! (no restore code per point). That is sound only if every value live at a site is
+//! either one of the point's Wasm values or can be recomputed without them. The
+//! translator makes the point's variables explicit parameters of the site's block, and
+//! [`optimize`] keeps them (it leaves out `remove_constant_phis`), so what else is live
+//! there are values the function computed from the vmctx: the vmctx itself, read-only
+//! loads from it (the memory base), constants the optimiser hoisted. [`analyze`] finds
+//! them with a liveness pass over the optimised code and names each one ([`Source`]);
+//! anything else makes the site [`Source::Unknown`], and the runtime never stops a
+//! frame there.
+
+use crate::translate::PointSites;
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{
+    self, InstructionData, Opcode, Value, ValueDef, ValueLabel, ValueLabelAssignments,
+    ValueLabelStart,
+};
+use cranelift_codegen::isa::TargetIsa;
+use cranelift_codegen::settings::OptLevel;
+use cranelift_codegen::{CodegenResult, Context};
+use std::collections::{HashMap, HashSet};
+
+/// How the runtime recomputes a value live at a site that is not a Wasm value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The function's vmctx argument.
+    Vmctx,
+    /// A constant.
+    Const(u64),
+    /// A read-only 64-bit load from the vmctx at this offset.
+    VmLoad64(i32),
+    /// A read-only 32-bit load from the vmctx at this offset (zero-extended).
+    VmLoad32(i32),
+    /// A 64-bit value computable from the vmctx plus a constant (an address the
+    /// optimiser hoisted: the memory base plus an offset).
+    AddConst(Value, u64),
+    /// Anything else: the frame cannot be rebuilt at this site.
+    Unknown,
+}
+
+/// `Context::optimize` without `remove_constant_phis`, which would turn the explicit
+/// parameters of point blocks into aliases of their single incoming value (a call
+/// block has one predecessor, a loop header often passes a variable through
+/// unchanged), and with them lose the one place each Wasm value lives at the site.
+pub fn optimize(ctx: &mut Context, isa: &dyn TargetIsa) -> CodegenResult<()> {
+    ctx.verify_if(isa)?;
+    ctx.compute_cfg();
+    ctx.compute_domtree();
+    ctx.eliminate_unreachable_code(isa)?;
+    ctx.func.dfg.resolve_all_aliases();
+    if isa.flags().opt_level() != OptLevel::None {
+        ctx.egraph_pass(isa, &mut ControlPlane::default())?;
+    }
+    Ok(())
+}
+
+/// Values used in a block other than the one defining them: the only ones that can be
+/// live across a block boundary.
+fn cross_block_values(func: &ir::Function) -> HashSet<Value> {
+    let mut def_block: HashMap<Value, ir::Block> = HashMap::new();
+    for block in func.layout.blocks() {
+        for p in func.dfg.block_params(block) {
+            def_block.insert(*p, block);
+        }
+        for inst in func.layout.block_insts(block) {
+            for r in func.dfg.inst_results(inst) {
+                def_block.insert(*r, block);
+            }
+        }
+    }
+    let mut out = HashSet::new();
+    for block in func.layout.blocks() {
+        for inst in func.layout.block_insts(block) {
+            for v in func.dfg.inst_values(inst) {
+                if def_block.get(&v) != Some(&block) {
+                    out.insert(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Live-out sets of every block, restricted to cross-block values.
+fn live_out(ctx: &Context) -> HashMap<ir::Block, HashSet<Value>> {
+    let func = &ctx.func;
+    let cross = cross_block_values(func);
+    // Per block: upward-exposed uses and definitions (cross-block values only).
+    let mut uses: HashMap<ir::Block, HashSet<Value>> = HashMap::new();
+    let mut defs: HashMap<ir::Block, HashSet<Value>> = HashMap::new();
+    for block in func.layout.blocks() {
+        let mut u = HashSet::new();
+        let mut d: HashSet<Value> = func
+            .dfg
+            .block_params(block)
+            .iter()
+            .filter(|v| cross.contains(v))
+            .copied()
+            .collect();
+        for inst in func.layout.block_insts(block) {
+            for v in func.dfg.inst_values(inst) {
+                if cross.contains(&v) && !d.contains(&v) {
+                    u.insert(v);
+                }
+            }
+            for r in func.dfg.inst_results(inst) {
+                if cross.contains(r) {
+                    d.insert(*r);
+                }
+            }
+        }
+        uses.insert(block, u);
+        defs.insert(block, d);
+    }
+    let order: Vec<ir::Block> = ctx.domtree.cfg_postorder().to_vec();
+    let mut live_in: HashMap<ir::Block, HashSet<Value>> = HashMap::new();
+    let mut out: HashMap<ir::Block, HashSet<Value>> = HashMap::new();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for &block in &order {
+            let mut lo: HashSet<Value> = HashSet::new();
+            for s in ctx.cfg.succ_iter(block) {
+                if let Some(li) = live_in.get(&s) {
+                    lo.extend(li.iter().copied());
+                }
+            }
+            let mut li: HashSet<Value> = uses[&block].clone();
+            li.extend(lo.iter().filter(|v| !defs[&block].contains(v)).copied());
+            if live_in.get(&block).is_none_or(|old| old.len() != li.len()) {
+                changed = true;
+                live_in.insert(block, li);
+            }
+            out.insert(block, lo);
+        }
+    }
+    out
+}
+
+/// What value `v`, live at a site and not a Wasm value there, is.
+fn source(func: &ir::Function, v: Value) -> Source {
+    let entry = func.layout.entry_block();
+    match func.dfg.value_def(v) {
+        ValueDef::Param(b, 0) if Some(b) == entry => Source::Vmctx,
+        ValueDef::Result(inst, 0) => match func.dfg.insts[inst] {
+            InstructionData::UnaryImm {
+                opcode: Opcode::Iconst,
+                imm,
+            } => {
+                let bits = imm.bits() as u64;
+                Source::Const(match func.dfg.value_type(v).bits() {
+                    8 => bits & 0xff,
+                    16 => bits & 0xffff,
+                    32 => bits & 0xffff_ffff,
+                    _ => bits,
+                })
+            }
+            InstructionData::UnaryIeee32 {
+                opcode: Opcode::F32const,
+                imm,
+            } => Source::Const(imm.bits() as u64),
+            InstructionData::UnaryIeee64 {
+                opcode: Opcode::F64const,
+                imm,
+            } => Source::Const(imm.bits()),
+            InstructionData::Load {
+                opcode: Opcode::Load,
+                arg,
+                flags,
+                offset,
+            } if func.dfg.mem_flags[flags].readonly()
+                && source(func, arg) == Source::Vmctx =>
+            {
+                match func.dfg.value_type(v).bits() {
+                    64 => Source::VmLoad64(offset.into()),
+                    32 => Source::VmLoad32(offset.into()),
+                    _ => Source::Unknown,
+                }
+            }
+            InstructionData::Binary {
+                opcode: Opcode::Iadd,
+                args: [a, b],
+            } if func.dfg.value_type(v).bits() == 64 => {
+                let computable = |x| !matches!(source(func, x), Source::Unknown | Source::Const(_));
+                match (source(func, a), source(func, b)) {
+                    (Source::Const(c), _) if computable(b) => Source::AddConst(b, c),
+                    (_, Source::Const(c)) if computable(a) => Source::AddConst(a, c),
+                    _ => Source::Unknown,
+                }
+            }
+            _ => Source::Unknown,
+        },
+        _ => Source::Unknown,
+    }
+}
+
+/// Finds, for every site of `points`, the live values that are not the point's Wasm
+/// values (`Site::extras`), and labels every value the describer must locate: the
+/// point's values and those. Call on the optimised function, before lowering.
+pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
+    if points.is_empty() {
+        return;
+    }
+    // Sites by their instruction's srcloc (`describe::site_srcloc`): instructions keep
+    // their srclocs through optimisation.
+    let mut at: HashMap<u32, ir::Inst> = HashMap::new();
+    for block in ctx.func.layout.blocks() {
+        for inst in ctx.func.layout.block_insts(block) {
+            let loc = ctx.func.srcloc(inst);
+            if !loc.is_default() {
+                at.entry(loc.bits()).or_insert(inst);
+            }
+        }
+    }
+    let live_out = live_out(ctx);
+    let func = &ctx.func;
+    for (k, p) in points.iter_mut().enumerate() {
+        for (s, site) in p.sites.iter_mut().enumerate() {
+            for v in site.values.iter_mut() {
+                *v = func.dfg.resolve_aliases(*v);
+            }
+            let loc = crate::describe::site_srcloc(k, s).bits();
+            let Some(&inst) = at.get(&loc) else {
+                // Removed with unreachable code: no frame can be there.
+                continue;
+            };
+            let block = func.layout.inst_block(inst).expect("inserted");
+            let mut live: HashSet<Value> = live_out.get(&block).cloned().unwrap_or_default();
+            let mut cur = func.layout.last_inst(block);
+            while let Some(i) = cur {
+                if i == inst {
+                    break;
+                }
+                for r in func.dfg.inst_results(i) {
+                    live.remove(r);
+                }
+                live.extend(func.dfg.inst_values(i));
+                cur = func.layout.prev_inst(i);
+            }
+            for r in func.dfg.inst_results(inst) {
+                live.remove(r);
+            }
+            if !p.kind.is_call() {
+                // A poll's own operand (the vmctx or the memory base) is live at it.
+                live.extend(func.dfg.inst_values(inst));
+            }
+            // Instruction selection may fold a pure instruction into its uses (an address
+            // computation into the load), so what holds a register at the site can be
+            // any operand of a live value, transitively: take them all.
+            let mut seen: HashSet<Value> = HashSet::new();
+            let mut work: Vec<Value> = live.into_iter().collect();
+            while let Some(v) = work.pop() {
+                if site.values.contains(&v) || !seen.insert(v) {
+                    continue;
+                }
+                if let ValueDef::Result(i, _) = func.dfg.value_def(v) {
+                    if func.dfg.insts[i].opcode().is_call() || func.dfg.insts[i].opcode().can_load() && !matches!(source(func, v), Source::VmLoad64(_) | Source::VmLoad32(_)) {
+                        continue;
+                    }
+                    work.extend(func.dfg.inst_args(i).iter().copied());
+                }
+            }
+            let mut extras: Vec<(Value, Source)> = seen
+                .into_iter()
+                .map(|v| (v, source(func, v)))
+                .collect();
+            // Operands before what is computed from them.
+            let depth = |s: &Source| match s {
+                Source::AddConst(..) => 2,
+                Source::VmLoad64(_) | Source::VmLoad32(_) => 1,
+                _ => 0,
+            };
+            extras.sort_by_key(|(v, s)| (depth(s), v.as_u32()));
+            if std::env::var_os("WASMC_DEBUG_EXTRAS").is_some() {
+                for (v, src) in &extras {
+                    if *src == Source::Unknown {
+                        let what = match func.dfg.value_def(*v) {
+                            ValueDef::Result(i, _) => format!("{}", func.dfg.display_inst(i)),
+                            d => format!("{d:?}"),
+                        };
+                        eprintln!("UNKNOWN {k} {}: {what}", p.kind.is_call());
+                    }
+                }
+            }
+            site.extras = extras;
+        }
+    }
+    let func = &mut ctx.func;
+    func.dfg.collect_debug_info();
+    let labels = func.dfg.values_labels.as_mut().expect("just collected");
+    for site in points.iter().flat_map(|p| p.sites.iter()) {
+        for v in site.values.iter().chain(site.extras.iter().map(|(v, _)| v)) {
+            let start = ValueLabelStart {
+                from: ir::RelSourceLoc::default(),
+                label: ValueLabel::from_u32(v.as_u32()),
+            };
+            labels.insert(*v, ValueLabelAssignments::Starts(vec![start]));
+        }
+    }
+}

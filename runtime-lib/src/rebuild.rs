@@ -1,0 +1,493 @@
+//! Rebuilding the Wasm frames of a checkpoint on the native stack, from the points
+//! tables: the inverse of `frames`, and nothing in generated code but one call at each
+//! function's entry.
+//!
+//! Restore calls the entry function. Each function's entry, seeing the restore state,
+//! calls `wasmc_mig_restore_enter` (below): by then its prologue has run, so its frame
+//! exists and the caller's callee-saved registers are stored where its epilogue will
+//! take them back. The trampoline captures every register into a [`RegFile`];
+//! [`rebuild_frame`] writes the frame's values where its point's site keeps them
+//! (registers in the file, frame slots in memory) together with the site's *extras*
+//! (the vmctx, the memory base: values the code computed from the vmctx alone), and
+//! chooses where to go:
+//!
+//! - a frame below the top stopped at a call: into the callee, as the call would have
+//!   entered it (return address = the call's, vmctx in the first argument register);
+//!   the callee's prologue then saves this frame's callee-saved registers, and its own
+//!   entry calls back here for the next frame;
+//! - the top frame stopped at a poll: to the poll, with restoring over.
+//!
+//! The trampoline then loads every register from the file and jumps. Registers the site
+//! does not name keep the values they had at the entry's call, which is what the
+//! frames below need of the callee-saved ones.
+
+use crate::checkpoint::points_of;
+use crate::print::fatal;
+use abi_spec::points::{Extra, Loc, PointKind};
+use abi_spec::VmCtx;
+
+/// Registers 0-31 general purpose by hardware number, 32-63 the float/vector registers
+/// (low 64 bits), then the stack pointer and the pc to continue at.
+#[repr(C)]
+pub struct RegFile {
+    regs: [u64; 64],
+    sp: u64,
+    pc: u64,
+}
+
+const SP: usize = 64 * 8;
+const PC: usize = 65 * 8;
+const _: () = assert!(core::mem::size_of::<RegFile>() == 66 * 8);
+
+#[cfg(target_arch = "x86_64")]
+mod isa {
+    pub const ARG0: usize = 7; // rdi
+    pub const ARG1: usize = 6; // rsi
+    pub const FP: usize = 5; // rbp
+}
+#[cfg(target_arch = "aarch64")]
+mod isa {
+    pub const ARG0: usize = 0;
+    pub const ARG1: usize = 1;
+    pub const FP: usize = 29;
+    pub const LR: usize = 30;
+}
+#[cfg(target_arch = "riscv64")]
+mod isa {
+    pub const ARG0: usize = 10; // a0
+    pub const ARG1: usize = 11; // a1
+    pub const FP: usize = 8; // s0
+    pub const LR: usize = 1; // ra
+}
+
+// x86_64: called with the return address on the stack, so the caller's sp is 8 above
+// the entry's. rax is the scratch register of the final jump and is loaded last; the pc
+// goes through the new stack (push, ret), below the sp the frame continues with.
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".globl wasmc_mig_restore_enter",
+    ".hidden wasmc_mig_restore_enter",
+    ".type wasmc_mig_restore_enter,@function",
+    "wasmc_mig_restore_enter:",
+    "sub rsp, 536",
+    "mov [rsp + 0], rax",
+    "mov [rsp + 8], rcx",
+    "mov [rsp + 16], rdx",
+    "mov [rsp + 24], rbx",
+    "mov [rsp + 40], rbp",
+    "mov [rsp + 48], rsi",
+    "mov [rsp + 56], rdi",
+    "mov [rsp + 64], r8",
+    "mov [rsp + 72], r9",
+    "mov [rsp + 80], r10",
+    "mov [rsp + 88], r11",
+    "mov [rsp + 96], r12",
+    "mov [rsp + 104], r13",
+    "mov [rsp + 112], r14",
+    "mov [rsp + 120], r15",
+    "lea rax, [rsp + 544]",
+    "mov [rsp + 32], rax",
+    "mov [rsp + 512], rax",
+    "movq [rsp + 256], xmm0",
+    "movq [rsp + 264], xmm1",
+    "movq [rsp + 272], xmm2",
+    "movq [rsp + 280], xmm3",
+    "movq [rsp + 288], xmm4",
+    "movq [rsp + 296], xmm5",
+    "movq [rsp + 304], xmm6",
+    "movq [rsp + 312], xmm7",
+    "movq [rsp + 320], xmm8",
+    "movq [rsp + 328], xmm9",
+    "movq [rsp + 336], xmm10",
+    "movq [rsp + 344], xmm11",
+    "movq [rsp + 352], xmm12",
+    "movq [rsp + 360], xmm13",
+    "movq [rsp + 368], xmm14",
+    "movq [rsp + 376], xmm15",
+    "mov rdi, rsp",
+    "call {rebuild}",
+    "movq xmm0, [rsp + 256]",
+    "movq xmm1, [rsp + 264]",
+    "movq xmm2, [rsp + 272]",
+    "movq xmm3, [rsp + 280]",
+    "movq xmm4, [rsp + 288]",
+    "movq xmm5, [rsp + 296]",
+    "movq xmm6, [rsp + 304]",
+    "movq xmm7, [rsp + 312]",
+    "movq xmm8, [rsp + 320]",
+    "movq xmm9, [rsp + 328]",
+    "movq xmm10, [rsp + 336]",
+    "movq xmm11, [rsp + 344]",
+    "movq xmm12, [rsp + 352]",
+    "movq xmm13, [rsp + 360]",
+    "movq xmm14, [rsp + 368]",
+    "movq xmm15, [rsp + 376]",
+    "mov rcx, [rsp + 8]",
+    "mov rdx, [rsp + 16]",
+    "mov rbx, [rsp + 24]",
+    "mov rbp, [rsp + 40]",
+    "mov rsi, [rsp + 48]",
+    "mov rdi, [rsp + 56]",
+    "mov r8, [rsp + 64]",
+    "mov r9, [rsp + 72]",
+    "mov r10, [rsp + 80]",
+    "mov r11, [rsp + 88]",
+    "mov r12, [rsp + 96]",
+    "mov r13, [rsp + 104]",
+    "mov r14, [rsp + 112]",
+    "mov r15, [rsp + 120]",
+    "mov rax, rsp",
+    "mov rsp, [rax + 512]",
+    "push qword ptr [rax + 520]",
+    "mov rax, [rax]",
+    "ret",
+    rebuild = sym wasmc_mig_rebuild,
+);
+
+// aarch64: `bl` leaves sp as it was. x16 and x17 are never allocated by Cranelift (its
+// scratch registers): x17 holds the file while the others are loaded, x16 the target.
+#[cfg(target_arch = "aarch64")]
+core::arch::global_asm!(
+    ".globl wasmc_mig_restore_enter",
+    ".hidden wasmc_mig_restore_enter",
+    ".type wasmc_mig_restore_enter,%function",
+    "wasmc_mig_restore_enter:",
+    "sub sp, sp, #528",
+    "stp x0, x1, [sp, #0]",
+    "stp x2, x3, [sp, #16]",
+    "stp x4, x5, [sp, #32]",
+    "stp x6, x7, [sp, #48]",
+    "stp x8, x9, [sp, #64]",
+    "stp x10, x11, [sp, #80]",
+    "stp x12, x13, [sp, #96]",
+    "stp x14, x15, [sp, #112]",
+    "stp x16, x17, [sp, #128]",
+    "stp x18, x19, [sp, #144]",
+    "stp x20, x21, [sp, #160]",
+    "stp x22, x23, [sp, #176]",
+    "stp x24, x25, [sp, #192]",
+    "stp x26, x27, [sp, #208]",
+    "stp x28, x29, [sp, #224]",
+    "str x30, [sp, #240]",
+    "add x9, sp, #528",
+    "str x9, [sp, #248]",
+    "str x9, [sp, #512]",
+    "stp d0, d1, [sp, #256]",
+    "stp d2, d3, [sp, #272]",
+    "stp d4, d5, [sp, #288]",
+    "stp d6, d7, [sp, #304]",
+    "stp d8, d9, [sp, #320]",
+    "stp d10, d11, [sp, #336]",
+    "stp d12, d13, [sp, #352]",
+    "stp d14, d15, [sp, #368]",
+    "stp d16, d17, [sp, #384]",
+    "stp d18, d19, [sp, #400]",
+    "stp d20, d21, [sp, #416]",
+    "stp d22, d23, [sp, #432]",
+    "stp d24, d25, [sp, #448]",
+    "stp d26, d27, [sp, #464]",
+    "stp d28, d29, [sp, #480]",
+    "stp d30, d31, [sp, #496]",
+    "mov x0, sp",
+    "bl {rebuild}",
+    "mov x17, sp",
+    "ldp d0, d1, [x17, #256]",
+    "ldp d2, d3, [x17, #272]",
+    "ldp d4, d5, [x17, #288]",
+    "ldp d6, d7, [x17, #304]",
+    "ldp d8, d9, [x17, #320]",
+    "ldp d10, d11, [x17, #336]",
+    "ldp d12, d13, [x17, #352]",
+    "ldp d14, d15, [x17, #368]",
+    "ldp d16, d17, [x17, #384]",
+    "ldp d18, d19, [x17, #400]",
+    "ldp d20, d21, [x17, #416]",
+    "ldp d22, d23, [x17, #432]",
+    "ldp d24, d25, [x17, #448]",
+    "ldp d26, d27, [x17, #464]",
+    "ldp d28, d29, [x17, #480]",
+    "ldp d30, d31, [x17, #496]",
+    "ldp x0, x1, [x17, #0]",
+    "ldp x2, x3, [x17, #16]",
+    "ldp x4, x5, [x17, #32]",
+    "ldp x6, x7, [x17, #48]",
+    "ldp x8, x9, [x17, #64]",
+    "ldp x10, x11, [x17, #80]",
+    "ldp x12, x13, [x17, #96]",
+    "ldp x14, x15, [x17, #112]",
+    "ldp x18, x19, [x17, #144]",
+    "ldp x20, x21, [x17, #160]",
+    "ldp x22, x23, [x17, #176]",
+    "ldp x24, x25, [x17, #192]",
+    "ldp x26, x27, [x17, #208]",
+    "ldp x28, x29, [x17, #224]",
+    "ldr x30, [x17, #240]",
+    "ldr x16, [x17, #512]",
+    "mov sp, x16",
+    "ldr x16, [x17, #520]",
+    "br x16",
+    rebuild = sym wasmc_mig_rebuild,
+);
+
+// riscv64: `call` leaves sp as it was. x30 and x31 are never allocated by Cranelift
+// (its spill temporaries): x31 holds the file while the others are loaded, then the
+// target.
+#[cfg(target_arch = "riscv64")]
+core::arch::global_asm!(
+    ".globl wasmc_mig_restore_enter",
+    ".hidden wasmc_mig_restore_enter",
+    ".type wasmc_mig_restore_enter,@function",
+    "wasmc_mig_restore_enter:",
+    "addi sp, sp, -528",
+    "sd x1, 8(sp)",
+    "sd x3, 24(sp)",
+    "sd x4, 32(sp)",
+    "sd x5, 40(sp)",
+    "sd x6, 48(sp)",
+    "sd x7, 56(sp)",
+    "sd x8, 64(sp)",
+    "sd x9, 72(sp)",
+    "sd x10, 80(sp)",
+    "sd x11, 88(sp)",
+    "sd x12, 96(sp)",
+    "sd x13, 104(sp)",
+    "sd x14, 112(sp)",
+    "sd x15, 120(sp)",
+    "sd x16, 128(sp)",
+    "sd x17, 136(sp)",
+    "sd x18, 144(sp)",
+    "sd x19, 152(sp)",
+    "sd x20, 160(sp)",
+    "sd x21, 168(sp)",
+    "sd x22, 176(sp)",
+    "sd x23, 184(sp)",
+    "sd x24, 192(sp)",
+    "sd x25, 200(sp)",
+    "sd x26, 208(sp)",
+    "sd x27, 216(sp)",
+    "sd x28, 224(sp)",
+    "sd x29, 232(sp)",
+    "addi x5, sp, 528",
+    "sd x5, 16(sp)",
+    "sd x5, 512(sp)",
+    "fsd f0, 256(sp)",
+    "fsd f1, 264(sp)",
+    "fsd f2, 272(sp)",
+    "fsd f3, 280(sp)",
+    "fsd f4, 288(sp)",
+    "fsd f5, 296(sp)",
+    "fsd f6, 304(sp)",
+    "fsd f7, 312(sp)",
+    "fsd f8, 320(sp)",
+    "fsd f9, 328(sp)",
+    "fsd f10, 336(sp)",
+    "fsd f11, 344(sp)",
+    "fsd f12, 352(sp)",
+    "fsd f13, 360(sp)",
+    "fsd f14, 368(sp)",
+    "fsd f15, 376(sp)",
+    "fsd f16, 384(sp)",
+    "fsd f17, 392(sp)",
+    "fsd f18, 400(sp)",
+    "fsd f19, 408(sp)",
+    "fsd f20, 416(sp)",
+    "fsd f21, 424(sp)",
+    "fsd f22, 432(sp)",
+    "fsd f23, 440(sp)",
+    "fsd f24, 448(sp)",
+    "fsd f25, 456(sp)",
+    "fsd f26, 464(sp)",
+    "fsd f27, 472(sp)",
+    "fsd f28, 480(sp)",
+    "fsd f29, 488(sp)",
+    "fsd f30, 496(sp)",
+    "fsd f31, 504(sp)",
+    "mv a0, sp",
+    "call {rebuild}",
+    "mv x31, sp",
+    "fld f0, 256(x31)",
+    "fld f1, 264(x31)",
+    "fld f2, 272(x31)",
+    "fld f3, 280(x31)",
+    "fld f4, 288(x31)",
+    "fld f5, 296(x31)",
+    "fld f6, 304(x31)",
+    "fld f7, 312(x31)",
+    "fld f8, 320(x31)",
+    "fld f9, 328(x31)",
+    "fld f10, 336(x31)",
+    "fld f11, 344(x31)",
+    "fld f12, 352(x31)",
+    "fld f13, 360(x31)",
+    "fld f14, 368(x31)",
+    "fld f15, 376(x31)",
+    "fld f16, 384(x31)",
+    "fld f17, 392(x31)",
+    "fld f18, 400(x31)",
+    "fld f19, 408(x31)",
+    "fld f20, 416(x31)",
+    "fld f21, 424(x31)",
+    "fld f22, 432(x31)",
+    "fld f23, 440(x31)",
+    "fld f24, 448(x31)",
+    "fld f25, 456(x31)",
+    "fld f26, 464(x31)",
+    "fld f27, 472(x31)",
+    "fld f28, 480(x31)",
+    "fld f29, 488(x31)",
+    "fld f30, 496(x31)",
+    "fld f31, 504(x31)",
+    "ld x1, 8(x31)",
+    "ld x3, 24(x31)",
+    "ld x4, 32(x31)",
+    "ld x5, 40(x31)",
+    "ld x6, 48(x31)",
+    "ld x7, 56(x31)",
+    "ld x8, 64(x31)",
+    "ld x9, 72(x31)",
+    "ld x10, 80(x31)",
+    "ld x11, 88(x31)",
+    "ld x12, 96(x31)",
+    "ld x13, 104(x31)",
+    "ld x14, 112(x31)",
+    "ld x15, 120(x31)",
+    "ld x16, 128(x31)",
+    "ld x17, 136(x31)",
+    "ld x18, 144(x31)",
+    "ld x19, 152(x31)",
+    "ld x20, 160(x31)",
+    "ld x21, 168(x31)",
+    "ld x22, 176(x31)",
+    "ld x23, 184(x31)",
+    "ld x24, 192(x31)",
+    "ld x25, 200(x31)",
+    "ld x26, 208(x31)",
+    "ld x27, 216(x31)",
+    "ld x28, 224(x31)",
+    "ld x29, 232(x31)",
+    "ld x2, 512(x31)",
+    "ld x31, 520(x31)",
+    "jr x31",
+    rebuild = sym wasmc_mig_rebuild,
+);
+
+extern "C" {
+    /// The trampoline above; its Rust type is checked against the libcall list.
+    pub fn wasmc_mig_restore_enter(vmctx: *mut VmCtx, func: i32) -> !;
+}
+
+// The contract with generated code (see the same check in `libcalls`).
+const _: () = {
+    let _: abi_spec::libcall::fn_type::MigRestoreEnter = wasmc_mig_restore_enter;
+};
+
+/// Called by the trampoline with the registers of a function entry's call.
+extern "C" fn wasmc_mig_rebuild(file: *mut RegFile) {
+    // SAFETY: the trampoline passes its own stack buffer, laid out as `RegFile`.
+    let file = unsafe { &mut *file };
+    let vmctx = file.regs[isa::ARG0];
+    let func = file.regs[isa::ARG1] as u32;
+    crate::migrate::next_restore_frame(vmctx as *mut VmCtx, func, |values, next| {
+        // SAFETY: the frame is this function's, live on the Wasm stack, and its
+        // prologue has run (the entry is calling us).
+        if let Err(msg) = unsafe { rebuild_frame(file, vmctx, func, values, next) } {
+            fatal(&[b"cannot restore: ", msg.as_bytes()]);
+        }
+    });
+}
+
+/// Writes one frame (`values[0]` is its point id, the rest its values) into the
+/// register file and the frame of `func` at the file's frame pointer, and sets the pc
+/// and sp to continue with: the callee `next` of a call point, or the poll of the top
+/// frame.
+///
+/// # Safety
+/// `file` holds the registers of `func`'s entry calling the trampoline, whose frame
+/// pointer and stack pointer delimit `func`'s live frame.
+unsafe fn rebuild_frame(
+    file: &mut RegFile,
+    vmctx: u64,
+    func: u32,
+    values: &[u64],
+    next: Option<u32>,
+) -> Result<(), &'static str> {
+    const MISMATCH: &str = "checkpoint does not match this executable's code";
+    let table = points_of(func).ok_or(MISMATCH)?;
+    let k = *values.first().ok_or(MISMATCH)? as u32;
+    let point = table.point(k).ok_or(MISMATCH)?;
+    if point.num_sites() != 1 || point.types.len() != values.len() - 1 {
+        return Err(MISMATCH);
+    }
+    let fp = file.regs[isa::FP];
+    let mut put = |loc: Loc, v: u64| -> Result<(), &'static str> {
+        match loc {
+            Loc::Reg(r) => file.regs[r as usize] = v,
+            // SAFETY: the compiler described a slot of this frame, which is live.
+            Loc::Frame(off) => unsafe { *(fp.wrapping_add(off as i64 as u64) as *mut u64) = v },
+            // Not held anywhere at the site: rematerialised, or dead.
+            Loc::Const(_) => {}
+            Loc::Unknown => return Err(MISMATCH),
+        }
+        Ok(())
+    };
+    for (i, v) in values[1..].iter().enumerate() {
+        put(point.loc(0, i).loc, *v)?;
+    }
+    // The extras, each from earlier ones: at most a few per site.
+    let mut computed = [0u64; 64];
+    for i in 0..point.num_extras() {
+        let (loc, extra) = point.extra(i);
+        let v = match extra {
+            Extra::Vmctx => vmctx,
+            Extra::Const(c) => table.constant(c).ok_or(MISMATCH)?,
+            // SAFETY: the vmctx is the instance's, and the compiler named a field of it.
+            Extra::VmLoad64(off) => unsafe { *((vmctx as i64 + off as i64) as *const u64) },
+            // SAFETY: as above.
+            Extra::VmLoad32(off) => unsafe { *((vmctx as i64 + off as i64) as *const u32) as u64 },
+            Extra::AddConst { base, konst } => computed
+                .get(base as usize)
+                .ok_or(MISMATCH)?
+                .wrapping_add(table.constant(konst).ok_or(MISMATCH)?),
+            Extra::Unknown => return Err(MISMATCH),
+        };
+        if let Some(slot) = computed.get_mut(i) {
+            *slot = v;
+        }
+        if loc.loc != Loc::Unknown {
+            put(loc.loc, v)?;
+        }
+    }
+    let code = crate::trap::func_code(func).ok_or(MISMATCH)?;
+    let site = code + point.site_pc(0) as u64;
+    match (point.kind, next) {
+        (PointKind::Entry | PointKind::Loop, None) => {
+            file.pc = site;
+        }
+        (PointKind::CallDirect { callee }, Some(n)) if callee == n => enter(file, site, vmctx, n)?,
+        (PointKind::CallIndirect { type_id }, Some(n))
+            if crate::checkpoint::type_id_of(n) == Some(type_id) =>
+        {
+            enter(file, site, vmctx, n)?
+        }
+        _ => return Err(MISMATCH),
+    }
+    Ok(())
+}
+
+/// Sets the file up to enter function `callee` as a call returning to `ret` would.
+fn enter(file: &mut RegFile, ret: u64, vmctx: u64, callee: u32) -> Result<(), &'static str> {
+    file.pc = crate::trap::func_code(callee).ok_or("checkpoint names a function without code")?;
+    file.regs[isa::ARG0] = vmctx;
+    #[cfg(target_arch = "x86_64")]
+    {
+        file.sp -= 8;
+        // SAFETY: the slot below the caller's sp is the Wasm stack's, free, and is where
+        // the call would have put its return address.
+        unsafe { *(file.sp as *mut u64) = ret };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        file.regs[isa::LR] = ret;
+    }
+    Ok(())
+}
