@@ -169,6 +169,8 @@ pub enum Extra {
     VmLoad32(i32),
     /// Extra `base` (an earlier one of the same site) plus the table's constant `konst`.
     AddConst { base: u16, konst: u16 },
+    /// The point's Wasm value `index`, kept here as well as where the site says.
+    Value(u16),
     /// Something the compiler cannot name: no frame stops at this site.
     Unknown,
 }
@@ -182,6 +184,7 @@ impl Extra {
             Extra::VmLoad64(off) => (3, off as u32),
             Extra::VmLoad32(off) => (4, off as u32),
             Extra::AddConst { base, konst } => (5, base as u32 | (konst as u32) << 16),
+            Extra::Value(i) => (6, i as u32),
         }
     }
 
@@ -196,6 +199,7 @@ impl Extra {
                 base: data as u16,
                 konst: (data >> 16) as u16,
             },
+            6 => Extra::Value(u16::try_from(data).ok()?),
             _ => return None,
         })
     }
@@ -477,6 +481,7 @@ impl<'a> PointTable<'a> {
                     Extra::AddConst { base, konst } => {
                         (base as usize) < i && (konst as u32) < self.num_consts
                     }
+                    Extra::Value(v) => (v as usize) < nvals,
                     _ => true,
                 })
         });
@@ -553,7 +558,13 @@ mod tests {
             at(Loc::Frame(131068)),
         ];
         let locs4 = [at(Loc::Reg(12))];
-        let locs4b = [at(Loc::Frame(-16))];
+        let extras2 = [
+            (at(Loc::Reg(14)), Extra::Vmctx),
+            (at(Loc::Unknown), Extra::VmLoad64(-8)),
+            (at(Loc::Frame(-24)), Extra::AddConst { base: 1, konst: 0 }),
+            (at(Loc::Reg(40)), Extra::VmLoad32(96)),
+            (at(Loc::Reg(3)), Extra::Const(0)),
+        ];
         let points = [
             PointDesc {
                 kind: PointKind::Entry,
@@ -561,6 +572,7 @@ mod tests {
                 poll_len: 4,
                 count: (100, 3),
                 sites: vec![(4, &locs1[..])],
+                extras: &[],
             },
             PointDesc {
                 kind: PointKind::Loop,
@@ -574,6 +586,7 @@ mod tests {
                 poll_len: 3,
                 count: (120, 7),
                 sites: vec![(20, &locs2[..])],
+                extras: &extras2,
             },
             PointDesc {
                 kind: PointKind::CallDirect { callee: 7 },
@@ -581,13 +594,15 @@ mod tests {
                 poll_len: 0,
                 count: (0, 0),
                 sites: vec![(44, &[][..])],
+                extras: &[],
             },
             PointDesc {
                 kind: PointKind::CallIndirect { type_id: 3 },
                 types: &[ValType::ExternRef],
                 poll_len: 0,
                 count: (0, 0),
-                sites: vec![(60, &locs4[..]), (90, &locs4b[..])],
+                sites: vec![(60, &locs4[..])],
+                extras: &[],
             },
         ];
         let bytes = encode(&TableDesc {
@@ -612,6 +627,10 @@ mod tests {
                     assert_eq!(p.loc(s, i), *l);
                 }
             }
+            assert_eq!(p.num_extras(), d.extras.len());
+            for (i, e) in d.extras.iter().enumerate() {
+                assert_eq!(p.extra(i), *e);
+            }
         }
         assert!(t.point(4).is_none());
         assert_eq!(t.save(0), Some((3, -8)));
@@ -629,10 +648,6 @@ mod tests {
         assert_eq!(
             t.call_returning_to(60).map(|(k, _, s)| (k, s)),
             Some((3, 0))
-        );
-        assert_eq!(
-            t.call_returning_to(90).map(|(k, _, s)| (k, s)),
-            Some((3, 1))
         );
     }
 
@@ -652,6 +667,10 @@ mod tests {
             poll_len: 4,
             count: (30, 4),
             sites: vec![(8, &locs[..])],
+            extras: &[
+                (at(Loc::Unknown), Extra::VmLoad64(16)),
+                (at(Loc::Reg(2)), Extra::AddConst { base: 0, konst: 0 }),
+            ],
         }];
         let bytes = encode(&TableDesc {
             points: &points,
@@ -693,5 +712,19 @@ mod tests {
         let mut bad_loc = bytes.clone();
         bad_loc[site + 4] = 9;
         assert!(PointTable::new(&bad_loc).is_none(), "unknown location kind");
+        // The extras: after the site (pc, two locs) and their count.
+        let extra = site + 12 + 4;
+        assert_eq!(
+            PointTable::new(&bytes).unwrap().point(0).unwrap().num_extras(),
+            2
+        );
+        let mut bad_extra = bytes.clone();
+        bad_extra[extra + 4] = 9;
+        assert!(PointTable::new(&bad_extra).is_none(), "unknown extra kind");
+        // The second computed from itself, not from an earlier extra: a pass in
+        // order could not compute it.
+        let mut fwd = bytes.clone();
+        fwd[extra + 12 + 8] = 1;
+        assert!(PointTable::new(&fwd).is_none(), "an extra computed from itself");
     }
 }

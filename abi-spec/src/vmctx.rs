@@ -23,9 +23,8 @@ pub struct VmCtx {
     pub module: u64,
     /// Runtime-private state (`*mut` runtime type), opaque to generated code.
     pub runtime: u64,
-    /// Scratch slots (`ModuleDesc::max_point_values` of them, 8 bytes each) from which
-    /// a restore path reloads its frame's values.
-    pub mig_scratch: u64,
+    /// Reserved, 0.
+    pub _reserved: u64,
     /// While the deterministic countdown runs: the polls still to pass before the
     /// program stops; decremented by generated code.
     pub countdown: u64,
@@ -37,7 +36,6 @@ pub const VMCTX_MEMORY_BASE: i32 = 16;
 pub const VMCTX_MEMORY_SIZE: i32 = 24;
 pub const VMCTX_MODULE: i32 = 32;
 pub const VMCTX_RUNTIME: i32 = 40;
-pub const VMCTX_MIG_SCRATCH: i32 = 48;
 pub const VMCTX_COUNTDOWN: i32 = 56;
 pub const VMCTX_HEADER_SIZE: u32 = 64;
 
@@ -165,9 +163,8 @@ pub struct ModuleDesc {
     /// table of migration points ([`crate::points`]: kind, callee and value types of
     /// each), or 0 (imports, no migration points).
     pub point_types_index: u64,
-    /// The most values any migration point of the module saves: the size of the
-    /// vmctx scratch area in 8-byte slots.
-    pub max_point_values: u32,
+    /// Reserved, 0.
+    pub _reserved: u32,
     pub num_exports: u32,
     /// `*const ExportDesc`, `num_exports` entries: what a host (the spec-test harness)
     /// may call or read by name.
@@ -214,7 +211,6 @@ mod tests {
         assert_eq!(offset_of!(VmCtx, memory_size) as i32, VMCTX_MEMORY_SIZE);
         assert_eq!(offset_of!(VmCtx, module) as i32, VMCTX_MODULE);
         assert_eq!(offset_of!(VmCtx, runtime) as i32, VMCTX_RUNTIME);
-        assert_eq!(offset_of!(VmCtx, mig_scratch) as i32, VMCTX_MIG_SCRATCH);
         assert_eq!(offset_of!(VmCtx, countdown) as i32, VMCTX_COUNTDOWN);
         assert_eq!(size_of::<VmCtx>() as u32, VMCTX_HEADER_SIZE);
         assert_eq!(offset_of!(TableInstance, base) as i32, TABLE_BASE);

@@ -108,7 +108,6 @@ pub struct CompiledFunc {
     pub traps: Vec<(u32, abi_spec::Trap)>,
     /// The function's migration-point table (`abi_spec::points`), empty without points.
     pub point_table: Vec<u8>,
-    pub max_point_values: usize,
     /// How many point values `describe` could locate.
     pub coverage: crate::describe::Coverage,
 }
@@ -269,7 +268,6 @@ pub fn compile_ir(
         relocs,
         traps,
         point_table,
-        max_point_values: 0,
         coverage,
     })
 }
@@ -298,7 +296,7 @@ pub fn compile_functions(
             |(fctx, ctx, regalloc), (i, body)| {
                 let index = imported + i as u32;
                 let mut t = translate_function(&env, index, body, fctx)?;
-                let mut c = compile_ir(
+                compile_ir(
                     isa,
                     arch,
                     t.func,
@@ -307,9 +305,7 @@ pub fn compile_functions(
                     ctx,
                     regalloc,
                     &mut t.points,
-                )?;
-                c.max_point_values = t.max_point_values;
-                Ok(c)
+                )
             },
         )
         .collect::<Result<Vec<_>, CompileError>>()

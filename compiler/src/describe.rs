@@ -37,6 +37,9 @@ pub struct Coverage {
     pub extras: usize,
     /// Such values the runtime could not recompute: their sites cannot stop a frame.
     pub unknown_extras: usize,
+    /// Sites in or at calls of functions whose results go through memory: they cannot
+    /// stop a frame either.
+    pub unrebuildable: usize,
 }
 
 impl Coverage {
@@ -47,6 +50,7 @@ impl Coverage {
         self.unknown += o.unknown;
         self.extras += o.extras;
         self.unknown_extras += o.unknown_extras;
+        self.unrebuildable += o.unrebuildable;
     }
 }
 
@@ -279,6 +283,29 @@ pub fn describe(
                     LabelValueLoc::CFAOffset(_) => Loc::Unknown,
                 })
             };
+            // The label's other frame slots: the register allocator may keep a value in a
+            // register at the site and in its spill slot too, and read the slot later
+            // without storing the register again (the slot already held the value). A
+            // rebuilt frame must have it in both. The slot is the value's for all its
+            // lifetime (regalloc2 reserves a spill slot for its whole spill set).
+            let other_slots = |v: ir::Value, at: Loc| -> Vec<Loc> {
+                let label = ValueLabel::from_u32(v.as_u32());
+                let mut out: Vec<Loc> = vec![];
+                for r in compiled.value_labels_ranges.get(&label).into_iter().flatten() {
+                    if let LabelValueLoc::CFAOffset(off) = r.loc {
+                        let l = if ValueLoc::frame_offset_fits(off + up) {
+                            Loc::Frame((off + up) as i32)
+                        } else {
+                            Loc::Unknown
+                        };
+                        if l != at && !out.contains(&l) {
+                            out.push(l);
+                        }
+                    }
+                }
+                out
+            };
+            let mut copies: Vec<(ValueLoc, Extra)> = vec![];
             let mut locs = vec![];
             for (i, v) in site.values.iter().enumerate() {
                 let loc = match located(*v) {
@@ -311,12 +338,32 @@ pub fn describe(
                     Loc::Unknown => coverage.unknown += 1,
                     _ => coverage.located += 1,
                 }
+                if loc != Loc::Unknown {
+                    for l in other_slots(*v, loc) {
+                        if l == Loc::Unknown {
+                            coverage.unknown_extras += 1;
+                        }
+                        let i = u16::try_from(i).map_or(Extra::Unknown, Extra::Value);
+                        copies.push((ValueLoc { loc: l, arith: false }, i));
+                    }
+                }
                 locs.push(ValueLoc {
                     loc,
                     arith: p.arith[i],
                 });
             }
-            let mut extra_values: Vec<ir::Value> = vec![];
+            let mut extra_values: Vec<Option<ir::Value>> = vec![];
+            if site.unrebuildable {
+                coverage.unrebuildable += 1;
+                site_extras.push((
+                    ValueLoc {
+                        loc: Loc::Unknown,
+                        arith: false,
+                    },
+                    Extra::Unknown,
+                ));
+                extra_values.push(None);
+            }
             for (v, src) in &site.extras {
                 // An extra without a location is not held anywhere at the site: it is
                 // there as an operand of another (`Loc::Unknown`), or a constant the
@@ -325,7 +372,7 @@ pub fn describe(
                 let index = |x: ir::Value| {
                     extra_values
                         .iter()
-                        .position(|e| *e == x)
+                        .position(|e| *e == Some(x))
                         .and_then(|i| u16::try_from(i).ok())
                 };
                 let extra = match *src {
@@ -347,8 +394,16 @@ pub fn describe(
                     coverage.extras += 1;
                 }
                 site_extras.push((ValueLoc { loc, arith: false }, extra));
-                extra_values.push(*v);
+                extra_values.push(Some(*v));
+                if loc != Loc::Unknown {
+                    for l in other_slots(*v, loc) {
+                        let extra = if l == Loc::Unknown { Extra::Unknown } else { extra };
+                        site_extras.push((ValueLoc { loc: l, arith: false }, extra));
+                        extra_values.push(Some(*v));
+                    }
+                }
             }
+            site_extras.extend(copies);
             site_locs.push(locs);
             site_pcs.push(pc);
         }

@@ -281,13 +281,6 @@ pub fn define_descriptor(
         abi_spec::vmctx_size(info.globals.len() as u32, info.tables.len() as u32),
     );
     reloc_data(&mut d, at!(point_types_index), pt_index_id);
-    let max_point_values = input
-        .funcs
-        .iter()
-        .map(|f| f.max_point_values)
-        .max()
-        .unwrap_or(0);
-    d.patch_u32(at!(max_point_values), max_point_values as u32);
     d.patch_u32(at!(num_exports), info.exports.len() as u32);
     reloc_data(&mut d, at!(exports), exports_id);
     d.define(module, desc_id)?;

@@ -42,6 +42,10 @@ pub enum Source {
     Unknown,
 }
 
+/// The most results a call returns in registers on every ISA (two integer and two
+/// float registers on x86_64; more on aarch64 and riscv64).
+const MAX_REGISTER_RESULTS: usize = 2;
+
 /// `Context::optimize` without `remove_constant_phis`, which would turn the explicit
 /// parameters of point blocks into aliases of their single incoming value (a call
 /// block has one predecessor, a loop header often passes a variable through
@@ -218,6 +222,12 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
     }
     let live_out = live_out(ctx);
     let func = &ctx.func;
+    // Results beyond what registers carry go through a return area whose address the
+    // caller passes as a hidden argument (`enable_multi_ret_implicit_sret`): neither
+    // the caller's call of such a function nor the callee's frames can be rebuilt,
+    // since no value of the IR holds that address.
+    let in_memory = |returns: usize| returns > MAX_REGISTER_RESULTS;
+    let own_results_in_memory = in_memory(func.signature.returns.len());
     for (k, p) in points.iter_mut().enumerate() {
         for (s, site) in p.sites.iter_mut().enumerate() {
             for v in site.values.iter_mut() {
@@ -228,6 +238,11 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                 // Removed with unreachable code: no frame can be there.
                 continue;
             };
+            let callee_results_in_memory = func
+                .dfg
+                .call_signature(inst)
+                .is_some_and(|sig| in_memory(func.dfg.signatures[sig].returns.len()));
+            site.unrebuildable = own_results_in_memory || callee_results_in_memory;
             let block = func.layout.inst_block(inst).expect("inserted");
             let mut live: HashSet<Value> = live_out.get(&block).cloned().unwrap_or_default();
             let mut cur = func.layout.last_inst(block);
@@ -257,11 +272,13 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                 if site.values.contains(&v) || !seen.insert(v) {
                     continue;
                 }
+                // Only pure computations fold into their uses; a call's or a load's
+                // result is held as it is (and a vmctx load's operand is the vmctx).
                 if let ValueDef::Result(i, _) = func.dfg.value_def(v) {
-                    if func.dfg.insts[i].opcode().is_call() || func.dfg.insts[i].opcode().can_load() && !matches!(source(func, v), Source::VmLoad64(_) | Source::VmLoad32(_)) {
-                        continue;
+                    let op = func.dfg.insts[i].opcode();
+                    if !op.is_call() && !op.can_load() && !op.can_store() && !op.can_trap() {
+                        work.extend(func.dfg.inst_args(i).iter().copied());
                     }
-                    work.extend(func.dfg.inst_args(i).iter().copied());
                 }
             }
             let mut extras: Vec<(Value, Source)> = seen
@@ -275,17 +292,6 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                 _ => 0,
             };
             extras.sort_by_key(|(v, s)| (depth(s), v.as_u32()));
-            if std::env::var_os("WASMC_DEBUG_EXTRAS").is_some() {
-                for (v, src) in &extras {
-                    if *src == Source::Unknown {
-                        let what = match func.dfg.value_def(*v) {
-                            ValueDef::Result(i, _) => format!("{}", func.dfg.display_inst(i)),
-                            d => format!("{d:?}"),
-                        };
-                        eprintln!("UNKNOWN {k} {}: {what}", p.kind.is_call());
-                    }
-                }
-            }
             site.extras = extras;
         }
     }

@@ -2,7 +2,9 @@
 //! `describe` can name at its site (a register, a frame slot, a constant, or dead), on
 //! each ISA: the frames of this code can be read wherever the program stops. An
 //! unknown value would not be wrong (the runtime goes on to the next poll), but a
-//! point that can never be read would make a program impossible to stop there.
+//! point that can never be read would make a program impossible to stop there. The same
+//! holds for the other values live at a site (the vmctx, the memory base), which a
+//! rebuilt frame needs too.
 
 use std::path::PathBuf;
 use wasmc::driver::{point_coverage, Options};
@@ -40,6 +42,9 @@ fn every_point_value_has_a_location_on_every_isa() {
                 Err(e) => panic!("{}: {e:#}", m.display()),
             };
             assert_eq!(c.unknown, 0, "{} on {arch}: {c:?}", m.display());
+            // A live value a rebuilt frame could not recompute would make its site
+            // impossible to stop at.
+            assert_eq!(c.unknown_extras, 0, "{} on {arch}: {c:?}", m.display());
             located += c.located;
         }
         assert!(located > 10_000, "{arch}: only {located} values located");

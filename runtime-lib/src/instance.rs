@@ -166,12 +166,6 @@ impl Vm {
         unsafe { (*self.as_ptr()).depth_left = n }
     }
 
-    /// The address of the migration-point scratch slots (`VmCtx::mig_scratch`).
-    pub fn scratch(self) -> *mut u64 {
-        // SAFETY: as in `memory_base`.
-        unsafe { (*self.as_ptr()).mig_scratch as *mut u64 }
-    }
-
     /// Sets the countdown generated code decrements while the poll words are set.
     /// Volatile: the compiler must not assume generated code leaves the word alone.
     pub fn set_countdown(self, n: u64) {
@@ -304,13 +298,10 @@ pub fn instantiate() -> Vm {
         dropped_elems: Bitset::new(d.num_elem_segments as usize),
     };
     vm.set_depth_left(abi_spec::MAX_CALL_DEPTH);
-    // Restore paths reload a frame's values from here.
-    let scratch = alloc_or_die((d.max_point_values as usize).max(1) * 8, 16, oom);
     let v = vm.as_ptr();
     // SAFETY: the vmctx was just allocated (zeroed, `size` bytes) and nothing else knows
     // it yet: no signal handler can see it before VMCTX is published below.
     unsafe {
-        (*v).mig_scratch = scratch as u64;
         (*v).module = d as *const ModuleDesc as u64;
         // Opaque to generated code; the runtime itself reaches its state by `with_runtime`.
         (*v).runtime = &RUNTIME as *const MainCell<Option<Runtime>> as u64;

@@ -430,8 +430,20 @@ unsafe fn rebuild_frame(
         }
         Ok(())
     };
-    for (i, v) in values[1..].iter().enumerate() {
-        put(point.loc(0, i).loc, *v)?;
+    // riscv64 keeps an f32 in a float register NaN-boxed (upper 32 bits all ones);
+    // without the box the register reads as the canonical NaN.
+    let boxed = |i: usize| -> Result<u64, &'static str> {
+        let v = *values.get(1 + i).ok_or(MISMATCH)?;
+        Ok(
+            if cfg!(target_arch = "riscv64") && point.types[i] == abi_spec::ValType::F32 as u8 {
+                v | 0xffff_ffff_0000_0000
+            } else {
+                v
+            },
+        )
+    };
+    for i in 0..values.len() - 1 {
+        put(point.loc(0, i).loc, boxed(i)?)?;
     }
     // The extras, each from earlier ones: at most a few per site.
     let mut computed = [0u64; 64];
@@ -448,6 +460,7 @@ unsafe fn rebuild_frame(
                 .get(base as usize)
                 .ok_or(MISMATCH)?
                 .wrapping_add(table.constant(konst).ok_or(MISMATCH)?),
+            Extra::Value(j) => boxed(j as usize)?,
             Extra::Unknown => return Err(MISMATCH),
         };
         if let Some(slot) = computed.get_mut(i) {

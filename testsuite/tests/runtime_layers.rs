@@ -39,6 +39,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "control",
             "migrate",
             "precopy",
+            "rebuild",
             "remote",
             "spectest",
             "wasi",

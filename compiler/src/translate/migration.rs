@@ -1,18 +1,25 @@
-//! Migration points: polls, the description of each point's frame, and the restore
-//! paths that rebuild a frame and jump straight to its point.
+//! Migration points: polls, and what makes a frame describable at each point.
 //!
 //! Point 0 is the function entry, then points are numbered in code order: each loop
 //! header (a poll point, so a running loop stops within one iteration) and each call of
 //! a Wasm function (the resume point of every frame below the top).
 //!
-//! Nothing is generated to *save* a frame. A poll loads a word from a poll page, which
-//! the runtime makes unreadable to stop the program; the fault hands it every register,
-//! and the point's description (`describe`: where each value lives at the poll's pc,
-//! from Cranelift's value labels) tells it where each Wasm value is. Frames below are
-//! read the same way at their call's return address, after unwinding the callee. So a
-//! loop poll costs a load and a predicted branch, and a call point nothing on the hot
-//! path. The word is non-zero only while the deterministic countdown runs (or a restore:
-//! entries then take their restore path), and the cold path counts down inline.
+//! Nothing is generated to *save* or *restore* a frame. A poll loads a word from a poll
+//! page, which the runtime makes unreadable to stop the program; the fault hands it
+//! every register, and the point's description (`describe`: where each value lives at
+//! the poll's pc, from Cranelift's value labels) tells it where each Wasm value is.
+//! Frames below are read the same way at their call's return address, after unwinding
+//! the callee. Restoring writes the values back into the same places (runtime
+//! `rebuild`), entered from each function's entry. So a loop poll costs a load and a
+//! predicted branch, a call point nothing on the hot path, and neither any code beyond
+//! that. The word is non-zero only while the deterministic countdown runs (or a
+//! restore), and the cold path counts down inline.
+//!
+//! Writing a frame back is sound only if what is live at a site is the point's Wasm
+//! values plus values computed from the vmctx alone. So every variable of a point is an
+//! explicit parameter of the site's block (a loop header, or the block a call is made
+//! in), which the optimiser keeps (`sites::optimize`): nothing computed from an older
+//! value can stand in for one across the site.
 //!
 //! A frame record holds, in order: every local, then every operand-stack value below
 //! the point (stack variables, by depth), then the loop's params for a loop point.
@@ -42,6 +49,8 @@ pub struct Site {
     /// The other values live there after optimisation, and what each is
     /// (`sites::analyze`).
     pub extras: Vec<(Value, crate::sites::Source)>,
+    /// A frame at this site cannot be rebuilt (`sites::analyze`).
+    pub unrebuildable: bool,
 }
 
 /// A point as `describe` needs it, after translation.
@@ -67,10 +76,6 @@ pub struct Points {
 }
 
 impl Points {
-    pub fn max_values(&self) -> usize {
-        self.points.iter().map(|p| p.vars.len()).max().unwrap_or(0)
-    }
-
     /// The points in id order, for `describe`.
     pub fn into_sites(self, arith: impl Fn(Variable) -> bool) -> Vec<PointSites> {
         self.points
@@ -134,6 +139,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             inst,
             values,
             extras: vec![],
+            unrebuildable: false,
         });
     }
 
@@ -298,6 +304,16 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         };
         let k = self.add_point(vars, kind);
         self.add_site(k, call);
+        // End the block at the call. The register allocator drops a move whose
+        // destination already holds the source's value, judging by the moves before it
+        // in the same block: a value reloaded into a register before the call from a
+        // slot could later be "moved" back to that slot without a store. A rebuilt
+        // frame has the value only where the site says, so nothing after the site may
+        // rely on such a copy; the allocator forgets them at block boundaries. (A poll
+        // ends its block anyway, with its branch.)
+        let after = self.b.create_block();
+        self.b.ins().jump(after, &[]);
+        self.b.switch_to_block(after);
     }
 
     fn add_point(&mut self, vars: Vec<(Variable, ValType)>, kind: PointKind) -> usize {

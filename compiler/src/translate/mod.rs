@@ -46,8 +46,6 @@ pub struct Translated {
     /// (none without points); `describe` turns them into the points table once the
     /// code is compiled.
     pub points: Vec<migration::PointSites>,
-    /// Values in the largest frame record of the function.
-    pub max_point_values: usize,
 }
 
 pub struct FuncTranslator<'a, 'b> {
@@ -164,7 +162,7 @@ pub fn translate_function(
             },
         })?;
     }
-    let (points, max_point_values) = t.finish();
+    let points = t.finish();
     func.name = ir::UserFuncName::user(
         crate::env::NS_FUNC,
         env.symbols.funcs[func_index as usize].as_u32(),
@@ -172,7 +170,6 @@ pub fn translate_function(
     Ok(Translated {
         func,
         points,
-        max_point_values,
     })
 }
 
@@ -304,7 +301,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         )
     }
 
-    fn finish(mut self) -> (Vec<migration::PointSites>, usize) {
+    fn finish(mut self) -> Vec<migration::PointSites> {
         // Epilogue shared by every return: give the frame back to the depth counter.
         self.b.switch_to_block(self.exit);
         let charge = self.env.depth_charge(self.func_index);
@@ -319,10 +316,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.b.ins().return_(&rets);
         self.b.seal_all_blocks();
         let points = std::mem::take(&mut self.points);
-        let max_values = points.max_values();
         let sites = points.into_sites(|var| self.holds_arith(var));
         self.b.finalize(self.env.frontend_config);
-        (sites, max_values)
+        sites
     }
 
     fn zero(&mut self, ty: ValType) -> Value {

@@ -35,7 +35,7 @@ impl G {
             memory_size: MEM as u64,
             module: 0,
             runtime: 0,
-            mig_scratch: 0,
+            _reserved: 0,
             countdown: 0,
         });
         G { mem, vm }
