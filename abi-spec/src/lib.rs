@@ -170,6 +170,10 @@ pub mod sym {
     /// `(vmctx)`: the compiler-generated instantiation function: globals, tables, data
     /// and element segments, then the start function.
     pub const INIT: &str = "wasmc_init";
+    /// `(vmctx)`, calling convention *preserve-all* (it changes no register): the
+    /// runtime's countdown, which every poll's cold path calls while
+    /// `WASMC_CHECKPOINT_AFTER` counts (§2.1).
+    pub const COUNTDOWN: &str = "wasmc_countdown";
 }
 
 /// Values of `VmCtx::mig_state`, which only function entries read: a request to stop

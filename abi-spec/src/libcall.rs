@@ -116,6 +116,7 @@ libcalls! {
     /// function as its call would (a call point). Not a Rust function: an assembly
     /// trampoline that captures the registers and sets them all (runtime `rebuild`).
     MigRestoreEnter = "wasmc_mig_restore_enter" (I32) -> !;
+
 }
 
 #[cfg(test)]

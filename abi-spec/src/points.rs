@@ -21,8 +21,8 @@
 //! u32 offset[num_points]          of each record, from the start of the table
 //! save[num_saves]:   u32 reg, i32 fp_offset
 //! const[num_consts]: u64 bits
-//! record: u8 kind, u8 poll_len, u8 nsites, u8 count_len, u32 target, u32 nvals,
-//!         u32 count_pc, u8 types[nvals], pad to 4,
+//! record: u8 kind, u8 poll_len, u8 nsites, u8 0, u32 target, u32 nvals, u32 0,
+//!         u8 types[nvals], pad to 4,
 //!         site[nsites]: u32 pc, u32 loc[nvals],
 //!         u32 nextras, extra[nextras]: u32 loc, u32 source, u32 data
 //! ```
@@ -33,9 +33,8 @@
 //! at the point: `pc` is the offset in the function's code of the poll (entry and loop
 //! points, one site: the load that faults when the runtime asks the program to stop,
 //! `poll_len` bytes long) or of a return address (call points), each with the values'
-//! locations there. A point has one site. `count_pc` is
-//! the load, `count_len` bytes long, that an entry or loop point's countdown path makes
-//! fault when the countdown reaches zero (0 and 0 for calls). `types` are
+//! locations there. A point has one site, or none if the optimiser removed it with
+//! unreachable code. `types` are
 //! [`ValType`] codes of the frame record's values, in order: locals, then operand-stack
 //! values below the point. `loc` is a [`Loc`]. A save says the prologue stored register
 //! `reg` (a [`Loc::Reg`] number) at `fp + fp_offset`; the caller's frame pointer and
@@ -211,8 +210,6 @@ pub struct PointDesc<'a> {
     pub types: &'a [ValType],
     /// Length in bytes of the poll instruction (0 for calls).
     pub poll_len: u8,
-    /// (pc, length) of the countdown's faulting load ((0, 0) for calls).
-    pub count: (u32, u8),
     /// (pc, one location per value in the order of `types`) of each site.
     pub sites: Vec<(u32, &'a [ValueLoc])>,
     /// The other values live at the (one) site: where each is, and what.
@@ -259,10 +256,10 @@ pub fn encode(t: &TableDesc) -> Vec<u8> {
         let (kind, target) = p.kind.encode();
         let start = out.len();
         assert!(p.sites.len() <= u8::MAX as usize);
-        out.extend_from_slice(&[kind, p.poll_len, p.sites.len() as u8, p.count.1]);
+        out.extend_from_slice(&[kind, p.poll_len, p.sites.len() as u8, 0]);
         put(&mut out, target);
         put(&mut out, p.types.len() as u32);
-        put(&mut out, p.count.0);
+        put(&mut out, 0);
         out.extend(p.types.iter().map(|t| *t as u8));
         out.resize(start + RECORD_HEADER + p.types.len().div_ceil(4) * 4, 0);
         for (pc, locs) in &p.sites {
@@ -311,8 +308,6 @@ pub struct Point<'a> {
     /// [`ValType`] codes; every one was checked to be a valid code.
     pub types: &'a [u8],
     pub poll_len: u8,
-    /// (pc, length) of the countdown's faulting load.
-    pub count: (u32, u8),
     nsites: u8,
     /// The sites: pc, then a location word per value (read with [`Point::loc`]).
     sites: &'a [u8],
@@ -446,10 +441,8 @@ impl<'a> PointTable<'a> {
         let kind = *self.bytes.get(at)?;
         let poll_len = *self.bytes.get(at + 1)?;
         let nsites = *self.bytes.get(at + 2)?;
-        let count_len = *self.bytes.get(at + 3)?;
         let target = word(self.bytes, at + 4)?;
         let nvals = word(self.bytes, at + 8)? as usize;
-        let count_pc = word(self.bytes, at + 12)?;
         let start = at + RECORD_HEADER;
         let types = self.bytes.get(start..start.checked_add(nvals)?)?;
         if !types.iter().all(|t| ValType::from_u8(*t).is_some()) {
@@ -493,16 +486,15 @@ impl<'a> PointTable<'a> {
             return None;
         }
         let kind = PointKind::decode(kind, target)?;
-        // A poll point has exactly its poll; a call point its call, or none when the
-        // optimiser removed the call (unreachable code).
-        if !kind.is_call() && nsites != 1 || nsites > 1 {
+        // A point has one site, or none when the optimiser removed it with
+        // unreachable code.
+        if nsites > 1 {
             return None;
         }
         Some(Point {
             kind,
             types,
             poll_len,
-            count: (count_pc, count_len),
             nsites,
             sites,
             extras,
@@ -513,14 +505,7 @@ impl<'a> PointTable<'a> {
     pub fn poll_at(&self, pc: u32) -> Option<(u32, Point<'a>)> {
         (0..self.num_points)
             .filter_map(|k| Some((k, self.point(k)?)))
-            .find(|(_, p)| !p.kind.is_call() && p.site_pc(0) == pc)
-    }
-
-    /// The entry or loop point whose countdown load is at `pc`.
-    pub fn count_at(&self, pc: u32) -> Option<(u32, Point<'a>)> {
-        (0..self.num_points)
-            .filter_map(|k| Some((k, self.point(k)?)))
-            .find(|(_, p)| !p.kind.is_call() && p.count.1 != 0 && p.count.0 == pc)
+            .find(|(_, p)| !p.kind.is_call() && p.num_sites() == 1 && p.site_pc(0) == pc)
     }
 
     /// The call point and site whose return address is `pc` (an offset in the
@@ -570,7 +555,6 @@ mod tests {
                 kind: PointKind::Entry,
                 types: &[ValType::I32],
                 poll_len: 4,
-                count: (100, 3),
                 sites: vec![(4, &locs1[..])],
                 extras: &[],
             },
@@ -584,7 +568,6 @@ mod tests {
                     ValType::FuncRef,
                 ],
                 poll_len: 3,
-                count: (120, 7),
                 sites: vec![(20, &locs2[..])],
                 extras: &extras2,
             },
@@ -592,7 +575,6 @@ mod tests {
                 kind: PointKind::CallDirect { callee: 7 },
                 types: &[],
                 poll_len: 0,
-                count: (0, 0),
                 sites: vec![(44, &[][..])],
                 extras: &[],
             },
@@ -600,7 +582,6 @@ mod tests {
                 kind: PointKind::CallIndirect { type_id: 3 },
                 types: &[ValType::ExternRef],
                 poll_len: 0,
-                count: (0, 0),
                 sites: vec![(60, &locs4[..])],
                 extras: &[],
             },
@@ -619,7 +600,6 @@ mod tests {
             let want: Vec<u8> = d.types.iter().map(|t| *t as u8).collect();
             assert_eq!(p.types, &want[..]);
             assert_eq!(p.poll_len, d.poll_len);
-            assert_eq!(p.count, d.count);
             assert_eq!(p.num_sites(), d.sites.len());
             for (s, (pc, locs)) in d.sites.iter().enumerate() {
                 assert_eq!(p.site_pc(s), *pc);
@@ -638,12 +618,6 @@ mod tests {
         assert_eq!(t.save(2), None);
         assert_eq!(t.constant(0), Some(u64::MAX - 1));
         assert_eq!(t.poll_at(20).map(|(k, _)| k), Some(1));
-        assert_eq!(t.count_at(120).map(|(k, _)| k), Some(1));
-        assert_eq!(
-            t.count_at(0).map(|(k, _)| k),
-            None,
-            "calls have no countdown"
-        );
         assert_eq!(t.poll_at(44).map(|(k, _)| k), None, "a call is not a poll");
         assert_eq!(
             t.call_returning_to(60).map(|(k, _, s)| (k, s)),
@@ -665,7 +639,6 @@ mod tests {
             kind: PointKind::Loop,
             types: &[ValType::I32, ValType::I64],
             poll_len: 4,
-            count: (30, 4),
             sites: vec![(8, &locs[..])],
             extras: &[
                 (at(Loc::Unknown), Extra::VmLoad64(16)),
@@ -697,11 +670,11 @@ mod tests {
             PointTable::new(&long_count).is_none(),
             "value count past the end"
         );
-        let mut two_polls = bytes.clone();
-        two_polls[rec + 2] = 2;
+        let mut two_sites = bytes.clone();
+        two_sites[rec + 2] = 2;
         assert!(
-            PointTable::new(&two_polls).is_none(),
-            "a loop point with two sites"
+            PointTable::new(&two_sites).is_none(),
+            "a point with two sites"
         );
         let mut bad_const = bytes.clone();
         bad_const[site + 4 + 4 + 2] = 1; // second loc: constant index 1 of 1

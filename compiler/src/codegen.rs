@@ -174,8 +174,18 @@ pub fn declare(
         cranelift_codegen::ir::types::I64,
     ));
     let init = module.declare_function(abi_spec::sym::INIT, Linkage::Local, &init_sig)?;
+    let countdown = if migration_points {
+        Some(module.declare_function(
+            abi_spec::sym::COUNTDOWN,
+            Linkage::Import,
+            &crate::env::countdown_signature(),
+        )?)
+    } else {
+        None
+    };
     Ok(Declared {
         symbols: Symbols {
+            countdown,
             funcs,
             libcalls,
             func_records,
@@ -236,7 +246,7 @@ pub fn compile_ir(
         .buffer
         .traps()
         .iter()
-        .filter(|t| ![crate::translate::POLL_TRAP, crate::translate::COUNT_TRAP].contains(&t.code))
+        .filter(|t| t.code != crate::translate::POLL_TRAP)
         .map(|t| (t.offset, trap_from_code(t.code)))
         .collect();
     let (point_table, coverage) = if points.is_empty() {

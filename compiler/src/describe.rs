@@ -4,8 +4,7 @@
 //! reports about the code it generated:
 //!
 //! - the point's sites: poll loads are trap sites with [`POLL_TRAP`], calls are call
-//!   sites (return addresses); both carry the srcloc `point << 1 | site`; so does a
-//!   countdown's faulting load ([`COUNT_TRAP`], site 1 of its poll point);
+//!   sites (return addresses); both carry the srcloc `point << 1 | site`;
 //! - value-label ranges (regalloc2's location of each labelled value per code range;
 //!   `migration::label_values` put the labels on);
 //! - the unwind pseudo-instructions of the prologue (frame and clobber-save offsets).
@@ -16,7 +15,7 @@
 //! labels do not follow: then it is [`Loc::Unknown`] and the runtime will not stop at
 //! that site (never a wrong value).
 
-use crate::translate::{PointSites, COUNT_TRAP, POLL_TRAP};
+use crate::translate::{PointSites, POLL_TRAP};
 use crate::sites::Source;
 use abi_spec::points::{self, Extra, Loc, PointDesc, TableDesc, ValueLoc};
 use cranelift_codegen::ir::{self, InstructionData, Opcode, ValueDef, ValueLabel};
@@ -198,11 +197,6 @@ pub fn describe(
         let key = site_at(t.offset).ok_or("a poll without its point")?;
         pcs.insert(key, (t.offset, t.offset));
     }
-    let mut counts: HashMap<usize, u32> = HashMap::new();
-    for t in buffer.traps().iter().filter(|t| t.code == COUNT_TRAP) {
-        let (k, _) = site_at(t.offset).ok_or("a countdown without its point")?;
-        counts.insert(k, t.offset);
-    }
     for cs in buffer.call_sites() {
         if let Some(key) = site_at(cs.ret_addr - 1) {
             // Look inside the call instruction: what holds a value across the call is
@@ -250,16 +244,15 @@ pub fn describe(
     let mut descs_pcs: Vec<Vec<u32>> = vec![];
     let mut descs_extras: Vec<Vec<(ValueLoc, Extra)>> = vec![];
     let mut poll_lens = vec![];
-    let mut count_sites = vec![];
     for (k, p) in points.iter().enumerate() {
         let mut site_locs = vec![];
         let mut site_pcs = vec![];
         let mut site_extras = vec![];
         for (s, site) in p.sites.iter().enumerate() {
             let Some(&(pc, query)) = pcs.get(&(k, s)) else {
-                // A call the optimiser removed (unreachable code) has no site, and a
-                // frame can never stop there; a poll is never removed.
-                if s == 0 && !p.kind.is_call() {
+                // A site the optimiser removed with unreachable code is no site: no
+                // frame can ever be there. A reachable poll is never removed.
+                if site.reachable && !p.kind.is_call() {
                     return Err(format!(
                         "the poll of migration point {k} is missing from the code"
                     ));
@@ -407,19 +400,11 @@ pub fn describe(
             site_locs.push(locs);
             site_pcs.push(pc);
         }
-        let (len, count) = if p.kind.is_call() {
-            (0, (0, 0))
-        } else {
-            let pc = *counts.get(&k).ok_or_else(|| {
-                format!("the countdown of migration point {k} is missing from the code")
-            })?;
-            (
-                poll_len(arch, &code[site_pcs[0] as usize..])?,
-                (pc, poll_len(arch, &code[pc as usize..])?),
-            )
+        let len = match site_pcs.first() {
+            Some(pc) if !p.kind.is_call() => poll_len(arch, &code[*pc as usize..])?,
+            _ => 0,
         };
         poll_lens.push(len);
-        count_sites.push(count);
         descs_locs.push(site_locs);
         descs_pcs.push(site_pcs);
         descs_extras.push(site_extras);
@@ -431,7 +416,6 @@ pub fn describe(
             kind: p.kind,
             types: &p.types,
             poll_len: poll_lens[k],
-            count: count_sites[k],
             sites: descs_pcs[k]
                 .iter()
                 .zip(&descs_locs[k])

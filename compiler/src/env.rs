@@ -23,6 +23,13 @@ fn ir_arg(a: abi_spec::libcall::Arg) -> ir::Type {
 }
 
 /// The Cranelift signature of runtime function `l`, from its `abi_spec::libcall` entry.
+/// The signature of `wasmc_countdown`: the vmctx, and no register changed.
+pub fn countdown_signature() -> Signature {
+    let mut sig = Signature::new(CallConv::PreserveAll);
+    sig.params.push(AbiParam::new(types::I64));
+    sig
+}
+
 pub fn libcall_signature(l: Libcall, call_conv: CallConv) -> Signature {
     let mut sig = Signature::new(call_conv);
     sig.params.push(AbiParam::new(types::I64));
@@ -43,6 +50,9 @@ pub struct Symbols {
     pub func_records: DataId,
     /// Per defined function, the type codes of the values saved at its migration points.
     pub point_types: Vec<Option<DataId>>,
+    /// The runtime's `wasmc_countdown`, called by polls' cold paths; declared only
+    /// with migration points.
+    pub countdown: Option<FuncId>,
 }
 
 impl Symbols {

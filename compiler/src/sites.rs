@@ -238,6 +238,7 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                 // Removed with unreachable code: no frame can be there.
                 continue;
             };
+            site.reachable = true;
             let callee_results_in_memory = func
                 .dfg
                 .call_signature(inst)

@@ -183,23 +183,12 @@ fn locate(pc: u64) -> Option<(u32, u32)> {
     Some((func, (pc - start) as u32))
 }
 
-/// What faulted at a pc in generated code, as far as migration is concerned.
-pub enum Site {
-    /// A poll, `len` bytes long: the polls are armed.
-    Poll { len: u8 },
-    /// A countdown's load from address 0, `len` bytes long: the countdown reached zero.
-    Count { len: u8 },
-}
-
-/// The poll or countdown load at `pc`, if it is one.
-pub fn site_at(pc: usize) -> Option<Site> {
+/// The length of the poll load at `pc`, if there is one: a fault there means the polls
+/// are armed.
+pub fn poll_at(pc: usize) -> Option<u8> {
     let (func, off) = locate(pc as u64)?;
-    let table = points_of(func)?;
-    if let Some((_, p)) = table.poll_at(off) {
-        return Some(Site::Poll { len: p.poll_len });
-    }
-    let (_, p) = table.count_at(off)?;
-    Some(Site::Count { len: p.count.1 })
+    let (_, p) = points_of(func)?.poll_at(off)?;
+    Some(p.poll_len)
 }
 
 /// Every Wasm frame of a program stopped at the poll of `uc`, innermost first.

@@ -26,6 +26,7 @@ mod checkpoint;
 mod ckfile;
 mod ckstream;
 mod control;
+mod countdown;
 mod dirty;
 mod errno;
 mod fmath;

@@ -15,7 +15,6 @@ use crate::checkpoint::{self, RestoreFrame};
 use crate::control::Command;
 use crate::remote::Request;
 use crate::{precopy, remote};
-use crate::frames::Site;
 use crate::instance::{arm_polls, Vm};
 use crate::print::fatal;
 use crate::process::control;
@@ -44,7 +43,8 @@ static RESTORE: MainCell<Restore> = MainCell::new(Restore {
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
 /// `WASMC_CHECKPOINT_AFTER=N` (0: none): generated code counts polls down from N in
-/// `VmCtx::countdown` and faults at zero; the program then stops at its next poll.
+/// `VmCtx::countdown` (through `wasmc_countdown`); at zero the program stops at its
+/// next poll.
 /// Starts with the run and again after a restore; fires once in a run that goes on
 /// after its checkpoint. Set at start-up, read when the run starts or a restore ends.
 static COUNTDOWN_START: AtomicU64 = AtomicU64::new(0);
@@ -77,45 +77,39 @@ extern "C" fn on_sigusr1(_sig: i32, _info: *mut u8, _uc: *mut u8) {
     arm_if_wanted();
 }
 
-/// A fault at a poll or a countdown (`signal::PollHook`). A synchronous fault of
+/// A fault at a poll (`signal::PollHook`). A synchronous fault of
 /// generated code, which never runs inside a `MainCell::with`: the main-flow state it
 /// uses (WASI state, the checkpoint writer) is not borrowed by anyone while it runs.
 fn on_poll(uc: *mut u8) -> bool {
     // SAFETY: `uc` is the fault's ucontext (the signal module's contract).
     let pc = unsafe { crate::signal::ucontext_pc(uc) };
-    let Some(site) = crate::frames::site_at(pc) else {
+    let Some(len) = crate::frames::poll_at(pc) else {
         return false;
     };
-    let step_over = |len: u8| {
-        // SAFETY: the load at pc is `len` bytes; the next instruction follows it.
-        unsafe { crate::signal::set_ucontext_pc(uc, pc + len as usize) }
-    };
-    match site {
-        Site::Count { len } => {
-            // The countdown reached zero: stop at the next poll.
-            crate::instance::set_poll_words(false);
-            REQUESTED.store(true, SeqCst);
-            arm_if_wanted();
-            step_over(len);
-        }
-        Site::Poll { len } => {
-            if RUNNING.load(SeqCst) && crate::control::pending() {
-                take_command();
-            }
-            if RUNNING.load(SeqCst) && REQUESTED.load(SeqCst) {
-                stop(uc);
-            } else if RUNNING.load(SeqCst) && precopy::wants_poll() {
-                precopy::step(uc);
-            }
-            // Not stopped (no request, a restore under way, or frames that cannot be
-            // read at this poll: then the next poll tries again), or snapshot-and-continue.
-            if !(RUNNING.load(SeqCst) && wanted()) {
-                arm_polls(false);
-            }
-            step_over(len);
-        }
+    if RUNNING.load(SeqCst) && crate::control::pending() {
+        take_command();
     }
+    if RUNNING.load(SeqCst) && REQUESTED.load(SeqCst) {
+        stop(uc);
+    } else if RUNNING.load(SeqCst) && precopy::wants_poll() {
+        precopy::step(uc);
+    }
+    // Not stopped (no request, a restore under way, or frames that cannot be read at
+    // this poll: then the next poll tries again), or snapshot-and-continue.
+    if !(RUNNING.load(SeqCst) && wanted()) {
+        arm_polls(false);
+    }
+    // SAFETY: the poll at pc is `len` bytes; the next instruction follows it.
+    unsafe { crate::signal::set_ucontext_pc(uc, pc + len as usize) };
     true
+}
+
+/// The countdown (`WASMC_CHECKPOINT_AFTER`) reached zero: stop at the next poll. Called
+/// by `countdown`'s trampoline from a poll's cold path.
+pub extern "C" fn countdown_zero() {
+    crate::instance::set_poll_words(false);
+    REQUESTED.store(true, SeqCst);
+    arm_if_wanted();
 }
 
 /// Reads the frames at the poll of `uc` and writes the checkpoint; exits unless the

@@ -35,9 +35,12 @@ pub struct RegFile {
     pc: u64,
 }
 
-const SP: usize = 64 * 8;
-const PC: usize = 65 * 8;
-const _: () = assert!(core::mem::size_of::<RegFile>() == 66 * 8);
+// The trampolines below address the file by these offsets.
+const _: () = assert!(
+    core::mem::offset_of!(RegFile, sp) == 512
+        && core::mem::offset_of!(RegFile, pc) == 520
+        && core::mem::size_of::<RegFile>() == 528
+);
 
 #[cfg(target_arch = "x86_64")]
 mod isa {

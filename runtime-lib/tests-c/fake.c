@@ -11,7 +11,7 @@ typedef unsigned long long u64;
 typedef long long i64;
 
 /* --- abi-spec layouts (abi-spec/src/vmctx.rs) --- */
-typedef struct { u32 mig_state, pad0; u64 depth_left, memory_base, memory_size, module, runtime, mig_scratch, countdown; } VmCtx;
+typedef struct { u32 mig_state, pad0; u64 depth_left, memory_base, memory_size, module, runtime, reserved, countdown; } VmCtx;
 typedef struct { u64 base, len; } TableInstance;
 typedef struct { u64 code; u32 code_size, type_id; } FuncRecord;
 typedef struct { u32 func_index, offset, code, pad; } TrapSite;
@@ -25,7 +25,7 @@ typedef struct {
     u64 global_types, global_mutable, tables; u32 num_tables, has_memory;
     u64 memory_min_pages, memory_max_pages, data_segments; u32 num_data_segments, num_elem_segments;
     u64 elem_segments, init, entry; u32 vmctx_size, pad;
-    u64 point_types, point_types_index; u32 max_point_values, num_exports;
+    u64 point_types, point_types_index; u32 reserved, num_exports;
     u64 exports;
 } ModuleDesc;
 
@@ -252,7 +252,7 @@ static void scenario(VmCtx *v) {
     wasmc_memory_init(v, 1, 4 * 65536, 6, 0);
     wasmc_data_drop(v, 1);
     wasmc_memory_init(v, 1, 0, 0, 0);
-    CHECK(v->mig_state == 0 && v->mig_scratch != 0); /* idle, scratch slots allocated */
+    CHECK(v->mig_state == 0 && v->reserved == 0); /* idle */
     test_mem_functions();
     out("memory ok\n");
 #elif SCEN == 7 /* table ops */

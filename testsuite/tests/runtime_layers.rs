@@ -37,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "services",
         &[
             "control",
+            "countdown",
             "migrate",
             "precopy",
             "rebuild",

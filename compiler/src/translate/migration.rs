@@ -51,6 +51,8 @@ pub struct Site {
     pub extras: Vec<(Value, crate::sites::Source)>,
     /// A frame at this site cannot be rebuilt (`sites::analyze`).
     pub unrebuildable: bool,
+    /// Still in the optimised code (`sites::analyze`): not removed as unreachable.
+    pub reachable: bool,
 }
 
 /// A point as `describe` needs it, after translation.
@@ -65,10 +67,6 @@ pub struct PointSites {
 /// The trap code of a poll load: never a Wasm trap (`describe` takes these sites out of
 /// the trap table), a fault the runtime answers by reading the frame.
 pub const POLL_TRAP: TrapCode = TrapCode::unwrap_user(200);
-
-/// The trap code of the countdown's load from address 0, which faults when the
-/// countdown reaches zero: the runtime then arms the polls and steps over it.
-pub const COUNT_TRAP: TrapCode = TrapCode::unwrap_user(201);
 
 #[derive(Default)]
 pub struct Points {
@@ -140,6 +138,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             values,
             extras: vec![],
             unrebuildable: false,
+            reachable: false,
         });
     }
 
@@ -162,41 +161,15 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.b.switch_to_block(cold);
     }
 
-    /// The deterministic countdown (`WASMC_CHECKPOINT_AFTER`), cold: decrement
-    /// `VmCtx::countdown`; when it reaches zero, load from address 0. The runtime takes
-    /// that fault, arms the polls and steps over the load, so the program stops at its
-    /// next poll. Nothing here calls out, so no value is live across a call, and the
-    /// load disturbs no register that holds one.
-    fn countdown(&mut self, k: usize, cont: ir::Block) {
-        let left = self.b.ins().load(
-            types::I64,
-            vm_flags(),
-            self.vmctx,
-            abi_spec::VMCTX_COUNTDOWN,
-        );
-        let left = self.b.ins().iadd_imm_s(left, -1);
-        self.b
-            .ins()
-            .store(vm_flags(), left, self.vmctx, abi_spec::VMCTX_COUNTDOWN);
-        // A cold block that only jumps back to hot `cont`: branching to it instead of
-        // straight to `cont` keeps the moves the register allocator puts on that edge
-        // in cold code (a conditional branch from a cold block into a block with two
-        // predecessors is a critical edge, and Cranelift lays out the block that
-        // splits it among the hot blocks, costing the hot path a jump).
-        let rejoin = self.cold_block();
-        let zero = self.cold_block();
-        self.b.ins().brif(left, rejoin, &[], zero, &[]);
-        self.b.switch_to_block(rejoin);
+    /// The deterministic countdown (`WASMC_CHECKPOINT_AFTER`), cold: a call of the
+    /// module's preserve-all `wasmc_countdown`, which counts `VmCtx::countdown` down
+    /// and at zero has the runtime arm the polls, so the program stops at its next
+    /// poll. The call changes no register, so it needs no move or spill here, and it is
+    /// no point: the program never stops inside it.
+    fn countdown(&mut self, cont: ir::Block) {
+        let f = self.countdown_ref();
+        self.b.ins().call(f, &[self.vmctx]);
         self.b.ins().jump(cont, &[]);
-        self.b.switch_to_block(zero);
-        let null = self.b.ins().iconst(types::I64, 0);
-        let flags = MemFlagsData::new().with_trap_code(Some(COUNT_TRAP));
-        let v = self.b.ins().load(types::I32, flags, null, 0);
-        let inst = self.b.func.dfg.value_def(v).unwrap_inst();
-        self.b
-            .func
-            .set_srcloc(inst, crate::describe::site_srcloc(k, 1));
-        self.b.ins().jump(rejoin, &[]);
     }
 
     /// Function entry (point 0): poll. Its cold path, while restoring, hands the
@@ -218,7 +191,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let counting = self.cold_block();
         self.b.ins().brif(state, restore, &[], counting, &[]);
         self.b.switch_to_block(counting);
-        self.countdown(k, body);
+        self.countdown(body);
         self.b.switch_to_block(restore);
         let func = self.b.ins().iconst(types::I32, self.func_index as i64);
         self.call_libcall(Libcall::MigRestoreEnter, &[func]);
@@ -270,7 +243,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let k = self.add_point(vars, PointKind::Loop);
         let body = self.b.create_block();
         self.poll(k, body);
-        self.countdown(k, body);
+        self.countdown(body);
         self.b.switch_to_block(body);
     }
 

@@ -18,7 +18,7 @@ use crate::error::CompileError;
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, TrapCode, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use migration::Points;
-pub use migration::{PointSites, COUNT_TRAP, POLL_TRAP};
+pub use migration::{PointSites, POLL_TRAP};
 use std::collections::HashMap;
 use wasmparser::{FunctionBody, Operator, ValType};
 
@@ -71,6 +71,7 @@ pub struct FuncTranslator<'a, 'b> {
     exit: ir::Block,
     func_refs: HashMap<u32, ir::FuncRef>,
     libcall_refs: HashMap<Libcall, ir::FuncRef>,
+    countdown_ref: Option<ir::FuncRef>,
     sig_refs: HashMap<u32, ir::SigRef>,
     points: Points,
     /// Live locals at each migration point.
@@ -139,6 +140,7 @@ pub fn translate_function(
         exit,
         func_refs: HashMap::new(),
         libcall_refs: HashMap::new(),
+        countdown_ref: None,
         sig_refs: HashMap::new(),
         points: Points::default(),
         liveness,
@@ -522,6 +524,21 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             crate::env::libcall_signature(l, self.env.call_conv),
         );
         self.libcall_refs.insert(l, r);
+        r
+    }
+
+    /// The module's `wasmc_countdown` (only in a module compiled with points).
+    fn countdown_ref(&mut self) -> ir::FuncRef {
+        if let Some(r) = self.countdown_ref {
+            return r;
+        }
+        let id = self
+            .env
+            .symbols
+            .countdown
+            .expect("declared in a module with migration points");
+        let r = import_func(self.b.func, id, crate::env::countdown_signature());
+        self.countdown_ref = Some(r);
         r
     }
 
