@@ -22,7 +22,8 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_codegen::settings::OptLevel;
 use cranelift_codegen::{CodegenResult, Context};
-use std::collections::{HashMap, HashSet};
+use cranelift_codegen::entity::EntityRef;
+use std::collections::HashMap;
 
 /// How the runtime recomputes a value live at a site that is not a Wasm value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,87 +63,153 @@ pub fn optimize(ctx: &mut Context, isa: &dyn TargetIsa) -> CodegenResult<()> {
     Ok(())
 }
 
-/// Values used in a block other than the one defining them: the only ones that can be
-/// live across a block boundary.
-fn cross_block_values(func: &ir::Function) -> HashSet<Value> {
-    let mut def_block: HashMap<Value, ir::Block> = HashMap::new();
-    for block in func.layout.blocks() {
-        for p in func.dfg.block_params(block) {
-            def_block.insert(*p, block);
-        }
-        for inst in func.layout.block_insts(block) {
-            for r in func.dfg.inst_results(inst) {
-                def_block.insert(*r, block);
-            }
-        }
-    }
-    let mut out = HashSet::new();
-    for block in func.layout.blocks() {
-        for inst in func.layout.block_insts(block) {
-            for v in func.dfg.inst_values(inst) {
-                if def_block.get(&v) != Some(&block) {
-                    out.insert(v);
-                }
-            }
-        }
-    }
-    out
+/// A set of values, dense by value number: membership, and the members in insertion
+/// order (removed ones are skipped when read).
+struct ValueSet {
+    member: Vec<bool>,
+    order: Vec<Value>,
 }
 
-/// Live-out sets of every block, restricted to cross-block values.
-fn live_out(ctx: &Context) -> HashMap<ir::Block, HashSet<Value>> {
-    let func = &ctx.func;
-    let cross = cross_block_values(func);
-    // Per block: upward-exposed uses and definitions (cross-block values only).
-    let mut uses: HashMap<ir::Block, HashSet<Value>> = HashMap::new();
-    let mut defs: HashMap<ir::Block, HashSet<Value>> = HashMap::new();
-    for block in func.layout.blocks() {
-        let mut u = HashSet::new();
-        let mut d: HashSet<Value> = func
-            .dfg
-            .block_params(block)
-            .iter()
-            .filter(|v| cross.contains(v))
-            .copied()
-            .collect();
-        for inst in func.layout.block_insts(block) {
-            for v in func.dfg.inst_values(inst) {
-                if cross.contains(&v) && !d.contains(&v) {
-                    u.insert(v);
-                }
+impl ValueSet {
+    fn new(num_values: usize) -> ValueSet {
+        ValueSet {
+            member: vec![false; num_values],
+            order: vec![],
+        }
+    }
+
+    fn insert(&mut self, v: Value) {
+        if !self.member[v.index()] {
+            self.member[v.index()] = true;
+            self.order.push(v);
+        }
+    }
+
+    fn remove(&mut self, v: Value) {
+        self.member[v.index()] = false;
+    }
+
+    fn contains(&self, v: Value) -> bool {
+        self.member[v.index()]
+    }
+
+    /// The members, leaving the set empty.
+    fn drain(&mut self) -> Vec<Value> {
+        let mut out = vec![];
+        for v in std::mem::take(&mut self.order) {
+            if std::mem::replace(&mut self.member[v.index()], false) {
+                out.push(v);
             }
-            for r in func.dfg.inst_results(inst) {
-                if cross.contains(r) {
-                    d.insert(*r);
+        }
+        out
+    }
+}
+
+/// Live-out sets of every block, as bitsets over the values used in a block other than
+/// the one defining them (the only ones that can be live across a block boundary).
+struct LiveOut {
+    /// The values, by their index in the bitsets.
+    values: Vec<Value>,
+    words: usize,
+    /// `words` words per block, by block number.
+    bits: Vec<u64>,
+}
+
+impl LiveOut {
+    fn compute(ctx: &Context) -> LiveOut {
+        let func = &ctx.func;
+        let nvalues = func.dfg.num_values();
+        let nblocks = func.dfg.num_blocks();
+        let mut def_block = vec![u32::MAX; nvalues];
+        for block in func.layout.blocks() {
+            for p in func.dfg.block_params(block) {
+                def_block[p.index()] = block.as_u32();
+            }
+            for inst in func.layout.block_insts(block) {
+                for r in func.dfg.inst_results(inst) {
+                    def_block[r.index()] = block.as_u32();
                 }
             }
         }
-        uses.insert(block, u);
-        defs.insert(block, d);
-    }
-    let order: Vec<ir::Block> = ctx.domtree.cfg_postorder().to_vec();
-    let mut live_in: HashMap<ir::Block, HashSet<Value>> = HashMap::new();
-    let mut out: HashMap<ir::Block, HashSet<Value>> = HashMap::new();
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for &block in &order {
-            let mut lo: HashSet<Value> = HashSet::new();
-            for s in ctx.cfg.succ_iter(block) {
-                if let Some(li) = live_in.get(&s) {
-                    lo.extend(li.iter().copied());
+        let mut index = vec![u32::MAX; nvalues];
+        let mut values = vec![];
+        for block in func.layout.blocks() {
+            for inst in func.layout.block_insts(block) {
+                for v in func.dfg.inst_values(inst) {
+                    if def_block[v.index()] != block.as_u32() && index[v.index()] == u32::MAX {
+                        index[v.index()] = values.len() as u32;
+                        values.push(v);
+                    }
                 }
             }
-            let mut li: HashSet<Value> = uses[&block].clone();
-            li.extend(lo.iter().filter(|v| !defs[&block].contains(v)).copied());
-            if live_in.get(&block).is_none_or(|old| old.len() != li.len()) {
-                changed = true;
-                live_in.insert(block, li);
+        }
+        let words = values.len().div_ceil(64).max(1);
+        let set = |bits: &mut [u64], b: usize, i: u32| bits[b * words + i as usize / 64] |= 1 << (i % 64);
+        // Per block: upward-exposed uses and definitions of those values.
+        let mut uses = vec![0u64; nblocks * words];
+        let mut defs = vec![0u64; nblocks * words];
+        for block in func.layout.blocks() {
+            let b = block.index();
+            for p in func.dfg.block_params(block) {
+                if index[p.index()] != u32::MAX {
+                    set(&mut defs, b, index[p.index()]);
+                }
             }
-            out.insert(block, lo);
+            for inst in func.layout.block_insts(block) {
+                for v in func.dfg.inst_values(inst) {
+                    let i = index[v.index()];
+                    if i != u32::MAX && def_block[v.index()] != block.as_u32() {
+                        set(&mut uses, b, i);
+                    }
+                }
+                for r in func.dfg.inst_results(inst) {
+                    if index[r.index()] != u32::MAX {
+                        set(&mut defs, b, index[r.index()]);
+                    }
+                }
+            }
+        }
+        let mut live_in = vec![0u64; nblocks * words];
+        let mut out = vec![0u64; nblocks * words];
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for &block in ctx.domtree.cfg_postorder() {
+                let b = block.index() * words;
+                for s in ctx.cfg.succ_iter(block) {
+                    let s = s.index() * words;
+                    for w in 0..words {
+                        out[b + w] |= live_in[s + w];
+                    }
+                }
+                for w in 0..words {
+                    let li = uses[b + w] | (out[b + w] & !defs[b + w]);
+                    if li != live_in[b + w] {
+                        live_in[b + w] = li;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        LiveOut {
+            values,
+            words,
+            bits: out,
         }
     }
-    out
+
+    /// Adds block `block`'s live-out values to `set`.
+    fn add_to(&self, block: ir::Block, set: &mut ValueSet) {
+        let b = block.index() * self.words;
+        for w in 0..self.words {
+            let mut word = self.bits[b + w];
+            while word != 0 {
+                let bit = word.trailing_zeros() as usize;
+                word &= word - 1;
+                set.insert(self.values[w * 64 + bit]);
+            }
+        }
+    }
 }
 
 /// What value `v`, live at a site and not a Wasm value there, is.
@@ -211,7 +278,7 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
     }
     // Sites by their instruction's srcloc (`describe::site_srcloc`): instructions keep
     // their srclocs through optimisation.
-    let mut at: HashMap<u32, ir::Inst> = HashMap::new();
+    let mut at: HashMap<u32, ir::Inst> = HashMap::with_capacity(2 * points.len());
     for block in ctx.func.layout.blocks() {
         for inst in ctx.func.layout.block_insts(block) {
             let loc = ctx.func.srcloc(inst);
@@ -220,8 +287,10 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
             }
         }
     }
-    let live_out = live_out(ctx);
+    let live_out = LiveOut::compute(ctx);
     let func = &ctx.func;
+    let mut live = ValueSet::new(func.dfg.num_values());
+    let mut seen = ValueSet::new(func.dfg.num_values());
     // Results beyond what registers carry go through a return area whose address the
     // caller passes as a hidden argument (`enable_multi_ret_implicit_sret`): neither
     // the caller's call of such a function nor the callee's frames can be rebuilt,
@@ -245,34 +314,44 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                 .is_some_and(|sig| in_memory(func.dfg.signatures[sig].returns.len()));
             site.unrebuildable = own_results_in_memory || callee_results_in_memory;
             let block = func.layout.inst_block(inst).expect("inserted");
-            let mut live: HashSet<Value> = live_out.get(&block).cloned().unwrap_or_default();
+            live_out.add_to(block, &mut live);
             let mut cur = func.layout.last_inst(block);
             while let Some(i) = cur {
                 if i == inst {
                     break;
                 }
                 for r in func.dfg.inst_results(i) {
-                    live.remove(r);
+                    live.remove(*r);
                 }
-                live.extend(func.dfg.inst_values(i));
+                for v in func.dfg.inst_values(i) {
+                    live.insert(v);
+                }
                 cur = func.layout.prev_inst(i);
             }
             for r in func.dfg.inst_results(inst) {
-                live.remove(r);
+                live.remove(*r);
             }
             if !p.kind.is_call() {
                 // A poll's own operand (the vmctx or the memory base) is live at it.
-                live.extend(func.dfg.inst_values(inst));
+                for v in func.dfg.inst_values(inst) {
+                    live.insert(v);
+                }
             }
+            let live = live.drain();
             // Instruction selection may fold a pure instruction into its uses (an address
             // computation into the load), so what holds a register at the site can be
             // any operand of a live value, transitively: take them all.
-            let mut seen: HashSet<Value> = HashSet::new();
-            let mut work: Vec<Value> = live.into_iter().collect();
+            for v in &site.values {
+                seen.insert(*v);
+            }
+            let mut work: Vec<Value> = live;
+            let mut found: Vec<Value> = vec![];
             while let Some(v) = work.pop() {
-                if site.values.contains(&v) || !seen.insert(v) {
+                if seen.contains(v) {
                     continue;
                 }
+                seen.insert(v);
+                found.push(v);
                 // Only pure computations fold into their uses; a call's or a load's
                 // result is held as it is (and a vmctx load's operand is the vmctx).
                 if let ValueDef::Result(i, _) = func.dfg.value_def(v) {
@@ -282,10 +361,9 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                     }
                 }
             }
-            let mut extras: Vec<(Value, Source)> = seen
-                .into_iter()
-                .map(|v| (v, source(func, v)))
-                .collect();
+            seen.drain();
+            let mut extras: Vec<(Value, Source)> =
+                found.into_iter().map(|v| (v, source(func, v))).collect();
             // Operands before what is computed from them.
             let depth = |s: &Source| match s {
                 Source::AddConst(..) => 2,
