@@ -105,14 +105,41 @@ impl ValueSet {
     }
 }
 
-/// Live-out sets of every block, as bitsets over the values used in a block other than
-/// the one defining them (the only ones that can be live across a block boundary).
+/// Live-out sets of every block, over the values used in a block other than the one
+/// defining them (the only ones that can be live across a block boundary), as sorted
+/// lists of their indices: sparse, since few values are live at once and large
+/// functions have many blocks.
 struct LiveOut {
-    /// The values, by their index in the bitsets.
+    /// The values, by index.
     values: Vec<Value>,
-    words: usize,
-    /// `words` words per block, by block number.
-    bits: Vec<u64>,
+    /// Per block number: the indices of the values live out of it, sorted.
+    out: Vec<Vec<u32>>,
+}
+
+/// The sorted union of two sorted lists.
+fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 impl LiveOut {
@@ -131,83 +158,61 @@ impl LiveOut {
                 }
             }
         }
+        // Index the cross-block values, and note each block's uses of them (a use of a
+        // value defined elsewhere is always upward-exposed).
         let mut index = vec![u32::MAX; nvalues];
         let mut values = vec![];
+        let mut uses: Vec<Vec<u32>> = vec![vec![]; nblocks];
         for block in func.layout.blocks() {
+            let u = &mut uses[block.index()];
             for inst in func.layout.block_insts(block) {
                 for v in func.dfg.inst_values(inst) {
-                    if def_block[v.index()] != block.as_u32() && index[v.index()] == u32::MAX {
+                    if def_block[v.index()] == block.as_u32() {
+                        continue;
+                    }
+                    if index[v.index()] == u32::MAX {
                         index[v.index()] = values.len() as u32;
                         values.push(v);
                     }
+                    u.push(index[v.index()]);
                 }
             }
+            u.sort_unstable();
+            u.dedup();
         }
-        let words = values.len().div_ceil(64).max(1);
-        let set = |bits: &mut [u64], b: usize, i: u32| bits[b * words + i as usize / 64] |= 1 << (i % 64);
-        // Per block: upward-exposed uses and definitions of those values.
-        let mut uses = vec![0u64; nblocks * words];
-        let mut defs = vec![0u64; nblocks * words];
-        for block in func.layout.blocks() {
-            let b = block.index();
-            for p in func.dfg.block_params(block) {
-                if index[p.index()] != u32::MAX {
-                    set(&mut defs, b, index[p.index()]);
-                }
-            }
-            for inst in func.layout.block_insts(block) {
-                for v in func.dfg.inst_values(inst) {
-                    let i = index[v.index()];
-                    if i != u32::MAX && def_block[v.index()] != block.as_u32() {
-                        set(&mut uses, b, i);
-                    }
-                }
-                for r in func.dfg.inst_results(inst) {
-                    if index[r.index()] != u32::MAX {
-                        set(&mut defs, b, index[r.index()]);
-                    }
-                }
-            }
-        }
-        let mut live_in = vec![0u64; nblocks * words];
-        let mut out = vec![0u64; nblocks * words];
+        let def_of = |i: u32| def_block[values[i as usize].index()];
+        let mut live_in: Vec<Vec<u32>> = vec![vec![]; nblocks];
+        let mut out: Vec<Vec<u32>> = vec![vec![]; nblocks];
         let mut changed = true;
         while changed {
             changed = false;
             for &block in ctx.domtree.cfg_postorder() {
-                let b = block.index() * words;
+                let b = block.index();
+                let mut lo: Vec<u32> = vec![];
                 for s in ctx.cfg.succ_iter(block) {
-                    let s = s.index() * words;
-                    for w in 0..words {
-                        out[b + w] |= live_in[s + w];
-                    }
+                    lo = union(&lo, &live_in[s.index()]);
                 }
-                for w in 0..words {
-                    let li = uses[b + w] | (out[b + w] & !defs[b + w]);
-                    if li != live_in[b + w] {
-                        live_in[b + w] = li;
-                        changed = true;
-                    }
+                let through: Vec<u32> = lo
+                    .iter()
+                    .copied()
+                    .filter(|i| def_of(*i) != block.as_u32())
+                    .collect();
+                let li = union(&uses[b], &through);
+                // Sets only grow, so a change shows in the length.
+                if li.len() != live_in[b].len() {
+                    live_in[b] = li;
+                    changed = true;
                 }
+                out[b] = lo;
             }
         }
-        LiveOut {
-            values,
-            words,
-            bits: out,
-        }
+        LiveOut { values, out }
     }
 
     /// Adds block `block`'s live-out values to `set`.
     fn add_to(&self, block: ir::Block, set: &mut ValueSet) {
-        let b = block.index() * self.words;
-        for w in 0..self.words {
-            let mut word = self.bits[b + w];
-            while word != 0 {
-                let bit = word.trailing_zeros() as usize;
-                word &= word - 1;
-                set.insert(self.values[w * 64 + bit]);
-            }
+        for i in &self.out[block.index()] {
+            set.insert(self.values[*i as usize]);
         }
     }
 }
