@@ -387,7 +387,8 @@ impl<'a> PointTable<'a> {
             return None;
         }
         let saves_ok = (0..table.num_saves).all(|i| table.save(i).is_some_and(|(r, _)| r < 64));
-        (saves_ok && (0..table.num_points).all(|k| table.point(k).is_some())).then_some(table)
+        (saves_ok && (0..table.num_points).all(|k| table.parse(k, true).is_some()))
+            .then_some(table)
     }
 
     pub fn len(&self) -> u32 {
@@ -432,8 +433,15 @@ impl<'a> PointTable<'a> {
         Some(lo | hi << 32)
     }
 
-    /// Point `k`, or `None` when the function has no such point.
+    /// Point `k`, or `None` when the function has no such point. Its contents were
+    /// checked when the table was read ([`PointTable::new`]), so this is cheap enough to
+    /// call once per frame.
     pub fn point(&self, k: u32) -> Option<Point<'a>> {
+        self.parse(k, false)
+    }
+
+    /// Point `k`'s record; with `check`, also every value type, location and extra.
+    fn parse(&self, k: u32, check: bool) -> Option<Point<'a>> {
         if k >= self.num_points {
             return None;
         }
@@ -445,7 +453,7 @@ impl<'a> PointTable<'a> {
         let nvals = word(self.bytes, at + 8)? as usize;
         let start = at + RECORD_HEADER;
         let types = self.bytes.get(start..start.checked_add(nvals)?)?;
-        if !types.iter().all(|t| ValType::from_u8(*t).is_some()) {
+        if check && !types.iter().all(|t| ValType::from_u8(*t).is_some()) {
             return None;
         }
         let sites_at = start + nvals.div_ceil(4) * 4;
@@ -463,7 +471,7 @@ impl<'a> PointTable<'a> {
                 _ => true,
             })
         };
-        let extras_ok = extras.chunks_exact(12).enumerate().all(|(i, e)| {
+        let extras_ok = !check || extras.chunks_exact(12).enumerate().all(|(i, e)| {
             let w = |j: usize| {
                 u32::from_le_bytes([e[4 * j], e[4 * j + 1], e[4 * j + 2], e[4 * j + 3]])
             };
@@ -478,7 +486,7 @@ impl<'a> PointTable<'a> {
                     _ => true,
                 })
         });
-        let locs_ok = sites
+        let locs_ok = !check || sites
             .chunks_exact(site_bytes)
             .flat_map(|s| s[4..].chunks_exact(4))
             .all(|w| loc_ok(u32::from_le_bytes([w[0], w[1], w[2], w[3]])));

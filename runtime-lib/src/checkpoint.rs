@@ -143,9 +143,27 @@ pub fn points_of(func: u32) -> Option<PointTable<'static>> {
     PointTable::new(bytes)
 }
 
+/// The function whose points table was looked up last through [`cached_points_of`],
+/// and the table: deep stacks repeat a few functions, and reading a table checks all of
+/// it. Main flow only (checkpoint validation and restoring), never a signal handler.
+static LAST_TABLE: crate::cell::MainCell<Option<(u32, PointTable<'static>)>> =
+    crate::cell::MainCell::new(None);
+
+/// [`points_of`], remembering the last table for the main flow.
+pub fn cached_points_of(func: u32) -> Option<PointTable<'static>> {
+    LAST_TABLE.with(|last| match *last {
+        Some((f, t)) if f == func => Some(t),
+        _ => {
+            let t = points_of(func)?;
+            *last = Some((func, t));
+            Some(t)
+        }
+    })
+}
+
 /// Point `point` of function `func`.
 pub fn point(func: u32, point: u32) -> Option<Point<'static>> {
-    points_of(func)?.point(point)
+    cached_points_of(func)?.point(point)
 }
 
 struct FdSink {

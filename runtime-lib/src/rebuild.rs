@@ -21,10 +21,9 @@
 //! does not name keep the values they had at the entry's call, which is what the
 //! frames below need of the callee-saved ones.
 
-use crate::checkpoint::points_of;
+use crate::checkpoint::cached_points_of;
 use crate::print::fatal;
-use crate::cell::MainCell;
-use abi_spec::points::{Extra, Loc, PointKind, PointTable};
+use abi_spec::points::{Extra, Loc, PointKind};
 use abi_spec::VmCtx;
 
 /// Registers 0-31 general purpose by hardware number, 32-63 the float/vector registers
@@ -400,22 +399,6 @@ extern "C" fn wasmc_mig_rebuild(file: *mut RegFile) {
     });
 }
 
-/// The function whose points table was looked up last, and the table: deep stacks
-/// repeat a few functions, and looking a table up validates all of it. Main flow only
-/// (restoring runs on it, entered from generated code).
-static LAST_TABLE: MainCell<Option<(u32, PointTable<'static>)>> = MainCell::new(None);
-
-fn table_of(func: u32) -> Option<PointTable<'static>> {
-    LAST_TABLE.with(|last| match *last {
-        Some((f, t)) if f == func => Some(t),
-        _ => {
-            let t = points_of(func)?;
-            *last = Some((func, t));
-            Some(t)
-        }
-    })
-}
-
 /// Writes one frame (`values[0]` is its point id, the rest its values) into the
 /// register file and the frame of `func` at the file's frame pointer, and sets the pc
 /// and sp to continue with: the callee `next` of a call point, or the poll of the top
@@ -432,7 +415,7 @@ unsafe fn rebuild_frame(
     next: Option<u32>,
 ) -> Result<(), &'static str> {
     const MISMATCH: &str = "checkpoint does not match this executable's code";
-    let table = table_of(func).ok_or(MISMATCH)?;
+    let table = cached_points_of(func).ok_or(MISMATCH)?;
     let k = *values.first().ok_or(MISMATCH)? as u32;
     let point = table.point(k).ok_or(MISMATCH)?;
     if point.num_sites() != 1 || point.types.len() != values.len() - 1 {
