@@ -180,6 +180,7 @@ pub mod sym {
 /// reaches generated code through the poll pages, not through this word.
 pub mod mig_state {
     pub const IDLE: u32 = 0;
-    /// Frames are being rebuilt, outermost first: every entry goes to its restore path.
+    /// Frames are being rebuilt, outermost first: every entry calls the runtime to
+    /// rebuild its frame.
     pub const RESTORING: u32 = 3;
 }

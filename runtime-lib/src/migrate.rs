@@ -6,9 +6,10 @@
 //! the machine state (`frames`), writes the checkpoint, and stops the program, or
 //! (snapshot-and-continue, or a checkpoint that could not be written) makes the pages
 //! readable and resumes it. Restore sets `RESTORING` and calls the entry function
-//! again: each function's entry sees it, takes its frame record and jumps to its point;
-//! a call-site point calls its callee again, which restores the next frame, until the
-//! innermost frame is rebuilt and the program runs on with no migration state left.
+//! again: each function's entry sees it and hands its frame to `rebuild`, which writes
+//! the frame's values back where its point keeps them and enters the next frame's
+//! function as the call would, until the innermost frame continues at its poll and the
+//! program runs on with no migration state left.
 
 use crate::cell::MainCell;
 use crate::checkpoint::{self, RestoreFrame};
@@ -31,7 +32,7 @@ struct Restore {
     cursor: usize,
 }
 
-/// Main flow only (restore run, and the hooks the restore paths call).
+/// Main flow only (the restore run, and `rebuild`, which function entries call).
 static RESTORE: MainCell<Restore> = MainCell::new(Restore {
     frames: Vec::new(),
     cursor: 0,
@@ -278,7 +279,7 @@ fn resume(vm: Vm) {
     arm_if_wanted();
 }
 
-/// The instance behind the vmctx a restore path passed.
+/// The instance behind the vmctx generated code passed.
 fn vm(vmctx: *mut VmCtx) -> Vm {
     // SAFETY: the callers are the hooks generated code calls, which pass the instance's
     // vmctx (abi-spec §2.2).

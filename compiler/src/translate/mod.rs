@@ -240,7 +240,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         }
         if self.env.accesses_memory(self.func_index) {
             // The reservation never moves, so one load serves the whole function; being in
-            // the entry block it also dominates every restore path.
+            // the entry block it also dominates every migration point.
             let base = self.b.ins().load(
                 types::I64,
                 // Not `can_move`: Cranelift would then re-load it (and the vmctx) at every
