@@ -387,8 +387,7 @@ impl<'a> PointTable<'a> {
             return None;
         }
         let saves_ok = (0..table.num_saves).all(|i| table.save(i).is_some_and(|(r, _)| r < 64));
-        (saves_ok && (0..table.num_points).all(|k| table.parse(k, true).is_some()))
-            .then_some(table)
+        (saves_ok && (0..table.num_points).all(|k| table.parse(k, true).is_some())).then_some(table)
     }
 
     pub fn len(&self) -> u32 {
@@ -471,25 +470,27 @@ impl<'a> PointTable<'a> {
                 _ => true,
             })
         };
-        let extras_ok = !check || extras.chunks_exact(12).enumerate().all(|(i, e)| {
-            let w = |j: usize| {
-                u32::from_le_bytes([e[4 * j], e[4 * j + 1], e[4 * j + 2], e[4 * j + 3]])
-            };
-            loc_ok(w(0))
-                && Extra::decode(w(1), w(2)).is_some_and(|x| match x {
-                    Extra::Const(k) => (k as u32) < self.num_consts,
-                    // Computed from an earlier extra: one pass in order evaluates all.
-                    Extra::AddConst { base, konst } => {
-                        (base as usize) < i && (konst as u32) < self.num_consts
-                    }
-                    Extra::Value(v) => (v as usize) < nvals,
-                    _ => true,
-                })
-        });
-        let locs_ok = !check || sites
-            .chunks_exact(site_bytes)
-            .flat_map(|s| s[4..].chunks_exact(4))
-            .all(|w| loc_ok(u32::from_le_bytes([w[0], w[1], w[2], w[3]])));
+        let extras_ok = !check
+            || extras.chunks_exact(12).enumerate().all(|(i, e)| {
+                let w = |j: usize| {
+                    u32::from_le_bytes([e[4 * j], e[4 * j + 1], e[4 * j + 2], e[4 * j + 3]])
+                };
+                loc_ok(w(0))
+                    && Extra::decode(w(1), w(2)).is_some_and(|x| match x {
+                        Extra::Const(k) => (k as u32) < self.num_consts,
+                        // Computed from an earlier extra: one pass in order evaluates all.
+                        Extra::AddConst { base, konst } => {
+                            (base as usize) < i && (konst as u32) < self.num_consts
+                        }
+                        Extra::Value(v) => (v as usize) < nvals,
+                        _ => true,
+                    })
+            });
+        let locs_ok = !check
+            || sites
+                .chunks_exact(site_bytes)
+                .flat_map(|s| s[4..].chunks_exact(4))
+                .all(|w| loc_ok(u32::from_le_bytes([w[0], w[1], w[2], w[3]])));
         if !locs_ok || !extras_ok {
             return None;
         }
@@ -696,7 +697,11 @@ mod tests {
         // The extras: after the site (pc, two locs) and their count.
         let extra = site + 12 + 4;
         assert_eq!(
-            PointTable::new(&bytes).unwrap().point(0).unwrap().num_extras(),
+            PointTable::new(&bytes)
+                .unwrap()
+                .point(0)
+                .unwrap()
+                .num_extras(),
             2
         );
         let mut bad_extra = bytes.clone();
@@ -706,6 +711,9 @@ mod tests {
         // order could not compute it.
         let mut fwd = bytes.clone();
         fwd[extra + 12 + 8] = 1;
-        assert!(PointTable::new(&fwd).is_none(), "an extra computed from itself");
+        assert!(
+            PointTable::new(&fwd).is_none(),
+            "an extra computed from itself"
+        );
     }
 }

@@ -15,8 +15,8 @@
 //! labels do not follow: then it is [`Loc::Unknown`] and the runtime will not stop at
 //! that site (never a wrong value).
 
-use crate::translate::{PointSites, POLL_TRAP};
 use crate::sites::Source;
+use crate::translate::{PointSites, POLL_TRAP};
 use abi_spec::points::{self, Extra, Loc, PointDesc, TableDesc, ValueLoc};
 use cranelift_codegen::ir::{self, InstructionData, Opcode, ValueDef, ValueLabel};
 use cranelift_codegen::isa::unwind::UnwindInst;
@@ -284,7 +284,12 @@ pub fn describe(
             let other_slots = |v: ir::Value, at: Loc| -> Vec<Loc> {
                 let label = ValueLabel::from_u32(v.as_u32());
                 let mut out: Vec<Loc> = vec![];
-                for r in compiled.value_labels_ranges.get(&label).into_iter().flatten() {
+                for r in compiled
+                    .value_labels_ranges
+                    .get(&label)
+                    .into_iter()
+                    .flatten()
+                {
                     if let LabelValueLoc::CFAOffset(off) = r.loc {
                         let l = if ValueLoc::frame_offset_fits(off + up) {
                             Loc::Frame((off + up) as i32)
@@ -337,7 +342,13 @@ pub fn describe(
                             coverage.unknown_extras += 1;
                         }
                         let i = u16::try_from(i).map_or(Extra::Unknown, Extra::Value);
-                        copies.push((ValueLoc { loc: l, arith: false }, i));
+                        copies.push((
+                            ValueLoc {
+                                loc: l,
+                                arith: false,
+                            },
+                            i,
+                        ));
                     }
                 }
                 locs.push(ValueLoc {
@@ -390,8 +401,18 @@ pub fn describe(
                 extra_values.push(Some(*v));
                 if loc != Loc::Unknown {
                     for l in other_slots(*v, loc) {
-                        let extra = if l == Loc::Unknown { Extra::Unknown } else { extra };
-                        site_extras.push((ValueLoc { loc: l, arith: false }, extra));
+                        let extra = if l == Loc::Unknown {
+                            Extra::Unknown
+                        } else {
+                            extra
+                        };
+                        site_extras.push((
+                            ValueLoc {
+                                loc: l,
+                                arith: false,
+                            },
+                            extra,
+                        ));
                         extra_values.push(Some(*v));
                     }
                 }

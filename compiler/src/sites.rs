@@ -15,6 +15,7 @@
 
 use crate::translate::PointSites;
 use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::entity::EntityRef;
 use cranelift_codegen::ir::{
     self, InstructionData, Opcode, Value, ValueDef, ValueLabel, ValueLabelAssignments,
     ValueLabelStart,
@@ -22,7 +23,6 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_codegen::settings::OptLevel;
 use cranelift_codegen::{CodegenResult, Context};
-use cranelift_codegen::entity::EntityRef;
 use std::collections::HashMap;
 
 /// How the runtime recomputes a value live at a site that is not a Wasm value.
@@ -248,9 +248,7 @@ fn source(func: &ir::Function, v: Value) -> Source {
                 arg,
                 flags,
                 offset,
-            } if func.dfg.mem_flags[flags].readonly()
-                && source(func, arg) == Source::Vmctx =>
-            {
+            } if func.dfg.mem_flags[flags].readonly() && source(func, arg) == Source::Vmctx => {
                 match func.dfg.value_type(v).bits() {
                     64 => Source::VmLoad64(offset.into()),
                     32 => Source::VmLoad32(offset.into()),

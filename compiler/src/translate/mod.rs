@@ -169,10 +169,7 @@ pub fn translate_function(
         crate::env::NS_FUNC,
         env.symbols.funcs[func_index as usize].as_u32(),
     );
-    Ok(Translated {
-        func,
-        points,
-    })
+    Ok(Translated { func, points })
 }
 
 #[derive(Debug)]

@@ -288,7 +288,11 @@ pub fn write(
             .iter()
             .filter_map(|r| r.wasmtime.as_ref().map(|w| r.wasmc.median / w.median))
             .collect();
-        let gw = if vs.is_empty() { f64::NAN } else { geomean(vs.into_iter()) };
+        let gw = if vs.is_empty() {
+            f64::NAN
+        } else {
+            geomean(vs.into_iter())
+        };
         writeln!(
             m,
             "\n* **e**: compile time with / without migration points geomean {ge:.2}x, worst {we:.2}x (goal ≤ 1.2x: {}); wasmc / wasmtime compile time geomean {gw:.2}x (goal ≤ 1.0x: {})",
