@@ -98,10 +98,14 @@ impl Listener {
     fn start(name: &'static str, arch: Arch, work: &Path, env: &[(&str, &str)]) -> Listener {
         let mut cmd = command(name, arch, work, env);
         cmd.env("WASMC_RESTORE", "listen:127.0.0.1:0");
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::null());
-        let mut child = cmd.spawn().unwrap();
+        cmd.stdout(Stdio::piped()).stdin(Stdio::null());
+        Listener::spawn(&mut cmd)
+    }
+
+    /// Spawns `cmd`, a destination (a program listening for a migration, or `wasmc
+    /// receive`), and reads the port it listens on from its first line on stderr.
+    fn spawn(cmd: &mut Command) -> Listener {
+        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         stderr.read_line(&mut line).unwrap();
@@ -583,13 +587,9 @@ fn pre_copy_moves_a_program_that_keeps_writing() {
         ],
     );
     cmd.env("WASMC_RESTORE", "listen:[::1]:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let port = line.trim().rsplit(' ').next().unwrap().to_string();
+        .stdout(Stdio::piped());
+    let dest = Listener::spawn(&mut cmd);
+    let port = dest.port;
     let src = finish(live_command(
         &x86,
         Arch::X86_64,
@@ -610,16 +610,8 @@ fn pre_copy_moves_a_program_that_keeps_writing() {
             && err.ends_with(&format!("wasmc: migrated to [::1]:{port}\n")),
         "{err}"
     );
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(0), "{rest}");
+    let (code, out, rest) = dest.wait();
+    assert_eq!(code, Some(0), "{rest}");
     assert!(
         rest.starts_with("wasmc: migration received: ") && rest.contains("downtime"),
         "{rest}"
@@ -699,13 +691,8 @@ fn the_control_socket_drives_snapshots_and_migrations() {
             &[("WASMC_MIGRATE_KEY_FILE", key)],
         );
         cmd.env("WASMC_RESTORE", "listen:127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        (child, line.trim().rsplit(' ').next().unwrap().to_string())
+            .stdout(Stdio::piped());
+        Listener::spawn(&mut cmd)
     };
     let socket = work.join("control.sock");
     let mut src = live_command(
@@ -738,22 +725,15 @@ fn the_control_socket_drives_snapshots_and_migrations() {
         format!("ok checkpoint written to {}", snap.display())
     );
     assert!(std::fs::metadata(&snap).unwrap().len() > 16 << 20);
-    let to = format!("127.0.0.1:{}", dest.1);
+    let to = dest.addr();
     let (ok, answer) = control(&socket, &["migrate", &to, "precopy"]);
     assert!(ok, "{answer}");
     assert_eq!(answer, format!("ok migrated to {to}"));
     let mut out = String::new();
     src.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     assert_eq!(src.wait().unwrap().code(), Some(STOPPED));
-    let (mut child, _) = dest;
-    let mut rest = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut rest)
-        .unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let (code, rest, _) = dest.wait();
+    assert_eq!(code, Some(0));
     assert_eq!(out + &rest, reference.stdout_str());
     // A control socket never replaces anything.
     let r = finish(live_command(
@@ -782,13 +762,9 @@ fn a_received_stream_is_kept_as_a_file_and_resumes() {
             .arg("--module")
             .arg(&module)
             .arg("-o")
-            .arg(&kept)
-            .stderr(Stdio::piped());
-        let mut rx = rx.spawn().unwrap();
-        let mut stderr = BufReader::new(rx.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        let port = line.trim().rsplit(' ').next().unwrap().to_string();
+            .arg(&kept);
+        let mut rx = Listener::spawn(&mut rx);
+        let port = rx.port;
         let src = finish(live_command(
             &x86,
             Arch::X86_64,
@@ -801,7 +777,7 @@ fn a_received_stream_is_kept_as_a_file_and_resumes() {
             ],
         ));
         assert_eq!(src.code, Some(STOPPED), "{}", src.stderr_str());
-        assert!(rx.wait().unwrap().success());
+        assert!(rx.child.wait().unwrap().success());
         let inspect = Command::new(WASMC)
             .arg("inspect")
             .arg(&kept)
