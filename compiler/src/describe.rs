@@ -18,7 +18,7 @@
 use crate::sites::Source;
 use crate::translate::{PointSites, POLL_TRAP};
 use abi_spec::points::{self, Extra, Loc, PointDesc, TableDesc, ValueLoc};
-use cranelift_codegen::ir::{self, InstructionData, Opcode, ValueDef, ValueLabel};
+use cranelift_codegen::ir::{self, ValueDef, ValueLabel};
 use cranelift_codegen::isa::unwind::UnwindInst;
 use cranelift_codegen::{CompiledCode, LabelValueLoc, RealReg, RegClass};
 use std::collections::HashMap;
@@ -138,37 +138,11 @@ fn without_location(func: &ir::Function, v: ir::Value) -> Unlocated {
     if !func.dfg.value_is_attached(v) {
         return Unlocated::Lost;
     }
+    if let Some(c) = crate::sites::constant(func, v) {
+        return Unlocated::Const(c);
+    }
     match func.dfg.value_def(v) {
-        ValueDef::Result(inst, _) => {
-            let constant = match func.dfg.insts[inst] {
-                InstructionData::UnaryImm {
-                    opcode: Opcode::Iconst,
-                    imm,
-                } => {
-                    let bits = imm.bits() as u64;
-                    Some(match func.dfg.value_type(v).bits() {
-                        32 => bits & 0xffff_ffff,
-                        _ => bits,
-                    })
-                }
-                InstructionData::UnaryIeee32 {
-                    opcode: Opcode::F32const,
-                    imm,
-                } => Some(imm.bits() as u64),
-                InstructionData::UnaryIeee64 {
-                    opcode: Opcode::F64const,
-                    imm,
-                } => Some(imm.bits()),
-                _ => None,
-            };
-            if let Some(c) = constant {
-                Unlocated::Const(c)
-            } else if func.layout.inst_block(inst).is_some() {
-                Unlocated::Dead
-            } else {
-                Unlocated::Lost
-            }
-        }
+        ValueDef::Result(inst, _) if func.layout.inst_block(inst).is_some() => Unlocated::Dead,
         ValueDef::Param(block, _) if func.layout.is_block_inserted(block) => Unlocated::Dead,
         _ => Unlocated::Lost,
     }

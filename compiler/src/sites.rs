@@ -217,32 +217,46 @@ impl LiveOut {
     }
 }
 
+/// The bits of `v` if an integer or float constant defines it (an integer narrower
+/// than 64 bits zero-extended, as a frame slot holds it).
+pub fn constant(func: &ir::Function, v: Value) -> Option<u64> {
+    let ValueDef::Result(inst, 0) = func.dfg.value_def(v) else {
+        return None;
+    };
+    match func.dfg.insts[inst] {
+        InstructionData::UnaryImm {
+            opcode: Opcode::Iconst,
+            imm,
+        } => {
+            let bits = imm.bits() as u64;
+            Some(match func.dfg.value_type(v).bits() {
+                8 => bits & 0xff,
+                16 => bits & 0xffff,
+                32 => bits & 0xffff_ffff,
+                _ => bits,
+            })
+        }
+        InstructionData::UnaryIeee32 {
+            opcode: Opcode::F32const,
+            imm,
+        } => Some(imm.bits() as u64),
+        InstructionData::UnaryIeee64 {
+            opcode: Opcode::F64const,
+            imm,
+        } => Some(imm.bits()),
+        _ => None,
+    }
+}
+
 /// What value `v`, live at a site and not a Wasm value there, is.
 fn source(func: &ir::Function, v: Value) -> Source {
+    if let Some(c) = constant(func, v) {
+        return Source::Const(c);
+    }
     let entry = func.layout.entry_block();
     match func.dfg.value_def(v) {
         ValueDef::Param(b, 0) if Some(b) == entry => Source::Vmctx,
         ValueDef::Result(inst, 0) => match func.dfg.insts[inst] {
-            InstructionData::UnaryImm {
-                opcode: Opcode::Iconst,
-                imm,
-            } => {
-                let bits = imm.bits() as u64;
-                Source::Const(match func.dfg.value_type(v).bits() {
-                    8 => bits & 0xff,
-                    16 => bits & 0xffff,
-                    32 => bits & 0xffff_ffff,
-                    _ => bits,
-                })
-            }
-            InstructionData::UnaryIeee32 {
-                opcode: Opcode::F32const,
-                imm,
-            } => Source::Const(imm.bits() as u64),
-            InstructionData::UnaryIeee64 {
-                opcode: Opcode::F64const,
-                imm,
-            } => Source::Const(imm.bits()),
             InstructionData::Load {
                 opcode: Opcode::Load,
                 arg,
@@ -259,10 +273,10 @@ fn source(func: &ir::Function, v: Value) -> Source {
                 opcode: Opcode::Iadd,
                 args: [a, b],
             } if func.dfg.value_type(v).bits() == 64 => {
-                let computable = |x| !matches!(source(func, x), Source::Unknown | Source::Const(_));
+                let computable = |s: &Source| !matches!(s, Source::Unknown | Source::Const(_));
                 match (source(func, a), source(func, b)) {
-                    (Source::Const(c), _) if computable(b) => Source::AddConst(b, c),
-                    (_, Source::Const(c)) if computable(a) => Source::AddConst(a, c),
+                    (Source::Const(c), sb) if computable(&sb) => Source::AddConst(b, c),
+                    (sa, Source::Const(c)) if computable(&sa) => Source::AddConst(a, c),
                     _ => Source::Unknown,
                 }
             }
