@@ -196,6 +196,28 @@ pub fn declare(
     })
 }
 
+/// What compiling one function leaves for the next to reuse: Cranelift's context, and
+/// the register allocator's for our own pass sequence (`sites::optimize`).
+pub struct Contexts {
+    ctx: Context,
+    regalloc: regalloc2::Ctx,
+}
+
+impl Contexts {
+    pub fn new() -> Contexts {
+        Contexts {
+            ctx: Context::new(),
+            regalloc: regalloc2::Ctx::default(),
+        }
+    }
+}
+
+impl Default for Contexts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Compiles a finished `ir::Function` into bytes, relocations and trap sites, and
 /// describes its migration points (`points`; none for generated helpers).
 pub fn compile_ir(
@@ -204,10 +226,10 @@ pub fn compile_ir(
     func: cranelift_codegen::ir::Function,
     index: u32,
     id: FuncId,
-    ctx: &mut Context,
-    regalloc: &mut regalloc2::Ctx,
+    cx: &mut Contexts,
     points: &mut [crate::translate::PointSites],
 ) -> Result<CompiledFunc, CompileError> {
+    let Contexts { ctx, regalloc } = cx;
     ctx.clear();
     ctx.func = func;
     let codegen_err = |e: cranelift_codegen::CodegenError| CompileError::Codegen {
@@ -296,14 +318,8 @@ pub fn compile_functions(
         .par_iter()
         .enumerate()
         .map_init(
-            || {
-                (
-                    FunctionBuilderContext::new(),
-                    Context::new(),
-                    regalloc2::Ctx::default(),
-                )
-            },
-            |(fctx, ctx, regalloc), (i, body)| {
+            || (FunctionBuilderContext::new(), Contexts::new()),
+            |(fctx, cx), (i, body)| {
                 let index = imported + i as u32;
                 let mut t = translate_function(&env, index, body, fctx)?;
                 compile_ir(
@@ -312,8 +328,7 @@ pub fn compile_functions(
                     t.func,
                     index,
                     symbols.funcs[index as usize],
-                    ctx,
-                    regalloc,
+                    cx,
                     &mut t.points,
                 )
             },

@@ -5,7 +5,6 @@ use crate::descriptor::{define_descriptor, DescriptorInput};
 use crate::error::CompileError;
 use crate::{init, link, module_info};
 use anyhow::Context as _;
-use cranelift_codegen::Context;
 use cranelift_frontend::FunctionBuilderContext;
 use std::path::{Path, PathBuf};
 use targets::Arch;
@@ -86,8 +85,7 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     codegen::define_functions(&mut module, symbols, &funcs, info.num_imported_funcs())?;
 
     let mut fctx = FunctionBuilderContext::new();
-    let mut ctx = Context::new();
-    let mut regalloc = regalloc2::Ctx::default();
+    let mut cx = codegen::Contexts::new();
     let mut stubs = vec![];
     for &f in &declared.stubs {
         let ir = init::unknown_import_stub(&info, f, symbols, &*isa, &mut fctx);
@@ -97,8 +95,7 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
             ir,
             f,
             symbols.funcs[f as usize],
-            &mut ctx,
-            &mut regalloc,
+            &mut cx,
             &mut [],
         )
         .map_err(with_names)?;
@@ -108,17 +105,8 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     let trampolines = crate::exports::declare_trampolines(&mut module, &info)?;
     for &(ty, id) in &trampolines {
         let ir = crate::exports::trampoline(&info, ty, &*isa, &mut fctx);
-        let c = codegen::compile_ir(
-            &*isa,
-            opts.target,
-            ir,
-            u32::MAX,
-            id,
-            &mut ctx,
-            &mut regalloc,
-            &mut [],
-        )
-        .map_err(with_names)?;
+        let c = codegen::compile_ir(&*isa, opts.target, ir, u32::MAX, id, &mut cx, &mut [])
+            .map_err(with_names)?;
         codegen::define_compiled(&mut module, id, &c)?;
     }
     let ir = init::init_function(&info, symbols, &*isa, &mut fctx);
@@ -128,8 +116,7 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
         ir,
         u32::MAX,
         declared.init,
-        &mut ctx,
-        &mut regalloc,
+        &mut cx,
         &mut [],
     )
     .map_err(with_names)?;
