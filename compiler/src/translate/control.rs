@@ -116,7 +116,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 let mut f = self.push_frame(FrameKind::Loop, *blockty);
                 let points = self.env.has_points(self.func_index);
                 if points {
-                    f.header_vars = self.loop_vars(f.base);
+                    // Besides the loop's own params: the live locals and the operand
+                    // stack below the loop.
+                    f.header_vars = self.point_vars(f.base);
                 }
                 let header = self.block_with_params(&f.params);
                 let mut vals = args(&self.popn(f.params.len()));

@@ -202,7 +202,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
 
     /// The variables of a point at the current operator: the live locals, then the
     /// operand stack below `height` (spilled).
-    fn point_vars(&mut self, height: usize) -> Vec<(Variable, ValType)> {
+    pub(super) fn point_vars(&mut self, height: usize) -> Vec<(Variable, ValType)> {
         let mut vars = self.live_locals(self.cur_offset);
         vars.extend(self.stack_vars_below(height));
         vars
@@ -212,7 +212,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// caller passes [`Self::var_args`] on every branch to it. A point's block gets
     /// every variable of the point as a parameter so that, after optimisation, what is
     /// live at its site is exactly those parameters (which the optimiser keeps: see
-    /// `codegen::optimize`), plus values computed from the vmctx alone: the runtime can
+    /// `sites::optimize`), plus values computed from the vmctx alone: the runtime can
     /// then write a frame back into the places it reads it from.
     pub(super) fn var_params(&mut self, block: ir::Block, vars: &[(Variable, ValType)]) {
         for (var, ty) in vars {
@@ -226,12 +226,6 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         vars.iter()
             .map(|(v, _)| BlockArg::Value(self.b.use_var(*v)))
             .collect()
-    }
-
-    /// The variables a loop header takes as explicit parameters besides the loop's
-    /// own: the live locals and the operand stack below the loop (`base`).
-    pub(super) fn loop_vars(&mut self, base: usize) -> Vec<(Variable, ValType)> {
-        self.point_vars(base)
     }
 
     /// Loop header: poll. The loop params are moved into stack variables first, so
