@@ -324,6 +324,13 @@ impl Point<'_> {
         self.extras.len() / 12
     }
 
+    /// Whether a frame stopped at this point can be rebuilt: none of its extras is
+    /// [`Extra::Unknown`] (whose kind word is 0). Reads only the kind words, since a
+    /// checkpoint asks it of every frame.
+    pub fn rebuildable(&self) -> bool {
+        self.extras.chunks_exact(12).all(|e| e[4..8] != [0; 4])
+    }
+
     /// Extra `i` of the site: where it is and what it is (checked when the table was
     /// read).
     pub fn extra(&self, i: usize) -> (ValueLoc, Extra) {
@@ -592,7 +599,8 @@ mod tests {
                 types: &[ValType::ExternRef],
                 poll_len: 0,
                 sites: vec![(60, &locs4[..])],
-                extras: &[],
+                // Unrebuildable.
+                extras: &[(at(Loc::Unknown), Extra::Unknown)],
             },
         ];
         let bytes = encode(&TableDesc {
@@ -617,6 +625,10 @@ mod tests {
                 }
             }
             assert_eq!(p.num_extras(), d.extras.len());
+            assert_eq!(
+                p.rebuildable(),
+                !d.extras.iter().any(|(_, e)| *e == Extra::Unknown)
+            );
             for (i, e) in d.extras.iter().enumerate() {
                 assert_eq!(p.extra(i), *e);
             }

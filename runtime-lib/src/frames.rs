@@ -158,7 +158,7 @@ fn read_frame(
 ) -> Result<SavedFrame, Unreadable> {
     // A value live at the site that a rebuilt frame could not recompute: a frame stopped
     // here could be read but never restored.
-    if (0..p.num_extras()).any(|i| p.extra(i).1 == abi_spec::points::Extra::Unknown) {
+    if !p.rebuildable() {
         return Err(Unreadable);
     }
     let n = p.types.len();

@@ -448,30 +448,41 @@ unsafe fn rebuild_frame(
     for i in 0..values.len() - 1 {
         put(point.loc(0, i).loc, boxed(i)?)?;
     }
-    // The extras, each from earlier ones: at most a few per site.
-    let mut computed = [0u64; 64];
+    // The extras. An `AddConst` is computed from its base, an earlier extra (the table
+    // was checked), by following the chain rather than keeping every extra computed so
+    // far: a frame has a few, and zeroing an array for them cost more than the rest of
+    // rebuilding a frame.
     for i in 0..point.num_extras() {
         let (loc, extra) = point.extra(i);
-        let v = match extra {
-            Extra::Vmctx => vmctx,
-            Extra::Const(c) => table.constant(c).ok_or(MISMATCH)?,
-            // SAFETY: the vmctx is the instance's, and the compiler named a field of it.
-            Extra::VmLoad64(off) => unsafe { *((vmctx as i64 + off as i64) as *const u64) },
-            // SAFETY: as above.
-            Extra::VmLoad32(off) => unsafe { *((vmctx as i64 + off as i64) as *const u32) as u64 },
-            Extra::AddConst { base, konst } => computed
-                .get(base as usize)
-                .ok_or(MISMATCH)?
-                .wrapping_add(table.constant(konst).ok_or(MISMATCH)?),
-            Extra::Value(j) => boxed(j as usize)?,
-            Extra::Unknown => return Err(MISMATCH),
+        if extra == Extra::Unknown {
+            return Err(MISMATCH);
+        }
+        if loc.loc == Loc::Unknown {
+            continue;
+        }
+        let (mut j, mut add) = (i, 0u64);
+        let v = loop {
+            let base = match point.extra(j).1 {
+                Extra::AddConst { base, konst } => {
+                    add = add.wrapping_add(table.constant(konst).ok_or(MISMATCH)?);
+                    j = base as usize;
+                    continue;
+                }
+                Extra::Vmctx => vmctx,
+                Extra::Const(c) => table.constant(c).ok_or(MISMATCH)?,
+                // SAFETY: the vmctx is the instance's, and the compiler named a field
+                // of it.
+                Extra::VmLoad64(off) => unsafe { *((vmctx as i64 + off as i64) as *const u64) },
+                // SAFETY: as above.
+                Extra::VmLoad32(off) => unsafe {
+                    *((vmctx as i64 + off as i64) as *const u32) as u64
+                },
+                Extra::Value(k) => boxed(k as usize)?,
+                Extra::Unknown => return Err(MISMATCH),
+            };
+            break base.wrapping_add(add);
         };
-        if let Some(slot) = computed.get_mut(i) {
-            *slot = v;
-        }
-        if loc.loc != Loc::Unknown {
-            put(loc.loc, v)?;
-        }
+        put(loc.loc, v)?;
     }
     let code = crate::trap::func_code(func).ok_or(MISMATCH)?;
     let site = code + point.site_pc(0) as u64;
