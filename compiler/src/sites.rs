@@ -105,41 +105,46 @@ impl ValueSet {
     }
 }
 
-/// Live-out sets of every block, over the values used in a block other than the one
-/// defining them (the only ones that can be live across a block boundary), as sorted
-/// lists of their indices: sparse, since few values are live at once and large
-/// functions have many blocks.
+/// Live-out sets of the blocks that hold sites, over the values used in a block other
+/// than the one defining them (the only ones that can be live across a block boundary),
+/// as sorted lists of their indices: sparse, since few values are live at once and
+/// large functions have many blocks.
 struct LiveOut {
     /// The values, by index.
     values: Vec<Value>,
-    /// Per block number: the indices of the values live out of it, sorted.
-    out: Vec<Vec<u32>>,
+    /// Per block number: the indices of the values live into it, sorted.
+    live_in: Vec<Vec<u32>>,
 }
 
-/// The sorted union of two sorted lists.
-fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
+/// `out` becomes the sorted union of itself and `add` (both sorted); `scratch` is
+/// reused storage.
+fn union_into(out: &mut Vec<u32>, add: &[u32], scratch: &mut Vec<u32>) {
+    if add.is_empty() {
+        return;
+    }
+    scratch.clear();
+    scratch.reserve(out.len() + add.len());
     let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
+    while i < out.len() && j < add.len() {
+        match out[i].cmp(&add[j]) {
             std::cmp::Ordering::Less => {
-                out.push(a[i]);
+                scratch.push(out[i]);
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
-                out.push(b[j]);
+                scratch.push(add[j]);
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
-                out.push(a[i]);
+                scratch.push(out[i]);
                 i += 1;
                 j += 1;
             }
         }
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
+    scratch.extend_from_slice(&out[i..]);
+    scratch.extend_from_slice(&add[j..]);
+    std::mem::swap(out, scratch);
 }
 
 impl LiveOut {
@@ -180,39 +185,50 @@ impl LiveOut {
             u.sort_unstable();
             u.dedup();
         }
-        let def_of = |i: u32| def_block[values[i as usize].index()];
-        let mut live_in: Vec<Vec<u32>> = vec![vec![]; nblocks];
-        let mut out: Vec<Vec<u32>> = vec![vec![]; nblocks];
-        let mut changed = true;
-        while changed {
-            changed = false;
-            for &block in ctx.domtree.cfg_postorder() {
-                let b = block.index();
-                let mut lo: Vec<u32> = vec![];
-                for s in ctx.cfg.succ_iter(block) {
-                    lo = union(&lo, &live_in[s.index()]);
-                }
-                let through: Vec<u32> = lo
-                    .iter()
+        let value_def: Vec<u32> = values.iter().map(|v| def_block[v.index()]).collect();
+        // live_in(b) = uses(b) ∪ (live_out(b) minus what b defines), live_out(b) the
+        // union over b's successors; sets only grow. A worklist, seeded in postorder
+        // (successors first), revisits a block only when a successor's set grew.
+        let mut live_in: Vec<Vec<u32>> = uses;
+        let mut queued = vec![false; nblocks];
+        let mut work: Vec<ir::Block> = ctx.domtree.cfg_postorder().to_vec();
+        work.reverse(); // popped from the end: postorder first
+        for b in &work {
+            queued[b.index()] = true;
+        }
+        let (mut out, mut scratch, mut through) = (vec![], vec![], vec![]);
+        while let Some(block) = work.pop() {
+            queued[block.index()] = false;
+            out.clear();
+            for s in ctx.cfg.succ_iter(block) {
+                union_into(&mut out, &live_in[s.index()], &mut scratch);
+            }
+            through.clear();
+            through.extend(
+                out.iter()
                     .copied()
-                    .filter(|i| def_of(*i) != block.as_u32())
-                    .collect();
-                let li = union(&uses[b], &through);
-                // Sets only grow, so a change shows in the length.
-                if li.len() != live_in[b].len() {
-                    live_in[b] = li;
-                    changed = true;
+                    .filter(|i| value_def[*i as usize] != block.as_u32()),
+            );
+            let before = live_in[block.index()].len();
+            union_into(&mut live_in[block.index()], &through, &mut scratch);
+            if live_in[block.index()].len() != before {
+                for p in ctx.cfg.pred_iter(block) {
+                    if !queued[p.block.index()] {
+                        queued[p.block.index()] = true;
+                        work.push(p.block);
+                    }
                 }
-                out[b] = lo;
             }
         }
-        LiveOut { values, out }
+        LiveOut { values, live_in }
     }
 
     /// Adds block `block`'s live-out values to `set`.
-    fn add_to(&self, block: ir::Block, set: &mut ValueSet) {
-        for i in &self.out[block.index()] {
-            set.insert(self.values[*i as usize]);
+    fn add_to(&self, ctx: &Context, block: ir::Block, set: &mut ValueSet) {
+        for s in ctx.cfg.succ_iter(block) {
+            for i in &self.live_in[s.index()] {
+                set.insert(self.values[*i as usize]);
+            }
         }
     }
 }
@@ -331,7 +347,7 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                 .is_some_and(|sig| in_memory(func.dfg.signatures[sig].returns.len()));
             site.unrebuildable = own_results_in_memory || callee_results_in_memory;
             let block = func.layout.inst_block(inst).expect("inserted");
-            live_out.add_to(block, &mut live);
+            live_out.add_to(ctx, block, &mut live);
             let mut cur = func.layout.last_inst(block);
             while let Some(i) = cur {
                 if i == inst {

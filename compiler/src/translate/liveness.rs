@@ -210,39 +210,70 @@ fn target(control: &[Frame], depth: u32) -> Option<usize> {
 fn solve(cfg: Cfg, num_locals: usize) -> Liveness {
     let words = num_locals.div_ceil(64).max(1);
     let n = cfg.blocks.len();
-    let mut live_in = vec![vec![0u64; words]; n];
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for b in (0..n).rev() {
-            let block = &cfg.blocks[b];
-            let mut set = vec![0u64; words];
-            for s in &block.succs {
-                for (w, x) in set.iter_mut().zip(&live_in[*s]) {
-                    *w |= x;
-                }
+    // Per block: the locals it reads before setting them (gen) and those it sets
+    // (kill), so that an iteration is word operations, not a replay of the block.
+    let mut gen = vec![0u64; n * words];
+    let mut kill = vec![0u64; n * words];
+    for (b, block) in cfg.blocks.iter().enumerate() {
+        let (g, k) = (
+            &mut gen[b * words..][..words],
+            &mut kill[b * words..][..words],
+        );
+        for (is_def, l) in block.events.iter().rev() {
+            let (w, bit) = (*l as usize / 64, 1u64 << (l % 64));
+            if w >= words {
+                continue;
             }
-            for (is_def, l) in block.events.iter().rev() {
-                let (w, bit) = (*l as usize / 64, 1u64 << (l % 64));
-                if w >= words {
-                    continue;
-                }
-                if *is_def {
-                    set[w] &= !bit;
-                } else {
-                    set[w] |= bit;
-                }
+            if *is_def {
+                g[w] &= !bit;
+                k[w] |= bit;
+            } else {
+                g[w] |= bit;
             }
-            if set != live_in[b] {
-                live_in[b] = set;
+        }
+    }
+    let mut preds: Vec<Vec<usize>> = vec![vec![]; n];
+    for (b, block) in cfg.blocks.iter().enumerate() {
+        for s in &block.succs {
+            preds[*s].push(b);
+        }
+    }
+    // live_in(b) = gen(b) | (live_out(b) & !kill(b)); sets only grow. A worklist, from
+    // the last block back (blocks are numbered roughly in program order), revisits a
+    // block only when a successor's set grew.
+    let mut live_in = vec![0u64; n * words];
+    let mut queued = vec![true; n];
+    let mut work: Vec<usize> = (0..n).collect();
+    let mut out = vec![0u64; words];
+    while let Some(b) = work.pop() {
+        queued[b] = false;
+        out.fill(0);
+        for s in &cfg.blocks[b].succs {
+            for (o, x) in out.iter_mut().zip(&live_in[s * words..][..words]) {
+                *o |= x;
+            }
+        }
+        let mut changed = false;
+        for w in 0..words {
+            let new = gen[b * words + w] | (out[w] & !kill[b * words + w]);
+            if new != live_in[b * words + w] {
+                live_in[b * words + w] = new;
                 changed = true;
+            }
+        }
+        if changed {
+            for p in &preds[b] {
+                if !queued[*p] {
+                    queued[*p] = true;
+                    work.push(*p);
+                }
             }
         }
     }
     let at = cfg
         .points
         .into_iter()
-        .map(|(key, b)| (key, live_in[b].clone()))
+        .map(|(key, b)| (key, live_in[b * words..][..words].to_vec()))
         .collect();
     Liveness { at }
 }
