@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 
 /// Debian packages: qemu-user runs the foreign ISAs; lld links; clang-16, lld-16,
 /// wasi-libc and the wasm32 compiler-rt build C fixtures; wabt turns .wat into .wasm;
-/// iproute2 makes the network namespaces of `cargo xtask continuum`.
+/// iproute2 makes the network namespaces of `cargo xtask continuum`; valgrind counts
+/// instructions for `cargo xtask bench`.
 pub const APT_PACKAGES: &[&str] = &[
     "qemu-user",
     "lld",
@@ -17,6 +18,7 @@ pub const APT_PACKAGES: &[&str] = &[
     "libclang-rt-16-dev-wasm32",
     "wabt",
     "iproute2",
+    "valgrind",
 ];
 
 /// The runtime is built for each ISA; Rust fixtures are built for WASI.

@@ -1,6 +1,7 @@
 //! `cargo xtask bench [--quick]`: wasmc's performance against its goals, in one run.
 //!
-//!   a. run-time cost of migration points: wasmc vs `wasmc --no-migration-points`
+//!   a. run-time cost of migration points: wasmc vs `wasmc --no-migration-points`, in
+//!      time and in executed instructions (instructions.rs)
 //!   b. wasmc vs wasmtime (PyPI, AOT) on the same .wasm; gcc -O2 natively for information
 //!   c. code size (.text) with vs without migration points
 //!   d. checkpoint and restore times and checkpoint sizes (checkpoint.rs)
@@ -13,6 +14,7 @@
 
 mod checkpoint;
 mod compile;
+mod instructions;
 pub(crate) mod measure;
 pub(crate) mod report;
 mod workloads;
@@ -148,7 +150,8 @@ pub fn run(quick: bool) -> Result<()> {
         runs.push(row);
     }
 
+    let insns = instructions::run(&cfg, &exes, &workloads)?;
     let ckpt = checkpoint::run(&cfg)?;
     let comp = compile::run(&cfg, &workloads)?;
-    report::write(&cfg, &runs, &sizes, &ckpt, &comp)
+    report::write(&cfg, &runs, &insns, &sizes, &ckpt, &comp)
 }

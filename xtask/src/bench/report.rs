@@ -4,6 +4,7 @@
 
 use super::checkpoint::CkRow;
 use super::compile::{mbps, CompileRow};
+use super::instructions::InsnRow;
 use super::measure::{geomean, python, Stats};
 use super::{Config, RunRow, SizeRow};
 use anyhow::Result;
@@ -54,6 +55,7 @@ fn verdict(ok: bool) -> &'static str {
 pub fn write(
     cfg: &Config,
     runs: &[RunRow],
+    insns: &[InsnRow],
     sizes: &[SizeRow],
     ck: &[CkRow],
     comp: &[CompileRow],
@@ -174,6 +176,39 @@ pub fn write(
         writeln!(m, "* **b**: geomean wasmc / wasmtime {gb:.3}x (goal ≤ 1.05x: {}); without migration points {gnomig_wt:.3}x", verdict(gb <= 1.05))?;
     }
     writeln!(m, "* wasmc / gcc -O2 (information): geomean {gnat:.2}x\n")?;
+    if !insns.is_empty() {
+        writeln!(m, "Executed instructions with / without migration points, counted by callgrind at each workload's quick size (the same every run, unlike the times above):\n")?;
+        writeln!(
+            m,
+            "| workload | size | wasmc | --no-migration-points | **a: mig cost** |"
+        )?;
+        writeln!(m, "| --- | --- | --- | --- | --- |")?;
+        for r in insns {
+            writeln!(
+                m,
+                "| {} | {} | {} | {} | {:.3}x |",
+                r.name,
+                r.args.join(" "),
+                r.mig,
+                r.nomig,
+                r.mig as f64 / r.nomig as f64
+            )?;
+        }
+        let ratios: Vec<f64> = insns
+            .iter()
+            .map(|r| r.mig as f64 / r.nomig as f64)
+            .collect();
+        let (gi, wi) = (
+            geomean(ratios.iter().copied()),
+            ratios.iter().copied().fold(0.0, f64::max),
+        );
+        writeln!(
+            m,
+            "\n* **a**, in instructions: geomean {gi:.3}x (goal ≤ 1.03x: {}), worst {wi:.3}x (goal ≤ 1.10x: {})\n",
+            verdict(gi <= 1.03),
+            verdict(wi <= 1.10)
+        )?;
+    }
 
     // (c)
     writeln!(m, "## c. Code size\n")?;

@@ -17,6 +17,8 @@ pub struct Workload {
     pub native: PathBuf,
     /// The size argument (full runs take 0.5–5 s natively; `--quick` shrinks it).
     pub args: Vec<String>,
+    /// The quick size argument, whatever the run.
+    pub small_args: Vec<String>,
 }
 
 /// name, full size, quick size. Full sizes were picked for 0.5–1.5 s natively (gcc -O2)
@@ -99,6 +101,7 @@ pub fn all(build: &Path, quick: bool) -> Result<Vec<Workload>> {
             wasm: benches().join(format!("kernels/{name}.wasm")),
             native,
             args: vec![if quick { small } else { full }.into()],
+            small_args: vec![small.into()],
         });
     }
     for p in PROGRAMS {
@@ -121,6 +124,7 @@ pub fn all(build: &Path, quick: bool) -> Result<Vec<Workload>> {
             wasm,
             native,
             args: vec![if quick { p.quick } else { p.full }.into()],
+            small_args: vec![p.quick.into()],
         });
     }
     Ok(out)
