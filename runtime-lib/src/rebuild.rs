@@ -460,12 +460,12 @@ unsafe fn rebuild_frame(
         if loc.loc == Loc::Unknown {
             continue;
         }
-        let (mut j, mut add) = (i, 0u64);
+        let (mut e, mut add) = (extra, 0u64);
         let v = loop {
-            let base = match point.extra(j).1 {
+            let base = match e {
                 Extra::AddConst { base, konst } => {
                     add = add.wrapping_add(table.constant(konst).ok_or(MISMATCH)?);
-                    j = base as usize;
+                    e = point.extra(base as usize).1;
                     continue;
                 }
                 Extra::Vmctx => vmctx,
