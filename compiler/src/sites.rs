@@ -105,10 +105,11 @@ impl ValueSet {
     }
 }
 
-/// Live-out sets of the blocks that hold sites, over the values used in a block other
-/// than the one defining them (the only ones that can be live across a block boundary),
-/// as sorted lists of their indices: sparse, since few values are live at once and
-/// large functions have many blocks.
+/// Liveness over the values used in a block other than the one defining them (the
+/// only ones that can be live across a block boundary): the live-in set of every block,
+/// from which [`LiveOut::add_to`] takes the live-out set of a site's block. Sorted
+/// lists of value indices: sparse, since few values are live at once and large
+/// functions have many blocks.
 struct LiveOut {
     /// The values, by index.
     values: Vec<Value>,
