@@ -21,6 +21,13 @@ pub struct InsnRow {
     pub nomig: u64,
 }
 
+impl InsnRow {
+    /// Instructions with points per instruction without.
+    pub fn ratio(&self) -> f64 {
+        self.mig as f64 / self.nomig as f64
+    }
+}
+
 /// The instructions `exe args` executes, as callgrind counts them.
 fn count(exe: &Path, args: &[String]) -> Result<u64> {
     let mut c = Command::new("valgrind");
@@ -70,7 +77,7 @@ pub fn run(cfg: &Config, exes: &Path, workloads: &[Workload]) -> Result<Vec<Insn
             row.args.join(" "),
             row.mig,
             row.nomig,
-            row.mig as f64 / row.nomig as f64
+            row.ratio()
         );
         rows.push(row);
     }

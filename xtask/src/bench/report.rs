@@ -44,6 +44,14 @@ fn ms(s: &Stats) -> String {
 fn secs(s: &Stats) -> String {
     format!("{:.3} ({:.3}–{:.3})", s.median, s.min, s.max)
 }
+/// The geometric mean of `ratios` and the largest.
+fn geomean_and_worst(ratios: &[f64]) -> (f64, f64) {
+    (
+        geomean(ratios.iter().copied()),
+        ratios.iter().copied().fold(0.0, f64::max),
+    )
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok {
         "met"
@@ -130,10 +138,7 @@ pub fn write(
         .iter()
         .filter_map(|r| r.wasmtime.as_ref().map(|w| r.mig.median / w.median))
         .collect();
-    let (ga, worst) = (
-        geomean(a.iter().copied()),
-        a.iter().copied().fold(0.0, f64::max),
-    );
+    let (ga, worst) = geomean_and_worst(&a);
     let gb = geomean(b.iter().copied());
     writeln!(m, "## a/b. Run time\n")?;
     writeln!(m, "wasmc and `--no-migration-points` and gcc: whole-process wall time (spawn to exit). wasmtime: only the `_start` call, timed inside Python around it on an AOT-compiled module (`Module.deserialize_file`), so wasmtime's start-up and instantiation are not counted (this favours wasmtime slightly). Seconds.\n")?;
@@ -191,17 +196,11 @@ pub fn write(
                 r.args.join(" "),
                 r.mig,
                 r.nomig,
-                r.mig as f64 / r.nomig as f64
+                r.ratio()
             )?;
         }
-        let ratios: Vec<f64> = insns
-            .iter()
-            .map(|r| r.mig as f64 / r.nomig as f64)
-            .collect();
-        let (gi, wi) = (
-            geomean(ratios.iter().copied()),
-            ratios.iter().copied().fold(0.0, f64::max),
-        );
+        let ratios: Vec<f64> = insns.iter().map(InsnRow::ratio).collect();
+        let (gi, wi) = geomean_and_worst(&ratios);
         writeln!(
             m,
             "\n* **a**, in instructions: geomean {gi:.3}x (goal ≤ 1.03x: {}), worst {wi:.3}x (goal ≤ 1.10x: {})\n",
@@ -228,15 +227,11 @@ pub fn write(
             s.exe_mig.0 as f64 / s.exe_nomig.0 as f64
         )?;
     }
-    let gc = geomean(
-        sizes
-            .iter()
-            .map(|s| s.obj_mig.1 as f64 / s.obj_nomig.1 as f64),
-    );
-    let wc = sizes
+    let c: Vec<f64> = sizes
         .iter()
         .map(|s| s.obj_mig.1 as f64 / s.obj_nomig.1 as f64)
-        .fold(0.0, f64::max);
+        .collect();
+    let (gc, wc) = geomean_and_worst(&c);
     writeln!(
         m,
         "\n* **c**: generated code geomean {gc:.2}x (goal ≤ 1.25x: {}; stretch ≤ 1.10x: {}), worst {wc:.2}x (goal ≤ 1.5x: {})\n",
@@ -314,11 +309,11 @@ pub fn write(
         )?;
     }
     if !comp.is_empty() {
-        let ge = geomean(comp.iter().map(|r| r.wasmc.median / r.nomig.median));
-        let we = comp
+        let e: Vec<f64> = comp
             .iter()
             .map(|r| r.wasmc.median / r.nomig.median)
-            .fold(0.0, f64::max);
+            .collect();
+        let (ge, we) = geomean_and_worst(&e);
         let vs: Vec<f64> = comp
             .iter()
             .filter_map(|r| r.wasmtime.as_ref().map(|w| r.wasmc.median / w.median))
