@@ -142,6 +142,26 @@ pub fn take(size: usize) -> Vec<usize> {
     dirty
 }
 
+/// The pages written since the last `take`, and those `memory.grow` added, for the
+/// final stop: unlike [`take`] it leaves them writable, and tracks nothing from here
+/// (the rest of memory stays read-only until [`stop`], which the stopped program does
+/// not need before its state has left).
+pub fn take_last(size: usize) -> Vec<usize> {
+    let tracked = TRACKED.load(SeqCst);
+    let mut dirty = Vec::new();
+    for i in 0..tracked.div_ceil(64) {
+        let w = word(i).load(SeqCst);
+        word(i).store(0, SeqCst);
+        let mut bits = w;
+        while bits != 0 {
+            dirty.push(i * 64 + bits.trailing_zeros() as usize);
+            bits &= bits - 1;
+        }
+    }
+    dirty.extend(tracked..size >> PAGE_SHIFT.load(SeqCst));
+    dirty
+}
+
 /// Stops tracking: memory of `size` bytes is writable again.
 pub fn stop(size: usize) {
     if !ACTIVE.load(SeqCst) {

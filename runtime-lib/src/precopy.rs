@@ -26,9 +26,11 @@ use crate::remote;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-/// The downtime pre-copy aims at: the last round is due when its pages would take no
-/// longer than this.
-const TARGET_NS: u64 = 20_000_000;
+/// The last round is due when its pages would take no longer than this. Small, since
+/// the stop also pays a round trip and the destination's checking and applying: a
+/// round more costs little, a megabyte in the stop costs tens of milliseconds on a
+/// slow (or emulated) destination.
+const TARGET_NS: u64 = 5_000_000;
 /// Rounds before the rest goes stop-and-copy whatever the rate.
 const MAX_ROUNDS: u32 = 10;
 
@@ -193,10 +195,9 @@ pub fn step(uc: *mut u8) {
     let stopped = remote::realtime_ns();
     frames.reverse();
     let mut pages = core::mem::take(&mut p.pending);
-    pages.extend(dirty::take(size));
+    pages.extend(dirty::take_last(size));
     pages.sort_unstable();
     pages.dedup();
-    dirty::stop(size);
     let wasi = crate::wasi::checkpoint_state();
     let sent = checkpoint::send_pages(vm, &mut p.session, &pages, page, false)
         .and_then(|()| wasi.lend(|w| checkpoint::send_segment(vm, &frames, w, &mut p.session, false, stopped)));
@@ -209,5 +210,8 @@ pub fn step(uc: *mut u8) {
     if safe && !remote::keep_going() {
         crate::print::exit(abi_spec::CHECKPOINT_EXIT_CODE);
     }
+    // Only now, off the downtime: making a large memory writable again takes
+    // milliseconds, and nothing writes it while the state leaves.
+    dirty::stop(size);
     remote::finished();
 }

@@ -39,10 +39,10 @@ pub fn harness_mode() -> bool {
     control(b"WASMC_HARNESS") == Some(b"1")
 }
 
-/// libc's `getauxval`, for the one caller that wants it: the `sha2` crate (the migration
-/// stream's MAC) asks for `AT_HWCAP` on aarch64 to use the CPU's SHA-256 instructions.
-/// Without it that code would have to be left out (portable SHA-256 runs a few times
-/// slower, which a migration's MAC over all of memory feels).
+/// libc's `getauxval`, for the one caller that wants it: compiler-builtins' AArch64
+/// outline atomics ask for `AT_HWCAP` to use LSE atomics where the CPU has them. (The
+/// `sha2` crate would ask too, for the SHA-256 instructions, but 0.10 uses them only with
+/// its `asm` feature; see ARCHITECTURE.md on why the portable code is kept.)
 #[cfg(target_arch = "aarch64")]
 #[no_mangle]
 pub extern "C" fn getauxval(key: u64) -> u64 {
