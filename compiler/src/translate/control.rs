@@ -35,6 +35,8 @@ pub struct Frame {
     pub base: usize,
     /// Whether anything reaches `cont`.
     pub cont_reachable: bool,
+    /// A strip-mined loop's state (see `strip`).
+    pub strip: Option<super::strip::Strip>,
 }
 
 impl Frame {
@@ -50,6 +52,7 @@ impl Frame {
             results: results.to_vec(),
             base: 0,
             cont_reachable: false,
+            strip: None,
         }
     }
 
@@ -102,6 +105,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             params,
             results,
             cont_reachable: false,
+            strip: None,
         }
     }
 
@@ -133,7 +137,19 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 f.header = Some(header);
                 self.control.push(f);
                 if points {
+                    let at = self.cur_offset;
                     self.loop_point();
+                    if let Some(c) = self.strips.get(&at).copied() {
+                        let vars = self
+                            .control
+                            .last()
+                            .map(|f| f.header_vars.clone())
+                            .unwrap_or_default();
+                        let s = self.strip_begin(c, &vars);
+                        if let Some(f) = self.control.last_mut() {
+                            f.strip = Some(s);
+                        }
+                    }
                 }
             }
             Operator::If { blockty } => {
@@ -180,10 +196,20 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             }
             Operator::BrIf { relative_depth } => {
                 let cond = self.pop();
-                let next = self.b.create_block();
+                let latch = match self.control.last() {
+                    Some(f) if *relative_depth == 0 => {
+                        f.strip.filter(|s| s.counted.latch == self.cur_offset)
+                    }
+                    _ => None,
+                };
                 let (target, vals) = self.target(*relative_depth);
-                self.b.ins().brif(cond, target, &vals, next, &[]);
-                self.b.switch_to_block(next);
+                if let Some(s) = latch {
+                    self.strip_latch(s, cond, target, &vals);
+                } else {
+                    let next = self.b.create_block();
+                    self.b.ins().brif(cond, target, &vals, next, &[]);
+                    self.b.switch_to_block(next);
+                }
             }
             Operator::BrTable { targets } => {
                 let index = self.pop();

@@ -1,8 +1,9 @@
 //! Migration points: polls, and what makes a frame describable at each point.
 //!
 //! Point 0 is the function entry, then points are numbered in code order: each loop
-//! header (a poll point, so a running loop stops within one iteration) and each call of
-//! a Wasm function (the resume point of every frame below the top).
+//! header (a poll point, so a running loop stops within one iteration, or one strip of
+//! iterations for a counted loop: see `strip`) and each call of a Wasm function (the
+//! resume point of every frame below the top).
 //!
 //! Nothing is generated to *save* or *restore* a frame. A poll loads a word from a poll
 //! page, which the runtime makes unreadable to stop the program; the fault hands it

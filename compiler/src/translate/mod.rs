@@ -12,6 +12,7 @@ mod control;
 mod liveness;
 mod migration;
 mod ops;
+mod strip;
 
 use crate::env::{import_func, ir_type, wasm_signature, Libcall, ModuleEnv};
 use crate::error::CompileError;
@@ -78,6 +79,8 @@ pub struct FuncTranslator<'a, 'b> {
     liveness: liveness::Liveness,
     /// Byte offset of the operator being translated (the key of its migration point).
     cur_offset: usize,
+    /// The counted loops to strip-mine, by the offset of their `loop` (see `strip`).
+    strips: HashMap<usize, strip::Counted>,
 }
 
 pub fn translate_function(
@@ -117,6 +120,11 @@ pub fn translate_function(
     } else {
         liveness::Liveness::all_live()
     };
+    let strips = if env.has_points(func_index) {
+        strip::find(body, &info.types, |f| env.has_points(f))
+    } else {
+        HashMap::new()
+    };
     let arith_locals = if env.canonicalize_nans {
         let locals = arith_locals::local_types(ft.params(), body);
         arith_locals::analyze(body, ft.params().len(), &locals)
@@ -145,6 +153,7 @@ pub fn translate_function(
         points: Points::default(),
         liveness,
         cur_offset: 0,
+        strips,
     };
     t.prologue(ft.params(), ft.results(), body)
         .map_err(|e| codegen_err(e.to_string()))?;

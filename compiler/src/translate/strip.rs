@@ -1,0 +1,445 @@
+//! Strip mining of counted loops: a loop whose only way back is a latch that steps an
+//! induction local by a constant and compares it with a bound the loop never writes
+//! polls once per strip of up to [`STRIP`] iterations, not once per iteration (HotSpot's
+//! loop strip mining does the same for its safepoint polls).
+//!
+//! The loop header stays the migration point, with its poll; after the poll it computes
+//! where the strip ends, a value of the induction local, and enters an inner header
+//! without a poll. The latch goes back to the inner header while the local has not
+//! reached the strip's end, and otherwise evaluates the loop's own condition: back to
+//! the outer header (a poll, the next strip) or out. The hot path so pays a compare
+//! with the strip's end instead of the loop's bound, and no poll; a migration request
+//! waits at most a strip (whose iterations reach every poll nested in them as before).
+//!
+//! A strip's end is chosen so that the inner latch can never keep the loop going where
+//! the loop's condition would stop it, and never for more than [`STRIP`] iterations:
+//! where the bound is near (or the arithmetic could wrap) it is the bound itself or a
+//! value that sends the very first latch to the outer header, which then polls every
+//! iteration as before.
+//!
+//! This module finds the loops (a pass over the operators before translation); the
+//! translator asks [`FuncTranslator::strip_begin`] and [`FuncTranslator::strip_latch`]
+//! to emit them.
+
+use super::FuncTranslator;
+use cranelift_codegen::ir::condcodes::{CondCode as _, IntCC};
+use cranelift_codegen::ir::{self, types, BlockArg, InstBuilder, Value};
+use cranelift_frontend::Variable;
+use std::collections::HashMap;
+use wasmparser::{BlockType, FunctionBody, Operator, ValType};
+
+/// Iterations per strip at most.
+pub const STRIP: i64 = 1024;
+
+/// The largest step a strip takes (so that `STRIP · step` never overflows an i32).
+const MAX_STEP: i64 = 1 << 16;
+
+/// How a counted loop's latch compares the stepped local with its bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmp {
+    /// `i != n`: the step is ±2^k.
+    Ne,
+    /// `i < n` (signed or not): the step is positive.
+    Lt { signed: bool },
+    /// `i > n` (signed or not): the step is negative.
+    Gt { signed: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    Local(u32),
+    Const(i64),
+}
+
+/// A counted loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counted {
+    /// The induction local, and whether it is an i64.
+    pub local: u32,
+    pub wide: bool,
+    pub step: i64,
+    pub cmp: Cmp,
+    pub bound: Bound,
+    /// Offset of the latch's `br_if`.
+    pub latch: usize,
+}
+
+/// An operator as the latch patterns see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Get(u32),
+    Set(u32),
+    Tee(u32),
+    Const(i64, bool),
+    Add(bool),
+    Cmp(IntCC, bool),
+    Other,
+}
+
+fn simplify(op: &Operator<'_>) -> Op {
+    use Operator as O;
+    match *op {
+        O::LocalGet { local_index } => Op::Get(local_index),
+        O::LocalSet { local_index } => Op::Set(local_index),
+        O::LocalTee { local_index } => Op::Tee(local_index),
+        O::I32Const { value } => Op::Const(value as i64, false),
+        O::I64Const { value } => Op::Const(value, true),
+        O::I32Add => Op::Add(false),
+        O::I64Add => Op::Add(true),
+        O::I32Ne => Op::Cmp(IntCC::NotEqual, false),
+        O::I64Ne => Op::Cmp(IntCC::NotEqual, true),
+        O::I32LtS => Op::Cmp(IntCC::SignedLessThan, false),
+        O::I64LtS => Op::Cmp(IntCC::SignedLessThan, true),
+        O::I32LtU => Op::Cmp(IntCC::UnsignedLessThan, false),
+        O::I64LtU => Op::Cmp(IntCC::UnsignedLessThan, true),
+        O::I32GtS => Op::Cmp(IntCC::SignedGreaterThan, false),
+        O::I64GtS => Op::Cmp(IntCC::SignedGreaterThan, true),
+        O::I32GtU => Op::Cmp(IntCC::UnsignedGreaterThan, false),
+        O::I64GtU => Op::Cmp(IntCC::UnsignedGreaterThan, true),
+        _ => Op::Other,
+    }
+}
+
+/// The latch the operators just before a `br_if 0` form, if they are one: the local
+/// stepped by a constant and teed, compared with a bound (either side), or alone
+/// (`br_if` on the local itself: `!= 0`).
+fn latch(w: &[Op], at: usize) -> Option<Counted> {
+    let bound_of = |op: Op, wide: bool| match op {
+        Op::Get(n) => Some(Bound::Local(n)),
+        Op::Const(c, w) if w == wide => Some(Bound::Const(c)),
+        _ => None,
+    };
+    // `local.get i; const c; add; local.tee i` at w[k..k + 4].
+    let step_at = |k: usize| -> Option<(u32, i64, bool)> {
+        match w.get(k..k + 4)? {
+            [Op::Get(i), Op::Const(c, cw), Op::Add(aw), Op::Tee(t)] if i == t && cw == aw => {
+                Some((*i, *c, *aw))
+            }
+            _ => None,
+        }
+    };
+    let (local, step, wide, cc, bound) = match w.len() {
+        n if n >= 6 && step_at(n - 6).is_some() => {
+            // i' = i + c; i' CMP bound
+            let (i, c, wide) = step_at(n - 6)?;
+            let Op::Cmp(cc, cw) = w[n - 1] else {
+                return None;
+            };
+            (i, c, wide && cw, cc, bound_of(w[n - 2], wide)?)
+        }
+        n if n >= 6 && step_at(n - 5).is_some() => {
+            // bound; i' = i + c; bound CMP i' (the same as i' CMP' bound)
+            let (i, c, wide) = step_at(n - 5)?;
+            let Op::Cmp(cc, cw) = w[n - 1] else {
+                return None;
+            };
+            (i, c, wide && cw, cc.swap_args(), bound_of(w[n - 6], wide)?)
+        }
+        n if n >= 4 && step_at(n - 4).is_some() => {
+            // br_if on i' itself: i' != 0 (an i32 only: br_if takes an i32).
+            let (i, c, wide) = step_at(n - 4)?;
+            if wide {
+                return None;
+            }
+            (i, c, false, IntCC::NotEqual, Bound::Const(0))
+        }
+        _ => return None,
+    };
+    if bound == Bound::Local(local) || step == 0 || step.abs() > MAX_STEP {
+        return None;
+    }
+    let cmp = match cc {
+        IntCC::NotEqual if step.unsigned_abs().is_power_of_two() => Cmp::Ne,
+        IntCC::SignedLessThan if step > 0 => Cmp::Lt { signed: true },
+        IntCC::UnsignedLessThan if step > 0 => Cmp::Lt { signed: false },
+        IntCC::SignedGreaterThan if step < 0 => Cmp::Gt { signed: true },
+        IntCC::UnsignedGreaterThan if step < 0 => Cmp::Gt { signed: false },
+        _ => return None,
+    };
+    Some(Counted {
+        local,
+        wide,
+        step,
+        cmp,
+        bound,
+        latch: at,
+    })
+}
+
+struct Frame {
+    /// The loop's offset, for a loop without params.
+    loop_at: Option<usize>,
+    /// Writes to each local inside the frame (loops only).
+    writes: HashMap<u32, u32>,
+    latch: Option<Counted>,
+    /// Another branch back to the loop than the latch.
+    other_back: bool,
+    /// A loop or a call point inside: another point, where a frame must be rebuildable
+    /// while the strip's end (no Wasm value) is live.
+    has_points: bool,
+}
+
+/// The counted loops of `body` that can be strip-mined, by the offset of their `loop`:
+/// innermost loops without call points (a call of a function for which `has_points`),
+/// since a frame stopped at a point inside a strip could not be rebuilt with the strip's
+/// end, which no Wasm value holds.
+pub fn find(
+    body: &FunctionBody<'_>,
+    types: &[wasmparser::FuncType],
+    has_points: impl Fn(u32) -> bool,
+) -> HashMap<usize, Counted> {
+    let mut found = HashMap::new();
+    let Ok(mut reader) = body.get_operators_reader() else {
+        return found;
+    };
+    let mut frames: Vec<Frame> = vec![];
+    let mut window: Vec<Op> = vec![];
+    let frame = |loop_at| Frame {
+        loop_at,
+        writes: HashMap::new(),
+        latch: None,
+        other_back: false,
+        has_points: false,
+    };
+    let inner_point = |frames: &mut Vec<Frame>| frames.iter_mut().for_each(|f| f.has_points = true);
+    // A branch of `depth` from the innermost frame; `latch` if it is one.
+    fn branch(frames: &mut [Frame], depth: u32, latch: Option<Counted>) {
+        let Some(i) = frames.len().checked_sub(1 + depth as usize) else {
+            return;
+        };
+        let f = &mut frames[i];
+        if f.loop_at.is_none() {
+            return;
+        }
+        match latch {
+            Some(l) if depth == 0 && f.latch.is_none() => f.latch = Some(l),
+            _ => f.other_back = true,
+        }
+    }
+    while !reader.eof() {
+        let Ok((op, at)) = reader.read_with_offset() else {
+            return HashMap::new();
+        };
+        let simple = simplify(&op);
+        match &op {
+            Operator::Block { .. } | Operator::If { .. } => frames.push(frame(None)),
+            Operator::Loop { blockty } => {
+                let no_params = match *blockty {
+                    BlockType::Empty | BlockType::Type(_) => true,
+                    BlockType::FuncType(t) => types
+                        .get(t as usize)
+                        .is_some_and(|ft| ft.params().is_empty()),
+                };
+                inner_point(&mut frames);
+                frames.push(frame(no_params.then_some(at as usize)));
+            }
+            Operator::End => {
+                let Some(f) = frames.pop() else { continue };
+                if let (Some(loop_at), Some(l), false, false) =
+                    (f.loop_at, f.latch, f.other_back, f.has_points)
+                {
+                    let written = |n: u32| f.writes.get(&n).copied().unwrap_or(0);
+                    let bound_kept = match l.bound {
+                        Bound::Local(n) => written(n) == 0,
+                        Bound::Const(_) => true,
+                    };
+                    if written(l.local) == 1 && bound_kept {
+                        found.insert(loop_at, l);
+                    }
+                }
+            }
+            Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
+                for f in frames.iter_mut().filter(|f| f.loop_at.is_some()) {
+                    *f.writes.entry(*local_index).or_insert(0) += 1;
+                }
+            }
+            Operator::Br { relative_depth } => branch(&mut frames, *relative_depth, None),
+            Operator::Call { function_index } if has_points(*function_index) => {
+                inner_point(&mut frames)
+            }
+            Operator::CallIndirect { .. } | Operator::CallRef { .. } => inner_point(&mut frames),
+            Operator::BrIf { relative_depth } => {
+                let l = latch(&window, at as usize);
+                branch(&mut frames, *relative_depth, l);
+            }
+            Operator::BrTable { targets } => {
+                for d in targets.targets().flatten().chain([targets.default()]) {
+                    branch(&mut frames, d, None);
+                }
+            }
+            Operator::BrOnNull { relative_depth }
+            | Operator::BrOnNonNull { relative_depth }
+            | Operator::BrOnCast { relative_depth, .. }
+            | Operator::BrOnCastFail { relative_depth, .. } => {
+                branch(&mut frames, *relative_depth, None)
+            }
+            // Exception handling branches to labels in ways not followed here.
+            Operator::TryTable { .. } | Operator::Try { .. } | Operator::Delegate { .. } => {
+                return HashMap::new()
+            }
+            _ => {}
+        }
+        // The window holds the latest run of operators a latch is made of, with
+        // `local.set x; local.get x` taken for `local.tee x`.
+        match (simple, window.last_mut()) {
+            (Op::Other, _) => window.clear(),
+            (Op::Get(x), Some(last)) if *last == Op::Set(x) => *last = Op::Tee(x),
+            _ => {
+                window.push(simple);
+                if window.len() > 6 {
+                    window.remove(0);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// A strip-mined loop being translated.
+#[derive(Clone, Copy)]
+pub struct Strip {
+    pub counted: Counted,
+    /// Where the current strip ends (a value of the induction local).
+    end: Value,
+    /// The header without a poll that the latch goes back to within a strip.
+    inner: ir::Block,
+}
+
+impl<'a, 'b> FuncTranslator<'a, 'b> {
+    fn strip_local(&self, local: u32) -> Variable {
+        self.locals[local as usize].0
+    }
+
+    /// At a counted loop's header, after its poll: computes the strip's end and enters
+    /// the inner header, whose params are the header's `vars`.
+    pub(super) fn strip_begin(&mut self, c: Counted, vars: &[(Variable, ValType)]) -> Strip {
+        let ty = if c.wide { types::I64 } else { types::I32 };
+        let (smax, smin) = if c.wide {
+            (i64::MAX, i64::MIN)
+        } else {
+            (i32::MAX as i64, i32::MIN as i64)
+        };
+        // All ones, as a sign-extended immediate of either width.
+        let umax: i64 = -1;
+        let span = STRIP * c.step.abs();
+        // Immediates of an i32 operation are its 32 bits, zero-extended.
+        let imm = |v: i64| if c.wide { v } else { v & 0xffff_ffff };
+        let i = self.b.use_var(self.strip_local(c.local));
+        let n = match c.bound {
+            Bound::Local(n) => {
+                let v = self.strip_local(n);
+                self.b.use_var(v)
+            }
+            Bound::Const(k) => self.b.ins().iconst(ty, imm(k)),
+        };
+        let end = match c.cmp {
+            Cmp::Ne => {
+                // The distance to the bound in the direction of the step: more than a
+                // strip away, the strip ends a strip on; a multiple of the step within
+                // it, at the bound; else one step on, so that the first latch goes out.
+                let d = if c.step > 0 {
+                    self.b.ins().isub(n, i)
+                } else {
+                    self.b.ins().isub(i, n)
+                };
+                let far = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, d, span);
+                let on = self.b.ins().iadd_imm_s(i, STRIP * c.step);
+                let near = if c.step.abs() == 1 {
+                    n
+                } else {
+                    let rem = self.b.ins().band_imm_s(d, c.step.abs() - 1);
+                    let exact = self.b.ins().icmp_imm_s(IntCC::Equal, rem, 0);
+                    let next = self.b.ins().iadd_imm_s(i, c.step);
+                    self.b.ins().select(exact, n, next)
+                };
+                self.b.ins().select(far, on, near)
+            }
+            Cmp::Lt { signed } | Cmp::Gt { signed } => {
+                let up = matches!(c.cmp, Cmp::Lt { .. });
+                // `ok`: the loop goes on from `i` and no step up to a strip past the
+                // bound can wrap; then a strip past `i`, or the bound if that is nearer.
+                // Else a value that sends the first latch to the outer header.
+                let (before, room, limit, never) = match (up, signed) {
+                    (true, true) => (
+                        IntCC::SignedLessThan,
+                        IntCC::SignedLessThanOrEqual,
+                        smax - span,
+                        smin,
+                    ),
+                    (true, false) => (
+                        IntCC::UnsignedLessThan,
+                        IntCC::UnsignedLessThanOrEqual,
+                        umax - span,
+                        0,
+                    ),
+                    (false, true) => (
+                        IntCC::SignedGreaterThan,
+                        IntCC::SignedGreaterThanOrEqual,
+                        smin + span,
+                        smax,
+                    ),
+                    (false, false) => (
+                        IntCC::UnsignedGreaterThan,
+                        IntCC::UnsignedGreaterThanOrEqual,
+                        span,
+                        umax,
+                    ),
+                };
+                let goes_on = self.b.ins().icmp(before, i, n);
+                let no_wrap = self.b.ins().icmp_imm_s(room, n, limit);
+                let ok = self.b.ins().band(goes_on, no_wrap);
+                let d = if up {
+                    self.b.ins().isub(n, i)
+                } else {
+                    self.b.ins().isub(i, n)
+                };
+                let far_away = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, d, span);
+                let far = self.b.ins().band(ok, far_away);
+                let on = self.b.ins().iadd_imm_s(i, STRIP * c.step);
+                let never = self.b.ins().iconst(ty, imm(never));
+                let near = self.b.ins().select(ok, n, never);
+                self.b.ins().select(far, on, near)
+            }
+        };
+        let inner = self.b.create_block();
+        let args: Vec<BlockArg> = self.var_args(vars);
+        self.b.ins().jump(inner, &args);
+        self.b.switch_to_block(inner);
+        self.var_params(inner, vars);
+        Strip {
+            counted: c,
+            end,
+            inner,
+        }
+    }
+
+    /// The latch of a strip-mined loop, whose `br_if` took `cond`: on within the strip,
+    /// else by the loop's own condition to the outer header (`outer`, with `args`) or
+    /// out.
+    pub(super) fn strip_latch(
+        &mut self,
+        s: Strip,
+        cond: Value,
+        outer: ir::Block,
+        args: &[BlockArg],
+    ) {
+        let i = self.b.use_var(self.strip_local(s.counted.local));
+        let cc = match s.counted.cmp {
+            Cmp::Ne => IntCC::NotEqual,
+            Cmp::Lt { signed: true } => IntCC::SignedLessThan,
+            Cmp::Lt { signed: false } => IntCC::UnsignedLessThan,
+            Cmp::Gt { signed: true } => IntCC::SignedGreaterThan,
+            Cmp::Gt { signed: false } => IntCC::UnsignedGreaterThan,
+        };
+        let within = self.b.ins().icmp(cc, i, s.end);
+        let check = self.b.create_block();
+        let next = self.b.create_block();
+        self.b.ins().brif(within, s.inner, args, check, &[]);
+        self.b.switch_to_block(check);
+        self.b.ins().brif(cond, outer, args, next, &[]);
+        self.b.switch_to_block(next);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,129 @@
+use super::*;
+
+/// The counted loops `find` sees in the last function of `wat`, in loop order.
+fn counted(wat: &str) -> Vec<Option<Counted>> {
+    let bytes = wat::parse_str(wat).unwrap();
+    let mut body = None;
+    for p in wasmparser::Parser::new(0).parse_all(&bytes) {
+        if let wasmparser::Payload::CodeSectionEntry(b) = p.unwrap() {
+            body = Some(b);
+        }
+    }
+    let body = body.unwrap();
+    // Function 0 has points, any other none.
+    let found = find(&body, &[], |f| f == 0);
+    let mut loops = vec![];
+    let mut r = body.get_operators_reader().unwrap();
+    while !r.eof() {
+        let (op, off) = r.read_with_offset().unwrap();
+        if matches!(op, Operator::Loop { .. }) {
+            loops.push(found.get(&(off as usize)).copied());
+        }
+    }
+    loops
+}
+
+fn one(wat: &str) -> Option<Counted> {
+    let v = counted(wat);
+    assert_eq!(v.len(), 1);
+    v[0]
+}
+
+#[test]
+fn the_latch_forms_clang_emits() {
+    // i' = i + 1; i' != n
+    let c = one(r#"(module (func (param i32) (local i32 i32)
+        (loop (local.set 2 (i32.add (local.get 2) (local.get 1)))
+          (br_if 0 (i32.ne (local.tee 1 (i32.add (local.get 1) (i32.const 1))) (local.get 0))))))"#)
+    .expect("counted");
+    assert_eq!(
+        (c.local, c.step, c.cmp, c.bound, c.wide),
+        (1, 1, Cmp::Ne, Bound::Local(0), false)
+    );
+    // n != i' (the bound first), stepping by 2
+    let c = one(r#"(module (func (param i32) (local i32)
+        (loop (br_if 0 (i32.ne (local.get 0) (local.tee 1 (i32.add (local.get 1) (i32.const 2))))))))"#)
+    .expect("counted");
+    assert_eq!((c.step, c.cmp), (2, Cmp::Ne));
+    // br_if on the stepped local itself: a countdown to 0
+    let c = one(r#"(module (func (local i32)
+        (loop (br_if 0 (local.tee 0 (i32.add (local.get 0) (i32.const -1)))))))"#)
+    .expect("counted");
+    assert_eq!((c.step, c.cmp, c.bound), (-1, Cmp::Ne, Bound::Const(0)));
+    // local.set i; local.get i: the same as local.tee i
+    let c = one(r#"(module (func (param i32) (local i32)
+        (loop (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+          (br_if 0 (i32.lt_s (local.get 1) (local.get 0))))))"#)
+    .expect("counted");
+    assert_eq!((c.local, c.cmp), (1, Cmp::Lt { signed: true }));
+    // i64, signed less-than a constant
+    let c = one(r#"(module (func (local i64)
+        (loop (br_if 0 (i64.lt_s (local.tee 0 (i64.add (local.get 0) (i64.const 3))) (i64.const 9000))))))"#)
+    .expect("counted");
+    assert_eq!(
+        (c.step, c.cmp, c.bound, c.wide),
+        (3, Cmp::Lt { signed: true }, Bound::Const(9000), true)
+    );
+    // n > i' is i' < n; a negative step counts down with >
+    let c = one(r#"(module (func (param i32) (local i32)
+        (loop (br_if 0 (i32.gt_u (local.get 0) (local.tee 1 (i32.add (local.get 1) (i32.const 1))))))))"#)
+    .expect("counted");
+    assert_eq!(c.cmp, Cmp::Lt { signed: false });
+    let c = one(r#"(module (func (param i32) (local i32)
+        (loop (br_if 0 (i32.gt_s (local.tee 1 (i32.add (local.get 1) (i32.const -4))) (local.get 0))))))"#)
+    .expect("counted");
+    assert_eq!((c.step, c.cmp), (-4, Cmp::Gt { signed: true }));
+}
+
+#[test]
+fn loops_that_are_not_counted() {
+    let not = |wat: &str| assert_eq!(counted(wat), vec![None], "{wat}");
+    // The bound changes in the loop.
+    not(r#"(module (func (param i32) (local i32)
+        (loop (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+          (br_if 0 (i32.ne (local.tee 1 (i32.add (local.get 1) (i32.const 1))) (local.get 0))))))"#);
+    // The induction local is written elsewhere too.
+    not(r#"(module (func (param i32) (local i32)
+        (loop (local.set 1 (i32.mul (local.get 1) (i32.const 3)))
+          (br_if 0 (i32.ne (local.tee 1 (i32.add (local.get 1) (i32.const 1))) (local.get 0))))))"#);
+    // Another way back to the header.
+    not(r#"(module (func (param i32) (local i32)
+        (loop (br_if 0 (local.get 0))
+          (br_if 0 (i32.ne (local.tee 1 (i32.add (local.get 1) (i32.const 1))) (local.get 0))))))"#);
+    // Counting up to a `>` never stops by it; a step that is not a power of two can
+    // step over an `!=` bound.
+    not(r#"(module (func (param i32) (local i32)
+        (loop (br_if 0 (i32.gt_s (local.tee 1 (i32.add (local.get 1) (i32.const 1))) (local.get 0))))))"#);
+    not(r#"(module (func (param i32) (local i32)
+        (loop (br_if 0 (i32.ne (local.tee 1 (i32.add (local.get 1) (i32.const 3))) (local.get 0))))))"#);
+    // Compared with itself; a latch nested in a block (not the loop's own level).
+    not(r#"(module (func (local i32)
+        (loop (br_if 0 (i32.ne (local.tee 0 (i32.add (local.get 0) (i32.const 1))) (local.get 0))))))"#);
+    not(r#"(module (func (param i32) (local i32)
+        (loop (block (br_if 1 (i32.ne (local.tee 1 (i32.add (local.get 1) (i32.const 1))) (local.get 0)))))))"#);
+}
+
+#[test]
+fn only_innermost_loops_without_call_points() {
+    // The outer loop holds another point (the inner loop's): not strip-mined.
+    let v = counted(
+        r#"(module (func (param i32) (local i32 i32)
+        (loop
+          (local.set 2 (i32.const 0))
+          (loop (br_if 0 (i32.ne (local.tee 2 (i32.add (local.get 2) (i32.const 1))) (local.get 0))))
+          (br_if 0 (i32.ne (local.tee 1 (i32.add (local.get 1) (i32.const 1))) (local.get 0))))))"#,
+    );
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0], None);
+    assert_eq!(v[1].map(|c| c.local), Some(2));
+    // A call of a function with points is a point; of one without, not.
+    let call = |f: u32| {
+        counted(&format!(
+            r#"(module (func) (func) (func (param i32) (local i32)
+            (loop (call {f})
+              (br_if 0 (i32.ne (local.tee 1 (i32.add (local.get 1) (i32.const 1))) (local.get 0))))))"#
+        ))
+    };
+    assert_eq!(call(0), vec![None]);
+    assert!(call(1)[0].is_some());
+}
