@@ -51,9 +51,12 @@ pub struct Config {
     pub wasmc: PathBuf,
     pub work: PathBuf,
     pub wasmtime: bool,
+    /// The commit measured (`report::revision`).
+    pub revision: String,
 }
 
 pub fn run(quick: bool) -> Result<()> {
+    let revision = report::revision(&["benches/RESULTS.md", "benches/checkpoint.png"]);
     step("cargo build --release -p wasmc");
     run_checked(cargo().args(["build", "--release", "-p", "wasmc"]))?;
     let cfg = Config {
@@ -62,6 +65,7 @@ pub fn run(quick: bool) -> Result<()> {
         wasmc: testsuite::target_dir().join("release/wasmc"),
         work: testsuite::target_dir().join("bench"),
         wasmtime: measure::have_wasmtime(),
+        revision,
     };
     if !cfg.wasmtime {
         println!("bench: the wasmtime Python module is missing (pip install wasmtime): no wasmtime columns");

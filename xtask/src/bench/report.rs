@@ -12,6 +12,25 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
+/// What a run measures, taken when it starts, before anything is built (a commit made
+/// while it runs is not what it measured): the short commit, and whether the work tree
+/// differed from it, leaving out the run's own `outputs`.
+pub(crate) fn revision(outputs: &[&str]) -> String {
+    let root = crate::root();
+    let root = root.to_str().unwrap_or(".");
+    let commit = sh("git", &["-C", root, "rev-parse", "--short", "HEAD"]);
+    let dirty = sh(
+        "git",
+        &["-C", root, "status", "--porcelain", "--untracked-files=no"],
+    )
+    .lines()
+    .any(|l| !outputs.iter().any(|o| l.ends_with(o)));
+    match dirty {
+        true => format!("{commit} (with uncommitted changes)"),
+        false => commit,
+    }
+}
+
 pub(crate) fn sh(cmd: &str, args: &[&str]) -> String {
     Command::new(cmd)
         .args(args)
@@ -78,16 +97,6 @@ pub fn write(
     let plot = plot(cfg, ck, &png);
 
     let mut m = String::new();
-    let root = crate::root();
-    let root = root.to_str().unwrap_or(".");
-    let commit = sh("git", &["-C", root, "rev-parse", "--short", "HEAD"]);
-    // The bench's own outputs (the plot is already written) do not count as changes.
-    let dirty = sh(
-        "git",
-        &["-C", root, "status", "--porcelain", "--untracked-files=no"],
-    )
-    .lines()
-    .any(|l| !l.ends_with("benches/RESULTS.md") && !l.ends_with("benches/checkpoint.png"));
     let wt_version = sh(
         &python(),
         &[
@@ -109,15 +118,7 @@ pub fn write(
         sh("uname", &["-srm"])
     )?;
     writeln!(m, "* date: {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]))?;
-    writeln!(
-        m,
-        "* commit: {commit}{}",
-        if dirty {
-            " (with uncommitted changes)"
-        } else {
-            ""
-        }
-    )?;
+    writeln!(m, "* commit: {}", cfg.revision)?;
     writeln!(
         m,
         "* wasmtime (PyPI): {wt_version}; gcc: {}",

@@ -75,6 +75,8 @@ pub fn run(quick: bool) -> Result<()> {
     if !is_root() {
         bail!("continuum needs root: it creates network namespaces and veth links");
     }
+    let revision =
+        crate::bench::report::revision(&["benches/CONTINUUM.md", "benches/continuum.png"]);
     run_checked(cargo().args(["build", "--release", "-p", "wasmc"]))?;
     let wasmc = root().join("target/release/wasmc");
     let dir = root().join("target/continuum");
@@ -123,7 +125,7 @@ pub fn run(quick: bool) -> Result<()> {
         }
     }
     let faults = fault_cases(&ctx)?;
-    report::write(&hops, &faults, quick)
+    report::write(&hops, &faults, quick, &revision)
 }
 
 /// The link a hop from `a` to `b` crosses: the device has only its 4G uplink.

@@ -95,7 +95,7 @@ pub struct Fault {
     pub destination: String,
 }
 
-pub fn write(hops: &[Hop], faults: &[Fault], quick: bool) -> Result<()> {
+pub fn write(hops: &[Hop], faults: &[Fault], quick: bool, revision: &str) -> Result<()> {
     let out = if quick {
         crate::root().join("target/continuum")
     } else {
@@ -116,21 +116,7 @@ pub fn write(hops: &[Hop], faults: &[Fault], quick: bool) -> Result<()> {
         sh("uname", &["-srm"])
     )?;
     writeln!(m, "* date: {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]))?;
-    let root = crate::root();
-    writeln!(
-        m,
-        "* commit: {}",
-        sh(
-            "git",
-            &[
-                "-C",
-                root.to_str().unwrap_or("."),
-                "rev-parse",
-                "--short",
-                "HEAD"
-            ]
-        )
-    )?;
+    writeln!(m, "* commit: {revision}")?;
     writeln!(
         m,
         "* nodes: cloud x86_64 (native), edge aarch64 and device riscv64 (qemu-user), each a network namespace; \
