@@ -140,12 +140,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                     let at = self.cur_offset;
                     self.loop_point();
                     if let Some(c) = self.strips.get(&at).copied() {
-                        let vars = self
-                            .control
-                            .last()
-                            .map(|f| f.header_vars.clone())
-                            .unwrap_or_default();
-                        let s = self.strip_begin(c, &vars);
+                        let s = self.strip_begin(c);
                         if let Some(f) = self.control.last_mut() {
                             f.strip = Some(s);
                         }

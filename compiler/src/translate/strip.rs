@@ -26,7 +26,14 @@ use cranelift_codegen::ir::condcodes::{CondCode as _, IntCC};
 use cranelift_codegen::ir::{self, types, BlockArg, InstBuilder, Value};
 use cranelift_frontend::Variable;
 use std::collections::HashMap;
-use wasmparser::{BlockType, FunctionBody, Operator, ValType};
+use wasmparser::{BlockType, FunctionBody, Operator};
+
+fn max_ops() -> u32 {
+    std::env::var("WASMC_STRIP_MAX_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u32::MAX)
+}
 
 /// Iterations per strip at most.
 pub const STRIP: i64 = 1024;
@@ -177,6 +184,8 @@ struct Frame {
     /// A loop or a call point inside: another point, where a frame must be rebuildable
     /// while the strip's end (no Wasm value) is live.
     has_points: bool,
+    /// Operators inside.
+    ops: u32,
 }
 
 /// The counted loops of `body` that can be strip-mined, by the offset of their `loop`:
@@ -200,6 +209,7 @@ pub fn find(
         latch: None,
         other_back: false,
         has_points: false,
+        ops: 0,
     };
     let inner_point = |frames: &mut Vec<Frame>| frames.iter_mut().for_each(|f| f.has_points = true);
     // A branch of `depth` from the innermost frame; `latch` if it is one.
@@ -221,6 +231,9 @@ pub fn find(
             return HashMap::new();
         };
         let simple = simplify(&op);
+        if let Some(f) = frames.last_mut() {
+            f.ops += 1;
+        }
         match &op {
             Operator::Block { .. } | Operator::If { .. } => frames.push(frame(None)),
             Operator::Loop { blockty } => {
@@ -243,7 +256,7 @@ pub fn find(
                         Bound::Local(n) => written(n) == 0,
                         Bound::Const(_) => true,
                     };
-                    if written(l.local) == 1 && bound_kept {
+                    if written(l.local) == 1 && bound_kept && f.ops <= max_ops() {
                         found.insert(loop_at, l);
                     }
                 }
@@ -311,8 +324,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     }
 
     /// At a counted loop's header, after its poll: computes the strip's end and enters
-    /// the inner header, whose params are the header's `vars`.
-    pub(super) fn strip_begin(&mut self, c: Counted, vars: &[(Variable, ValType)]) -> Strip {
+    /// the inner header.
+    pub(super) fn strip_begin(&mut self, c: Counted) -> Strip {
         let ty = if c.wide { types::I64 } else { types::I32 };
         let (smax, smin) = if c.wide {
             (i64::MAX, i64::MIN)
@@ -355,57 +368,36 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 self.b.ins().select(far, on, near)
             }
             Cmp::Lt { signed } | Cmp::Gt { signed } => {
-                let up = matches!(c.cmp, Cmp::Lt { .. });
-                // `ok`: the loop goes on from `i` and no step up to a strip past the
-                // bound can wrap; then a strip past `i`, or the bound if that is nearer.
-                // Else a value that sends the first latch to the outer header.
-                let (before, room, limit, never) = match (up, signed) {
-                    (true, true) => (
-                        IntCC::SignedLessThan,
-                        IntCC::SignedLessThanOrEqual,
-                        smax - span,
-                        smin,
-                    ),
-                    (true, false) => (
-                        IntCC::UnsignedLessThan,
-                        IntCC::UnsignedLessThanOrEqual,
-                        umax - span,
-                        0,
-                    ),
-                    (false, true) => (
-                        IntCC::SignedGreaterThan,
-                        IntCC::SignedGreaterThanOrEqual,
-                        smin + span,
-                        smax,
-                    ),
-                    (false, false) => (
-                        IntCC::UnsignedGreaterThan,
-                        IntCC::UnsignedGreaterThanOrEqual,
-                        span,
-                        umax,
-                    ),
-                };
-                let goes_on = self.b.ins().icmp(before, i, n);
-                let no_wrap = self.b.ins().icmp_imm_s(room, n, limit);
-                let ok = self.b.ins().band(goes_on, no_wrap);
-                let d = if up {
-                    self.b.ins().isub(n, i)
-                } else {
-                    self.b.ins().isub(i, n)
-                };
-                let far_away = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, d, span);
-                let far = self.b.ins().band(ok, far_away);
+                // Counting up: a strip past `i` (wrapping), or the bound if nearer, and
+                // never past where one more step could wrap, so that the inner latch
+                // never holds where the loop's own condition would not and never runs
+                // more than a strip. Where `i + span` wraps, the end is a small value:
+                // the inner latch then holds for at most a strip past the wrap, or falls
+                // back at once. Counting down, the mirror image.
                 let on = self.b.ins().iadd_imm_s(i, STRIP * c.step);
-                let never = self.b.ins().iconst(ty, imm(never));
-                let near = self.b.ins().select(ok, n, never);
-                self.b.ins().select(far, on, near)
+                let step = c.step.abs();
+                let (last, near) = match (matches!(c.cmp, Cmp::Lt { .. }), signed) {
+                    (true, true) => (smax - step + 1, self.b.ins().smin(n, on)),
+                    (true, false) => (umax - step + 1, self.b.ins().umin(n, on)),
+                    (false, true) => (smin + step - 1, self.b.ins().smax(n, on)),
+                    (false, false) => (step - 1, self.b.ins().umax(n, on)),
+                };
+                let last = self.b.ins().iconst(ty, imm(last));
+                match (matches!(c.cmp, Cmp::Lt { .. }), signed) {
+                    (true, true) => self.b.ins().smin(near, last),
+                    (true, false) => self.b.ins().umin(near, last),
+                    (false, true) => self.b.ins().smax(near, last),
+                    (false, false) => self.b.ins().umax(near, last),
+                }
             }
         };
+        // The inner header is no point: it takes as params only what the loop changes,
+        // which the SSA builder finds when the blocks are sealed (explicit params for
+        // every variable of the point, as the outer header has, would cost a move per
+        // variable on each edge into it).
         let inner = self.b.create_block();
-        let args: Vec<BlockArg> = self.var_args(vars);
-        self.b.ins().jump(inner, &args);
+        self.b.ins().jump(inner, &[]);
         self.b.switch_to_block(inner);
-        self.var_params(inner, vars);
         Strip {
             counted: c,
             end,
@@ -434,7 +426,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let within = self.b.ins().icmp(cc, i, s.end);
         let check = self.b.create_block();
         let next = self.b.create_block();
-        self.b.ins().brif(within, s.inner, args, check, &[]);
+        self.b.ins().brif(within, s.inner, &[], check, &[]);
         self.b.switch_to_block(check);
         self.b.ins().brif(cond, outer, args, next, &[]);
         self.b.switch_to_block(next);
