@@ -9,13 +9,15 @@
 //! reached the strip's end, and otherwise evaluates the loop's own condition: back to
 //! the outer header (a poll, the next strip) or out. The hot path so pays a compare
 //! with the strip's end instead of the loop's bound, and no poll; a migration request
-//! waits at most a strip (whose iterations reach every poll nested in them as before).
+//! waits at most a strip. Only innermost loops without call points qualify: a frame
+//! stopped at a point inside a strip would hold the strip's end, which no Wasm value
+//! does, and could not be rebuilt.
 //!
 //! A strip's end is chosen so that the inner latch can never keep the loop going where
 //! the loop's condition would stop it, and never for more than [`STRIP`] iterations:
-//! where the bound is near (or the arithmetic could wrap) it is the bound itself or a
-//! value that sends the very first latch to the outer header, which then polls every
-//! iteration as before.
+//! where the bound is near it is the bound itself, and where stepping could wrap a value
+//! that lets the inner latch run at most a strip, or sends the very first latch to the
+//! outer header, which then polls every iteration as before.
 //!
 //! This module finds the loops (a pass over the operators before translation); the
 //! translator asks [`FuncTranslator::strip_begin`] and [`FuncTranslator::strip_latch`]
@@ -27,13 +29,6 @@ use cranelift_codegen::ir::{self, types, BlockArg, InstBuilder, Value};
 use cranelift_frontend::Variable;
 use std::collections::HashMap;
 use wasmparser::{BlockType, FunctionBody, Operator};
-
-fn max_ops() -> u32 {
-    std::env::var("WASMC_STRIP_MAX_OPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(u32::MAX)
-}
 
 /// Iterations per strip at most.
 pub const STRIP: i64 = 1024;
@@ -184,8 +179,6 @@ struct Frame {
     /// A loop or a call point inside: another point, where a frame must be rebuildable
     /// while the strip's end (no Wasm value) is live.
     has_points: bool,
-    /// Operators inside.
-    ops: u32,
 }
 
 /// The counted loops of `body` that can be strip-mined, by the offset of their `loop`:
@@ -209,7 +202,6 @@ pub fn find(
         latch: None,
         other_back: false,
         has_points: false,
-        ops: 0,
     };
     let inner_point = |frames: &mut Vec<Frame>| frames.iter_mut().for_each(|f| f.has_points = true);
     // A branch of `depth` from the innermost frame; `latch` if it is one.
@@ -231,9 +223,6 @@ pub fn find(
             return HashMap::new();
         };
         let simple = simplify(&op);
-        if let Some(f) = frames.last_mut() {
-            f.ops += 1;
-        }
         match &op {
             Operator::Block { .. } | Operator::If { .. } => frames.push(frame(None)),
             Operator::Loop { blockty } => {
@@ -256,7 +245,7 @@ pub fn find(
                         Bound::Local(n) => written(n) == 0,
                         Bound::Const(_) => true,
                     };
-                    if written(l.local) == 1 && bound_kept && f.ops <= max_ops() {
+                    if written(l.local) == 1 && bound_kept {
                         found.insert(loop_at, l);
                     }
                 }
