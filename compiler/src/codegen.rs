@@ -228,6 +228,7 @@ pub fn compile_ir(
     id: FuncId,
     cx: &mut Contexts,
     points: &mut [crate::translate::PointSites],
+    keep: &[cranelift_codegen::ir::Value],
 ) -> Result<CompiledFunc, CompileError> {
     let Contexts { ctx, regalloc } = cx;
     ctx.clear();
@@ -238,15 +239,13 @@ pub fn compile_ir(
         message: format!("{e:?}"),
     };
     let owned;
-    let compiled = if points.is_empty() {
-        ctx.compile(isa, &mut ControlPlane::default())
-            .map_err(|e| codegen_err(e.inner))?;
-        ctx.compiled_code().expect("compiled just now")
-    } else {
+    let compiled = {
         // Our own pass sequence, so that point blocks keep their parameters, then what
         // is live at each site is labelled on the optimised code (`sites`).
-        crate::sites::optimize(ctx, isa).map_err(codegen_err)?;
-        crate::sites::analyze(ctx, points);
+        crate::sites::optimize(ctx, isa, points, keep).map_err(codegen_err)?;
+        if !points.is_empty() {
+            crate::sites::analyze(ctx, points);
+        }
         let stencil = isa
             .compile_function(
                 &ctx.func,
@@ -330,6 +329,7 @@ pub fn compile_functions(
                     symbols.funcs[index as usize],
                     cx,
                     &mut t.points,
+                    &t.keep_params,
                 )
             },
         )

@@ -97,6 +97,7 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
             symbols.funcs[f as usize],
             &mut cx,
             &mut [],
+            &[],
         )
         .map_err(with_names)?;
         codegen::define_compiled(&mut module, symbols.funcs[f as usize], &c)?;
@@ -105,7 +106,7 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     let trampolines = crate::exports::declare_trampolines(&mut module, &info)?;
     for &(ty, id) in &trampolines {
         let ir = crate::exports::trampoline(&info, ty, &*isa, &mut fctx);
-        let c = codegen::compile_ir(&*isa, opts.target, ir, u32::MAX, id, &mut cx, &mut [])
+        let c = codegen::compile_ir(&*isa, opts.target, ir, u32::MAX, id, &mut cx, &mut [], &[])
             .map_err(with_names)?;
         codegen::define_compiled(&mut module, id, &c)?;
     }
@@ -118,6 +119,7 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
         declared.init,
         &mut cx,
         &mut [],
+        &[],
     )
     .map_err(with_names)?;
     codegen::define_compiled(&mut module, declared.init, &c)?;

@@ -19,6 +19,7 @@ pub mod init;
 pub mod inspect;
 pub mod link;
 pub mod module_info;
+pub mod phis;
 pub mod receive;
 pub mod sites;
 pub mod translate;

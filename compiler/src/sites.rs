@@ -6,9 +6,10 @@
 //! (no restore code per point). That is sound only if every value live at a site is
 //! either one of the point's Wasm values or can be recomputed without them. The
 //! translator makes the point's variables explicit parameters of the site's block, and
-//! [`optimize`] keeps them (it leaves out `remove_constant_phis`), so what else is live
-//! there are values the function computed from the vmctx: the vmctx itself, read-only
-//! loads from it (the memory base), constants the optimiser hoisted. [`analyze`] finds
+//! [`optimize`] keeps them (its constant-phi removal, `phis`, leaves them alone), so
+//! what else is live there are values the function computed from the vmctx: the vmctx
+//! itself, read-only loads from it (the memory base), constants the optimiser hoisted.
+//! [`analyze`] finds
 //! them with a liveness pass over the optimised code and names each one ([`Source`]);
 //! anything else makes the site [`Source::Unknown`], and the runtime never stops a
 //! frame there.
@@ -47,15 +48,29 @@ pub enum Source {
 /// float registers on x86_64; more on aarch64 and riscv64).
 const MAX_REGISTER_RESULTS: usize = 2;
 
-/// `Context::optimize` without `remove_constant_phis`, which would turn the explicit
-/// parameters of point blocks into aliases of their single incoming value (a call
-/// block has one predecessor, a loop header often passes a variable through
-/// unchanged), and with them lose the one place each Wasm value lives at the site.
-pub fn optimize(ctx: &mut Context, isa: &dyn TargetIsa) -> CodegenResult<()> {
+/// `Context::optimize` with our own constant-phi removal (`phis`), which leaves the
+/// explicit parameters of point blocks alone: Cranelift's would turn them into aliases
+/// of their single incoming value (a call block has one predecessor, a loop header
+/// often passes a variable through unchanged), and with them lose the one place each
+/// Wasm value lives at the site. `keep` are other parameters to leave alone (the
+/// translator's, [`crate::translate::Translated::keep_params`]).
+pub fn optimize(
+    ctx: &mut Context,
+    isa: &dyn TargetIsa,
+    points: &[PointSites],
+    keep: &[Value],
+) -> CodegenResult<()> {
     ctx.verify_if(isa)?;
     ctx.compute_cfg();
     ctx.compute_domtree();
     ctx.eliminate_unreachable_code(isa)?;
+    let mut kept = keep.to_vec();
+    for p in points {
+        for site in &p.sites {
+            kept.extend_from_slice(&site.values);
+        }
+    }
+    crate::phis::remove_constant(&mut ctx.func, &kept);
     ctx.func.dfg.resolve_all_aliases();
     if isa.flags().opt_level() != OptLevel::None {
         ctx.egraph_pass(isa, &mut ControlPlane::default())?;

@@ -47,6 +47,9 @@ pub struct Translated {
     /// (none without points); `describe` turns them into the points table once the
     /// code is compiled.
     pub points: Vec<migration::PointSites>,
+    /// Block parameters the optimiser must keep although they receive one value
+    /// (`phis`): those that carry a float result to its NaN check.
+    pub keep_params: Vec<Value>,
 }
 
 pub struct FuncTranslator<'a, 'b> {
@@ -81,6 +84,8 @@ pub struct FuncTranslator<'a, 'b> {
     cur_offset: usize,
     /// The counted loops to strip-mine, by the offset of their `loop` (see `strip`).
     strips: HashMap<usize, strip::Counted>,
+    /// See [`Translated::keep_params`].
+    keep_params: Vec<Value>,
 }
 
 pub fn translate_function(
@@ -154,6 +159,7 @@ pub fn translate_function(
         liveness,
         cur_offset: 0,
         strips,
+        keep_params: vec![],
     };
     t.prologue(ft.params(), ft.results(), body)
         .map_err(|e| codegen_err(e.to_string()))?;
@@ -173,12 +179,16 @@ pub fn translate_function(
             },
         })?;
     }
-    let points = t.finish();
+    let (points, keep_params) = t.finish();
     func.name = ir::UserFuncName::user(
         crate::env::NS_FUNC,
         env.symbols.funcs[func_index as usize].as_u32(),
     );
-    Ok(Translated { func, points })
+    Ok(Translated {
+        func,
+        points,
+        keep_params,
+    })
 }
 
 #[derive(Debug)]
@@ -309,7 +319,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         )
     }
 
-    fn finish(mut self) -> Vec<migration::PointSites> {
+    fn finish(mut self) -> (Vec<migration::PointSites>, Vec<Value>) {
         // Epilogue shared by every return: give the frame back to the depth counter.
         self.b.switch_to_block(self.exit);
         let charge = self.env.depth_charge(self.func_index);
@@ -326,7 +336,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let points = std::mem::take(&mut self.points);
         let sites = points.into_sites(|var| self.holds_arith(var));
         self.b.finalize(self.env.frontend_config);
-        sites
+        (sites, self.keep_params)
     }
 
     fn zero(&mut self, ty: ValType) -> Value {
@@ -433,8 +443,24 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// `v`, or the canonical NaN if `v` is a NaN: a compare and a branch to a cold
     /// block that is not taken, off the data path. (A `select` would make x86-64 jump
     /// over a move in the common case; a taken branch per float result costs more.)
+    ///
+    /// The check reads `v` through a block parameter that the optimiser keeps
+    /// (`keep_params`). Instruction selection merges a load into the arithmetic that
+    /// uses it only if every value computed from the load is used once, and a
+    /// parameter is where it stops looking: so `c[j] + a * b[j]` still reads both
+    /// operands from memory in its `mulsd` and `addsd` (matmul ran 16% fewer
+    /// instructions). The jump to the parameter's block falls through.
     fn canonical_nan(&mut self, v: Value) -> Value {
         let ty = self.b.func.dfg.value_type(v);
+        let check = self.b.create_block();
+        let v = {
+            let p = self.b.append_block_param(check, ty);
+            self.b.ins().jump(check, &[ir::BlockArg::Value(v)]);
+            self.b.seal_block(check);
+            self.b.switch_to_block(check);
+            self.keep_params.push(p);
+            p
+        };
         let is_nan = self.b.ins().fcmp(ir::condcodes::FloatCC::Unordered, v, v);
         let cold = self.b.create_block();
         self.b.set_cold_block(cold);

@@ -1,0 +1,220 @@
+//! Constant-phi removal that leaves chosen block parameters alone.
+//!
+//! Cranelift's `remove_constant_phis` deletes every block parameter that receives the
+//! same value on all incoming edges and renames it to that value. The SSA builder
+//! gives a loop header a parameter for every variable the loop reads, so most of them
+//! are constant phis, and without the pass the register allocator carries each one
+//! through the loop (bzip2 ran 10% more instructions). But two kinds of parameter
+//! must stay:
+//!
+//! * the explicit parameters of migration-point blocks, the one place each Wasm value
+//!   of the point lives at its site (`sites`, `translate::migration`);
+//! * the parameter through which a float result reaches its NaN check
+//!   (`FuncTranslator::canonical_nan`): a value used once keeps the loads it was
+//!   computed from foldable into the arithmetic on x86-64, and the check's two uses
+//!   fall on the parameter, which instruction selection does not look through.
+//!
+//! So this is the same analysis with those parameters counted as ordinary values, as
+//! Cranelift counts the entry block's: a forward dataflow over block parameters on a
+//! lattice of no value yet, one value, many values, to a fixed point; then every
+//! parameter with one value is removed from its block and from each branch to it, and
+//! becomes an alias of that value. The value dominates the block, since every path to
+//! it carries that value (or parameters that carry it).
+
+use cranelift_codegen::entity::SecondaryMap;
+use cranelift_codegen::ir::{Block, BlockArg, Function, Inst, Value};
+
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+enum Abs {
+    /// Not a parameter this pass may remove: it stands for itself.
+    #[default]
+    Fixed,
+    /// No incoming value seen yet.
+    Nothing,
+    One(Value),
+    Many,
+}
+
+impl Abs {
+    fn join(self, other: Abs) -> Abs {
+        match (self, other) {
+            (Abs::Nothing, x) | (x, Abs::Nothing) => x,
+            (Abs::One(a), Abs::One(b)) if a == b => Abs::One(a),
+            _ => Abs::Many,
+        }
+    }
+}
+
+/// A branch to a block with parameters: its arguments are `args[start..start + len]`
+/// (`None` for an argument that is not a value).
+struct Edge {
+    inst: Inst,
+    index: usize,
+    block: Block,
+    start: usize,
+}
+
+/// Removes the constant parameters of `func`'s blocks, except the entry block's and
+/// those in `keep`.
+pub fn remove_constant(func: &mut Function, keep: &[Value]) {
+    let Some(entry) = func.layout.entry_block() else {
+        return;
+    };
+    let mut abs: SecondaryMap<Value, Abs> = SecondaryMap::new();
+    let mut edges = vec![];
+    let mut args: Vec<Option<Value>> = vec![];
+    for block in func.layout.blocks() {
+        if block != entry {
+            for &p in func.dfg.block_params(block) {
+                abs[p] = Abs::Nothing;
+            }
+        }
+        let Some(inst) = func.layout.last_inst(block) else {
+            continue;
+        };
+        let dests = func.dfg.insts[inst]
+            .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables);
+        for (index, dest) in dests.iter().enumerate() {
+            let start = args.len();
+            args.extend(dest.args(&func.dfg.value_lists).map(|a| match a {
+                BlockArg::Value(v) => Some(func.dfg.resolve_aliases(v)),
+                _ => None,
+            }));
+            if args.len() > start {
+                edges.push(Edge {
+                    inst,
+                    index,
+                    block: dest.block(&func.dfg.value_lists),
+                    start,
+                });
+            }
+        }
+    }
+    for &v in keep {
+        abs[func.dfg.resolve_aliases(v)] = Abs::Fixed;
+    }
+
+    loop {
+        let mut changed = false;
+        for e in &edges {
+            for (k, &formal) in func.dfg.block_params(e.block).iter().enumerate() {
+                let old = abs[formal];
+                if old == Abs::Fixed {
+                    continue;
+                }
+                let actual = match args[e.start + k] {
+                    Some(v) => match abs[v] {
+                        Abs::Fixed => Abs::One(v),
+                        a => a,
+                    },
+                    None => Abs::Many,
+                };
+                let new = old.join(actual);
+                if new != old {
+                    abs[formal] = new;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+
+    // Arguments first, while the blocks still have every parameter to index them by.
+    let removed = |abs: &SecondaryMap<Value, Abs>, p: Value| matches!(abs[p], Abs::One(_));
+    for e in &edges {
+        let formals = func.dfg.block_params(e.block);
+        let gone: Vec<usize> = (0..formals.len())
+            .filter(|&k| removed(&abs, formals[k]))
+            .collect();
+        if gone.is_empty() {
+            continue;
+        }
+        let dfg = &mut func.dfg;
+        let call = &mut dfg.insts[e.inst]
+            .branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)[e.index];
+        for &k in gone.iter().rev() {
+            call.remove(k, &mut dfg.value_lists);
+        }
+    }
+    let blocks: Vec<Block> = func.layout.blocks().collect();
+    for block in blocks {
+        // From the right: removing a parameter slides those after it.
+        let formals: Vec<Value> = func.dfg.block_params(block).to_vec();
+        for &p in formals.iter().rev() {
+            if let Abs::One(v) = abs[p] {
+                func.dfg.remove_block_param(p);
+                func.dfg.change_to_alias(p, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remove_constant;
+    use cranelift_codegen::ir::{
+        types, AbiParam, Function, InstBuilder, Signature, UserFuncName, Value,
+    };
+    use cranelift_codegen::isa::CallConv;
+    use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+
+    /// `block0(a, b)`, then a loop `block1(p, q)` entered with `(a, a)` whose back edge
+    /// passes `(p, b)`: `p` only ever holds `a`, `q` holds `a` or `b`. Returns the
+    /// function and `p`.
+    fn loop_fn() -> (Function, Value) {
+        let mut sig = Signature::new(CallConv::SystemV);
+        sig.params.push(AbiParam::new(types::I32));
+        sig.params.push(AbiParam::new(types::I32));
+        sig.returns.push(AbiParam::new(types::I32));
+        let mut func = Function::with_name_signature(UserFuncName::user(0, 0), sig);
+        let mut fctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+        let (b0, b1, b2) = (b.create_block(), b.create_block(), b.create_block());
+        b.append_block_params_for_function_params(b0);
+        let p = b.append_block_param(b1, types::I32);
+        let q = b.append_block_param(b1, types::I32);
+        b.switch_to_block(b0);
+        let (a, bb) = (b.block_params(b0)[0], b.block_params(b0)[1]);
+        b.ins().jump(b1, &[a.into(), a.into()]);
+        b.switch_to_block(b1);
+        let sum = b.ins().iadd(p, q);
+        b.ins().brif(sum, b1, &[p.into(), bb.into()], b2, &[]);
+        b.switch_to_block(b2);
+        b.ins().return_(&[sum]);
+        b.seal_all_blocks();
+        b.finalize(cranelift_codegen::isa::TargetFrontendConfig {
+            default_call_conv: CallConv::SystemV,
+            pointer_width: target_lexicon::PointerWidth::U64,
+            page_size_align_log2: 12,
+        });
+        (func, p)
+    }
+
+    fn params_of_loop(func: &Function) -> usize {
+        let b1 = func.layout.blocks().nth(1).unwrap();
+        func.dfg.block_params(b1).len()
+    }
+
+    #[test]
+    fn a_parameter_with_one_value_becomes_that_value() {
+        let (mut func, p) = loop_fn();
+        remove_constant(&mut func, &[]);
+        assert_eq!(params_of_loop(&func), 1, "{}", func.display());
+        let a = func.dfg.block_params(func.layout.entry_block().unwrap())[0];
+        assert_eq!(func.dfg.resolve_aliases(p), a);
+        cranelift_codegen::verify_function(
+            &func,
+            &cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder()),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_kept_parameter_stays() {
+        let (mut func, p) = loop_fn();
+        remove_constant(&mut func, &[p]);
+        assert_eq!(params_of_loop(&func), 2, "{}", func.display());
+    }
+}
