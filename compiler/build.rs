@@ -45,8 +45,11 @@ fn main() {
         let ok = installed.as_ref().is_some_and(|d| d.exists())
             && build_runtime(&cargo, root, &out, triple, &archive);
         if ok {
+            // Hashed here, not at run time: hashing 5 MB took every compile ~5 ms and
+            // paged in the whole archive even when the cached copy was current.
+            let hash = fnv(&std::fs::read(&archive).unwrap());
             code += &format!(
-                "    if triple == {triple:?} {{ return Some(include_bytes!({:?})); }}\n",
+                "    if triple == {triple:?} {{ return Some((include_bytes!({:?}), {hash:#018x})); }}\n",
                 archive.display().to_string()
             );
         } else {
@@ -63,7 +66,7 @@ fn main() {
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     let src = format!(
-        "/// The runtime archive for `triple`, if it was built with this wasmc.\npub fn runtime_archive(triple: &str) -> Option<&'static [u8]> {{\n{code}    let _ = triple;\n    None\n}}\n\n/// rust-lld of the toolchain wasmc was built with (empty if none).\npub const BUILD_RUST_LLD: &str = {rust_lld:?};\n"
+        "/// The runtime archive for `triple`, if it was built with this wasmc, and its FNV-1a hash.\npub fn runtime_archive(triple: &str) -> Option<(&'static [u8], u64)> {{\n{code}    let _ = triple;\n    None\n}}\n\n/// rust-lld of the toolchain wasmc was built with (empty if none).\npub const BUILD_RUST_LLD: &str = {rust_lld:?};\n"
     );
     std::fs::write(out.join("embedded.rs"), src).unwrap();
 }
@@ -100,4 +103,11 @@ fn build_runtime(cargo: &str, root: &Path, out: &Path, triple: &str, archive: &P
             "building the wasmc runtime (runtime-lib) for {triple} failed; see the errors above"
         ),
     }
+}
+
+/// 64-bit FNV-1a: names the cache directory of an archive's contents.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100000001b3)
+    })
 }

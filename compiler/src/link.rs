@@ -13,14 +13,14 @@ mod embedded {
 /// Writes the runtime archive for `arch` into wasmc's cache (once per wasmc build) and
 /// returns its path.
 pub fn runtime_archive(arch: Arch) -> anyhow::Result<PathBuf> {
-    let Some(bytes) = embedded::runtime_archive(arch.triple()) else {
+    let Some((bytes, hash)) = embedded::runtime_archive(arch.triple()) else {
         bail!(
             "this wasmc was built without the {arch} runtime: run `rustup target add {}` (or `cargo xtask setup`) and rebuild wasmc",
             arch.triple()
         );
     };
     let dir = cache_dir()
-        .join(format!("{}-{:016x}", env!("CARGO_PKG_VERSION"), fnv(bytes)))
+        .join(format!("{}-{hash:016x}", env!("CARGO_PKG_VERSION")))
         .join(arch.triple());
     let path = dir.join("libwasmc_rt.a");
     if std::fs::metadata(&path)
@@ -45,12 +45,6 @@ fn cache_dir() -> PathBuf {
         return PathBuf::from(h).join(".cache/wasmc");
     }
     std::env::temp_dir().join("wasmc-cache")
-}
-
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x100000001b3)
-    })
 }
 
 #[derive(Debug, Clone)]

@@ -46,7 +46,7 @@ pub enum Source {
 
 /// The most results a call returns in registers on every ISA (two integer and two
 /// float registers on x86_64; more on aarch64 and riscv64).
-const MAX_REGISTER_RESULTS: usize = 2;
+pub const MAX_REGISTER_RESULTS: usize = 2;
 
 /// `Context::optimize` with our own constant-phi removal (`phis`), which leaves the
 /// explicit parameters of point blocks alone: Cranelift's would turn them into aliases

@@ -9,6 +9,7 @@
 
 mod arith_locals;
 mod control;
+mod covered;
 mod liveness;
 mod migration;
 mod ops;
@@ -86,6 +87,8 @@ pub struct FuncTranslator<'a, 'b> {
     strips: HashMap<usize, strip::Counted>,
     /// See [`Translated::keep_params`].
     keep_params: Vec<Value>,
+    /// Loops that need no poll, by the offset of their `loop` (see `covered`).
+    covered: std::collections::HashSet<usize>,
 }
 
 pub fn translate_function(
@@ -125,10 +128,18 @@ pub fn translate_function(
     } else {
         liveness::Liveness::all_live()
     };
-    let strips = if env.has_points(func_index) {
-        strip::find(body, &info.types, |f| env.has_points(f))
+    let (strips, covered) = if env.has_points(func_index) {
+        (
+            strip::find(body, &info.types, |f| env.has_points(f)),
+            // A call of a function with its results in memory is no site a frame can
+            // be rebuilt at (`sites`): the program could not stop at its entry.
+            covered::find(body, |f| {
+                env.has_points(f)
+                    && info.func_type(f).results().len() <= crate::sites::MAX_REGISTER_RESULTS
+            }),
+        )
     } else {
-        HashMap::new()
+        Default::default()
     };
     let arith_locals = if env.canonicalize_nans {
         let locals = arith_locals::local_types(ft.params(), body);
@@ -160,6 +171,7 @@ pub fn translate_function(
         cur_offset: 0,
         strips,
         keep_params: vec![],
+        covered,
     };
     t.prologue(ft.params(), ft.results(), body)
         .map_err(|e| codegen_err(e.to_string()))?;
