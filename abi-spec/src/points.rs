@@ -18,6 +18,7 @@
 //! u32 num_points
 //! u32 num_saves
 //! u32 num_consts
+//! u32 depth_charge                what the function's entry takes from the depth
 //! u32 offset[num_points]          of each record, from the start of the table
 //! save[num_saves]:   u32 reg, i32 fp_offset
 //! const[num_consts]: u64 bits
@@ -40,7 +41,10 @@
 //! `reg` (a [`Loc::Reg`] number) at `fp + fp_offset`; the caller's frame pointer and
 //! return address are at `fp` and `fp + 8` on every ISA. The *extras* are the other
 //! values live at the site, which a rebuilt frame needs too: each is at `loc` and is an
-//! [`Extra`] (`source` its kind, `data` its operand).
+//! [`Extra`] (`source` its kind, `data` its operand). `depth_charge` is what the
+//! function subtracts from the call-depth argument it is entered with before passing it
+//! on (0 outside recursion), so a frame rebuilt below enters its callee with the depth
+//! the call would have passed (SPEC.md §2.3).
 
 extern crate alloc;
 
@@ -170,6 +174,8 @@ pub enum Extra {
     AddConst { base: u16, konst: u16 },
     /// The point's Wasm value `index`, kept here as well as where the site says.
     Value(u16),
+    /// The call-depth argument the frame's function was entered with.
+    Depth,
     /// Something the compiler cannot name: no frame stops at this site.
     Unknown,
 }
@@ -184,6 +190,7 @@ impl Extra {
             Extra::VmLoad32(off) => (4, off as u32),
             Extra::AddConst { base, konst } => (5, base as u32 | (konst as u32) << 16),
             Extra::Value(i) => (6, i as u32),
+            Extra::Depth => (7, 0),
         }
     }
 
@@ -199,6 +206,7 @@ impl Extra {
                 konst: (data >> 16) as u16,
             },
             6 => Extra::Value(u16::try_from(data).ok()?),
+            7 => Extra::Depth,
             _ => return None,
         })
     }
@@ -222,9 +230,11 @@ pub struct TableDesc<'a> {
     /// Callee-saved registers the prologue stores: (register number, offset from fp).
     pub saves: &'a [(u8, i32)],
     pub consts: &'a [u64],
+    /// What the function's entry takes from its call-depth argument.
+    pub depth_charge: u32,
 }
 
-const HEADER: usize = 16;
+const HEADER: usize = 20;
 
 const RECORD_HEADER: usize = 16;
 
@@ -240,6 +250,7 @@ pub fn encode(t: &TableDesc) -> Vec<u8> {
     put(&mut out, t.points.len() as u32);
     put(&mut out, t.saves.len() as u32);
     put(&mut out, t.consts.len() as u32);
+    put(&mut out, t.depth_charge);
     let mut offset = HEADER + 4 * t.points.len() + 8 * t.saves.len() + 8 * t.consts.len();
     for p in t.points {
         put(&mut out, offset as u32);
@@ -299,6 +310,7 @@ pub struct PointTable<'a> {
     num_points: u32,
     num_saves: u32,
     num_consts: u32,
+    depth_charge: u32,
 }
 
 /// One point as the runtime reads it.
@@ -386,6 +398,7 @@ impl<'a> PointTable<'a> {
             num_points: word(bytes, 4)?,
             num_saves: word(bytes, 8)?,
             num_consts: word(bytes, 12)?,
+            depth_charge: word(bytes, 16)?,
         };
         let fixed = (HEADER as u64)
             + 4 * table.num_points as u64
@@ -399,6 +412,11 @@ impl<'a> PointTable<'a> {
 
     pub fn len(&self) -> u32 {
         self.num_points
+    }
+
+    /// What the function's entry takes from its call-depth argument.
+    pub fn depth_charge(&self) -> u32 {
+        self.depth_charge
     }
 
     pub fn is_empty(&self) -> bool {
@@ -565,6 +583,7 @@ mod tests {
             (at(Loc::Frame(-24)), Extra::AddConst { base: 1, konst: 0 }),
             (at(Loc::Reg(40)), Extra::VmLoad32(96)),
             (at(Loc::Reg(3)), Extra::Const(0)),
+            (at(Loc::Frame(-32)), Extra::Depth),
         ];
         let points = [
             PointDesc {
@@ -607,6 +626,7 @@ mod tests {
             points: &points,
             saves: &[(3, -8), (44, -16)],
             consts: &[u64::MAX - 1],
+            depth_charge: 3,
         });
         assert_eq!(bytes.len() % 4, 0);
         let t = PointTable::new(&bytes).expect("well-formed");
@@ -638,6 +658,7 @@ mod tests {
         assert_eq!(t.save(1), Some((44, -16)));
         assert_eq!(t.save(2), None);
         assert_eq!(t.constant(0), Some(u64::MAX - 1));
+        assert_eq!(t.depth_charge(), 3);
         assert_eq!(t.poll_at(20).map(|(k, _)| k), Some(1));
         assert_eq!(t.poll_at(44).map(|(k, _)| k), None, "a call is not a poll");
         assert_eq!(
@@ -670,10 +691,11 @@ mod tests {
             points: &points,
             saves: &[],
             consts: &[5],
+            depth_charge: 0,
         });
         assert!(PointTable::new(&bytes).is_some());
-        // header 16, one offset, one const: the record starts at 28.
-        let rec = 28;
+        // header 20, one offset, one const: the record starts at 32.
+        let rec = 32;
         let site = rec + 16 + 4;
         assert!(
             PointTable::new(&bytes[..bytes.len() - 4]).is_none(),

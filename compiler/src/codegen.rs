@@ -117,6 +117,8 @@ pub struct Declared {
     pub symbols: Symbols,
     pub init: FuncId,
     pub stubs: Vec<u32>,
+    /// Host imports, each with an adapter (`init::host_adapter`) under its Wasm symbol.
+    pub adapters: Vec<u32>,
 }
 
 pub fn new_object_module(isa: OwnedTargetIsa) -> anyhow::Result<ObjectModule> {
@@ -137,13 +139,19 @@ pub fn declare(
 ) -> anyhow::Result<Declared> {
     let cc = module.isa().default_call_conv();
     let mut funcs = vec![];
+    let mut hosts = vec![];
     let mut stubs = vec![];
+    let mut adapters = vec![];
     for f in 0..info.num_funcs() {
         let sig = wasm_signature(info.func_type(f), cc);
+        let mut host = None;
         let id = match info.imports.get(f as usize).map(|i| &i.kind) {
             Some(ImportKind::Host(h)) => {
                 let name = format!("{}{}", h.symbol_prefix(), h.name);
-                module.declare_function(&name, Linkage::Import, &sig)?
+                let host_sig = crate::env::host_signature(info.func_type(f), cc);
+                host = Some(module.declare_function(&name, Linkage::Import, &host_sig)?);
+                adapters.push(f);
+                module.declare_function(&func_symbol(f), Linkage::Local, &sig)?
             }
             Some(ImportKind::Unknown) => {
                 stubs.push(f);
@@ -152,6 +160,7 @@ pub fn declare(
             None => module.declare_function(&func_symbol(f), Linkage::Local, &sig)?,
         };
         funcs.push(id);
+        hosts.push(host);
     }
     let mut libcalls = vec![];
     for &l in Libcall::ALL {
@@ -187,12 +196,14 @@ pub fn declare(
         symbols: Symbols {
             countdown,
             funcs,
+            hosts,
             libcalls,
             func_records,
             point_types,
         },
         init,
         stubs,
+        adapters,
     })
 }
 
@@ -229,6 +240,7 @@ pub fn compile_ir(
     cx: &mut Contexts,
     points: &mut [crate::translate::PointSites],
     keep: &[cranelift_codegen::ir::Value],
+    depth_charge: u32,
 ) -> Result<CompiledFunc, CompileError> {
     let Contexts { ctx, regalloc } = cx;
     ctx.clear();
@@ -276,16 +288,17 @@ pub fn compile_ir(
             points: &[],
             saves: &[],
             consts: &[],
+            depth_charge,
         };
         (abi_spec::points::encode(&empty), Default::default())
     } else {
-        crate::describe::describe(arch, points, compiled, &ctx.func).map_err(|message| {
-            CompileError::Codegen {
+        crate::describe::describe(arch, points, compiled, &ctx.func, depth_charge).map_err(
+            |message| CompileError::Codegen {
                 func: index,
                 func_name: None,
                 message: format!("describing migration points: {message}"),
-            }
-        })?
+            },
+        )?
     };
     let mach_relocs = compiled.buffer.relocs().to_vec();
     let relocs = mach_relocs
@@ -330,6 +343,7 @@ pub fn compile_functions(
                     cx,
                     &mut t.points,
                     &t.keep_params,
+                    env.depth_charge(index),
                 )
             },
         )

@@ -154,6 +154,7 @@ pub fn describe(
     points: &[PointSites],
     compiled: &CompiledCode,
     func: &ir::Function,
+    depth_charge: u32,
 ) -> Result<(Vec<u8>, Coverage), String> {
     let code = compiled.code_buffer();
     let buffer = &compiled.buffer;
@@ -356,6 +357,7 @@ pub fn describe(
                 let extra = match *src {
                     Source::Const(_) if loc == Loc::Unknown => continue,
                     Source::Vmctx => Extra::Vmctx,
+                    Source::Depth => Extra::Depth,
                     Source::Const(c) => const_index(c).map_or(Extra::Unknown, Extra::Const),
                     Source::VmLoad64(off) => Extra::VmLoad64(off),
                     Source::VmLoad32(off) => Extra::VmLoad32(off),
@@ -423,6 +425,7 @@ pub fn describe(
         points: &descs,
         saves: &saves,
         consts: &consts,
+        depth_charge,
     });
     Ok((table, coverage))
 }

@@ -87,8 +87,13 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     let mut fctx = FunctionBuilderContext::new();
     let mut cx = codegen::Contexts::new();
     let mut stubs = vec![];
-    for &f in &declared.stubs {
-        let ir = init::unknown_import_stub(&info, f, symbols, &*isa, &mut fctx);
+    let generated = declared.stubs.iter().map(|&f| (f, false));
+    for (f, adapter) in generated.chain(declared.adapters.iter().map(|&f| (f, true))) {
+        let ir = if adapter {
+            init::host_adapter(&info, f, symbols, &*isa, &mut fctx)
+        } else {
+            init::unknown_import_stub(&info, f, symbols, &*isa, &mut fctx)
+        };
         let c = codegen::compile_ir(
             &*isa,
             opts.target,
@@ -98,6 +103,7 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
             &mut cx,
             &mut [],
             &[],
+            0,
         )
         .map_err(with_names)?;
         codegen::define_compiled(&mut module, symbols.funcs[f as usize], &c)?;
@@ -106,8 +112,18 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     let trampolines = crate::exports::declare_trampolines(&mut module, &info)?;
     for &(ty, id) in &trampolines {
         let ir = crate::exports::trampoline(&info, ty, &*isa, &mut fctx);
-        let c = codegen::compile_ir(&*isa, opts.target, ir, u32::MAX, id, &mut cx, &mut [], &[])
-            .map_err(with_names)?;
+        let c = codegen::compile_ir(
+            &*isa,
+            opts.target,
+            ir,
+            u32::MAX,
+            id,
+            &mut cx,
+            &mut [],
+            &[],
+            0,
+        )
+        .map_err(with_names)?;
         codegen::define_compiled(&mut module, id, &c)?;
     }
     let ir = init::init_function(&info, symbols, &*isa, &mut fctx);
@@ -120,6 +136,7 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
         &mut cx,
         &mut [],
         &[],
+        0,
     )
     .map_err(with_names)?;
     codegen::define_compiled(&mut module, declared.init, &c)?;

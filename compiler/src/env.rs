@@ -43,8 +43,11 @@ pub fn libcall_signature(l: Libcall, call_conv: CallConv) -> Signature {
 
 /// Symbol ids of everything generated code may refer to.
 pub struct Symbols {
-    /// One per Wasm function index (imports first): what a call targets.
+    /// One per Wasm function index (imports first), with [`wasm_signature`]: what a
+    /// call or a function value targets (for a host import, its adapter).
     pub funcs: Vec<FuncId>,
+    /// Per function index: the host function itself, for host imports.
+    pub hosts: Vec<Option<FuncId>>,
     pub libcalls: Vec<(Libcall, FuncId)>,
     /// `wasmc_funcs`: the array of [`abi_spec::FuncRecord`]s; a funcref is an address in it.
     pub func_records: DataId,
@@ -133,8 +136,20 @@ pub fn abi_type(ty: ValType) -> abi_spec::ValType {
     }
 }
 
-/// Native signature of a Wasm function: vmctx first, then the Wasm parameters.
+/// Native signature of a Wasm function: the vmctx, the call-depth argument, then the
+/// Wasm parameters. The depth is how many more frames of recursive functions may be
+/// entered (`bounded::depth_charges`); it travels in a register, so a call pays no load
+/// or store for it (ARCHITECTURE.md, "Call depth").
 pub fn wasm_signature(ft: &FuncType, call_conv: CallConv) -> Signature {
+    let mut sig = host_signature(ft, call_conv);
+    sig.params.insert(1, AbiParam::new(types::I64));
+    sig
+}
+
+/// Native signature of a host (runtime) function a module imports: the vmctx, then the
+/// Wasm parameters. Generated code calls it directly; as a function value (a table
+/// entry, an export) it is reached through an adapter with [`wasm_signature`].
+pub fn host_signature(ft: &FuncType, call_conv: CallConv) -> Signature {
     let mut sig = Signature::new(call_conv);
     sig.params.push(AbiParam::new(types::I64));
     sig.params

@@ -62,7 +62,8 @@ pub fn trampoline(
     let p = b.block_params(entry).to_vec();
     let (vmctx, code, args, results) = (p[0], p[1], p[2], p[3]);
     let flags = MemFlagsData::trusted();
-    let mut argv = vec![vmctx];
+    let depth = crate::init::entry_depth(&mut b, vmctx);
+    let mut argv = vec![vmctx, depth];
     for (i, t) in ft.params().iter().enumerate() {
         argv.push(b.ins().load(ir_type(*t), flags, args, (i * 8) as i32));
     }

@@ -1,5 +1,6 @@
 //! Generated functions that are not Wasm functions: module instantiation
-//! (`wasmc_init`) and the trapping stand-ins for unknown imports.
+//! (`wasmc_init`), the trapping stand-ins for unknown imports, and the adapters of host
+//! imports.
 
 use crate::env::{import_data, import_func, ir_type, wasm_signature, Libcall, Symbols, NS_FUNC};
 use crate::module_info::{ConstValue, ElemKind, ModuleInfo};
@@ -133,7 +134,8 @@ pub fn init_function(
     if let Some(start) = info.start {
         let sig = wasm_signature(info.func_type(start), isa.default_call_conv());
         let f = import_func(g.b.func, symbols.funcs[start as usize], sig);
-        g.b.ins().call(f, &[vmctx]);
+        let depth = entry_depth(&mut g.b, vmctx);
+        g.b.ins().call(f, &[vmctx, depth]);
     }
     g.b.ins().return_(&[]);
     g.b.seal_all_blocks();
@@ -161,6 +163,49 @@ pub fn unknown_import_stub(
     g.libcall(Libcall::Trap, &[code, f]);
     g.b.ins()
         .trap(crate::translate::trap_code(abi_spec::Trap::Unreachable));
+    g.b.seal_all_blocks();
+    g.b.finalize(isa.frontend_config());
+    func
+}
+
+/// The call-depth argument a call from the runtime into Wasm code passes: the runtime
+/// keeps it in `VmCtx::depth_left`.
+pub fn entry_depth(b: &mut FunctionBuilder<'_>, vmctx: Value) -> Value {
+    b.ins().load(
+        ir::types::I64,
+        crate::translate::vm_flags(),
+        vmctx,
+        abi_spec::VMCTX_DEPTH_LEFT,
+    )
+}
+
+/// The function under a host import's Wasm symbol: the import as a function value (a
+/// table entry, a `ref.func`, an export) takes the call-depth argument every Wasm
+/// function takes (`env::wasm_signature`), which the host function does not; this
+/// drops it. Direct calls go to the host function itself.
+pub fn host_adapter(
+    info: &ModuleInfo<'_>,
+    index: u32,
+    symbols: &Symbols,
+    isa: &dyn TargetIsa,
+    fctx: &mut FunctionBuilderContext,
+) -> ir::Function {
+    let cc = isa.default_call_conv();
+    let ft = info.func_type(index);
+    let mut func = ir::Function::with_name_signature(
+        UserFuncName::user(NS_FUNC, symbols.funcs[index as usize].as_u32()),
+        wasm_signature(ft, cc),
+    );
+    let mut g = Gen::start(&mut func, fctx, symbols, isa);
+    let host = symbols.hosts[index as usize].expect("a host import");
+    let f = import_func(g.b.func, host, crate::env::host_signature(ft, cc));
+    let entry = g.b.current_block().expect("in the entry block");
+    let params = g.b.block_params(entry).to_vec();
+    let mut args = vec![params[0]];
+    args.extend_from_slice(&params[2..]);
+    let call = g.b.ins().call(f, &args);
+    let results = g.b.inst_results(call).to_vec();
+    g.b.ins().return_(&results);
     g.b.seal_all_blocks();
     g.b.finalize(isa.frontend_config());
     func

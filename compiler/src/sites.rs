@@ -31,6 +31,8 @@ use std::collections::HashMap;
 pub enum Source {
     /// The function's vmctx argument.
     Vmctx,
+    /// The function's call-depth argument.
+    Depth,
     /// A constant.
     Const(u64),
     /// A read-only 64-bit load from the vmctx at this offset.
@@ -288,6 +290,7 @@ fn source(func: &ir::Function, v: Value) -> Source {
     let entry = func.layout.entry_block();
     match func.dfg.value_def(v) {
         ValueDef::Param(b, 0) if Some(b) == entry => Source::Vmctx,
+        ValueDef::Param(b, 1) if Some(b) == entry => Source::Depth,
         ValueDef::Result(inst, 0) => match func.dfg.insts[inst] {
             InstructionData::Load {
                 opcode: Opcode::Load,

@@ -160,6 +160,13 @@ impl Vm {
         unsafe { (*self.as_ptr()).memory_size = bytes }
     }
 
+    /// The call-depth argument a call from the runtime into Wasm code passes (generated
+    /// entries read it: `wasmc_init`, export trampolines; `migrate::run_entry`).
+    pub fn depth_left(self) -> u64 {
+        // SAFETY: as in `memory_base`.
+        unsafe { (*self.as_ptr()).depth_left }
+    }
+
     /// Resets the call-depth budget (after the harness abandoned a trapped call).
     pub fn set_depth_left(self, n: u64) {
         // SAFETY: as in `memory_base`.

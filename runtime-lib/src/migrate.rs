@@ -239,7 +239,7 @@ pub fn restoring() -> Option<&'static [u8]> {
 
 /// Runs the entry function on the current (native Wasm) stack, restoring first when
 /// asked. Checkpoints are taken inside it, by the poll fault.
-pub fn run_entry(vm: Vm, entry: extern "C" fn(*mut VmCtx)) {
+pub fn run_entry(vm: Vm, entry: extern "C" fn(*mut VmCtx, u64)) {
     if let Some(path) = restoring() {
         let frames = match remote::listen_addr() {
             Some(addr) => remote::receive(vm, &addr),
@@ -264,7 +264,7 @@ pub fn run_entry(vm: Vm, entry: extern "C" fn(*mut VmCtx)) {
     } else {
         resume(vm);
     }
-    entry(vm.as_ptr());
+    entry(vm.as_ptr(), vm.depth_left());
 }
 
 /// Back to normal running, at the start or once restoring is over: a countdown starts,

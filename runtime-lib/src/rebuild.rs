@@ -422,6 +422,12 @@ unsafe fn rebuild_frame(
     let k = *values.first().ok_or(MISMATCH)? as u32;
     let point = table.point(k).ok_or(MISMATCH)?;
     let fp = file.regs[isa::FP];
+    // SAFETY: `vmctx` is the instance's, passed by its entry's hook.
+    let vm = unsafe { crate::instance::Vm::from_raw(vmctx as *mut VmCtx) };
+    // The call-depth argument this frame was entered with: restore enters the first
+    // frame with `depth_left` (`migrate::run_entry`), each next one with what is left
+    // after the frame below (set below).
+    let depth = vm.depth_left();
     let mut put = |loc: Loc, v: u64| -> Result<(), &'static str> {
         match loc {
             Loc::Reg(r) => file.regs[r as usize] = v,
@@ -478,6 +484,7 @@ unsafe fn rebuild_frame(
                     *((vmctx as i64 + off as i64) as *const u32) as u64
                 },
                 Extra::Value(k) => boxed(k as usize)?,
+                Extra::Depth => depth,
                 Extra::Unknown => return Err(MISMATCH),
             };
             break base.wrapping_add(add);
@@ -487,16 +494,35 @@ unsafe fn rebuild_frame(
     let code = crate::trap::func_code(func).ok_or(MISMATCH)?;
     let site = code + point.site_pc(0) as u64;
     match next {
-        Some(callee) => enter(file, site, vmctx, callee)?,
-        None => file.pc = site,
+        Some(callee) => {
+            // What the call passes on: the frame's depth less its function's charge
+            // (which its entry checked when the frame was first made).
+            let left = depth
+                .checked_sub(table.depth_charge() as u64)
+                .ok_or(MISMATCH)?;
+            vm.set_depth_left(left);
+            enter(file, site, vmctx, left, callee)?
+        }
+        None => {
+            vm.set_depth_left(abi_spec::MAX_CALL_DEPTH);
+            file.pc = site
+        }
     }
     Ok(())
 }
 
-/// Sets the file up to enter function `callee` as a call returning to `ret` would.
-fn enter(file: &mut RegFile, ret: u64, vmctx: u64, callee: u32) -> Result<(), &'static str> {
+/// Sets the file up to enter function `callee` as a call returning to `ret` would, with
+/// the vmctx and call-depth arguments (abi-spec §1.5).
+fn enter(
+    file: &mut RegFile,
+    ret: u64,
+    vmctx: u64,
+    depth: u64,
+    callee: u32,
+) -> Result<(), &'static str> {
     file.pc = crate::trap::func_code(callee).ok_or("checkpoint names a function without code")?;
     file.regs[isa::ARG0] = vmctx;
+    file.regs[isa::ARG1] = depth;
     #[cfg(target_arch = "x86_64")]
     {
         file.sp -= 8;

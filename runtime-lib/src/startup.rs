@@ -107,7 +107,8 @@ extern "C" fn run_module(vmctx: usize) {
     if desc.entry == 0 {
         fatal(&[b"module has no _start export"]);
     }
-    // SAFETY: a non-zero `entry` is the generated `_start` export, `fn(vmctx)`.
-    let entry: extern "C" fn(*mut VmCtx) = unsafe { core::mem::transmute(desc.entry as usize) };
+    // SAFETY: a non-zero `entry` is the generated `_start` export, a Wasm function of no
+    // params: `fn(vmctx, depth)` (abi-spec §1.5).
+    let entry: extern "C" fn(*mut VmCtx, u64) = unsafe { core::mem::transmute(desc.entry as usize) };
     crate::migrate::run_entry(vm, entry);
 }

@@ -342,6 +342,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let args = self.popn(n);
         let vars = point.then(|| self.call_block());
         let mut argv = vec![self.vmctx];
+        if self.env.symbols.hosts[function_index as usize].is_none() {
+            argv.push(self.depth);
+        }
         argv.extend(args);
         let inst = self.b.ins().call(callee, &argv);
         let results = self.b.inst_results(inst).to_vec();
@@ -421,7 +424,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let point = self.env.has_points(self.func_index);
         let vars = point.then(|| self.call_block());
         let sig = self.sig_ref(type_index);
-        let mut argv = vec![self.vmctx];
+        let mut argv = vec![self.vmctx, self.depth];
         argv.extend(args);
         let inst = self.b.ins().call_indirect(sig, code, &argv);
         let results = self.b.inst_results(inst).to_vec();

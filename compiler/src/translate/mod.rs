@@ -87,6 +87,8 @@ pub struct FuncTranslator<'a, 'b> {
     strips: HashMap<usize, strip::Counted>,
     /// See [`Translated::keep_params`].
     keep_params: Vec<Value>,
+    /// The call-depth argument the function's callees get (`env::wasm_signature`).
+    depth: Value,
     /// Loops that need no poll, by the offset of their `loop` (see `covered`).
     covered: std::collections::HashSet<usize>,
 }
@@ -171,6 +173,7 @@ pub fn translate_function(
         cur_offset: 0,
         strips,
         keep_params: vec![],
+        depth: vmctx,
         covered,
     };
     t.prologue(ft.params(), ft.results(), body)
@@ -217,7 +220,7 @@ fn heap_flags() -> MemFlagsData {
 }
 
 /// Memory flags of an access to runtime-owned memory that cannot fault.
-fn vm_flags() -> MemFlagsData {
+pub(crate) fn vm_flags() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
@@ -250,7 +253,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         body: &FunctionBody<'_>,
     ) -> Result<(), wasmparser::BinaryReaderError> {
         let entry = self.b.current_block().unwrap();
-        let args: Vec<Value> = self.b.block_params(entry)[1..].to_vec();
+        // vmctx, the call-depth argument, then the Wasm params (`env::wasm_signature`).
+        self.depth = self.b.block_params(entry)[1];
+        let args: Vec<Value> = self.b.block_params(entry)[2..].to_vec();
         for (i, ty) in params.iter().enumerate() {
             let var = self.b.declare_var(ir_type(*ty));
             self.b.def_var(var, args[i]);
@@ -279,12 +284,13 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             );
             self.memory_base = Some(base);
         }
-        // ISA-neutral stack limit: a Wasm call depth counter, charged only by functions
-        // in call cycles, for themselves and the uncounted chain below them (see
-        // `bounded::depth_charges`). Restore re-enters through this same code.
+        // ISA-neutral stack limit: a Wasm call depth, taken in a register from the caller
+        // and charged only by functions in call cycles, for themselves and the
+        // uncounted chain below them (see `bounded::depth_charges`); the callees get
+        // what is left. Restore re-enters through this same code.
         let charge = self.env.depth_charge(self.func_index);
         if charge > 0 {
-            let depth = self.depth_left();
+            let depth = self.depth;
             if charge == 1 {
                 self.b
                     .ins()
@@ -299,10 +305,10 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                     .ins()
                     .trapnz(short, trap_code(abi_spec::Trap::StackExhausted));
             }
-            let less = self.b.ins().iadd_imm_s(depth, -(charge as i64));
-            self.b
-                .ins()
-                .store(vm_flags(), less, self.vmctx, abi_spec::VMCTX_DEPTH_LEFT);
+            // An `iadd` of a constant, which a rebuilt frame recomputes from the depth it
+            // was entered with (`sites::Source::AddConst`).
+            let less = self.b.ins().iconst(types::I64, -(charge as i64));
+            self.depth = self.b.ins().iadd(depth, less);
         }
 
         for ty in results {
@@ -321,27 +327,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         Ok(())
     }
 
-    /// `VmCtx::depth_left`, read by a counted function's prologue and epilogue.
-    fn depth_left(&mut self) -> Value {
-        self.b.ins().load(
-            types::I64,
-            vm_flags(),
-            self.vmctx,
-            abi_spec::VMCTX_DEPTH_LEFT,
-        )
-    }
-
     fn finish(mut self) -> (Vec<migration::PointSites>, Vec<Value>) {
-        // Epilogue shared by every return: give the frame back to the depth counter.
+        // Epilogue shared by every return.
         self.b.switch_to_block(self.exit);
-        let charge = self.env.depth_charge(self.func_index);
-        if charge > 0 {
-            let depth = self.depth_left();
-            let more = self.b.ins().iadd_imm_s(depth, charge as i64);
-            self.b
-                .ins()
-                .store(vm_flags(), more, self.vmctx, abi_spec::VMCTX_DEPTH_LEFT);
-        }
         let rets = self.b.block_params(self.exit).to_vec();
         self.b.ins().return_(&rets);
         self.b.seal_all_blocks();
@@ -548,12 +536,25 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
 
     // ---- references to other code ------------------------------------------------
 
+    /// What a direct call of function `index` calls: a host import itself (which takes
+    /// no call-depth argument), or the Wasm function.
     fn func_ref(&mut self, index: u32) -> ir::FuncRef {
         if let Some(r) = self.func_refs.get(&index) {
             return *r;
         }
-        let sig = wasm_signature(self.env.info.func_type(index), self.env.call_conv);
-        let r = import_func(self.b.func, self.env.symbols.funcs[index as usize], sig);
+        let ft = self.env.info.func_type(index);
+        let r = match self.env.symbols.hosts[index as usize] {
+            Some(host) => import_func(
+                self.b.func,
+                host,
+                crate::env::host_signature(ft, self.env.call_conv),
+            ),
+            None => import_func(
+                self.b.func,
+                self.env.symbols.funcs[index as usize],
+                wasm_signature(ft, self.env.call_conv),
+            ),
+        };
         self.func_refs.insert(index, r);
         r
     }
