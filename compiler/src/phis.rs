@@ -45,8 +45,8 @@ impl Abs {
     }
 }
 
-/// A branch to a block with parameters: its arguments are `args[start..start + len]`
-/// (`None` for an argument that is not a value).
+/// A branch to a block with parameters: its arguments are `args[start..]`, one per
+/// parameter of `block` (`None` for an argument that is not a value).
 struct Edge {
     inst: Inst,
     index: usize,
