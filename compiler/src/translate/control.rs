@@ -136,15 +136,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 self.var_params(header, &f.header_vars.clone());
                 f.header = Some(header);
                 self.control.push(f);
-                if points && self.covered.contains(&self.cur_offset) {
-                    // No poll (see `covered`). The header keeps its explicit params,
-                    // as the optimiser would have kept them for a point: without them
-                    // values from before the loop live across it whole, and the
-                    // register allocator spilled more (bzip2's main sort, +15%).
-                    self.keep_params.extend_from_slice(&hp);
-                    let vars = self.b.block_params(header)[hp.len()..].to_vec();
-                    self.keep_params.extend(vars);
-                } else if points {
+                if points && !self.covered.contains(&self.cur_offset) {
                     let at = self.cur_offset;
                     self.loop_point();
                     if let Some(c) = self.strips.get(&at).copied() {
