@@ -86,6 +86,11 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
 
     let mut fctx = FunctionBuilderContext::new();
     let mut cx = codegen::Contexts::new();
+    // Generated non-Wasm functions: no points, no parameter to keep, no depth charge.
+    let compile_generated = |ir, index, id, cx: &mut codegen::Contexts| {
+        codegen::compile_ir(&*isa, opts.target, ir, index, id, cx, &mut [], &[], 0)
+            .map_err(with_names)
+    };
     let mut stubs = vec![];
     let generated = declared.stubs.iter().map(|&f| (f, false));
     for (f, adapter) in generated.chain(declared.adapters.iter().map(|&f| (f, true))) {
@@ -94,51 +99,18 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
         } else {
             init::unknown_import_stub(&info, f, symbols, &*isa, &mut fctx)
         };
-        let c = codegen::compile_ir(
-            &*isa,
-            opts.target,
-            ir,
-            f,
-            symbols.funcs[f as usize],
-            &mut cx,
-            &mut [],
-            &[],
-            0,
-        )
-        .map_err(with_names)?;
+        let c = compile_generated(ir, f, symbols.funcs[f as usize], &mut cx)?;
         codegen::define_compiled(&mut module, symbols.funcs[f as usize], &c)?;
         stubs.push(c);
     }
     let trampolines = crate::exports::declare_trampolines(&mut module, &info)?;
     for &(ty, id) in &trampolines {
         let ir = crate::exports::trampoline(&info, ty, &*isa, &mut fctx);
-        let c = codegen::compile_ir(
-            &*isa,
-            opts.target,
-            ir,
-            u32::MAX,
-            id,
-            &mut cx,
-            &mut [],
-            &[],
-            0,
-        )
-        .map_err(with_names)?;
+        let c = compile_generated(ir, u32::MAX, id, &mut cx)?;
         codegen::define_compiled(&mut module, id, &c)?;
     }
     let ir = init::init_function(&info, symbols, &*isa, &mut fctx);
-    let c = codegen::compile_ir(
-        &*isa,
-        opts.target,
-        ir,
-        u32::MAX,
-        declared.init,
-        &mut cx,
-        &mut [],
-        &[],
-        0,
-    )
-    .map_err(with_names)?;
+    let c = compile_generated(ir, u32::MAX, declared.init, &mut cx)?;
     codegen::define_compiled(&mut module, declared.init, &c)?;
 
     define_descriptor(

@@ -143,6 +143,20 @@ pub fn init_function(
     func
 }
 
+/// An empty function under import `index`'s Wasm symbol, with its Wasm signature: what
+/// a stub or an adapter of the import is built in.
+fn import_function(
+    info: &ModuleInfo<'_>,
+    index: u32,
+    symbols: &Symbols,
+    isa: &dyn TargetIsa,
+) -> ir::Function {
+    ir::Function::with_name_signature(
+        UserFuncName::user(NS_FUNC, symbols.funcs[index as usize].as_u32()),
+        wasm_signature(info.func_type(index), isa.default_call_conv()),
+    )
+}
+
 /// A function with the import's signature that stops the program with
 /// `Trap::UnknownImport` (`--trap-unknown-imports`).
 pub fn unknown_import_stub(
@@ -152,11 +166,7 @@ pub fn unknown_import_stub(
     isa: &dyn TargetIsa,
     fctx: &mut FunctionBuilderContext,
 ) -> ir::Function {
-    let sig = wasm_signature(info.func_type(index), isa.default_call_conv());
-    let mut func = ir::Function::with_name_signature(
-        UserFuncName::user(NS_FUNC, symbols.funcs[index as usize].as_u32()),
-        sig,
-    );
+    let mut func = import_function(info, index, symbols, isa);
     let mut g = Gen::start(&mut func, fctx, symbols, isa);
     let code = g.i32c(abi_spec::Trap::UnknownImport as i64);
     let f = g.i32c(index as i64);
@@ -190,15 +200,11 @@ pub fn host_adapter(
     isa: &dyn TargetIsa,
     fctx: &mut FunctionBuilderContext,
 ) -> ir::Function {
-    let cc = isa.default_call_conv();
-    let ft = info.func_type(index);
-    let mut func = ir::Function::with_name_signature(
-        UserFuncName::user(NS_FUNC, symbols.funcs[index as usize].as_u32()),
-        wasm_signature(ft, cc),
-    );
+    let mut func = import_function(info, index, symbols, isa);
     let mut g = Gen::start(&mut func, fctx, symbols, isa);
     let host = symbols.hosts[index as usize].expect("a host import");
-    let f = import_func(g.b.func, host, crate::env::host_signature(ft, cc));
+    let sig = crate::env::host_signature(info.func_type(index), isa.default_call_conv());
+    let f = import_func(g.b.func, host, sig);
     let entry = g.b.current_block().expect("in the entry block");
     let params = g.b.block_params(entry).to_vec();
     let mut args = vec![params[0]];

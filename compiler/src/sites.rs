@@ -9,10 +9,9 @@
 //! [`optimize`] keeps them (its constant-phi removal, `phis`, leaves them alone), so
 //! what else is live there are values the function computed from the vmctx: the vmctx
 //! itself, read-only loads from it (the memory base), constants the optimiser hoisted.
-//! [`analyze`] finds
-//! them with a liveness pass over the optimised code and names each one ([`Source`]);
-//! anything else makes the site [`Source::Unknown`], and the runtime never stops a
-//! frame there.
+//! [`analyze`] finds them with a liveness pass over the optimised code and names each
+//! one ([`Source`]); anything else makes the site [`Source::Unknown`], and the runtime
+//! never stops a frame there.
 
 use crate::translate::PointSites;
 use cranelift_codegen::control::ControlPlane;
