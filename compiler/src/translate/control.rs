@@ -154,7 +154,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 let else_block = self.b.create_block();
                 f.if_params = self.peekn(f.params.len());
                 self.b.ins().brif(cond, then_block, &[], else_block, &[]);
-                self.b.switch_to_block(then_block);
+                self.b.seal_block(else_block);
+                self.switch_sealed(then_block);
                 f.else_block = Some(else_block);
                 self.control.push(f);
             }
@@ -176,6 +177,13 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             Operator::End => {
                 self.end_arm();
                 let mut f = self.control.pop().unwrap();
+                // Every branch back to a loop's headers is inside the loop.
+                if let Some(h) = f.header {
+                    self.b.seal_block(h);
+                }
+                if let Some(s) = &f.strip {
+                    self.b.seal_block(s.inner);
+                }
                 if let Some(else_block) = f.else_block.take() {
                     // An `if` without `else`: its params pass straight through.
                     self.b.switch_to_block(else_block);
@@ -203,7 +211,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 } else {
                     let next = self.b.create_block();
                     self.b.ins().brif(cond, target, &vals, next, &[]);
-                    self.b.switch_to_block(next);
+                    self.switch_sealed(next);
                 }
             }
             Operator::BrTable { targets } => {
@@ -285,7 +293,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             self.reachable = false;
             return;
         }
-        self.b.switch_to_block(f.cont);
+        // Every branch to a block's label is inside the block.
+        self.switch_sealed(f.cont);
         let params = self.b.block_params(f.cont).to_vec();
         for (v, t) in params.into_iter().zip(f.results.clone()) {
             self.push(v, t);

@@ -159,7 +159,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.add_site(k, inst);
         let cold = self.cold_block();
         self.b.ins().brif(word, cold, &[], cont, &[]);
-        self.b.switch_to_block(cold);
+        self.switch_sealed(cold);
     }
 
     /// The deterministic countdown (`WASMC_CHECKPOINT_AFTER`), cold: a call of the
@@ -191,9 +191,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let restore = self.cold_block();
         let counting = self.cold_block();
         self.b.ins().brif(state, restore, &[], counting, &[]);
-        self.b.switch_to_block(counting);
+        self.switch_sealed(counting);
         self.countdown(body);
-        self.b.switch_to_block(restore);
+        self.switch_sealed(restore);
         let func = self.b.ins().iconst(types::I32, self.func_index as i64);
         self.call_libcall(Libcall::MigRestoreEnter, &[func]);
         self.b
@@ -239,7 +239,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let body = self.b.create_block();
         self.poll(k, body);
         self.countdown(body);
-        self.b.switch_to_block(body);
+        self.switch_sealed(body);
     }
 
     /// Opens the block a call point's call is made in, with the point's variables
@@ -251,7 +251,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let block = self.b.create_block();
         let args = self.var_args(&vars);
         self.b.ins().jump(block, &args);
-        self.b.switch_to_block(block);
+        self.switch_sealed(block);
         self.var_params(block, &vars);
         vars
     }
@@ -281,7 +281,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         // ends its block anyway, with its branch.)
         let after = self.b.create_block();
         self.b.ins().jump(after, &[]);
-        self.b.switch_to_block(after);
+        self.switch_sealed(after);
     }
 
     fn add_point(&mut self, vars: Vec<(Variable, ValType)>, kind: PointKind) -> usize {

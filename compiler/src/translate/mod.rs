@@ -111,6 +111,7 @@ pub fn translate_function(
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
+    b.seal_block(entry);
     // The vmctx, the call-depth argument, then the Wasm params (`env::wasm_signature`).
     let vmctx = b.block_params(entry)[0];
     let depth = b.block_params(entry)[1];
@@ -320,7 +321,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         } else {
             self.b.ins().jump(body_block, &[]);
         }
-        self.b.switch_to_block(body_block);
+        self.switch_sealed(body_block);
         // The function body is the outermost block; its end returns.
         let exit = self.exit;
         self.control.push(control::Frame::function(exit, results));
@@ -426,6 +427,16 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .get(index as usize)
             .copied()
             .unwrap_or(false)
+    }
+
+    /// Switches to `block`, whose predecessors are all known, and seals it. Sealing as
+    /// early as that lets the SSA builder resolve a variable read in a block of one
+    /// predecessor by looking there, where an unsealed block would get a parameter for
+    /// it (to be removed again by the constant-phi pass): with migration points every
+    /// call is made in a block of its own, so late sealing doubled the builder's work.
+    fn switch_sealed(&mut self, block: ir::Block) {
+        self.b.switch_to_block(block);
+        self.b.seal_block(block);
     }
 
     fn canonical_nan_const(&mut self, ty: ir::Type) -> Value {

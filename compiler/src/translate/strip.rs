@@ -304,7 +304,7 @@ pub struct Strip {
     /// Where the current strip ends (a value of the induction local).
     end: Value,
     /// The header without a poll that the latch goes back to within a strip.
-    inner: ir::Block,
+    pub(super) inner: ir::Block,
 }
 
 impl<'a, 'b> FuncTranslator<'a, 'b> {
@@ -416,9 +416,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let check = self.b.create_block();
         let next = self.b.create_block();
         self.b.ins().brif(within, s.inner, &[], check, &[]);
-        self.b.switch_to_block(check);
+        self.switch_sealed(check);
         self.b.ins().brif(cond, outer, args, next, &[]);
-        self.b.switch_to_block(next);
+        self.switch_sealed(next);
     }
 }
 
