@@ -258,6 +258,8 @@ pub fn compile_ir(
         if !points.is_empty() {
             crate::sites::analyze(ctx, points);
         }
+        // Register numbers that let the allocator merge point parameters cheaply.
+        crate::vreg_order::reverse_after_entry(&mut ctx.func);
         let stencil = isa
             .compile_function(
                 &ctx.func,

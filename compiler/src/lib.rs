@@ -23,5 +23,6 @@ pub mod phis;
 pub mod receive;
 pub mod sites;
 pub mod translate;
+pub mod vreg_order;
 
 pub use driver::{compile, Emit, Options};
