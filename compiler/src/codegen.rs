@@ -13,7 +13,7 @@ use cranelift_codegen::Context;
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_module::{DataId, FuncId, Linkage, Module, ModuleReloc};
 use cranelift_object::{ObjectBuilder, ObjectModule};
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use targets::Arch;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -328,28 +328,44 @@ pub fn compile_functions(
 ) -> Result<Vec<CompiledFunc>, CompileError> {
     let env = ModuleEnv::new(info, symbols, isa, arch, migration_points);
     let imported = info.num_imported_funcs();
-    info.bodies
-        .par_iter()
-        .enumerate()
-        .map_init(
-            || (FunctionBuilderContext::new(), Contexts::new()),
-            |(fctx, cx), (i, body)| {
-                let index = imported + i as u32;
-                let mut t = translate_function(&env, index, body, fctx)?;
-                compile_ir(
-                    isa,
-                    arch,
-                    t.func,
-                    index,
-                    symbols.funcs[index as usize],
-                    cx,
-                    &mut t.points,
-                    &t.keep_params,
-                    env.depth_charge(index),
-                )
-            },
-        )
-        .collect::<Result<Vec<_>, CompileError>>()
+    // Largest bodies first, each taken by whichever thread is free next (greedy
+    // longest-first scheduling): compile time grows faster than a body's size, and a
+    // large function must not start late, nor two share a thread while another idles.
+    // (Rayon's own splitting hands out ranges: in module order lz4's two largest
+    // functions landed on one thread, and in size order both always did.)
+    let mut order: Vec<usize> = (0..info.bodies.len()).collect();
+    order.sort_by_key(|&i| {
+        let r = info.bodies[i].range();
+        std::cmp::Reverse(r.end - r.start)
+    });
+    let next = AtomicUsize::new(0);
+    let per_thread = rayon::broadcast(|_| {
+        let (mut fctx, mut cx) = (FunctionBuilderContext::new(), Contexts::new());
+        let mut done = vec![];
+        while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let index = imported + i as u32;
+            let compiled =
+                translate_function(&env, index, &info.bodies[i], &mut fctx).and_then(|mut t| {
+                    compile_ir(
+                        isa,
+                        arch,
+                        t.func,
+                        index,
+                        symbols.funcs[index as usize],
+                        &mut cx,
+                        &mut t.points,
+                        &t.keep_params,
+                        env.depth_charge(index),
+                    )
+                });
+            done.push((index, compiled));
+        }
+        done
+    });
+    let mut all: Vec<_> = per_thread.into_iter().flatten().collect();
+    // Module order, and the first failing function's error, whatever the threads did.
+    all.sort_by_key(|(index, _)| *index);
+    all.into_iter().map(|(_, compiled)| compiled).collect()
 }
 
 /// Defines compiled functions and their point-type tables in the object.
