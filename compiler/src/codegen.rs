@@ -215,8 +215,9 @@ pub fn declare(
 /// costs its allocations instead, 3-6% on a module of 2,500 small functions.
 const REGALLOC_REUSE_INSTS: usize = 2_000;
 
-/// What compiling one function leaves for the next to reuse: Cranelift's context, and
-/// the register allocator's for our own pass sequence (`sites::optimize`).
+/// What compiling one function leaves for the next to reuse: Cranelift's context, for
+/// our own pass sequence (`sites::optimize`), and the register allocator's (renewed
+/// after a large function, [`REGALLOC_REUSE_INSTS`]).
 pub struct Contexts {
     ctx: Context,
     regalloc: regalloc2::Ctx,

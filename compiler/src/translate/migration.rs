@@ -99,7 +99,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         )
     }
 
-    fn cold_block(&mut self) -> ir::Block {
+    pub(super) fn cold_block(&mut self) -> ir::Block {
         let b = self.b.create_block();
         self.b.set_cold_block(b);
         b

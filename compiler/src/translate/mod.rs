@@ -464,28 +464,21 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     fn canonical_nan(&mut self, v: Value) -> Value {
         let ty = self.b.func.dfg.value_type(v);
         let check = self.b.create_block();
-        let v = {
-            let p = self.b.append_block_param(check, ty);
-            self.b.ins().jump(check, &[ir::BlockArg::Value(v)]);
-            self.b.seal_block(check);
-            self.b.switch_to_block(check);
-            self.keep_params.push(p);
-            p
-        };
-        let is_nan = self.b.ins().fcmp(ir::condcodes::FloatCC::Unordered, v, v);
-        let cold = self.b.create_block();
-        self.b.set_cold_block(cold);
+        let p = self.b.append_block_param(check, ty);
+        self.b.ins().jump(check, &[ir::BlockArg::Value(v)]);
+        self.switch_sealed(check);
+        self.keep_params.push(p);
+        let is_nan = self.b.ins().fcmp(ir::condcodes::FloatCC::Unordered, p, p);
+        let cold = self.cold_block();
         let cont = self.b.create_block();
         let result = self.b.append_block_param(cont, ty);
         self.b
             .ins()
-            .brif(is_nan, cold, &[], cont, &[ir::BlockArg::Value(v)]);
-        self.b.seal_block(cold);
-        self.b.switch_to_block(cold);
+            .brif(is_nan, cold, &[], cont, &[ir::BlockArg::Value(p)]);
+        self.switch_sealed(cold);
         let nan = self.canonical_nan_const(ty);
         self.b.ins().jump(cont, &[ir::BlockArg::Value(nan)]);
-        self.b.seal_block(cont);
-        self.b.switch_to_block(cont);
+        self.switch_sealed(cont);
         result
     }
 
