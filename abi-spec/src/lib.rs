@@ -171,7 +171,7 @@ pub mod sym {
     /// and element segments, then the start function.
     pub const INIT: &str = "wasmc_init";
     /// `(vmctx)`, calling convention *preserve-all* (it changes no register): the
-    /// runtime's countdown, which every poll's cold path calls while
+    /// runtime's countdown, which every entry poll's cold path calls while
     /// `WASMC_CHECKPOINT_AFTER` counts (§2.1).
     pub const COUNTDOWN: &str = "wasmc_countdown";
 }

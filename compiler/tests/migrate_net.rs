@@ -21,11 +21,12 @@ const REFUSED: i32 = abi_spec::RUNTIME_ERROR_EXIT_CODE;
 const STOPPED: i32 = abi_spec::CHECKPOINT_EXIT_CODE;
 const KEY: &[u8] = b"wasmc test key: 0123456789abcdef";
 const OTHER_KEY: &[u8] = b"another test key: fedcba9876543210";
-/// memgrow passes about 570 000 points: 4 096 in its first loop, then 16 384 in the
+/// memgrow passes about 570 000 polls: 4 096 in its first loop, then 16 384 in the
 /// loop that fills 64 MiB (a counted loop: a poll per strip of 1 024 iterations), then
-/// the checksum's. These stops fall inside the fill, and a chain of them (each counted
-/// from the restore) inside the checksum.
-const STOPS: [&str; 3] = ["8000", "12000", "16000"];
+/// the checksum's. These stops (`0:M`: the M-th poll from the start, counted by
+/// faults) fall inside the fill, and a chain of them (each counted from the restore)
+/// inside the checksum.
+const STOPS: [&str; 3] = ["0:8000", "0:12000", "0:16000"];
 
 fn dir(name: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -560,9 +561,9 @@ fn network_controls_are_checked_at_start_up() {
 /// 16 MiB, rewritten 16 KiB a step for 4000 steps of at least 1 ms: seconds of steady
 /// writing after the fill, during which the migration is asked for.
 const LIVE_ARGS: [&str; 4] = ["16", "4000", "16", "1000"];
-/// A point after the fill (2 million words in a counted loop: about 1 100 points) and
-/// early in the steps (about 9 points a step).
-const LIVE_STOP: &str = "3000";
+/// A point after the fill (2 million words in a counted loop: about 1 100 polls) and
+/// early in the steps (about 9 polls a step): the 3 000th poll from the start.
+const LIVE_STOP: &str = "0:3000";
 
 fn live_command(exe: &Path, arch: Arch, work: &Path, env: &[(&str, &str)]) -> Command {
     let mut cmd = testsuite::exec::command_for(arch, exe);

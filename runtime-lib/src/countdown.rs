@@ -1,10 +1,10 @@
 //! `wasmc_countdown(vmctx)`, the deterministic countdown (`WASMC_CHECKPOINT_AFTER`)
-//! every poll's cold path calls while it runs (abi-spec SPEC §2.1): `countdown -= 1`,
+//! every entry poll's cold path calls while it runs (abi-spec SPEC §2.1): `countdown -= 1`,
 //! and at zero `migrate::countdown_zero`, which arms the polls so that the program stops
 //! at its next poll.
 //!
-//! Its calling convention is Cranelift's *preserve-all*: it changes no register, so a
-//! poll's cold path is one call and a jump back, with no spill or move around it (the
+//! Its calling convention is Cranelift's *preserve-all*: it changes no register, so an
+//! entry poll's cold path is one call and a jump back, with no spill or move around it (the
 //! count inline at every poll was most of what a point cost in code after the restore
 //! blocks went). Hence assembly: the common path touches only the vmctx word and a
 //! scratch register Cranelift never allocates; the call into Rust saves and restores

@@ -43,12 +43,24 @@ static RESTORE: MainCell<Restore> = MainCell::new(Restore {
 /// hence atomic.
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
-/// `WASMC_CHECKPOINT_AFTER=N` (0: none): generated code counts polls down from N in
-/// `VmCtx::countdown` (through `wasmc_countdown`); at zero the program stops at its
-/// next poll.
+/// N of `WASMC_CHECKPOINT_AFTER=N[:M]`: generated code counts entries of functions
+/// with points down from N in `VmCtx::countdown` (through `wasmc_countdown`); at zero
+/// the polls are armed, and the program stops at the M-th poll from there (see
+/// [`COUNTDOWN_POLLS`]). 0: no entries to count.
 /// Starts with the run and again after a restore; fires once in a run that goes on
 /// after its checkpoint. Set at start-up, read when the run starts or a restore ends.
 static COUNTDOWN_START: AtomicU64 = AtomicU64::new(0);
+
+/// M of `WASMC_CHECKPOINT_AFTER=N:M` (1 without `:M`; 0: no countdown at all). Loop
+/// polls test nothing, so only entries can be counted by generated code; polls after
+/// the N-th entry (from the start, or the restore, with N = 0) are counted by their
+/// faults (microseconds each), which reaches a point deep in a loop that makes no
+/// calls, deterministically, at a cost only while counting. Set at start-up.
+static COUNTDOWN_POLLS: AtomicU64 = AtomicU64::new(0);
+
+/// Poll faults still to pass before the countdown's stop (0 or 1: stop at this one).
+/// Set when the countdown reaches zero, counted by the poll handler.
+static POLLS_LEFT: AtomicU64 = AtomicU64::new(0);
 
 /// Whether the entry function is running and not restoring, so that a request can arm
 /// the polls now. Set by the main flow, read by the handlers, hence atomic; while it is
@@ -90,7 +102,11 @@ fn on_poll(uc: *mut u8) -> bool {
     if RUNNING.load(SeqCst) && crate::control::pending() {
         take_command();
     }
-    if RUNNING.load(SeqCst) && REQUESTED.load(SeqCst) {
+    let left = POLLS_LEFT.load(SeqCst);
+    if left > 1 && RUNNING.load(SeqCst) && REQUESTED.load(SeqCst) {
+        // The countdown's polls after its last entry: count this one and go on, armed.
+        POLLS_LEFT.store(left - 1, SeqCst);
+    } else if RUNNING.load(SeqCst) && REQUESTED.load(SeqCst) {
         stop(uc);
     } else if RUNNING.load(SeqCst) && precopy::wants_poll() {
         precopy::step(uc);
@@ -106,11 +122,17 @@ fn on_poll(uc: *mut u8) -> bool {
 }
 
 /// The countdown (`WASMC_CHECKPOINT_AFTER`) reached zero: stop at the next poll. Called
-/// by `countdown`'s trampoline from a poll's cold path.
+/// by `countdown`'s trampoline from an entry poll's cold path.
 pub extern "C" fn countdown_zero() {
     crate::instance::set_poll_words(false);
-    REQUESTED.store(true, SeqCst);
+    count_polls();
     arm_if_wanted();
+}
+
+/// The countdown's entries are counted: request a stop at the M-th poll from here.
+fn count_polls() {
+    POLLS_LEFT.store(COUNTDOWN_POLLS.load(SeqCst), SeqCst);
+    REQUESTED.store(true, SeqCst);
 }
 
 /// Reads the frames at the poll of `uc` and writes the checkpoint; exits unless the
@@ -191,11 +213,20 @@ fn take_command() {
 /// code runs. A bad value stops the process with one line (exit 125) now rather than
 /// losing a checkpoint later.
 pub fn init() {
-    if let Some(n) = control(b"WASMC_CHECKPOINT_AFTER") {
-        match crate::process::parse_u64(n) {
-            Some(n) if n > 0 => COUNTDOWN_START.store(n, SeqCst),
-            _ => fatal(&[b"WASMC_CHECKPOINT_AFTER must be a positive number of migration points"]),
-        }
+    if let Some(v) = control(b"WASMC_CHECKPOINT_AFTER") {
+        let (n, m) = match v.iter().position(|&c| c == b':') {
+            Some(i) => (&v[..i], Some(&v[i + 1..])),
+            None => (v, None),
+        };
+        let n = crate::process::parse_u64(n);
+        let m = m.map(|m| crate::process::parse_u64(m).filter(|&m| m > 0));
+        let (n, m) = match (n, m) {
+            (Some(n), None) if n > 0 => (n, 1),
+            (Some(n), Some(Some(m))) => (n, m),
+            _ => fatal(&[b"WASMC_CHECKPOINT_AFTER must be N (>= 1) or N:M (M >= 1), a number of function entries and of polls after them"]),
+        };
+        COUNTDOWN_START.store(n, SeqCst);
+        COUNTDOWN_POLLS.store(m, SeqCst);
     }
     if let Some(v) = control(b"WASMC_CHECKPOINT_CONTINUE") {
         if v != b"0" && v != b"1" {
@@ -217,7 +248,7 @@ pub fn init() {
     // current directory, is not: a program that is never asked to stop may run where
     // it cannot write.)
     let migrating = remote::target().is_some();
-    if destination.is_some() || COUNTDOWN_START.load(SeqCst) != 0 || migrating {
+    if destination.is_some() || COUNTDOWN_POLLS.load(SeqCst) != 0 || migrating {
         if let Err(msg) = crate::ckfile::check_writable(checkpoint::path()) {
             fatal(&[msg.as_bytes()]);
         }
@@ -275,6 +306,10 @@ fn resume(vm: Vm) {
     let n = COUNTDOWN_START.load(SeqCst);
     vm.set_countdown(n);
     crate::instance::set_poll_words(n != 0);
+    if n == 0 && COUNTDOWN_POLLS.load(SeqCst) != 0 {
+        // `0:M`: no entries to count, the polls from here.
+        count_polls();
+    }
     RUNNING.store(true, SeqCst);
     arm_if_wanted();
 }

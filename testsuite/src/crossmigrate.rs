@@ -3,9 +3,10 @@
 //! hop across all three), must produce exactly what one uninterrupted run produces:
 //! stdout, stderr, exit status and the files it leaves behind.
 //!
-//! Checkpoints are taken deterministically with `WASMC_CHECKPOINT_AFTER=N`. The
-//! number of points a run passes is the same on every ISA (points sit in Wasm code
-//! order), so it is measured once, natively, and the stops are spread over it.
+//! Checkpoints are taken deterministically with `WASMC_CHECKPOINT_AFTER=N`, which
+//! counts entries of functions with points and stops at the next poll. The number of
+//! entries a run passes is the same on every ISA (points sit in Wasm code order), so it
+//! is measured once, natively, and the stops are spread over it.
 
 use crate::exec::{command_for, fresh_dir, parallel_map, run, scrub_env, Outcome};
 use crate::Fixture;
@@ -40,12 +41,32 @@ impl Program {
     }
 }
 
-/// A migration plan: checkpoint after `stops[0]` points on `isas[0]`, restore on
-/// `isas[1]` and checkpoint after `stops[1]` more, ..., finish on the last ISA.
+/// A migration plan: checkpoint at the `polls`-th poll after `stops[0]` entries on
+/// `isas[0]`, restore on `isas[1]` and checkpoint likewise after `stops[1]` more
+/// entries, ..., finish on the last ISA.
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub isas: Vec<Arch>,
     pub stops: Vec<u64>,
+    /// M of `WASMC_CHECKPOINT_AFTER=N:M` at every stop: the polls after the N-th entry,
+    /// counted by their faults, which carries a stop into loops that make no calls.
+    pub polls: u64,
+}
+
+impl Plan {
+    /// The `WASMC_CHECKPOINT_AFTER` value of hop `hop`.
+    fn after(&self, hop: usize) -> String {
+        match self.polls {
+            1 => self.stops[hop].to_string(),
+            m => format!("{}:{m}", self.stops[hop]),
+        }
+    }
+}
+
+/// How many polls after a stop's entry to go on for: up to 256, but never more than the
+/// entries still to come, each of which polls, so the program is sure to stop.
+fn polls_after(total: u64, entries: u64) -> u64 {
+    total.saturating_sub(entries).clamp(1, 256)
 }
 
 pub struct Case {
@@ -110,7 +131,7 @@ fn read_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// Runs `p` on `arch` without interruption; also returns how many migration points the
+/// Runs `p` on `arch` without interruption; also returns how many counted entries the
 /// run passed (measured by raising the countdown until no checkpoint happens).
 pub fn reference(p: &Program, arch: Arch, scratch: &Path) -> Result<(Observed, u64)> {
     let dir = scratch.join("dir");
@@ -131,7 +152,8 @@ pub fn reference(p: &Program, arch: Arch, scratch: &Path) -> Result<(Observed, u
         exit: o.code,
         files,
     };
-    // Smallest N at which no checkpoint happens = points passed + 1.
+    // Smallest N at which no checkpoint happens = entries passed + 1 (or the last
+    // entry, if no poll follows it).
     let stops = |n: u64| -> Result<bool> { Ok(run_once(Some(n))?.0.code == Some(CHECKPOINT_EXIT)) };
     let mut hi = 1u64;
     while stops(hi)? {
@@ -152,7 +174,7 @@ pub fn reference(p: &Program, arch: Arch, scratch: &Path) -> Result<(Observed, u
     Ok((observed, lo))
 }
 
-/// Stop positions spread over a run of `total` points.
+/// Stop positions spread over a run of `total` counted entries.
 pub fn stop_points(total: u64, quick: bool) -> Vec<(&'static str, u64)> {
     if total == 0 {
         return vec![];
@@ -187,7 +209,7 @@ pub fn run_case(p: &Program, plan: &Plan, want: &Observed, scratch: &Path) -> Re
         }
         let last = hop + 1 == plan.isas.len();
         if !last {
-            cmd.env("WASMC_CHECKPOINT_AFTER", plan.stops[hop].to_string());
+            cmd.env("WASMC_CHECKPOINT_AFTER", plan.after(hop));
             // A new name per hop: restoring from a file while writing the next.
             cmd.env("WASMC_CHECKPOINT", scratch.join(format!("state{hop}.ckpt")));
         }
@@ -261,6 +283,12 @@ pub fn plans(total: u64, quick: bool) -> Vec<(&'static str, Plan)> {
                     Plan {
                         isas: vec![a, b],
                         stops: vec![n],
+                        // Half the positions stop at the first poll after their entry,
+                        // half further on, in whatever loop runs there.
+                        polls: match label {
+                            "middle" | "three-quarters" => polls_after(total, n),
+                            _ => 1,
+                        },
                     },
                 ));
             }
@@ -273,6 +301,7 @@ pub fn plans(total: u64, quick: bool) -> Vec<(&'static str, Plan)> {
             Plan {
                 isas: vec![Arch::X86_64, Arch::Aarch64, Arch::Riscv64, Arch::X86_64],
                 stops: vec![step, step, step],
+                polls: 1,
             },
         ));
         if !quick && total >= 8 {
@@ -290,6 +319,9 @@ pub fn plans(total: u64, quick: bool) -> Vec<(&'static str, Plan)> {
                         Arch::X86_64,
                     ],
                     stops: vec![s; 6],
+                    // Six hops of an eighth of the entries and M polls each (at most
+                    // M entries): the last still finds the entries it needs.
+                    polls: polls_after(total / 24, 0),
                 },
             ));
         }
@@ -378,9 +410,10 @@ pub fn run_all(
         for ((_, label, plan), r) in numbered.into_iter().zip(results) {
             let names: Vec<&str> = plan.isas.iter().map(|a| a.name()).collect();
             let what = format!(
-                "{} [{label}, after {:?} points] {}",
+                "{} [{label}, after {:?} entries and {} polls] {}",
                 p.fixture.name,
                 plan.stops,
+                plan.polls,
                 names.join(" -> ")
             );
             match r {

@@ -11,10 +11,11 @@
 //! the poll's pc, from Cranelift's value labels) tells it where each Wasm value is.
 //! Frames below are read the same way at their call's return address, after unwinding
 //! the callee. Restoring writes the values back into the same places (runtime
-//! `rebuild`), entered from each function's entry. So a loop poll costs a load and a
-//! predicted branch, a call point nothing on the hot path, and neither any code beyond
-//! that. The word is non-zero only while the deterministic countdown runs (or a
-//! restore), and the cold path counts down inline.
+//! `rebuild`), entered from each function's entry. So a loop poll costs one load, a
+//! call point nothing on the hot path, and neither any code beyond that. An entry's
+//! poll also tests its word, which is non-zero only while the deterministic countdown
+//! runs (it counts entries) or a restore: its cold path calls the countdown or the
+//! rebuild.
 //!
 //! Writing a frame back is sound only if what is live at a site is the point's Wasm
 //! values plus values computed from the vmctx alone. So every variable of a point is an
@@ -145,9 +146,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
 
     /// The poll of point `k`: a load from a poll page (below linear memory in a
     /// function that keeps the memory base in a register, else below the vmctx) that
-    /// faults when the runtime has made the page unreadable, and a branch to a new cold
-    /// block, left current, when the word is not zero; else on to `cont`.
-    fn poll(&mut self, k: usize, cont: ir::Block) {
+    /// faults when the runtime has made the page unreadable. Returns the word, which
+    /// only an entry tests (see [`Self::entry_point`]).
+    fn poll(&mut self, k: usize) -> Value {
         let (base, offset) = match self.memory_base {
             Some(base) => (base, abi_spec::MEMORY_POLL),
             None => (self.vmctx, abi_spec::VMCTX_POLL),
@@ -157,26 +158,26 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let word = self.b.ins().load(types::I32, flags, base, offset);
         let inst = self.b.func.dfg.value_def(word).unwrap_inst();
         self.add_site(k, inst);
-        let cold = self.cold_block();
-        self.b.ins().brif(word, cold, &[], cont, &[]);
-        self.switch_sealed(cold);
+        word
     }
 
     /// The deterministic countdown (`WASMC_CHECKPOINT_AFTER`), cold: a call of the
     /// module's preserve-all `wasmc_countdown`, which counts `VmCtx::countdown` down
     /// and at zero has the runtime arm the polls, so the program stops at its next
-    /// poll. The call changes no register, so it needs no move or spill here, and it is
-    /// no point: the program never stops inside it.
+    /// poll, an entry's or a loop's. The call changes no register, so it needs no move
+    /// or spill here, and it is no point: the program never stops inside it.
     fn countdown(&mut self, cont: ir::Block) {
         let f = self.countdown_ref();
         self.b.ins().call(f, &[self.vmctx]);
         self.b.ins().jump(cont, &[]);
     }
 
-    /// Function entry (point 0): poll. Its cold path, while restoring, hands the
-    /// frame to the runtime, which rebuilds it from the checkpoint and continues at its
-    /// point (`wasmc_mig_restore_enter` never returns); else it counts down. So
-    /// restoring costs one call per frame and no code per point.
+    /// Function entry (point 0): poll, and branch to a cold path when the word is not
+    /// zero. The cold path, while restoring, hands the frame to the runtime, which
+    /// rebuilds it from the checkpoint and continues at its point
+    /// (`wasmc_mig_restore_enter` never returns); else it counts down. So restoring
+    /// costs one call per frame and no code per point, and the countdown counts
+    /// function entries.
     pub(super) fn entry_point(&mut self, body: ir::Block, params: &[ValType]) {
         // Only the params: every other local is zero at entry.
         let mut vars = self.live_locals(super::liveness::ENTRY);
@@ -186,7 +187,10 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 .count(),
         );
         let k = self.add_point(vars, PointKind::Entry);
-        self.poll(k, body);
+        let word = self.poll(k);
+        let cold = self.cold_block();
+        self.b.ins().brif(word, cold, &[], body, &[]);
+        self.switch_sealed(cold);
         let state = self.mig_state();
         let restore = self.cold_block();
         let counting = self.cold_block();
@@ -229,17 +233,20 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .collect()
     }
 
-    /// Loop header: poll. The loop params are moved into stack variables first, so
-    /// the frame record is locals, then the whole operand stack (params on top).
+    /// Loop header: poll, the load alone. Nothing tests its word: a loop point only
+    /// has to fault when the runtime wants the program to stop, and the countdown
+    /// counts entries, so a loop pays one load an iteration and its header is not
+    /// split by a branch (one instruction instead of three on x86_64, and no cold block
+    /// or critical edge for the register allocator). The loop params are moved into
+    /// stack variables first, so the frame record is locals, then the whole operand
+    /// stack (params on top).
     pub(super) fn loop_point(&mut self) {
         self.spill_stack_to_vars(0);
         let height = self.stack.len();
         let vars = self.point_vars(height);
         let k = self.add_point(vars, PointKind::Loop);
-        let body = self.b.create_block();
-        self.poll(k, body);
-        self.countdown(body);
-        self.switch_sealed(body);
+        self.poll(k);
+        self.end_block_at_site();
     }
 
     /// Opens the block a call point's call is made in, with the point's variables
@@ -272,13 +279,18 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         };
         let k = self.add_point(vars, kind);
         self.add_site(k, call);
-        // End the block at the call. The register allocator drops a move whose
-        // destination already holds the source's value, judging by the moves before it
-        // in the same block: a value reloaded into a register before the call from a
-        // slot could later be "moved" back to that slot without a store. A rebuilt
-        // frame has the value only where the site says, so nothing after the site may
-        // rely on such a copy; the allocator forgets them at block boundaries. (A poll
-        // ends its block anyway, with its branch.)
+        self.end_block_at_site();
+    }
+
+    /// Ends the current block after a site (a call, a loop's poll). The register
+    /// allocator drops a move whose destination already holds the source's value,
+    /// judging by the moves before it in the same block: a value reloaded into a
+    /// register before the site from a slot could later be "moved" back to that slot
+    /// without a store. A rebuilt frame has the value only where the site says, so
+    /// nothing after the site may rely on such a copy; the allocator forgets them at
+    /// block boundaries. (An entry's poll ends its block anyway, with its branch.) The
+    /// jump costs no code: the new block follows.
+    fn end_block_at_site(&mut self) {
         let after = self.b.create_block();
         self.b.ins().jump(after, &[]);
         self.switch_sealed(after);

@@ -163,7 +163,7 @@ impl CheckpointFuzz {
         let bytes = std::fs::read(&ckpt)?;
         self.bases.push(Base {
             program,
-            label: format!("{fixture} after {after} points"),
+            label: format!("{fixture} after {after} entries"),
             model: Ckpt::parse(&bytes, MAX_MODEL_MEMORY).ok(),
             bytes,
             dir_snapshot: dir,
