@@ -5,7 +5,7 @@ use crate::env::{libcall_signature, wasm_signature, Libcall, ModuleEnv, Symbols}
 use crate::error::CompileError;
 use crate::module_info::{ImportKind, ModuleInfo};
 use crate::translate::{translate_function, trap_from_code};
-use anyhow::{anyhow, Context as _};
+use anyhow::{anyhow, bail, Context as _};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::isa::{self, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
@@ -82,6 +82,17 @@ pub fn build_isa(
     for feat in cpu_features {
         let name = feat.trim().trim_start_matches('+');
         if name.is_empty() {
+            continue;
+        }
+        if name == "native" {
+            // What this machine's processor has (as a JIT like wasmtime compiles for);
+            // the executable then runs only where they all are (a processor without
+            // one stops with a one-line error at the first instruction it lacks).
+            if Arch::host() != Some(arch) {
+                bail!("--cpu-features native means this machine's processor, so only with --target {} (the host)", Arch::host().map_or("<none>", |a| a.name()));
+            }
+            cranelift_native::infer_native_flags(&mut builder)
+                .map_err(|e| anyhow!("cannot read this processor's features: {e}"))?;
             continue;
         }
         let full = if name.starts_with("has_") {

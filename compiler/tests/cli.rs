@@ -267,3 +267,80 @@ fn default_target_and_opt_levels() {
         );
     }
 }
+
+/// A module whose hot path is rotates: with BMI2, Cranelift emits `rorx` for them.
+const ROTATES: &str = r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (local $x i32) (local $i i32)
+    (local.set $x (i32.const 0x12345678))
+    (loop $l
+      (local.set $x (i32.xor (i32.rotl (local.get $x) (i32.const 7))
+                             (i32.rotr (local.get $x) (i32.const 13))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 1000))))
+    (call $exit (i32.and (local.get $x) (i32.const 63)))))"#;
+
+#[test]
+fn cpu_features_native_is_the_host_only() {
+    let input = tmp("rotates.wasm");
+    std::fs::write(&input, wat::parse_str(ROTATES).unwrap()).unwrap();
+    let host = Arch::host().expect("tests run on a supported ISA");
+    let out = wasmc(&[
+        &input,
+        &"--cpu-features",
+        &"native",
+        &"-o",
+        &tmp("rotates.native"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let other = targets::ALL.into_iter().find(|a| *a != host).unwrap();
+    let out = wasmc(&[
+        &input,
+        &"--target",
+        &other.name(),
+        &"--cpu-features",
+        &"native",
+        &"-o",
+        &tmp("rotates.other"),
+    ]);
+    let err = assert_one_line_error(&out, "--cpu-features native for another ISA");
+    assert!(err.contains("native"), "{err}");
+}
+
+/// An executable built for a CPU feature the processor lacks stops with one line at the
+/// first instruction it cannot run, never a crash (qemu-x86_64's baseline model has no
+/// BMI2).
+#[test]
+fn a_missing_cpu_feature_is_a_one_line_error() {
+    if Arch::host() != Some(Arch::X86_64) {
+        return;
+    }
+    let input = tmp("rotates-bmi2.wasm");
+    std::fs::write(&input, wat::parse_str(ROTATES).unwrap()).unwrap();
+    let exe = tmp("rotates.bmi2");
+    let out = wasmc(&[&input, &"--cpu-features", &"bmi2", &"-o", &exe]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = Command::new("qemu-x86_64")
+        .args(["-cpu", "qemu64"])
+        .arg(&exe)
+        .output()
+        .expect("running qemu-x86_64 (cargo xtask setup installs it)");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(
+        run.status.code(),
+        Some(abi_spec::RUNTIME_ERROR_EXIT_CODE),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("CPU feature"), "{stderr}");
+}

@@ -220,6 +220,12 @@ extern "C" fn on_fault(sig: i32, info: *mut u8, uc: *mut u8) {
             crate::trap::report(Trap::MemoryOutOfBounds, func);
         }
     }
+    if sig == SIGILL && func.is_some() {
+        // Generated code holds no illegal instruction but its traps: this one is an
+        // extension the executable was built for (`--cpu-features`) and this
+        // processor lacks.
+        crate::print::fatal(&[b"illegal instruction in the compiled module: this processor lacks a CPU feature the executable was built for (wasmc --cpu-features)"]);
+    }
     internal_error(sig, pc)
 }
 

@@ -2,7 +2,9 @@
 //!
 //!   a. run-time cost of migration points: wasmc vs `wasmc --no-migration-points`, in
 //!      time and in executed instructions (instructions.rs)
-//!   b. wasmc vs wasmtime (PyPI, AOT) on the same .wasm; gcc -O2 natively for information
+//!   b. wasmc vs wasmtime (PyPI, AOT) on the same .wasm, both using the processor's
+//!      extensions (`--cpu-features native`; the baseline build for information); gcc
+//!      -O2 natively for information
 //!   c. code size (.text) with vs without migration points
 //!   d. checkpoint and restore times and checkpoint sizes (checkpoint.rs)
 //!   e. compile throughput vs wasmtime (compile.rs)
@@ -31,6 +33,10 @@ pub struct RunRow {
     pub kind: &'static str,
     pub mig: Stats,
     pub nomig: Stats,
+    /// Both built with `--cpu-features native`: the processor's own extensions, which
+    /// wasmtime, compiling on the host, also uses (b compares like with like).
+    pub host_mig: Stats,
+    pub host_nomig: Stats,
     pub wasmtime: Option<Stats>,
     pub native: Stats,
 }
@@ -86,6 +92,14 @@ pub fn run(quick: bool) -> Result<()> {
             &with("nomig"),
             &["--no-migration-points"],
         )?;
+        let host = ["--cpu-features", "native"];
+        measure::wasmc(&cfg.wasmc, &w.wasm, &with("host.mig"), &host)?;
+        measure::wasmc(
+            &cfg.wasmc,
+            &w.wasm,
+            &with("host.nomig"),
+            &[&host[..], &["--no-migration-points"]].concat(),
+        )?;
         measure::wasmc(&cfg.wasmc, &w.wasm, &with("mig.o"), &["--emit", "obj"])?;
         measure::wasmc(
             &cfg.wasmc,
@@ -112,6 +126,16 @@ pub fn run(quick: bool) -> Result<()> {
                 exe_command(&with("nomig"), &w.args),
                 Clock::WholeProcess,
             ),
+            Variant::new(
+                "wasmc --cpu-features native",
+                exe_command(&with("host.mig"), &w.args),
+                Clock::WholeProcess,
+            ),
+            Variant::new(
+                "wasmc --cpu-features native --no-migration-points",
+                exe_command(&with("host.nomig"), &w.args),
+                Clock::WholeProcess,
+            ),
         ];
         if cfg.wasmtime {
             measure::wasmtime_compile(&w.wasm, &with("cwasm"))?;
@@ -134,14 +158,18 @@ pub fn run(quick: bool) -> Result<()> {
             kind: w.kind,
             mig: st.next().unwrap(),
             nomig: st.next().unwrap(),
+            host_mig: st.next().unwrap(),
+            host_nomig: st.next().unwrap(),
             wasmtime: if cfg.wasmtime { st.next() } else { None },
             native: st.next().unwrap(),
         };
         println!(
-            "    wasmc {:.3}s  no-mig {:.3}s ({:.3}x)  wasmtime {}  gcc {:.3}s  .text {:.2}x",
+            "    wasmc {:.3}s  no-mig {:.3}s ({:.3}x)  host CPU {:.3}s / {:.3}s  wasmtime {}  gcc {:.3}s  .text {:.2}x",
             row.mig.median,
             row.nomig.median,
             row.mig.median / row.nomig.median,
+            row.host_mig.median,
+            row.host_nomig.median,
             row.wasmtime
                 .as_ref()
                 .map_or("-".into(), |s| format!("{:.3}s", s.median)),
