@@ -141,7 +141,7 @@ pub fn write(
             .filter_map(|r| r.wasmtime.as_ref().map(|w| f(r).median / w.median))
             .collect()
     };
-    let gb = geomean(vs_wasmtime(|r| &r.mig).into_iter());
+    let gb = geomean(vs_wasmtime(|r| &r.mig));
     writeln!(m, "## a/b. Run time\n")?;
     writeln!(m, "wasmc and `--no-migration-points` and gcc: whole-process wall time (spawn to exit). wasmtime: only the `_start` call, timed inside Python around it on an AOT-compiled module (`Module.deserialize_file`), so wasmtime's start-up and instantiation are not counted (this favours wasmtime slightly). Seconds.\n")?;
     writeln!(m, "| workload | kind | wasmc | --no-migration-points | **a: mig cost** | wasmtime | **b: wasmc / wasmtime** | gcc -O2 | wasmc / gcc |")?;
