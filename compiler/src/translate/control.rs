@@ -207,7 +207,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 };
                 let (target, vals) = self.target(*relative_depth);
                 if let Some(s) = latch {
-                    self.strip_latch(s, cond, target, &vals);
+                    // `cond` is the loop's own condition, which the latch evaluates
+                    // again where it falls back (see `strip_latch`).
+                    self.strip_latch(s, target, &vals);
                 } else {
                     let next = self.b.create_block();
                     self.b.ins().brif(cond, target, &vals, next, &[]);

@@ -49,7 +49,8 @@ pub struct Translated {
     /// code is compiled.
     pub points: Vec<migration::PointSites>,
     /// Block parameters the optimiser must keep although they receive one value
-    /// (`phis`): those that carry a float result to its NaN check.
+    /// (`phis`): those that carry a float result to its NaN check, and a strip-mined
+    /// loop's stepped local into its fallback (`strip_latch`).
     pub keep_params: Vec<Value>,
 }
 

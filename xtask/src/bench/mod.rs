@@ -2,9 +2,9 @@
 //!
 //!   a. run-time cost of migration points: wasmc vs `wasmc --no-migration-points`, in
 //!      time and in executed instructions (instructions.rs)
-//!   b. wasmc vs wasmtime (PyPI, AOT) on the same .wasm, both using the processor's
-//!      extensions (`--cpu-features native`; the baseline build for information); gcc
-//!      -O2 natively for information
+//!   b. wasmc vs wasmtime (PyPI, AOT) on the same .wasm; for information also wasmc
+//!      with the processor's extensions (`--cpu-features native`), as wasmtime compiles,
+//!      and gcc -O2 natively
 //!   c. code size (.text) with vs without migration points
 //!   d. checkpoint and restore times and checkpoint sizes (checkpoint.rs)
 //!   e. compile throughput vs wasmtime (compile.rs)
@@ -34,7 +34,7 @@ pub struct RunRow {
     pub mig: Stats,
     pub nomig: Stats,
     /// Both built with `--cpu-features native`: the processor's own extensions, which
-    /// wasmtime, compiling on the host, also uses (b compares like with like).
+    /// wasmtime, compiling on the host, also uses (information beside b).
     pub host_mig: Stats,
     pub host_nomig: Stats,
     pub wasmtime: Option<Stats>,

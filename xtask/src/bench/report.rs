@@ -180,7 +180,8 @@ pub fn write(
             "* **b**: not measured (the wasmtime Python module is not installed)"
         )?;
     } else {
-        writeln!(m, "* wasmc / wasmtime with the baseline ISA (information; wasmtime compiles for this processor, see b below): geomean {gb:.3}x, without migration points {gnomig_wt:.3}x")?;
+        let (_, worst_b) = geomean_and_worst(&vs_wasmtime(|r| &r.mig));
+        writeln!(m, "* **b**: geomean wasmc / wasmtime {gb:.3}x (goal ≤ 1.05x: {}), worst {worst_b:.3}x (goal ≤ 1.15x: {}); without migration points {gnomig_wt:.3}x (goal ≤ 1.00x: {})", verdict(gb <= 1.05), verdict(worst_b <= 1.15), verdict(gnomig_wt <= 1.00))?;
     }
     writeln!(m, "* wasmc / gcc -O2 (information): geomean {gnat:.2}x\n")?;
     host_table(
@@ -378,18 +379,18 @@ fn plot(cfg: &Config, ck: &[CkRow], png: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// b: wasmc against wasmtime with the same processor extensions. wasmtime compiles on
-/// the host for the host; wasmc does with `--cpu-features native`.
+/// wasmc against wasmtime with the same processor extensions (information): wasmtime
+/// compiles on the host for the host; wasmc does with `--cpu-features native`.
 fn host_table(m: &mut String, runs: &[RunRow], with: Vec<f64>, without: Vec<f64>) -> Result<()> {
     if with.is_empty() {
         return Ok(());
     }
     writeln!(
         m,
-        "### b. wasmc / wasmtime, both compiling for this processor\n"
+        "### wasmc / wasmtime, both compiling for this processor (information)\n"
     )?;
-    writeln!(m, "wasmtime uses the host's extensions (AVX, BMI…); here wasmc does too (`--cpu-features native`), so the two compile the same .wasm for the same instruction set. Seconds, as above.\n")?;
-    writeln!(m, "| workload | wasmc | --no-migration-points | wasmtime | **b: wasmc / wasmtime** | **without points / wasmtime** |")?;
+    writeln!(m, "wasmtime uses the host's extensions (AVX, BMI…); here wasmc does too (`--cpu-features native`), so the two compile the same .wasm for the same instruction set. Goal b above is judged on wasmc's default build (x86-64-v1), what a user gets without options. Seconds, as above.\n")?;
+    writeln!(m, "| workload | wasmc native | --no-migration-points, native | wasmtime | wasmc native / wasmtime | without points / wasmtime |")?;
     writeln!(m, "| --- | --- | --- | --- | --- | --- |")?;
     let rows = runs.iter().filter(|r| r.wasmtime.is_some());
     for ((r, b), n) in rows.zip(&with).zip(&without) {
@@ -407,10 +408,7 @@ fn host_table(m: &mut String, runs: &[RunRow], with: Vec<f64>, without: Vec<f64>
     let gn = geomean(without.iter().copied());
     writeln!(
         m,
-        "\n* **b**: geomean wasmc / wasmtime {gb:.3}x (goal ≤ 1.05x: {}), worst {worst:.3}x (goal ≤ 1.15x: {}); without migration points {gn:.3}x (goal ≤ 1.00x: {})\n",
-        verdict(gb <= 1.05),
-        verdict(worst <= 1.15),
-        verdict(gn <= 1.00)
+        "\n* native builds / wasmtime (information): geomean {gb:.3}x, worst {worst:.3}x; without migration points {gn:.3}x\n"
     )?;
     Ok(())
 }
