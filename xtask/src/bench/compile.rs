@@ -23,7 +23,12 @@ pub struct CompileRow {
     pub wasmtime: Option<Stats>,
 }
 
-pub fn run(cfg: &Config, workloads: &[Workload]) -> Result<Vec<CompileRow>> {
+/// Every workload's module, then `extra` (name, path), then the generated ones.
+pub fn run(
+    cfg: &Config,
+    workloads: &[Workload],
+    extra: &[(String, PathBuf)],
+) -> Result<Vec<CompileRow>> {
     crate::step("bench: compile throughput");
     let dir = cfg.work.join("compile");
     std::fs::create_dir_all(&dir)?;
@@ -31,6 +36,7 @@ pub fn run(cfg: &Config, workloads: &[Workload]) -> Result<Vec<CompileRow>> {
     for w in workloads {
         modules.push((w.name.clone(), w.wasm.clone()));
     }
+    modules.extend(extra.iter().cloned());
     // Generated modules: ~0.44, 1.75 and 7.2 MB (quick: the smallest).
     let counts: &[usize] = if cfg.quick {
         &[2_500]

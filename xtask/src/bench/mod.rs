@@ -5,7 +5,8 @@
 //!   b. wasmc vs wasmtime (PyPI, AOT) on the same .wasm; for information also wasmc
 //!      with the processor's extensions (`--cpu-features native`), as wasmtime compiles,
 //!      and gcc -O2 natively
-//!   c. code size (.text) with vs without migration points
+//!   c. code size (.text) with vs without migration points, and of a large real
+//!      program (real.rs: Boolector from PyPI) on all three ISAs
 //!   d. checkpoint and restore times and checkpoint sizes (checkpoint.rs)
 //!   e. compile throughput vs wasmtime (compile.rs)
 //!
@@ -18,6 +19,7 @@ mod checkpoint;
 mod compile;
 mod instructions;
 pub(crate) mod measure;
+mod real;
 pub(crate) mod report;
 mod workloads;
 
@@ -182,8 +184,29 @@ pub fn run(quick: bool) -> Result<()> {
         runs.push(row);
     }
 
+    // The large real program: code size on every ISA here, compile time with the rest.
+    let real = match real::fetch(&cfg) {
+        Ok(wasm) => Some((real::sizes(&cfg, &wasm)?, wasm)),
+        Err(e) => {
+            println!("bench: {} not measured: {e:#}", real::NAME);
+            None
+        }
+    };
     let insns = instructions::run(&cfg, &exes, &workloads)?;
     let ckpt = checkpoint::run(&cfg)?;
-    let comp = compile::run(&cfg, &workloads)?;
-    report::write(&cfg, &runs, &insns, &sizes, &ckpt, &comp)
+    let extra: Vec<(String, PathBuf)> = real
+        .iter()
+        .map(|(_, wasm)| (format!("{} (real program)", real::NAME), wasm.clone()))
+        .collect();
+    let comp = compile::run(&cfg, &workloads, &extra)?;
+    let real_sizes = real.map(|(s, _)| s);
+    report::write(
+        &cfg,
+        &runs,
+        &insns,
+        &sizes,
+        real_sizes.as_ref(),
+        &ckpt,
+        &comp,
+    )
 }
