@@ -102,12 +102,12 @@ fn on_poll(uc: *mut u8) -> bool {
     if RUNNING.load(SeqCst) && crate::control::pending() {
         take_command();
     }
-    let left = POLLS_LEFT.load(SeqCst);
-    if left > 1 && RUNNING.load(SeqCst) && REQUESTED.load(SeqCst) {
-        // The countdown's polls after its last entry: count this one and go on, armed.
-        POLLS_LEFT.store(left - 1, SeqCst);
-    } else if RUNNING.load(SeqCst) && REQUESTED.load(SeqCst) {
-        stop(uc);
+    if RUNNING.load(SeqCst) && REQUESTED.load(SeqCst) {
+        match POLLS_LEFT.load(SeqCst) {
+            // The countdown's polls after its last entry: count this one, go on armed.
+            left if left > 1 => POLLS_LEFT.store(left - 1, SeqCst),
+            _ => stop(uc),
+        }
     } else if RUNNING.load(SeqCst) && precopy::wants_poll() {
         precopy::step(uc);
     }

@@ -66,6 +66,27 @@ pub struct Counted {
     pub latch: usize,
 }
 
+impl Counted {
+    /// The induction local's type.
+    fn ty(&self) -> ir::Type {
+        if self.wide {
+            types::I64
+        } else {
+            types::I32
+        }
+    }
+
+    /// `v` as an immediate of this loop's width: an i32 operation's are its 32 bits,
+    /// zero-extended.
+    fn imm(&self, v: i64) -> i64 {
+        if self.wide {
+            v
+        } else {
+            v & 0xffff_ffff
+        }
+    }
+}
+
 /// An operator as the latch patterns see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
@@ -315,7 +336,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// At a counted loop's header, after its poll: computes the strip's end and enters
     /// the inner header.
     pub(super) fn strip_begin(&mut self, c: Counted) -> Strip {
-        let ty = if c.wide { types::I64 } else { types::I32 };
+        let ty = c.ty();
         let (smax, smin) = if c.wide {
             (i64::MAX, i64::MIN)
         } else {
@@ -324,8 +345,6 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         // All ones, as a sign-extended immediate of either width.
         let umax: i64 = -1;
         let span = STRIP * c.step.abs();
-        // Immediates of an i32 operation are its 32 bits, zero-extended.
-        let imm = |v: i64| if c.wide { v } else { v & 0xffff_ffff };
         let i = self.b.use_var(self.strip_local(c.local));
         let n = self.strip_bound(c);
         let end = match c.cmp {
@@ -365,7 +384,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                     (false, true) => (smin + step - 1, self.b.ins().smax(n, on)),
                     (false, false) => (step - 1, self.b.ins().umax(n, on)),
                 };
-                let last = self.b.ins().iconst(ty, imm(last));
+                let last = self.b.ins().iconst(ty, c.imm(last));
                 match (matches!(c.cmp, Cmp::Lt { .. }), signed) {
                     (true, true) => self.b.ins().smin(near, last),
                     (true, false) => self.b.ins().umin(near, last),
@@ -441,14 +460,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 let v = self.strip_local(n);
                 self.b.use_var(v)
             }
-            Bound::Const(k) => {
-                let (ty, k) = if c.wide {
-                    (types::I64, k)
-                } else {
-                    (types::I32, k & 0xffff_ffff)
-                };
-                self.b.ins().iconst(ty, k)
-            }
+            Bound::Const(k) => self.b.ins().iconst(c.ty(), c.imm(k)),
         }
     }
 }
