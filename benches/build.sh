@@ -13,6 +13,7 @@ build() { # src out extra-flags...
     "$CLANG" --target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-debug "$@" "$src" -o "$out"
 }
 for src in kernels/*.c; do build "$src" "${src%.c}.wasm"; done
+build loopnests/loopnests.c loopnests/loopnests.wasm
 # 10,000 frames of ckpt's recursion need more than wasi-libc's default 64 KiB shadow stack.
 build checkpoint/ckpt.c checkpoint/ckpt.wasm -Wl,-z,stack-size=4194304
 # The live program of `cargo xtask continuum` and the network migration tests.

@@ -209,7 +209,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 if let Some(s) = latch {
                     // `cond` is the loop's own condition, which the latch evaluates
                     // again where it falls back (see `strip_latch`).
-                    self.strip_latch(s, target, &vals);
+                    let vars = self.latch_vars(0).unwrap_or_default();
+                    self.strip_latch(s, target, &vars);
+                } else if let Some(vars) = self.latch_vars(*relative_depth) {
+                    let next = self.b.create_block();
+                    self.branch_carrying(cond, target, &vals, next, None, &vars);
                 } else {
                     let next = self.b.create_block();
                     self.b.ins().brif(cond, target, &vals, next, &[]);
@@ -324,6 +328,20 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let mut vals = args(&self.peekn(arity));
         vals.extend(self.var_args(&vars));
         (target, vals)
+    }
+
+    /// The explicit params of the loop header a branch of `relative_depth` goes back
+    /// to, with points: the variables its latch carries (`branch_carrying`). Only those
+    /// live at the header count: carrying a value the loop no longer needs would keep
+    /// it live to the latch (tried with every local a loop writes: lz4 ran 22% more
+    /// instructions).
+    pub(super) fn latch_vars(&self, relative_depth: u32) -> Option<Vec<(Variable, ValType)>> {
+        let i = self
+            .control
+            .len()
+            .checked_sub(1 + relative_depth as usize)?;
+        let f = &self.control[i];
+        (f.header.is_some() && !f.header_vars.is_empty()).then(|| f.header_vars.clone())
     }
 
     fn branch(&mut self, relative_depth: u32) {

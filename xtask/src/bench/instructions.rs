@@ -30,6 +30,11 @@ impl InsnRow {
 
 /// The instructions `exe args` executes, as callgrind counts them.
 fn count(exe: &Path, args: &[String]) -> Result<u64> {
+    count_with_output(exe, args).map(|(n, _)| n)
+}
+
+/// The instructions `exe args` executes, as callgrind counts them, and what it printed.
+pub(super) fn count_with_output(exe: &Path, args: &[String]) -> Result<(u64, Vec<u8>)> {
     let mut c = Command::new("valgrind");
     c.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
         .arg(exe)
@@ -42,12 +47,14 @@ fn count(exe: &Path, args: &[String]) -> Result<u64> {
         bail!("{} {args:?} under callgrind: {}", exe.display(), out.status);
     }
     let err = String::from_utf8_lossy(&out.stderr);
-    err.lines()
+    let n = err
+        .lines()
         .find_map(|l| {
             let n = l.split("Collected :").nth(1)?;
             n.trim().parse().ok()
         })
-        .with_context(|| format!("no instruction count from callgrind for {}", exe.display()))
+        .with_context(|| format!("no instruction count from callgrind for {}", exe.display()))?;
+    Ok((n, out.stdout))
 }
 
 /// Counts every workload in `exes` (`<name>.mig` and `<name>.nomig`, built by the

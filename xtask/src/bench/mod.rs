@@ -1,7 +1,8 @@
 //! `cargo xtask bench [--quick]`: wasmc's performance against its goals, in one run.
 //!
 //!   a. run-time cost of migration points: wasmc vs `wasmc --no-migration-points`, in
-//!      time and in executed instructions (instructions.rs)
+//!      time and in executed instructions (instructions.rs), and in instructions on
+//!      loop nests beyond the kernels (loopnests.rs)
 //!   b. wasmc vs wasmtime (PyPI, AOT) on the same .wasm; for information also wasmc
 //!      with the processor's extensions (`--cpu-features native`), as wasmtime compiles,
 //!      and gcc -O2 natively
@@ -18,6 +19,7 @@
 mod checkpoint;
 mod compile;
 mod instructions;
+mod loopnests;
 pub(crate) mod measure;
 mod real;
 pub(crate) mod report;
@@ -193,6 +195,7 @@ pub fn run(quick: bool) -> Result<()> {
         }
     };
     let insns = instructions::run(&cfg, &exes, &workloads)?;
+    let nests = loopnests::run(&cfg)?;
     let ckpt = checkpoint::run(&cfg)?;
     let extra: Vec<(String, PathBuf)> = real
         .iter()
@@ -204,6 +207,7 @@ pub fn run(quick: bool) -> Result<()> {
         &cfg,
         &runs,
         &insns,
+        &nests,
         &sizes,
         real_sizes.as_ref(),
         &ckpt,

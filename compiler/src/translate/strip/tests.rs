@@ -76,6 +76,56 @@ fn the_latch_forms_clang_emits() {
 }
 
 #[test]
+fn a_local_stepped_before_the_latch() {
+    // i = i + 2 early in the body, the latch compares i as it is: n != i
+    let c = one(r#"(module (func (param i32) (local i32 i32)
+        (loop (local.set 1 (i32.add (local.get 1) (i32.const 2)))
+          (local.set 2 (i32.add (local.get 2) (local.get 1)))
+          (br_if 0 (i32.ne (local.get 0) (local.get 1))))))"#)
+    .expect("counted");
+    assert_eq!(
+        (c.local, c.step, c.cmp, c.bound),
+        (1, 2, Cmp::Ne, Bound::Local(0))
+    );
+    // i64, i < a constant, the step teed into a use
+    let c = one(r#"(module (func (local i64 i64)
+        (loop (local.set 1 (i64.mul (local.tee 0 (i64.add (local.get 0) (i64.const 1))) (i64.const 3)))
+          (br_if 0 (i64.lt_u (local.get 0) (i64.const 100))))))"#)
+    .expect("counted");
+    assert_eq!(
+        (c.local, c.step, c.cmp, c.bound, c.wide),
+        (0, 1, Cmp::Lt { signed: false }, Bound::Const(100), true)
+    );
+    // br_if on the local itself, stepped earlier: a countdown to 0
+    let c = one(r#"(module (func (param i32) (local i32)
+        (loop (local.set 0 (i32.add (local.get 0) (i32.const -1)))
+          (local.set 1 (i32.add (local.get 1) (local.get 0)))
+          (br_if 0 (local.get 0)))))"#)
+    .expect("counted");
+    assert_eq!(
+        (c.local, c.step, c.cmp, c.bound),
+        (0, -1, Cmp::Ne, Bound::Const(0))
+    );
+    let not = |wat: &str| assert_eq!(counted(wat), vec![None], "{wat}");
+    // Stepped only on some iterations (inside an `if`).
+    not(r#"(module (func (param i32) (local i32)
+        (loop (if (local.get 0) (then (local.set 1 (i32.add (local.get 1) (i32.const 1)))))
+          (br_if 0 (i32.ne (local.get 1) (local.get 0))))))"#);
+    // Stepped after the latch (on the way out), or not by a constant.
+    not(r#"(module (func (param i32) (local i32)
+        (loop (br_if 0 (i32.ne (local.get 1) (local.get 0)))
+          (local.set 1 (i32.add (local.get 1) (i32.const 1))))))"#);
+    not(r#"(module (func (param i32) (local i32)
+        (loop (local.set 1 (i32.add (local.get 1) (local.get 0)))
+          (br_if 0 (i32.ne (local.get 1) (local.get 0))))))"#);
+    // Written again after the step.
+    not(r#"(module (func (param i32) (local i32)
+        (loop (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+          (local.set 1 (i32.shl (local.get 1) (i32.const 1)))
+          (br_if 0 (i32.lt_u (local.get 1) (local.get 0))))))"#);
+}
+
+#[test]
 fn loops_that_are_not_counted() {
     let not = |wat: &str| assert_eq!(counted(wat), vec![None], "{wat}");
     // The bound changes in the loop.
