@@ -37,6 +37,9 @@ pub struct Frame {
     pub cont_reachable: bool,
     /// A strip-mined loop's state (see `strip`).
     pub strip: Option<super::strip::Strip>,
+    /// Without points, the locals live at a loop's header: what its latches carry
+    /// (with points, `header_vars`; see `FuncTranslator::latch_vars`).
+    pub latch_carry: Vec<(Variable, ValType)>,
 }
 
 impl Frame {
@@ -53,6 +56,7 @@ impl Frame {
             base: 0,
             cont_reachable: false,
             strip: None,
+            latch_carry: vec![],
         }
     }
 
@@ -106,6 +110,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             results,
             cont_reachable: false,
             strip: None,
+            latch_carry: vec![],
         }
     }
 
@@ -123,6 +128,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                     // Besides the loop's own params: the live locals and the operand
                     // stack below the loop.
                     f.header_vars = self.point_vars(f.base);
+                } else {
+                    f.latch_carry = self.live_locals(self.cur_offset);
                 }
                 let header = self.block_with_params(&f.params);
                 let mut vals = args(&self.popn(f.params.len()));
@@ -341,7 +348,13 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .len()
             .checked_sub(1 + relative_depth as usize)?;
         let f = &self.control[i];
-        (f.header.is_some() && !f.header_vars.is_empty()).then(|| f.header_vars.clone())
+        f.header?;
+        let vars = if f.header_vars.is_empty() {
+            &f.latch_carry
+        } else {
+            &f.header_vars
+        };
+        (!vars.is_empty()).then(|| vars.clone())
     }
 
     fn branch(&mut self, relative_depth: u32) {

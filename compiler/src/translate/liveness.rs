@@ -1,7 +1,8 @@
 //! Which Wasm locals are live at each migration point, so that a frame record holds
 //! only what the rest of the function can still read. Besides smaller checkpoints this
 //! keeps dead locals out of the save paths, which would otherwise keep them alive (in
-//! registers or spill slots) across every call of the hot path.
+//! registers or spill slots) across every call of the hot path. Without points the
+//! same sets at loop headers tell a latch which values to carry (`branch_carrying`).
 //!
 //! A backward dataflow over basic blocks of the Wasm body. Points are keyed by the
 //! byte offset of their operator (`usize::MAX` for the function entry), so the

@@ -107,7 +107,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     }
 
     /// The locals live at the point keyed `key` (see `liveness`).
-    fn live_locals(&self, key: usize) -> Vec<(Variable, ValType)> {
+    pub(super) fn live_locals(&self, key: usize) -> Vec<(Variable, ValType)> {
         (0..self.locals.len())
             .filter(|i| self.liveness.is_live(key, *i as u32))
             .map(|i| self.locals[i])

@@ -123,7 +123,9 @@ pub fn translate_function(
         message,
     };
 
-    let liveness = if env.has_points(func_index) {
+    // Without points the live locals at loop headers still tell a latch what to carry
+    // (`branch_carrying`).
+    let liveness = if env.has_points(func_index) || !env.migration_points {
         let mut num_locals = ft.params().len();
         if let Ok(mut r) = body.get_locals_reader() {
             for _ in 0..r.get_count() {
