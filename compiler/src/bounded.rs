@@ -19,6 +19,7 @@ use wasmparser::Operator;
 /// What one function body does that matters here.
 struct Shape {
     loops_or_indirect: bool,
+    loops: bool,
     /// Defined functions it calls directly.
     callees: Vec<u32>,
     /// Canonical types of its indirect calls (`call_indirect`, `call_ref`).
@@ -32,6 +33,7 @@ fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
     // Unreadable bodies (validated, so this does not happen) count as doing everything.
     let unknown = Shape {
         loops_or_indirect: true,
+        loops: true,
         callees: vec![],
         indirect_types: vec![u32::MAX],
         accesses_memory: true,
@@ -41,6 +43,7 @@ fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
     };
     let mut s = Shape {
         loops_or_indirect: false,
+        loops: false,
         callees: vec![],
         indirect_types: vec![],
         accesses_memory: false,
@@ -50,7 +53,10 @@ fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
             return unknown;
         };
         match op {
-            Operator::Loop { .. } => s.loops_or_indirect = true,
+            Operator::Loop { .. } => {
+                s.loops_or_indirect = true;
+                s.loops = true;
+            }
             Operator::CallIndirect { type_index, .. }
             | Operator::ReturnCallIndirect { type_index, .. }
             | Operator::CallRef { type_index }
@@ -116,6 +122,8 @@ pub struct Facts {
     pub has_points: Vec<bool>,
     /// Whether it loads or stores linear memory (false for imports).
     pub accesses_memory: Vec<bool>,
+    /// Whether its body has a loop (false for imports).
+    pub has_loops: Vec<bool>,
     /// What its entry charges the call-depth counter (0: no counter; 0 for imports).
     pub depth_charge: Vec<u32>,
 }
@@ -307,11 +315,14 @@ pub fn analyze(info: &ModuleInfo<'_>, migration_points: bool) -> Facts {
         .collect();
     let mut accesses_memory = vec![false; imported];
     accesses_memory.extend(shapes.iter().map(|s| s.accesses_memory));
+    let mut has_loops = vec![false; imported];
+    has_loops.extend(shapes.iter().map(|s| s.loops));
     let mut depth_charge = vec![0; imported];
     depth_charge.extend(depth_charges(info, &shapes));
     Facts {
         has_points,
         accesses_memory,
+        has_loops,
         depth_charge,
     }
 }

@@ -115,6 +115,11 @@ impl ModuleEnv<'_> {
     pub fn accesses_memory(&self, f: u32) -> bool {
         self.facts.accesses_memory[f as usize]
     }
+
+    /// Whether function `f`'s body has a loop.
+    pub fn has_loops(&self, f: u32) -> bool {
+        self.facts.has_loops[f as usize]
+    }
 }
 
 pub fn ir_type(ty: ValType) -> ir::Type {
