@@ -18,7 +18,6 @@ use wasmparser::Operator;
 
 /// What one function body does that matters here.
 struct Shape {
-    loops_or_indirect: bool,
     loops: bool,
     /// Defined functions it calls directly.
     callees: Vec<u32>,
@@ -32,7 +31,6 @@ fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
     let imported = info.num_imported_funcs();
     // Unreadable bodies (validated, so this does not happen) count as doing everything.
     let unknown = Shape {
-        loops_or_indirect: true,
         loops: true,
         callees: vec![],
         indirect_types: vec![u32::MAX],
@@ -42,7 +40,6 @@ fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
         return unknown;
     };
     let mut s = Shape {
-        loops_or_indirect: false,
         loops: false,
         callees: vec![],
         indirect_types: vec![],
@@ -53,15 +50,11 @@ fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
             return unknown;
         };
         match op {
-            Operator::Loop { .. } => {
-                s.loops_or_indirect = true;
-                s.loops = true;
-            }
+            Operator::Loop { .. } => s.loops = true,
             Operator::CallIndirect { type_index, .. }
             | Operator::ReturnCallIndirect { type_index, .. }
             | Operator::CallRef { type_index }
             | Operator::ReturnCallRef { type_index } => {
-                s.loops_or_indirect = true;
                 s.indirect_types.push(
                     info.canonical_type
                         .get(type_index as usize)
@@ -298,8 +291,8 @@ pub fn analyze(info: &ModuleInfo<'_>, migration_points: bool) -> Facts {
         let mut changed = false;
         for (i, s) in shapes.iter().enumerate() {
             let f = imported + i;
-            if !bounded[f] && !s.loops_or_indirect && s.callees.iter().all(|&c| bounded[c as usize])
-            {
+            let loops_or_indirect = s.loops || !s.indirect_types.is_empty();
+            if !bounded[f] && !loops_or_indirect && s.callees.iter().all(|&c| bounded[c as usize]) {
                 bounded[f] = true;
                 changed = true;
             }

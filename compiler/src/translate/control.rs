@@ -251,14 +251,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 // A return of its own, not a jump to the shared one at the end: an early
                 // exit (a recursion's base case) then costs no taken jump, as in
                 // wasmtime's code.
-                let (_, vals) = self.target(self.control.len() as u32 - 1);
-                let vals: Vec<Value> = vals
-                    .iter()
-                    .map(|a| match a {
-                        BlockArg::Value(v) => *v,
-                        _ => unreachable!("a function's results are values"),
-                    })
-                    .collect();
+                let vals = self.peekn(self.control[0].results.len());
                 self.b.ins().return_(&vals);
                 self.reachable = false;
             }

@@ -147,6 +147,12 @@ fn latch(w: &[Op], at: usize, steps: &HashMap<u32, (i64, bool)>) -> Option<Count
         Op::Get(i) => steps.get(&i).map(|&(c, wide)| (i, c, wide)),
         _ => None,
     };
+    // The local a `br_if` tests as it is (`!= 0`): teed right before, or stepped earlier.
+    let alone = w
+        .len()
+        .checked_sub(4)
+        .and_then(step_at)
+        .or_else(|| stepped(*w.last()?));
     let (local, step, wide, cc, bound) = match w.len() {
         n if n >= 6 && step_at(n - 6).is_some() => {
             // i' = i + c; i' CMP bound
@@ -164,17 +170,9 @@ fn latch(w: &[Op], at: usize, steps: &HashMap<u32, (i64, bool)>) -> Option<Count
             };
             (i, c, wide && cw, cc.swap_args(), bound_of(w[n - 6], wide)?)
         }
-        n if n >= 4 && step_at(n - 4).is_some() => {
-            // br_if on i' itself: i' != 0 (an i32 only: br_if takes an i32).
-            let (i, c, wide) = step_at(n - 4)?;
-            if wide {
-                return None;
-            }
-            (i, c, false, IntCC::NotEqual, Bound::Const(0))
-        }
-        n if n >= 1 && stepped(w[n - 1]).is_some() => {
-            // br_if on i itself, stepped earlier: i != 0 (an i32 only).
-            let (i, c, wide) = stepped(w[n - 1])?;
+        _ if alone.is_some() => {
+            // br_if on i itself: i != 0 (an i32 only: br_if takes an i32).
+            let (i, c, wide) = alone?;
             if wide {
                 return None;
             }
