@@ -28,13 +28,22 @@ impl InsnRow {
     }
 }
 
-/// The instructions `exe args` executes, as callgrind counts them.
-fn count(exe: &Path, args: &[String]) -> Result<u64> {
-    count_with_output(exe, args).map(|(n, _)| n)
+/// The instructions `mig args` and `nomig args` execute and what each printed, counted
+/// side by side (counts do not suffer from sharing the cores).
+pub(super) fn count_both(
+    mig: &Path,
+    nomig: &Path,
+    args: &[String],
+) -> Result<((u64, Vec<u8>), (u64, Vec<u8>))> {
+    std::thread::scope(|s| {
+        let with = s.spawn(|| count(mig, args));
+        let without = count(nomig, args);
+        Ok((with.join().expect("callgrind thread")?, without?))
+    })
 }
 
 /// The instructions `exe args` executes, as callgrind counts them, and what it printed.
-pub(super) fn count_with_output(exe: &Path, args: &[String]) -> Result<(u64, Vec<u8>)> {
+fn count(exe: &Path, args: &[String]) -> Result<(u64, Vec<u8>)> {
     let mut c = Command::new("valgrind");
     c.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
         .arg(exe)
@@ -67,16 +76,12 @@ pub fn run(cfg: &Config, exes: &Path, workloads: &[Workload]) -> Result<Vec<Insn
         .filter(|w| !cfg.quick || w.kind == "kernel")
     {
         let exe = |ext: &str| -> PathBuf { exes.join(&w.name).with_extension(ext) };
-        let (mig, nomig) = std::thread::scope(|s| {
-            let mig = s.spawn(|| count(&exe("mig"), &w.small_args));
-            let nomig = count(&exe("nomig"), &w.small_args);
-            (mig.join().expect("callgrind thread"), nomig)
-        });
+        let ((mig, _), (nomig, _)) = count_both(&exe("mig"), &exe("nomig"), &w.small_args)?;
         let row = InsnRow {
             name: w.name.clone(),
             args: w.small_args.clone(),
-            mig: mig?,
-            nomig: nomig?,
+            mig,
+            nomig,
         };
         println!(
             "    {} {}: {} / {} instructions ({:.3}x)",

@@ -4,7 +4,7 @@
 //! is counted, not timed: callgrind's instructions with and without points, one run of
 //! each kernel, both variants side by side. The two must also print the same checksum.
 
-use super::instructions::{count_with_output, InsnRow};
+use super::instructions::{count_both, InsnRow};
 use super::{measure, Config};
 use anyhow::{bail, Result};
 
@@ -39,12 +39,7 @@ pub fn run(cfg: &Config) -> Result<Vec<InsnRow>> {
     for &(name, size) in NESTS {
         let size = if cfg.quick { size / 2 } else { size };
         let args = vec![name.to_string(), size.to_string()];
-        let (with, without) = std::thread::scope(|s| {
-            let with = s.spawn(|| count_with_output(&mig, &args));
-            let without = count_with_output(&nomig, &args);
-            (with.join().expect("callgrind thread"), without)
-        });
-        let ((m, out_m), (n, out_n)) = (with?, without?);
+        let ((m, out_m), (n, out_n)) = count_both(&mig, &nomig, &args)?;
         if out_m != out_n {
             bail!(
                 "loopnests {name} {size}: with points printed {:?}, without {:?}",
