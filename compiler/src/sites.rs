@@ -109,15 +109,14 @@ impl ValueSet {
         self.member[v.index()]
     }
 
-    /// The members, leaving the set empty.
-    fn drain(&mut self) -> Vec<Value> {
-        let mut out = vec![];
-        for v in std::mem::take(&mut self.order) {
+    /// Moves the members into `out` (cleared first), leaving the set empty.
+    fn drain_into(&mut self, out: &mut Vec<Value>) {
+        out.clear();
+        for v in self.order.drain(..) {
             if std::mem::replace(&mut self.member[v.index()], false) {
                 out.push(v);
             }
         }
-        out
     }
 }
 
@@ -184,9 +183,12 @@ impl LiveOut {
         // value defined elsewhere is always upward-exposed).
         let mut index = vec![u32::MAX; nvalues];
         let mut values = vec![];
-        let mut uses: Vec<Vec<u32>> = vec![vec![]; nblocks];
+        // Most blocks use no value from elsewhere (a call's block after it, a poll's):
+        // they get no allocation.
+        let mut uses: Vec<Vec<u32>> = (0..nblocks).map(|_| vec![]).collect();
+        let mut u = vec![];
         for block in func.layout.blocks() {
-            let u = &mut uses[block.index()];
+            u.clear();
             for inst in func.layout.block_insts(block) {
                 for v in func.dfg.inst_values(inst) {
                     if def_block[v.index()] == block.as_u32() {
@@ -199,8 +201,11 @@ impl LiveOut {
                     u.push(index[v.index()]);
                 }
             }
-            u.sort_unstable();
-            u.dedup();
+            if !u.is_empty() {
+                u.sort_unstable();
+                u.dedup();
+                uses[block.index()] = u.clone();
+            }
         }
         let value_def: Vec<u32> = values.iter().map(|v| def_block[v.index()]).collect();
         // live_in(b) = uses(b) ∪ (live_out(b) minus what b defines), live_out(b) the
@@ -342,6 +347,8 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
     let func = &ctx.func;
     let mut live = ValueSet::new(func.dfg.num_values());
     let mut seen = ValueSet::new(func.dfg.num_values());
+    // Reused for every site.
+    let (mut work, mut found) = (vec![], vec![]);
     // Results beyond what registers carry go through a return area whose address the
     // caller passes as a hidden argument (`enable_multi_ret_implicit_sret`): neither
     // the caller's call of such a function nor the callee's frames can be rebuilt,
@@ -388,15 +395,14 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                     live.insert(v);
                 }
             }
-            let live = live.drain();
             // Instruction selection may fold a pure instruction into its uses (an address
             // computation into the load), so what holds a register at the site can be
             // any operand of a live value, transitively: take them all.
+            live.drain_into(&mut work);
             for v in &site.values {
                 seen.insert(*v);
             }
-            let mut work: Vec<Value> = live;
-            let mut found: Vec<Value> = vec![];
+            found.clear();
             while let Some(v) = work.pop() {
                 if seen.contains(v) {
                     continue;
@@ -412,9 +418,9 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                     }
                 }
             }
-            seen.drain();
+            seen.drain_into(&mut work);
             let mut extras: Vec<(Value, Source)> =
-                found.into_iter().map(|v| (v, source(func, v))).collect();
+                found.iter().map(|v| (*v, source(func, *v))).collect();
             // Operands before what is computed from them.
             let depth = |s: &Source| match s {
                 Source::AddConst(..) => 2,
@@ -428,8 +434,15 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
     let func = &mut ctx.func;
     func.dfg.collect_debug_info();
     let labels = func.dfg.values_labels.as_mut().expect("just collected");
+    // A value live at many sites (the memory base, a variable unchanged across calls)
+    // is labelled once.
+    let labelled = &mut seen;
     for site in points.iter().flat_map(|p| p.sites.iter()) {
         for v in site.values.iter().chain(site.extras.iter().map(|(v, _)| v)) {
+            if labelled.contains(*v) {
+                continue;
+            }
+            labelled.insert(*v);
             let start = ValueLabelStart {
                 from: ir::RelSourceLoc::default(),
                 label: ValueLabel::from_u32(v.as_u32()),

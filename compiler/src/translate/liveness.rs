@@ -40,11 +40,16 @@ pub struct Liveness {
 
 impl Liveness {
     /// Whether `local` is live at the point of operator offset `key` (true when unknown).
+    #[cfg(test)]
     pub fn is_live(&self, key: usize, local: u32) -> bool {
-        match self.at.get(&key) {
-            Some(set) => set[local as usize / 64] >> (local % 64) & 1 != 0,
-            None => true,
-        }
+        self.live_at(key)
+            .is_none_or(|set| set[local as usize / 64] >> (local % 64) & 1 != 0)
+    }
+
+    /// The live set at the point of `key` (a bit per local), if known; one lookup for
+    /// all the locals of a point.
+    pub fn live_at(&self, key: usize) -> Option<&[u64]> {
+        self.at.get(&key).map(|s| &s[..])
     }
 
     /// Nothing known: every local live everywhere.
