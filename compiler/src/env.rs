@@ -71,9 +71,6 @@ pub struct ModuleEnv<'a> {
     /// Per function: migration points (all false with `--no-migration-points`) and
     /// memory access (see `bounded`).
     facts: crate::bounded::Facts,
-    /// Whether the module is compiled with migration points (`--no-migration-points`
-    /// not given).
-    pub migration_points: bool,
     /// Float arithmetic results are canonicalised before the program can observe their
     /// NaN bits (see `targets::Arch::hardware_canonical_nans`).
     pub canonicalize_nans: bool,
@@ -93,7 +90,6 @@ impl<'a> ModuleEnv<'a> {
             symbols,
             call_conv: isa.default_call_conv(),
             facts: crate::bounded::analyze(info, migration_points),
-            migration_points,
             canonicalize_nans: !arch.hardware_canonical_nans(),
             frontend_config: isa.frontend_config(),
         }

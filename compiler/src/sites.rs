@@ -109,6 +109,13 @@ impl ValueSet {
         self.member[v.index()]
     }
 
+    /// Empties the set.
+    fn clear(&mut self) {
+        for v in self.order.drain(..) {
+            self.member[v.index()] = false;
+        }
+    }
+
     /// Moves the members into `out` (cleared first), leaving the set empty.
     fn drain_into(&mut self, out: &mut Vec<Value>) {
         out.clear();
@@ -418,7 +425,7 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                     }
                 }
             }
-            seen.drain_into(&mut work);
+            seen.clear();
             let mut extras: Vec<(Value, Source)> =
                 found.iter().map(|v| (*v, source(func, *v))).collect();
             // Operands before what is computed from them.
@@ -436,7 +443,7 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
     let labels = func.dfg.values_labels.as_mut().expect("just collected");
     // A value live at many sites (the memory base, a variable unchanged across calls)
     // is labelled once.
-    let labelled = &mut seen;
+    let labelled = &mut seen; // empty: cleared after each site
     for site in points.iter().flat_map(|p| p.sites.iter()) {
         for v in site.values.iter().chain(site.extras.iter().map(|(v, _)| v)) {
             if labelled.contains(*v) {

@@ -341,11 +341,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         (target, vals)
     }
 
-    /// The explicit params of the loop header a branch of `relative_depth` goes back
-    /// to, with points: the variables its latch carries (`branch_carrying`). Only those
-    /// live at the header count: carrying a value the loop no longer needs would keep
-    /// it live to the latch (tried with every local a loop writes: lz4 ran 22% more
-    /// instructions).
+    /// The variables a latch carries (`branch_carrying`) when it branches back to the
+    /// loop header of `relative_depth`: with points the header's explicit params,
+    /// without them the locals live at the header. Only those live at the header
+    /// count: carrying a value the loop no longer needs would keep it live to the latch
+    /// (tried with every local a loop writes: lz4 ran 22% more instructions).
     pub(super) fn latch_vars(&self, relative_depth: u32) -> Option<Vec<(Variable, ValType)>> {
         let i = self
             .control

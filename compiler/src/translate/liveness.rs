@@ -43,13 +43,18 @@ impl Liveness {
     #[cfg(test)]
     pub fn is_live(&self, key: usize, local: u32) -> bool {
         self.live_at(key)
-            .is_none_or(|set| set[local as usize / 64] >> (local % 64) & 1 != 0)
+            .is_none_or(|mut live| live.any(|l| l == local as usize))
     }
 
-    /// The live set at the point of `key` (a bit per local), if known; one lookup for
-    /// all the locals of a point.
-    pub fn live_at(&self, key: usize) -> Option<&[u64]> {
-        self.at.get(&key).map(|s| &s[..])
+    /// The locals live at the point of `key`, in ascending order, if known: one lookup
+    /// for all the locals of a point.
+    pub fn live_at(&self, key: usize) -> Option<impl Iterator<Item = usize> + '_> {
+        let set = self.at.get(&key)?;
+        Some(set.iter().enumerate().flat_map(|(w, &bits)| {
+            (0..64)
+                .filter(move |b| bits >> b & 1 != 0)
+                .map(move |b| w * 64 + b)
+        }))
     }
 
     /// Nothing known: every local live everywhere.

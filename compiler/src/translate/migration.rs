@@ -109,10 +109,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// The locals live at the point keyed `key` (see `liveness`).
     pub(super) fn live_locals(&self, key: usize) -> Vec<(Variable, ValType)> {
         match self.liveness.live_at(key) {
-            Some(set) => (0..self.locals.len())
-                .filter(|i| set[i / 64] >> (i % 64) & 1 != 0)
-                .map(|i| self.locals[i])
-                .collect(),
+            Some(live) => live.map(|i| self.locals[i]).collect(),
             None => self.locals.clone(),
         }
     }

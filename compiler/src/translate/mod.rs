@@ -124,19 +124,18 @@ pub fn translate_function(
     };
 
     // Without points the live locals at loop headers still tell a latch what to carry
-    // (`branch_carrying`).
-    let liveness =
-        if env.has_points(func_index) || (!env.migration_points && env.has_loops(func_index)) {
-            let mut num_locals = ft.params().len();
-            if let Ok(mut r) = body.get_locals_reader() {
-                for _ in 0..r.get_count() {
-                    num_locals += r.read().map(|(n, _)| n as usize).unwrap_or(0);
-                }
+    // (`branch_carrying`). (With points, a function with loops has points.)
+    let liveness = if env.has_points(func_index) || env.has_loops(func_index) {
+        let mut num_locals = ft.params().len();
+        if let Ok(mut r) = body.get_locals_reader() {
+            for _ in 0..r.get_count() {
+                num_locals += r.read().map(|(n, _)| n as usize).unwrap_or(0);
             }
-            liveness::analyze(body, num_locals, |f| env.has_points(f))
-        } else {
-            liveness::Liveness::all_live()
-        };
+        }
+        liveness::analyze(body, num_locals, |f| env.has_points(f))
+    } else {
+        liveness::Liveness::all_live()
+    };
     let (strips, covered) = if env.has_points(func_index) {
         (
             strip::find(body, &info.types, |f| env.has_points(f)),
