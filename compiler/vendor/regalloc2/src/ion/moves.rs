@@ -796,9 +796,20 @@ impl<'a, F: Function> Env<'a, F> {
             from: ProgPoint,
             to: ProgPoint,
         ) {
-            // If we cross a block boundary, clear and return.
-            if this.cfginfo.insn_block[from.inst().index()]
-                != this.cfginfo.insn_block[to.inst().index()]
+            // If we cross a block boundary, clear and return, unless the new block
+            // is an arm of the conditional branch that ends the block just before it
+            // and is entered from nowhere else (a fall-through or a split edge): what
+            // each location holds at its start is then what it held at the end of
+            // that block, so the state carries over (wasmc: a value reloaded for a
+            // loop's latch is no longer stored back, on the back edge, to the spill
+            // slot it came from). Such a block is never a loop header, whose poll
+            // is a place wasmc's runtime may resume at, entered from a jump.
+            let from_block = this.cfginfo.insn_block[from.inst().index()];
+            let to_block = this.cfginfo.insn_block[to.inst().index()];
+            if from_block != to_block
+                && !(to_block.index() == from_block.index() + 1
+                    && this.func.block_preds(to_block) == [from_block]
+                    && this.func.block_succs(from_block).len() > 1)
             {
                 redundant_moves.clear();
                 return;
@@ -824,6 +835,13 @@ impl<'a, F: Function> Env<'a, F> {
                         }
                         _ => {}
                     }
+                }
+                // A call forgets every copy (wasmc): its return address is a place
+                // wasmc's runtime may resume at, having written each live value to
+                // the one register (and the spill slots) its debug location names,
+                // so a copy made before the call is not one there.
+                if this.func.inst_clobbers(inst).into_iter().next().is_some() {
+                    redundant_moves.clear();
                 }
                 for reg in this.func.inst_clobbers(inst) {
                     redundant_moves.clear_alloc(Allocation::reg(reg));
