@@ -790,31 +790,93 @@ impl<'a, F: Function> Env<'a, F> {
         // Redundant-move elimination state tracker.
         let mut redundant_moves = RedundantMoveEliminator::default();
 
+        // What the eliminator knew at the end of each block that ends in a
+        // conditional branch, for the arms it alone enters (wasmc, below).
+        let mut arm_states: Vec<Option<RedundantMoveEliminator>> =
+            (0..self.func.num_blocks()).map(|_| None).collect();
+
+        /// Whether `block` is an arm of the conditional branch that ends its only
+        /// predecessor, and so starts with what that predecessor left.
+        fn is_arm<F: Function>(func: &F, block: Block) -> Option<Block> {
+            match func.block_preds(block) {
+                [p] if func.block_succs(*p).len() > 1 => Some(*p),
+                _ => None,
+            }
+        }
+
+        // Applies the side effects of the instructions from `from` to `to`. Stock
+        // regalloc2 forgets everything at a block boundary. Here (wasmc) a block
+        // that is an arm of the conditional branch ending its only predecessor (a
+        // fall-through or a split edge) starts with what the eliminator knew at the
+        // end of that predecessor, if the predecessor comes earlier in the order
+        // moves are processed in: every location holds there what it held at the
+        // predecessor's end. A value reloaded for a loop's latch is then no longer
+        // stored back, on the back edge, to the spill slot it came from. Blocks
+        // entered from a jump start empty: a loop header is entered from its
+        // preheader's jump, and its poll is a place where wasmc's runtime resumes a
+        // rebuilt frame without running what came before.
         fn redundant_move_process_side_effects<'a, F: Function>(
+            this: &Env<'a, F>,
+            redundant_moves: &mut RedundantMoveEliminator,
+            arm_states: &mut [Option<RedundantMoveEliminator>],
+            from: ProgPoint,
+            to: ProgPoint,
+        ) {
+            let from_block = this.cfginfo.insn_block[from.inst().index()];
+            let to_block = this.cfginfo.insn_block[to.inst().index()];
+            if from_block == to_block {
+                apply_insts(this, redundant_moves, from, to);
+                return;
+            }
+            let block_end = |b: Block| ProgPoint::after(this.func.block_insns(b).last());
+            let block_start = |b: Block| ProgPoint::before(this.func.block_insns(b).first());
+            // Whether a later arm of `b` will start with what `b` leaves.
+            let keep = |b: Block| {
+                this.func.block_succs(b).iter().any(|s| {
+                    s.index() > b.index() && is_arm(this.func, *s) == Some(b)
+                })
+            };
+            // An empty state stays empty through any instructions: those of a block
+            // that starts empty and leaves nothing to an arm need no visit.
+            if keep(from_block) {
+                apply_insts(this, redundant_moves, from, block_end(from_block));
+                arm_states[from_block.index()] = Some(redundant_moves.clone());
+            }
+            let mut b = from_block.next();
+            loop {
+                redundant_moves.clear();
+                if let Some(p) = is_arm(this.func, b) {
+                    // The last arm takes the state; an earlier one copies it.
+                    let last = !this.func.block_succs(p).iter().any(|s| s.index() > b.index());
+                    let state = if last {
+                        arm_states[p.index()].take()
+                    } else {
+                        arm_states[p.index()].clone()
+                    };
+                    if let Some(state) = state {
+                        *redundant_moves = state;
+                    }
+                }
+                if b == to_block {
+                    apply_insts(this, redundant_moves, block_start(b), to);
+                    return;
+                }
+                if keep(b) {
+                    apply_insts(this, redundant_moves, block_start(b), block_end(b));
+                    arm_states[b.index()] = Some(redundant_moves.clone());
+                }
+                b = b.next();
+            }
+        }
+
+        // Applies the side effects of the instructions from `from` to `to`, both in
+        // one block.
+        fn apply_insts<'a, F: Function>(
             this: &Env<'a, F>,
             redundant_moves: &mut RedundantMoveEliminator,
             from: ProgPoint,
             to: ProgPoint,
         ) {
-            // If we cross a block boundary, clear and return, unless the new block
-            // is an arm of the conditional branch that ends the block just before it
-            // and is entered from nowhere else (a fall-through or a split edge): what
-            // each location holds at its start is then what it held at the end of
-            // that block, so the state carries over (wasmc: a value reloaded for a
-            // loop's latch is no longer stored back, on the back edge, to the spill
-            // slot it came from). Such a block is never a loop header, whose poll
-            // is a place wasmc's runtime may resume at, entered from a jump.
-            let from_block = this.cfginfo.insn_block[from.inst().index()];
-            let to_block = this.cfginfo.insn_block[to.inst().index()];
-            if from_block != to_block
-                && !(to_block.index() == from_block.index() + 1
-                    && this.func.block_preds(to_block) == [from_block]
-                    && this.func.block_succs(from_block).len() > 1)
-            {
-                redundant_moves.clear();
-                return;
-            }
-
             let start_inst = if from.pos() == InstPosition::Before {
                 from.inst()
             } else {
@@ -867,7 +929,13 @@ impl<'a, F: Function> Env<'a, F> {
             }
             let moves = &inserted_moves.moves[start..i];
 
-            redundant_move_process_side_effects(self, &mut redundant_moves, last_pos, pos_prio.pos);
+            redundant_move_process_side_effects(
+                self,
+                &mut redundant_moves,
+                &mut arm_states,
+                last_pos,
+                pos_prio.pos,
+            );
             last_pos = pos_prio.pos;
 
             // Gather all the moves in each RegClass separately.
