@@ -790,35 +790,39 @@ impl<'a, F: Function> Env<'a, F> {
         // Redundant-move elimination state tracker.
         let mut redundant_moves = RedundantMoveEliminator::default();
 
-        // What the eliminator knew at the end of each block that ends in a
-        // conditional branch, for the arms it alone enters (wasmc, below).
-        let mut arm_states: Vec<Option<RedundantMoveEliminator>> =
+        // What the eliminator knew at the end of each block whose state a later
+        // block starts with (wasmc, below).
+        let mut exit_states: Vec<Option<RedundantMoveEliminator>> =
             (0..self.func.num_blocks()).map(|_| None).collect();
 
-        /// Whether `block` is an arm of the conditional branch that ends its only
-        /// predecessor, and so starts with what that predecessor left.
-        fn is_arm<F: Function>(func: &F, block: Block) -> Option<Block> {
+        /// Whether `block` starts with what its predecessors left (wasmc): when it is
+        /// an arm of the conditional branch that ends its only predecessor (a
+        /// fall-through or a split edge), or a join all of whose predecessors come
+        /// earlier. A block entered from a jump alone, and a loop header (its back
+        /// edges come later), start empty.
+        fn inherits<F: Function>(func: &F, block: Block) -> bool {
             match func.block_preds(block) {
-                [p] if func.block_succs(*p).len() > 1 => Some(*p),
-                _ => None,
+                [] => false,
+                [p] => p.index() < block.index() && func.block_succs(*p).len() > 1,
+                preds => preds.iter().all(|p| p.index() < block.index()),
             }
         }
 
         // Applies the side effects of the instructions from `from` to `to`. Stock
-        // regalloc2 forgets everything at a block boundary. Here (wasmc) a block
-        // that is an arm of the conditional branch ending its only predecessor (a
-        // fall-through or a split edge) starts with what the eliminator knew at the
-        // end of that predecessor, if the predecessor comes earlier in the order
-        // moves are processed in: every location holds there what it held at the
-        // predecessor's end. A value reloaded for a loop's latch is then no longer
-        // stored back, on the back edge, to the spill slot it came from. Blocks
-        // entered from a jump start empty: a loop header is entered from its
-        // preheader's jump, and its poll is a place where wasmc's runtime resumes a
+        // regalloc2 forgets everything at a block boundary. Here (wasmc) a block that
+        // `inherits` starts with what the eliminator knew at the end of its
+        // predecessor, or with what it knew at the end of all of them (the copies
+        // they agree on): every location holds there what it held at the
+        // predecessors' ends. A value reloaded for a loop's latch is then no longer
+        // stored back, on the back edge, to the spill slot it came from, nor reloaded
+        // again after a join. Blocks entered from a jump alone start empty: a loop
+        // header is entered from its preheader's jump (and from back edges, which
+        // come later), and its poll is a place where wasmc's runtime resumes a
         // rebuilt frame without running what came before.
         fn redundant_move_process_side_effects<'a, F: Function>(
             this: &Env<'a, F>,
             redundant_moves: &mut RedundantMoveEliminator,
-            arm_states: &mut [Option<RedundantMoveEliminator>],
+            exit_states: &mut [Option<RedundantMoveEliminator>],
             from: ProgPoint,
             to: ProgPoint,
         ) {
@@ -830,40 +834,66 @@ impl<'a, F: Function> Env<'a, F> {
             }
             let block_end = |b: Block| ProgPoint::after(this.func.block_insns(b).last());
             let block_start = |b: Block| ProgPoint::before(this.func.block_insns(b).first());
-            // Whether a later arm of `b` will start with what `b` leaves.
+            // Whether a later block will start with what `b` leaves. Never the entry
+            // block's: it holds wasmc's entry poll, a place a rebuilt frame resumes
+            // at, after the moves that put the arguments in place have run in the
+            // original run only.
             let keep = |b: Block| {
-                this.func.block_succs(b).iter().any(|s| {
-                    s.index() > b.index() && is_arm(this.func, *s) == Some(b)
-                })
+                b != this.func.entry_block()
+                    && this
+                        .func
+                        .block_succs(b)
+                        .iter()
+                        .any(|s| s.index() > b.index() && inherits(this.func, *s))
             };
             // An empty state stays empty through any instructions: those of a block
-            // that starts empty and leaves nothing to an arm need no visit.
-            if keep(from_block) {
+            // that starts empty and leaves nothing to a later one need no visit.
+            if keep(from_block) && !redundant_moves.is_empty() {
                 apply_insts(this, redundant_moves, from, block_end(from_block));
-                arm_states[from_block.index()] = Some(redundant_moves.clone());
+                // Moved out: the next block starts from the kept states or empty.
+                exit_states[from_block.index()] = Some(core::mem::take(redundant_moves));
             }
             let mut b = from_block.next();
             loop {
                 redundant_moves.clear();
-                if let Some(p) = is_arm(this.func, b) {
-                    // The last arm takes the state; an earlier one copies it.
-                    let last = !this.func.block_succs(p).iter().any(|s| s.index() > b.index());
-                    let state = if last {
-                        arm_states[p.index()].take()
-                    } else {
-                        arm_states[p.index()].clone()
-                    };
-                    if let Some(state) = state {
-                        *redundant_moves = state;
+                if inherits(this.func, b) {
+                    match this.func.block_preds(b) {
+                        [p] => {
+                            // The last later successor takes the state; others copy it.
+                            let last =
+                                !this.func.block_succs(*p).iter().any(|s| s.index() > b.index());
+                            let state = if last {
+                                exit_states[p.index()].take()
+                            } else {
+                                exit_states[p.index()].clone()
+                            };
+                            if let Some(state) = state {
+                                *redundant_moves = state;
+                            }
+                        }
+                        preds => {
+                            let mut states = preds.iter().map(|p| exit_states[p.index()].as_ref());
+                            if let Some(Some(first)) = states.next() {
+                                *redundant_moves = first.clone();
+                                for other in states {
+                                    match other {
+                                        Some(o) => redundant_moves.intersect(o),
+                                        None => redundant_moves.clear(),
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
                 if b == to_block {
                     apply_insts(this, redundant_moves, block_start(b), to);
                     return;
                 }
-                if keep(b) {
+                // A block between two with moves has none: one that starts empty
+                // leaves nothing.
+                if keep(b) && !redundant_moves.is_empty() {
                     apply_insts(this, redundant_moves, block_start(b), block_end(b));
-                    arm_states[b.index()] = Some(redundant_moves.clone());
+                    exit_states[b.index()] = Some(core::mem::take(redundant_moves));
                 }
                 b = b.next();
             }
@@ -932,7 +962,7 @@ impl<'a, F: Function> Env<'a, F> {
             redundant_move_process_side_effects(
                 self,
                 &mut redundant_moves,
-                &mut arm_states,
+                &mut exit_states,
                 last_pos,
                 pos_prio.pos,
             );

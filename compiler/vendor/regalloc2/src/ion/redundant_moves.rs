@@ -102,6 +102,25 @@ impl RedundantMoveEliminator {
         RedundantMoveAction { elide }
     }
 
+    /// Whether nothing is known (wasmc).
+    pub fn is_empty(&self) -> bool {
+        self.allocs.is_empty()
+    }
+
+    /// Keeps only what `other` knows too (wasmc): the state at a join of two paths.
+    pub fn intersect(&mut self, other: &RedundantMoveEliminator) {
+        self.allocs.retain(|to, state| other.allocs.get(to) == Some(state));
+        self.reverse_allocs.clear();
+        for (to, state) in &self.allocs {
+            if let RedundantMoveState::Copy(from, _) = state {
+                self.reverse_allocs
+                    .entry(*from)
+                    .or_insert_with(|| smallvec![])
+                    .push(*to);
+            }
+        }
+    }
+
     pub fn clear(&mut self) {
         trace!("   redundant move eliminator cleared");
         self.allocs.clear();
