@@ -928,15 +928,13 @@ impl<'a, F: Function> Env<'a, F> {
                         _ => {}
                     }
                 }
-                // A call forgets every copy (wasmc): its return address is a place
-                // wasmc's runtime may resume at, having written each live value to
-                // the one register (and the spill slots) its debug location names,
-                // so a copy made before the call is not one there.
+                // A call forgets every copy, not only those of the registers it
+                // clobbers (wasmc): its return address is a place wasmc's runtime may
+                // resume at, having written each live value to the one register (and
+                // the spill slots) its debug location names, so a copy made before the
+                // call is not one there.
                 if this.func.inst_clobbers(inst).into_iter().next().is_some() {
                     redundant_moves.clear();
-                }
-                for reg in this.func.inst_clobbers(inst) {
-                    redundant_moves.clear_alloc(Allocation::reg(reg));
                 }
                 // The dedicated scratch registers may be clobbered by any
                 // instruction.
