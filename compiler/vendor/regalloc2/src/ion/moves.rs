@@ -231,7 +231,14 @@ impl<'a, F: Function> Env<'a, F> {
             }
         }
 
-        let mut inter_block_sources: FxHashMap<Block, Allocation> = FxHashMap::default();
+        // wasmc: where each block sees the current vreg at its end, indexed by block,
+        // with the blocks set listed so that moving to the next vreg costs what was set.
+        // (A hash map here was cleared per vreg: once a vreg live across many blocks had
+        // grown it, every later vreg's clear wrote its whole control array, 4% of
+        // compiling a module with migration points, whose chains span many blocks.)
+        let mut inter_block_sources: Vec<Allocation> =
+            vec![Allocation::none(); self.func.num_blocks()];
+        let mut inter_block_sources_set: Vec<Block> = Vec::new();
         let mut inter_block_dests = Vec::with_capacity(self.func.num_blocks());
 
         #[derive(Hash, Eq, PartialEq)]
@@ -283,7 +290,9 @@ impl<'a, F: Function> Env<'a, F> {
                 continue;
             }
 
-            inter_block_sources.clear();
+            for block in inter_block_sources_set.drain(..) {
+                inter_block_sources[block.index()] = Allocation::none();
+            }
 
             // For each range in each vreg, insert moves or
             // half-moves.  We also scan over `blockparam_ins` and
@@ -388,17 +397,14 @@ impl<'a, F: Function> Env<'a, F> {
                     }
                     trace!("examining block with end in range: block{}", block.index());
 
-                    match inter_block_sources.entry(block) {
-                        // If the entry is already present in the map, we'll try to prefer a
-                        // register allocation.
-                        Entry::Occupied(mut entry) => {
-                            if !entry.get().is_reg() {
-                                entry.insert(alloc);
-                            }
-                        }
-                        Entry::Vacant(entry) => {
-                            entry.insert(alloc);
-                        }
+                    // If the block already has a source, we'll try to prefer a
+                    // register allocation.
+                    let source = &mut inter_block_sources[block.index()];
+                    if source.is_none() {
+                        inter_block_sources_set.push(block);
+                        *source = alloc;
+                    } else if !source.is_reg() {
+                        *source = alloc;
                     }
 
                     // Scan forward in `blockparam_outs`, adding all
@@ -632,7 +638,8 @@ impl<'a, F: Function> Env<'a, F> {
                 let vreg = self.vreg(vreg);
                 trace!("processing inter-block moves for {}", vreg);
                 for dest in inter_block_dests.drain(..) {
-                    let src = inter_block_sources[&dest.from];
+                    let src = inter_block_sources[dest.from.index()];
+                    debug_assert!(src.is_some());
 
                     trace!(
                         " -> moving from {} to {} between {:?} and {:?}",
