@@ -22,7 +22,7 @@
 //! it carries that value (or parameters that carry it).
 
 use cranelift_codegen::entity::SecondaryMap;
-use cranelift_codegen::ir::{Block, BlockArg, Function, Inst, Value};
+use cranelift_codegen::ir::{Block, BlockArg, Function, Inst, Value, ValueDef};
 
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 enum Abs {
@@ -55,8 +55,28 @@ struct Edge {
 }
 
 /// Removes the constant parameters of `func`'s blocks, except the entry block's and
-/// those in `keep`.
+/// those in `keep`: before optimisation, with the points' parameters in `keep`.
 pub fn remove_constant(func: &mut Function, keep: &[Value]) {
+    remove(func, keep, None);
+}
+
+/// The same after optimisation, when the points' parameters (`held`) have done their
+/// work: the e-graph has not related values across a point, and nothing after it
+/// will. A point's parameter that only ever passes on one value can then become that
+/// value, if the point can still name it ([`is_held`]); a chain of them (a variable
+/// live across several calls) becomes the one value it carries, and so do the merges
+/// after points that only merged the chain's links. (Without this a function with
+/// points had up to seven times the block parameters it has without, most of them
+/// such links and merges, and the register allocator paid for each.)
+///
+/// A parameter that stays stands for itself here, where the pass before optimisation
+/// passes "many values" on to the parameters it reaches: a chain's merge of a
+/// parameter that stays with itself is that parameter.
+pub fn remove_constant_after_optimisation(func: &mut Function, keep: &[Value], held: &[Value]) {
+    remove(func, keep, Some(held));
+}
+
+fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
     let Some(entry) = func.layout.entry_block() else {
         return;
     };
@@ -93,6 +113,11 @@ pub fn remove_constant(func: &mut Function, keep: &[Value]) {
     for &v in keep {
         abs[func.dfg.resolve_aliases(v)] = Abs::Fixed;
     }
+    let mut is_held_param: SecondaryMap<Value, bool> = SecondaryMap::new();
+    for &p in held.unwrap_or(&[]) {
+        is_held_param[func.dfg.resolve_aliases(p)] = true;
+    }
+    let many_stands_for_itself = held.is_some();
 
     loop {
         let mut changed = false;
@@ -105,11 +130,17 @@ pub fn remove_constant(func: &mut Function, keep: &[Value]) {
                 let actual = match args[e.start + k] {
                     Some(v) => match abs[v] {
                         Abs::Fixed => Abs::One(v),
+                        Abs::Many if many_stands_for_itself => Abs::One(v),
                         a => a,
                     },
                     None => Abs::Many,
                 };
-                let new = old.join(actual);
+                let mut new = old.join(actual);
+                if let Abs::One(v) = new {
+                    if is_held_param[formal] && !is_held(func, v) {
+                        new = Abs::Many;
+                    }
+                }
                 if new != old {
                     abs[formal] = new;
                     changed = true;
@@ -148,6 +179,27 @@ pub fn remove_constant(func: &mut Function, keep: &[Value]) {
                 func.dfg.change_to_alias(p, v);
             }
         }
+    }
+}
+
+/// Whether a migration point can name `v` as one of its Wasm values wherever `v` is
+/// live: a constant (recorded as one), a block parameter, or the result of an
+/// instruction with an effect (a call, a load, a trapping operation), which
+/// instruction selection computes where it stands and never folds into a use across a
+/// point (the point is an effect too). Any other pure result may be folded into its one
+/// use, and then nothing holds it at a site in between.
+pub fn is_held(func: &Function, v: Value) -> bool {
+    match func.dfg.value_def(v) {
+        ValueDef::Param(..) => true,
+        ValueDef::Result(inst, _) => {
+            let op = func.dfg.insts[inst].opcode();
+            op.is_call()
+                || op.can_load()
+                || op.can_store()
+                || op.can_trap()
+                || crate::sites::constant(func, v).is_some()
+        }
+        _ => false,
     }
 }
 

@@ -58,7 +58,7 @@ pub const MAX_REGISTER_RESULTS: usize = 2;
 pub fn optimize(
     ctx: &mut Context,
     isa: &dyn TargetIsa,
-    points: &[PointSites],
+    points: &mut [PointSites],
     keep: &[Value],
 ) -> CodegenResult<()> {
     ctx.verify_if(isa)?;
@@ -66,7 +66,7 @@ pub fn optimize(
     ctx.compute_domtree();
     ctx.eliminate_unreachable_code(isa)?;
     let mut kept = keep.to_vec();
-    for p in points {
+    for p in points.iter() {
         for site in &p.sites {
             kept.extend_from_slice(&site.values);
         }
@@ -75,6 +75,20 @@ pub fn optimize(
     ctx.func.dfg.resolve_all_aliases();
     if isa.flags().opt_level() != OptLevel::None {
         ctx.egraph_pass(isa, &mut ControlPlane::default())?;
+    }
+    if !points.is_empty() {
+        let values: Vec<Value> = points
+            .iter()
+            .flat_map(|p| p.sites.iter().flat_map(|s| s.values.iter().copied()))
+            .collect();
+        crate::phis::remove_constant_after_optimisation(&mut ctx.func, keep, &values);
+        // Before the aliases are deleted.
+        for site in points.iter_mut().flat_map(|p| p.sites.iter_mut()) {
+            for v in site.values.iter_mut() {
+                *v = ctx.func.dfg.resolve_aliases(*v);
+            }
+        }
+        ctx.func.dfg.resolve_all_aliases();
     }
     Ok(())
 }
