@@ -21,7 +21,7 @@
 //! becomes an alias of that value. The value dominates the block, since every path to
 //! it carries that value (or parameters that carry it).
 
-use cranelift_codegen::entity::SecondaryMap;
+use cranelift_codegen::entity::EntityRef;
 use cranelift_codegen::ir::{Block, BlockArg, Function, Inst, Value, ValueDef};
 
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
@@ -80,13 +80,16 @@ fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
     let Some(entry) = func.layout.entry_block() else {
         return;
     };
-    let mut abs: SecondaryMap<Value, Abs> = SecondaryMap::new();
+    // Dense by value number: every parameter and argument is looked at on each pass.
+    let mut abs = vec![Abs::Fixed; func.dfg.num_values()];
     let mut edges = vec![];
+    // Per argument slot of every edge: the argument, and the parameter it goes to.
     let mut args: Vec<Option<Value>> = vec![];
+    let mut formals: Vec<Value> = vec![];
     for block in func.layout.blocks() {
         if block != entry {
             for &p in func.dfg.block_params(block) {
-                abs[p] = Abs::Nothing;
+                abs[p.index()] = Abs::Nothing;
             }
         }
         let Some(inst) = func.layout.last_inst(block) else {
@@ -101,50 +104,50 @@ fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
                 _ => None,
             }));
             if args.len() > start {
+                let to = dest.block(&func.dfg.value_lists);
+                formals.extend_from_slice(func.dfg.block_params(to));
                 edges.push(Edge {
                     inst,
                     index,
-                    block: dest.block(&func.dfg.value_lists),
+                    block: to,
                     start,
                 });
             }
         }
     }
     for &v in keep {
-        abs[func.dfg.resolve_aliases(v)] = Abs::Fixed;
+        abs[func.dfg.resolve_aliases(v).index()] = Abs::Fixed;
     }
-    let mut is_held_param: SecondaryMap<Value, bool> = SecondaryMap::new();
+    let mut is_held_param = vec![false; abs.len()];
     for &p in held.unwrap_or(&[]) {
-        is_held_param[func.dfg.resolve_aliases(p)] = true;
+        is_held_param[func.dfg.resolve_aliases(p).index()] = true;
     }
     let many_stands_for_itself = held.is_some();
 
     loop {
         let mut changed = false;
-        for e in &edges {
-            for (k, &formal) in func.dfg.block_params(e.block).iter().enumerate() {
-                let old = abs[formal];
-                if old == Abs::Fixed {
-                    continue;
+        for (&arg, &formal) in args.iter().zip(&formals) {
+            let old = abs[formal.index()];
+            if old == Abs::Fixed {
+                continue;
+            }
+            let actual = match arg {
+                Some(v) => match abs[v.index()] {
+                    Abs::Fixed => Abs::One(v),
+                    Abs::Many if many_stands_for_itself => Abs::One(v),
+                    a => a,
+                },
+                None => Abs::Many,
+            };
+            let mut new = old.join(actual);
+            if let Abs::One(v) = new {
+                if is_held_param[formal.index()] && !is_held(func, v) {
+                    new = Abs::Many;
                 }
-                let actual = match args[e.start + k] {
-                    Some(v) => match abs[v] {
-                        Abs::Fixed => Abs::One(v),
-                        Abs::Many if many_stands_for_itself => Abs::One(v),
-                        a => a,
-                    },
-                    None => Abs::Many,
-                };
-                let mut new = old.join(actual);
-                if let Abs::One(v) = new {
-                    if is_held_param[formal] && !is_held(func, v) {
-                        new = Abs::Many;
-                    }
-                }
-                if new != old {
-                    abs[formal] = new;
-                    changed = true;
-                }
+            }
+            if new != old {
+                abs[formal.index()] = new;
+                changed = true;
             }
         }
         if !changed {
@@ -153,12 +156,11 @@ fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
     }
 
     // Arguments first, while the blocks still have every parameter to index them by.
-    let removed = |abs: &SecondaryMap<Value, Abs>, p: Value| matches!(abs[p], Abs::One(_));
+    let mut gone = vec![];
     for e in &edges {
-        let formals = func.dfg.block_params(e.block);
-        let gone: Vec<usize> = (0..formals.len())
-            .filter(|&k| removed(&abs, formals[k]))
-            .collect();
+        let n = func.dfg.block_params(e.block).len();
+        gone.clear();
+        gone.extend((0..n).filter(|&k| matches!(abs[formals[e.start + k].index()], Abs::One(_))));
         if gone.is_empty() {
             continue;
         }
@@ -170,11 +172,13 @@ fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
         }
     }
     let blocks: Vec<Block> = func.layout.blocks().collect();
+    let mut params = vec![];
     for block in blocks {
         // From the right: removing a parameter slides those after it.
-        let formals: Vec<Value> = func.dfg.block_params(block).to_vec();
-        for &p in formals.iter().rev() {
-            if let Abs::One(v) = abs[p] {
+        params.clear();
+        params.extend_from_slice(func.dfg.block_params(block));
+        for &p in params.iter().rev() {
+            if let Abs::One(v) = abs[p.index()] {
                 func.dfg.remove_block_param(p);
                 func.dfg.change_to_alias(p, v);
             }
