@@ -7,8 +7,10 @@
 //! through the loop (bzip2 ran 10% more instructions). But two kinds of parameter
 //! must stay:
 //!
-//! * the explicit parameters of migration-point blocks, the one place each Wasm value
-//!   of the point lives at its site (`sites`, `translate::migration`);
+//! * the explicit parameters of migration-point blocks, which keep the e-graph from
+//!   relating values across a point (`sites`, `translate::migration`); after it, they
+//!   go too where the point can name the one value they carry
+//!   ([`remove_constant_after_optimisation`]);
 //! * the parameter through which a float result reaches its NaN check
 //!   (`FuncTranslator::canonical_nan`): a value used once keeps the loads it was
 //!   computed from foldable into the arithmetic on x86-64, and the check's two uses
