@@ -76,6 +76,27 @@ pub fn remove_constant(func: &mut Function, keep: &[Value]) {
 /// parameter that stays with itself is that parameter.
 pub fn remove_constant_after_optimisation(func: &mut Function, keep: &[Value], held: &[Value]) {
     remove(func, keep, Some(held));
+    // The uses of removed parameters become their values, in the layout only:
+    // `resolve_all_aliases` visits every instruction, also those the e-graph took out,
+    // whose argument lists it may have freed and this pass's copies reused (fuzzing
+    // found it reading such a list).
+    let mut values = vec![];
+    let mut block = func.layout.entry_block();
+    while let Some(b) = block {
+        block = func.layout.next_block(b);
+        let mut inst = func.layout.first_inst(b);
+        while let Some(i) = inst {
+            values.clear();
+            values.extend(func.dfg.inst_values(i));
+            if values.iter().any(|&v| func.dfg.resolve_aliases(v) != v) {
+                for v in values.iter_mut() {
+                    *v = func.dfg.resolve_aliases(*v);
+                }
+                func.dfg.overwrite_inst_values(i, values.iter().copied());
+            }
+            inst = func.layout.next_inst(i);
+        }
+    }
 }
 
 fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
@@ -169,6 +190,12 @@ fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
         let dfg = &mut func.dfg;
         let call = &mut dfg.insts[e.inst]
             .branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)[e.index];
+        if held.is_some() {
+            // After the e-graph a branch it rewrote (a `brif` to a block that only
+            // traps, now a `trapnz` and a `jump`) is out of the layout but may still
+            // hold the argument list its replacement holds: shrink a copy.
+            *call = call.deep_clone(&mut dfg.value_lists);
+        }
         for &k in gone.iter().rev() {
             call.remove(k, &mut dfg.value_lists);
         }

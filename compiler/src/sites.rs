@@ -82,13 +82,11 @@ pub fn optimize(
             .flat_map(|p| p.sites.iter().flat_map(|s| s.values.iter().copied()))
             .collect();
         crate::phis::remove_constant_after_optimisation(&mut ctx.func, keep, &values);
-        // Before the aliases are deleted.
         for site in points.iter_mut().flat_map(|p| p.sites.iter_mut()) {
             for v in site.values.iter_mut() {
                 *v = ctx.func.dfg.resolve_aliases(*v);
             }
         }
-        ctx.func.dfg.resolve_all_aliases();
     }
     Ok(())
 }
