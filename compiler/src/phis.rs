@@ -77,9 +77,9 @@ pub fn remove_constant(func: &mut Function, keep: &[Value]) {
 pub fn remove_constant_after_optimisation(func: &mut Function, keep: &[Value], held: &[Value]) {
     remove(func, keep, Some(held));
     // The uses of removed parameters become their values, in the layout only:
-    // `resolve_all_aliases` visits every instruction, also those the e-graph took out,
-    // whose argument lists it may have freed and this pass's copies reused (fuzzing
-    // found it reading such a list).
+    // `resolve_all_aliases` visits every instruction, also those the e-graph took out of
+    // the layout, whose argument lists may be shared with the instructions that
+    // replaced them or freed since (fuzzing found it reading such a list).
     let mut values = vec![];
     let mut block = func.layout.entry_block();
     while let Some(b) = block {
