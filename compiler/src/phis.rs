@@ -302,4 +302,101 @@ mod tests {
         remove_constant(&mut func, &[p]);
         assert_eq!(params_of_loop(&func), 2, "{}", func.display());
     }
+
+    /// A function of `(i32, i32) -> i32` built by `build`, which ends every block.
+    fn with_builder<T>(build: impl FnOnce(&mut FunctionBuilder) -> T) -> (Function, T) {
+        let mut sig = Signature::new(CallConv::SystemV);
+        sig.params.push(AbiParam::new(types::I32));
+        sig.params.push(AbiParam::new(types::I32));
+        sig.returns.push(AbiParam::new(types::I32));
+        let mut func = Function::with_name_signature(UserFuncName::user(0, 0), sig);
+        let mut fctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+        let t = build(&mut b);
+        b.seal_all_blocks();
+        b.finalize(cranelift_codegen::isa::TargetFrontendConfig {
+            default_call_conv: CallConv::SystemV,
+            pointer_width: target_lexicon::PointerWidth::U64,
+            page_size_align_log2: 12,
+        });
+        (func, t)
+    }
+
+    fn verify(func: &Function) {
+        cranelift_codegen::verify_function(
+            func,
+            &cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder()),
+        )
+        .unwrap();
+    }
+
+    /// Two point blocks in a row, `block1(p1, r1)` and `block2(p2, r2)`, each variable
+    /// passed on unchanged: `p` carries the argument `a` (a parameter), `r` the sum
+    /// `a + c` (a pure result, which instruction selection may fold into its use).
+    #[test]
+    fn a_chain_of_point_parameters_becomes_the_value_it_carries() {
+        let (mut func, (a, [p1, r1, p2, r2], [b1, b2])) = with_builder(|b| {
+            let (b0, b1, b2) = (b.create_block(), b.create_block(), b.create_block());
+            b.append_block_params_for_function_params(b0);
+            let p1 = b.append_block_param(b1, types::I32);
+            let r1 = b.append_block_param(b1, types::I32);
+            let p2 = b.append_block_param(b2, types::I32);
+            let r2 = b.append_block_param(b2, types::I32);
+            b.switch_to_block(b0);
+            let (a, c) = (b.block_params(b0)[0], b.block_params(b0)[1]);
+            let sum = b.ins().iadd(a, c);
+            b.ins().jump(b1, &[a.into(), sum.into()]);
+            b.switch_to_block(b1);
+            b.ins().jump(b2, &[p1.into(), r1.into()]);
+            b.switch_to_block(b2);
+            let s = b.ins().iadd(p2, r2);
+            b.ins().return_(&[s]);
+            (a, [p1, r1, p2, r2], [b1, b2])
+        });
+        super::remove_constant_after_optimisation(&mut func, &[], &[p1, r1, p2, r2]);
+        // The first link of the sum stays: the point could not name a folded sum.
+        assert_eq!(func.dfg.block_params(b1), &[r1], "{}", func.display());
+        assert!(func.dfg.block_params(b2).is_empty(), "{}", func.display());
+        assert_eq!(func.dfg.resolve_aliases(p1), a);
+        assert_eq!(func.dfg.resolve_aliases(p2), a);
+        assert_eq!(func.dfg.resolve_aliases(r2), r1);
+        // Uses are rewritten: the sum in block2 reads `a` and `r1`.
+        let last = func.layout.last_inst(b2).unwrap();
+        let add = func.layout.prev_inst(last).unwrap();
+        assert_eq!(func.dfg.inst_args(add), &[a, r1], "{}", func.display());
+        verify(&func);
+    }
+
+    /// A loop `block1(h)` whose header is a point entered with a pure value, so `h`
+    /// stays; the body's two arms meet in `block4(m)`, each passing `h`. After
+    /// optimisation the merge is `h`, a parameter that stays standing for itself.
+    #[test]
+    fn a_merge_of_a_kept_parameter_with_itself_is_that_parameter() {
+        let (mut func, (h, m, [b1, b4])) = with_builder(|b| {
+            let [b0, b1, b2, b3, b4, b5] = [(); 6].map(|_| b.create_block());
+            b.append_block_params_for_function_params(b0);
+            let h = b.append_block_param(b1, types::I32);
+            let m = b.append_block_param(b4, types::I32);
+            b.switch_to_block(b0);
+            let (a, c) = (b.block_params(b0)[0], b.block_params(b0)[1]);
+            let sum = b.ins().iadd(a, c);
+            b.ins().jump(b1, &[sum.into()]);
+            b.switch_to_block(b1);
+            b.ins().brif(a, b2, &[], b3, &[]);
+            b.switch_to_block(b2);
+            b.ins().jump(b4, &[h.into()]);
+            b.switch_to_block(b3);
+            b.ins().jump(b4, &[h.into()]);
+            b.switch_to_block(b4);
+            b.ins().brif(c, b1, &[m.into()], b5, &[]);
+            b.switch_to_block(b5);
+            b.ins().return_(&[a]);
+            (h, m, [b1, b4])
+        });
+        super::remove_constant_after_optimisation(&mut func, &[], &[h]);
+        assert_eq!(func.dfg.block_params(b1), &[h], "{}", func.display());
+        assert!(func.dfg.block_params(b4).is_empty(), "{}", func.display());
+        assert_eq!(func.dfg.resolve_aliases(m), h);
+        verify(&func);
+    }
 }
