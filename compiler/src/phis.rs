@@ -249,32 +249,21 @@ mod tests {
     /// passes `(p, b)`: `p` only ever holds `a`, `q` holds `a` or `b`. Returns the
     /// function and `p`.
     fn loop_fn() -> (Function, Value) {
-        let mut sig = Signature::new(CallConv::SystemV);
-        sig.params.push(AbiParam::new(types::I32));
-        sig.params.push(AbiParam::new(types::I32));
-        sig.returns.push(AbiParam::new(types::I32));
-        let mut func = Function::with_name_signature(UserFuncName::user(0, 0), sig);
-        let mut fctx = FunctionBuilderContext::new();
-        let mut b = FunctionBuilder::new(&mut func, &mut fctx);
-        let (b0, b1, b2) = (b.create_block(), b.create_block(), b.create_block());
-        b.append_block_params_for_function_params(b0);
-        let p = b.append_block_param(b1, types::I32);
-        let q = b.append_block_param(b1, types::I32);
-        b.switch_to_block(b0);
-        let (a, bb) = (b.block_params(b0)[0], b.block_params(b0)[1]);
-        b.ins().jump(b1, &[a.into(), a.into()]);
-        b.switch_to_block(b1);
-        let sum = b.ins().iadd(p, q);
-        b.ins().brif(sum, b1, &[p.into(), bb.into()], b2, &[]);
-        b.switch_to_block(b2);
-        b.ins().return_(&[sum]);
-        b.seal_all_blocks();
-        b.finalize(cranelift_codegen::isa::TargetFrontendConfig {
-            default_call_conv: CallConv::SystemV,
-            pointer_width: target_lexicon::PointerWidth::U64,
-            page_size_align_log2: 12,
-        });
-        (func, p)
+        with_builder(|b| {
+            let (b0, b1, b2) = (b.create_block(), b.create_block(), b.create_block());
+            b.append_block_params_for_function_params(b0);
+            let p = b.append_block_param(b1, types::I32);
+            let q = b.append_block_param(b1, types::I32);
+            b.switch_to_block(b0);
+            let (a, bb) = (b.block_params(b0)[0], b.block_params(b0)[1]);
+            b.ins().jump(b1, &[a.into(), a.into()]);
+            b.switch_to_block(b1);
+            let sum = b.ins().iadd(p, q);
+            b.ins().brif(sum, b1, &[p.into(), bb.into()], b2, &[]);
+            b.switch_to_block(b2);
+            b.ins().return_(&[sum]);
+            p
+        })
     }
 
     fn params_of_loop(func: &Function) -> usize {
@@ -289,11 +278,7 @@ mod tests {
         assert_eq!(params_of_loop(&func), 1, "{}", func.display());
         let a = func.dfg.block_params(func.layout.entry_block().unwrap())[0];
         assert_eq!(func.dfg.resolve_aliases(p), a);
-        cranelift_codegen::verify_function(
-            &func,
-            &cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder()),
-        )
-        .unwrap();
+        verify(&func);
     }
 
     #[test]

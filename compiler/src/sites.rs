@@ -50,15 +50,16 @@ pub enum Source {
 pub const MAX_REGISTER_RESULTS: usize = 2;
 
 /// `Context::optimize` with our own constant-phi removal (`phis`), which leaves the
-/// explicit parameters of point blocks alone: Cranelift's would turn them into aliases
-/// of their single incoming value (a call block has one predecessor, a loop header
-/// often passes a variable through unchanged), and with them lose the one place each
-/// Wasm value lives at the site. `keep` are other parameters to leave alone (the
-/// translator's, [`crate::translate::Translated::keep_params`]).
+/// explicit parameters of point blocks alone through the e-graph: Cranelift's would turn
+/// them into aliases of their single incoming value (a call block has one predecessor,
+/// a loop header often passes a variable through unchanged), and the e-graph would then
+/// relate values across the point. After it, those that carry one value the point can
+/// name go too (`phis::remove_constant_after_optimisation`). `keep` are other parameters
+/// to leave alone (the translator's, [`crate::translate::Translated::keep_params`]).
 pub fn optimize(
     ctx: &mut Context,
     isa: &dyn TargetIsa,
-    points: &mut [PointSites],
+    points: &[PointSites],
     keep: &[Value],
 ) -> CodegenResult<()> {
     ctx.verify_if(isa)?;
@@ -66,7 +67,7 @@ pub fn optimize(
     ctx.compute_domtree();
     ctx.eliminate_unreachable_code(isa)?;
     let mut kept = keep.to_vec();
-    for p in points.iter() {
+    for p in points {
         for site in &p.sites {
             kept.extend_from_slice(&site.values);
         }
@@ -77,16 +78,9 @@ pub fn optimize(
         ctx.egraph_pass(isa, &mut ControlPlane::default())?;
     }
     if !points.is_empty() {
-        let values: Vec<Value> = points
-            .iter()
-            .flat_map(|p| p.sites.iter().flat_map(|s| s.values.iter().copied()))
-            .collect();
-        crate::phis::remove_constant_after_optimisation(&mut ctx.func, keep, &values);
-        for site in points.iter_mut().flat_map(|p| p.sites.iter_mut()) {
-            for v in site.values.iter_mut() {
-                *v = ctx.func.dfg.resolve_aliases(*v);
-            }
-        }
+        // The points' values (`analyze` resolves them through the aliases this makes).
+        let values = &kept[keep.len()..];
+        crate::phis::remove_constant_after_optimisation(&mut ctx.func, keep, values);
     }
     Ok(())
 }
