@@ -110,12 +110,6 @@ libcalls! {
     ElemDrop = "wasmc_elem_drop" (I32);
     /// `(code, func_index)`: stops the program with a trap.
     Trap = "wasmc_trap" (I32, I32) -> !;
-    /// `(func)`: while restoring, rebuild the next frame of the checkpoint, which
-    /// must belong to `func`, whose entry is calling: write its values where its
-    /// point's site keeps them and continue there (a poll), or enter the next frame's
-    /// function as its call would (a call point). Not a Rust function: an assembly
-    /// trampoline that captures the registers and sets them all (runtime `rebuild`).
-    MigRestoreEnter = "wasmc_mig_restore_enter" (I32) -> !;
 
 }
 

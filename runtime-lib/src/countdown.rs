@@ -1,7 +1,9 @@
-//! `wasmc_countdown(vmctx)`, the deterministic countdown (`WASMC_CHECKPOINT_AFTER`)
-//! every entry poll's cold path calls while it runs (abi-spec SPEC §2.1): `countdown -= 1`,
-//! and at zero `migrate::countdown_zero`, which arms the polls so that the program stops
-//! at its next poll.
+//! `wasmc_countdown(vmctx)`, which every entry poll's cold path calls (abi-spec SPEC
+//! §2.1). While restoring it is the frame's entry into the runtime: it jumps to
+//! `rebuild`'s trampoline, which takes its return address for the frame's and never
+//! returns. Else it is the deterministic countdown (`WASMC_CHECKPOINT_AFTER`):
+//! `countdown -= 1`, and at zero `migrate::countdown_zero`, which arms the polls so that
+//! the program stops at its next poll.
 //!
 //! Its calling convention is Cranelift's *preserve-all*: it changes no register, so an
 //! entry poll's cold path is one call and a jump back, with no spill or move around it (the
@@ -10,7 +12,7 @@
 //! scratch register Cranelift never allocates; the call into Rust saves and restores
 //! every register the platform ABI lets it clobber.
 
-use abi_spec::VMCTX_COUNTDOWN;
+use abi_spec::{VMCTX_COUNTDOWN, VMCTX_MIG_STATE};
 
 // rax is restored before returning; the flags are never live across a call.
 #[cfg(target_arch = "x86_64")]
@@ -19,6 +21,8 @@ core::arch::global_asm!(
     ".hidden wasmc_countdown",
     ".type wasmc_countdown,@function",
     "wasmc_countdown:",
+    "cmp dword ptr [rdi + {mig_state}], 0",
+    "jne wasmc_mig_restore_enter",
     "sub qword ptr [rdi + {countdown}], 1",
     "jz 2f",
     "ret",
@@ -79,6 +83,7 @@ core::arch::global_asm!(
     "pop rax",
     "ret",
     countdown = const VMCTX_COUNTDOWN,
+    mig_state = const VMCTX_MIG_STATE,
     zero = sym crate::migrate::countdown_zero,
 );
 
@@ -90,6 +95,10 @@ core::arch::global_asm!(
     ".hidden wasmc_countdown",
     ".type wasmc_countdown,%function",
     "wasmc_countdown:",
+    "ldr w16, [x0, #{mig_state}]",
+    "cbz w16, 1f",
+    "b wasmc_mig_restore_enter",
+    "1:",
     "ldr x16, [x0, #{countdown}]",
     "subs x16, x16, #1",
     "str x16, [x0, #{countdown}]",
@@ -155,6 +164,7 @@ core::arch::global_asm!(
     "add sp, sp, #688",
     "ret",
     countdown = const VMCTX_COUNTDOWN,
+    mig_state = const VMCTX_MIG_STATE,
     zero = sym crate::migrate::countdown_zero,
 );
 
@@ -167,6 +177,11 @@ core::arch::global_asm!(
     ".hidden wasmc_countdown",
     ".type wasmc_countdown,@function",
     "wasmc_countdown:",
+    "lw x31, {mig_state}(a0)",
+    "beqz x31, 1f",
+    "lla x31, wasmc_mig_restore_enter",
+    "jr x31",
+    "1:",
     "ld x31, {countdown}(a0)",
     "addi x31, x31, -1",
     "sd x31, {countdown}(a0)",
@@ -274,5 +289,6 @@ core::arch::global_asm!(
     "addi sp, sp, 400",
     "ret",
     countdown = const VMCTX_COUNTDOWN,
+    mig_state = const VMCTX_MIG_STATE,
     zero = sym crate::migrate::countdown_zero,
 );

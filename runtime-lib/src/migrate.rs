@@ -321,27 +321,30 @@ fn vm(vmctx: *mut VmCtx) -> Vm {
     unsafe { Vm::from_raw(vmctx) }
 }
 
-/// Hands the restore run's next frame, which must belong to `func`, to `rebuild`
-/// (`values[0]` is its point id, then its values), with the function of the frame
-/// above it (`None` for the top frame: restoring is then over, and the program runs on
-/// from the top frame's poll).
+/// Hands the restore run's next frame to `rebuild`: its function, its values
+/// (`values[0]` is its point id) and the function of the frame above it (`None` for the
+/// top frame: restoring is then over, and the program runs on from the top frame's
+/// poll). `ret` is where the entry's call into the runtime returns to, which must be
+/// in that function's code.
 pub fn next_restore_frame(
     vmctx: *mut VmCtx,
-    func: u32,
-    rebuild: impl FnOnce(&[u64], Option<u32>),
+    ret: u64,
+    rebuild: impl FnOnce(u32, &[u64], Option<u32>),
 ) {
     let vm = vm(vmctx);
     let last = RESTORE.with(|m| {
         let Some((f, values)) = m.frames.get(m.cursor) else {
             fatal(&[b"internal error: restore ran past the last frame"]);
         };
-        if *f != func {
+        let code = crate::trap::func_code(*f).unwrap_or(u64::MAX);
+        let size = crate::trap::func_code_size(*f).unwrap_or(0) as u64;
+        if !(code <= ret && ret - code < size) {
             fatal(&[
                 b"checkpoint does not match this executable's code (frame of another function)",
             ]);
         }
         let next = m.frames.get(m.cursor + 1).map(|(f, _)| *f);
-        rebuild(values, next);
+        rebuild(*f, values, next);
         m.cursor += 1;
         next.is_none()
     });

@@ -374,29 +374,35 @@ core::arch::global_asm!(
     rebuild = sym wasmc_mig_rebuild,
 );
 
-extern "C" {
-    /// The trampoline above; its Rust type is checked against the libcall list.
-    pub fn wasmc_mig_restore_enter(vmctx: *mut VmCtx, func: i32) -> !;
-}
-
-// The contract with generated code (see the same check in `libcalls`).
-const _: () = {
-    let _: abi_spec::libcall::fn_type::MigRestoreEnter = wasmc_mig_restore_enter;
-};
-
-/// Called by the trampoline with the registers of a function entry's call.
+/// Called by the trampoline with the registers of a function entry's call of
+/// `wasmc_countdown`, which jumped to the trampoline because a restore is running.
 extern "C" fn wasmc_mig_rebuild(file: *mut RegFile) {
     // SAFETY: the trampoline passes its own stack buffer, laid out as `RegFile`.
     let file = unsafe { &mut *file };
     let vmctx = file.regs[isa::ARG0];
-    let func = file.regs[isa::ARG1] as u32;
-    crate::migrate::next_restore_frame(vmctx as *mut VmCtx, func, |values, next| {
+    let ret = return_address(file);
+    crate::migrate::next_restore_frame(vmctx as *mut VmCtx, ret, |func, values, next| {
         // SAFETY: the frame is this function's, live on the Wasm stack, and its
         // prologue has run (the entry is calling us).
         if let Err(msg) = unsafe { rebuild_frame(file, vmctx, func, values, next) } {
             fatal(&[b"cannot restore: ", msg.as_bytes()]);
         }
     });
+}
+
+/// Where the call that reached the trampoline returns to: into the entry whose frame
+/// is being rebuilt.
+fn return_address(file: &RegFile) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: the call pushed it just below the caller's stack pointer, which the
+        // trampoline recorded as the file's; that stack is live.
+        unsafe { *((file.sp - 8) as *const u64) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        file.regs[isa::LR]
+    }
 }
 
 /// Writes one frame (`values[0]` is its point id, the rest its values) into the
