@@ -114,41 +114,47 @@ fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
     };
     // Dense by value number: every parameter and argument is looked at on each pass.
     let mut abs = vec![Abs::Fixed; func.dfg.num_values()];
-    let mut edges = vec![];
-    // Per argument slot of every edge: the argument, and the parameter it goes to.
-    let mut args: Vec<Option<Value>> = vec![];
-    let mut formals: Vec<Value> = vec![];
     for block in func.layout.blocks() {
         if block != entry {
             for &p in func.dfg.block_params(block) {
                 abs[p.index()] = Abs::Nothing;
             }
         }
+    }
+    for &v in keep {
+        abs[func.dfg.resolve_aliases(v).index()] = Abs::Fixed;
+    }
+    let mut edges = vec![];
+    // Per argument slot of every edge: the argument, and the parameter it goes to.
+    let mut args: Vec<Option<Value>> = vec![];
+    let mut formals: Vec<Value> = vec![];
+    for block in func.layout.blocks() {
         let Some(inst) = func.layout.last_inst(block) else {
             continue;
         };
         let dests = func.dfg.insts[inst]
             .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables);
         for (index, dest) in dests.iter().enumerate() {
+            let to = dest.block(&func.dfg.value_lists);
+            let params = func.dfg.block_params(to);
+            // Edges into blocks whose parameters all stay (a point's, before the
+            // e-graph) have nothing to tell: most of them, with points.
+            if params.iter().all(|p| abs[p.index()] == Abs::Fixed) {
+                continue;
+            }
             let start = args.len();
             args.extend(dest.args(&func.dfg.value_lists).map(|a| match a {
                 BlockArg::Value(v) => Some(func.dfg.resolve_aliases(v)),
                 _ => None,
             }));
-            if args.len() > start {
-                let to = dest.block(&func.dfg.value_lists);
-                formals.extend_from_slice(func.dfg.block_params(to));
-                edges.push(Edge {
-                    inst,
-                    index,
-                    block: to,
-                    start,
-                });
-            }
+            formals.extend_from_slice(params);
+            edges.push(Edge {
+                inst,
+                index,
+                block: to,
+                start,
+            });
         }
-    }
-    for &v in keep {
-        abs[func.dfg.resolve_aliases(v).index()] = Abs::Fixed;
     }
     let mut is_held_param = vec![false; abs.len()];
     for &p in held.unwrap_or(&[]) {
