@@ -9,11 +9,13 @@
 //!   `migration::label_values` put the labels on);
 //! - the unwind pseudo-instructions of the prologue (frame and clobber-save offsets).
 //!
-//! A value the labels give no location for is a constant (recorded as such), dead in
-//! the compiled code (any bits do: nothing reads it before it is written again, so it
-//! is recorded as the constant 0), or was rewritten by the optimiser into a value the
-//! labels do not follow: then it is [`Loc::Unknown`] and the runtime will not stop at
-//! that site (never a wrong value).
+//! A value the labels give no location for is a constant (recorded as such), dead
+//! (not live after the site in the optimised code, `Site::live`: any bits do, since
+//! nothing reads it before it is written again, so it is recorded as the constant 0),
+//! or was folded into its uses or rewritten by the optimiser into a value the labels do
+//! not follow: then it is [`Loc::Unknown`] and the runtime will not stop at that site
+//! (never a wrong value). Without the liveness test a value folded into its uses would
+//! pass for dead; on the bench's programs and the fixtures none is.
 
 use crate::sites::Source;
 use crate::translate::{PointSites, POLL_TRAP};
@@ -287,8 +289,9 @@ pub fn describe(
                         let (c, dead) = match without_location(func, *v) {
                             Unlocated::Const(c) => (Some(c), false),
                             // Any bits do: nothing reads it before writing it.
-                            Unlocated::Dead => (Some(0), true),
-                            Unlocated::Lost => (None, false),
+                            Unlocated::Dead if site.live.get(i) == Some(&false) => (Some(0), true),
+                            // Live, yet in no register or slot: folded into its uses.
+                            Unlocated::Dead | Unlocated::Lost => (None, false),
                         };
                         match c.and_then(&mut const_index) {
                             Some(i) => {

@@ -408,6 +408,7 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                     live.insert(v);
                 }
             }
+            site.live = site.values.iter().map(|v| live.contains(*v)).collect();
             // Instruction selection may fold a pure instruction into its uses (an address
             // computation into the load), so what holds a register at the site can be
             // any operand of a live value, transitively: take them all.

@@ -55,6 +55,10 @@ pub struct Site {
     pub unrebuildable: bool,
     /// Still in the optimised code (`sites::analyze`): not removed as unreachable.
     pub reachable: bool,
+    /// Per value: live after the site in the optimised code (`sites::analyze`). A live
+    /// value the compiled code keeps nowhere was folded into its uses, and the frame
+    /// cannot be read there; only a value that is not live can be taken for dead.
+    pub live: Vec<bool>,
 }
 
 /// A point as `describe` needs it, after translation.
@@ -132,6 +136,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             extras: vec![],
             unrebuildable: false,
             reachable: false,
+            live: vec![],
         });
     }
 
