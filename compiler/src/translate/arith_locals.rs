@@ -21,6 +21,7 @@
 //! greatest fixpoint over local-to-local copies is sound: by induction over a run,
 //! every value such a local holds was produced by arithmetic or is NaN-free.
 
+use super::Ops;
 use wasmparser::{FunctionBody, Operator, ValType};
 
 /// Where the value a `local.set`/`local.tee` stores came from.
@@ -36,16 +37,13 @@ enum Source {
 
 /// For each local (parameters first), whether it only ever holds arithmetic results.
 /// `locals` are the types of all locals, parameters included.
-pub fn analyze(body: &FunctionBody<'_>, num_params: usize, locals: &[ValType]) -> Vec<bool> {
+pub fn analyze(ops: &Ops<'_>, num_params: usize, locals: &[ValType]) -> Vec<bool> {
     let mut arith: Vec<bool> = locals
         .iter()
         .enumerate()
         .map(|(i, t)| i >= num_params && matches!(t, ValType::F32 | ValType::F64))
         .collect();
-    let Some(sets) = local_sets(body) else {
-        // Unreadable (validated, so this does not happen): nothing qualifies.
-        return vec![false; locals.len()];
-    };
+    let sets = local_sets(ops);
     loop {
         let mut changed = false;
         for &(local, src) in &sets {
@@ -69,13 +67,11 @@ pub fn analyze(body: &FunctionBody<'_>, num_params: usize, locals: &[ValType]) -
 }
 
 /// Every `local.set`/`local.tee` of the body with the source of its value.
-fn local_sets(body: &FunctionBody<'_>) -> Option<Vec<(u32, Source)>> {
-    let mut reader = body.get_operators_reader().ok()?;
+fn local_sets(ops: &Ops<'_>) -> Vec<(u32, Source)> {
     let mut sets = vec![];
     let mut prev = Source::Exact;
-    while !reader.eof() {
-        let op = reader.read().ok()?;
-        prev = match op {
+    for (op, _) in ops {
+        prev = match *op {
             Operator::LocalSet { local_index } => {
                 sets.push((local_index, prev));
                 Source::Exact
@@ -92,7 +88,7 @@ fn local_sets(body: &FunctionBody<'_>) -> Option<Vec<(u32, Source)>> {
             _ => Source::Exact,
         };
     }
-    Some(sets)
+    sets
 }
 
 /// Operators that push one float that is an arithmetic result (any NaN allowed) or
@@ -160,7 +156,7 @@ mod tests {
         let info = crate::module_info::read_module(&bytes, false).unwrap();
         let params = info.func_type(0).params();
         let locals = local_types(params, &info.bodies[0]);
-        analyze(&info.bodies[0], params.len(), &locals)
+        analyze(&crate::translate::decode(&info.bodies[0]).unwrap(), params.len(), &locals)
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //! way on every ISA, as the rule reads only the Wasm code.
 
 use std::collections::HashSet;
-use wasmparser::{FunctionBody, Operator};
+use super::Ops;
+use wasmparser::Operator;
 
 struct Frame {
     /// The offset of the `loop`, for a loop.
@@ -34,11 +35,8 @@ struct Frame {
 
 /// The offsets of the `loop` operators whose every iteration calls a function for which
 /// `stops` holds (it has points, and the program can stop in it).
-pub fn find(body: &FunctionBody<'_>, stops: impl Fn(u32) -> bool) -> HashSet<usize> {
+pub fn find(ops: &Ops<'_>, stops: impl Fn(u32) -> bool) -> HashSet<usize> {
     let mut found = HashSet::new();
-    let Ok(mut reader) = body.get_operators_reader() else {
-        return found;
-    };
     let mut frames: Vec<Frame> = vec![];
     let frame = |loop_at| Frame {
         loop_at,
@@ -54,11 +52,8 @@ pub fn find(body: &FunctionBody<'_>, stops: impl Fn(u32) -> bool) -> HashSet<usi
             }
         }
     };
-    while !reader.eof() {
-        let Ok((op, at)) = reader.read_with_offset() else {
-            return HashSet::new();
-        };
-        match op {
+    for &(ref op, at) in ops {
+        match *op {
             Operator::Block { .. } | Operator::If { .. } => frames.push(frame(None)),
             Operator::Loop { .. } => frames.push(frame(Some(at as usize))),
             Operator::End => {
@@ -81,7 +76,7 @@ pub fn find(body: &FunctionBody<'_>, stops: impl Fn(u32) -> bool) -> HashSet<usi
             Operator::Br { relative_depth } | Operator::BrIf { relative_depth } => {
                 branch(&mut frames, relative_depth)
             }
-            Operator::BrTable { targets } => {
+            Operator::BrTable { ref targets } => {
                 for d in targets.targets().flatten().chain([targets.default()]) {
                     branch(&mut frames, d);
                 }
@@ -122,7 +117,7 @@ mod tests {
                 loops.push(at as usize);
             }
         }
-        let found = find(body, |f| f == 0);
+        let found = find(&crate::translate::decode(body).unwrap(), |f| f == 0);
         let mut out: Vec<usize> = (0..loops.len())
             .filter(|k| found.contains(&loops[*k]))
             .collect();

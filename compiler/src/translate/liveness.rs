@@ -10,7 +10,8 @@
 //! falls back to "every local live", which is always correct.
 
 use std::collections::HashMap;
-use wasmparser::{FunctionBody, Operator};
+use super::Ops;
+use wasmparser::Operator;
 
 /// Key of the function-entry point.
 pub const ENTRY: usize = usize::MAX;
@@ -93,18 +94,14 @@ impl Cfg {
 
 /// Computes the live locals at every migration point of `body`. `is_point_call` tells
 /// whether a call of function `f` is a migration point (calls of imports are not).
-pub fn analyze(
-    body: &FunctionBody<'_>,
-    num_locals: usize,
-    is_point_call: impl Fn(u32) -> bool,
-) -> Liveness {
-    match build(body, &is_point_call) {
+pub fn analyze(ops: &Ops<'_>, num_locals: usize, is_point_call: impl Fn(u32) -> bool) -> Liveness {
+    match build(ops, &is_point_call) {
         Some(cfg) => solve(cfg, num_locals),
         None => Liveness::all_live(),
     }
 }
 
-fn build(body: &FunctionBody<'_>, is_point_call: &impl Fn(u32) -> bool) -> Option<Cfg> {
+fn build(ops: &Ops<'_>, is_point_call: &impl Fn(u32) -> bool) -> Option<Cfg> {
     let mut cfg = Cfg {
         blocks: vec![Block::default()],
         cur: 0,
@@ -115,11 +112,9 @@ fn build(body: &FunctionBody<'_>, is_point_call: &impl Fn(u32) -> bool) -> Optio
         kind: Kind::Block,
         end: exit,
     }];
-    let mut reader = body.get_operators_reader().ok()?;
-    while !reader.eof() {
-        let (op, offset) = reader.read_with_offset().ok()?;
-        let offset = offset as usize;
-        match op {
+    for (op, offset) in ops {
+        let offset = *offset;
+        match *op {
             Operator::Block { .. } => {
                 let end = cfg.new_block();
                 control.push(Frame {
@@ -176,7 +171,7 @@ fn build(body: &FunctionBody<'_>, is_point_call: &impl Fn(u32) -> bool) -> Optio
                 cfg.edge(t);
                 cfg.fallthrough();
             }
-            Operator::BrTable { targets } => {
+            Operator::BrTable { ref targets } => {
                 for d in targets.targets() {
                     let t = target(&control, d.ok()?)?;
                     cfg.edge(t);
@@ -311,7 +306,7 @@ mod tests {
                 offsets.push(off);
             }
         }
-        (analyze(&body, 4, |_| true), offsets)
+        (analyze(&crate::translate::decode(&body).unwrap(), 4, |_| true), offsets)
     }
 
     #[test]

@@ -123,6 +123,9 @@ pub fn translate_function(
         message,
     };
 
+    // The body's operators, decoded once for the analyses below and the translation:
+    // decoding is most of what each pass over the body costs.
+    let ops = decode(body).map_err(|e| codegen_err(e.to_string()))?;
     // Without points the live locals at loop headers still tell a latch what to carry
     // (`branch_carrying`). (With points, a function with loops has points.)
     let liveness = if env.has_points(func_index) || env.has_loops(func_index) {
@@ -132,16 +135,16 @@ pub fn translate_function(
                 num_locals += r.read().map(|(n, _)| n as usize).unwrap_or(0);
             }
         }
-        liveness::analyze(body, num_locals, |f| env.has_points(f))
+        liveness::analyze(&ops, num_locals, |f| env.has_points(f))
     } else {
         liveness::Liveness::all_live()
     };
     let (strips, covered) = if env.has_points(func_index) {
         (
-            strip::find(body, &info.types, |f| env.has_points(f)),
+            strip::find(&ops, &info.types, |f| env.has_points(f)),
             // A call of a function with its results in memory is no site a frame can
             // be rebuilt at (`sites`): the program could not stop at its entry.
-            covered::find(body, |f| {
+            covered::find(&ops, |f| {
                 env.has_points(f)
                     && info.func_type(f).results().len() <= crate::sites::MAX_REGISTER_RESULTS
             }),
@@ -151,7 +154,7 @@ pub fn translate_function(
     };
     let arith_locals = if env.canonicalize_nans {
         let locals = arith_locals::local_types(ft.params(), body);
-        arith_locals::analyze(body, ft.params().len(), &locals)
+        arith_locals::analyze(&ops, ft.params().len(), &locals)
     } else {
         vec![]
     };
@@ -184,15 +187,9 @@ pub fn translate_function(
     };
     t.prologue(ft.params(), ft.results(), body)
         .map_err(|e| codegen_err(e.to_string()))?;
-    let mut reader = body
-        .get_operators_reader()
-        .map_err(|e| codegen_err(e.to_string()))?;
-    while !reader.eof() {
-        let (op, offset) = reader
-            .read_with_offset()
-            .map_err(|e| codegen_err(e.to_string()))?;
-        t.cur_offset = offset as usize;
-        t.operator(&op).map_err(|e| match e {
+    for (op, offset) in &ops {
+        t.cur_offset = *offset;
+        t.operator(op).map_err(|e| match e {
             OpError::Unsupported(feature) => CompileError::Unsupported {
                 feature,
                 func: Some(func_index),
@@ -210,6 +207,22 @@ pub fn translate_function(
         points,
         keep_params,
     })
+}
+
+/// A function body's operators with their byte offsets (the key of a migration point).
+pub type Ops<'a> = [(Operator<'a>, usize)];
+
+/// Decodes the operators of `body`.
+pub fn decode<'a>(
+    body: &FunctionBody<'a>,
+) -> Result<Vec<(Operator<'a>, usize)>, wasmparser::BinaryReaderError> {
+    let mut reader = body.get_operators_reader()?;
+    let mut ops = vec![];
+    while !reader.eof() {
+        let (op, offset) = reader.read_with_offset()?;
+        ops.push((op, offset as usize));
+    }
+    Ok(ops)
 }
 
 #[derive(Debug)]

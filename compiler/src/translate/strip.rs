@@ -28,7 +28,8 @@ use cranelift_codegen::ir::condcodes::{CondCode as _, IntCC};
 use cranelift_codegen::ir::{self, types, BlockArg, InstBuilder, Value, ValueDef};
 use cranelift_frontend::Variable;
 use std::collections::HashMap;
-use wasmparser::{BlockType, FunctionBody, Operator, ValType};
+use super::Ops;
+use wasmparser::{BlockType, Operator, ValType};
 
 /// Iterations per strip at most.
 pub const STRIP: i64 = 1024;
@@ -237,14 +238,11 @@ struct Frame {
 /// since a frame stopped at a point inside a strip could not be rebuilt with the strip's
 /// end, which no Wasm value holds.
 pub fn find(
-    body: &FunctionBody<'_>,
+    ops: &Ops<'_>,
     types: &[wasmparser::FuncType],
     has_points: impl Fn(u32) -> bool,
 ) -> HashMap<usize, Counted> {
     let mut found = HashMap::new();
-    let Ok(mut reader) = body.get_operators_reader() else {
-        return found;
-    };
     let mut frames: Vec<Frame> = vec![];
     let mut window: Vec<Op> = vec![];
     let frame = |loop_at| Frame {
@@ -270,12 +268,9 @@ pub fn find(
             _ => f.other_back = true,
         }
     }
-    while !reader.eof() {
-        let Ok((op, at)) = reader.read_with_offset() else {
-            return HashMap::new();
-        };
-        let simple = simplify(&op);
-        match &op {
+    for &(ref op, at) in ops {
+        let simple = simplify(op);
+        match op {
             Operator::Block { .. } | Operator::If { .. } => frames.push(frame(None)),
             Operator::Loop { blockty } => {
                 let no_params = match *blockty {

@@ -11,7 +11,7 @@ fn counted(wat: &str) -> Vec<Option<Counted>> {
     }
     let body = body.unwrap();
     // Function 0 has points, any other none.
-    let found = find(&body, &[], |f| f == 0);
+    let found = find(&crate::translate::decode(&body).unwrap(), &[], |f| f == 0);
     let mut loops = vec![];
     let mut r = body.get_operators_reader().unwrap();
     while !r.eof() {
