@@ -336,9 +336,7 @@ pub fn next_restore_frame(
         let Some((f, values)) = m.frames.get(m.cursor) else {
             fatal(&[b"internal error: restore ran past the last frame"]);
         };
-        let code = crate::trap::func_code(*f).unwrap_or(u64::MAX);
-        let size = crate::trap::func_code_size(*f).unwrap_or(0) as u64;
-        if !(code <= ret && ret - code < size) {
+        if !crate::trap::func_contains(*f, ret) {
             fatal(&[
                 b"checkpoint does not match this executable's code (frame of another function)",
             ]);

@@ -35,8 +35,20 @@ pub fn func_at(pc: usize) -> Option<u32> {
         .iter()
         .enumerate()
         .skip(d.num_imported_funcs as usize)
-        .find(|(_, f)| f.code <= pc && pc < f.code + f.code_size as u64)
+        .find(|(_, f)| holds(f, pc))
         .map(|(i, _)| i as u32)
+}
+
+/// Whether function `func`'s native code contains `pc` (never for an import).
+pub fn func_contains(func: u32, pc: u64) -> bool {
+    let d = desc();
+    // SAFETY: as in `func_at`.
+    let funcs: &[FuncRecord] = unsafe { slice(d.funcs, d.num_funcs) };
+    func >= d.num_imported_funcs && funcs.get(func as usize).is_some_and(|f| holds(f, pc))
+}
+
+fn holds(f: &FuncRecord, pc: u64) -> bool {
+    f.code <= pc && pc < f.code + f.code_size as u64
 }
 
 /// The address of defined function `func`'s code.

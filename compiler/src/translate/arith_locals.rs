@@ -156,7 +156,11 @@ mod tests {
         let info = crate::module_info::read_module(&bytes, false).unwrap();
         let params = info.func_type(0).params();
         let locals = local_types(params, &info.bodies[0]);
-        analyze(&crate::translate::decode(&info.bodies[0]).unwrap(), params.len(), &locals)
+        analyze(
+            &crate::translate::decode(&info.bodies[0]).unwrap(),
+            params.len(),
+            &locals,
+        )
     }
 
     #[test]

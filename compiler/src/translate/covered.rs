@@ -19,8 +19,8 @@
 //! passes through unchanged. The count of points a run passes changes, but the same
 //! way on every ISA, as the rule reads only the Wasm code.
 
-use std::collections::HashSet;
 use super::Ops;
+use std::collections::HashSet;
 use wasmparser::Operator;
 
 struct Frame {
@@ -55,7 +55,7 @@ pub fn find(ops: &Ops<'_>, stops: impl Fn(u32) -> bool) -> HashSet<usize> {
     for &(ref op, at) in ops {
         match *op {
             Operator::Block { .. } | Operator::If { .. } => frames.push(frame(None)),
-            Operator::Loop { .. } => frames.push(frame(Some(at as usize))),
+            Operator::Loop { .. } => frames.push(frame(Some(at))),
             Operator::End => {
                 if let Some(Frame {
                     loop_at: Some(at),
@@ -108,16 +108,13 @@ mod tests {
                 bodies.push(b);
             }
         }
-        let body = bodies.last().unwrap();
-        let mut loops = vec![];
-        let mut r = body.get_operators_reader().unwrap();
-        while !r.eof() {
-            let (op, at) = r.read_with_offset().unwrap();
-            if matches!(op, wasmparser::Operator::Loop { .. }) {
-                loops.push(at as usize);
-            }
-        }
-        let found = find(&crate::translate::decode(body).unwrap(), |f| f == 0);
+        let ops = crate::translate::decode(bodies.last().unwrap()).unwrap();
+        let loops: Vec<usize> = ops
+            .iter()
+            .filter(|(op, _)| matches!(op, wasmparser::Operator::Loop { .. }))
+            .map(|(_, at)| *at)
+            .collect();
+        let found = find(&ops, |f| f == 0);
         let mut out: Vec<usize> = (0..loops.len())
             .filter(|k| found.contains(&loops[*k]))
             .collect();

@@ -9,8 +9,8 @@
 //! translator needs no second copy of its point numbering: an offset it does not find
 //! falls back to "every local live", which is always correct.
 
-use std::collections::HashMap;
 use super::Ops;
+use std::collections::HashMap;
 use wasmparser::Operator;
 
 /// Key of the function-entry point.
@@ -296,17 +296,13 @@ mod tests {
                 body = Some(b);
             }
         }
-        let body = body.unwrap();
-        let mut offsets = vec![];
-        let mut r = body.get_operators_reader().unwrap();
-        while !r.eof() {
-            let (op, off) = r.read_with_offset().unwrap();
-            let off = off as usize;
-            if matches!(op, Operator::Loop { .. } | Operator::Call { .. }) {
-                offsets.push(off);
-            }
-        }
-        (analyze(&crate::translate::decode(&body).unwrap(), 4, |_| true), offsets)
+        let ops = crate::translate::decode(&body.unwrap()).unwrap();
+        let offsets = ops
+            .iter()
+            .filter(|(op, _)| matches!(op, Operator::Loop { .. } | Operator::Call { .. }))
+            .map(|(_, off)| *off)
+            .collect();
+        (analyze(&ops, 4, |_| true), offsets)
     }
 
     #[test]

@@ -24,11 +24,11 @@
 //! to emit them.
 
 use super::FuncTranslator;
+use super::Ops;
 use cranelift_codegen::ir::condcodes::{CondCode as _, IntCC};
 use cranelift_codegen::ir::{self, types, BlockArg, InstBuilder, Value, ValueDef};
 use cranelift_frontend::Variable;
 use std::collections::HashMap;
-use super::Ops;
 use wasmparser::{BlockType, Operator, ValType};
 
 /// Iterations per strip at most.
@@ -280,7 +280,7 @@ pub fn find(
                         .is_some_and(|ft| ft.params().is_empty()),
                 };
                 inner_point(&mut frames);
-                frames.push(frame(no_params.then_some(at as usize)));
+                frames.push(frame(no_params.then_some(at)));
             }
             Operator::End => {
                 let Some(f) = frames.pop() else { continue };
@@ -317,7 +317,7 @@ pub fn find(
             Operator::BrIf { relative_depth } => {
                 let none = HashMap::new();
                 let steps = frames.last().map_or(&none, |f| &f.steps);
-                let l = latch(&window, at as usize, steps);
+                let l = latch(&window, at, steps);
                 branch(&mut frames, *relative_depth, l);
             }
             Operator::BrTable { targets } => {

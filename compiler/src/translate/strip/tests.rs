@@ -9,18 +9,13 @@ fn counted(wat: &str) -> Vec<Option<Counted>> {
             body = Some(b);
         }
     }
-    let body = body.unwrap();
+    let ops = crate::translate::decode(&body.unwrap()).unwrap();
     // Function 0 has points, any other none.
-    let found = find(&crate::translate::decode(&body).unwrap(), &[], |f| f == 0);
-    let mut loops = vec![];
-    let mut r = body.get_operators_reader().unwrap();
-    while !r.eof() {
-        let (op, off) = r.read_with_offset().unwrap();
-        if matches!(op, Operator::Loop { .. }) {
-            loops.push(found.get(&(off as usize)).copied());
-        }
-    }
-    loops
+    let found = find(&ops, &[], |f| f == 0);
+    ops.iter()
+        .filter(|(op, _)| matches!(op, Operator::Loop { .. }))
+        .map(|(_, at)| found.get(at).copied())
+        .collect()
 }
 
 fn one(wat: &str) -> Option<Counted> {
