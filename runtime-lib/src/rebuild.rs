@@ -2,10 +2,11 @@
 //! tables: the inverse of `frames`, and nothing in generated code but one call at each
 //! function's entry.
 //!
-//! Restore calls the entry function. Each function's entry, seeing the restore state,
-//! calls `wasmc_mig_restore_enter` (below): by then its prologue has run, so its frame
-//! exists and the caller's callee-saved registers are stored where its epilogue will
-//! take them back. The trampoline captures every register into a [`RegFile`];
+//! Restore calls the entry function. Each function's entry takes its cold path and
+//! calls `wasmc_countdown`, which, seeing the restore state, jumps to
+//! `wasmc_mig_restore_enter` (below) with the call's return address in place: by then
+//! the entry's prologue has run, so its frame exists and the caller's callee-saved
+//! registers are stored where its epilogue will take them back. The trampoline captures every register into a [`RegFile`];
 //! [`rebuild_frame`] writes the frame's values where its point's site keeps them
 //! (registers in the file, frame slots in memory) together with the site's *extras*
 //! (the vmctx, the memory base: values the code computed from the vmctx alone), and
