@@ -18,6 +18,7 @@ pub mod exports;
 pub mod init;
 pub mod inspect;
 pub mod link;
+pub mod liveout;
 pub mod module_info;
 pub mod phis;
 pub mod receive;

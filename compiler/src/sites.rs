@@ -13,6 +13,7 @@
 //! one ([`Source`]); anything else makes the site [`Source::Unknown`], and the runtime
 //! never stops a frame there.
 
+use crate::liveout::LiveOut;
 use crate::translate::PointSites;
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::entity::EntityRef;
@@ -133,141 +134,6 @@ impl ValueSet {
     }
 }
 
-/// Liveness over the values used in a block other than the one defining them (the
-/// only ones that can be live across a block boundary): the live-in set of every block,
-/// from which [`LiveOut::add_to`] takes the live-out set of a site's block. Sorted
-/// lists of value indices: sparse, since few values are live at once and large
-/// functions have many blocks.
-struct LiveOut {
-    /// The values, by index.
-    values: Vec<Value>,
-    /// Per block number: the indices of the values live into it, sorted.
-    live_in: Vec<Vec<u32>>,
-}
-
-/// `out` becomes the sorted union of itself and `add` (both sorted); `scratch` is
-/// reused storage.
-fn union_into(out: &mut Vec<u32>, add: &[u32], scratch: &mut Vec<u32>) {
-    if add.is_empty() {
-        return;
-    }
-    scratch.clear();
-    scratch.reserve(out.len() + add.len());
-    let (mut i, mut j) = (0, 0);
-    while i < out.len() && j < add.len() {
-        match out[i].cmp(&add[j]) {
-            std::cmp::Ordering::Less => {
-                scratch.push(out[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                scratch.push(add[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                scratch.push(out[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    scratch.extend_from_slice(&out[i..]);
-    scratch.extend_from_slice(&add[j..]);
-    std::mem::swap(out, scratch);
-}
-
-impl LiveOut {
-    fn compute(ctx: &Context) -> LiveOut {
-        let func = &ctx.func;
-        let nvalues = func.dfg.num_values();
-        let nblocks = func.dfg.num_blocks();
-        let mut def_block = vec![u32::MAX; nvalues];
-        for block in func.layout.blocks() {
-            for p in func.dfg.block_params(block) {
-                def_block[p.index()] = block.as_u32();
-            }
-            for inst in func.layout.block_insts(block) {
-                for r in func.dfg.inst_results(inst) {
-                    def_block[r.index()] = block.as_u32();
-                }
-            }
-        }
-        // Index the cross-block values, and note each block's uses of them (a use of a
-        // value defined elsewhere is always upward-exposed).
-        let mut index = vec![u32::MAX; nvalues];
-        let mut values = vec![];
-        // Most blocks use no value from elsewhere (a call's block after it, a poll's):
-        // they get no allocation.
-        let mut uses: Vec<Vec<u32>> = (0..nblocks).map(|_| vec![]).collect();
-        let mut u = vec![];
-        for block in func.layout.blocks() {
-            u.clear();
-            for inst in func.layout.block_insts(block) {
-                for v in func.dfg.inst_values(inst) {
-                    if def_block[v.index()] == block.as_u32() {
-                        continue;
-                    }
-                    if index[v.index()] == u32::MAX {
-                        index[v.index()] = values.len() as u32;
-                        values.push(v);
-                    }
-                    u.push(index[v.index()]);
-                }
-            }
-            if !u.is_empty() {
-                u.sort_unstable();
-                u.dedup();
-                uses[block.index()] = u.clone();
-            }
-        }
-        let value_def: Vec<u32> = values.iter().map(|v| def_block[v.index()]).collect();
-        // live_in(b) = uses(b) ∪ (live_out(b) minus what b defines), live_out(b) the
-        // union over b's successors; sets only grow. A worklist, seeded in postorder
-        // (successors first), revisits a block only when a successor's set grew.
-        let mut live_in: Vec<Vec<u32>> = uses;
-        let mut queued = vec![false; nblocks];
-        let mut work: Vec<ir::Block> = ctx.domtree.cfg_postorder().to_vec();
-        work.reverse(); // popped from the end: postorder first
-        for b in &work {
-            queued[b.index()] = true;
-        }
-        let (mut out, mut scratch, mut through) = (vec![], vec![], vec![]);
-        while let Some(block) = work.pop() {
-            queued[block.index()] = false;
-            out.clear();
-            for s in ctx.cfg.succ_iter(block) {
-                union_into(&mut out, &live_in[s.index()], &mut scratch);
-            }
-            through.clear();
-            through.extend(
-                out.iter()
-                    .copied()
-                    .filter(|i| value_def[*i as usize] != block.as_u32()),
-            );
-            let before = live_in[block.index()].len();
-            union_into(&mut live_in[block.index()], &through, &mut scratch);
-            if live_in[block.index()].len() != before {
-                for p in ctx.cfg.pred_iter(block) {
-                    if !queued[p.block.index()] {
-                        queued[p.block.index()] = true;
-                        work.push(p.block);
-                    }
-                }
-            }
-        }
-        LiveOut { values, live_in }
-    }
-
-    /// Adds block `block`'s live-out values to `set`.
-    fn add_to(&self, ctx: &Context, block: ir::Block, set: &mut ValueSet) {
-        for s in ctx.cfg.succ_iter(block) {
-            for i in &self.live_in[s.index()] {
-                set.insert(self.values[*i as usize]);
-            }
-        }
-    }
-}
-
 /// The bits of `v` if an integer or float constant defines it (an integer narrower
 /// than 64 bits zero-extended, as a frame slot holds it).
 pub fn constant(func: &ir::Function, v: Value) -> Option<u64> {
@@ -356,7 +222,13 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
             }
         }
     }
-    let live_out = LiveOut::compute(ctx);
+    // Live-out sets are wanted of the sites' blocks alone: their successors' live-ins.
+    let mut wanted = vec![];
+    for inst in at.values() {
+        let block = ctx.func.layout.inst_block(*inst).expect("inserted");
+        wanted.extend(ctx.cfg.succ_iter(block));
+    }
+    let live_out = LiveOut::compute(ctx, &wanted);
     let func = &ctx.func;
     let mut live = ValueSet::new(func.dfg.num_values());
     let mut seen = ValueSet::new(func.dfg.num_values());
@@ -385,7 +257,9 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                 .is_some_and(|sig| in_memory(func.dfg.signatures[sig].returns.len()));
             site.unrebuildable = own_results_in_memory || callee_results_in_memory;
             let block = func.layout.inst_block(inst).expect("inserted");
-            live_out.add_to(ctx, block, &mut live);
+            for v in live_out.live_out(ctx, block) {
+                live.insert(v);
+            }
             let mut cur = func.layout.last_inst(block);
             while let Some(i) = cur {
                 if i == inst {
