@@ -24,7 +24,7 @@
 //! it carries that value (or parameters that carry it).
 
 use cranelift_codegen::entity::EntityRef;
-use cranelift_codegen::ir::{Block, BlockArg, Function, Inst, Value, ValueDef};
+use cranelift_codegen::ir::{Block, BlockArg, BlockCall, Function, Inst, Value, ValueDef};
 
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 enum Abs {
@@ -194,37 +194,44 @@ fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
     }
 
     // Arguments first, while the blocks still have every parameter to index them by.
-    let mut gone = vec![];
+    // Each branch's and block's list is rebuilt once: removing entries one at a time
+    // slid the rest each time, quadratic in a point block's parameters.
+    let mut kept = vec![];
     for e in &edges {
         let n = func.dfg.block_params(e.block).len();
-        gone.clear();
-        gone.extend((0..n).filter(|&k| matches!(abs[formals[e.start + k].index()], Abs::One(_))));
-        if gone.is_empty() {
+        let stays = |k: usize| !matches!(abs[formals[e.start + k].index()], Abs::One(_));
+        if (0..n).all(stays) {
             continue;
         }
         let dfg = &mut func.dfg;
         let call = &mut dfg.insts[e.inst]
             .branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)[e.index];
-        if held.is_some() {
-            // After the e-graph a branch it rewrote (a `brif` to a block that only
-            // traps, now a `trapnz` and a `jump`) is out of the layout but may still
-            // hold the argument list its replacement holds: shrink a copy.
-            *call = call.deep_clone(&mut dfg.value_lists);
-        }
-        for &k in gone.iter().rev() {
-            call.remove(k, &mut dfg.value_lists);
-        }
+        // A new list, not the old one shrunk: after the e-graph a branch it rewrote (a
+        // `brif` to a block that only traps, now a `trapnz` and a `jump`) is out of the
+        // layout but may still hold the argument list its replacement holds.
+        kept.clear();
+        kept.extend(
+            call.args(&dfg.value_lists)
+                .enumerate()
+                .filter(|(k, _)| stays(*k))
+                .map(|(_, a)| a),
+        );
+        *call = BlockCall::new(e.block, kept.iter().copied(), &mut dfg.value_lists);
     }
     let blocks: Vec<Block> = func.layout.blocks().collect();
     let mut params = vec![];
     for block in blocks {
-        // From the right: removing a parameter slides those after it.
+        let removed = |p: &Value| matches!(abs[p.index()], Abs::One(_));
+        if !func.dfg.block_params(block).iter().any(removed) {
+            continue;
+        }
         params.clear();
         params.extend_from_slice(func.dfg.block_params(block));
-        for &p in params.iter().rev() {
-            if let Abs::One(v) = abs[p.index()] {
-                func.dfg.remove_block_param(p);
-                func.dfg.change_to_alias(p, v);
+        func.dfg.detach_block_params(block);
+        for &p in &params {
+            match abs[p.index()] {
+                Abs::One(v) => func.dfg.change_to_alias(p, v),
+                _ => func.dfg.attach_block_param(block, p),
             }
         }
     }
