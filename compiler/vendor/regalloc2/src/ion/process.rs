@@ -62,7 +62,12 @@ impl<'a, F: Function> Env<'a, F> {
     ) -> AllocRegResult<'b> {
         trace!("try_to_allocate_bundle_to_reg: {:?} -> {:?}", bundle, reg);
         conflicts.clear();
-        self.ctx.conflict_set.clear();
+        self.ctx.conflict_call = self.ctx.conflict_call.wrapping_add(1);
+        if self.ctx.conflict_call == 0 {
+            // After 2^32 calls: no number may be taken for the current call's.
+            self.ctx.conflict_listed.fill(0);
+            self.ctx.conflict_call = 1;
+        }
         let mut max_conflict_weight = 0;
         // Traverse the BTreeMap in order by requesting the whole
         // range spanned by the bundle and iterating over that
@@ -158,7 +163,13 @@ impl<'a, F: Function> Env<'a, F> {
                     // conflicts list.
                     let conflict_bundle = self.ctx.ranges[*preg_range].bundle;
                     trace!("   -> conflict bundle {:?}", conflict_bundle);
-                    if self.ctx.conflict_set.insert(conflict_bundle) {
+                    if self.ctx.conflict_listed.len() <= conflict_bundle.index() {
+                        self.ctx
+                            .conflict_listed
+                            .resize(conflict_bundle.index() + 1, 0);
+                    }
+                    let listed = &mut self.ctx.conflict_listed[conflict_bundle.index()];
+                    if core::mem::replace(listed, self.ctx.conflict_call) != self.ctx.conflict_call {
                         conflicts.push(conflict_bundle);
                         max_conflict_weight = core::cmp::max(
                             max_conflict_weight,
