@@ -217,7 +217,11 @@ pub fn decode<'a>(
     body: &FunctionBody<'a>,
 ) -> Result<Vec<(Operator<'a>, usize)>, wasmparser::BinaryReaderError> {
     let mut reader = body.get_operators_reader()?;
-    let mut ops = vec![];
+    // Operators take about two bytes each in the bodies compilers emit: sized from the
+    // body, the vector is rarely reallocated (growing from empty was 0.4% of
+    // compiling zstd).
+    let bytes = body.range();
+    let mut ops = Vec::with_capacity(((bytes.end - bytes.start) / 2) as usize);
     while !reader.eof() {
         let (op, offset) = reader.read_with_offset()?;
         ops.push((op, offset as usize));
