@@ -23,6 +23,8 @@ pub mod module_info;
 pub mod phis;
 pub mod receive;
 pub mod sites;
+#[cfg(test)]
+mod test_ir;
 pub mod translate;
 pub mod vreg_order;
 

@@ -190,52 +190,40 @@ impl LiveOut {
 #[cfg(test)]
 mod tests {
     use super::LiveOut;
-    use cranelift_codegen::ir::{
-        types, AbiParam, Block, Function, InstBuilder, Signature, UserFuncName, Value,
-    };
-    use cranelift_codegen::isa::CallConv;
+    use cranelift_codegen::ir::{types, Block, InstBuilder, Value};
     use cranelift_codegen::Context;
-    use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
     /// `block0(a)` defines `n` values `a + k`; a loop `block1(i)` uses `i` and the
     /// first half of them, and exits to `block2`, which returns the sum of the second
     /// half. Returns the context (CFG and dominator tree computed), the blocks and the
     /// values.
     fn function(n: i64) -> (Context, [Block; 3], Value, Vec<Value>) {
-        let mut sig = Signature::new(CallConv::SystemV);
-        sig.params.push(AbiParam::new(types::I64));
-        sig.returns.push(AbiParam::new(types::I64));
-        let mut func = Function::with_name_signature(UserFuncName::user(0, 0), sig);
-        let mut fctx = FunctionBuilderContext::new();
-        let mut b = FunctionBuilder::new(&mut func, &mut fctx);
-        let [b0, b1, b2] = [(); 3].map(|_| b.create_block());
-        b.append_block_params_for_function_params(b0);
-        let i = b.append_block_param(b1, types::I64);
-        b.switch_to_block(b0);
-        let a = b.block_params(b0)[0];
-        let vals: Vec<Value> = (0..n).map(|k| b.ins().iadd_imm(a, k)).collect();
-        b.ins().jump(b1, &[a.into()]);
-        b.switch_to_block(b1);
-        let mut acc = i;
-        for v in &vals[..vals.len() / 2] {
-            acc = b.ins().iadd(acc, *v);
-        }
-        b.ins().brif(acc, b1, &[acc.into()], b2, &[]);
-        b.switch_to_block(b2);
-        let mut sum = vals[vals.len() / 2];
-        for v in &vals[vals.len() / 2 + 1..] {
-            sum = b.ins().iadd(sum, *v);
-        }
-        b.ins().return_(&[sum]);
-        b.seal_all_blocks();
-        b.finalize(cranelift_codegen::isa::TargetFrontendConfig {
-            default_call_conv: CallConv::SystemV,
-            pointer_width: target_lexicon::PointerWidth::U64,
-            page_size_align_log2: 12,
-        });
+        let (func, (blocks, i, vals)) =
+            crate::test_ir::function(&[types::I64], &[types::I64], |b| {
+                let [b0, b1, b2] = [(); 3].map(|_| b.create_block());
+                b.append_block_params_for_function_params(b0);
+                let i = b.append_block_param(b1, types::I64);
+                b.switch_to_block(b0);
+                let a = b.block_params(b0)[0];
+                let vals: Vec<Value> = (0..n).map(|k| b.ins().iadd_imm_s(a, k)).collect();
+                b.ins().jump(b1, &[a.into()]);
+                b.switch_to_block(b1);
+                let mut acc = i;
+                for v in &vals[..vals.len() / 2] {
+                    acc = b.ins().iadd(acc, *v);
+                }
+                b.ins().brif(acc, b1, &[acc.into()], b2, &[]);
+                b.switch_to_block(b2);
+                let mut sum = vals[vals.len() / 2];
+                for v in &vals[vals.len() / 2 + 1..] {
+                    sum = b.ins().iadd(sum, *v);
+                }
+                b.ins().return_(&[sum]);
+                ([b0, b1, b2], i, vals)
+            });
         let mut ctx = Context::for_function(func);
         ctx.flowgraph();
-        (ctx, [b0, b1, b2], i, vals)
+        (ctx, blocks, i, vals)
     }
 
     fn live_out(live: &LiveOut, ctx: &Context, block: Block) -> Vec<Value> {

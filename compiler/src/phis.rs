@@ -261,11 +261,8 @@ pub fn is_held(func: &Function, v: Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::remove_constant;
-    use cranelift_codegen::ir::{
-        types, AbiParam, Function, InstBuilder, Signature, UserFuncName, Value,
-    };
-    use cranelift_codegen::isa::CallConv;
-    use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+    use cranelift_codegen::ir::{types, Function, InstBuilder, Value};
+    use cranelift_frontend::FunctionBuilder;
 
     /// `block0(a, b)`, then a loop `block1(p, q)` entered with `(a, a)` whose back edge
     /// passes `(p, b)`: `p` only ever holds `a`, `q` holds `a` or `b`. Returns the
@@ -312,21 +309,7 @@ mod tests {
 
     /// A function of `(i32, i32) -> i32` built by `build`, which ends every block.
     fn with_builder<T>(build: impl FnOnce(&mut FunctionBuilder) -> T) -> (Function, T) {
-        let mut sig = Signature::new(CallConv::SystemV);
-        sig.params.push(AbiParam::new(types::I32));
-        sig.params.push(AbiParam::new(types::I32));
-        sig.returns.push(AbiParam::new(types::I32));
-        let mut func = Function::with_name_signature(UserFuncName::user(0, 0), sig);
-        let mut fctx = FunctionBuilderContext::new();
-        let mut b = FunctionBuilder::new(&mut func, &mut fctx);
-        let t = build(&mut b);
-        b.seal_all_blocks();
-        b.finalize(cranelift_codegen::isa::TargetFrontendConfig {
-            default_call_conv: CallConv::SystemV,
-            pointer_width: target_lexicon::PointerWidth::U64,
-            page_size_align_log2: 12,
-        });
-        (func, t)
+        crate::test_ir::function(&[types::I32, types::I32], &[types::I32], build)
     }
 
     fn verify(func: &Function) {

@@ -49,46 +49,32 @@ pub fn reverse_after_entry(func: &mut Function) {
 #[cfg(test)]
 mod tests {
     use super::reverse_after_entry;
-    use cranelift_codegen::ir::{types, AbiParam, Function, InstBuilder, Signature};
-    use cranelift_codegen::isa::CallConv;
+    use cranelift_codegen::ir::{types, InstBuilder};
     use cranelift_codegen::settings;
     use cranelift_codegen::verifier::verify_function;
-    use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
     #[test]
     fn blocks_after_the_entry_are_reversed_with_their_instructions() {
-        let mut sig = Signature::new(CallConv::SystemV);
-        sig.params.push(AbiParam::new(types::I32));
-        sig.returns.push(AbiParam::new(types::I32));
-        let mut func = Function::with_name_signature(Default::default(), sig);
-        let mut fctx = FunctionBuilderContext::new();
-        let mut b = FunctionBuilder::new(&mut func, &mut fctx);
-        let (b0, b1, b2, b3) = (
-            b.create_block(),
-            b.create_block(),
-            b.create_block(),
-            b.create_block(),
-        );
-        b.append_block_params_for_function_params(b0);
-        b.append_block_param(b3, types::I32);
-        b.switch_to_block(b0);
-        let x = b.block_params(b0)[0];
-        b.ins().brif(x, b1, &[], b2, &[]);
-        b.switch_to_block(b1);
-        let one = b.ins().iconst(types::I32, 1);
-        b.ins().jump(b3, &[one.into()]);
-        b.switch_to_block(b2);
-        let two = b.ins().iconst(types::I32, 2);
-        b.ins().jump(b3, &[two.into()]);
-        b.switch_to_block(b3);
-        let r = b.block_params(b3)[0];
-        b.ins().return_(&[r]);
-        b.seal_all_blocks();
-        b.finalize(cranelift_codegen::isa::TargetFrontendConfig {
-            default_call_conv: CallConv::SystemV,
-            pointer_width: target_lexicon::PointerWidth::U64,
-            page_size_align_log2: 12,
-        });
+        let (mut func, [b0, b1, b2, b3]) =
+            crate::test_ir::function(&[types::I32], &[types::I32], |b| {
+                let blocks = [(); 4].map(|_| b.create_block());
+                let [b0, b1, b2, b3] = blocks;
+                b.append_block_params_for_function_params(b0);
+                b.append_block_param(b3, types::I32);
+                b.switch_to_block(b0);
+                let x = b.block_params(b0)[0];
+                b.ins().brif(x, b1, &[], b2, &[]);
+                b.switch_to_block(b1);
+                let one = b.ins().iconst(types::I32, 1);
+                b.ins().jump(b3, &[one.into()]);
+                b.switch_to_block(b2);
+                let two = b.ins().iconst(types::I32, 2);
+                b.ins().jump(b3, &[two.into()]);
+                b.switch_to_block(b3);
+                let r = b.block_params(b3)[0];
+                b.ins().return_(&[r]);
+                blocks
+            });
         let before: Vec<_> = [b1, b2, b3]
             .iter()
             .map(|&blk| func.layout.block_insts(blk).collect::<Vec<_>>())
