@@ -67,9 +67,10 @@ impl<R: AsReg> Amode<R> {
     ///
     /// `rbp` or `r13` as the base needs a displacement byte even when the
     /// displacement is zero, and on AMD Zen 4 a load through a base, an index and
-    /// a displacement takes a cycle longer than one through a base and an index
-    /// (as does a three-operand `lea`). With a scale of 1 and no displacement the
-    /// two registers are interchangeable, so such a base is encoded as the index.
+    /// a displacement takes a cycle longer than one through a base and an index,
+    /// and a three-operand `lea` runs on half the ALUs. With a scale of 1 and no
+    /// displacement the two registers are interchangeable, so such a base is
+    /// encoded as the index.
     /// Every place that encodes the SIB registers (the REX, VEX and EVEX prefixes'
     /// `b` and `x` bits, the SIB byte) asks here, so they agree.
     pub(crate) fn sib_base_index(&self) -> Option<(u8, u8)> {
