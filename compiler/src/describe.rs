@@ -115,6 +115,36 @@ fn poll_len(arch: Arch, code: &[u8]) -> Result<u8, String> {
     }
 }
 
+/// The register a poll load at the start of `code` reads its address from.
+fn poll_base(arch: Arch, code: &[u8]) -> Result<u8, String> {
+    let word = |n: usize| -> Result<u32, String> {
+        let b = code.get(..n).ok_or("poll past the end of the code")?;
+        Ok(b.iter().rev().fold(0u32, |w, &x| (w << 8) | x as u32))
+    };
+    match arch {
+        // `ldr`/`ldur wt, [xn, #imm]`: Rn in bits 5..10.
+        Arch::Aarch64 => Ok(((word(4)? >> 5) & 31) as u8),
+        Arch::Riscv64 => match poll_len(arch, code)? {
+            // `c.lw rd', imm(rs1')`: rs1' in bits 7..10, x8 to x15.
+            2 => Ok((((word(2)? >> 7) & 7) + 8) as u8),
+            // `lw rd, imm(rs1)`: rs1 in bits 15..20.
+            _ => Ok(((word(4)? >> 15) & 31) as u8),
+        },
+        Arch::X86_64 => {
+            // Checked by `poll_len`: optional REX, 8B, ModRM, SIB when rm is 100.
+            poll_len(arch, code)?;
+            let rex = code.first().filter(|b| *b & 0xf0 == 0x40).copied();
+            let i = usize::from(rex.is_some());
+            let modrm = code[i + 1];
+            let low = match modrm & 7 {
+                4 => code[i + 2] & 7,
+                rm => rm,
+            };
+            Ok(low | (rex.unwrap_or(0) & 1) << 3)
+        }
+    }
+}
+
 /// What the optimised function says of a value the labels gave no location for.
 enum Unlocated {
     /// Defined by a constant.
@@ -396,6 +426,34 @@ pub fn describe(
                     }
                 }
             }
+            // A poll reads its base (the memory base or the vmctx) from a register,
+            // which the allocator may have loaded for the poll alone, from the slot the
+            // base's label names. A frame rebuilt here gets the base in that register
+            // too, so the code after the poll finds it where it was before the poll
+            // (regalloc2's eliminator relies on it: `written_at_resume`).
+            if !p.kind.is_call() {
+                let base = func.dfg.resolve_aliases(func.dfg.inst_args(site.inst)[0]);
+                let reg = Loc::Reg(poll_base(arch, &code[pc as usize..])?);
+                let extra = match extra_values.iter().position(|e| *e == Some(base)) {
+                    Some(i) => Some(site_extras[i].1),
+                    None => site
+                        .values
+                        .iter()
+                        .position(|v| *v == base)
+                        .and_then(|i| u16::try_from(i).ok())
+                        .map(Extra::Value),
+                };
+                if let Some(extra) = extra {
+                    site_extras.push((
+                        ValueLoc {
+                            loc: reg,
+                            arith: false,
+                        },
+                        extra,
+                    ));
+                    extra_values.push(Some(base));
+                }
+            }
             site_extras.extend(copies);
             site_locs.push(locs);
             site_pcs.push(pc);
@@ -455,5 +513,25 @@ mod tests {
     fn riscv_poll_lengths() {
         assert_eq!(poll_len(Arch::Riscv64, &[0x83, 0x25]), Ok(4));
         assert_eq!(poll_len(Arch::Riscv64, &[0x40, 0x41]), Ok(2));
+    }
+
+    /// Encodings from `llvm-mc -show-encoding`.
+    #[test]
+    fn poll_bases() {
+        // movl -0x24(%rax), %edi
+        assert_eq!(poll_base(Arch::X86_64, &[0x8b, 0x78, 0xdc]), Ok(0));
+        // movl -0x24(%r13), %r9d
+        assert_eq!(poll_base(Arch::X86_64, &[0x45, 0x8b, 0x4d, 0xdc]), Ok(13));
+        // movl -0x24(%r12), %eax (SIB)
+        assert_eq!(
+            poll_base(Arch::X86_64, &[0x41, 0x8b, 0x44, 0x24, 0xdc]),
+            Ok(12)
+        );
+        // ldur w1, [x2, #-36]
+        assert_eq!(poll_base(Arch::Aarch64, &[0x41, 0xc0, 0x5d, 0xb8]), Ok(2));
+        // lw a0, -36(s1)
+        assert_eq!(poll_base(Arch::Riscv64, &[0x03, 0xa5, 0xc4, 0xfd]), Ok(9));
+        // c.lw a0, 4(s1)
+        assert_eq!(poll_base(Arch::Riscv64, &[0xc8, 0x40]), Ok(9));
     }
 }

@@ -1293,6 +1293,15 @@ pub trait Function {
     /// Get the number of `VReg` in use in this function.
     fn num_vregs(&self) -> usize;
 
+    /// wasmc: whether a program may resume at `insn` having written only the values
+    /// that `debug_value_labels` locates there, and the registers `insn` reads them
+    /// from (a migration point's poll, where wasmc's runtime resumes a rebuilt
+    /// frame): a copy made before `insn` is there after it only if both of its places
+    /// are written.
+    fn is_resume_point(&self, _insn: Inst) -> bool {
+        false
+    }
+
     /// Get the VRegs for which we should generate value-location
     /// metadata for debugging purposes. This can be used to generate
     /// e.g. DWARF with valid prgram-point ranges for each value

@@ -1600,6 +1600,14 @@ impl<I: VCodeInst> RegallocFunction for VCode<I> {
         self.vreg_types.len()
     }
 
+    fn is_resume_point(&self, insn: InsnIndex) -> bool {
+        // wasmc: only the instructions of migration points' sites carry a source
+        // location (a poll, and a call with its argument and result moves). A frame
+        // rebuilt at a poll resumes there. A call forgets every copy anyway, and
+        // taking its moves for resume points too only forgets more.
+        !self.srclocs[insn.index()].is_default()
+    }
+
     fn debug_value_labels(&self) -> &[(VReg, InsnIndex, InsnIndex, u32)] {
         &self.debug_value_labels
     }

@@ -26,7 +26,7 @@ use crate::ion::reg_traversal::RegTraversalIter;
 use crate::moves::{MoveAndScratchResolver, ParallelMoves};
 use crate::{
     Allocation, Block, Edit, Function, FxHashMap, Inst, InstPosition, OperandConstraint,
-    OperandKind, OperandPos, PReg, ProgPoint, RegClass, SpillSlot,
+    OperandKind, OperandPos, PReg, ProgPoint, RegClass, SpillSlot, VReg,
 };
 use alloc::format;
 use alloc::vec::Vec;
@@ -53,6 +53,55 @@ impl<'a, F: Function> Env<'a, F> {
         let inst_allocs = &mut self.ctx.output.allocs
             [self.ctx.output.inst_alloc_offsets[inst.index()] as usize..];
         inst_allocs[slot] = alloc;
+    }
+
+    /// Whether wasmc's runtime, resuming a rebuilt frame at `poll`, writes `vreg`'s
+    /// value to `alloc` (wasmc). It writes each value live across the poll that a
+    /// debug label locates at the poll to that place, to every stack place a label
+    /// gives the value anywhere, and to the register the poll reads it from (its
+    /// base), and nothing else (`compiler/src/describe.rs`). The labels' places are
+    /// those of the value's live ranges within the label's extent, as
+    /// `apply_allocations_and_insert_moves` reports them.
+    fn written_at_resume(&self, vreg: VReg, alloc: Allocation, poll: Inst) -> bool {
+        let at = ProgPoint::before(poll);
+        let labels = self.func.debug_value_labels();
+        let start = labels.partition_point(|l| l.0.vreg() < vreg.vreg());
+        let extents = || {
+            labels[start..]
+                .iter()
+                .take_while(|l| l.0.vreg() == vreg.vreg())
+                .map(|l| CodeRange {
+                    from: ProgPoint::before(l.1),
+                    to: ProgPoint::before(l.2),
+                })
+        };
+        let ranges = &self.vregs[VRegIndex::new(vreg.vreg())].ranges;
+        let live_across = ranges
+            .iter()
+            .any(|e| e.range.contains_point(ProgPoint::after(poll)));
+        let Some(here) = ranges.iter().find(|e| e.range.contains_point(at)) else {
+            return false;
+        };
+        if !live_across || !extents().any(|x| x.contains_point(at)) {
+            return false;
+        }
+        if self.get_alloc_for_range(here.index) == alloc {
+            return true;
+        }
+        let read_by_poll = self
+            .func
+            .inst_operands(poll)
+            .iter()
+            .enumerate()
+            .any(|(i, op)| {
+                op.kind() == OperandKind::Use && op.vreg() == vreg && self.get_alloc(poll, i) == alloc
+            });
+        read_by_poll
+            || alloc.is_stack()
+                && ranges.iter().any(|e| {
+                    self.get_alloc_for_range(e.index) == alloc
+                        && extents().any(|x| e.range.overlaps(&x))
+                })
     }
 
     pub fn get_alloc_for_range(&self, range: LiveRangeIndex) -> Allocation {
@@ -802,15 +851,15 @@ impl<'a, F: Function> Env<'a, F> {
         let mut exit_states: Vec<Option<RedundantMoveEliminator>> =
             (0..self.func.num_blocks()).map(|_| None).collect();
 
-        /// Whether `block` starts with what its predecessors left (wasmc): when it is
-        /// an arm of the conditional branch that ends its only predecessor (a
-        /// fall-through or a split edge), or a join all of whose predecessors come
-        /// earlier. A block entered from a jump alone, and a loop header (its back
-        /// edges come later), start empty.
+        /// Whether `block` starts with what its predecessors left (wasmc): when its
+        /// only predecessor comes earlier (an arm of a conditional branch, a split
+        /// edge, the block after a call or a poll), or it is a join all of whose
+        /// predecessors come earlier. A loop header (its back edges come later)
+        /// starts empty.
         fn inherits<F: Function>(func: &F, block: Block) -> bool {
             match func.block_preds(block) {
                 [] => false,
-                [p] => p.index() < block.index() && func.block_succs(*p).len() > 1,
+                [p] => p.index() < block.index(),
                 preds => preds.iter().all(|p| p.index() < block.index()),
             }
         }
@@ -822,10 +871,11 @@ impl<'a, F: Function> Env<'a, F> {
         // they agree on): every location holds there what it held at the
         // predecessors' ends. A value reloaded for a loop's latch is then no longer
         // stored back, on the back edge, to the spill slot it came from, nor reloaded
-        // again after a join. Blocks entered from a jump alone start empty: a loop
-        // header is entered from its preheader's jump (and from back edges, which
-        // come later), and its poll is a place where wasmc's runtime resumes a
-        // rebuilt frame without running what came before.
+        // again after a join or a loop's poll. The places a rebuilt frame resumes at
+        // without running what came before are dealt with where they stand: a call
+        // forgets every copy, a poll keeps only those the runtime writes back
+        // (`apply_insts`), and the entry block, which holds the entry poll, passes
+        // nothing on.
         fn redundant_move_process_side_effects<'a, F: Function>(
             this: &Env<'a, F>,
             redundant_moves: &mut RedundantMoveEliminator,
@@ -926,6 +976,15 @@ impl<'a, F: Function> Env<'a, F> {
             };
             for inst in start_inst.index()..end_inst.index() {
                 let inst = Inst::new(inst);
+                // A poll (wasmc): a frame rebuilt there resumes at the poll with each
+                // value live across it written to some of its places, nothing else
+                // (`written_at_resume`); so only a copy whose two places are among
+                // them holds after it. The moves before the poll are done by now (a
+                // resume does not run them), those after it are not yet.
+                if this.func.is_resume_point(inst) && !redundant_moves.is_empty() {
+                    redundant_moves
+                        .retain_held(|alloc, vreg| this.written_at_resume(vreg, alloc, inst));
+                }
                 for (i, op) in this.func.inst_operands(inst).iter().enumerate() {
                     match op.kind() {
                         OperandKind::Def => {

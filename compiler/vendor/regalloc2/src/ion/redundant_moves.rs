@@ -110,6 +110,22 @@ impl RedundantMoveEliminator {
     /// Keeps only what `other` knows too (wasmc): the state at a join of two paths.
     pub fn intersect(&mut self, other: &RedundantMoveEliminator) {
         self.allocs.retain(|to, state| other.allocs.get(to) == Some(state));
+        self.rebuild_reverse();
+    }
+
+    /// Keeps only the copies whose places both hold their value by `holds` (wasmc): at
+    /// a place a rebuilt frame resumes at, where only some places were written.
+    pub fn retain_held(&mut self, mut holds: impl FnMut(Allocation, VReg) -> bool) {
+        self.allocs.retain(|to, state| match *state {
+            RedundantMoveState::Copy(from, Some(vreg)) => holds(*to, vreg) && holds(from, vreg),
+            RedundantMoveState::Orig(vreg) => holds(*to, vreg),
+            _ => false,
+        });
+        self.rebuild_reverse();
+    }
+
+    /// The reverse map from the forward one, after entries were dropped (wasmc).
+    fn rebuild_reverse(&mut self) {
         self.reverse_allocs.clear();
         for (to, state) in &self.allocs {
             if let RedundantMoveState::Copy(from, _) = state {
