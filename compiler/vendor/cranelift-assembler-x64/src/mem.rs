@@ -43,8 +43,14 @@ impl<R: AsReg> Amode<R> {
             Amode::ImmReg { base, .. } => {
                 RexPrefix::mem_op(enc_reg, base.enc(), has_w_bit, uses_8bit)
             }
-            Amode::ImmRegRegShift { .. } => {
-                let (base, index) = self.sib_base_index().unwrap();
+            Amode::ImmRegRegShift {
+                base,
+                index,
+                scale,
+                simm32,
+                ..
+            } => {
+                let (base, index) = sib_base_index(base, index, *scale, *simm32);
                 RexPrefix::three_op(enc_reg, index, base, has_w_bit, uses_8bit)
             }
             Amode::RipRelative { .. } => RexPrefix::two_op(enc_reg, 0, has_w_bit, uses_8bit),
@@ -63,41 +69,6 @@ impl<R: AsReg> Amode<R> {
         emit_modrm_sib_disp(sink, enc_reg, self, bytes_at_end, evex_scaling);
     }
 
-    /// wasmc: the encodings of the SIB byte's base and index registers.
-    ///
-    /// `rbp` or `r13` as the base needs a displacement byte even when the
-    /// displacement is zero, and on AMD Zen 4 a load through a base, an index and
-    /// a displacement takes a cycle longer than one through a base and an index,
-    /// and a three-operand `lea` runs on half the ALUs. With a scale of 1 and no
-    /// displacement the two registers are interchangeable, so such a base is
-    /// encoded as the index.
-    /// Every place that encodes the SIB registers (the REX, VEX and EVEX prefixes'
-    /// `b` and `x` bits, the SIB byte) asks here, so they agree.
-    pub(crate) fn sib_base_index(&self) -> Option<(u8, u8)> {
-        match self {
-            Amode::ImmRegRegShift {
-                base,
-                index,
-                scale,
-                simm32,
-                ..
-            } => {
-                let (base, index) = (base.enc(), index.enc());
-                let needs_disp = |enc: u8| enc & 7 == gpr::enc::RBP;
-                if *scale == Scale::One
-                    && simm32.value() == 0
-                    && needs_disp(base)
-                    && !needs_disp(index)
-                {
-                    Some((index, base))
-                } else {
-                    Some((base, index))
-                }
-            }
-            Amode::ImmReg { .. } | Amode::RipRelative { .. } => None,
-        }
-    }
-
     /// Return the registers for encoding the `b` and `x` bits (e.g., in a VEX
     /// prefix).
     ///
@@ -107,12 +78,43 @@ impl<R: AsReg> Amode<R> {
     pub(crate) fn encode_bx_regs(&self) -> (Option<u8>, Option<u8>) {
         match self {
             Amode::ImmReg { base, .. } => (Some(base.enc()), None),
-            Amode::ImmRegRegShift { .. } => {
-                let (base, index) = self.sib_base_index().unwrap();
+            Amode::ImmRegRegShift {
+                base,
+                index,
+                scale,
+                simm32,
+                ..
+            } => {
+                let (base, index) = sib_base_index(base, index, *scale, *simm32);
                 (Some(base), Some(index))
             }
             Amode::RipRelative { .. } => (None, None),
         }
+    }
+}
+
+/// wasmc: the encodings of the SIB byte's base and index registers for `base + index
+/// * scale + simm32`.
+///
+/// `rbp` or `r13` as the base needs a displacement byte even when the displacement is
+/// zero, and on AMD Zen 4 a load through a base, an index and a displacement takes a
+/// cycle longer than one through a base and an index, and a three-operand `lea` runs
+/// on half the ALUs. With a scale of 1 and no displacement the two registers are
+/// interchangeable, so such a base is encoded as the index. Every place that encodes
+/// the SIB registers (the REX, VEX and EVEX prefixes' `b` and `x` bits, the SIB byte)
+/// asks here, so they agree.
+fn sib_base_index<R: AsReg>(
+    base: &R,
+    index: &NonRspGpr<R>,
+    scale: Scale,
+    simm32: AmodeOffset,
+) -> (u8, u8) {
+    let (base, index) = (base.enc(), index.enc());
+    let needs_disp = |enc: u8| enc & 7 == gpr::enc::RBP;
+    if scale == Scale::One && simm32.value() == 0 && needs_disp(base) && !needs_disp(index) {
+        (index, base)
+    } else {
+        (base, index)
     }
 }
 
@@ -511,8 +513,14 @@ pub fn emit_modrm_sib_disp<R: AsReg>(
             }
         }
 
-        Amode::ImmRegRegShift { simm32, scale, .. } => {
-            let (enc_base, enc_index) = mem_e.sib_base_index().unwrap();
+        Amode::ImmRegRegShift {
+            base,
+            index,
+            scale,
+            simm32,
+            ..
+        } => {
+            let (enc_base, enc_index) = sib_base_index(&base, &index, scale, simm32);
 
             // Encoding of ModRM/SIB bytes don't allow the index register to
             // ever be rsp. Note, though, that the encoding of r12, whose three
