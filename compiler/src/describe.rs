@@ -68,30 +68,52 @@ fn reg_number(r: RealReg) -> u8 {
     }
 }
 
-/// Length of the poll or countdown load at the start of `code` (the runtime steps over
-/// it when a fault there is to go on).
-fn poll_len(arch: Arch, code: &[u8]) -> Result<u8, String> {
+/// A poll load, decoded.
+struct PollInsn {
+    /// Its length (the runtime steps over it when a fault there is to go on).
+    len: u8,
+    /// The register it reads its address from.
+    base: u8,
+}
+
+/// The poll or countdown load at the start of `code`.
+fn decode_poll(arch: Arch, code: &[u8]) -> Result<PollInsn, String> {
+    const PAST_END: &str = "poll past the end of the code";
+    let word = |n: usize| -> Result<u32, String> {
+        let b = code.get(..n).ok_or(PAST_END)?;
+        Ok(b.iter().rev().fold(0u32, |w, &x| (w << 8) | x as u32))
+    };
     match arch {
-        Arch::Aarch64 => Ok(4),
+        // `ldr`/`ldur wt, [xn, #imm]`: Rn in bits 5..10.
+        Arch::Aarch64 => Ok(PollInsn {
+            len: 4,
+            base: ((word(4)? >> 5) & 31) as u8,
+        }),
         // The C extension's 16-bit encodings have the low two bits != 0b11.
         Arch::Riscv64 => match code.first() {
-            Some(b) if b & 3 != 3 => Ok(2),
-            Some(_) => Ok(4),
-            None => Err("poll past the end of the code".into()),
+            // `c.lw rd', imm(rs1')`: rs1' in bits 7..10, x8 to x15.
+            Some(b) if b & 3 != 3 => Ok(PollInsn {
+                len: 2,
+                base: (((word(2)? >> 7) & 7) + 8) as u8,
+            }),
+            // `lw rd, imm(rs1)`: rs1 in bits 15..20.
+            Some(_) => Ok(PollInsn {
+                len: 4,
+                base: ((word(4)? >> 15) & 31) as u8,
+            }),
+            None => Err(PAST_END.into()),
         },
         Arch::X86_64 => {
             // `mov r32, [base + disp]`: optional REX, 8B /r, ModRM, optional SIB, disp.
-            let mut i = 0;
-            if code.first().is_some_and(|b| b & 0xf0 == 0x40) {
-                i += 1;
-            }
+            let rex = code.first().filter(|b| *b & 0xf0 == 0x40).copied();
+            let i = usize::from(rex.is_some());
             if code.get(i) != Some(&0x8b) {
                 return Err(format!(
                     "unexpected poll encoding {:02x?}",
                     &code[..code.len().min(8)]
                 ));
             }
-            let modrm = *code.get(i + 1).ok_or("poll past the end of the code")?;
+            let modrm = *code.get(i + 1).ok_or(PAST_END)?;
             let (md, rm) = (modrm >> 6, modrm & 7);
             let mut len = i + 2;
             let mut disp = match md {
@@ -100,47 +122,22 @@ fn poll_len(arch: Arch, code: &[u8]) -> Result<u8, String> {
                 0 if rm == 5 => 4,
                 _ => 0,
             };
+            let mut base = rm;
             if md != 3 && rm == 4 {
-                let sib = *code.get(len).ok_or("poll past the end of the code")?;
+                let sib = *code.get(len).ok_or(PAST_END)?;
                 len += 1;
-                if md == 0 && sib & 7 == 5 {
+                base = sib & 7;
+                if md == 0 && base == 5 {
                     disp = 4;
                 }
             }
             if md == 3 {
                 return Err("poll is not a load".into());
             }
-            Ok((len + disp) as u8)
-        }
-    }
-}
-
-/// The register a poll load at the start of `code` reads its address from.
-fn poll_base(arch: Arch, code: &[u8]) -> Result<u8, String> {
-    let word = |n: usize| -> Result<u32, String> {
-        let b = code.get(..n).ok_or("poll past the end of the code")?;
-        Ok(b.iter().rev().fold(0u32, |w, &x| (w << 8) | x as u32))
-    };
-    match arch {
-        // `ldr`/`ldur wt, [xn, #imm]`: Rn in bits 5..10.
-        Arch::Aarch64 => Ok(((word(4)? >> 5) & 31) as u8),
-        Arch::Riscv64 => match poll_len(arch, code)? {
-            // `c.lw rd', imm(rs1')`: rs1' in bits 7..10, x8 to x15.
-            2 => Ok((((word(2)? >> 7) & 7) + 8) as u8),
-            // `lw rd, imm(rs1)`: rs1 in bits 15..20.
-            _ => Ok(((word(4)? >> 15) & 31) as u8),
-        },
-        Arch::X86_64 => {
-            // Checked by `poll_len`: optional REX, 8B, ModRM, SIB when rm is 100.
-            poll_len(arch, code)?;
-            let rex = code.first().filter(|b| *b & 0xf0 == 0x40).copied();
-            let i = usize::from(rex.is_some());
-            let modrm = code[i + 1];
-            let low = match modrm & 7 {
-                4 => code[i + 2] & 7,
-                rm => rm,
-            };
-            Ok(low | (rex.unwrap_or(0) & 1) << 3)
+            Ok(PollInsn {
+                len: (len + disp) as u8,
+                base: base | (rex.unwrap_or(0) & 1) << 3,
+            })
         }
     }
 }
@@ -252,6 +249,8 @@ pub fn describe(
     let mut descs_extras: Vec<Vec<(ValueLoc, Extra)>> = vec![];
     let mut poll_lens = vec![];
     for (k, p) in points.iter().enumerate() {
+        // The length of the point's poll (at its first site with code), 0 at a call.
+        let mut poll_len = None;
         let mut site_locs = vec![];
         let mut site_pcs = vec![];
         let mut site_extras = vec![];
@@ -432,8 +431,10 @@ pub fn describe(
             // too, so the code after the poll finds it where it was before the poll
             // (regalloc2's eliminator relies on it: `written_at_resume`).
             if !p.kind.is_call() {
+                let poll = decode_poll(arch, &code[pc as usize..])?;
+                poll_len.get_or_insert(poll.len);
                 let base = func.dfg.resolve_aliases(func.dfg.inst_args(site.inst)[0]);
-                let reg = Loc::Reg(poll_base(arch, &code[pc as usize..])?);
+                let reg = Loc::Reg(poll.base);
                 let extra = match extra_values.iter().position(|e| *e == Some(base)) {
                     Some(i) => Some(site_extras[i].1),
                     None => site
@@ -458,11 +459,7 @@ pub fn describe(
             site_locs.push(locs);
             site_pcs.push(pc);
         }
-        let len = match site_pcs.first() {
-            Some(pc) if !p.kind.is_call() => poll_len(arch, &code[*pc as usize..])?,
-            _ => 0,
-        };
-        poll_lens.push(len);
+        poll_lens.push(poll_len.unwrap_or(0));
         descs_locs.push(site_locs);
         descs_pcs.push(site_pcs);
         descs_extras.push(site_extras);
@@ -495,6 +492,14 @@ pub fn describe(
 mod tests {
     use super::*;
 
+    fn poll_len(arch: Arch, code: &[u8]) -> Result<u8, String> {
+        decode_poll(arch, code).map(|p| p.len)
+    }
+
+    fn poll_base(arch: Arch, code: &[u8]) -> Result<u8, String> {
+        decode_poll(arch, code).map(|p| p.base)
+    }
+
     #[test]
     fn x86_poll_lengths() {
         // mov eax, [r14 - 8]
@@ -506,12 +511,14 @@ mod tests {
         );
         // mov eax, [rsp - 8] (SIB)
         assert_eq!(poll_len(Arch::X86_64, &[0x8b, 0x44, 0x24, 0xf8]), Ok(4));
-        assert!(poll_len(Arch::X86_64, &[0x90]).is_err());
+        assert!(decode_poll(Arch::X86_64, &[0x90]).is_err());
     }
 
     #[test]
     fn riscv_poll_lengths() {
-        assert_eq!(poll_len(Arch::Riscv64, &[0x83, 0x25]), Ok(4));
+        // lw a1, 0(a0)
+        assert_eq!(poll_len(Arch::Riscv64, &[0x83, 0x25, 0x05, 0x00]), Ok(4));
+        // c.lw s0, 4(a0)
         assert_eq!(poll_len(Arch::Riscv64, &[0x40, 0x41]), Ok(2));
     }
 
