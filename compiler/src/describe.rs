@@ -435,12 +435,19 @@ pub fn describe(
                 poll_len.get_or_insert(poll.len);
                 let base = func.dfg.resolve_aliases(func.dfg.inst_args(site.inst)[0]);
                 let reg = Loc::Reg(poll.base);
+                // Where the base's label already puts it in that register (most
+                // polls), the frame gets it there anyway.
                 let extra = match extra_values.iter().position(|e| *e == Some(base)) {
-                    Some(i) => Some(site_extras[i].1),
+                    Some(i) => {
+                        let there = (0..extra_values.len())
+                            .any(|j| extra_values[j] == Some(base) && site_extras[j].0.loc == reg);
+                        (!there).then_some(site_extras[i].1)
+                    }
                     None => site
                         .values
                         .iter()
                         .position(|v| *v == base)
+                        .filter(|&i| locs[i].loc != reg)
                         .and_then(|i| u16::try_from(i).ok())
                         .map(Extra::Value),
                 };
