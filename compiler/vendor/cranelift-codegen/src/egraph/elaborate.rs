@@ -7,7 +7,7 @@ use crate::ctxhash::NullCtx;
 use crate::dominator_tree::DominatorTree;
 use crate::hash_map::Entry as HashEntry;
 use crate::inst_predicates::is_pure_for_egraph;
-use crate::ir::{Block, Function, Inst, Value, ValueDef};
+use crate::ir::{Block, Function, Inst, Opcode, Value, ValueDef};
 use crate::loop_analysis::{Loop, LoopAnalysis};
 use crate::scoped_hash_map::ScopedHashMap;
 use crate::trace;
@@ -414,6 +414,7 @@ impl<'a> Elaborator<'a> {
     /// `true` if a rewrite occurred.
     fn maybe_remat_arg(
         remat_values: &FxHashSet<Value>,
+        loop_analysis: &LoopAnalysis,
         func: &mut Function,
         remat_copies: &mut FxHashMap<(Block, Value), Value>,
         insert_block: Block,
@@ -427,7 +428,10 @@ impl<'a> Elaborator<'a> {
         // would affect, e.g., adds-with-one-constant-arg, which are
         // currently rematerialized. Right now we don't do this, to
         // avoid the need for another fixpoint loop here.
-        if arg.in_block != insert_block && remat_values.contains(&arg.value) {
+        if arg.in_block != insert_block
+            && remat_values.contains(&arg.value)
+            && !Self::remat_enters_loop(loop_analysis, func, insert_block, arg)
+        {
             let new_value = match remat_copies.entry((insert_block, arg.value)) {
                 HashEntry::Occupied(o) => *o.get(),
                 HashEntry::Vacant(v) => {
@@ -446,6 +450,33 @@ impl<'a> Elaborator<'a> {
         } else {
             false
         }
+    }
+
+    /// wasmc: is `arg` a bitwise op with an immediate, or a `bnot` (a mask such as an unrolled
+    /// loop's `n & -2` bound) that a copy in `insert_block` would recompute on every
+    /// trip of a loop `arg` is outside of? Such a copy keeps its operand live instead
+    /// of its result, so it saves no register, and it costs an op per trip (two on
+    /// x86, whose two-operand `and` needs a copy first) where the one outside the
+    /// loop is free. Adds and subtracts with an immediate are still copied: address
+    /// modes absorb them, and keeping each offset live across a loop nest spilled
+    /// (fdtd2d, heat3d, bzip2 and sort ran 4-6% more instructions). Constants have no
+    /// operand and are still copied too.
+    fn remat_enters_loop(
+        loop_analysis: &LoopAnalysis,
+        func: &Function,
+        insert_block: Block,
+        arg: &ElaboratedValue,
+    ) -> bool {
+        let bitwise = func.dfg.value_def(arg.value).inst().is_some_and(|inst| {
+            matches!(
+                func.dfg.insts[inst].opcode(),
+                Opcode::Band | Opcode::Bor | Opcode::Bxor | Opcode::Bnot
+            )
+        });
+        bitwise
+            && loop_analysis
+                .innermost_loop(insert_block)
+                .is_some_and(|lp| !loop_analysis.is_in_loop(arg.in_block, lp))
     }
 
     fn process_elab_stack(&mut self) {
@@ -636,6 +667,7 @@ impl<'a> Elaborator<'a> {
                     for arg_value in arg_values.iter_mut() {
                         if Self::maybe_remat_arg(
                             &self.remat_values,
+                            self.loop_analysis,
                             &mut self.func,
                             &mut self.remat_copies,
                             insert_block,
@@ -783,6 +815,7 @@ impl<'a> Elaborator<'a> {
                 let mut new_arg = self.elaborate_eclass_use(*arg, before);
                 Self::maybe_remat_arg(
                     &self.remat_values,
+                    self.loop_analysis,
                     &mut self.func,
                     &mut self.remat_copies,
                     block,
