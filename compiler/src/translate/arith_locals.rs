@@ -35,9 +35,20 @@ enum Source {
     Exact,
 }
 
-/// For each local (parameters first), whether it only ever holds arithmetic results.
-/// `locals` are the types of all locals, parameters included.
-pub fn analyze(ops: &Ops<'_>, num_params: usize, locals: &[ValType]) -> Vec<bool> {
+/// The result of [`analyze`].
+pub struct ArithLocals {
+    /// For each local (parameters first), whether it only ever holds arithmetic results.
+    pub arith: Vec<bool>,
+    /// Whether some float local that is not arithmetic is set from an arithmetic result
+    /// (or a copy of an arithmetic local): a local the compiler reuses for a loaded value and
+    /// for a product, say. Only then can the translator keep a result raw in such a
+    /// local until its straight-line region ends (`FuncTranslator::settle_locals`).
+    pub reused: bool,
+}
+
+/// Which locals only ever hold arithmetic results, and whether any other float local
+/// is ever given one. `locals` are the types of all locals, parameters included.
+pub fn analyze(ops: &Ops<'_>, num_params: usize, locals: &[ValType]) -> ArithLocals {
     let mut arith: Vec<bool> = locals
         .iter()
         .enumerate()
@@ -61,7 +72,21 @@ pub fn analyze(ops: &Ops<'_>, num_params: usize, locals: &[ValType]) -> Vec<bool
             }
         }
         if !changed {
-            return arith;
+            // A copy of another such local counts; a copy of a local that is not one
+            // can be raw only if that local is given an arithmetic result itself.
+            let reused = sets.iter().any(|&(local, src)| {
+                let raw = match src {
+                    Source::Arith => true,
+                    Source::Local(j) => arith.get(j as usize).copied().unwrap_or(false),
+                    Source::Exact => false,
+                };
+                raw && !arith.get(local as usize).copied().unwrap_or(true)
+                    && matches!(
+                        locals.get(local as usize),
+                        Some(ValType::F32 | ValType::F64)
+                    )
+            });
+            return ArithLocals { arith, reused };
         }
     }
 }
@@ -151,7 +176,7 @@ mod tests {
     use super::*;
 
     /// The arith flags of the only function of module `wat`.
-    fn flags(wat: &str) -> Vec<bool> {
+    fn flags(wat: &str) -> ArithLocals {
         let bytes = wat::parse_str(wat).unwrap();
         let info = crate::module_info::read_module(&bytes, false).unwrap();
         let params = info.func_type(0).params();
@@ -177,9 +202,11 @@ mod tests {
                 (local.set $nan (f64.const nan:0x1234))))"#,
         );
         assert_eq!(
-            f,
+            f.arith,
             vec![false, true, true, false, false, false, false, false]
         );
+        // $ld, $viaparam, $neg and $nan are never given an arithmetic result.
+        assert!(!f.reused);
     }
 
     #[test]
@@ -192,6 +219,8 @@ mod tests {
                 (local.set $b (local.get $p))
                 (local.set $c (f32.const 1.5))))"#,
         );
-        assert_eq!(f, vec![false, false, false, false]);
+        assert_eq!(f.arith, vec![false, false, false, false]);
+        // $c is given 1.5, which is arithmetic, though $c is not.
+        assert!(f.reused);
     }
 }

@@ -40,11 +40,13 @@ pub struct Liveness {
 }
 
 impl Liveness {
-    /// Whether `local` is live at the point of operator offset `key` (true when unknown).
-    #[cfg(test)]
+    /// Whether `local` is live at the point (or keyed operator) of offset `key` (true
+    /// when unknown).
     pub fn is_live(&self, key: usize, local: u32) -> bool {
-        self.live_at(key)
-            .is_none_or(|mut live| live.any(|l| l == local as usize))
+        self.at.get(&key).is_none_or(|set| {
+            set.get(local as usize / 64)
+                .is_none_or(|bits| bits >> (local % 64) & 1 != 0)
+        })
     }
 
     /// The locals live at the point of `key`, in ascending order, if known: one lookup
@@ -67,7 +69,7 @@ impl Liveness {
 struct Cfg {
     blocks: Vec<Block>,
     cur: usize,
-    /// Points: key -> block whose live-in is the point's live set.
+    /// Points and keyed operators: key -> block whose live-in is the live set there.
     points: Vec<(usize, usize)>,
 }
 
@@ -92,16 +94,27 @@ impl Cfg {
     }
 }
 
-/// Computes the live locals at every migration point of `body`. `is_point_call` tells
-/// whether a call of function `f` is a migration point (calls of imports are not).
-pub fn analyze(ops: &Ops<'_>, num_locals: usize, is_point_call: impl Fn(u32) -> bool) -> Liveness {
-    match build(ops, &is_point_call) {
+/// Computes the live locals at every migration point of `body`, and just before every
+/// operator for which `key_before` holds (keyed by its offset as well).
+/// `is_point_call` tells whether a call of function `f` is a migration point (calls of
+/// imports are not).
+pub fn analyze(
+    ops: &Ops<'_>,
+    num_locals: usize,
+    is_point_call: impl Fn(u32) -> bool,
+    key_before: impl Fn(&Operator<'_>) -> bool,
+) -> Liveness {
+    match build(ops, &is_point_call, &key_before) {
         Some(cfg) => solve(cfg, num_locals),
         None => Liveness::all_live(),
     }
 }
 
-fn build(ops: &Ops<'_>, is_point_call: &impl Fn(u32) -> bool) -> Option<Cfg> {
+fn build(
+    ops: &Ops<'_>,
+    is_point_call: &impl Fn(u32) -> bool,
+    key_before: &impl Fn(&Operator<'_>) -> bool,
+) -> Option<Cfg> {
     let mut cfg = Cfg {
         blocks: vec![Block::default()],
         cur: 0,
@@ -114,6 +127,13 @@ fn build(ops: &Ops<'_>, is_point_call: &impl Fn(u32) -> bool) -> Option<Cfg> {
     }];
     for (op, offset) in ops {
         let offset = *offset;
+        if key_before(op) {
+            // An empty block of its own starts here: its live-in is what is live just
+            // before the operator. (At a loop or a call the point's own entry, pushed
+            // after this one, replaces it with the same set: neither reads a local.)
+            let here = cfg.fallthrough();
+            cfg.points.push((offset, here));
+        }
         match *op {
             Operator::Block { .. } => {
                 let end = cfg.new_block();
@@ -302,7 +322,7 @@ mod tests {
             .filter(|(op, _)| matches!(op, Operator::Loop { .. } | Operator::Call { .. }))
             .map(|(_, off)| *off)
             .collect();
-        (analyze(&ops, 4, |_| true), offsets)
+        (analyze(&ops, 4, |_| true, |_| false), offsets)
     }
 
     #[test]

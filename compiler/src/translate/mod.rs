@@ -66,6 +66,19 @@ pub struct FuncTranslator<'a, 'b> {
     /// Locals that only ever hold float-arithmetic results (see `arith_locals`), by
     /// local index; empty where the hardware canonicalises NaNs itself.
     arith_locals: Vec<bool>,
+    /// Per local that is not arithmetic but was just given an arithmetic result in the
+    /// current straight-line region: that raw result, which its `local.get`s take as
+    /// an arithmetic result (`Slot::Arith`) and which goes into the local's variable,
+    /// canonicalised, only where the region ends with the local live
+    /// (`settle_locals`). Empty unless such sets exist (`ArithLocals::reused`).
+    raw_locals: Vec<Option<Value>>,
+    /// The locals with an entry in `raw_locals`.
+    raw_set: Vec<u32>,
+    /// Arithmetic results canonicalised in the current straight-line region, with
+    /// their canonical values (which dominate the rest of the region): a result stored
+    /// and kept in a local is checked once, and its one use leaves the loads it is
+    /// computed from foldable into its arithmetic (see `canonical_nan`).
+    canonical: Vec<(Value, Value)>,
     stack: Vec<Slot>,
     /// Variables for stack slots, by (depth, Cranelift type), with their Wasm type.
     stack_vars: HashMap<(usize, ir::Type), Variable>,
@@ -128,14 +141,29 @@ pub fn translate_function(
     let ops = decode(body).map_err(|e| codegen_err(e.to_string()))?;
     // Without points the live locals at loop headers still tell a latch what to carry
     // (`branch_carrying`). (With points, a function with loops has points.)
-    let liveness = if env.has_points(func_index) || env.has_loops(func_index) {
+    let arith = if env.canonicalize_nans {
+        let locals = arith_locals::local_types(ft.params(), body);
+        arith_locals::analyze(&ops, ft.params().len(), &locals)
+    } else {
+        arith_locals::ArithLocals {
+            arith: vec![],
+            reused: false,
+        }
+    };
+    let liveness = if env.has_points(func_index) || env.has_loops(func_index) || arith.reused {
         let mut num_locals = ft.params().len();
         if let Ok(mut r) = body.get_locals_reader() {
             for _ in 0..r.get_count() {
                 num_locals += r.read().map(|(n, _)| n as usize).unwrap_or(0);
             }
         }
-        liveness::analyze(&ops, num_locals, |f| env.has_points(f))
+        // Where a region ends, `settle_locals` asks which locals are live.
+        liveness::analyze(
+            &ops,
+            num_locals,
+            |f| env.has_points(f),
+            |op| arith.reused && ends_region(op),
+        )
     } else {
         liveness::Liveness::all_live()
     };
@@ -152,12 +180,6 @@ pub fn translate_function(
     } else {
         Default::default()
     };
-    let arith_locals = if env.canonicalize_nans {
-        let locals = arith_locals::local_types(ft.params(), body);
-        arith_locals::analyze(&ops, ft.params().len(), &locals)
-    } else {
-        vec![]
-    };
     let mut t = FuncTranslator {
         env,
         b,
@@ -165,7 +187,14 @@ pub fn translate_function(
         vmctx,
         memory_base: None,
         locals: vec![],
-        arith_locals,
+        raw_locals: if arith.reused {
+            vec![None; arith.arith.len()]
+        } else {
+            vec![]
+        },
+        raw_set: vec![],
+        canonical: vec![],
+        arith_locals: arith.arith,
         stack: vec![],
         stack_vars: HashMap::new(),
         stack_types: vec![],
@@ -207,6 +236,38 @@ pub fn translate_function(
         points,
         keep_params,
     })
+}
+
+/// Whether `op` ends a straight-line region of the translation, where a local's raw
+/// arithmetic result must be settled (`settle_locals`): it transfers control (branches,
+/// block and loop boundaries, returns) or may be a migration point (calls), where
+/// variables are read by name.
+fn ends_region(op: &Operator<'_>) -> bool {
+    use Operator as O;
+    // `control_operator`'s operators, and those that would be control were they
+    // supported (tail calls, typed calls, exceptions).
+    matches!(
+        op,
+        O::Block { .. }
+            | O::Loop { .. }
+            | O::If { .. }
+            | O::Else
+            | O::End
+            | O::Br { .. }
+            | O::BrIf { .. }
+            | O::BrTable { .. }
+            | O::Return
+            | O::Unreachable
+            | O::Call { .. }
+            | O::CallIndirect { .. }
+            | O::ReturnCall { .. }
+            | O::ReturnCallIndirect { .. }
+            | O::CallRef { .. }
+            | O::ReturnCallRef { .. }
+            | O::TryTable { .. }
+            | O::Throw { .. }
+            | O::ThrowRef
+    )
 }
 
 /// A function body's operators with their byte offsets (the key of a migration point).
@@ -425,7 +486,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// NaN it is given: no canonicalisation needed.
     fn pop_float_operand(&mut self) -> Value {
         match self.pop_slot() {
-            Slot::Arith(v) => v,
+            Slot::Arith(v) => self.checked(v),
             slot => self.settle(slot),
         }
     }
@@ -447,6 +508,57 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .get(index as usize)
             .copied()
             .unwrap_or(false)
+    }
+
+    /// Ends the region for the locals holding a raw arithmetic result (`raw_locals`):
+    /// one live after this operator gets its canonical value into its variable, since
+    /// what leaves the region must be canonical (a branch, a call, a migration point
+    /// read variables). A dead one is left alone: its variable keeps the value it had,
+    /// which nothing reads again. So a local that a compiler reuses, holding a loaded
+    /// value in one place and a product read in the same loop body in another, pays no
+    /// check at all.
+    fn settle_locals(&mut self) {
+        for local in std::mem::take(&mut self.raw_set) {
+            let Some(v) = self.raw_locals[local as usize].take() else {
+                continue;
+            };
+            if self.liveness.is_live(self.cur_offset, local) {
+                let c = self.canonical_nan(v);
+                self.b.def_var(self.locals[local as usize].0, c);
+            }
+        }
+    }
+
+    /// Gives local `index` the value on top of the stack (popped for a `local.set`):
+    /// an arithmetic local takes an arithmetic result as it is; another local takes it
+    /// raw for the rest of its region where that is tracked (`raw_locals`), otherwise
+    /// canonicalised; every other value exactly.
+    fn set_local(&mut self, index: u32, pop: bool) {
+        let top = self.stack[self.stack.len() - 1];
+        if let Slot::Arith(v) = top {
+            let v = self.checked(v);
+            if self.is_arith_local(index) {
+                self.b.def_var(self.locals[index as usize].0, v);
+                if pop {
+                    self.pop_slot();
+                }
+                return;
+            }
+            if let Some(raw) = self.raw_locals.get_mut(index as usize) {
+                if raw.replace(v).is_none() {
+                    self.raw_set.push(index);
+                }
+                if pop {
+                    self.pop_slot();
+                }
+                return;
+            }
+        }
+        if let Some(raw) = self.raw_locals.get_mut(index as usize) {
+            *raw = None;
+        }
+        let v = if pop { self.pop() } else { self.peek(0) };
+        self.b.def_var(self.locals[index as usize].0, v);
     }
 
     /// Switches to `block`, whose predecessors are all known, and seals it. Sealing as
@@ -482,6 +594,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// operands from memory in its `mulsd` and `addsd` (matmul ran 15% fewer
     /// instructions). The jump to the parameter's block falls through.
     fn canonical_nan(&mut self, v: Value) -> Value {
+        if let Some(&(_, c)) = self.canonical.iter().find(|(raw, _)| *raw == v) {
+            return c;
+        }
         let ty = self.b.func.dfg.value_type(v);
         let check = self.b.create_block();
         let p = self.b.append_block_param(check, ty);
@@ -499,7 +614,19 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let nan = self.canonical_nan_const(ty);
         self.b.ins().jump(cont, &[ir::BlockArg::Value(nan)]);
         self.switch_sealed(cont);
+        // The canonical value is an arithmetic result that needs no second check.
+        self.canonical.extend([(v, result), (result, result)]);
         result
+    }
+
+    /// Arithmetic result `v`, or its canonical value if it was checked earlier in this
+    /// region: arithmetic may take either, and taking the checked one leaves the raw
+    /// result with one use (the check), so the loads it is computed from stay foldable.
+    fn checked(&self, v: Value) -> Value {
+        self.canonical
+            .iter()
+            .find(|(raw, _)| *raw == v)
+            .map_or(v, |&(_, c)| c)
     }
 
     fn pop2(&mut self) -> (Value, Value) {
@@ -635,6 +762,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     fn operator(&mut self, op: &Operator<'_>) -> OpResult {
         if !self.reachable {
             return self.unreachable_operator(op);
+        }
+        if self.env.canonicalize_nans && ends_region(op) {
+            self.settle_locals();
+            // The branches ahead may leave the blocks the checks so far dominate.
+            self.canonical.clear();
         }
         if self.control_operator(op)? {
             return Ok(());

@@ -139,6 +139,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 let (y, x) = (self.pop_slot(), self.pop_slot());
                 if let (super::Slot::Arith(x), super::Slot::Arith(y)) = (x, y) {
                     // One of two arithmetic results is an arithmetic result.
+                    let (x, y) = (self.checked(x), self.checked(y));
                     let r = self.b.ins().select(cond, x, y);
                     self.push_slot(super::Slot::Arith(r), ty);
                 } else {
@@ -149,6 +150,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             }
             O::LocalGet { local_index } => {
                 let (var, ty) = self.locals[*local_index as usize];
+                if let Some(&Some(raw)) = self.raw_locals.get(*local_index as usize) {
+                    let v = self.checked(raw);
+                    self.push_slot(super::Slot::Arith(v), ty);
+                    return Ok(());
+                }
                 let v = self.b.use_var(var);
                 if self.is_arith_local(*local_index) {
                     self.push_slot(super::Slot::Arith(v), ty);
@@ -156,23 +162,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                     self.push(v, ty);
                 }
             }
-            O::LocalSet { local_index } => {
-                // An arithmetic local takes an arithmetic result as it is.
-                let v = if self.is_arith_local(*local_index) {
-                    self.pop_float_operand()
-                } else {
-                    self.pop()
-                };
-                self.b.def_var(self.locals[*local_index as usize].0, v);
-            }
-            O::LocalTee { local_index } => {
-                let top = self.stack[self.stack.len() - 1];
-                let v = match top {
-                    super::Slot::Arith(v) if self.is_arith_local(*local_index) => v,
-                    _ => self.peek(0),
-                };
-                self.b.def_var(self.locals[*local_index as usize].0, v);
-            }
+            O::LocalSet { local_index } => self.set_local(*local_index, true),
+            O::LocalTee { local_index } => self.set_local(*local_index, false),
             O::GlobalGet { global_index } => {
                 let ty = self.env.info.globals[*global_index as usize].ty;
                 let off = self.global_addr(*global_index);
