@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
 """wasmtime (PyPI `wasmtime`) side of `cargo xtask bench`.
 
-usage: wasmtime_bench.py compile WASM OUT.cwasm   -> stdout: "compile-seconds S"
-       wasmtime_bench.py run OUT.cwasm [ARG...]   -> program output on stdout,
-                                                     "run-seconds S" on stderr (last line)
+usage: wasmtime_bench.py compile [--canonical-nans] WASM OUT.cwasm
+           -> stdout: "compile-seconds S"
+       wasmtime_bench.py run [--canonical-nans] OUT.cwasm [ARG...]
+           -> program output on stdout, "run-seconds S" on stderr (last line)
+
+`--canonical-nans` turns on wasmtime's NaN canonicalisation
+(`Config.cranelift_nan_canonicalization`), its mode for the same bits on every ISA,
+which is what wasmc guarantees; a module must be run with the flag it was compiled with.
 
 `compile` times only `wasmtime.Module(engine, bytes)` (Cranelift compilation of the
 whole module, wasmtime's default parallel compile), then serializes it.
@@ -16,15 +21,17 @@ import sys
 import time
 
 
-def engine():
+def engine(canonical_nans):
     import wasmtime
-    return wasmtime.Engine(wasmtime.Config())  # defaults on both sides: same engine config
+    config = wasmtime.Config()  # defaults on both sides: same engine config
+    config.cranelift_nan_canonicalization = canonical_nans
+    return wasmtime.Engine(config)
 
 
-def compile_(wasm, out):
+def compile_(wasm, out, canonical_nans):
     import wasmtime
     data = open(wasm, "rb").read()
-    e = engine()
+    e = engine(canonical_nans)
     t0 = time.perf_counter()
     m = wasmtime.Module(e, data)
     t1 = time.perf_counter()
@@ -33,9 +40,9 @@ def compile_(wasm, out):
     print(f"compile-seconds {t1 - t0:.6f}")
 
 
-def run(cwasm, args):
+def run(cwasm, args, canonical_nans):
     import wasmtime
-    e = engine()
+    e = engine(canonical_nans)
     store = wasmtime.Store(e)
     wasi = wasmtime.WasiConfig()
     wasi.argv = [cwasm.rsplit("/", 1)[-1]] + args
@@ -61,12 +68,16 @@ def run(cwasm, args):
 
 if __name__ == "__main__":
     try:
-        if sys.argv[1] == "compile":
-            compile_(sys.argv[2], sys.argv[3])
-        elif sys.argv[1] == "run":
-            run(sys.argv[2], sys.argv[3:])
+        mode, rest = sys.argv[1], sys.argv[2:]
+        canonical_nans = rest[:1] == ["--canonical-nans"]
+        if canonical_nans:
+            rest = rest[1:]
+        if mode == "compile":
+            compile_(rest[0], rest[1], canonical_nans)
+        elif mode == "run":
+            run(rest[0], rest[1:], canonical_nans)
         else:
-            raise SystemExit(f"unknown mode {sys.argv[1]}")
+            raise SystemExit(f"unknown mode {mode}")
     except ImportError as e:
         print(f"wasmtime_bench.py: cannot import wasmtime ({e}): pip install wasmtime", file=sys.stderr)
         sys.exit(3)

@@ -68,7 +68,11 @@ pub fn run(
                 into.push(t);
             }
             if cfg.wasmtime {
-                wt.push(measure::wasmtime_compile(&path, &dir.join("out.cwasm"))?);
+                wt.push(measure::wasmtime_compile(
+                    &path,
+                    &dir.join("out.cwasm"),
+                    measure::WasmtimeNans::Default,
+                )?);
             }
         }
         let row = CompileRow {

@@ -172,10 +172,31 @@ pub fn have_wasmtime() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// wasmtime's engine configuration: its defaults, or with its NaN canonicalisation on
+/// (`--canonical-nans`, the same bits on every ISA, as wasmc gives).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum WasmtimeNans {
+    Default,
+    Canonical,
+}
+
+impl WasmtimeNans {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            WasmtimeNans::Default => &[],
+            WasmtimeNans::Canonical => &["--canonical-nans"],
+        }
+    }
+}
+
 /// AOT-compiles `wasm` with wasmtime into `out`; returns the compile seconds it reports.
-pub fn wasmtime_compile(wasm: &Path, out: &Path) -> Result<f64> {
+pub fn wasmtime_compile(wasm: &Path, out: &Path, nans: WasmtimeNans) -> Result<f64> {
     let mut c = Command::new(python());
-    c.arg(wasmtime_script()).arg("compile").arg(wasm).arg(out);
+    c.arg(wasmtime_script())
+        .arg("compile")
+        .args(nans.args())
+        .arg(wasm)
+        .arg(out);
     let (_, so, se, code) = time_once(&mut c)?;
     if code != Some(0) {
         bail!(
@@ -187,9 +208,14 @@ pub fn wasmtime_compile(wasm: &Path, out: &Path) -> Result<f64> {
     reported("compile-seconds", &so, &se).context("wasmtime_bench.py printed no compile-seconds")
 }
 
-pub fn wasmtime_run_command(cwasm: &Path, args: &[String]) -> Command {
+/// Runs `cwasm`, compiled with the same `nans`.
+pub fn wasmtime_run_command(cwasm: &Path, args: &[String], nans: WasmtimeNans) -> Command {
     let mut c = Command::new(python());
-    c.arg(wasmtime_script()).arg("run").arg(cwasm).args(args);
+    c.arg(wasmtime_script())
+        .arg("run")
+        .args(nans.args())
+        .arg(cwasm)
+        .args(args);
     c
 }
 

@@ -27,7 +27,7 @@ mod workloads;
 
 use crate::{cargo, run_checked, step};
 use anyhow::Result;
-use measure::{exe_command, Clock, Stats, Variant};
+use measure::{exe_command, Clock, Stats, Variant, WasmtimeNans};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -42,6 +42,9 @@ pub struct RunRow {
     pub host_mig: Stats,
     pub host_nomig: Stats,
     pub wasmtime: Option<Stats>,
+    /// wasmtime with its NaN canonicalisation on: the same bits on every ISA, as
+    /// wasmc gives (information beside b).
+    pub wasmtime_canonical: Option<Stats>,
     pub native: Stats,
 }
 
@@ -142,13 +145,18 @@ pub fn run(quick: bool) -> Result<()> {
             ),
         ];
         if cfg.wasmtime {
-            measure::wasmtime_compile(&w.wasm, &with("cwasm"))?;
-            let cmd = measure::wasmtime_run_command(&with("cwasm"), &w.args);
-            variants.push(Variant::new(
-                "wasmtime",
-                cmd,
-                Clock::Reported("run-seconds"),
-            ));
+            for (nans, ext, name) in [
+                (WasmtimeNans::Default, "cwasm", "wasmtime"),
+                (
+                    WasmtimeNans::Canonical,
+                    "canon.cwasm",
+                    "wasmtime --canonical-nans",
+                ),
+            ] {
+                measure::wasmtime_compile(&w.wasm, &with(ext), nans)?;
+                let cmd = measure::wasmtime_run_command(&with(ext), &w.args, nans);
+                variants.push(Variant::new(name, cmd, Clock::Reported("run-seconds")));
+            }
         }
         let mut native = Command::new(&w.native);
         native.args(&w.args);
@@ -165,6 +173,7 @@ pub fn run(quick: bool) -> Result<()> {
             host_mig: st.next().unwrap(),
             host_nomig: st.next().unwrap(),
             wasmtime: if cfg.wasmtime { st.next() } else { None },
+            wasmtime_canonical: if cfg.wasmtime { st.next() } else { None },
             native: st.next().unwrap(),
         };
         println!(

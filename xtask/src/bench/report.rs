@@ -219,6 +219,7 @@ pub fn write(
         vs_wasmtime(|r| &r.host_mig),
         vs_wasmtime(|r| &r.host_nomig),
     )?;
+    canonical_table(&mut m, runs)?;
     if !insns.is_empty() {
         writeln!(m, "Executed instructions with / without migration points, counted by callgrind at each workload's quick size (the same every run, unlike the times above):\n")?;
         insn_table(&mut m, "workload", insns, "**a**, in instructions")?;
@@ -422,6 +423,46 @@ fn plot(cfg: &Config, ck: &[CkRow], png: &Path) -> Result<(), String> {
             err.lines().last().unwrap_or("").trim()
         ));
     }
+    Ok(())
+}
+
+/// wasmc against wasmtime with its NaN canonicalisation on (information): the mode in
+/// which wasmtime, like wasmc, gives the same bits on every ISA.
+fn canonical_table(m: &mut String, runs: &[RunRow]) -> Result<()> {
+    let rows: Vec<(&RunRow, &Stats)> = runs
+        .iter()
+        .filter_map(|r| Some((r, r.wasmtime_canonical.as_ref()?)))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        m,
+        "### wasmc / wasmtime with canonical NaNs (information)\n"
+    )?;
+    writeln!(m, "wasmc's code gives the same bits on every ISA: on x86_64 it canonicalises a NaN that arithmetic produces where its bits can be seen (ARCHITECTURE.md, *NaN canonicalisation*). wasmtime does that only with `Config.cranelift_nan_canonicalization` (`--canonical-nans` on its command line), after every float operation; goal b above compares wasmc with wasmtime's default, which does not. Both on wasmc's default build (x86-64-v1) and wasmtime's host build, as in b. Seconds, as above.\n")?;
+    writeln!(m, "| workload | wasmc | --no-migration-points | wasmtime --canonical-nans | wasmc / it | without points / it |")?;
+    writeln!(m, "| --- | --- | --- | --- | --- | --- |")?;
+    let (mut with, mut without) = (vec![], vec![]);
+    for (r, w) in &rows {
+        let (b, n) = (r.mig.median / w.median, r.nomig.median / w.median);
+        with.push(b);
+        without.push(n);
+        writeln!(
+            m,
+            "| {} | {} | {} | {} | {b:.3}x | {n:.3}x |",
+            r.name,
+            secs(&r.mig),
+            secs(&r.nomig),
+            secs(w)
+        )?;
+    }
+    let (gb, worst) = geomean_and_worst(&with);
+    writeln!(
+        m,
+        "\n* wasmc / wasmtime with canonical NaNs (information): geomean {gb:.3}x, worst {worst:.3}x; without migration points {:.3}x\n",
+        geomean(without.iter().copied())
+    )?;
     Ok(())
 }
 
