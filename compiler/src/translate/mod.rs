@@ -17,6 +17,7 @@ mod strip;
 
 use crate::env::{import_func, ir_type, wasm_signature, Libcall, ModuleEnv};
 use crate::error::CompileError;
+use cranelift_codegen::entity::EntityRef;
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, TrapCode, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use migration::Points;
@@ -78,7 +79,7 @@ pub struct FuncTranslator<'a, 'b> {
     /// their canonical values (which dominate the rest of the region): a result stored
     /// and kept in a local is checked once, and its one use leaves the loads it is
     /// computed from foldable into its arithmetic (see `canonical_nan`).
-    canonical: Vec<(Value, Value)>,
+    canonical: Checked,
     stack: Vec<Slot>,
     /// Variables for stack slots, by (depth, Cranelift type), with their Wasm type.
     stack_vars: HashMap<(usize, ir::Type), Variable>,
@@ -193,7 +194,7 @@ pub fn translate_function(
             vec![]
         },
         raw_set: vec![],
-        canonical: vec![],
+        canonical: Checked::default(),
         arith_locals: arith.arith,
         stack: vec![],
         stack_vars: HashMap::new(),
@@ -236,6 +237,35 @@ pub fn translate_function(
         points,
         keep_params,
     })
+}
+
+/// Checked values of one region (`FuncTranslator::canonical`), by value number: a
+/// lookup per float operand and a reset per region, each as cheap in a function of
+/// 100 000 stores in one block as in a small one.
+#[derive(Default)]
+struct Checked {
+    by_value: Vec<Option<Value>>,
+    keys: Vec<Value>,
+}
+
+impl Checked {
+    fn get(&self, v: Value) -> Option<Value> {
+        self.by_value.get(v.index()).copied().flatten()
+    }
+
+    fn insert(&mut self, v: Value, checked: Value) {
+        if self.by_value.len() <= v.index() {
+            self.by_value.resize(v.index() + 1, None);
+        }
+        self.by_value[v.index()] = Some(checked);
+        self.keys.push(v);
+    }
+
+    fn clear(&mut self) {
+        for v in self.keys.drain(..) {
+            self.by_value[v.index()] = None;
+        }
+    }
 }
 
 /// Whether `op` ends a straight-line region of the translation, where a local's raw
@@ -594,7 +624,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// operands from memory in its `mulsd` and `addsd` (matmul ran 15% fewer
     /// instructions). The jump to the parameter's block falls through.
     fn canonical_nan(&mut self, v: Value) -> Value {
-        if let Some(&(_, c)) = self.canonical.iter().find(|(raw, _)| *raw == v) {
+        if let Some(c) = self.canonical.get(v) {
             return c;
         }
         let ty = self.b.func.dfg.value_type(v);
@@ -615,7 +645,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.b.ins().jump(cont, &[ir::BlockArg::Value(nan)]);
         self.switch_sealed(cont);
         // The canonical value is an arithmetic result that needs no second check.
-        self.canonical.extend([(v, result), (result, result)]);
+        self.canonical.insert(v, result);
+        self.canonical.insert(result, result);
         result
     }
 
@@ -623,10 +654,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// region: arithmetic may take either, and taking the checked one leaves the raw
     /// result with one use (the check), so the loads it is computed from stay foldable.
     fn checked(&self, v: Value) -> Value {
-        self.canonical
-            .iter()
-            .find(|(raw, _)| *raw == v)
-            .map_or(v, |&(_, c)| c)
+        self.canonical.get(v).unwrap_or(v)
     }
 
     fn pop2(&mut self) -> (Value, Value) {
