@@ -39,11 +39,12 @@ enum Source {
 pub struct ArithLocals {
     /// For each local (parameters first), whether it only ever holds arithmetic results.
     pub arith: Vec<bool>,
-    /// Whether some float local that is not arithmetic is set from an arithmetic result
-    /// (or a copy of an arithmetic local): a local the compiler reuses for a loaded value and
-    /// for a product, say. Only then can the translator keep a result raw in such a
-    /// local until its straight-line region ends (`FuncTranslator::settle_locals`).
-    pub reused: bool,
+    /// The float locals that are not arithmetic but are set from an arithmetic result
+    /// (or a copy of an arithmetic local), in ascending order: locals the compiler
+    /// reuses for a loaded value and for a product, say. The translator keeps a result
+    /// raw in these alone, until its straight-line region ends
+    /// (`FuncTranslator::settle_locals`).
+    pub reused: Vec<u32>,
 }
 
 /// Which locals only ever hold arithmetic results, and whether any other float local
@@ -74,18 +75,24 @@ pub fn analyze(ops: &Ops<'_>, num_params: usize, locals: &[ValType]) -> ArithLoc
         if !changed {
             // A copy of another such local counts; a copy of a local that is not one
             // can be raw only if that local is given an arithmetic result itself.
-            let reused = sets.iter().any(|&(local, src)| {
-                let raw = match src {
-                    Source::Arith => true,
-                    Source::Local(j) => arith.get(j as usize).copied().unwrap_or(false),
-                    Source::Exact => false,
-                };
-                raw && !arith.get(local as usize).copied().unwrap_or(true)
-                    && matches!(
-                        locals.get(local as usize),
-                        Some(ValType::F32 | ValType::F64)
-                    )
-            });
+            let mut reused: Vec<u32> = sets
+                .iter()
+                .filter(|&&(local, src)| {
+                    let raw = match src {
+                        Source::Arith => true,
+                        Source::Local(j) => arith.get(j as usize).copied().unwrap_or(false),
+                        Source::Exact => false,
+                    };
+                    raw && !arith.get(local as usize).copied().unwrap_or(true)
+                        && matches!(
+                            locals.get(local as usize),
+                            Some(ValType::F32 | ValType::F64)
+                        )
+                })
+                .map(|&(local, _)| local)
+                .collect();
+            reused.sort_unstable();
+            reused.dedup();
             return ArithLocals { arith, reused };
         }
     }
@@ -206,7 +213,7 @@ mod tests {
             vec![false, true, true, false, false, false, false, false]
         );
         // $ld, $viaparam, $neg and $nan are never given an arithmetic result.
-        assert!(!f.reused);
+        assert!(f.reused.is_empty());
     }
 
     #[test]
@@ -221,6 +228,6 @@ mod tests {
         );
         assert_eq!(f.arith, vec![false, false, false, false]);
         // $c is given 1.5, which is arithmetic, though $c is not.
-        assert!(f.reused);
+        assert_eq!(f.reused, vec![3]);
     }
 }

@@ -37,16 +37,26 @@ struct Frame {
 /// Live locals (bit sets) at each point.
 pub struct Liveness {
     at: HashMap<usize, Vec<u64>>,
+    /// Before each keyed operator, which of the tracked locals are live (bit sets by
+    /// position in the tracked list, not by local: a few bits where a point's set has
+    /// one per local).
+    keyed: HashMap<usize, Vec<u64>>,
 }
 
 impl Liveness {
-    /// Whether `local` is live at the point (or keyed operator) of offset `key` (true
-    /// when unknown).
+    /// Whether `local` is live at the point of operator offset `key` (true when unknown).
+    #[cfg(test)]
     pub fn is_live(&self, key: usize, local: u32) -> bool {
-        self.at.get(&key).is_none_or(|set| {
-            set.get(local as usize / 64)
-                .is_none_or(|bits| bits >> (local % 64) & 1 != 0)
-        })
+        self.live_at(key)
+            .is_none_or(|mut live| live.any(|l| l == local as usize))
+    }
+
+    /// Whether the `i`th tracked local is live just before the keyed operator at
+    /// offset `key` (true when unknown).
+    pub fn is_live_before(&self, key: usize, i: usize) -> bool {
+        self.keyed
+            .get(&key)
+            .is_none_or(|set| set.get(i / 64).is_none_or(|bits| bits >> (i % 64) & 1 != 0))
     }
 
     /// The locals live at the point of `key`, in ascending order, if known: one lookup
@@ -62,15 +72,20 @@ impl Liveness {
 
     /// Nothing known: every local live everywhere.
     pub fn all_live() -> Liveness {
-        Liveness { at: HashMap::new() }
+        Liveness {
+            at: HashMap::new(),
+            keyed: HashMap::new(),
+        }
     }
 }
 
 struct Cfg {
     blocks: Vec<Block>,
     cur: usize,
-    /// Points and keyed operators: key -> block whose live-in is the live set there.
+    /// Points: key -> block whose live-in is the point's live set.
     points: Vec<(usize, usize)>,
+    /// Keyed operators: key -> the empty block that starts at the operator.
+    keyed: Vec<(usize, usize)>,
 }
 
 impl Cfg {
@@ -94,18 +109,19 @@ impl Cfg {
     }
 }
 
-/// Computes the live locals at every migration point of `body`, and just before every
-/// operator for which `key_before` holds (keyed by its offset as well).
-/// `is_point_call` tells whether a call of function `f` is a migration point (calls of
-/// imports are not).
+/// Computes the live locals at every migration point of `body`, and which of the
+/// `tracked` locals are live just before every operator for which `key_before` holds
+/// (keyed by its offset). `is_point_call` tells whether a call of function `f` is a
+/// migration point (calls of imports are not).
 pub fn analyze(
     ops: &Ops<'_>,
     num_locals: usize,
     is_point_call: impl Fn(u32) -> bool,
     key_before: impl Fn(&Operator<'_>) -> bool,
+    tracked: &[u32],
 ) -> Liveness {
     match build(ops, &is_point_call, &key_before) {
-        Some(cfg) => solve(cfg, num_locals),
+        Some(cfg) => solve(cfg, num_locals, tracked),
         None => Liveness::all_live(),
     }
 }
@@ -119,6 +135,7 @@ fn build(
         blocks: vec![Block::default()],
         cur: 0,
         points: vec![(ENTRY, 0)],
+        keyed: vec![],
     };
     let exit = cfg.new_block();
     let mut control = vec![Frame {
@@ -129,10 +146,9 @@ fn build(
         let offset = *offset;
         if key_before(op) {
             // An empty block of its own starts here: its live-in is what is live just
-            // before the operator. (At a loop or a call the point's own entry, pushed
-            // after this one, replaces it with the same set: neither reads a local.)
+            // before the operator.
             let here = cfg.fallthrough();
-            cfg.points.push((offset, here));
+            cfg.keyed.push((offset, here));
         }
         match *op {
             Operator::Block { .. } => {
@@ -233,7 +249,7 @@ fn target(control: &[Frame], depth: u32) -> Option<usize> {
     })
 }
 
-fn solve(cfg: Cfg, num_locals: usize) -> Liveness {
+fn solve(cfg: Cfg, num_locals: usize, tracked: &[u32]) -> Liveness {
     let words = num_locals.div_ceil(64).max(1);
     let n = cfg.blocks.len();
     // Per block: the locals it reads before setting them (gen) and those it sets
@@ -301,7 +317,22 @@ fn solve(cfg: Cfg, num_locals: usize) -> Liveness {
         .into_iter()
         .map(|(key, b)| (key, live_in[b * words..][..words].to_vec()))
         .collect();
-    Liveness { at }
+    let keyed = cfg
+        .keyed
+        .into_iter()
+        .map(|(key, b)| {
+            let live = &live_in[b * words..][..words];
+            let mut set = vec![0u64; tracked.len().div_ceil(64)];
+            for (i, &l) in tracked.iter().enumerate() {
+                let l = l as usize;
+                if live.get(l / 64).is_none_or(|w| w >> (l % 64) & 1 != 0) {
+                    set[i / 64] |= 1 << (i % 64);
+                }
+            }
+            (key, set)
+        })
+        .collect();
+    Liveness { at, keyed }
 }
 
 #[cfg(test)]
@@ -322,7 +353,7 @@ mod tests {
             .filter(|(op, _)| matches!(op, Operator::Loop { .. } | Operator::Call { .. }))
             .map(|(_, off)| *off)
             .collect();
-        (analyze(&ops, 4, |_| true, |_| false), offsets)
+        (analyze(&ops, 4, |_| true, |_| false, &[]), offsets)
     }
 
     #[test]
@@ -344,6 +375,49 @@ mod tests {
         );
         assert!(l.is_live(lp, 0) && l.is_live(lp, 1) && !l.is_live(lp, 2) && l.is_live(lp, 3));
         assert!(l.is_live(ENTRY, 0) && l.is_live(ENTRY, 3));
+    }
+
+    #[test]
+    fn tracked_locals_before_keyed_operators() {
+        // Local 1 is set at the top of every trip and read after the loop only when the
+        // function ends with a read of it; local 2 is read on the next trip.
+        let wat = |tail: &str| {
+            format!(
+                r#"(module (func (param i32) (result f64) (local f64 f64)
+                    (loop $top
+                      (local.set 1 (f64.const 1))
+                      (local.set 2 (f64.add (local.get 1) (local.get 2)))
+                      (br_if $top (local.get 0)))
+                    {tail}))"#
+            )
+        };
+        for (tail, live_after) in [("(local.get 2)", false), ("(local.get 1)", true)] {
+            let bytes = wat::parse_str(wat(tail)).unwrap();
+            let mut body = None;
+            for p in wasmparser::Parser::new(0).parse_all(&bytes) {
+                if let wasmparser::Payload::CodeSectionEntry(b) = p.unwrap() {
+                    body = Some(b);
+                }
+            }
+            let ops = crate::translate::decode(&body.unwrap()).unwrap();
+            let br_if = ops
+                .iter()
+                .find(|(op, _)| matches!(op, Operator::BrIf { .. }))
+                .unwrap()
+                .1;
+            let l = analyze(
+                &ops,
+                3,
+                |_| true,
+                |op| matches!(op, Operator::BrIf { .. }),
+                &[1, 2],
+            );
+            // Positions in the tracked list: 0 is local 1, 1 is local 2.
+            assert_eq!(l.is_live_before(br_if, 0), live_after, "{tail}");
+            assert!(l.is_live_before(br_if, 1));
+            // An operator that is not keyed is unknown: live.
+            assert!(l.is_live_before(br_if + 1, 0));
+        }
     }
 
     #[test]

@@ -67,14 +67,19 @@ pub struct FuncTranslator<'a, 'b> {
     /// Locals that only ever hold float-arithmetic results (see `arith_locals`), by
     /// local index; empty where the hardware canonicalises NaNs itself.
     arith_locals: Vec<bool>,
-    /// Per local that is not arithmetic but was just given an arithmetic result in the
-    /// current straight-line region: that raw result, which its `local.get`s take as
-    /// an arithmetic result (`Slot::Arith`) and which goes into the local's variable,
+    /// The locals that are not arithmetic but are given arithmetic results
+    /// (`ArithLocals::reused`), and per local index its position among them plus one
+    /// (0: not one of them; empty when there are none).
+    reused: Vec<u32>,
+    reused_pos: Vec<u32>,
+    /// Per reused local that was given an arithmetic result in the current
+    /// straight-line region: that raw result, which its `local.get`s take as an
+    /// arithmetic result (`Slot::Arith`) and which goes into the local's variable,
     /// canonicalised, only where the region ends with the local live
-    /// (`settle_locals`). Empty unless such sets exist (`ArithLocals::reused`).
-    raw_locals: Vec<Option<Value>>,
-    /// The locals with an entry in `raw_locals`.
-    raw_set: Vec<u32>,
+    /// (`settle_locals`).
+    raw: Vec<Option<Value>>,
+    /// The positions (in `reused`) with an entry in `raw`.
+    raw_set: Vec<usize>,
     /// Arithmetic results canonicalised in the current straight-line region, with
     /// their canonical values (which dominate the rest of the region): a result stored
     /// and kept in a local is checked once, and its one use leaves the loads it is
@@ -148,10 +153,11 @@ pub fn translate_function(
     } else {
         arith_locals::ArithLocals {
             arith: vec![],
-            reused: false,
+            reused: vec![],
         }
     };
-    let liveness = if env.has_points(func_index) || env.has_loops(func_index) || arith.reused {
+    let reused = !arith.reused.is_empty();
+    let liveness = if env.has_points(func_index) || env.has_loops(func_index) || reused {
         let mut num_locals = ft.params().len();
         if let Ok(mut r) = body.get_locals_reader() {
             for _ in 0..r.get_count() {
@@ -163,7 +169,8 @@ pub fn translate_function(
             &ops,
             num_locals,
             |f| env.has_points(f),
-            |op| arith.reused && ends_region(op),
+            |op| reused && ends_region(op),
+            &arith.reused,
         )
     } else {
         liveness::Liveness::all_live()
@@ -188,11 +195,17 @@ pub fn translate_function(
         vmctx,
         memory_base: None,
         locals: vec![],
-        raw_locals: if arith.reused {
-            vec![None; arith.arith.len()]
+        reused_pos: if reused {
+            let mut pos = vec![0; arith.arith.len()];
+            for (i, &l) in arith.reused.iter().enumerate() {
+                pos[l as usize] = i as u32 + 1;
+            }
+            pos
         } else {
             vec![]
         },
+        raw: vec![None; arith.reused.len()],
+        reused: arith.reused,
         raw_set: vec![],
         canonical: Checked::default(),
         arith_locals: arith.arith,
@@ -540,7 +553,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .unwrap_or(false)
     }
 
-    /// Ends the region for the locals holding a raw arithmetic result (`raw_locals`):
+    /// Ends the region for the locals holding a raw arithmetic result (`raw`):
     /// one live after this operator gets its canonical value into its variable, since
     /// what leaves the region must be canonical (a branch, a call, a migration point
     /// read variables). A dead one is left alone: its variable keeps the value it had,
@@ -548,21 +561,34 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// value in one place and a product read in the same loop body in another, pays no
     /// check at all.
     fn settle_locals(&mut self) {
-        for local in std::mem::take(&mut self.raw_set) {
-            let Some(v) = self.raw_locals[local as usize].take() else {
+        for i in std::mem::take(&mut self.raw_set) {
+            let Some(v) = self.raw[i].take() else {
                 continue;
             };
-            if self.liveness.is_live(self.cur_offset, local) {
+            if self.liveness.is_live_before(self.cur_offset, i) {
                 let c = self.canonical_nan(v);
-                self.b.def_var(self.locals[local as usize].0, c);
+                self.b.def_var(self.locals[self.reused[i] as usize].0, c);
             }
         }
     }
 
+    /// The position of local `index` among the reused locals (`reused`), if it is one.
+    fn reused_position(&self, index: u32) -> Option<usize> {
+        match self.reused_pos.get(index as usize) {
+            Some(&p) if p > 0 => Some(p as usize - 1),
+            _ => None,
+        }
+    }
+
+    /// The raw arithmetic result reused local `index` holds in this region, if any.
+    fn raw_local(&self, index: u32) -> Option<Value> {
+        self.reused_position(index).and_then(|i| self.raw[i])
+    }
+
     /// Gives local `index` the value on top of the stack (popped for a `local.set`):
-    /// an arithmetic local takes an arithmetic result as it is; another local takes it
-    /// raw for the rest of its region where that is tracked (`raw_locals`), otherwise
-    /// canonicalised; every other value exactly.
+    /// an arithmetic local takes an arithmetic result as it is; a reused local takes it
+    /// raw for the rest of its region (`raw`), any other canonicalised; every other
+    /// value goes in exactly.
     fn set_local(&mut self, index: u32, pop: bool) {
         let top = self.stack[self.stack.len() - 1];
         if let Slot::Arith(v) = top {
@@ -574,9 +600,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 }
                 return;
             }
-            if let Some(raw) = self.raw_locals.get_mut(index as usize) {
-                if raw.replace(v).is_none() {
-                    self.raw_set.push(index);
+            if let Some(i) = self.reused_position(index) {
+                if self.raw[i].replace(v).is_none() {
+                    self.raw_set.push(i);
                 }
                 if pop {
                     self.pop_slot();
@@ -584,8 +610,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 return;
             }
         }
-        if let Some(raw) = self.raw_locals.get_mut(index as usize) {
-            *raw = None;
+        if let Some(i) = self.reused_position(index) {
+            self.raw[i] = None;
         }
         let v = if pop { self.pop() } else { self.peek(0) };
         self.b.def_var(self.locals[index as usize].0, v);

@@ -150,7 +150,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             }
             O::LocalGet { local_index } => {
                 let (var, ty) = self.locals[*local_index as usize];
-                if let Some(&Some(raw)) = self.raw_locals.get(*local_index as usize) {
+                if let Some(raw) = self.raw_local(*local_index) {
                     let v = self.checked(raw);
                     self.push_slot(super::Slot::Arith(v), ty);
                     return Ok(());
