@@ -20,6 +20,11 @@
 //! else (a block result, a `select`, a call result, ...) disqualifies the local. The
 //! greatest fixpoint over local-to-local copies is sound: by induction over a run,
 //! every value such a local holds was produced by arithmetic or is NaN-free.
+//!
+//! A float local that fails the test but is sometimes given such a result (compilers
+//! reuse locals) is listed as reused: the translator keeps the raw result in it only
+//! up to the end of the straight-line region it was set in, and canonicalises it there
+//! if it is still live (`FuncTranslator::settle_locals`).
 
 use super::Ops;
 use wasmparser::{FunctionBody, Operator, ValType};
