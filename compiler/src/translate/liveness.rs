@@ -339,7 +339,8 @@ fn solve(cfg: Cfg, num_locals: usize, tracked: &[u32]) -> Liveness {
 mod tests {
     use super::*;
 
-    fn live(wat: &str) -> (Liveness, Vec<usize>) {
+    /// `f` of the operators of the last function of module `wat`.
+    fn with_ops<R>(wat: &str, f: impl FnOnce(&Ops<'_>) -> R) -> R {
         let bytes = wat::parse_str(wat).unwrap();
         let mut body = None;
         for p in wasmparser::Parser::new(0).parse_all(&bytes) {
@@ -347,13 +348,18 @@ mod tests {
                 body = Some(b);
             }
         }
-        let ops = crate::translate::decode(&body.unwrap()).unwrap();
-        let offsets = ops
-            .iter()
-            .filter(|(op, _)| matches!(op, Operator::Loop { .. } | Operator::Call { .. }))
-            .map(|(_, off)| *off)
-            .collect();
-        (analyze(&ops, 4, |_| true, |_| false, &[]), offsets)
+        f(&crate::translate::decode(&body.unwrap()).unwrap())
+    }
+
+    fn live(wat: &str) -> (Liveness, Vec<usize>) {
+        with_ops(wat, |ops| {
+            let offsets = ops
+                .iter()
+                .filter(|(op, _)| matches!(op, Operator::Loop { .. } | Operator::Call { .. }))
+                .map(|(_, off)| *off)
+                .collect();
+            (analyze(ops, 4, |_| true, |_| false, &[]), offsets)
+        })
     }
 
     #[test]
@@ -392,26 +398,15 @@ mod tests {
             )
         };
         for (tail, live_after) in [("(local.get 2)", false), ("(local.get 1)", true)] {
-            let bytes = wat::parse_str(wat(tail)).unwrap();
-            let mut body = None;
-            for p in wasmparser::Parser::new(0).parse_all(&bytes) {
-                if let wasmparser::Payload::CodeSectionEntry(b) = p.unwrap() {
-                    body = Some(b);
-                }
-            }
-            let ops = crate::translate::decode(&body.unwrap()).unwrap();
-            let br_if = ops
-                .iter()
-                .find(|(op, _)| matches!(op, Operator::BrIf { .. }))
-                .unwrap()
-                .1;
-            let l = analyze(
-                &ops,
-                3,
-                |_| true,
-                |op| matches!(op, Operator::BrIf { .. }),
-                &[1, 2],
-            );
+            let (l, br_if) = with_ops(&wat(tail), |ops| {
+                let br_if = ops
+                    .iter()
+                    .find(|(op, _)| matches!(op, Operator::BrIf { .. }))
+                    .unwrap()
+                    .1;
+                let is_br_if = |op: &Operator<'_>| matches!(op, Operator::BrIf { .. });
+                (analyze(ops, 3, |_| true, is_br_if, &[1, 2]), br_if)
+            });
             // Positions in the tracked list: 0 is local 1, 1 is local 2.
             assert_eq!(l.is_live_before(br_if, 0), live_after, "{tail}");
             assert!(l.is_live_before(br_if, 1));

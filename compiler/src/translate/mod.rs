@@ -17,7 +17,7 @@ mod strip;
 
 use crate::env::{import_func, ir_type, wasm_signature, Libcall, ModuleEnv};
 use crate::error::CompileError;
-use cranelift_codegen::entity::EntityRef;
+use cranelift_codegen::entity::{packed_option::PackedOption, SecondaryMap};
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, TrapCode, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use migration::Points;
@@ -68,10 +68,8 @@ pub struct FuncTranslator<'a, 'b> {
     /// local index; empty where the hardware canonicalises NaNs itself.
     arith_locals: Vec<bool>,
     /// The locals that are not arithmetic but are given arithmetic results
-    /// (`ArithLocals::reused`), and per local index its position among them plus one
-    /// (0: not one of them; empty when there are none).
+    /// (`ArithLocals::reused`), in ascending order.
     reused: Vec<u32>,
-    reused_pos: Vec<u32>,
     /// Per reused local that was given an arithmetic result in the current
     /// straight-line region: that raw result, which its `local.get`s take as an
     /// arithmetic result (`Slot::Arith`) and which goes into the local's variable,
@@ -195,15 +193,6 @@ pub fn translate_function(
         vmctx,
         memory_base: None,
         locals: vec![],
-        reused_pos: if reused {
-            let mut pos = vec![0; arith.arith.len()];
-            for (i, &l) in arith.reused.iter().enumerate() {
-                pos[l as usize] = i as u32 + 1;
-            }
-            pos
-        } else {
-            vec![]
-        },
         raw: vec![None; arith.reused.len()],
         reused: arith.reused,
         raw_set: vec![],
@@ -257,26 +246,23 @@ pub fn translate_function(
 /// 100 000 stores in one block as in a small one.
 #[derive(Default)]
 struct Checked {
-    by_value: Vec<Option<Value>>,
+    by_value: SecondaryMap<Value, PackedOption<Value>>,
     keys: Vec<Value>,
 }
 
 impl Checked {
     fn get(&self, v: Value) -> Option<Value> {
-        self.by_value.get(v.index()).copied().flatten()
+        self.by_value[v].expand()
     }
 
     fn insert(&mut self, v: Value, checked: Value) {
-        if self.by_value.len() <= v.index() {
-            self.by_value.resize(v.index() + 1, None);
-        }
-        self.by_value[v.index()] = Some(checked);
+        self.by_value[v] = checked.into();
         self.keys.push(v);
     }
 
     fn clear(&mut self) {
         for v in self.keys.drain(..) {
-            self.by_value[v.index()] = None;
+            self.by_value[v] = None.into();
         }
     }
 }
@@ -574,10 +560,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
 
     /// The position of local `index` among the reused locals (`reused`), if it is one.
     fn reused_position(&self, index: u32) -> Option<usize> {
-        match self.reused_pos.get(index as usize) {
-            Some(&p) if p > 0 => Some(p as usize - 1),
-            _ => None,
-        }
+        self.reused.binary_search(&index).ok()
     }
 
     /// The raw arithmetic result reused local `index` holds in this region, if any.
