@@ -695,3 +695,17 @@ fn checksum_matches_spec_however_streamed() {
         }
     }
 }
+
+#[test]
+fn zero_scan_sees_every_byte() {
+    // Lengths that are not whole 256-byte blocks or 16-byte words exercise the tails.
+    for len in [0, 1, 15, 16, 255, 256, 300, 4095, 4096] {
+        let mut chunk = vec![0u8; len];
+        assert!(is_zero(&chunk), "len {len}");
+        for at in 0..len {
+            chunk[at] = 0x80;
+            assert!(!is_zero(&chunk), "len {len}, byte {at}");
+            chunk[at] = 0;
+        }
+    }
+}

@@ -263,7 +263,7 @@ pub fn send_pages(vm: Vm, session: &mut Session, pages: &[usize], page: usize, s
     // SAFETY: linear memory is mapped readable up to its size; writes meanwhile are
     // the program's own (pre-copy tracks them and sends those pages again).
     let memory = unsafe { core::slice::from_raw_parts(base as *const u8, size) };
-    let wanted = |p: usize| (p + 1) * page <= size && !(skip_zero && memory[p * page..(p + 1) * page].iter().all(|b| *b == 0));
+    let wanted = |p: usize| (p + 1) * page <= size && !(skip_zero && ck::is_zero(&memory[p * page..(p + 1) * page]));
     session.segment(st::SEG_PAGES, 0, |sink| {
         let mut i = 0;
         while i < pages.len() {
