@@ -15,6 +15,7 @@ pub mod driver;
 pub mod env;
 pub mod error;
 pub mod exports;
+pub mod features;
 pub mod init;
 pub mod inspect;
 pub mod link;

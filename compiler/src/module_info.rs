@@ -9,13 +9,7 @@ use wasmparser::{
     BinaryReaderError, CompositeInnerType, ConstExpr, DataKind, ElementItems, ElementKind,
     ExternalKind, FuncToValidate, FuncType, FuncValidatorAllocations, FunctionBody, Name, Operator,
     Parser, Payload, RefType, TypeRef, ValType, ValidPayload, Validator, ValidatorResources,
-    WasmFeatures,
 };
-
-/// WebAssembly 2.0 without SIMD: what wasmc compiles.
-pub fn supported_features() -> WasmFeatures {
-    WasmFeatures::WASM2 & !WasmFeatures::SIMD
-}
 
 /// A constant expression as it may initialise a global, a segment offset or an element.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -125,11 +119,28 @@ impl<'a> ModuleInfo<'a> {
 }
 
 /// Validates and reads `bytes`. `allow_unknown_imports` turns unknown function imports
-/// into trapping stubs instead of an error.
+/// into trapping stubs instead of an error. A module that is valid but uses a feature
+/// wasmc does not compile is refused as unsupported, naming the feature, not as invalid.
 pub fn read_module(
     bytes: &[u8],
     allow_unknown_imports: bool,
 ) -> Result<ModuleInfo<'_>, CompileError> {
+    read(bytes, allow_unknown_imports).map_err(|e| match e {
+        CompileError::Invalid { offset, func, .. } => {
+            match crate::features::unsupported(bytes, offset as u64) {
+                Some(feature) => CompileError::Unsupported {
+                    feature: format!("{feature} (wasmc compiles WebAssembly 2.0 without SIMD)"),
+                    func,
+                    func_name: None,
+                },
+                None => e,
+            }
+        }
+        e => e,
+    })
+}
+
+fn read(bytes: &[u8], allow_unknown_imports: bool) -> Result<ModuleInfo<'_>, CompileError> {
     if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
         return Err(CompileError::NotWasm);
     }
@@ -149,7 +160,7 @@ pub fn read_module(
         bodies: vec![],
         func_names: vec![],
     };
-    let mut validator = Validator::new_with_features(supported_features());
+    let mut validator = Validator::new_with_features(crate::features::supported());
     let mut body_ranges: Vec<Range<u64>> = vec![];
     let mut name_section = None;
     let mut to_validate = vec![];
@@ -157,7 +168,7 @@ pub fn read_module(
     // The parser decodes some encodings by feature (e.g. memory limits as u32 without
     // memory64), so it must know exactly what is supported.
     let mut parser = Parser::new(0);
-    parser.set_features(supported_features());
+    parser.set_features(crate::features::supported());
     for payload in parser.parse_all(bytes) {
         let payload = payload.map_err(|e| invalid(e, &body_ranges, info.imports.len()))?;
         if let Payload::CodeSectionEntry(body) = &payload {
@@ -506,19 +517,12 @@ fn reader_error(e: BinaryReaderError, ranges: &[Range<u64>], imported: usize) ->
         .iter()
         .position(|r| r.contains(&at))
         .map(|i| (i + imported) as u32);
-    let message = e.message();
-    match message.strip_suffix(" support is not enabled") {
-        Some(feature) => CompileError::Unsupported {
-            feature: format!("{feature} (wasmc compiles WebAssembly 2.0 without SIMD)"),
-            func,
-            func_name: None,
-        },
-        None => CompileError::Invalid {
-            message: message.to_string(),
-            offset: at as usize,
-            func,
-            func_name: None,
-        },
+    // Whether it is invalid or unsupported, `read_module` tells.
+    CompileError::Invalid {
+        message: e.message().to_string(),
+        offset: at as usize,
+        func,
+        func_name: None,
     }
 }
 

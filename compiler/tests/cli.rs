@@ -97,6 +97,58 @@ fn invalid_module_is_a_one_line_error() {
     }
 }
 
+/// A valid module that needs a feature beyond WebAssembly 2.0 is refused as
+/// unsupported, naming the feature, whatever wasmparser's message for it; an invalid
+/// one stays invalid.
+#[test]
+fn unsupported_features_are_named() {
+    let out_path = tmp("unsupported.out");
+    let cases = [
+        (
+            "(module (tag $t) (func (block $b (try_table (catch $t $b) (throw $t)))))",
+            "exception handling",
+        ),
+        ("(module (func (param exnref)))", "exception handling"),
+        (
+            "(module (func (result v128) v128.const i32x4 1 2 3 4))",
+            "SIMD",
+        ),
+        ("(module (func $f) (func return_call $f))", "tail calls"),
+        ("(module (memory 1 1 shared))", "threads"),
+        ("(module (memory i64 1))", "memory64"),
+        ("(module (memory 1) (memory 1))", "multiple memories"),
+        (
+            "(module (global i32 (i32.add (i32.const 1) (i32.const 2))))",
+            "extended constant expressions",
+        ),
+        (
+            "(module (type $s (struct (field i32))))",
+            "garbage collection",
+        ),
+        ("(module (memory 1 (pagesize 1)))", "custom page sizes"),
+    ];
+    for (i, (text, feature)) in cases.iter().enumerate() {
+        let input = tmp(&format!("unsupported-{i}.wasm"));
+        std::fs::write(&input, wat::parse_str(text).unwrap()).unwrap();
+        let _ = std::fs::remove_file(&out_path);
+        let err = assert_one_line_error(&wasmc(&[&input, &"-o", &out_path]), text);
+        assert!(
+            err.contains(&format!("unsupported feature: {feature} (")),
+            "{text}: expected the feature {feature} named, got: {err}"
+        );
+        assert!(!out_path.exists(), "{text}: an output file was written");
+    }
+    let input = tmp("invalid-whatever-enabled.wasm");
+    // Invalid with every feature: a function that returns nothing where it declares an i32.
+    std::fs::write(
+        &input,
+        wat::parse_str("(module (func (result i32)))").unwrap(),
+    )
+    .unwrap();
+    let err = assert_one_line_error(&wasmc(&[&input, &"-o", &out_path]), "invalid");
+    assert!(err.contains("invalid module: "), "{err}");
+}
+
 #[test]
 fn unwritable_output_is_a_one_line_error() {
     let input = fixture("wat/int_semantics.wasm");
