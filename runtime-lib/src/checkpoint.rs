@@ -145,7 +145,7 @@ static LAST_TABLE: crate::cell::MainCell<Option<(u32, PointTable<'static>)>> =
     crate::cell::MainCell::new(None);
 
 /// [`points_of`], remembering the last table for the main flow.
-pub fn cached_points_of(func: u32) -> Option<PointTable<'static>> {
+fn cached_points_of(func: u32) -> Option<PointTable<'static>> {
     LAST_TABLE.with(|last| match *last {
         Some((f, t)) if f == func => Some(t),
         _ => {
@@ -156,9 +156,31 @@ pub fn cached_points_of(func: u32) -> Option<PointTable<'static>> {
     })
 }
 
+/// Points looked up through [`table_and_point`], direct-mapped by function and point
+/// id: restoring a deep stack looks up the same few (function, point) pairs for every
+/// frame, twice (when the checkpoint is checked and when the frame is rebuilt), and a
+/// record was parsed each time. Main flow only.
+const POINT_CACHE: usize = 64;
+type CachedPoint = Option<(u32, u32, PointTable<'static>, Point<'static>)>;
+static POINTS: crate::cell::MainCell<[CachedPoint; POINT_CACHE]> = crate::cell::MainCell::new([None; POINT_CACHE]);
+
+/// Point `point` of function `func`, with the function's table.
+pub fn table_and_point(func: u32, point: u32) -> Option<(PointTable<'static>, Point<'static>)> {
+    let slot = (func as usize).wrapping_mul(31).wrapping_add(point as usize) % POINT_CACHE;
+    POINTS.with(|cache| match cache[slot] {
+        Some((f, k, table, p)) if f == func && k == point => Some((table, p)),
+        _ => {
+            let table = cached_points_of(func)?;
+            let p = table.point(point)?;
+            cache[slot] = Some((func, point, table, p));
+            Some((table, p))
+        }
+    })
+}
+
 /// Point `point` of function `func`.
 pub fn point(func: u32, point: u32) -> Option<Point<'static>> {
-    cached_points_of(func)?.point(point)
+    table_and_point(func, point).map(|(_, p)| p)
 }
 
 struct FdSink {

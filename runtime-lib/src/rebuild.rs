@@ -22,7 +22,7 @@
 //! does not name keep the values they had at the entry's call, which is what the
 //! frames below need of the callee-saved ones.
 
-use crate::checkpoint::cached_points_of;
+use crate::checkpoint::table_and_point;
 use crate::print::fatal;
 use abi_spec::points::{Extra, Loc};
 use abi_spec::VmCtx;
@@ -425,9 +425,8 @@ unsafe fn rebuild_frame(
     // (`checkpoint::apply`): each is at a point with a site and these value types, and
     // each but the innermost is at a call of the next frame's function.
     const MISMATCH: &str = "checkpoint does not match this executable's code";
-    let table = cached_points_of(func).ok_or(MISMATCH)?;
     let k = *values.first().ok_or(MISMATCH)? as u32;
-    let point = table.point(k).ok_or(MISMATCH)?;
+    let (table, point) = table_and_point(func, k).ok_or(MISMATCH)?;
     let fp = file.regs[isa::FP];
     // SAFETY: `vmctx` is the instance's, passed by its entry's hook.
     let vm = unsafe { crate::instance::Vm::from_raw(vmctx as *mut VmCtx) };
