@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds libwasmc_rt.a for each ISA, links it with the fake module (fake.c) once per
-# scenario and checks exit status and diagnostics. x86_64 runs natively (or under
+# scenario and checks exit status and diagnostics, then runs the WASI layer's check
+# (wasi.c) over a sandbox of files and links. x86_64 runs natively (or under
 # qemu-x86_64 elsewhere), aarch64 and riscv64 under qemu-user.
 #
 #   tests-c/run.sh [x86_64|aarch64|riscv64 ...]      (default: all three)
@@ -72,6 +73,18 @@ for isa in "${isas[@]}"; do
       echo "FAIL $name: exit $got (want $code)"; echo "  stderr: $got_err"; echo "  stdout: $got_out"
       failures=$((failures+1)); fi
   done
+  # The WASI layer, over a sandbox with links out of it, absolute and in a loop.
+  exe="$out/$isa-wasi"
+  "$clang" --target=$triple $cflags -O1 -DWASMC_ABI_VERSION="$abi" -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables \
+    -c "$here/wasi.c" -o "$exe.o" && "$lld" -flavor gnu -static --gc-sections -o "$exe" "$exe.o" "$lib" \
+    || { echo "FAIL $isa/wasi: build"; failures=$((failures+1)); continue; }
+  sb="$out/sb-$isa"
+  rm -rf "$sb" && mkdir -p "$sb/root/sub/deeper" && echo outside > "$sb/secret" && echo in > "$sb/root/sub/a.txt"
+  ln -s ../.. "$sb/root/sub/up2"; ln -s /etc "$sb/root/abs"; ln -s loop2 "$sb/root/loop1"; ln -s loop1 "$sb/root/loop2"
+  ln -s sub/a.txt "$sb/root/link_f"; ln -s sub "$sb/root/sub_link"
+  got_out=$(env -i WASMC_DIRS="$sb/root::/sb" timeout 60 "${run[@]}" "$exe" 2>&1); got=$?
+  if [ "$got_out" = "wasi ok" ] && [ $got = 7 ]; then echo "ok   $isa/wasi"; else
+    echo "FAIL $isa/wasi: exit $got (want 7): $got_out"; failures=$((failures+1)); fi
   size=$(stat -c %s "$out/$isa-0")
   echo "     $isa hello executable: $size bytes"
 done

@@ -1,27 +1,8 @@
-/* Cross-ISA check of the WASI layer without the compiler: a hand-made module whose
+/* The WASI layer on every ISA without the compiler: a hand-made module whose
  * "generated" entry function calls the wasmc_wasi_* functions directly on its linear
- * memory. run.sh links it with libwasmc_rt.a for x86_64, aarch64 and riscv64 (the
- * latter two under qemu-user) over a sandbox it prepares. Prints "wasi ok" or
- * "FAIL <line>". Freestanding: no libc. */
-typedef unsigned char u8;
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef unsigned long long u64;
-typedef long long i64;
-
-typedef struct { u32 mig_state, pad0; u64 depth_left, memory_base, memory_size, module, runtime; } VmCtx;
-typedef struct { u64 code; u32 code_size, type_id; } FuncRecord;
-typedef struct { u64 ptr, len; } Bytes;
-typedef struct {
-    u32 abi_version, migration_points;
-    u8 module_hash[32];
-    u64 funcs; u32 num_funcs, num_imported_funcs;
-    u64 func_names, trap_sites; u32 num_trap_sites, num_globals;
-    u64 global_types, global_mutable, tables; u32 num_tables, has_memory;
-    u64 memory_min_pages, memory_max_pages, data_segments; u32 num_data_segments, num_elem_segments;
-    u64 elem_segments, init, entry; u32 vmctx_size, pad;
-    u64 point_types, point_types_index; u32 num_points, pad2;
-} ModuleDesc;
+ * memory, over a sandbox run.sh prepares. Prints "wasi ok" and exits 7 (proc_exit), or
+ * "FAIL <line>". */
+#include "fake.h"
 
 int wasmc_wasi_path_open(VmCtx *, u32, u32, u32, u32, u32, u64, u64, u32, u32);
 int wasmc_wasi_fd_write(VmCtx *, u32, u32, u32, u32);
@@ -46,45 +27,6 @@ int wasmc_wasi_clock_time_get(VmCtx *, u32, u64, u32);
 int wasmc_wasi_random_get(VmCtx *, u32, u32);
 void wasmc_wasi_proc_exit(VmCtx *, u32);
 
-#if defined(__x86_64__)
-#define NR_WRITE 1
-#define NR_EXIT_GROUP 231
-static long sys3(long n, long a, long b, long c) {
-    long r;
-    __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
-    return r;
-}
-#elif defined(__aarch64__)
-#define NR_WRITE 64
-#define NR_EXIT_GROUP 94
-static long sys3(long n, long a, long b, long c) {
-    register long x8 __asm__("x8") = n, x0 __asm__("x0") = a, x1 __asm__("x1") = b, x2 __asm__("x2") = c;
-    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
-    return x0;
-}
-#elif defined(__riscv)
-#define NR_WRITE 64
-#define NR_EXIT_GROUP 94
-static long sys3(long n, long a, long b, long c) {
-    register long a7 __asm__("a7") = n, a0 __asm__("a0") = a, a1 __asm__("a1") = b, a2 __asm__("a2") = c;
-    __asm__ volatile("ecall" : "+r"(a0) : "r"(a7), "r"(a1), "r"(a2) : "memory");
-    return a0;
-}
-#endif
-
-static unsigned long slen(const char *s) { unsigned long n = 0; while (s[n]) n++; return n; }
-static void out(const char *s) { sys3(NR_WRITE, 1, (long)s, (long)slen(s)); }
-static _Noreturn void fail(int line) {
-    char b[16] = "FAIL ", *p = b + 5, d[8];
-    int n = 0;
-    do { d[n++] = '0' + line % 10; line /= 10; } while (line);
-    while (n) *p++ = d[--n];
-    *p++ = '\n';
-    sys3(NR_WRITE, 2, (long)b, p - b);
-    sys3(NR_EXIT_GROUP, 1, 0, 0);
-    for (;;) {}
-}
-#define CHECK(c) do { if (!(c)) fail(__LINE__); } while (0)
 
 /* Guest memory layout used below. */
 #define OUT 0x100u
@@ -122,7 +64,6 @@ static int wr(u32 fd, const char *s) {
     return wasmc_wasi_fd_write(V, fd, IOV, 1, OUT);
 }
 
-#define WASM __attribute__((noinline, section(".text.wasmfuncs")))
 static void scenario(void);
 WASM void f_main(VmCtx *v) { V = v; M = (u8 *)v->memory_base; scenario(); }
 WASM void f_end(void) {}
@@ -140,7 +81,7 @@ ModuleDesc wasmc_module = {
     .func_names = (u64)names, .has_memory = 1,
     .memory_min_pages = 2, .memory_max_pages = 2,
     .init = (u64)fake_init, .entry = (u64)f_main,
-    .vmctx_size = 48,
+    .vmctx_size = HEADER,
 };
 
 static void scenario(void) {
