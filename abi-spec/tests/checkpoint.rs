@@ -290,6 +290,13 @@ fn round_trip() {
             Value::I32(42)
         ]
     );
+    // The same values as the format's slots, and the type codes beside them.
+    assert_eq!(frames[0].slots().collect::<Vec<_>>(), [7, 1 << 40]);
+    assert_eq!(frames[1].slots().collect::<Vec<_>>(), [0x4049_0fdb, 1, 42]);
+    assert_eq!(
+        frames[1].type_codes(),
+        [F32 as u8, FuncRef as u8, I32 as u8]
+    );
 
     let w = v.wasi;
     assert_eq!(w.args.iter().collect::<Vec<_>>(), ARGS);

@@ -98,7 +98,19 @@ fn canonical(t: ValType, slot: u64) -> Result<u64, &'static str> {
     }
 }
 
-/// The inverse of [`canonical`].
+/// The inverse of [`canonical`], for a slot of a frame record (a v128 has none here:
+/// no point holds one).
+fn native_slot(t: ValType, slot: u64) -> Result<u64, &'static str> {
+    match t {
+        ValType::FuncRef if slot == NULL_INDEX => Ok(0),
+        ValType::FuncRef if slot < funcs().len() as u64 => Ok(funcref_of(slot as u32)),
+        ValType::ExternRef => Ok(0),
+        ValType::I32 | ValType::F32 | ValType::I64 | ValType::F64 => Ok(slot),
+        _ => Err("checkpoint does not match this module (value of the wrong type)"),
+    }
+}
+
+/// The inverse of [`canonical`], for a decoded value.
 fn native(t: ValType, v: &Value) -> Result<u64, &'static str> {
     Ok(match (t, v) {
         (ValType::I32, Value::I32(x)) | (ValType::F32, Value::F32(x)) => *x as u64,
@@ -459,7 +471,7 @@ pub fn apply(vm: Vm, bytes: &'static [u8]) -> Result<(Vec<RestoreFrame>, WasiVie
         let want = point(f.func, f.point)
             .filter(|p| p.num_sites() == 1)
             .ok_or("checkpoint frame at a migration point this code does not have")?;
-        if want.types.len() != f.num_values() as usize || !f.types().zip(want.types).all(|(a, b)| a as u8 == *b) {
+        if f.type_codes() != want.types {
             return Err("checkpoint frame values do not match this code");
         }
         match views.get(k + 1) {
@@ -482,8 +494,10 @@ pub fn apply(vm: Vm, bytes: &'static [u8]) -> Result<(Vec<RestoreFrame>, WasiVie
         }
         let mut slots = Vec::with_capacity(want.types.len() + 1);
         slots.push(f.point as u64);
-        for (t, val) in f.types().zip(f.values()) {
-            slots.push(native(t, &val)?);
+        // The slots as the format holds them (the reader checked them), not decoded into
+        // values: this runs for every frame of a deep stack.
+        for (t, slot) in f.types().zip(f.slots()) {
+            slots.push(native_slot(t, slot)?);
         }
         frames.push((f.func, slots));
     }

@@ -22,8 +22,10 @@
 //! does not name keep the values they had at the entry's call, which is what the
 //! frames below need of the callee-saved ones.
 
+use crate::cell::MainCell;
 use crate::checkpoint::table_and_point;
 use crate::print::fatal;
+use alloc::vec::Vec;
 use abi_spec::points::{Extra, Loc};
 use abi_spec::VmCtx;
 
@@ -406,10 +408,97 @@ fn return_address(file: &RegFile) -> u64 {
     }
 }
 
-/// Writes one frame (`values[0]` is its point id, the rest its values) into the
-/// register file and the frame of `func` at the file's frame pointer, and sets the pc
-/// and sp to continue with: the callee `next` of a call point, or the poll of the top
-/// frame.
+const MISMATCH: &str = "checkpoint does not match this executable's code";
+
+/// Where an extra's value comes from before the constants of its `AddConst` chain are
+/// added (see [`Prepared`]).
+#[derive(Clone, Copy)]
+enum Root {
+    Vmctx,
+    Const(u64),
+    VmLoad64(i32),
+    VmLoad32(i32),
+    /// The frame's Wasm value with this index.
+    Value(usize),
+    Depth,
+}
+
+/// A point's site decoded for writing frames back at it, once per (function, point)
+/// rather than once per frame: a deep stack repeats a few points, and decoding every
+/// location and extra word for every frame was a third of what rebuilding one cost.
+struct Prepared {
+    func: u32,
+    point: u32,
+    /// Per Wasm value: where it goes, and whether it is an f32 (which riscv64 keeps
+    /// NaN-boxed in a float register).
+    values: Vec<(Loc, bool)>,
+    /// Per extra that the site holds somewhere: where it goes, and its value as a root
+    /// plus a constant (an `AddConst` chain folded).
+    extras: Vec<(Loc, Root, u64)>,
+    site_pc: u32,
+    depth_charge: u32,
+}
+
+impl Prepared {
+    fn new(func: u32, k: u32) -> Result<Prepared, &'static str> {
+        let (table, point) = table_and_point(func, k).ok_or(MISMATCH)?;
+        let constant = |c: u16| table.constant(c).ok_or(MISMATCH);
+        let mut values = Vec::with_capacity(point.types.len());
+        for (i, t) in point.types.iter().enumerate() {
+            let loc = point.loc(0, i).loc;
+            if loc == Loc::Unknown {
+                return Err(MISMATCH);
+            }
+            values.push((loc, *t == abi_spec::ValType::F32 as u8));
+        }
+        let mut extras = Vec::with_capacity(point.num_extras());
+        for i in 0..point.num_extras() {
+            let (loc, mut e) = point.extra(i);
+            if e == Extra::Unknown {
+                return Err(MISMATCH);
+            }
+            if loc.loc == Loc::Unknown {
+                continue;
+            }
+            // An `AddConst`'s base is an earlier extra (the table was checked), so the
+            // chain ends.
+            let mut add = 0u64;
+            let root = loop {
+                break match e {
+                    Extra::AddConst { base, konst } => {
+                        add = add.wrapping_add(constant(konst)?);
+                        e = point.extra(base as usize).1;
+                        continue;
+                    }
+                    Extra::Vmctx => Root::Vmctx,
+                    Extra::Const(c) => Root::Const(constant(c)?),
+                    Extra::VmLoad64(off) => Root::VmLoad64(off),
+                    Extra::VmLoad32(off) => Root::VmLoad32(off),
+                    Extra::Value(v) if (v as usize) < values.len() => Root::Value(v as usize),
+                    Extra::Depth => Root::Depth,
+                    Extra::Value(_) | Extra::Unknown => return Err(MISMATCH),
+                };
+            };
+            extras.push((loc.loc, root, add));
+        }
+        Ok(Prepared {
+            func,
+            point: k,
+            values,
+            extras,
+            site_pc: point.site_pc(0),
+            depth_charge: table.depth_charge(),
+        })
+    }
+}
+
+/// [`Prepared`] sites, direct-mapped by function and point. Main flow only (restoring).
+const PREPARED_SLOTS: usize = 64;
+static PREPARED: MainCell<[Option<Prepared>; PREPARED_SLOTS]> = MainCell::new([const { None }; PREPARED_SLOTS]);
+
+/// Writes one frame (`values[0]` is its point id, the rest its values) into the register
+/// file and the frame of `func` at the file's frame pointer, and sets the pc and sp to
+/// continue with: the callee `next` of a call point, or the poll of the top frame.
 ///
 /// # Safety
 /// `file` holds the registers of `func`'s entry calling the trampoline, whose frame
@@ -424,9 +513,8 @@ unsafe fn rebuild_frame(
     // The frames were checked against this code when the checkpoint was read
     // (`checkpoint::apply`): each is at a point with a site and these value types, and
     // each but the innermost is at a call of the next frame's function.
-    const MISMATCH: &str = "checkpoint does not match this executable's code";
     let k = *values.first().ok_or(MISMATCH)? as u32;
-    let (table, point) = table_and_point(func, k).ok_or(MISMATCH)?;
+    let values = &values[1..];
     let fp = file.regs[isa::FP];
     // SAFETY: `vmctx` is the instance's, passed by its entry's hook.
     let vm = unsafe { crate::instance::Vm::from_raw(vmctx as *mut VmCtx) };
@@ -434,78 +522,55 @@ unsafe fn rebuild_frame(
     // frame with `depth_left` (`migrate::run_entry`), each next one with what is left
     // after the frame below (set below).
     let depth = vm.depth_left();
-    let mut put = |loc: Loc, v: u64| -> Result<(), &'static str> {
-        match loc {
+    let (site_pc, depth_charge) = PREPARED.with(|cache| {
+        let slot = &mut cache[(func as usize).wrapping_mul(31).wrapping_add(k as usize) % PREPARED_SLOTS];
+        if !slot.as_ref().is_some_and(|p| p.func == func && p.point == k) {
+            *slot = Some(Prepared::new(func, k)?);
+        }
+        let p = slot.as_ref().ok_or(MISMATCH)?;
+        if values.len() != p.values.len() {
+            return Err(MISMATCH);
+        }
+        let mut put = |loc: Loc, v: u64| match loc {
             Loc::Reg(r) => file.regs[r as usize] = v,
             // SAFETY: the compiler described a slot of this frame, which is live.
             Loc::Frame(off) => unsafe { *(fp.wrapping_add(off as i64 as u64) as *mut u64) = v },
-            // Not held anywhere at the site: rematerialised, or dead.
-            Loc::Const(_) => {}
-            Loc::Unknown => return Err(MISMATCH),
+            // Not held anywhere at the site: rematerialised, or dead. (`Prepared` has
+            // no `Unknown` location.)
+            Loc::Const(_) | Loc::Unknown => {}
+        };
+        // riscv64 keeps an f32 in a float register NaN-boxed (upper 32 bits all ones);
+        // without the box the register reads as the canonical NaN.
+        let boxed = |i: usize| match p.values[i].1 && cfg!(target_arch = "riscv64") {
+            true => values[i] | 0xffff_ffff_0000_0000,
+            false => values[i],
+        };
+        for (i, &(loc, _)) in p.values.iter().enumerate() {
+            put(loc, boxed(i));
         }
-        Ok(())
-    };
-    // riscv64 keeps an f32 in a float register NaN-boxed (upper 32 bits all ones);
-    // without the box the register reads as the canonical NaN.
-    let boxed = |i: usize| -> Result<u64, &'static str> {
-        let v = *values.get(1 + i).ok_or(MISMATCH)?;
-        Ok(
-            if cfg!(target_arch = "riscv64") && point.types.get(i) == Some(&(abi_spec::ValType::F32 as u8)) {
-                v | 0xffff_ffff_0000_0000
-            } else {
-                v
-            },
-        )
-    };
-    for i in 0..values.len() - 1 {
-        put(point.loc(0, i).loc, boxed(i)?)?;
-    }
-    // The extras. An `AddConst` is computed from its base, an earlier extra (the table
-    // was checked), by following the chain rather than keeping every extra computed so
-    // far: a frame has a few, and zeroing an array for them cost more than the rest of
-    // rebuilding a frame.
-    for i in 0..point.num_extras() {
-        let (loc, extra) = point.extra(i);
-        if extra == Extra::Unknown {
-            return Err(MISMATCH);
-        }
-        if loc.loc == Loc::Unknown {
-            continue;
-        }
-        let (mut e, mut add) = (extra, 0u64);
-        let v = loop {
-            let base = match e {
-                Extra::AddConst { base, konst } => {
-                    add = add.wrapping_add(table.constant(konst).ok_or(MISMATCH)?);
-                    e = point.extra(base as usize).1;
-                    continue;
-                }
-                Extra::Vmctx => vmctx,
-                Extra::Const(c) => table.constant(c).ok_or(MISMATCH)?,
+        for &(loc, root, add) in &p.extras {
+            let base = match root {
+                Root::Vmctx => vmctx,
+                Root::Const(c) => c,
                 // SAFETY: the vmctx is the instance's, and the compiler named a field
                 // of it.
-                Extra::VmLoad64(off) => unsafe { *((vmctx as i64 + off as i64) as *const u64) },
+                Root::VmLoad64(off) => unsafe { *((vmctx as i64 + off as i64) as *const u64) },
                 // SAFETY: as above.
-                Extra::VmLoad32(off) => unsafe {
-                    *((vmctx as i64 + off as i64) as *const u32) as u64
-                },
-                Extra::Value(k) => boxed(k as usize)?,
-                Extra::Depth => depth,
-                Extra::Unknown => return Err(MISMATCH),
+                Root::VmLoad32(off) => unsafe { *((vmctx as i64 + off as i64) as *const u32) as u64 },
+                Root::Value(i) => boxed(i),
+                Root::Depth => depth,
             };
-            break base.wrapping_add(add);
-        };
-        put(loc.loc, v)?;
-    }
+            put(loc, base.wrapping_add(add));
+        }
+        Ok((p.site_pc, p.depth_charge))
+    })?;
     let code = crate::trap::func_code(func).ok_or(MISMATCH)?;
-    let site = code + point.site_pc(0) as u64;
+    let site = code + site_pc as u64;
     match next {
         Some(callee) => {
             // What the call passes on: the frame's depth less its function's charge
             // (which its entry checked when the frame was first made).
-            let left = depth
-                .checked_sub(table.depth_charge() as u64)
-                .ok_or(MISMATCH)?;
+            let left = depth.checked_sub(depth_charge as u64).ok_or(MISMATCH)?;
             vm.set_depth_left(left);
             enter(file, site, vmctx, left, callee)?
         }

@@ -99,9 +99,20 @@ impl<T> core::fmt::Debug for List<'_, T> {
 impl<'a, T> List<'a, T> {
     /// Decodes (and so validates) `len` items from `c`.
     fn parse(c: &mut Cursor<'a>, len: u64, f: Decode<'a, T>) -> Result<List<'a, T>, FormatError> {
+        Self::parse_checked(c, len, f, f)
+    }
+    /// Validates `len` items from `c` with `check`; iterating decodes them with `f`,
+    /// which may then skip what `check` established (a deep stack's frames are
+    /// iterated once per restore, and checking every value again doubled the cost).
+    fn parse_checked(
+        c: &mut Cursor<'a>,
+        len: u64,
+        check: Decode<'a, T>,
+        f: Decode<'a, T>,
+    ) -> Result<List<'a, T>, FormatError> {
         let start = c.b;
         for _ in 0..len {
-            f(c)?;
+            check(c)?;
         }
         let used = start.len() - c.b.len();
         Ok(List {
@@ -246,10 +257,22 @@ impl<'a> Frame<'a> {
     pub fn types(&self) -> impl Iterator<Item = ValType> + 'a {
         self.types.iter().filter_map(|&t| ValType::from_u8(t))
     }
+    /// The value type codes (`ValType as u8`), in record order.
+    pub fn type_codes(&self) -> &'a [u8] {
+        self.types
+    }
     /// The values in record order: locals, operand stack by depth, loop params.
     pub fn values(&self) -> impl Iterator<Item = Value> + 'a {
         let mut c = Cursor::new(self.values);
         self.types().map_while(move |t| value(&mut c, t).ok())
+    }
+    /// The values' 8-byte slots in record order, as the format holds them (a v128 is
+    /// two, low half first): an i32, f32, funcref or externref in the low 32 bits with
+    /// the high bits zero (checked when the file was read), a null reference `NONE`.
+    pub fn slots(&self) -> impl Iterator<Item = u64> + 'a {
+        self.values
+            .chunks_exact(8)
+            .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
     }
 }
 
@@ -349,7 +372,7 @@ pub fn read_checkpoint(b: &[u8]) -> Result<CheckpointView<'_>, FormatError> {
 
     let mut c = Cursor::new(fr);
     let n = c.u32()?;
-    let frames = List::parse(&mut c, n as u64, frame)?;
+    let frames = List::parse_checked(&mut c, n as u64, checked_frame, frame)?;
     c.end()?;
 
     Ok(CheckpointView {
@@ -520,6 +543,7 @@ fn bitset<'a>(c: &mut Cursor<'a>) -> Result<Bitset<'a>, FormatError> {
     Ok(Bitset { len, bits })
 }
 
+/// A frame record, its values not checked (see [`checked_frame`]).
 fn frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
     let func = c.u32()?;
     let point = c.u32()?;
@@ -531,14 +555,19 @@ fn frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
         width += value_size(t) as u64;
     }
     let values = c.take(width)?;
-    let f = Frame {
+    Ok(Frame {
         func,
         point,
         types,
         values,
-    };
-    // Validate every value (padding, externrefs) now so `values()` cannot fail later.
-    let mut vc = Cursor::new(values);
+    })
+}
+
+/// [`frame`], and every value valid (padding, externrefs), so that `values()` and
+/// `slots()` cannot fail later.
+fn checked_frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
+    let f = frame(c)?;
+    let mut vc = Cursor::new(f.values);
     for t in f.types() {
         value(&mut vc, t)?;
     }
