@@ -120,17 +120,21 @@ pub struct CheckpointRef<'a> {
 trait Out {
     type E;
     fn put(&mut self, b: &[u8]) -> Result<(), WriteError<Self::E>>;
+    /// [`Out::put`] of a few bytes whose number is known where it is called.
+    fn put_word<const N: usize>(&mut self, b: [u8; N]) -> Result<(), WriteError<Self::E>> {
+        self.put(&b)
+    }
     fn u8(&mut self, v: u8) -> Result<(), WriteError<Self::E>> {
-        self.put(&[v])
+        self.put_word([v])
     }
     fn u16(&mut self, v: u16) -> Result<(), WriteError<Self::E>> {
-        self.put(&v.to_le_bytes())
+        self.put_word(v.to_le_bytes())
     }
     fn u32(&mut self, v: u32) -> Result<(), WriteError<Self::E>> {
-        self.put(&v.to_le_bytes())
+        self.put_word(v.to_le_bytes())
     }
     fn u64(&mut self, v: u64) -> Result<(), WriteError<Self::E>> {
-        self.put(&v.to_le_bytes())
+        self.put_word(v.to_le_bytes())
     }
     fn count(&mut self, n: usize) -> Result<(), WriteError<Self::E>> {
         self.u32(u32::try_from(n).map_err(|_| WriteError::Invalid("too many items"))?)
@@ -152,16 +156,59 @@ impl Out for Count {
     }
 }
 
+/// Bytes put a few at a time (a frame's ids, each value, each type) are gathered in a
+/// [`Hashing`]'s stage and hashed and written together: a hash update and a sink write
+/// per value were most of what writing a deep stack's frames cost.
+const STAGE: usize = 256;
+
 struct Hashing<'s, S: Sink> {
     sink: &'s mut S,
     hash: Checksum,
+    stage: [u8; STAGE],
+    staged: usize,
+}
+
+impl<'s, S: Sink> Hashing<'s, S> {
+    fn new(sink: &'s mut S) -> Self {
+        Hashing {
+            sink,
+            hash: Checksum::new(),
+            stage: [0; STAGE],
+            staged: 0,
+        }
+    }
+
+    /// Hashes and writes what is staged.
+    fn flush(&mut self) -> Result<(), WriteError<S::Error>> {
+        if self.staged > 0 {
+            let b = &self.stage[..self.staged];
+            self.hash.update(b);
+            self.sink.write(b).map_err(WriteError::Sink)?;
+            self.staged = 0;
+        }
+        Ok(())
+    }
 }
 
 impl<S: Sink> Out for Hashing<'_, S> {
     type E = S::Error;
     fn put(&mut self, b: &[u8]) -> Result<(), WriteError<S::Error>> {
+        if b.len() <= STAGE - self.staged {
+            self.stage[self.staged..self.staged + b.len()].copy_from_slice(b);
+            self.staged += b.len();
+            return Ok(());
+        }
+        self.flush()?;
         self.hash.update(b);
         self.sink.write(b).map_err(WriteError::Sink)
+    }
+    fn put_word<const N: usize>(&mut self, b: [u8; N]) -> Result<(), WriteError<S::Error>> {
+        if N > STAGE - self.staged {
+            self.flush()?;
+        }
+        self.stage[self.staged..self.staged + N].copy_from_slice(&b);
+        self.staged += N;
+        Ok(())
     }
 }
 
@@ -200,11 +247,9 @@ pub fn write_checkpoint_hinted<S: Sink>(
     header[12..16].copy_from_slice(&crate::ABI_VERSION.to_le_bytes());
     header[16..48].copy_from_slice(&ck.module_hash);
     // The ISA byte is hashed as zero so checkpoints from different ISAs differ in it only.
-    let mut o = Hashing {
-        sink,
-        hash: Checksum::new(),
-    };
+    let mut o = Hashing::new(sink);
     o.put(&header[..ISA_OFFSET])?;
+    o.flush()?;
     o.sink
         .write(&[ck.source_isa as u8])
         .map_err(WriteError::Sink)?;
@@ -215,6 +260,7 @@ pub fn write_checkpoint_hinted<S: Sink>(
         o.u64(*len)?;
         section(&mut o, i, ck, &runs)?;
     }
+    o.flush()?;
     let h = o.hash.finish();
     o.sink.write(&h.to_le_bytes()).map_err(WriteError::Sink)
 }
