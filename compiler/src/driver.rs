@@ -126,6 +126,7 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
         },
     )?;
     let mut product = module.finish();
+    align_code(&mut product);
     add_name_aliases(&mut product, &info, symbols);
     Ok(product.emit().context("writing the object file")?)
 }
@@ -182,6 +183,20 @@ pub fn function_ir(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<String>> 
         out.push(t.func.display().to_string());
     }
     Ok(out)
+}
+
+/// Starts the generated code on a cache line (64 bytes, the largest line of the three
+/// ISAs' usual cores). Functions are aligned to 32 bytes within the section, so without
+/// this the section's start, which the linker derives from the sizes of the sections
+/// before it (the runtime's read-only data among them), decided whether each function
+/// began on a line or half way through one: a change to the runtime alone made the
+/// `calls` kernel run 1.27x the time at the same instructions on an AMD EPYC. Now where
+/// a function's code falls in cache lines depends only on the module.
+fn align_code(product: &mut cranelift_object::ObjectProduct) {
+    let text = product
+        .object
+        .section_id(object::write::StandardSection::Text);
+    product.object.section_mut(text).append_data(&[], 64);
 }
 
 /// Gives each compiled function a second, readable symbol from the name section, so
