@@ -161,6 +161,9 @@ fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
         is_held_param[func.dfg.resolve_aliases(p).index()] = true;
     }
     let many_stands_for_itself = held.is_some();
+    // Whether each value is held (`is_held`), asked once per value, not once per pass
+    // over every argument that carries it: 0 not asked yet, 1 held, 2 not.
+    let mut held_value = vec![0u8; abs.len()];
 
     loop {
         let mut changed = false;
@@ -179,8 +182,14 @@ fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
             };
             let mut new = old.join(actual);
             if let Abs::One(v) = new {
-                if is_held_param[formal.index()] && !is_held(func, v) {
-                    new = Abs::Many;
+                if is_held_param[formal.index()] {
+                    let known = &mut held_value[v.index()];
+                    if *known == 0 {
+                        *known = if is_held(func, v) { 1 } else { 2 };
+                    }
+                    if *known == 2 {
+                        new = Abs::Many;
+                    }
                 }
             }
             if new != old {
