@@ -6,8 +6,9 @@
 //! memories", "constant expression required" for an extended constant, "... support is
 //! not enabled" for others. Matching messages would miss whichever a new wasmparser
 //! words differently. So on the error path only, [`unsupported`] validates the module
-//! again with one more feature at a time; the first with which validation gets past the
-//! error is the feature the module needs. A real C++ program (yosys from PyPI, with
+//! again with every feature it knows (an invalid module stops there, at the same
+//! error), then with one more feature at a time; the first with which validation gets
+//! past the error is the feature the module needs. A real C++ program (yosys from PyPI, with
 //! exceptions) was reported as an "invalid module" before.
 
 use wasmparser::{Validator, WasmFeatures as F};
@@ -61,8 +62,15 @@ fn first_error(bytes: &[u8], features: F) -> Option<u64> {
 /// at `offset`; `None` if none does (the module is invalid). Runs only after an error:
 /// a wrong candidate stops at the same offset, the right one validates further.
 pub fn unsupported(bytes: &[u8], offset: u64) -> Option<&'static str> {
+    let past = |f: F| first_error(bytes, supported() | f).is_none_or(|o| o > offset);
+    // An invalid module costs one more validation, not one per candidate: with every
+    // candidate at once, the error does not move.
+    let all = CANDIDATES.iter().fold(F::empty(), |all, (f, _)| all | *f);
+    if !past(all) {
+        return None;
+    }
     CANDIDATES
         .iter()
-        .find(|(f, _)| first_error(bytes, supported() | *f).is_none_or(|o| o > offset))
+        .find(|(f, _)| past(*f))
         .map(|(_, name)| *name)
 }
