@@ -162,8 +162,8 @@ fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
     }
     let many_stands_for_itself = held.is_some();
     // Whether each value is held (`is_held`), asked once per value, not once per pass
-    // over every argument that carries it: 0 not asked yet, 1 held, 2 not.
-    let mut held_value = vec![0u8; abs.len()];
+    // over every argument that carries it.
+    let mut held_value: Vec<Option<bool>> = vec![None; abs.len()];
 
     loop {
         let mut changed = false;
@@ -182,14 +182,10 @@ fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
             };
             let mut new = old.join(actual);
             if let Abs::One(v) = new {
-                if is_held_param[formal.index()] {
-                    let known = &mut held_value[v.index()];
-                    if *known == 0 {
-                        *known = if is_held(func, v) { 1 } else { 2 };
-                    }
-                    if *known == 2 {
-                        new = Abs::Many;
-                    }
+                if is_held_param[formal.index()]
+                    && !*held_value[v.index()].get_or_insert_with(|| is_held(func, v))
+                {
+                    new = Abs::Many;
                 }
             }
             if new != old {

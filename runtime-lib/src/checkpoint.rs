@@ -98,6 +98,8 @@ fn canonical(t: ValType, slot: u64) -> Result<u64, &'static str> {
     }
 }
 
+const WRONG_TYPE: &str = "checkpoint does not match this module (value of the wrong type)";
+
 /// The inverse of [`canonical`], for a slot of a frame record (a v128 has none here:
 /// no point holds one).
 fn native_slot(t: ValType, slot: u64) -> Result<u64, &'static str> {
@@ -106,19 +108,23 @@ fn native_slot(t: ValType, slot: u64) -> Result<u64, &'static str> {
         ValType::FuncRef if slot < funcs().len() as u64 => Ok(funcref_of(slot as u32)),
         ValType::ExternRef => Ok(0),
         ValType::I32 | ValType::F32 | ValType::I64 | ValType::F64 => Ok(slot),
-        _ => Err("checkpoint does not match this module (value of the wrong type)"),
+        _ => Err(WRONG_TYPE),
     }
 }
 
-/// The inverse of [`canonical`], for a decoded value.
+/// The inverse of [`canonical`], for a decoded value: its slot, as [`native_slot`].
 fn native(t: ValType, v: &Value) -> Result<u64, &'static str> {
-    Ok(match (t, v) {
-        (ValType::I32, Value::I32(x)) | (ValType::F32, Value::F32(x)) => *x as u64,
-        (ValType::I64, Value::I64(x)) | (ValType::F64, Value::F64(x)) => *x,
-        (ValType::FuncRef, Value::FuncRef(None)) | (ValType::ExternRef, Value::NullExternRef) => 0,
-        (ValType::FuncRef, Value::FuncRef(Some(i))) if (*i as usize) < funcs().len() => funcref_of(*i),
-        _ => return Err("checkpoint does not match this module (value of the wrong type)"),
-    })
+    let slot = match *v {
+        Value::I32(x) | Value::F32(x) => x as u64,
+        Value::I64(x) | Value::F64(x) => x,
+        Value::FuncRef(i) => i.map_or(NULL_INDEX, u64::from),
+        Value::NullExternRef => NULL_INDEX,
+        Value::V128(_) => return Err(WRONG_TYPE),
+    };
+    if v.ty() != t {
+        return Err(WRONG_TYPE);
+    }
+    native_slot(t, slot)
 }
 
 fn global_types() -> &'static [u8] {
@@ -168,25 +174,40 @@ fn cached_points_of(func: u32) -> Option<PointTable<'static>> {
     })
 }
 
-/// Points looked up through [`table_and_point`], direct-mapped by function and point
-/// id: restoring a deep stack looks up the same few (function, point) pairs for every
-/// frame, twice (when the checkpoint is checked and when the frame is rebuilt), and a
-/// record was parsed each time. Main flow only.
-const POINT_CACHE: usize = 64;
-type CachedPoint = Option<(u32, u32, PointTable<'static>, Point<'static>)>;
-static POINTS: crate::cell::MainCell<[CachedPoint; POINT_CACHE]> = crate::cell::MainCell::new([None; POINT_CACHE]);
+/// What is derived from point records, kept by (function, point id) in `N` slots,
+/// direct-mapped: restoring a deep stack asks about the same few pairs for every frame
+/// (when the checkpoint is checked and when each frame is rebuilt), and parsing or
+/// decoding a record each time was most of what a frame cost.
+pub struct PointCache<T, const N: usize>([Option<(u32, u32, T)>; N]);
+
+impl<T, const N: usize> PointCache<T, N> {
+    pub const fn new() -> Self {
+        PointCache([const { None }; N])
+    }
+
+    /// The entry of (`func`, `point`), made by `make` if its slot holds another.
+    pub fn get(&mut self, func: u32, point: u32, make: impl FnOnce() -> Option<T>) -> Option<&T> {
+        let slot = &mut self.0[(func as usize).wrapping_mul(31).wrapping_add(point as usize) % N];
+        if slot.as_ref().is_none_or(|(f, k, _)| (*f, *k) != (func, point)) {
+            *slot = Some((func, point, make()?));
+        }
+        slot.as_ref().map(|(_, _, t)| t)
+    }
+}
+
+/// Parsed point records with their tables. Main flow only.
+static POINTS: crate::cell::MainCell<PointCache<(PointTable<'static>, Point<'static>), 64>> =
+    crate::cell::MainCell::new(PointCache::new());
 
 /// Point `point` of function `func`, with the function's table.
 pub fn table_and_point(func: u32, point: u32) -> Option<(PointTable<'static>, Point<'static>)> {
-    let slot = (func as usize).wrapping_mul(31).wrapping_add(point as usize) % POINT_CACHE;
-    POINTS.with(|cache| match cache[slot] {
-        Some((f, k, table, p)) if f == func && k == point => Some((table, p)),
-        _ => {
-            let table = cached_points_of(func)?;
-            let p = table.point(point)?;
-            cache[slot] = Some((func, point, table, p));
-            Some((table, p))
-        }
+    POINTS.with(|cache| {
+        cache
+            .get(func, point, || {
+                let table = cached_points_of(func)?;
+                Some((table, table.point(point)?))
+            })
+            .copied()
     })
 }
 

@@ -23,7 +23,7 @@
 //! frames below need of the callee-saved ones.
 
 use crate::cell::MainCell;
-use crate::checkpoint::table_and_point;
+use crate::checkpoint::{table_and_point, PointCache};
 use crate::print::fatal;
 use alloc::vec::Vec;
 use abi_spec::points::{Extra, Loc};
@@ -427,8 +427,6 @@ enum Root {
 /// rather than once per frame: a deep stack repeats a few points, and decoding every
 /// location and extra word for every frame was a third of what rebuilding one cost.
 struct Prepared {
-    func: u32,
-    point: u32,
     /// Per Wasm value: where it goes, and whether it is an f32 (which riscv64 keeps
     /// NaN-boxed in a float register).
     values: Vec<(Loc, bool)>,
@@ -440,14 +438,15 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(func: u32, k: u32) -> Result<Prepared, &'static str> {
-        let (table, point) = table_and_point(func, k).ok_or(MISMATCH)?;
-        let constant = |c: u16| table.constant(c).ok_or(MISMATCH);
+    /// `None` where the checkpoint cannot match the code (an unknown location or extra).
+    fn new(func: u32, k: u32) -> Option<Prepared> {
+        let (table, point) = table_and_point(func, k)?;
+        let constant = |c: u16| table.constant(c);
         let mut values = Vec::with_capacity(point.types.len());
         for (i, t) in point.types.iter().enumerate() {
             let loc = point.loc(0, i).loc;
             if loc == Loc::Unknown {
-                return Err(MISMATCH);
+                return None;
             }
             values.push((loc, *t == abi_spec::ValType::F32 as u8));
         }
@@ -455,7 +454,7 @@ impl Prepared {
         for i in 0..point.num_extras() {
             let (loc, mut e) = point.extra(i);
             if e == Extra::Unknown {
-                return Err(MISMATCH);
+                return None;
             }
             if loc.loc == Loc::Unknown {
                 continue;
@@ -476,14 +475,12 @@ impl Prepared {
                     Extra::VmLoad32(off) => Root::VmLoad32(off),
                     Extra::Value(v) if (v as usize) < values.len() => Root::Value(v as usize),
                     Extra::Depth => Root::Depth,
-                    Extra::Value(_) | Extra::Unknown => return Err(MISMATCH),
+                    Extra::Value(_) | Extra::Unknown => return None,
                 };
             };
             extras.push((loc.loc, root, add));
         }
-        Ok(Prepared {
-            func,
-            point: k,
+        Some(Prepared {
             values,
             extras,
             site_pc: point.site_pc(0),
@@ -492,9 +489,8 @@ impl Prepared {
     }
 }
 
-/// [`Prepared`] sites, direct-mapped by function and point. Main flow only (restoring).
-const PREPARED_SLOTS: usize = 64;
-static PREPARED: MainCell<[Option<Prepared>; PREPARED_SLOTS]> = MainCell::new([const { None }; PREPARED_SLOTS]);
+/// [`Prepared`] sites. Main flow only (restoring).
+static PREPARED: MainCell<PointCache<Prepared, 64>> = MainCell::new(PointCache::new());
 
 /// Writes one frame (`values[0]` is its point id, the rest its values) into the register
 /// file and the frame of `func` at the file's frame pointer, and sets the pc and sp to
@@ -523,11 +519,7 @@ unsafe fn rebuild_frame(
     // after the frame below (set below).
     let depth = vm.depth_left();
     let (site_pc, depth_charge) = PREPARED.with(|cache| {
-        let slot = &mut cache[(func as usize).wrapping_mul(31).wrapping_add(k as usize) % PREPARED_SLOTS];
-        if !slot.as_ref().is_some_and(|p| p.func == func && p.point == k) {
-            *slot = Some(Prepared::new(func, k)?);
-        }
-        let p = slot.as_ref().ok_or(MISMATCH)?;
+        let p = cache.get(func, k, || Prepared::new(func, k)).ok_or(MISMATCH)?;
         if values.len() != p.values.len() {
             return Err(MISMATCH);
         }
