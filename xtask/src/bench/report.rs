@@ -213,12 +213,7 @@ pub fn write(
         writeln!(m, "* **b**: geomean wasmc / wasmtime {gb:.3}x (goal ≤ 1.05x: {}), worst {worst_b:.3}x (goal ≤ 1.15x: {}); without migration points {gnomig_wt:.3}x (goal ≤ 1.00x: {})", verdict(gb <= 1.05), verdict(worst_b <= 1.15), verdict(gnomig_wt <= 1.00))?;
     }
     writeln!(m, "* wasmc / gcc -O2 (information): geomean {gnat:.2}x\n")?;
-    host_table(
-        &mut m,
-        runs,
-        vs_wasmtime(|r| &r.host_mig),
-        vs_wasmtime(|r| &r.host_nomig),
-    )?;
+    host_table(&mut m, runs)?;
     canonical_table(&mut m, runs)?;
     if !insns.is_empty() {
         writeln!(m, "Executed instructions with / without migration points, counted by callgrind at each workload's quick size (the same every run, unlike the times above):\n")?;
@@ -426,76 +421,90 @@ fn plot(cfg: &Config, ck: &[CkRow], png: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// wasmc against wasmtime with its NaN canonicalisation on (information): the mode in
-/// which wasmtime, like wasmc, gives the same bits on every ISA.
-fn canonical_table(m: &mut String, runs: &[RunRow]) -> Result<()> {
-    let rows: Vec<(&RunRow, &Stats)> = runs
-        .iter()
-        .filter_map(|r| Some((r, r.wasmtime_canonical.as_ref()?)))
-        .collect();
+/// One of the information tables of wasmc with and without points against a wasmtime
+/// measurement: a heading, what it compares, and its header's timed columns.
+struct Versus {
+    heading: &'static str,
+    prose: &'static str,
+    columns: &'static str,
+    summary: &'static str,
+}
+
+/// Writes `v` for `rows` (workload, wasmc, wasmc without points, wasmtime), with each
+/// wasmc build's ratio to wasmtime and their geomeans; nothing when no row was measured.
+fn versus_table(m: &mut String, v: &Versus, rows: &[(&str, &Stats, &Stats, &Stats)]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    writeln!(
-        m,
-        "### wasmc / wasmtime with canonical NaNs (information)\n"
-    )?;
-    writeln!(m, "wasmc's code gives the same bits on every ISA: on x86_64 it canonicalises a NaN that arithmetic produces where its bits can be seen (ARCHITECTURE.md, *NaN canonicalisation*). wasmtime does that only with `Config.cranelift_nan_canonicalization` (`--canonical-nans` on its command line), after every float operation; goal b above compares wasmc with wasmtime's default, which does not. Both on wasmc's default build (x86-64-v1) and wasmtime's host build, as in b. Seconds, as above.\n")?;
-    writeln!(m, "| workload | wasmc | --no-migration-points | wasmtime --canonical-nans | wasmc / it | without points / it |")?;
+    writeln!(m, "### {}\n", v.heading)?;
+    writeln!(m, "{}\n", v.prose)?;
+    writeln!(m, "| workload | {} |", v.columns)?;
     writeln!(m, "| --- | --- | --- | --- | --- | --- |")?;
     let (mut with, mut without) = (vec![], vec![]);
-    for (r, w) in &rows {
-        let (b, n) = (r.mig.median / w.median, r.nomig.median / w.median);
+    for (name, mig, nomig, w) in rows {
+        let (b, n) = (mig.median / w.median, nomig.median / w.median);
         with.push(b);
         without.push(n);
         writeln!(
             m,
-            "| {} | {} | {} | {} | {b:.3}x | {n:.3}x |",
-            r.name,
-            secs(&r.mig),
-            secs(&r.nomig),
+            "| {name} | {} | {} | {} | {b:.3}x | {n:.3}x |",
+            secs(mig),
+            secs(nomig),
             secs(w)
         )?;
     }
     let (gb, worst) = geomean_and_worst(&with);
     writeln!(
         m,
-        "\n* wasmc / wasmtime with canonical NaNs (information): geomean {gb:.3}x, worst {worst:.3}x; without migration points {:.3}x\n",
+        "\n* {} (information): geomean {gb:.3}x, worst {worst:.3}x; without migration points {:.3}x\n",
+        v.summary,
         geomean(without.iter().copied())
     )?;
     Ok(())
 }
 
+/// wasmc against wasmtime with its NaN canonicalisation on (information): the mode in
+/// which wasmtime, like wasmc, gives the same bits on every ISA.
+fn canonical_table(m: &mut String, runs: &[RunRow]) -> Result<()> {
+    let rows: Vec<_> = runs
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.name.as_str(),
+                &r.mig,
+                &r.nomig,
+                r.wasmtime_canonical.as_ref()?,
+            ))
+        })
+        .collect();
+    let v = Versus {
+        heading: "wasmc / wasmtime with canonical NaNs (information)",
+        prose: "wasmc's code gives the same bits on every ISA: on x86_64 it canonicalises a NaN that arithmetic produces where its bits can be seen (ARCHITECTURE.md, *NaN canonicalisation*). wasmtime does that only with `Config.cranelift_nan_canonicalization` (`--canonical-nans` on its command line), after every float operation; goal b above compares wasmc with wasmtime's default, which does not. Both on wasmc's default build (x86-64-v1) and wasmtime's host build, as in b. Seconds, as above.",
+        columns: "wasmc | --no-migration-points | wasmtime --canonical-nans | wasmc / it | without points / it",
+        summary: "wasmc / wasmtime with canonical NaNs",
+    };
+    versus_table(m, &v, &rows)
+}
+
 /// wasmc against wasmtime with the same processor extensions (information): wasmtime
 /// compiles on the host for the host; wasmc does with `--cpu-features native`.
-fn host_table(m: &mut String, runs: &[RunRow], with: Vec<f64>, without: Vec<f64>) -> Result<()> {
-    if with.is_empty() {
-        return Ok(());
-    }
-    writeln!(
-        m,
-        "### wasmc / wasmtime, both compiling for this processor (information)\n"
-    )?;
-    writeln!(m, "wasmtime uses the host's extensions (AVX, BMI…); here wasmc does too (`--cpu-features native`), so the two compile the same .wasm for the same instruction set. Goal b above is judged on wasmc's default build (x86-64-v1), what a user gets without options. Seconds, as above.\n")?;
-    writeln!(m, "| workload | wasmc native | --no-migration-points, native | wasmtime | wasmc native / wasmtime | without points / wasmtime |")?;
-    writeln!(m, "| --- | --- | --- | --- | --- | --- |")?;
-    let rows = runs.iter().filter(|r| r.wasmtime.is_some());
-    for ((r, b), n) in rows.zip(&with).zip(&without) {
-        let w = r.wasmtime.as_ref().expect("filtered");
-        writeln!(
-            m,
-            "| {} | {} | {} | {} | {b:.3}x | {n:.3}x |",
-            r.name,
-            secs(&r.host_mig),
-            secs(&r.host_nomig),
-            secs(w)
-        )?;
-    }
-    let (gb, worst) = geomean_and_worst(&with);
-    let gn = geomean(without.iter().copied());
-    writeln!(
-        m,
-        "\n* native builds / wasmtime (information): geomean {gb:.3}x, worst {worst:.3}x; without migration points {gn:.3}x\n"
-    )?;
-    Ok(())
+fn host_table(m: &mut String, runs: &[RunRow]) -> Result<()> {
+    let rows: Vec<_> = runs
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.name.as_str(),
+                &r.host_mig,
+                &r.host_nomig,
+                r.wasmtime.as_ref()?,
+            ))
+        })
+        .collect();
+    let v = Versus {
+        heading: "wasmc / wasmtime, both compiling for this processor (information)",
+        prose: "wasmtime uses the host's extensions (AVX, BMI…); here wasmc does too (`--cpu-features native`), so the two compile the same .wasm for the same instruction set. Goal b above is judged on wasmc's default build (x86-64-v1), what a user gets without options. Seconds, as above.",
+        columns: "wasmc native | --no-migration-points, native | wasmtime | wasmc native / wasmtime | without points / wasmtime",
+        summary: "native builds / wasmtime",
+    };
+    versus_table(m, &v, &rows)
 }
