@@ -78,7 +78,7 @@ fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
     s
 }
 
-fn is_memory_access(op: &Operator<'_>) -> bool {
+pub(crate) fn is_memory_access(op: &Operator<'_>) -> bool {
     use Operator as O;
     matches!(
         op,

@@ -13,6 +13,7 @@ mod covered;
 mod liveness;
 mod migration;
 mod ops;
+mod store_checks;
 mod strip;
 
 use crate::env::{import_func, ir_type, wasm_signature, Libcall, ModuleEnv};
@@ -101,6 +102,14 @@ pub struct FuncTranslator<'a, 'b> {
     liveness: liveness::Liveness,
     /// Byte offset of the operator being translated (the key of its migration point).
     cur_offset: usize,
+    /// Index of the operator being translated in the decoded body.
+    cur_index: usize,
+    /// Stores of raw arithmetic results whose NaN check is still to come
+    /// (`store_checks`).
+    pending: Vec<store_checks::Pending>,
+    /// Per operator: a float load that may run while stores are pending
+    /// (`store_checks::blind_loads`); empty without NaN checks.
+    blind_loads: Vec<bool>,
     /// The counted loops to strip-mine, by the offset of their `loop` (see `strip`).
     strips: HashMap<usize, strip::Counted>,
     /// See [`Translated::keep_params`].
@@ -212,6 +221,13 @@ pub fn translate_function(
         points: Points::default(),
         liveness,
         cur_offset: 0,
+        cur_index: 0,
+        pending: vec![],
+        blind_loads: if env.canonicalize_nans {
+            store_checks::blind_loads(&ops)
+        } else {
+            vec![]
+        },
         strips,
         keep_params: vec![],
         depth,
@@ -219,8 +235,9 @@ pub fn translate_function(
     };
     t.prologue(ft.params(), ft.results(), body)
         .map_err(|e| codegen_err(e.to_string()))?;
-    for (op, offset) in &ops {
+    for (index, (op, offset)) in ops.iter().enumerate() {
         t.cur_offset = *offset;
+        t.cur_index = index;
         t.operator(op).map_err(|e| match e {
             OpError::Unsupported(feature) => CompileError::Unsupported {
                 feature,
@@ -799,6 +816,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     fn operator(&mut self, op: &Operator<'_>) -> OpResult {
         if !self.reachable {
             return self.unreachable_operator(op);
+        }
+        if !self.pending.is_empty() && !self.keeps_pending(op) {
+            self.check_pending();
         }
         if self.env.canonicalize_nans && ends_region(op) {
             self.settle_locals();

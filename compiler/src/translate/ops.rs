@@ -65,7 +65,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// Native address of a linear-memory access. The 8 GiB reservation covers any i32
     /// index plus any offset below 4 GiB, so no bounds check is emitted: an access past
     /// the end faults in the guard region and the signal handler reports the trap.
-    fn heap_addr(&mut self, memarg: &MemArg) -> (Value, i32) {
+    pub(super) fn heap_addr(&mut self, memarg: &MemArg) -> (Value, i32) {
         let index = self.pop();
         let base = self
             .memory_base
@@ -97,7 +97,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.push(v, ty);
     }
 
-    fn store(&mut self, memarg: &MemArg, width: Option<u8>) {
+    pub(super) fn store(&mut self, memarg: &MemArg, width: Option<u8>) {
         let v = self.pop();
         let (addr, off) = self.heap_addr(memarg);
         let f = heap_flags();
@@ -191,10 +191,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             O::I64Load16U { memarg } => self.load(memarg, ValType::I64, LoadKind::U16),
             O::I64Load32S { memarg } => self.load(memarg, ValType::I64, LoadKind::S32),
             O::I64Load32U { memarg } => self.load(memarg, ValType::I64, LoadKind::U32),
-            O::I32Store { memarg }
-            | O::I64Store { memarg }
-            | O::F32Store { memarg }
-            | O::F64Store { memarg } => self.store(memarg, None),
+            O::I32Store { memarg } | O::I64Store { memarg } => self.store(memarg, None),
+            O::F32Store { memarg } | O::F64Store { memarg } => self.float_store(memarg),
             O::I32Store8 { memarg } | O::I64Store8 { memarg } => self.store(memarg, Some(8)),
             O::I32Store16 { memarg } | O::I64Store16 { memarg } => self.store(memarg, Some(16)),
             O::I64Store32 { memarg } => self.store(memarg, Some(32)),
