@@ -236,10 +236,11 @@ impl FdSink {
 impl Sink for FdSink {
     type Error = ();
     fn write(&mut self, bytes: &[u8]) -> Result<(), ()> {
-        if self.buf.len() + bytes.len() > self.buf.capacity() {
+        let direct = bytes.len() >= ck::PIECE;
+        if direct || self.buf.len() + bytes.len() > self.buf.capacity() {
             self.flush()?;
         }
-        if bytes.len() >= self.buf.capacity() {
+        if direct {
             // A run of linear memory: straight from the instance, never copied.
             return write_all(self.fd, bytes);
         }

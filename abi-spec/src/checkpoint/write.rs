@@ -161,6 +161,9 @@ impl Out for Count {
 /// per value were most of what writing a deep stack's frames cost.
 const STAGE: usize = 256;
 
+/// The pieces a long run is hashed and written in: well inside a core's L2 cache.
+pub const PIECE: usize = 256 << 10;
+
 struct Hashing<'s, S: Sink> {
     sink: &'s mut S,
     hash: Checksum,
@@ -199,8 +202,14 @@ impl<S: Sink> Out for Hashing<'_, S> {
             return Ok(());
         }
         self.flush()?;
-        self.hash.update(b);
-        self.sink.write(b).map_err(WriteError::Sink)
+        // A long run (linear memory) is hashed and handed on a piece at a time, so the
+        // sink reads each piece while it is still in cache: hashing all of it first
+        // read it from memory twice.
+        for piece in b.chunks(PIECE) {
+            self.hash.update(piece);
+            self.sink.write(piece).map_err(WriteError::Sink)?;
+        }
+        Ok(())
     }
     fn put_word<const N: usize>(&mut self, b: [u8; N]) -> Result<(), WriteError<S::Error>> {
         if N > STAGE - self.staged {
