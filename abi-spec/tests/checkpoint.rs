@@ -551,6 +551,36 @@ fn malformed_but_intact_files_are_refused() {
     );
 }
 
+#[test]
+fn frame_values_with_bad_padding_are_refused() {
+    // The second frame: function 5 at point 0, values (f32, funcref, i32).
+    let bytes = sample();
+    let mut header = vec![];
+    for w in [5u32, 0, 3] {
+        header.extend_from_slice(&w.to_le_bytes());
+    }
+    header.extend_from_slice(&[F32 as u8, FuncRef as u8, I32 as u8]);
+    let at = bytes
+        .windows(header.len())
+        .position(|w| w == header.as_slice())
+        .expect("the frame record")
+        + header.len();
+    let err = |b: Vec<u8>| read_checkpoint(&reseal(b)).unwrap_err().message();
+    // The high half of each 32-bit value's slot must be zero.
+    for value in 0..3 {
+        let mut b = bytes.clone();
+        b[at + value * 8 + 4] = 1;
+        assert_eq!(err(b), "checkpoint is malformed (non-zero value padding)");
+    }
+    // The low half is the value: any bits.
+    let mut b = bytes.clone();
+    b[at + 16] = 0xff;
+    let b = reseal(b);
+    let v = read_checkpoint(&b).expect("an i32 of any bits");
+    let last = v.frames.iter().last().unwrap();
+    assert_eq!(last.slots().last(), Some(0xff));
+}
+
 /// Offset of the GLOBALS payload (after MEMORY).
 fn globals_payload(b: &[u8]) -> usize {
     let mem_len = u64::from_le_bytes(b[HEADER_SIZE + 4..HEADER_SIZE + 12].try_into().unwrap());

@@ -48,9 +48,40 @@ pub struct SavedFrame {
     pub slots: Vec<u64>,
 }
 
-/// A frame to rebuild, as restore takes it: the function, then slot 0 = point id and
-/// the values (native: funcrefs as record addresses).
-pub type RestoreFrame = (u32, Vec<u64>);
+/// The frames to rebuild, outermost first, as restore takes them: per frame its
+/// function and its slots, slot 0 the point id and then the values (native: funcrefs
+/// as record addresses). All frames' slots are one vector: a deep stack has thousands
+/// of frames, and a vector each cost a tenth of what restoring a frame did.
+pub struct RestoreFrames {
+    /// Per frame: its function, and where its slots start in `slots`.
+    frames: Vec<(u32, usize)>,
+    slots: Vec<u64>,
+}
+
+impl RestoreFrames {
+    pub const fn new() -> RestoreFrames {
+        RestoreFrames {
+            frames: Vec::new(),
+            slots: Vec::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Frame `k`'s function.
+    pub fn func(&self, k: usize) -> Option<u32> {
+        self.frames.get(k).map(|f| f.0)
+    }
+
+    /// Frame `k`: its function and its slots.
+    pub fn get(&self, k: usize) -> Option<(u32, &[u64])> {
+        let &(func, start) = self.frames.get(k)?;
+        let end = self.frames.get(k + 1).map_or(self.slots.len(), |f| f.1);
+        Some((func, &self.slots[start..end]))
+    }
+}
 
 fn source_isa() -> Isa {
     if cfg!(target_arch = "x86_64") {
@@ -462,7 +493,7 @@ fn write_atomically(path: &[u8], ck: &CheckpointRef, untouched: Option<&[bool]>)
 /// Loads the checkpoint at `path` into the fresh instance and returns the frames to
 /// rebuild (outermost first) and the WASI state, for the caller to put in place. Any
 /// mismatch stops the process with one line on stderr.
-pub fn load(vm: Vm, path: &[u8]) -> (Vec<RestoreFrame>, WasiView<'static>) {
+pub fn load(vm: Vm, path: &[u8]) -> (RestoreFrames, WasiView<'static>) {
     let bytes = ckfile::read(path).unwrap_or_else(|m| fatal(&[m.as_bytes()]));
     // The file stays alive for the process: WASI restore may keep borrowed names.
     match apply(vm, bytes.leak()) {
@@ -473,20 +504,21 @@ pub fn load(vm: Vm, path: &[u8]) -> (Vec<RestoreFrame>, WasiView<'static>) {
 
 /// Loads checkpoint `bytes` (kept for the process, as in [`load`]) into the fresh
 /// instance; a mismatch is returned, for the caller to answer before it stops.
-pub fn apply(vm: Vm, bytes: &'static [u8]) -> Result<(Vec<RestoreFrame>, WasiView<'static>), &'static str> {
+pub fn apply(vm: Vm, bytes: &'static [u8]) -> Result<(RestoreFrames, WasiView<'static>), &'static str> {
     let d = desc();
     let view = ck::read_checkpoint(bytes).map_err(|e| e.message())?;
     ck::check_module(&view, &d.module_hash).map_err(|e| e.message())?;
     // Frames: each must be a migration point of this code, with its value types, and
     // together a call chain this code can make: every frame but the innermost stopped
     // at a call of the next frame's function. Checked before anything runs.
-    let views: Vec<_> = view.frames.iter().collect();
-    let mut frames = vec![];
-    for (k, f) in views.iter().enumerate() {
+    let mut frames = RestoreFrames::new();
+    frames.frames.reserve(view.frames.len() as usize);
+    let mut views = view.frames.iter().peekable();
+    while let Some(f) = views.next() {
         if f.func < d.num_imported_funcs || f.func >= d.num_funcs {
             return Err("checkpoint frame of a function this module does not define");
         }
-        if k == 0 && funcs()[f.func as usize].code != d.entry {
+        if frames.is_empty() && funcs()[f.func as usize].code != d.entry {
             return Err("checkpoint's outermost frame is not the entry function");
         }
         // A point without a site was removed with unreachable code: no frame is there.
@@ -496,7 +528,7 @@ pub fn apply(vm: Vm, bytes: &'static [u8]) -> Result<(Vec<RestoreFrame>, WasiVie
         if f.type_codes() != want.types {
             return Err("checkpoint frame values do not match this code");
         }
-        match views.get(k + 1) {
+        match views.peek() {
             Some(next) => {
                 let calls_next = match want.kind {
                     PointKind::CallDirect { callee } => next.func == callee,
@@ -514,14 +546,13 @@ pub fn apply(vm: Vm, bytes: &'static [u8]) -> Result<(Vec<RestoreFrame>, WasiVie
             }
             None => {}
         }
-        let mut slots = Vec::with_capacity(want.types.len() + 1);
-        slots.push(f.point as u64);
+        frames.frames.push((f.func, frames.slots.len()));
+        frames.slots.push(f.point as u64);
         // The slots as the format holds them (the reader checked them), not decoded into
         // values: this runs for every frame of a deep stack.
         for (t, slot) in f.types().zip(f.slots()) {
-            slots.push(native_slot(t, slot)?);
+            frames.slots.push(native_slot(t, slot)?);
         }
-        frames.push((f.func, slots));
     }
     if frames.is_empty() {
         return Err("checkpoint has no frames");

@@ -12,7 +12,7 @@
 //! program runs on with no migration state left.
 
 use crate::cell::MainCell;
-use crate::checkpoint::{self, RestoreFrame};
+use crate::checkpoint::{self, RestoreFrames};
 use crate::control::Command;
 use crate::remote::Request;
 use crate::{precopy, remote};
@@ -20,7 +20,6 @@ use crate::instance::{arm_polls, Vm};
 use crate::print::fatal;
 use crate::process::control;
 use abi_spec::{mig_state, VmCtx};
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
 /// Exit status of a process that wrote a checkpoint and stopped.
@@ -28,13 +27,13 @@ pub use abi_spec::CHECKPOINT_EXIT_CODE;
 
 /// The main flow's restore state: the frames to rebuild, outermost first.
 struct Restore {
-    frames: Vec<RestoreFrame>,
+    frames: RestoreFrames,
     cursor: usize,
 }
 
 /// Main flow only (the restore run, and `rebuild`, which function entries call).
 static RESTORE: MainCell<Restore> = MainCell::new(Restore {
-    frames: Vec::new(),
+    frames: RestoreFrames::new(),
     cursor: 0,
 });
 
@@ -336,18 +335,18 @@ pub fn next_restore_frame(
         let Some((f, values)) = m.frames.get(m.cursor) else {
             fatal(&[b"internal error: restore ran past the last frame"]);
         };
-        if !crate::trap::func_contains(*f, ret) {
+        if !crate::trap::func_contains(f, ret) {
             fatal(&[
                 b"checkpoint does not match this executable's code (frame of another function)",
             ]);
         }
-        let next = m.frames.get(m.cursor + 1).map(|(f, _)| *f);
-        rebuild(*f, values, next);
+        let next = m.frames.func(m.cursor + 1);
+        rebuild(f, values, next);
         m.cursor += 1;
         next.is_none()
     });
     if last {
-        RESTORE.with(|m| m.frames = Vec::new());
+        RESTORE.with(|m| m.frames = RestoreFrames::new());
         resume(vm);
     }
 }

@@ -4,13 +4,12 @@
 //! `ckstream`'s; pre-copy's rounds are `precopy`'s.
 
 use crate::cell::MainCell;
-use crate::checkpoint::{self, RestoreFrame, SavedFrame};
+use crate::checkpoint::{self, RestoreFrames, SavedFrame};
 use crate::ckstream::{self, Link, Sent, Session};
 use crate::instance::Vm;
 use crate::print::{eprintln_parts, fatal};
 use crate::process::control;
 use abi_spec::stream::{Refusal, MAX_KEY, MIN_KEY};
-use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 /// The `WASMC_MIGRATE_*` controls, read at start-up.
@@ -82,7 +81,7 @@ pub fn init() {
 /// `WASMC_RESTORE=listen:ADDR`: waits for one migration stream, and loads it. A stream
 /// that is not authentic, or not a checkpoint this executable can resume, is refused
 /// (the source keeps running) and stops this process with one line.
-pub fn receive(vm: Vm, addr: &SocketAddr) -> Vec<RestoreFrame> {
+pub fn receive(vm: Vm, addr: &SocketAddr) -> RestoreFrames {
     let link = NET.with(|n| n.link());
     let (listener, port) = ckstream::listen(addr).unwrap_or_else(|m| fatal(&[m.as_bytes()]));
     let mut l = crate::print::Line::new();

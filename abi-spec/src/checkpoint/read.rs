@@ -567,9 +567,32 @@ fn frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
 /// `slots()` cannot fail later.
 fn checked_frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
     let f = frame(c)?;
-    let mut vc = Cursor::new(f.values);
-    for t in f.types() {
-        value(&mut vc, t)?;
+    // What `value` checks, on the slots as they are: a deep stack has thousands of
+    // frames, and decoding each value here was a sixth of what restoring a frame cost.
+    let mut at = 0;
+    for &t in f.types {
+        let slot = |k: usize| {
+            u32::from_le_bytes([
+                f.values[k],
+                f.values[k + 1],
+                f.values[k + 2],
+                f.values[k + 3],
+            ])
+        };
+        let (lo, hi) = (slot(at), slot(at + 4));
+        match ValType::from_u8(t) {
+            Some(ValType::I32 | ValType::F32 | ValType::FuncRef) if hi != 0 => {
+                return Err(bad("checkpoint is malformed (non-zero value padding)"));
+            }
+            Some(ValType::ExternRef) if lo != NONE => {
+                return Err(bad("checkpoint is malformed (non-null externref)"));
+            }
+            Some(ValType::ExternRef) if hi != 0 => {
+                return Err(bad("checkpoint is malformed (non-zero value padding)"));
+            }
+            Some(t) => at += value_size(t),
+            None => return Err(bad("checkpoint is malformed (bad value type)")),
+        }
     }
     Ok(f)
 }
