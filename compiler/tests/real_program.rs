@@ -110,3 +110,81 @@ fn bzip2_from_crates_io_on_every_isa() {
         failures.join("\n\n")
     );
 }
+
+/// SQLite, taken at test time from the crates.io crate libsqlite3-sys and built with
+/// clang-16 together with our driver (testsuite/programs/sqlite_driver.c): its output
+/// under wasmtime is the reference (a native build would format floats through the
+/// host's `long double`), and every ISA's uninterrupted run must print it. Then the run
+/// is stopped early, midway and late on each ISA and finished on each, plus a chain
+/// across all three (the crossmigrate machinery, as for the fixtures): each migrated
+/// run must end exactly as an uninterrupted one.
+#[test]
+fn sqlite_from_crates_io_migrates_between_isas() {
+    for a in targets::ALL {
+        testsuite::require_runner(a).unwrap();
+    }
+    let dir = work_dir().join("sqlite");
+    fresh_dir(&dir).unwrap();
+    let wasm = dir.join("sqlite_driver.wasm");
+    registry::build_sqlite_driver(&wasm).unwrap_or_else(|e| panic!("{e:#}"));
+    let fixture = testsuite::Fixture {
+        name: "crates.io/libsqlite3-sys".into(),
+        wasm: wasm.clone(),
+        expect: testsuite::Expect {
+            args: vec!["6000".into()],
+            ..Default::default()
+        },
+    };
+    let programs = testsuite::crossmigrate::build_programs(
+        WASMC.as_ref(),
+        vec![fixture],
+        &dir.join("bin"),
+    )
+    .unwrap();
+    let program = &programs[0];
+
+    let timeout = timeout_from_env("WASMC_TEST_RUN_TIMEOUT", 180);
+    let mut failures = Vec::new();
+    let mut outputs = Vec::new();
+    for (arch, exe) in &program.exes {
+        let mut cmd = command_for(*arch, exe);
+        scrub_env(&mut cmd);
+        cmd.arg("6000");
+        let out = exec::run(cmd, timeout).unwrap();
+        println!("{arch}: {} in {:.1?}", out.status_text(), out.elapsed);
+        outputs.push((arch.name(), out));
+    }
+    let expected = if reference::wasmtime_available() {
+        let out = reference::run_wasmtime(&wasm, &["6000".into()], &[], None, false, timeout)
+            .unwrap();
+        assert_eq!(out.code, Some(0), "wasmtime: {}", out.stderr_str());
+        out.stdout_str()
+    } else {
+        eprintln!("NOTE: Python module `wasmtime` not importable; x86_64's run is the reference (run `cargo xtask setup`)");
+        outputs[0].1.stdout_str()
+    };
+    assert!(
+        expected.contains("count(*)=") && !expected.contains("error:"),
+        "reference output:\n{expected}"
+    );
+    for (label, out) in &outputs {
+        failures.extend(compare(label, out, &expected));
+    }
+    assert!(
+        failures.is_empty(),
+        "sqlite output differs from the reference:\n\n{}",
+        failures.join("\n\n")
+    );
+
+    let m = testsuite::crossmigrate::run_all(&programs, true, &dir.join("migrations"), 2)
+        .unwrap();
+    println!("{}", m.render());
+    assert!(m.total() > 0);
+    assert!(
+        m.failures.is_empty(),
+        "{} of {} migrations of sqlite diverged:\n{}",
+        m.total() - m.passed(),
+        m.total(),
+        m.failures.join("\n")
+    );
+}

@@ -85,6 +85,52 @@ pub const WASM_CFLAGS: &[&str] = &[
     "-Wl,--strip-debug",
 ];
 
+/// SQLite's amalgamation as bundled by `libsqlite3-sys` (`sqlite3/sqlite3.c`); the exact
+/// version pins the sources.
+pub const SQLITE_CRATE: (&str, &str) = ("libsqlite3-sys", "0.30.1");
+
+/// Compiles SQLite + our driver (testsuite/programs/sqlite_driver.c) to `out`
+/// (wasm32-wasi): single-threaded, no extensions or WAL (WASI has no `mmap` or
+/// threads), temporary tables in memory.
+pub fn build_sqlite_driver(out: &Path) -> Result<()> {
+    let (name, version) = SQLITE_CRATE;
+    let src = fetch_crate(name, version)?.join("sqlite3");
+    let mut cmd = Command::new(clang());
+    cmd.args(WASM_CFLAGS)
+        .args([
+            "-w",
+            "-DSQLITE_THREADSAFE=0",
+            "-DSQLITE_OMIT_LOAD_EXTENSION",
+            "-DSQLITE_OMIT_WAL",
+            "-DSQLITE_OMIT_SHARED_CACHE",
+            "-DSQLITE_TEMP_STORE=3",
+            "-D_WASI_EMULATED_MMAN",
+            "-D_WASI_EMULATED_GETPID",
+            "-D_WASI_EMULATED_SIGNAL",
+            "-I",
+        ])
+        .arg(&src)
+        .arg(src.join("sqlite3.c"))
+        .arg(crate::repo_root().join("testsuite/programs/sqlite_driver.c"))
+        .args([
+            "-lwasi-emulated-mman",
+            "-lwasi-emulated-getpid",
+            "-lwasi-emulated-signal",
+            "-o",
+        ])
+        .arg(out);
+    let o = cmd
+        .output()
+        .with_context(|| crate::missing_tool(&clang()))?;
+    if !o.status.success() {
+        bail!(
+            "building the sqlite driver failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    Ok(())
+}
+
 /// Compiles libbzip2 + our driver to `out` (wasm32-wasi), or natively when `wasm` is
 /// false (a reference independent of every Wasm engine). Returns the crate directory,
 /// which the driver takes as its argument (it reads the sample files there).
