@@ -135,12 +135,9 @@ fn sqlite_from_crates_io_migrates_between_isas() {
             ..Default::default()
         },
     };
-    let programs = testsuite::crossmigrate::build_programs(
-        WASMC.as_ref(),
-        vec![fixture],
-        &dir.join("bin"),
-    )
-    .unwrap();
+    let programs =
+        testsuite::crossmigrate::build_programs(WASMC.as_ref(), vec![fixture], &dir.join("bin"))
+            .unwrap();
     let program = &programs[0];
 
     let timeout = timeout_from_env("WASMC_TEST_RUN_TIMEOUT", 180);
@@ -155,8 +152,8 @@ fn sqlite_from_crates_io_migrates_between_isas() {
         outputs.push((arch.name(), out));
     }
     let expected = if reference::wasmtime_available() {
-        let out = reference::run_wasmtime(&wasm, &["6000".into()], &[], None, false, timeout)
-            .unwrap();
+        let out =
+            reference::run_wasmtime(&wasm, &["6000".into()], &[], None, false, timeout).unwrap();
         assert_eq!(out.code, Some(0), "wasmtime: {}", out.stderr_str());
         out.stdout_str()
     } else {
@@ -176,8 +173,7 @@ fn sqlite_from_crates_io_migrates_between_isas() {
         failures.join("\n\n")
     );
 
-    let m = testsuite::crossmigrate::run_all(&programs, true, &dir.join("migrations"), 2)
-        .unwrap();
+    let m = testsuite::crossmigrate::run_all(&programs, true, &dir.join("migrations"), 2).unwrap();
     println!("{}", m.render());
     assert!(m.total() > 0);
     assert!(
