@@ -85,6 +85,20 @@ pub const WASM_CFLAGS: &[&str] = &[
     "-Wl,--strip-debug",
 ];
 
+/// Runs `cmd`, a clang command line building `what`; its errors say which.
+fn run_clang(mut cmd: Command, what: &str) -> Result<()> {
+    let o = cmd
+        .output()
+        .with_context(|| crate::missing_tool(&clang()))?;
+    if !o.status.success() {
+        bail!(
+            "building {what} failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    Ok(())
+}
+
 /// SQLite's amalgamation as bundled by `libsqlite3-sys` (`sqlite3/sqlite3.c`); the exact
 /// version pins the sources.
 pub const SQLITE_CRATE: (&str, &str) = ("libsqlite3-sys", "0.30.1");
@@ -119,16 +133,7 @@ pub fn build_sqlite_driver(out: &Path) -> Result<()> {
             "-o",
         ])
         .arg(out);
-    let o = cmd
-        .output()
-        .with_context(|| crate::missing_tool(&clang()))?;
-    if !o.status.success() {
-        bail!(
-            "building the sqlite driver failed:\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-    Ok(())
+    run_clang(cmd, "the sqlite driver")
 }
 
 /// Compiles libbzip2 + our driver to `out` (wasm32-wasi), or natively when `wasm` is
@@ -152,14 +157,6 @@ pub fn build_bzip2_driver(out: &Path, wasm: bool) -> Result<PathBuf> {
     cmd.arg(crate::repo_root().join("testsuite/programs/bzip2_driver.c"))
         .arg("-o")
         .arg(out);
-    let o = cmd
-        .output()
-        .with_context(|| crate::missing_tool(&clang()))?;
-    if !o.status.success() {
-        bail!(
-            "building the bzip2 driver failed:\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    run_clang(cmd, "the bzip2 driver")?;
     Ok(krate)
 }

@@ -133,6 +133,24 @@ fn local_sets(ops: &Ops<'_>) -> Vec<(u32, Source)> {
 /// move bits and must keep them.
 fn pushes_arith_result(op: &Operator<'_>) -> bool {
     use Operator as O;
+    is_float_arithmetic(op)
+        || matches!(
+            op,
+            O::F32ConvertI32S
+                | O::F32ConvertI32U
+                | O::F32ConvertI64S
+                | O::F32ConvertI64U
+                | O::F64ConvertI32S
+                | O::F64ConvertI32U
+                | O::F64ConvertI64S
+                | O::F64ConvertI64U
+        )
+}
+
+/// Float arithmetic: operators that take floats and give an arithmetic result, which
+/// may be any NaN if an operand is one (the translator's `float_unop`, `float_binop`).
+pub(super) fn is_float_arithmetic(op: &Operator<'_>) -> bool {
+    use Operator as O;
     matches!(
         op,
         O::F32Add
@@ -159,14 +177,6 @@ fn pushes_arith_result(op: &Operator<'_>) -> bool {
             | O::F64Nearest
             | O::F32DemoteF64
             | O::F64PromoteF32
-            | O::F32ConvertI32S
-            | O::F32ConvertI32U
-            | O::F32ConvertI64S
-            | O::F32ConvertI64U
-            | O::F64ConvertI32S
-            | O::F64ConvertI32U
-            | O::F64ConvertI64S
-            | O::F64ConvertI64U
     )
 }
 

@@ -70,66 +70,42 @@ impl wasmparser::ModuleArity for NoModule {
 }
 
 /// Whether `op` consumes a float operand without being able to tell one NaN from
-/// another: float arithmetic (`float_unop`, `float_binop`), comparisons, conversions to
-/// integers, and `drop`.
+/// another: float arithmetic, comparisons, conversions to integers, and `drop`.
 fn nan_blind(op: &Operator<'_>) -> bool {
     use Operator as O;
-    matches!(
-        op,
-        O::Drop
-            | O::F32Add
-            | O::F32Sub
-            | O::F32Mul
-            | O::F32Div
-            | O::F32Min
-            | O::F32Max
-            | O::F32Sqrt
-            | O::F32Ceil
-            | O::F32Floor
-            | O::F32Trunc
-            | O::F32Nearest
-            | O::F64Add
-            | O::F64Sub
-            | O::F64Mul
-            | O::F64Div
-            | O::F64Min
-            | O::F64Max
-            | O::F64Sqrt
-            | O::F64Ceil
-            | O::F64Floor
-            | O::F64Trunc
-            | O::F64Nearest
-            | O::F32Eq
-            | O::F32Ne
-            | O::F32Lt
-            | O::F32Gt
-            | O::F32Le
-            | O::F32Ge
-            | O::F64Eq
-            | O::F64Ne
-            | O::F64Lt
-            | O::F64Gt
-            | O::F64Le
-            | O::F64Ge
-            | O::F32DemoteF64
-            | O::F64PromoteF32
-            | O::I32TruncF32S
-            | O::I32TruncF32U
-            | O::I32TruncF64S
-            | O::I32TruncF64U
-            | O::I64TruncF32S
-            | O::I64TruncF32U
-            | O::I64TruncF64S
-            | O::I64TruncF64U
-            | O::I32TruncSatF32S
-            | O::I32TruncSatF32U
-            | O::I32TruncSatF64S
-            | O::I32TruncSatF64U
-            | O::I64TruncSatF32S
-            | O::I64TruncSatF32U
-            | O::I64TruncSatF64S
-            | O::I64TruncSatF64U
-    )
+    super::arith_locals::is_float_arithmetic(op)
+        || matches!(
+            op,
+            O::Drop
+                | O::F32Eq
+                | O::F32Ne
+                | O::F32Lt
+                | O::F32Gt
+                | O::F32Le
+                | O::F32Ge
+                | O::F64Eq
+                | O::F64Ne
+                | O::F64Lt
+                | O::F64Gt
+                | O::F64Le
+                | O::F64Ge
+                | O::I32TruncF32S
+                | O::I32TruncF32U
+                | O::I32TruncF64S
+                | O::I32TruncF64U
+                | O::I64TruncF32S
+                | O::I64TruncF32U
+                | O::I64TruncF64S
+                | O::I64TruncF64U
+                | O::I32TruncSatF32S
+                | O::I32TruncSatF32U
+                | O::I32TruncSatF64S
+                | O::I32TruncSatF64U
+                | O::I64TruncSatF32S
+                | O::I64TruncSatF32U
+                | O::I64TruncSatF64S
+                | O::I64TruncSatF64U
+        )
 }
 
 /// Per operator: a float load whose value is consumed, within the next few operators
