@@ -375,6 +375,20 @@ impl Matrix {
         s
     }
 
+    /// For tests: prints the matrix and panics unless there were cases and every one
+    /// ended as the uninterrupted run did. `what` names the programs in the message.
+    pub fn assert_all_passed(&self, what: &str) {
+        println!("{}", self.render());
+        assert!(self.total() > 0, "no migrations of {what} were run");
+        assert!(
+            self.failures.is_empty(),
+            "{} of {} migrations of {what} diverged:\n{}",
+            self.total() - self.passed(),
+            self.total(),
+            self.failures.join("\n")
+        );
+    }
+
     pub fn passed(&self) -> u32 {
         self.cells.iter().flatten().map(|c| c.0).sum::<u32>() + self.chains.0
     }
