@@ -643,22 +643,13 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// block that is not taken, off the data path. (A `select` would make x86-64 jump
     /// over a move in the common case; a taken branch per float result costs more.)
     ///
-    /// The check reads `v` through a block parameter that the optimiser keeps
-    /// (`keep_params`). Instruction selection merges a load into the arithmetic that
-    /// uses it only if every value computed from the load is used once, and a
-    /// parameter is where it stops looking: so `c[j] + a * b[j]` still reads both
-    /// operands from memory in its `mulsd` and `addsd` (matmul ran 15% fewer
-    /// instructions). The jump to the parameter's block falls through.
+    /// The check reads `v` through a kept block parameter ([`Self::checked_param`]).
     fn canonical_nan(&mut self, v: Value) -> Value {
         if let Some(c) = self.canonical.get(v) {
             return c;
         }
         let ty = self.b.func.dfg.value_type(v);
-        let check = self.b.create_block();
-        let p = self.b.append_block_param(check, ty);
-        self.b.ins().jump(check, &[ir::BlockArg::Value(v)]);
-        self.switch_sealed(check);
-        self.keep_params.push(p);
+        let p = self.checked_param(v);
         let is_nan = self.b.ins().fcmp(ir::condcodes::FloatCC::Unordered, p, p);
         let cold = self.cold_block();
         let cont = self.b.create_block();
@@ -674,6 +665,23 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.canonical.insert(v, result);
         self.canonical.insert(result, result);
         result
+    }
+
+    /// Float result `v` passed to a new block as a parameter the optimiser keeps
+    /// (`keep_params`), for a NaN check to read along with whatever else takes it.
+    /// Instruction selection merges a load into the arithmetic that uses it only if
+    /// every value computed from the load is used once, and a parameter is where it
+    /// stops looking: so `c[j] + a * b[j]`, checked and stored, still reads both
+    /// operands from memory in its `mulsd` and `addsd` (matmul ran 15% fewer
+    /// instructions). The jump to the parameter's block falls through.
+    fn checked_param(&mut self, v: Value) -> Value {
+        let ty = self.b.func.dfg.value_type(v);
+        let block = self.b.create_block();
+        let p = self.b.append_block_param(block, ty);
+        self.b.ins().jump(block, &[ir::BlockArg::Value(v)]);
+        self.switch_sealed(block);
+        self.keep_params.push(p);
+        p
     }
 
     /// Arithmetic result `v`, or its canonical value if it was checked earlier in this

@@ -171,15 +171,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             return self.store(memarg, None);
         };
         self.pop_slot();
-        // The value reaches the store and the check through a kept block parameter,
-        // as in `canonical_nan`: its own one use leaves the loads it is computed from
-        // foldable into its arithmetic.
-        let ty = self.b.func.dfg.value_type(v);
-        let block = self.b.create_block();
-        let p = self.b.append_block_param(block, ty);
-        self.b.ins().jump(block, &[ir::BlockArg::Value(v)]);
-        self.switch_sealed(block);
-        self.keep_params.push(p);
+        let p = self.checked_param(v);
         let (addr, offset) = self.heap_addr(memarg);
         self.b.ins().store(super::heap_flags(), p, addr, offset);
         self.pending.push(Pending {
