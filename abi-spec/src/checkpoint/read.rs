@@ -23,13 +23,17 @@ fn bad(m: &'static str) -> FormatError {
     FormatError::Malformed(m)
 }
 
+// The small readers are `#[inline]`: the runtime is built for size, where each would
+// stay a call, and restoring a deep stack reads three fields of every frame twice.
 impl<'a> Cursor<'a> {
+    #[inline]
     fn new(b: &'a [u8]) -> Cursor<'a> {
         Cursor {
             b,
             short: SHORT_SECTION,
         }
     }
+    #[inline]
     fn take(&mut self, n: u64) -> Result<&'a [u8], FormatError> {
         match usize::try_from(n) {
             Ok(n) if n <= self.b.len() => {
@@ -40,20 +44,25 @@ impl<'a> Cursor<'a> {
             _ => Err(self.short),
         }
     }
+    #[inline]
     fn arr<const N: usize>(&mut self) -> Result<[u8; N], FormatError> {
         let mut a = [0; N];
         a.copy_from_slice(self.take(N as u64)?);
         Ok(a)
     }
+    #[inline]
     fn u8(&mut self) -> Result<u8, FormatError> {
         Ok(self.arr::<1>()?[0])
     }
+    #[inline]
     fn u16(&mut self) -> Result<u16, FormatError> {
         Ok(u16::from_le_bytes(self.arr()?))
     }
+    #[inline]
     fn u32(&mut self) -> Result<u32, FormatError> {
         Ok(u32::from_le_bytes(self.arr()?))
     }
+    #[inline]
     fn u64(&mut self) -> Result<u64, FormatError> {
         Ok(u64::from_le_bytes(self.arr()?))
     }
