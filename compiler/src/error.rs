@@ -14,7 +14,7 @@ pub fn escaped(text: &str) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
-    #[error("input is not a WebAssembly module (missing \\0asm header)")]
+    #[error("input is not a WebAssembly module (it does not begin with the 8-byte header: the magic bytes 00 61 73 6d and a version)")]
     NotWasm,
     #[error("invalid module: {message} (at byte offset {offset:#x}{})", in_func(*func, func_name))]
     Invalid {
