@@ -523,14 +523,17 @@ pub fn apply(vm: Vm, bytes: &'static [u8]) -> Result<(RestoreFrames, WasiView<'s
         if frames.is_empty() && funcs()[f.func as usize].code != d.entry {
             return Err("checkpoint's outermost frame is not the entry function");
         }
-        let want = match last {
-            Some((func, k, p)) if (func, k) == (f.func, f.point) => p,
-            // A point without a site was removed with unreachable code: no frame is there.
-            _ => point(f.func, f.point)
-                .filter(|p| p.num_sites() == 1)
-                .ok_or("checkpoint frame at a migration point this code does not have")?,
+        let want = match &last {
+            Some((func, k, p)) if (*func, *k) == (f.func, f.point) => p,
+            _ => {
+                // A point without a site was removed with unreachable code: no frame is
+                // there.
+                let p = point(f.func, f.point)
+                    .filter(|p| p.num_sites() == 1)
+                    .ok_or("checkpoint frame at a migration point this code does not have")?;
+                &last.insert((f.func, f.point, p)).2
+            }
         };
-        last = Some((f.func, f.point, want));
         if f.type_codes() != want.types {
             return Err("checkpoint frame values do not match this code");
         }

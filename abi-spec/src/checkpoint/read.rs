@@ -552,17 +552,18 @@ fn bitset<'a>(c: &mut Cursor<'a>) -> Result<Bitset<'a>, FormatError> {
     Ok(Bitset { len, bits })
 }
 
-/// A frame record, its values not checked (see [`checked_frame`]).
+/// A frame record as [`checked_frame`] accepted it: iterating a checkpoint's frames
+/// decodes each again, for every frame of a deep stack, so this trusts what that
+/// checked (the type codes) and only finds the record's bounds.
 fn frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
     let func = c.u32()?;
     let point = c.u32()?;
     let n = c.u32()?;
     let types = c.take(n as u64)?;
-    let mut width = 0u64;
-    for &t in types {
-        let t = ValType::from_u8(t).ok_or(bad("checkpoint is malformed (bad value type)"))?;
-        width += value_size(t) as u64;
-    }
+    let width: u64 = types
+        .iter()
+        .map(|&t| if t == ValType::V128 as u8 { 16 } else { 8 })
+        .sum();
     let values = c.take(width)?;
     Ok(Frame {
         func,
@@ -572,38 +573,46 @@ fn frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
     })
 }
 
-/// [`frame`], and every value valid (padding, externrefs), so that `values()` and
-/// `slots()` cannot fail later.
+/// A frame record with its type codes and every value valid (padding, externrefs), so
+/// that `values()` and `slots()` cannot fail later. One pass over the types: a deep
+/// stack has thousands of frames, and decoding each value here was a sixth of what
+/// restoring a frame cost.
 fn checked_frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
-    let f = frame(c)?;
-    // What `value` checks, on the slots as they are: a deep stack has thousands of
-    // frames, and decoding each value here was a sixth of what restoring a frame cost.
+    let func = c.u32()?;
+    let point = c.u32()?;
+    let n = c.u32()?;
+    let types = c.take(n as u64)?;
+    // The values follow the types: their slots are checked where they lie, then taken.
+    let rest = c.b;
     let mut at = 0;
-    for &t in f.types {
-        let slot = |k: usize| {
-            u32::from_le_bytes([
-                f.values[k],
-                f.values[k + 1],
-                f.values[k + 2],
-                f.values[k + 3],
-            ])
+    for &t in types {
+        let t = ValType::from_u8(t).ok_or(bad("checkpoint is malformed (bad value type)"))?;
+        let size = value_size(t);
+        let Some(slot) = rest.get(at..at + size) else {
+            return Err(c.short);
         };
-        let (lo, hi) = (slot(at), slot(at + 4));
-        match ValType::from_u8(t) {
-            Some(ValType::I32 | ValType::F32 | ValType::FuncRef) if hi != 0 => {
+        let half = |k: usize| u32::from_le_bytes([slot[k], slot[k + 1], slot[k + 2], slot[k + 3]]);
+        let (lo, hi) = (half(0), half(4));
+        match t {
+            ValType::I32 | ValType::F32 | ValType::FuncRef if hi != 0 => {
                 return Err(bad("checkpoint is malformed (non-zero value padding)"));
             }
-            Some(ValType::ExternRef) if lo != NONE => {
+            ValType::ExternRef if lo != NONE => {
                 return Err(bad("checkpoint is malformed (non-null externref)"));
             }
-            Some(ValType::ExternRef) if hi != 0 => {
+            ValType::ExternRef if hi != 0 => {
                 return Err(bad("checkpoint is malformed (non-zero value padding)"));
             }
-            Some(t) => at += value_size(t),
-            None => return Err(bad("checkpoint is malformed (bad value type)")),
+            _ => at += size,
         }
     }
-    Ok(f)
+    let values = c.take(at as u64)?;
+    Ok(Frame {
+        func,
+        point,
+        types,
+        values,
+    })
 }
 
 fn wasi_state(p: &[u8]) -> Result<WasiView<'_>, FormatError> {
