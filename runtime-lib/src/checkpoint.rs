@@ -446,18 +446,21 @@ fn gather<R>(
         let elem = (0..rt.dropped_elems.len()).map(|i| rt.dropped_elems.get(i)).collect();
         (data, elem)
     });
-    let mut frame_slots: Vec<Vec<u64>> = vec![];
+    // All frames' canonical slots in one vector (a deep stack has thousands of frames).
+    let mut frame_slots: Vec<u64> = Vec::with_capacity(frames.iter().map(|f| f.slots.len()).sum());
     for f in frames {
-        let mut s = Vec::with_capacity(f.slots.len());
         for (t, v) in f.types.iter().zip(&f.slots) {
-            s.push(canonical(*t, *v)?);
+            frame_slots.push(canonical(*t, *v)?);
         }
-        frame_slots.push(s);
     }
+    let mut rest = &frame_slots[..];
     let frame_refs: Vec<FrameRef> = frames
         .iter()
-        .zip(&frame_slots)
-        .map(|(f, s)| FrameRef { func: f.func, point: f.point, values: Slots { types: &f.types, slots: s } })
+        .map(|f| {
+            let (s, after) = rest.split_at(f.slots.len());
+            rest = after;
+            FrameRef { func: f.func, point: f.point, values: Slots { types: &f.types, slots: s } }
+        })
         .collect();
     let ck = CheckpointRef {
         module_hash: d.module_hash,
