@@ -117,22 +117,29 @@ pub struct CheckpointRef<'a> {
 }
 
 /// Where emitted bytes go: a counter (first pass) or the hashing sink (second pass).
+// The small writers are `#[inline]`: the runtime is built for size, where each would
+// stay a call, and a deep stack's frames put a few of them per value.
 trait Out {
     type E;
     fn put(&mut self, b: &[u8]) -> Result<(), WriteError<Self::E>>;
     /// [`Out::put`] of a few bytes whose number is known where it is called.
+    #[inline]
     fn put_word<const N: usize>(&mut self, b: [u8; N]) -> Result<(), WriteError<Self::E>> {
         self.put(&b)
     }
+    #[inline]
     fn u8(&mut self, v: u8) -> Result<(), WriteError<Self::E>> {
         self.put_word([v])
     }
+    #[inline]
     fn u16(&mut self, v: u16) -> Result<(), WriteError<Self::E>> {
         self.put_word(v.to_le_bytes())
     }
+    #[inline]
     fn u32(&mut self, v: u32) -> Result<(), WriteError<Self::E>> {
         self.put_word(v.to_le_bytes())
     }
+    #[inline]
     fn u64(&mut self, v: u64) -> Result<(), WriteError<Self::E>> {
         self.put_word(v.to_le_bytes())
     }
@@ -211,6 +218,7 @@ impl<S: Sink> Out for Hashing<'_, S> {
         }
         Ok(())
     }
+    #[inline]
     fn put_word<const N: usize>(&mut self, b: [u8; N]) -> Result<(), WriteError<S::Error>> {
         if N > STAGE - self.staged {
             self.flush()?;
