@@ -477,36 +477,37 @@ fn run<'a>(c: &mut Cursor<'a>) -> Result<MemoryRun<'a>, FormatError> {
 }
 
 fn value(c: &mut Cursor<'_>, t: ValType) -> Result<Value, FormatError> {
-    let pad = |hi: u32| match hi {
-        0 => Ok(()),
-        _ => Err(bad("checkpoint is malformed (non-zero value padding)")),
-    };
     Ok(match t {
-        ValType::I32 | ValType::F32 => {
-            let v = c.u32()?;
-            pad(c.u32()?)?;
-            if t == ValType::I32 {
-                Value::I32(v)
-            } else {
-                Value::F32(v)
-            }
-        }
         ValType::I64 => Value::I64(c.u64()?),
         ValType::F64 => Value::F64(c.u64()?),
         ValType::V128 => Value::V128(c.arr()?),
-        ValType::FuncRef => {
-            let v = c.u32()?;
-            pad(c.u32()?)?;
-            Value::FuncRef(index(v))
-        }
-        ValType::ExternRef => {
-            if c.u32()? != NONE {
-                return Err(bad("checkpoint is malformed (non-null externref)"));
+        ValType::I32 | ValType::F32 | ValType::FuncRef | ValType::ExternRef => {
+            let (lo, hi) = (c.u32()?, c.u32()?);
+            check_slot(t, lo, hi)?;
+            match t {
+                ValType::I32 => Value::I32(lo),
+                ValType::F32 => Value::F32(lo),
+                ValType::FuncRef => Value::FuncRef(index(lo)),
+                _ => Value::NullExternRef,
             }
-            pad(c.u32()?)?;
-            Value::NullExternRef
         }
     })
+}
+
+/// What the format asks of the 8-byte slot of a value of type `t` (low and high
+/// halves) beyond its type: a 32-bit value or funcref has zero high bits, an externref
+/// is null. [`value`] and [`checked_frame`] both check slots by it.
+#[inline]
+fn check_slot(t: ValType, lo: u32, hi: u32) -> Result<(), FormatError> {
+    match t {
+        ValType::ExternRef if lo != NONE => {
+            Err(bad("checkpoint is malformed (non-null externref)"))
+        }
+        ValType::I32 | ValType::F32 | ValType::FuncRef | ValType::ExternRef if hi != 0 => {
+            Err(bad("checkpoint is malformed (non-zero value padding)"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn global(c: &mut Cursor<'_>) -> Result<Value, FormatError> {
@@ -562,7 +563,7 @@ fn frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
     let types = c.take(n as u64)?;
     let width: u64 = types
         .iter()
-        .map(|&t| if t == ValType::V128 as u8 { 16 } else { 8 })
+        .map(|&t| ValType::from_u8(t).map_or(0, value_size) as u64)
         .sum();
     let values = c.take(width)?;
     Ok(Frame {
@@ -592,19 +593,8 @@ fn checked_frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
             return Err(c.short);
         };
         let half = |k: usize| u32::from_le_bytes([slot[k], slot[k + 1], slot[k + 2], slot[k + 3]]);
-        let (lo, hi) = (half(0), half(4));
-        match t {
-            ValType::I32 | ValType::F32 | ValType::FuncRef if hi != 0 => {
-                return Err(bad("checkpoint is malformed (non-zero value padding)"));
-            }
-            ValType::ExternRef if lo != NONE => {
-                return Err(bad("checkpoint is malformed (non-null externref)"));
-            }
-            ValType::ExternRef if hi != 0 => {
-                return Err(bad("checkpoint is malformed (non-zero value padding)"));
-            }
-            _ => at += size,
-        }
+        check_slot(t, half(0), half(4))?;
+        at += size;
     }
     let values = c.take(at as u64)?;
     Ok(Frame {
