@@ -191,6 +191,16 @@ pub fn poll_at(pc: usize) -> Option<u8> {
     Some(p.poll_len)
 }
 
+/// The call site `read_stack` looked up last: the function, the return address's
+/// offset in it (`u32::MAX`: none yet), and the site's point, its id and its site index.
+struct CallSite<'t> {
+    func: u32,
+    off: u32,
+    k: u32,
+    site: usize,
+    point: Point<'t>,
+}
+
 /// Every Wasm frame of a program stopped at the poll of `uc`, innermost first.
 ///
 /// # Safety
@@ -211,7 +221,13 @@ pub unsafe fn read_stack(uc: *const u8) -> Result<Vec<SavedFrame>, Unreadable> {
     // Deep stacks repeat a few functions and call sites: look each up once, not once a
     // frame (the lookups scan the function records and validate the whole table, and
     // parsing the call's point record was a tenth of what reading a frame cost).
-    let mut cur = (func, u32::MAX, 0u32, 0usize, p);
+    let mut cur = CallSite {
+        func,
+        off: u32::MAX,
+        k,
+        site: 0,
+        point: p,
+    };
     let mut code = crate::trap::func_code(func).ok_or(Unreadable)?;
     let mut code_end = code + crate::trap::func_code_size(func).ok_or(Unreadable)? as u64;
     loop {
@@ -229,7 +245,7 @@ pub unsafe fn read_stack(uc: *const u8) -> Result<Vec<SavedFrame>, Unreadable> {
         // A return address outside Wasm code: the runtime called this function.
         // (ra - 1 is inside the call: a call can end its function.)
         let (func, off) = if code < ra && ra <= code_end {
-            (cur.0, (ra - code) as u32)
+            (cur.func, (ra - code) as u32)
         } else {
             let Some((func, off)) = locate(ra - 1) else {
                 break;
@@ -237,16 +253,21 @@ pub unsafe fn read_stack(uc: *const u8) -> Result<Vec<SavedFrame>, Unreadable> {
             table = points_of(func).ok_or(Unreadable)?;
             code = ra - 1 - off as u64;
             code_end = code + crate::trap::func_code_size(func).ok_or(Unreadable)? as u64;
-            (cur.0, cur.1) = (func, u32::MAX);
+            (cur.func, cur.off) = (func, u32::MAX);
             (func, off + 1)
         };
-        if cur.1 != off {
+        if cur.off != off {
             let (k, _, site) = table.call_returning_to(off).ok_or(Unreadable)?;
-            let p = table.point(k).ok_or(Unreadable)?;
-            cur = (func, off, k, site, p);
+            let point = table.point(k).ok_or(Unreadable)?;
+            cur = CallSite {
+                func,
+                off,
+                k,
+                site,
+                point,
+            };
         }
-        let (k, site) = (cur.2, cur.3);
-        frames.push(read_frame(func, &table, k, &cur.4, site, &regs, fp)?);
+        frames.push(read_frame(func, &table, cur.k, &cur.point, cur.site, &regs, fp)?);
         if frames.len() > MAX_FRAMES {
             return Err(Unreadable);
         }
