@@ -746,3 +746,106 @@ fn zero_scan_sees_every_byte() {
         }
     }
 }
+
+/// A checkpoint in memory as a streamed reader's source.
+struct Bytes<'a>(&'a [u8]);
+
+impl Source for Bytes<'_> {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), FormatError> {
+        if buf.len() > self.0.len() {
+            return Err(FormatError::Truncated);
+        }
+        let (head, rest) = self.0.split_at(buf.len());
+        buf.copy_from_slice(head);
+        self.0 = rest;
+        Ok(())
+    }
+    fn left(&self) -> u64 {
+        self.0.len() as u64
+    }
+}
+
+/// What a streamed read of `b` yields: the runs it placed, and what [`walk`] counts of
+/// the view (with the runs' bytes, which the view itself no longer has).
+fn read_streamed(b: &[u8]) -> Result<(Vec<(u64, Vec<u8>)>, usize), FormatError> {
+    let mut s = stream(Bytes(b))?;
+    let mut runs: Vec<(u64, Vec<u8>)> = vec![];
+    loop {
+        let mut placed = None;
+        let more = s.next_run(|offset, len| {
+            placed = Some((offset, vec![0u8; len as usize]));
+            // Read into a buffer the test keeps: the reader fills exactly `len` bytes.
+            placed.as_mut().map(|(_, v)| &mut v[..])
+        });
+        if let Some(run) = placed {
+            runs.push(run);
+        }
+        if !more? {
+            break;
+        }
+    }
+    let mut rest = vec![0u8; s.rest_len() as usize];
+    let v = s.finish(&mut rest)?;
+    assert!(v.memory.runs.is_empty());
+    assert_eq!(
+        v.memory.nonzero_bytes,
+        runs.iter().map(|r| r.1.len() as u64).sum::<u64>()
+    );
+    Ok((
+        runs.clone(),
+        walk(&v) + runs.iter().map(|r| r.1.len()).sum::<usize>(),
+    ))
+}
+
+/// The streamed reader accepts exactly what `read_checkpoint` accepts, with the same
+/// contents, and refuses the rest with the same error (or, for a file whose checksum
+/// matches but whose structure does not, as malformed too).
+fn same_as_whole(b: &[u8], what: &str) {
+    let whole = read_checkpoint(b).map(|v| {
+        let runs: Vec<(u64, Vec<u8>)> = v
+            .memory
+            .runs
+            .iter()
+            .map(|r| (r.offset, r.bytes.to_vec()))
+            .collect();
+        (runs, walk(&v))
+    });
+    let streamed = read_streamed(b);
+    match (&whole, &streamed) {
+        (Ok(w), Ok(s)) => assert_eq!(w, s, "{what}"),
+        (Err(w), Err(s)) if w == s => {}
+        // An intact file (checksum right) with two defects: the streamed reader meets
+        // the memory section's before the framing of the sections after it.
+        (Err(FormatError::Malformed(_)), Err(FormatError::Malformed(_))) => {}
+        _ => panic!(
+            "{what}: whole {:?}, streamed {:?}",
+            whole.as_ref().err(),
+            streamed.as_ref().err()
+        ),
+    }
+}
+
+#[test]
+fn streamed_reads_what_the_whole_reader_reads() {
+    let bytes = sample();
+    same_as_whole(&bytes, "intact");
+    let (runs, _) = read_streamed(&bytes).unwrap();
+    assert!(!runs.is_empty());
+    for n in 0..bytes.len() {
+        same_as_whole(&bytes[..n], &format!("prefix of {n} bytes"));
+    }
+    let mut long = bytes.clone();
+    long.push(0);
+    same_as_whole(&long, "a byte more");
+    let mem = HEADER_SIZE + 12 + 8 + 16..globals_payload(&bytes) - 12;
+    for i in (0..bytes.len()).filter(|i| !mem.contains(i) || i % 64 == 0) {
+        for mask in [0x01u8, 0x80, 0xff] {
+            let mut b = bytes.clone();
+            b[i] ^= mask;
+            same_as_whole(&b, &format!("byte {i} ^ {mask:#x}"));
+            if i < bytes.len() - TRAILER_SIZE {
+                same_as_whole(&reseal(b), &format!("byte {i} ^ {mask:#x}, resealed"));
+            }
+        }
+    }
+}

@@ -496,21 +496,63 @@ fn write_atomically(path: &[u8], ck: &CheckpointRef, untouched: Option<&[bool]>)
 /// Loads the checkpoint at `path` into the fresh instance and returns the frames to
 /// rebuild (outermost first) and the WASI state, for the caller to put in place. Any
 /// mismatch stops the process with one line on stderr.
+///
+/// Linear memory is read from the file straight into place (`checkpoint::stream`), not
+/// into a buffer first: a checkpoint of N bytes of memory used to cost N more for the
+/// whole run, since the WASI state borrows names from the buffer, which is kept.
 pub fn load(vm: Vm, path: &[u8]) -> (RestoreFrames, WasiView<'static>) {
-    let bytes = ckfile::read(path).unwrap_or_else(|m| fatal(&[m.as_bytes()]));
-    // The file stays alive for the process: WASI restore may keep borrowed names.
-    match apply(vm, bytes.leak()) {
-        Ok(loaded) => loaded,
-        Err(msg) => fatal(&[b"cannot restore: ", msg.as_bytes()]),
+    let src = ckfile::open(path).unwrap_or_else(|m| fatal(&[m.as_bytes()]));
+    let cannot = |msg: &str| -> ! { fatal(&[b"cannot restore: ", msg.as_bytes()]) };
+    let mut s = ck::stream(src).unwrap_or_else(|e| cannot(e.message()));
+    // Both checked before any memory is read; `refuse` tells a corrupted file apart.
+    if *s.module_hash() != desc().module_hash {
+        cannot(s.refuse(ck::FormatError::OtherModule).message());
     }
+    if let Err(m) = fit_memory(vm, s.memory_size()) {
+        cannot(s.refuse(ck::FormatError::Malformed(m)).message());
+    }
+    let (base, size) = (vm.memory_base(), vm.memory_size());
+    let placed = |offset: u64, len: u64| {
+        let end = offset.checked_add(len).filter(|&e| e <= size)?;
+        // SAFETY: `offset..end` lies inside linear memory, which is mapped read-write up
+        // to its size; nothing else refers to it while a restore loads it.
+        Some(unsafe { core::slice::from_raw_parts_mut((base + offset) as *mut u8, (end - offset) as usize) })
+    };
+    while s.next_run(placed).unwrap_or_else(|e| cannot(e.message())) {}
+    let mut rest = Vec::new();
+    if rest.try_reserve_exact(s.rest_len() as usize).is_err() {
+        fatal(&[b"not enough memory to read the checkpoint file"]);
+    }
+    rest.resize(s.rest_len() as usize, 0);
+    // Kept for the process: WASI restore may keep borrowed names.
+    let rest: &'static mut [u8] = rest.leak();
+    let view = s.finish(rest).unwrap_or_else(|e| cannot(e.message()));
+    apply_view(vm, view).unwrap_or_else(|m| cannot(m))
+}
+
+/// Grows the fresh instance's memory to a checkpoint's `size`, which must fit the
+/// module's limits.
+fn fit_memory(vm: Vm, size: u64) -> Result<(), &'static str> {
+    let cur = vm.memory_size();
+    if size < cur || (size > cur && crate::instance::grow_memory(vm, (size - cur) / abi_spec::WASM_PAGE) < 0) {
+        return Err("checkpoint memory size does not fit this module");
+    }
+    Ok(())
 }
 
 /// Loads checkpoint `bytes` (kept for the process, as in [`load`]) into the fresh
 /// instance; a mismatch is returned, for the caller to answer before it stops.
 pub fn apply(vm: Vm, bytes: &'static [u8]) -> Result<(RestoreFrames, WasiView<'static>), &'static str> {
-    let d = desc();
     let view = ck::read_checkpoint(bytes).map_err(|e| e.message())?;
-    ck::check_module(&view, &d.module_hash).map_err(|e| e.message())?;
+    ck::check_module(&view, &desc().module_hash).map_err(|e| e.message())?;
+    apply_view(vm, view)
+}
+
+/// Puts a validated checkpoint of this module in place: frames checked against the
+/// code, memory (grown to its size, and its runs copied if the view has them: a
+/// streamed read put them in place already), globals, tables, segments.
+fn apply_view(vm: Vm, view: ck::CheckpointView<'static>) -> Result<(RestoreFrames, WasiView<'static>), &'static str> {
+    let d = desc();
     // Frames: each must be a migration point of this code, with its value types, and
     // together a call chain this code can make: every frame but the innermost stopped
     // at a call of the next frame's function. Checked before anything runs.
@@ -570,10 +612,7 @@ pub fn apply(vm: Vm, bytes: &'static [u8]) -> Result<(RestoreFrames, WasiView<'s
         return Err("checkpoint has no frames");
     }
     // Linear memory.
-    let cur = vm.memory_size();
-    if view.memory.size < cur || (view.memory.size > cur && crate::instance::grow_memory(vm, (view.memory.size - cur) / abi_spec::WASM_PAGE) < 0) {
-        return Err("checkpoint memory size does not fit this module");
-    }
+    fit_memory(vm, view.memory.size)?;
     for run in view.memory.runs.iter() {
         let end = run.offset.checked_add(run.bytes.len() as u64).ok_or("bad memory run")?;
         if end > vm.memory_size() {

@@ -129,9 +129,9 @@ pub enum WriteFailure<E> {
     Fill(E),
 }
 
-/// Reads the checkpoint at `path` whole, refusing anything but a regular file of at most
-/// [`MAX_CHECKPOINT_BYTES`].
-pub fn read(path: &[u8]) -> Result<Vec<u8>, &'static str> {
+/// The checkpoint at `path` opened for a streamed read (`WASMC_RESTORE`): a regular file
+/// of at most [`MAX_CHECKPOINT_BYTES`], read to its size at the time of opening.
+pub fn open(path: &[u8]) -> Result<FileSource, &'static str> {
     let file = open_regular(path).map_err(|e| match e {
         Open::Cannot => "cannot open the checkpoint file (WASMC_RESTORE)",
         Open::NotRegular => "WASMC_RESTORE is not a regular file",
@@ -140,7 +140,42 @@ pub fn read(path: &[u8]) -> Result<Vec<u8>, &'static str> {
     if st.size > MAX_CHECKPOINT_BYTES {
         return Err("WASMC_RESTORE is larger than any checkpoint can be (5 GiB)");
     }
-    read_to(&file, st.size as usize).map_err(|e| e.unwrap_or("cannot read the checkpoint file"))
+    Ok(FileSource { file, left: st.size })
+}
+
+/// A checkpoint file being read in order, up to its size when opened.
+pub struct FileSource {
+    file: Fd,
+    left: u64,
+}
+
+impl abi_spec::checkpoint::Source for FileSource {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), abi_spec::checkpoint::FormatError> {
+        use abi_spec::checkpoint::FormatError;
+        if buf.len() as u64 > self.left {
+            return Err(FormatError::Truncated);
+        }
+        let mut at = 0;
+        while at < buf.len() {
+            let spare = &mut buf[at..];
+            // SAFETY: the kernel writes at most `spare.len()` bytes into `spare`, which is
+            // writable and ours.
+            let r = unsafe { sys::syscall3(nr::READ, self.file.0 as usize, spare.as_mut_ptr() as usize, spare.len()) };
+            match r {
+                crate::print::EINTR => continue,
+                // Shrunk while being read: what is missing is missing.
+                0 => return Err(FormatError::Truncated),
+                r if r < 0 => return Err(FormatError::Malformed("cannot read the checkpoint file")),
+                r => at += r as usize,
+            }
+        }
+        self.left -= buf.len() as u64;
+        Ok(())
+    }
+
+    fn left(&self) -> u64 {
+        self.left
+    }
 }
 
 /// Reads the pre-shared key at `path` (`WASMC_MIGRATE_KEY_FILE`): a regular file of

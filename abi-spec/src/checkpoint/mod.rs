@@ -15,9 +15,11 @@
 #[cfg(feature = "std")]
 pub mod owned;
 mod read;
+mod streamed;
 mod write;
 
 pub use read::*;
+pub use streamed::*;
 pub use write::*;
 
 /// First 8 bytes of every checkpoint.

@@ -16,7 +16,7 @@ pub struct Cursor<'a> {
     short: FormatError,
 }
 
-const SHORT_SECTION: FormatError =
+pub(super) const SHORT_SECTION: FormatError =
     FormatError::Malformed("checkpoint is malformed (section shorter than its contents)");
 
 fn bad(m: &'static str) -> FormatError {
@@ -26,6 +26,13 @@ fn bad(m: &'static str) -> FormatError {
 // The small readers are `#[inline]`: the runtime is built for size, where each would
 // stay a call, and restoring a deep stack reads three fields of every frame twice.
 impl<'a> Cursor<'a> {
+    /// Over a header or a field of one, where running out means the file was cut.
+    pub(super) fn truncated(b: &'a [u8]) -> Cursor<'a> {
+        Cursor {
+            b,
+            short: FormatError::Truncated,
+        }
+    }
     #[inline]
     fn new(b: &'a [u8]) -> Cursor<'a> {
         Cursor {
@@ -322,6 +329,36 @@ pub fn check_module(view: &CheckpointView, hash: &[u8; 32]) -> Result<(), Format
 /// trailing bytes). Module identity is the caller's business ([`check_module`]).
 pub fn read_checkpoint(b: &[u8]) -> Result<CheckpointView<'_>, FormatError> {
     use FormatError::*;
+    check_versions(b)?;
+    if b.len() < HEADER_SIZE + TRAILER_SIZE {
+        return Err(Truncated);
+    }
+    let (body, trailer) = b.split_at(b.len() - TRAILER_SIZE);
+    let sections = split_sections::<6>(&b[HEADER_SIZE..], 0);
+    if checksum(body).to_le_bytes() != trailer {
+        // A cut file also fails the checksum; tell the two apart by the framing.
+        return Err(match sections {
+            Err(Truncated) => Truncated,
+            _ => Checksum,
+        });
+    }
+    let [mem, glob, tab, seg, fr, wasi] = sections?;
+    let header = header(b)?;
+    assemble(header, memory(mem)?, [glob, tab, seg, fr, wasi])
+}
+
+/// What a checkpoint's header says, checked.
+#[derive(Clone, Copy)]
+pub(super) struct Header {
+    pub format_version: u32,
+    pub abi_version: u32,
+    pub module_hash: [u8; 32],
+    pub source_isa: Isa,
+}
+
+/// The magic and the two versions, from the start of `b`: the first things refused.
+pub(super) fn check_versions(b: &[u8]) -> Result<(), FormatError> {
+    use FormatError::*;
     if b.len() < MAGIC.len() {
         return Err(if MAGIC.starts_with(b) {
             Truncated
@@ -344,26 +381,39 @@ pub fn read_checkpoint(b: &[u8]) -> Result<CheckpointView<'_>, FormatError> {
     if abi_version != crate::ABI_VERSION {
         return Err(AbiMismatch(abi_version));
     }
-    if b.len() < HEADER_SIZE + TRAILER_SIZE {
-        return Err(Truncated);
-    }
-    let (body, trailer) = b.split_at(b.len() - TRAILER_SIZE);
-    let sections = sections(b);
-    if checksum(body).to_le_bytes() != trailer {
-        // A cut file also fails the checksum; tell the two apart by the framing.
-        return Err(match sections {
-            Err(Truncated) => Truncated,
-            _ => Checksum,
-        });
-    }
-    let [mem, glob, tab, seg, fr, wasi] = sections?;
+    Ok(())
+}
+
+/// The whole header (at least [`HEADER_SIZE`] bytes of `b`, versions already checked).
+pub(super) fn header(b: &[u8]) -> Result<Header, FormatError> {
+    let mut c = Cursor {
+        b,
+        short: FormatError::Truncated,
+    };
+    let _magic = c.arr::<8>()?;
+    let format_version = c.u32()?;
+    let abi_version = c.u32()?;
     let module_hash = c.arr::<32>()?;
     let source_isa =
         Isa::from_u8(c.u8()?).ok_or(bad("checkpoint is malformed (unknown source ISA)"))?;
     if c.arr::<7>()? != [0; 7] {
         return Err(bad("checkpoint is malformed (non-zero header padding)"));
     }
+    Ok(Header {
+        format_version,
+        abi_version,
+        module_hash,
+        source_isa,
+    })
+}
 
+/// The view of a checkpoint from its header, its memory and the payloads of the five
+/// sections after memory, each validated whole.
+pub(super) fn assemble<'a>(
+    h: Header,
+    memory: MemoryView<'a>,
+    [glob, tab, seg, fr, wasi]: [&'a [u8]; 5],
+) -> Result<CheckpointView<'a>, FormatError> {
     let mut c = Cursor::new(glob);
     let n = c.u32()?;
     let globals = List::parse(&mut c, n as u64, global)?;
@@ -385,11 +435,11 @@ pub fn read_checkpoint(b: &[u8]) -> Result<CheckpointView<'_>, FormatError> {
     c.end()?;
 
     Ok(CheckpointView {
-        format_version,
-        abi_version,
-        module_hash,
-        source_isa,
-        memory: memory(mem)?,
+        format_version: h.format_version,
+        abi_version: h.abi_version,
+        module_hash: h.module_hash,
+        source_isa: h.source_isa,
+        memory,
         globals,
         tables,
         dropped_data,
@@ -399,23 +449,20 @@ pub fn read_checkpoint(b: &[u8]) -> Result<CheckpointView<'_>, FormatError> {
     })
 }
 
-/// Splits the file into the six section payloads, checking tags, order and that
-/// exactly the trailer follows. Running out of bytes is `Truncated`.
-fn sections(b: &[u8]) -> Result<[&[u8]; 6], FormatError> {
+/// Splits `b` (the file after the header, or after the memory section when `first` is
+/// 1) into the payloads of the sections from `tag::ORDER[first]` on, checking tags,
+/// order and that exactly the trailer follows. Running out of bytes is `Truncated`.
+pub(super) fn split_sections<const N: usize>(
+    b: &[u8],
+    first: usize,
+) -> Result<[&[u8]; N], FormatError> {
     let mut c = Cursor {
-        b: b.get(HEADER_SIZE..).unwrap_or(&[]),
+        b,
         short: FormatError::Truncated,
     };
-    let mut out: [&[u8]; 6] = [&[]; 6];
+    let mut out: [&[u8]; N] = [&[]; N];
     for (i, slot) in out.iter_mut().enumerate() {
-        let t = c.u32()?;
-        if t != tag::ORDER[i] {
-            return Err(bad(match tag::ORDER.contains(&t) {
-                true => "checkpoint is malformed (sections out of order)",
-                false => "checkpoint is malformed (unknown section)",
-            }));
-        }
-        let len = c.u64()?;
+        let len = section_len(&mut c, first + i)?;
         *slot = c.take(len)?;
     }
     match c.b.len() {
@@ -427,26 +474,81 @@ fn sections(b: &[u8]) -> Result<[&[u8]; 6], FormatError> {
     }
 }
 
-fn memory(p: &[u8]) -> Result<MemoryView<'_>, FormatError> {
-    let mut c = Cursor::new(p);
+/// A section's tag, which must be the `i`-th of `tag::ORDER`, and its payload's length.
+pub(super) fn section_len(c: &mut Cursor<'_>, i: usize) -> Result<u64, FormatError> {
+    let t = c.u32()?;
+    if t != tag::ORDER[i] {
+        return Err(bad(match tag::ORDER.contains(&t) {
+            true => "checkpoint is malformed (sections out of order)",
+            false => "checkpoint is malformed (unknown section)",
+        }));
+    }
+    c.u64()
+}
+
+/// Linear memory's size, the first field of the memory section.
+pub(super) fn memory_size(c: &mut Cursor<'_>) -> Result<u64, FormatError> {
     let size = c.u64()?;
     if !size.is_multiple_of(crate::WASM_PAGE) {
         return Err(bad(
             "checkpoint is malformed (memory size not a multiple of 64 KiB)",
         ));
     }
+    Ok(size)
+}
+
+/// A memory run's offset and length, given the end of the run before it: 4 KiB
+/// aligned, not empty, inside `size`, after (and not touching) the previous run.
+/// Returns the run's end.
+pub(super) fn check_run(
+    offset: u64,
+    len: u64,
+    size: u64,
+    prev_end: Option<u64>,
+) -> Result<u64, FormatError> {
+    run_shape(offset, len)?;
+    match offset.checked_add(len).filter(|&e| e <= size) {
+        Some(end) if prev_end.is_none_or(|e| offset > e) => Ok(end),
+        _ => Err(bad(
+            "checkpoint is malformed (memory runs out of bounds or order)",
+        )),
+    }
+}
+
+fn run_shape(offset: u64, len: u64) -> Result<(), FormatError> {
+    match offset.is_multiple_of(CHUNK) && len.is_multiple_of(CHUNK) && len > 0 {
+        true => Ok(()),
+        false => Err(bad(
+            "checkpoint is malformed (memory run not 4 KiB aligned)",
+        )),
+    }
+}
+
+impl<'a> MemoryView<'a> {
+    /// The memory of a checkpoint whose runs a streamed reader already put in place
+    /// (`stream`): its size and how much of it was non-zero, no runs.
+    pub fn placed(size: u64, nonzero_bytes: u64) -> MemoryView<'a> {
+        MemoryView {
+            size,
+            nonzero_bytes,
+            runs: List {
+                len: 0,
+                bytes: &[],
+                f: run,
+            },
+        }
+    }
+}
+
+fn memory(p: &[u8]) -> Result<MemoryView<'_>, FormatError> {
+    let mut c = Cursor::new(p);
+    let size = memory_size(&mut c)?;
     let start = c;
     let (mut n, mut nonzero, mut end) = (0u64, 0u64, None::<u64>);
     while !c.b.is_empty() {
         let r = run(&mut c)?;
         let len = r.bytes.len() as u64;
-        let r_end = r.offset.checked_add(len).filter(|&e| e <= size);
-        if r_end.is_none() || end.is_some_and(|e| r.offset <= e) {
-            return Err(bad(
-                "checkpoint is malformed (memory runs out of bounds or order)",
-            ));
-        }
-        end = r_end;
+        end = Some(check_run(r.offset, len, size, end)?);
         nonzero += len;
         n += 1;
     }
@@ -465,11 +567,7 @@ fn memory(p: &[u8]) -> Result<MemoryView<'_>, FormatError> {
 fn run<'a>(c: &mut Cursor<'a>) -> Result<MemoryRun<'a>, FormatError> {
     let offset = c.u64()?;
     let len = c.u64()?;
-    if !offset.is_multiple_of(CHUNK) || !len.is_multiple_of(CHUNK) || len == 0 {
-        return Err(bad(
-            "checkpoint is malformed (memory run not 4 KiB aligned)",
-        ));
-    }
+    run_shape(offset, len)?;
     Ok(MemoryRun {
         offset,
         bytes: c.take(len)?,
