@@ -11,7 +11,7 @@ use crate::host::{self, AT_FDCWD};
 use crate::instance::{desc, slice, with_runtime, Vm};
 use crate::print::{eprintln_parts, fatal};
 use crate::sys::{self, nr};
-use abi_spec::checkpoint::{self as ck, CheckpointRef, FrameRef, Isa, Sink, Slots, TableRef, Value, WasiRef, WasiView, WriteError};
+use abi_spec::checkpoint::{self as ck, CheckpointRef, Frame, FrameRef, Isa, Sink, Slots, TableRef, Value, WasiRef, WasiView, WriteError};
 use abi_spec::points::{self, Point, PointKind, PointTable};
 use abi_spec::{FuncRecord, ValType};
 use alloc::vec;
@@ -48,39 +48,46 @@ pub struct SavedFrame {
     pub slots: Vec<u64>,
 }
 
-/// The frames to rebuild, outermost first, as restore takes them: per frame its
-/// function and its slots, slot 0 the point id and then the values (native: funcrefs
-/// as record addresses). All frames' slots are one vector: a deep stack has thousands
-/// of frames, and a vector each cost a tenth of what restoring a frame did.
+/// The frames to rebuild, outermost first, as the checkpoint holds them (its buffer is
+/// kept for the process): [`apply`] checked them against this code, and restore takes
+/// them one at a time, converting a frame's values to native slots as it writes them
+/// ([`native_values`]). Nothing is copied per frame in between: a deep stack has
+/// thousands of frames, and a vector of all their slots cost a page fault per 512.
 pub struct RestoreFrames {
-    /// Per frame: its function, and where its slots start in `slots`.
-    frames: Vec<(u32, usize)>,
-    slots: Vec<u64>,
+    rest: Option<ck::Iter<'static, Frame<'static>>>,
+    next: Option<Frame<'static>>,
 }
 
 impl RestoreFrames {
     pub const fn new() -> RestoreFrames {
-        RestoreFrames {
-            frames: Vec::new(),
-            slots: Vec::new(),
-        }
+        RestoreFrames { rest: None, next: None }
+    }
+
+    fn of(frames: ck::List<'static, Frame<'static>>) -> RestoreFrames {
+        let mut rest = frames.iter();
+        let next = rest.next();
+        RestoreFrames { rest: Some(rest), next }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
+        self.next.is_none()
     }
 
-    /// Frame `k`'s function.
-    pub fn func(&self, k: usize) -> Option<u32> {
-        self.frames.get(k).map(|f| f.0)
+    /// The next frame, and the function of the one after it (`None`: this is the top).
+    pub fn take(&mut self) -> Option<(Frame<'static>, Option<u32>)> {
+        let f = self.next.take()?;
+        self.next = self.rest.as_mut().and_then(|r| r.next());
+        Some((f, self.next.map(|n| n.func)))
     }
+}
 
-    /// Frame `k`: its function and its slots.
-    pub fn get(&self, k: usize) -> Option<(u32, &[u64])> {
-        let &(func, start) = self.frames.get(k)?;
-        let end = self.frames.get(k + 1).map_or(self.slots.len(), |f| f.1);
-        Some((func, &self.slots[start..end]))
+/// A checked frame's values as native slots (funcrefs as record addresses), into `out`.
+pub fn native_values(f: &Frame, out: &mut Vec<u64>) -> Result<(), &'static str> {
+    out.clear();
+    for (&code, slot) in f.type_codes().iter().zip(f.slots()) {
+        out.push(native_slot(ValType::from_u8(code).ok_or(WRONG_TYPE)?, slot)?);
     }
+    Ok(())
 }
 
 fn source_isa() -> Isa {
@@ -133,6 +140,7 @@ const WRONG_TYPE: &str = "checkpoint does not match this module (value of the wr
 
 /// The inverse of [`canonical`], for a slot of a frame record (a v128 has none here:
 /// no point holds one).
+#[inline]
 fn native_slot(t: ValType, slot: u64) -> Result<u64, &'static str> {
     match t {
         ValType::FuncRef if slot == NULL_INDEX => Ok(0),
@@ -556,27 +564,30 @@ fn apply_view(vm: Vm, view: ck::CheckpointView<'static>) -> Result<(RestoreFrame
     // Frames: each must be a migration point of this code, with its value types, and
     // together a call chain this code can make: every frame but the innermost stopped
     // at a call of the next frame's function. Checked before anything runs.
-    let mut frames = RestoreFrames::new();
-    frames.frames.reserve(view.frames.len() as usize);
     let mut views = view.frames.iter().peekable();
-    // The previous frame's point: a deep stack is mostly one recursive call repeated.
-    let mut last: Option<(u32, u32, Point<'static>)> = None;
+    // The previous frame's point, and whether its values include references: a deep
+    // stack is mostly one recursive call repeated.
+    let mut last: Option<(u32, u32, Point<'static>, bool)> = None;
+    let mut outermost = true;
     while let Some(f) = views.next() {
         if f.func < d.num_imported_funcs || f.func >= d.num_funcs {
             return Err("checkpoint frame of a function this module does not define");
         }
-        if frames.is_empty() && funcs()[f.func as usize].code != d.entry {
+        if outermost && funcs()[f.func as usize].code != d.entry {
             return Err("checkpoint's outermost frame is not the entry function");
         }
-        let want = match &last {
-            Some((func, k, p)) if (*func, *k) == (f.func, f.point) => p,
+        outermost = false;
+        let (want, refs) = match &last {
+            Some((func, k, p, refs)) if (*func, *k) == (f.func, f.point) => (p, *refs),
             _ => {
                 // A point without a site was removed with unreachable code: no frame is
                 // there.
                 let p = point(f.func, f.point)
                     .filter(|p| p.num_sites() == 1)
                     .ok_or("checkpoint frame at a migration point this code does not have")?;
-                &last.insert((f.func, f.point, p)).2
+                let refs = p.types.iter().any(|&t| t == ValType::FuncRef as u8 || t == ValType::ExternRef as u8);
+                let l = last.insert((f.func, f.point, p, refs));
+                (&l.2, refs)
             }
         };
         if f.type_codes() != want.types {
@@ -600,14 +611,15 @@ fn apply_view(vm: Vm, view: ck::CheckpointView<'static>) -> Result<(RestoreFrame
             }
             None => {}
         }
-        frames.frames.push((f.func, frames.slots.len()));
-        frames.slots.push(f.point as u64);
-        // The slots as the format holds them (the reader checked them), not decoded into
-        // values: this runs for every frame of a deep stack.
-        for (t, slot) in f.types().zip(f.slots()) {
-            frames.slots.push(native_slot(t, slot)?);
+        // A reference must name a function of this module; other values are as the
+        // reader checked them.
+        if refs {
+            for (t, slot) in f.types().zip(f.slots()) {
+                native_slot(t, slot)?;
+            }
         }
     }
+    let frames = RestoreFrames::of(view.frames);
     if frames.is_empty() {
         return Err("checkpoint has no frames");
     }

@@ -19,6 +19,7 @@ use crate::{precopy, remote};
 use crate::instance::{arm_polls, Vm};
 use crate::print::fatal;
 use crate::process::control;
+use abi_spec::checkpoint::Frame;
 use abi_spec::{mig_state, VmCtx};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
@@ -28,13 +29,11 @@ pub use abi_spec::CHECKPOINT_EXIT_CODE;
 /// The main flow's restore state: the frames to rebuild, outermost first.
 struct Restore {
     frames: RestoreFrames,
-    cursor: usize,
 }
 
 /// Main flow only (the restore run, and `rebuild`, which function entries call).
 static RESTORE: MainCell<Restore> = MainCell::new(Restore {
     frames: RestoreFrames::new(),
-    cursor: 0,
 });
 
 /// A checkpoint is wanted at the next poll (SIGUSR1, or the countdown reached zero); it
@@ -286,7 +285,6 @@ pub fn run_entry(vm: Vm, entry: extern "C" fn(*mut VmCtx, u64)) {
         }
         RESTORE.with(|r| {
             r.frames = frames;
-            r.cursor = 0;
         });
         vm.set_mig_state(mig_state::RESTORING);
         // Entries take their cold path, which sees RESTORING.
@@ -320,29 +318,26 @@ fn vm(vmctx: *mut VmCtx) -> Vm {
     unsafe { Vm::from_raw(vmctx) }
 }
 
-/// Hands the restore run's next frame to `rebuild`: its function, its values
-/// (`values[0]` is its point id) and the function of the frame above it (`None` for the
-/// top frame: restoring is then over, and the program runs on from the top frame's
+/// Hands the restore run's next frame to `rebuild`, as the checkpoint holds it, and
+/// the function of the frame above it (`None` for the top frame: restoring is then over, and the program runs on from the top frame's
 /// poll). `ret` is where the entry's call into the runtime returns to, which must be
 /// in that function's code.
 pub fn next_restore_frame(
     vmctx: *mut VmCtx,
     ret: u64,
-    rebuild: impl FnOnce(u32, &[u64], Option<u32>),
+    rebuild: impl FnOnce(&Frame<'static>, Option<u32>),
 ) {
     let vm = vm(vmctx);
     let last = RESTORE.with(|m| {
-        let Some((f, values)) = m.frames.get(m.cursor) else {
+        let Some((f, next)) = m.frames.take() else {
             fatal(&[b"internal error: restore ran past the last frame"]);
         };
-        if !crate::trap::func_contains(f, ret) {
+        if !crate::trap::func_contains(f.func, ret) {
             fatal(&[
                 b"checkpoint does not match this executable's code (frame of another function)",
             ]);
         }
-        let next = m.frames.func(m.cursor + 1);
-        rebuild(f, values, next);
-        m.cursor += 1;
+        rebuild(&f, next);
         next.is_none()
     });
     if last {

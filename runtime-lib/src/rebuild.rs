@@ -23,7 +23,7 @@
 //! frames below need of the callee-saved ones.
 
 use crate::cell::MainCell;
-use crate::checkpoint::{table_and_point, PointCache};
+use crate::checkpoint::{native_values, table_and_point, PointCache};
 use crate::print::fatal;
 use alloc::vec::Vec;
 use abi_spec::points::{Extra, Loc};
@@ -384,10 +384,14 @@ extern "C" fn wasmc_mig_rebuild(file: *mut RegFile) {
     let file = unsafe { &mut *file };
     let vmctx = file.regs[isa::ARG0];
     let ret = return_address(file);
-    crate::migrate::next_restore_frame(vmctx as *mut VmCtx, ret, |func, values, next| {
-        // SAFETY: the frame is this function's, live on the Wasm stack, and its
-        // prologue has run (the entry is calling us).
-        if let Err(msg) = unsafe { rebuild_frame(file, vmctx, func, values, next) } {
+    crate::migrate::next_restore_frame(vmctx as *mut VmCtx, ret, |frame, next| {
+        let converted = VALUES.with(|values| {
+            native_values(frame, values)?;
+            // SAFETY: the frame is this function's, live on the Wasm stack, and its
+            // prologue has run (the entry is calling us).
+            unsafe { rebuild_frame(file, vmctx, frame.func, frame.point, values, next) }
+        });
+        if let Err(msg) = converted {
             fatal(&[b"cannot restore: ", msg.as_bytes()]);
         }
     });
@@ -492,9 +496,12 @@ impl Prepared {
 /// [`Prepared`] sites. Main flow only (restoring).
 static PREPARED: MainCell<PointCache<Prepared, 64>> = MainCell::new(PointCache::new());
 
-/// Writes one frame (`values[0]` is its point id, the rest its values) into the register
-/// file and the frame of `func` at the file's frame pointer, and sets the pc and sp to
-/// continue with: the callee `next` of a call point, or the poll of the top frame.
+/// The frame being rebuilt's values as native slots, reused from frame to frame.
+static VALUES: MainCell<Vec<u64>> = MainCell::new(Vec::new());
+
+/// Writes one frame (at point `k`, with `values`) into the register file and the frame
+/// of `func` at the file's frame pointer, and sets the pc and sp to continue with: the
+/// callee `next` of a call point, or the poll of the top frame.
 ///
 /// # Safety
 /// `file` holds the registers of `func`'s entry calling the trampoline, whose frame
@@ -503,14 +510,13 @@ unsafe fn rebuild_frame(
     file: &mut RegFile,
     vmctx: u64,
     func: u32,
+    k: u32,
     values: &[u64],
     next: Option<u32>,
 ) -> Result<(), &'static str> {
     // The frames were checked against this code when the checkpoint was read
     // (`checkpoint::apply`): each is at a point with a site and these value types, and
     // each but the innermost is at a call of the next frame's function.
-    let k = *values.first().ok_or(MISMATCH)? as u32;
-    let values = &values[1..];
     let fp = file.regs[isa::FP];
     // SAFETY: `vmctx` is the instance's, passed by its entry's hook.
     let vm = unsafe { crate::instance::Vm::from_raw(vmctx as *mut VmCtx) };

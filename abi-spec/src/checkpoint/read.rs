@@ -270,10 +270,12 @@ impl<'a> Frame<'a> {
     pub fn num_values(&self) -> u32 {
         self.types.len() as u32
     }
+    #[inline]
     pub fn types(&self) -> impl Iterator<Item = ValType> + 'a {
         self.types.iter().filter_map(|&t| ValType::from_u8(t))
     }
     /// The value type codes (`ValType as u8`), in record order.
+    #[inline]
     pub fn type_codes(&self) -> &'a [u8] {
         self.types
     }
@@ -285,6 +287,7 @@ impl<'a> Frame<'a> {
     /// The values' 8-byte slots in record order, as the format holds them (a v128 is
     /// two, low half first): an i32, f32, funcref or externref in the low 32 bits with
     /// the high bits zero (checked when the file was read), a null reference `NONE`.
+    #[inline]
     pub fn slots(&self) -> impl Iterator<Item = u64> + 'a {
         self.values
             .chunks_exact(8)
@@ -449,9 +452,9 @@ pub(super) fn assemble<'a>(
     })
 }
 
-/// Splits `b` (the file after the header, or after the memory section when `first` is
-/// 1) into the payloads of the sections from `tag::ORDER[first]` on, checking tags,
-/// order and that exactly the trailer follows. Running out of bytes is `Truncated`.
+/// Splits `b` into the payloads of the sections from `tag::ORDER[first]` on (`b` is the
+/// file after the header, or after the memory section), checking tags, order and that
+/// exactly the trailer follows. Running out of bytes is `Truncated`.
 pub(super) fn split_sections<const N: usize>(
     b: &[u8],
     first: usize,
@@ -655,15 +658,14 @@ fn bitset<'a>(c: &mut Cursor<'a>) -> Result<Bitset<'a>, FormatError> {
 /// decodes each again, for every frame of a deep stack, so this trusts what that
 /// checked (the type codes) and only finds the record's bounds.
 fn frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
-    let func = c.u32()?;
-    let point = c.u32()?;
-    let n = c.u32()?;
-    let types = c.take(n as u64)?;
-    let width: u64 = types
-        .iter()
-        .map(|&t| ValType::from_u8(t).map_or(0, value_size) as u64)
-        .sum();
-    let values = c.take(width)?;
+    let (func, point, types, rest) = frame_head(c)?;
+    // `value_size`: 16 bytes for a v128, 8 for any other (valid) type.
+    let wide = types.iter().filter(|&&t| t == ValType::V128 as u8).count();
+    let width = (types.len() + wide) * 8;
+    let Some(values) = rest.get(..width) else {
+        return Err(c.short);
+    };
+    c.b = &rest[width..];
     Ok(Frame {
         func,
         point,
@@ -672,17 +674,33 @@ fn frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
     })
 }
 
+type FrameHead<'a> = (u32, u32, &'a [u8], &'a [u8]);
+
+/// A frame record's function, point and type codes, and the bytes after them. Sliced
+/// directly rather than through the cursor's field readers: a deep stack's records are
+/// read three times per restore (checked, then iterated to check them against the code
+/// and to rebuild them), so each instruction here counts thousands of times.
+#[inline]
+fn frame_head<'a>(c: &Cursor<'a>) -> Result<FrameHead<'a>, FormatError> {
+    let b = c.b;
+    let word = |k: usize| b.get(k..k + 4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+    let (Some(func), Some(point), Some(n)) = (word(0), word(4), word(8)) else {
+        return Err(c.short);
+    };
+    let end = 12 + n as usize;
+    match b.get(12..end) {
+        Some(types) => Ok((func, point, types, &b[end..])),
+        None => Err(c.short),
+    }
+}
+
 /// A frame record with its type codes and every value valid (padding, externrefs), so
 /// that `values()` and `slots()` cannot fail later. One pass over the types: a deep
 /// stack has thousands of frames, and decoding each value here was a sixth of what
 /// restoring a frame cost.
 fn checked_frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
-    let func = c.u32()?;
-    let point = c.u32()?;
-    let n = c.u32()?;
-    let types = c.take(n as u64)?;
+    let (func, point, types, rest) = frame_head(c)?;
     // The values follow the types: their slots are checked where they lie, then taken.
-    let rest = c.b;
     let mut at = 0;
     for &t in types {
         let t = ValType::from_u8(t).ok_or(bad("checkpoint is malformed (bad value type)"))?;
@@ -694,12 +712,12 @@ fn checked_frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
         check_slot(t, half(0), half(4))?;
         at += size;
     }
-    let values = c.take(at as u64)?;
+    c.b = &rest[at..];
     Ok(Frame {
         func,
         point,
         types,
-        values,
+        values: &rest[..at],
     })
 }
 
