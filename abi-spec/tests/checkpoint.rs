@@ -747,28 +747,10 @@ fn zero_scan_sees_every_byte() {
     }
 }
 
-/// A checkpoint in memory as a streamed reader's source.
-struct Bytes<'a>(&'a [u8]);
-
-impl Source for Bytes<'_> {
-    fn fill(&mut self, buf: &mut [u8]) -> Result<(), FormatError> {
-        if buf.len() > self.0.len() {
-            return Err(FormatError::Truncated);
-        }
-        let (head, rest) = self.0.split_at(buf.len());
-        buf.copy_from_slice(head);
-        self.0 = rest;
-        Ok(())
-    }
-    fn left(&self) -> u64 {
-        self.0.len() as u64
-    }
-}
-
 /// What a streamed read of `b` yields: the runs it placed, and what [`walk`] counts of
 /// the view (with the runs' bytes, which the view itself no longer has).
 fn read_streamed(b: &[u8]) -> Result<(Vec<(u64, Vec<u8>)>, usize), FormatError> {
-    let mut s = stream(Bytes(b))?;
+    let mut s = stream(b)?;
     let mut runs: Vec<(u64, Vec<u8>)> = vec![];
     loop {
         let mut placed = None;

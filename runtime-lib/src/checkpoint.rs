@@ -49,7 +49,7 @@ pub struct SavedFrame {
 }
 
 /// The frames to rebuild, outermost first, as the checkpoint holds them (its buffer is
-/// kept for the process): [`apply`] checked them against this code, and restore takes
+/// kept for the process): [`apply_view`] checked them against this code, and restore takes
 /// them one at a time, converting a frame's values to native slots as it writes them
 /// ([`native_values`]). Nothing is copied per frame in between: a deep stack has
 /// thousands of frames, and a vector of all their slots cost a page fault per 512.
@@ -504,20 +504,24 @@ fn write_atomically(path: &[u8], ck: &CheckpointRef, untouched: Option<&[bool]>)
 /// Loads the checkpoint at `path` into the fresh instance and returns the frames to
 /// rebuild (outermost first) and the WASI state, for the caller to put in place. Any
 /// mismatch stops the process with one line on stderr.
-///
-/// Linear memory is read from the file straight into place (`checkpoint::stream`), not
-/// into a buffer first: a checkpoint of N bytes of memory used to cost N more for the
-/// whole run, since the WASI state borrows names from the buffer, which is kept.
 pub fn load(vm: Vm, path: &[u8]) -> (RestoreFrames, WasiView<'static>) {
     let src = ckfile::open(path).unwrap_or_else(|m| fatal(&[m.as_bytes()]));
-    let cannot = |msg: &str| -> ! { fatal(&[b"cannot restore: ", msg.as_bytes()]) };
-    let mut s = ck::stream(src).unwrap_or_else(|e| cannot(e.message()));
+    restore_from(vm, src).unwrap_or_else(|m| fatal(&[b"cannot restore: ", m.as_bytes()]))
+}
+
+/// Reads a checkpoint from `src` into the fresh instance; a mismatch is returned, for
+/// the caller to answer before it stops. Linear memory goes straight into place
+/// (`checkpoint::stream`), not into a buffer first: a checkpoint of N bytes of memory
+/// used to cost N more for the whole run, since the WASI state borrows names from the
+/// buffer, which is kept. Only the sections after memory are kept (leaked) for that.
+pub fn restore_from<S: ck::Source>(vm: Vm, src: S) -> Result<(RestoreFrames, WasiView<'static>), &'static str> {
+    let mut s = ck::stream(src).map_err(|e| e.message())?;
     // Both checked before any memory is read; `refuse` tells a corrupted file apart.
     if *s.module_hash() != desc().module_hash {
-        cannot(s.refuse(ck::FormatError::OtherModule).message());
+        return Err(s.refuse(ck::FormatError::OtherModule).message());
     }
     if let Err(m) = fit_memory(vm, s.memory_size()) {
-        cannot(s.refuse(ck::FormatError::Malformed(m)).message());
+        return Err(s.refuse(ck::FormatError::Malformed(m)).message());
     }
     let (base, size) = (vm.memory_base(), vm.memory_size());
     let placed = |offset: u64, len: u64| {
@@ -526,16 +530,17 @@ pub fn load(vm: Vm, path: &[u8]) -> (RestoreFrames, WasiView<'static>) {
         // to its size; nothing else refers to it while a restore loads it.
         Some(unsafe { core::slice::from_raw_parts_mut((base + offset) as *mut u8, (end - offset) as usize) })
     };
-    while s.next_run(placed).unwrap_or_else(|e| cannot(e.message())) {}
+    while s.next_run(placed).map_err(|e| e.message())? {}
     let mut rest = Vec::new();
-    if rest.try_reserve_exact(s.rest_len() as usize).is_err() {
-        fatal(&[b"not enough memory to read the checkpoint file"]);
+    let n = usize::try_from(s.rest_len()).map_err(|_| "checkpoint is truncated")?;
+    if rest.try_reserve_exact(n).is_err() {
+        return Err("not enough memory to read the checkpoint");
     }
-    rest.resize(s.rest_len() as usize, 0);
+    rest.resize(n, 0);
     // Kept for the process: WASI restore may keep borrowed names.
     let rest: &'static mut [u8] = rest.leak();
-    let view = s.finish(rest).unwrap_or_else(|e| cannot(e.message()));
-    apply_view(vm, view).unwrap_or_else(|m| cannot(m))
+    let view = s.finish(rest).map_err(|e| e.message())?;
+    apply_view(vm, view)
 }
 
 /// Grows the fresh instance's memory to a checkpoint's `size`, which must fit the
@@ -546,14 +551,6 @@ fn fit_memory(vm: Vm, size: u64) -> Result<(), &'static str> {
         return Err("checkpoint memory size does not fit this module");
     }
     Ok(())
-}
-
-/// Loads checkpoint `bytes` (kept for the process, as in [`load`]) into the fresh
-/// instance; a mismatch is returned, for the caller to answer before it stops.
-pub fn apply(vm: Vm, bytes: &'static [u8]) -> Result<(RestoreFrames, WasiView<'static>), &'static str> {
-    let view = ck::read_checkpoint(bytes).map_err(|e| e.message())?;
-    ck::check_module(&view, &desc().module_hash).map_err(|e| e.message())?;
-    apply_view(vm, view)
 }
 
 /// Puts a validated checkpoint of this module in place: frames checked against the

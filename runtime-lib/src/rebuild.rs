@@ -515,7 +515,7 @@ unsafe fn rebuild_frame(
     next: Option<u32>,
 ) -> Result<(), &'static str> {
     // The frames were checked against this code when the checkpoint was read
-    // (`checkpoint::apply`): each is at a point with a site and these value types, and
+    // (`checkpoint::apply_view`): each is at a point with a site and these value types, and
     // each but the innermost is at a call of the next frame's function.
     let fp = file.regs[isa::FP];
     // SAFETY: `vmctx` is the instance's, passed by its entry's hook.

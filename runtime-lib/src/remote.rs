@@ -95,13 +95,14 @@ pub fn receive(vm: Vm, addr: &SocketAddr) -> RestoreFrames {
         Err(r) => fatal(&[b"migration refused: ", r.message().as_bytes()]),
     };
     drop(listener);
-    // Kept for the process, as a checkpoint file's bytes are.
-    let bytes: &'static [u8] = core::mem::take(&mut rx.bytes).leak();
+    let bytes = core::mem::take(&mut rx.bytes);
     let refuse = |msg: &str| -> ! {
         rx.answer(link.key, Some(Refusal::BadCheckpoint));
         fatal(&[b"migration refused: cannot restore: ", msg.as_bytes()])
     };
-    let (frames, wasi) = checkpoint::apply(vm, bytes).unwrap_or_else(|m| refuse(m));
+    // Read as a file is: memory into place, the rest kept; the received bytes are not.
+    let (frames, wasi) = checkpoint::restore_from(vm, &bytes[..]).unwrap_or_else(|m| refuse(m));
+    drop(bytes);
     if let Err(msg) = crate::wasi::restore_state(&wasi) {
         refuse(msg);
     }

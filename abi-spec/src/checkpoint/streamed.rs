@@ -30,6 +30,22 @@ pub trait Source {
     fn left(&self) -> u64;
 }
 
+/// A checkpoint already in memory (a migration stream's segment).
+impl Source for &[u8] {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), FormatError> {
+        if buf.len() > self.len() {
+            return Err(FormatError::Truncated);
+        }
+        let (head, rest) = self.split_at(buf.len());
+        buf.copy_from_slice(head);
+        *self = rest;
+        Ok(())
+    }
+    fn left(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
 /// A checkpoint whose header and memory section are being read (see the module).
 pub struct Streamed<S> {
     src: S,
