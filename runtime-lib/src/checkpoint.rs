@@ -553,9 +553,9 @@ fn fit_memory(vm: Vm, size: u64) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Puts a validated checkpoint of this module in place: frames checked against the
-/// code, memory (grown to its size, and its runs copied if the view has them: a
-/// streamed read put them in place already), globals, tables, segments.
+/// Puts the rest of a validated checkpoint of this module in place, its memory being
+/// there already ([`restore_from`]): frames checked against the code, globals, tables,
+/// segments.
 fn apply_view(vm: Vm, view: ck::CheckpointView<'static>) -> Result<(RestoreFrames, WasiView<'static>), &'static str> {
     let d = desc();
     // Frames: each must be a migration point of this code, with its value types, and
@@ -619,17 +619,6 @@ fn apply_view(vm: Vm, view: ck::CheckpointView<'static>) -> Result<(RestoreFrame
     let frames = RestoreFrames::of(view.frames);
     if frames.is_empty() {
         return Err("checkpoint has no frames");
-    }
-    // Linear memory.
-    fit_memory(vm, view.memory.size)?;
-    for run in view.memory.runs.iter() {
-        let end = run.offset.checked_add(run.bytes.len() as u64).ok_or("bad memory run")?;
-        if end > vm.memory_size() {
-            return Err("checkpoint memory run out of range");
-        }
-        // SAFETY: the run lies inside linear memory (checked), which is read-write; the
-        // file's bytes are a separate allocation.
-        unsafe { core::ptr::copy_nonoverlapping(run.bytes.as_ptr(), (vm.memory_base() + run.offset) as *mut u8, run.bytes.len()) };
     }
     // Globals.
     let gt = global_types();
