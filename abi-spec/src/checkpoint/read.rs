@@ -683,7 +683,10 @@ type FrameHead<'a> = (u32, u32, &'a [u8], &'a [u8]);
 #[inline]
 fn frame_head<'a>(c: &Cursor<'a>) -> Result<FrameHead<'a>, FormatError> {
     let b = c.b;
-    let word = |k: usize| b.get(k..k + 4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+    let word = |k: usize| {
+        b.get(k..k + 4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    };
     let (Some(func), Some(point), Some(n)) = (word(0), word(4), word(8)) else {
         return Err(c.short);
     };
