@@ -749,7 +749,10 @@ fn zero_scan_sees_every_byte() {
 
 /// What a streamed read of `b` yields: the runs it placed, and what [`walk`] counts of
 /// the view (with the runs' bytes, which the view itself no longer has).
-fn read_streamed(b: &[u8]) -> Result<(Vec<(u64, Vec<u8>)>, usize), FormatError> {
+/// The runs a reader placed (offset, bytes), and what [`walk`] counts with them.
+type ReadBack = (Vec<(u64, Vec<u8>)>, usize);
+
+fn read_streamed(b: &[u8]) -> Result<ReadBack, FormatError> {
     let mut s = stream(b)?;
     let mut runs: Vec<(u64, Vec<u8>)> = vec![];
     loop {
@@ -773,10 +776,8 @@ fn read_streamed(b: &[u8]) -> Result<(Vec<(u64, Vec<u8>)>, usize), FormatError> 
         v.memory.nonzero_bytes,
         runs.iter().map(|r| r.1.len() as u64).sum::<u64>()
     );
-    Ok((
-        runs.clone(),
-        walk(&v) + runs.iter().map(|r| r.1.len()).sum::<usize>(),
-    ))
+    let seen = walk(&v) + runs.iter().map(|r| r.1.len()).sum::<usize>();
+    Ok((runs, seen))
 }
 
 /// The streamed reader accepts exactly what `read_checkpoint` accepts, with the same

@@ -350,11 +350,10 @@ pub fn read_checkpoint(b: &[u8]) -> Result<CheckpointView<'_>, FormatError> {
     assemble(header, memory(mem)?, [glob, tab, seg, fr, wasi])
 }
 
-/// What a checkpoint's header says, checked.
+/// What a checkpoint's header says beyond the versions, which [`check_versions`]
+/// accepted only as this reader's own.
 #[derive(Clone, Copy)]
 pub(super) struct Header {
-    pub format_version: u32,
-    pub abi_version: u32,
     pub module_hash: [u8; 32],
     pub source_isa: Isa,
 }
@@ -369,10 +368,7 @@ pub(super) fn check_versions(b: &[u8]) -> Result<(), FormatError> {
             NotCheckpoint
         });
     }
-    let mut c = Cursor {
-        b,
-        short: Truncated,
-    };
+    let mut c = Cursor::truncated(b);
     if c.arr::<8>()? != MAGIC {
         return Err(NotCheckpoint);
     }
@@ -387,15 +383,11 @@ pub(super) fn check_versions(b: &[u8]) -> Result<(), FormatError> {
     Ok(())
 }
 
-/// The whole header (at least [`HEADER_SIZE`] bytes of `b`, versions already checked).
+/// The rest of the header (at least [`HEADER_SIZE`] bytes of `b`, whose magic and
+/// versions [`check_versions`] accepted).
 pub(super) fn header(b: &[u8]) -> Result<Header, FormatError> {
-    let mut c = Cursor {
-        b,
-        short: FormatError::Truncated,
-    };
-    let _magic = c.arr::<8>()?;
-    let format_version = c.u32()?;
-    let abi_version = c.u32()?;
+    let mut c = Cursor::truncated(b);
+    c.take(16)?;
     let module_hash = c.arr::<32>()?;
     let source_isa =
         Isa::from_u8(c.u8()?).ok_or(bad("checkpoint is malformed (unknown source ISA)"))?;
@@ -403,8 +395,6 @@ pub(super) fn header(b: &[u8]) -> Result<Header, FormatError> {
         return Err(bad("checkpoint is malformed (non-zero header padding)"));
     }
     Ok(Header {
-        format_version,
-        abi_version,
         module_hash,
         source_isa,
     })
@@ -438,8 +428,8 @@ pub(super) fn assemble<'a>(
     c.end()?;
 
     Ok(CheckpointView {
-        format_version: h.format_version,
-        abi_version: h.abi_version,
+        format_version: FORMAT_VERSION,
+        abi_version: crate::ABI_VERSION,
         module_hash: h.module_hash,
         source_isa: h.source_isa,
         memory,
@@ -459,10 +449,7 @@ pub(super) fn split_sections<const N: usize>(
     b: &[u8],
     first: usize,
 ) -> Result<[&[u8]; N], FormatError> {
-    let mut c = Cursor {
-        b,
-        short: FormatError::Truncated,
-    };
+    let mut c = Cursor::truncated(b);
     let mut out: [&[u8]; N] = [&[]; N];
     for (i, slot) in out.iter_mut().enumerate() {
         let len = section_len(&mut c, first + i)?;
@@ -500,16 +487,15 @@ pub(super) fn memory_size(c: &mut Cursor<'_>) -> Result<u64, FormatError> {
     Ok(size)
 }
 
-/// A memory run's offset and length, given the end of the run before it: 4 KiB
-/// aligned, not empty, inside `size`, after (and not touching) the previous run.
-/// Returns the run's end.
+/// Where a memory run lies, given the end of the run before it: inside `size`, after
+/// (and not touching) the previous run. Returns the run's end. (Its shape is
+/// [`run_shape`]'s, checked first.)
 pub(super) fn check_run(
     offset: u64,
     len: u64,
     size: u64,
     prev_end: Option<u64>,
 ) -> Result<u64, FormatError> {
-    run_shape(offset, len)?;
     match offset.checked_add(len).filter(|&e| e <= size) {
         Some(end) if prev_end.is_none_or(|e| offset > e) => Ok(end),
         _ => Err(bad(
@@ -518,7 +504,8 @@ pub(super) fn check_run(
     }
 }
 
-fn run_shape(offset: u64, len: u64) -> Result<(), FormatError> {
+/// A memory run's offset and length: 4 KiB aligned, not empty.
+pub(super) fn run_shape(offset: u64, len: u64) -> Result<(), FormatError> {
     match offset.is_multiple_of(CHUNK) && len.is_multiple_of(CHUNK) && len > 0 {
         true => Ok(()),
         false => Err(bad(

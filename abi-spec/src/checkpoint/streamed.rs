@@ -17,8 +17,8 @@
 //! so that a corrupted file is refused as corrupted, as `read_checkpoint` refuses it.
 
 use super::read::{
-    assemble, check_run, check_versions, header, memory_size, section_len, split_sections, Cursor,
-    Header, SHORT_SECTION,
+    assemble, check_run, check_versions, header, memory_size, run_shape, section_len,
+    split_sections, Cursor, Header, SHORT_SECTION,
 };
 use super::*;
 
@@ -180,7 +180,7 @@ impl<S: Source> Streamed<S> {
         let (offset, len) = (word(0), word(8));
         // `read_checkpoint`'s order: the run's shape, that its bytes are there, then
         // where it lies.
-        check_run(offset, len, u64::MAX, None)?;
+        run_shape(offset, len)?;
         if len > self.section_left {
             return Err(SHORT_SECTION);
         }
