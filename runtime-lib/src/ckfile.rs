@@ -155,19 +155,11 @@ impl abi_spec::checkpoint::Source for FileSource {
         if buf.len() as u64 > self.left {
             return Err(FormatError::Truncated);
         }
-        let mut at = 0;
-        while at < buf.len() {
-            let spare = &mut buf[at..];
-            // SAFETY: the kernel writes at most `spare.len()` bytes into `spare`, which is
-            // writable and ours.
-            let r = unsafe { sys::syscall3(nr::READ, self.file.0 as usize, spare.as_mut_ptr() as usize, spare.len()) };
-            match r {
-                crate::print::EINTR => continue,
-                // Shrunk while being read: what is missing is missing.
-                0 => return Err(FormatError::Truncated),
-                r if r < 0 => return Err(FormatError::Malformed("cannot read the checkpoint file")),
-                r => at += r as usize,
-            }
+        match read_into(&self.file, buf) {
+            Err(()) => return Err(FormatError::Malformed("cannot read the checkpoint file")),
+            // Shrunk while being read: what is missing is missing.
+            Ok(n) if n < buf.len() => return Err(FormatError::Truncated),
+            Ok(_) => {}
         }
         self.left -= buf.len() as u64;
         Ok(())
@@ -220,22 +212,28 @@ fn read_to(file: &Fd, size: usize) -> Result<Vec<u8>, Option<&'static str>> {
     if out.try_reserve_exact(size).is_err() {
         return Err(Some("not enough memory to read the file"));
     }
-    while out.len() < size {
-        let spare = size - out.len();
-        // SAFETY: `out` has capacity `size`; the kernel writes at most `spare` bytes at
-        // its end, and only those it reports are made part of it.
-        let r = unsafe { sys::syscall3(nr::READ, file.0 as usize, out.as_mut_ptr().add(out.len()) as usize, spare) };
-        if r == crate::print::EINTR {
-            continue;
-        }
-        if r < 0 {
-            return Err(None);
-        }
-        if r == 0 {
-            break; // shrank while being read: the reader refuses what is missing
-        }
-        // SAFETY: the kernel initialised these `r` bytes, within the capacity.
-        unsafe { out.set_len(out.len() + r as usize) };
-    }
+    out.resize(size, 0);
+    // Shrunk while being read: the caller refuses what is missing.
+    let n = read_into(file, &mut out).map_err(|()| None)?;
+    out.truncate(n);
     Ok(out)
+}
+
+/// Fills `buf` from `file`'s position on, up to the end of the file; returns how much
+/// was read (less than `buf` only at the end of the file).
+fn read_into(file: &Fd, buf: &mut [u8]) -> Result<usize, ()> {
+    let mut at = 0;
+    while at < buf.len() {
+        let spare = &mut buf[at..];
+        // SAFETY: the kernel writes at most `spare.len()` bytes into `spare`, which is
+        // writable and ours.
+        let r = unsafe { sys::syscall3(nr::READ, file.0 as usize, spare.as_mut_ptr() as usize, spare.len()) };
+        match r {
+            crate::print::EINTR => continue,
+            0 => break,
+            r if r < 0 => return Err(()),
+            r => at += r as usize,
+        }
+    }
+    Ok(at)
 }

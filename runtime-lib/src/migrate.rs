@@ -26,15 +26,9 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 /// Exit status of a process that wrote a checkpoint and stopped.
 pub use abi_spec::CHECKPOINT_EXIT_CODE;
 
-/// The main flow's restore state: the frames to rebuild, outermost first.
-struct Restore {
-    frames: RestoreFrames,
-}
-
-/// Main flow only (the restore run, and `rebuild`, which function entries call).
-static RESTORE: MainCell<Restore> = MainCell::new(Restore {
-    frames: RestoreFrames::new(),
-});
+/// The main flow's restore state: the frames to rebuild, outermost first. Main flow
+/// only (the restore run, and `rebuild`, which function entries call).
+static RESTORE: MainCell<RestoreFrames> = MainCell::new(RestoreFrames::new());
 
 /// A checkpoint is wanted at the next poll (SIGUSR1, or the countdown reached zero); it
 /// stays wanted while polls with frames that cannot be read go by. Set by handlers,
@@ -283,9 +277,7 @@ pub fn run_entry(vm: Vm, entry: extern "C" fn(*mut VmCtx, u64)) {
         if frames.is_empty() {
             fatal(&[b"checkpoint has no frames"]);
         }
-        RESTORE.with(|r| {
-            r.frames = frames;
-        });
+        RESTORE.with(|r| *r = frames);
         vm.set_mig_state(mig_state::RESTORING);
         // Entries take their cold path, which sees RESTORING.
         crate::instance::set_poll_words(true);
@@ -319,8 +311,8 @@ fn vm(vmctx: *mut VmCtx) -> Vm {
 }
 
 /// Hands the restore run's next frame to `rebuild`, as the checkpoint holds it, and
-/// the function of the frame above it (`None` for the top frame: restoring is then over, and the program runs on from the top frame's
-/// poll). `ret` is where the entry's call into the runtime returns to, which must be
+/// the function of the frame above it (`None` for the top frame: restoring is then
+/// over, and the program runs on from the top frame's poll). `ret` is where the entry's call into the runtime returns to, which must be
 /// in that function's code.
 pub fn next_restore_frame(
     vmctx: *mut VmCtx,
@@ -329,7 +321,7 @@ pub fn next_restore_frame(
 ) {
     let vm = vm(vmctx);
     let last = RESTORE.with(|m| {
-        let Some((f, next)) = m.frames.take() else {
+        let Some((f, next)) = m.take() else {
             fatal(&[b"internal error: restore ran past the last frame"]);
         };
         if !crate::trap::func_contains(f.func, ret) {
@@ -341,7 +333,7 @@ pub fn next_restore_frame(
         next.is_none()
     });
     if last {
-        RESTORE.with(|m| m.frames = RestoreFrames::new());
+        RESTORE.with(|m| *m = RestoreFrames::new());
         resume(vm);
     }
 }
