@@ -221,13 +221,20 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// or critical edge for the register allocator). The loop params are moved into
     /// stack variables first, so the frame record is locals, then the whole operand
     /// stack (params on top).
+    ///
+    /// Neither a poll nor a call point ends its block. A rebuilt frame resumes at the
+    /// site with each value only in the places its description names, so no move after
+    /// the site may count on a copy made before it; wasmc's register allocator forgets
+    /// such copies at the site itself (`vendor/regalloc2/WASMC.md`: at a poll it keeps
+    /// only copies a restore writes both places of, at a call none), so a block
+    /// boundary adds nothing. (Until stop 36 each site ended its block for that:
+    /// a quarter more blocks for every pass to walk.)
     pub(super) fn loop_point(&mut self) {
         self.spill_stack_to_vars(0);
         let height = self.stack.len();
         let vars = self.point_vars(height);
         let k = self.add_point(vars, PointKind::Loop);
         self.poll(k);
-        self.end_block_at_site();
     }
 
     /// Opens the block a call point's call is made in, with the point's variables
@@ -260,21 +267,6 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         };
         let k = self.add_point(vars, kind);
         self.add_site(k, call);
-        self.end_block_at_site();
-    }
-
-    /// Ends the current block after a site (a call, a loop's poll). The register
-    /// allocator drops a move whose destination already holds the source's value,
-    /// judging by the moves before it in the same block: a value reloaded into a
-    /// register before the site from a slot could later be "moved" back to that slot
-    /// without a store. A rebuilt frame has the value only where the site says, so
-    /// nothing after the site may rely on such a copy; the allocator forgets them at
-    /// block boundaries. (An entry's poll ends its block anyway, with its branch.) The
-    /// jump costs no code: the new block follows.
-    fn end_block_at_site(&mut self) {
-        let after = self.b.create_block();
-        self.b.ins().jump(after, &[]);
-        self.switch_sealed(after);
     }
 
     fn add_point(&mut self, vars: Vec<(Variable, ValType)>, kind: PointKind) -> usize {
