@@ -243,6 +243,10 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     pub(super) fn call_block(&mut self) -> Vec<(Variable, ValType)> {
         let height = self.stack.len();
         let vars = self.point_vars(height);
+        if vars.is_empty() {
+            // Nothing to keep apart from older values: no block is needed.
+            return vars;
+        }
         let block = self.b.create_block();
         let args = self.var_args(&vars);
         self.b.ins().jump(block, &args);
