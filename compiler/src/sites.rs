@@ -16,9 +16,10 @@
 use crate::liveout::LiveOut;
 use crate::translate::PointSites;
 use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::cursor::{Cursor, FuncCursor};
 use cranelift_codegen::entity::EntityRef;
 use cranelift_codegen::ir::{
-    self, InstructionData, Opcode, Value, ValueDef, ValueLabel, ValueLabelAssignments,
+    self, InstBuilder, InstructionData, Opcode, Value, ValueDef, ValueLabel, ValueLabelAssignments,
     ValueLabelStart,
 };
 use cranelift_codegen::isa::TargetIsa;
@@ -82,8 +83,51 @@ pub fn optimize(
         // The points' values (`analyze` resolves them through the aliases this makes).
         let values = &kept[keep.len()..];
         crate::phis::remove_constant_after_optimisation(&mut ctx.func, keep, values);
+        if split_trapping_site_blocks(&mut ctx.func) {
+            ctx.compute_cfg();
+            ctx.compute_domtree();
+        }
     }
     Ok(())
+}
+
+/// Ends each block that holds a site and ends in a `trap` right after its last site,
+/// with a jump to a new block that holds the rest. Cranelift takes a block that ends
+/// in a `trap` for cold (`Function::is_effectively_cold`), emits it after the hot code
+/// and gives its instructions no offsets for value labels, so a site there would have
+/// no location for any value: its frame could be neither read nor rebuilt. Such blocks
+/// arise where a program traps after a call (`call $f; unreachable`), since a site does
+/// not end its block. Returns whether any block was split.
+fn split_trapping_site_blocks(func: &mut ir::Function) -> bool {
+    let mut splits = vec![];
+    for block in func.layout.blocks() {
+        let Some(last) = func.layout.last_inst(block) else {
+            continue;
+        };
+        if func.dfg.insts[last].opcode() != Opcode::Trap {
+            continue;
+        }
+        // Only sites carry a source location (`describe::site_srcloc`).
+        let mut inst = func.layout.prev_inst(last);
+        while let Some(i) = inst {
+            if !func.srcloc(i).is_default() {
+                splits.push(i);
+                break;
+            }
+            inst = func.layout.prev_inst(i);
+        }
+    }
+    for &site in &splits {
+        let rest = func.dfg.make_block();
+        let after = func
+            .layout
+            .next_inst(site)
+            .expect("a trap follows the site");
+        func.layout.split_block(rest, after);
+        let block = func.layout.inst_block(site).expect("in the layout");
+        FuncCursor::new(func).at_bottom(block).ins().jump(rest, &[]);
+    }
+    !splits.is_empty()
 }
 
 /// A set of values, dense by value number: membership, and the members in insertion

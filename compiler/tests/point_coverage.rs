@@ -50,3 +50,44 @@ fn every_point_value_has_a_location_on_every_isa() {
         assert!(located > 10_000, "{arch}: only {located} values located");
     }
 }
+
+/// A site in a block that then traps (`call $f` and `unreachable` after it, with a local
+/// live across the call): Cranelift emits a block that ends in a trap as cold code and
+/// gives it no value locations, so the translator's sites must not share one with the
+/// trap. Each value is located (and the trap stays reachable only after the call).
+#[test]
+fn a_call_before_unreachable_has_its_values_located() {
+    let wasm = wat::parse_str(
+        r#"(module
+            (memory 1)
+            (func $f (param i32) (result i32)
+                ;; a loop, so that $f has points and calling it is one
+                (loop $l (br_if $l (i32.eqz (local.get 0))))
+                local.get 0
+                i32.const 1
+                i32.add)
+            (func $g (export "g") (param i32) (result i32) (local i32)
+                local.get 0
+                i32.const 7
+                i32.mul
+                local.set 1
+                local.get 0
+                call $f
+                drop
+                local.get 1
+                i32.load
+                local.get 1
+                i32.store offset=4
+                unreachable)
+            (func (export "_start")
+                i32.const 3
+                call $g
+                drop))"#,
+    )
+    .unwrap();
+    for arch in targets::ALL {
+        let c = point_coverage(&wasm, &Options::new(arch)).unwrap();
+        assert_eq!(c.unknown, 0, "{arch}: {c:?}");
+        assert!(c.located > 0, "{arch}: {c:?}");
+    }
+}
