@@ -531,12 +531,8 @@ pub fn restore_from<S: ck::Source>(vm: Vm, src: S) -> Result<(RestoreFrames, Was
         Some(unsafe { core::slice::from_raw_parts_mut((base + offset) as *mut u8, (end - offset) as usize) })
     };
     while s.next_run(placed).map_err(|e| e.message())? {}
-    let mut rest = Vec::new();
     let n = usize::try_from(s.rest_len()).map_err(|_| "checkpoint is truncated")?;
-    if rest.try_reserve_exact(n).is_err() {
-        return Err("not enough memory to read the checkpoint");
-    }
-    rest.resize(n, 0);
+    let rest = crate::heap::try_zeroed(n).ok_or("not enough memory to read the checkpoint")?;
     // Kept for the process: WASI restore may keep borrowed names.
     let rest: &'static mut [u8] = rest.leak();
     let view = s.finish(rest).map_err(|e| e.message())?;

@@ -208,11 +208,7 @@ fn open_regular(path: &[u8]) -> Result<Fd, Open> {
 /// Reads `file` up to `size` bytes (its size when opened), no further. `Err(Some)`:
 /// not enough memory; `Err(None)`: the read failed.
 fn read_to(file: &Fd, size: usize) -> Result<Vec<u8>, Option<&'static str>> {
-    let mut out: Vec<u8> = Vec::new();
-    if out.try_reserve_exact(size).is_err() {
-        return Err(Some("not enough memory to read the file"));
-    }
-    out.resize(size, 0);
+    let mut out = crate::heap::try_zeroed(size).ok_or(Some("not enough memory to read the file"))?;
     // Shrunk while being read: the caller refuses what is missing.
     let n = read_into(file, &mut out).map_err(|()| None)?;
     out.truncate(n);

@@ -50,6 +50,24 @@ pub fn mprotect(p: *mut u8, len: usize, prot: usize) -> bool {
     unsafe { sys::syscall3(nr::MPROTECT, p as usize, len, prot) == 0 }
 }
 
+/// A vector of `n` zero bytes, or `None` when there is not the memory for it. A buffer
+/// above the size classes is a fresh mapping, which is zero already, so it is not
+/// written (`alloc_zeroed`): reading a file into it touches each page once, not twice.
+pub fn try_zeroed(n: usize) -> Option<alloc::vec::Vec<u8>> {
+    if n == 0 {
+        return Some(alloc::vec::Vec::new());
+    }
+    let layout = Layout::array::<u8>(n).ok()?;
+    // SAFETY: the layout's size is not zero.
+    let p = unsafe { alloc::alloc::alloc_zeroed(layout) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` is a block of the global allocator for `n` bytes of alignment 1, all
+    // initialised (zero); the vector owns it from here and frees it with that layout.
+    Some(unsafe { alloc::vec::Vec::from_raw_parts(p, n, n) })
+}
+
 const MIN_SHIFT: usize = 4; // 16 bytes
 const MAX_SHIFT: usize = 11; // 2 KiB; larger requests get their own mapping
 const CLASSES: usize = MAX_SHIFT - MIN_SHIFT + 1;
