@@ -62,10 +62,10 @@ fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
                         .unwrap_or(u32::MAX),
                 );
             }
-            Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
-                if function_index >= imported {
-                    s.callees.push(function_index);
-                }
+            Operator::Call { function_index } | Operator::ReturnCall { function_index }
+                if function_index >= imported =>
+            {
+                s.callees.push(function_index);
             }
             op if is_memory_access(&op) => s.accesses_memory = true,
             _ => {}

@@ -285,7 +285,7 @@ impl Checksum {
             self.pending = 0;
         }
         // Single words up to lane 0, then four lanes at a time.
-        while self.words % 4 != 0 && bytes.len() >= 8 {
+        while !self.words.is_multiple_of(4) && bytes.len() >= 8 {
             self.word(Self::le(bytes));
             bytes = &bytes[8..];
         }
