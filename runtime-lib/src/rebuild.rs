@@ -18,24 +18,58 @@
 //!   entry calls back here for the next frame;
 //! - the top frame stopped at a poll: to the poll, with restoring over.
 //!
-//! The trampoline then loads every register from the file and jumps. Registers the site
-//! does not name keep the values they had at the entry's call, which is what the
-//! frames below need of the callee-saved ones.
+//! The trampoline then loads the registers from the file and jumps. Callee-saved
+//! registers the site does not name keep the values they had at the entry's call, which
+//! is what the frames below need of them (the entry's prologue saved only those its
+//! function uses). Caller-saved ones hold nothing live at a call, so for a frame below
+//! the top the trampoline neither stores nor loads them, but for the callee's
+//! arguments; for the top frame, stopped at a poll, it loads them all, zero where the
+//! site names none (`RegFile`).
 
 use crate::cell::MainCell;
 use crate::checkpoint::{native_values, table_and_point, PointCache};
 use crate::print::fatal;
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 use abi_spec::points::{Extra, Loc};
 use abi_spec::VmCtx;
 
 /// Registers 0-31 general purpose by hardware number, 32-63 the float/vector registers
 /// (low 64 bits), then the stack pointer and the pc to continue at.
+///
+/// The trampoline stores only the registers in [`isa::STORED`]: those a frame below
+/// must find unchanged (callee-saved: the entry's prologue saved only those it uses
+/// itself) and those read here. The rest are written here where a site names them,
+/// and loaded only for the top frame, which gets zero in every one it does not name
+/// (a register a site does not name holds nothing live there).
 #[repr(C)]
 pub struct RegFile {
-    regs: [u64; 64],
+    regs: [MaybeUninit<u64>; 64],
     sp: u64,
     pc: u64,
+}
+
+impl RegFile {
+    /// A register the trampoline stored.
+    fn get(&self, r: usize) -> u64 {
+        assert!(isa::STORED & (1 << r) != 0);
+        // SAFETY: the trampoline stored every register of `STORED`.
+        unsafe { self.regs[r].assume_init() }
+    }
+
+    fn set(&mut self, r: usize, v: u64) {
+        self.regs[r].write(v);
+    }
+
+    /// For the top frame, whose every register the trampoline loads: zero in those it
+    /// did not store, before the site's values go in.
+    fn clear_unstored(&mut self) {
+        for r in 0..64 {
+            if isa::STORED & (1 << r) == 0 {
+                self.set(r, 0);
+            }
+        }
+    }
 }
 
 // The trampolines below address the file by these offsets.
@@ -45,11 +79,14 @@ const _: () = assert!(
         && core::mem::size_of::<RegFile>() == 528
 );
 
+/// `STORED`: the registers the trampoline stores in the file (bit n for slot n).
 #[cfg(target_arch = "x86_64")]
 mod isa {
     pub const ARG0: usize = 7; // rdi
     pub const ARG1: usize = 6; // rsi
     pub const FP: usize = 5; // rbp
+    /// rbx, rsp, rbp, rdi, r12-r15.
+    pub const STORED: u64 = 1 << 3 | 1 << 4 | 1 << 5 | 1 << 7 | 0xf << 12;
 }
 #[cfg(target_arch = "aarch64")]
 mod isa {
@@ -57,6 +94,8 @@ mod isa {
     pub const ARG1: usize = 1;
     pub const FP: usize = 29;
     pub const LR: usize = 30;
+    /// x0, x18-x30, sp, d8-d15.
+    pub const STORED: u64 = 1 | 0x3fff << 18 | 1 << 31 | 0xff << 40;
 }
 #[cfg(target_arch = "riscv64")]
 mod isa {
@@ -64,11 +103,15 @@ mod isa {
     pub const ARG1: usize = 11; // a1
     pub const FP: usize = 8; // s0
     pub const LR: usize = 1; // ra
+    /// ra, sp, gp, tp, s0, s1, a0, s2-s11, fs0, fs1, fs2-fs11.
+    pub const STORED: u64 =
+        1 << 1 | 1 << 2 | 1 << 3 | 1 << 4 | 1 << 8 | 1 << 9 | 1 << 10 | 0x3ff << 18 | 1 << 40 | 1 << 41 | 0x3ff << 50;
 }
 
 // x86_64: called with the return address on the stack, so the caller's sp is 8 above
-// the entry's. rax is the scratch register of the final jump and is loaded last; the pc
-// goes through the new stack (push, ret), below the sp the frame continues with.
+// the entry's. rax is the scratch register of the final jump and, for the top frame, is
+// loaded last; the pc goes through the new stack (push, ret), below the sp the frame
+// continues with. Only the registers of `isa::STORED` are stored (see `RegFile`).
 #[cfg(target_arch = "x86_64")]
 core::arch::global_asm!(
     ".globl wasmc_mig_restore_enter",
@@ -76,17 +119,9 @@ core::arch::global_asm!(
     ".type wasmc_mig_restore_enter,@function",
     "wasmc_mig_restore_enter:",
     "sub rsp, 536",
-    "mov [rsp + 0], rax",
-    "mov [rsp + 8], rcx",
-    "mov [rsp + 16], rdx",
     "mov [rsp + 24], rbx",
     "mov [rsp + 40], rbp",
-    "mov [rsp + 48], rsi",
     "mov [rsp + 56], rdi",
-    "mov [rsp + 64], r8",
-    "mov [rsp + 72], r9",
-    "mov [rsp + 80], r10",
-    "mov [rsp + 88], r11",
     "mov [rsp + 96], r12",
     "mov [rsp + 104], r13",
     "mov [rsp + 112], r14",
@@ -94,24 +129,24 @@ core::arch::global_asm!(
     "lea rax, [rsp + 544]",
     "mov [rsp + 32], rax",
     "mov [rsp + 512], rax",
-    "movq [rsp + 256], xmm0",
-    "movq [rsp + 264], xmm1",
-    "movq [rsp + 272], xmm2",
-    "movq [rsp + 280], xmm3",
-    "movq [rsp + 288], xmm4",
-    "movq [rsp + 296], xmm5",
-    "movq [rsp + 304], xmm6",
-    "movq [rsp + 312], xmm7",
-    "movq [rsp + 320], xmm8",
-    "movq [rsp + 328], xmm9",
-    "movq [rsp + 336], xmm10",
-    "movq [rsp + 344], xmm11",
-    "movq [rsp + 352], xmm12",
-    "movq [rsp + 360], xmm13",
-    "movq [rsp + 368], xmm14",
-    "movq [rsp + 376], xmm15",
     "mov rdi, rsp",
     "call {rebuild}",
+    "test rax, rax",
+    "jnz 2f",
+    // Below the top: the callee-saved registers and the callee's arguments.
+    "mov rbx, [rsp + 24]",
+    "mov rbp, [rsp + 40]",
+    "mov rsi, [rsp + 48]",
+    "mov rdi, [rsp + 56]",
+    "mov r12, [rsp + 96]",
+    "mov r13, [rsp + 104]",
+    "mov r14, [rsp + 112]",
+    "mov r15, [rsp + 120]",
+    "mov rax, rsp",
+    "mov rsp, [rax + 512]",
+    "push qword ptr [rax + 520]",
+    "ret",
+    "2:",
     "movq xmm0, [rsp + 256]",
     "movq xmm1, [rsp + 264]",
     "movq xmm2, [rsp + 272]",
@@ -152,6 +187,7 @@ core::arch::global_asm!(
 
 // aarch64: `bl` leaves sp as it was. x16 and x17 are never allocated by Cranelift (its
 // scratch registers): x17 holds the file while the others are loaded, x16 the target.
+// Only the registers of `isa::STORED` are stored (see `RegFile`).
 #[cfg(target_arch = "aarch64")]
 core::arch::global_asm!(
     ".globl wasmc_mig_restore_enter",
@@ -159,15 +195,7 @@ core::arch::global_asm!(
     ".type wasmc_mig_restore_enter,%function",
     "wasmc_mig_restore_enter:",
     "sub sp, sp, #528",
-    "stp x0, x1, [sp, #0]",
-    "stp x2, x3, [sp, #16]",
-    "stp x4, x5, [sp, #32]",
-    "stp x6, x7, [sp, #48]",
-    "stp x8, x9, [sp, #64]",
-    "stp x10, x11, [sp, #80]",
-    "stp x12, x13, [sp, #96]",
-    "stp x14, x15, [sp, #112]",
-    "stp x16, x17, [sp, #128]",
+    "str x0, [sp, #0]",
     "stp x18, x19, [sp, #144]",
     "stp x20, x21, [sp, #160]",
     "stp x22, x23, [sp, #176]",
@@ -178,25 +206,22 @@ core::arch::global_asm!(
     "add x9, sp, #528",
     "str x9, [sp, #248]",
     "str x9, [sp, #512]",
-    "stp d0, d1, [sp, #256]",
-    "stp d2, d3, [sp, #272]",
-    "stp d4, d5, [sp, #288]",
-    "stp d6, d7, [sp, #304]",
     "stp d8, d9, [sp, #320]",
     "stp d10, d11, [sp, #336]",
     "stp d12, d13, [sp, #352]",
     "stp d14, d15, [sp, #368]",
-    "stp d16, d17, [sp, #384]",
-    "stp d18, d19, [sp, #400]",
-    "stp d20, d21, [sp, #416]",
-    "stp d22, d23, [sp, #432]",
-    "stp d24, d25, [sp, #448]",
-    "stp d26, d27, [sp, #464]",
-    "stp d28, d29, [sp, #480]",
-    "stp d30, d31, [sp, #496]",
     "mov x0, sp",
     "bl {rebuild}",
     "mov x17, sp",
+    "cbnz x0, 2f",
+    // Below the top: the callee-saved registers and the callee's arguments.
+    "ldp x0, x1, [x17, #0]",
+    "ldp d8, d9, [x17, #320]",
+    "ldp d10, d11, [x17, #336]",
+    "ldp d12, d13, [x17, #352]",
+    "ldp d14, d15, [x17, #368]",
+    "b 3f",
+    "2:",
     "ldp d0, d1, [x17, #256]",
     "ldp d2, d3, [x17, #272]",
     "ldp d4, d5, [x17, #288]",
@@ -221,6 +246,7 @@ core::arch::global_asm!(
     "ldp x10, x11, [x17, #80]",
     "ldp x12, x13, [x17, #96]",
     "ldp x14, x15, [x17, #112]",
+    "3:",
     "ldp x18, x19, [x17, #144]",
     "ldp x20, x21, [x17, #160]",
     "ldp x22, x23, [x17, #176]",
@@ -237,7 +263,7 @@ core::arch::global_asm!(
 
 // riscv64: `call` leaves sp as it was. x30 and x31 are never allocated by Cranelift
 // (its spill temporaries): x31 holds the file while the others are loaded, then the
-// target.
+// target. Only the registers of `isa::STORED` are stored (see `RegFile`).
 #[cfg(target_arch = "riscv64")]
 core::arch::global_asm!(
     ".globl wasmc_mig_restore_enter",
@@ -248,19 +274,9 @@ core::arch::global_asm!(
     "sd x1, 8(sp)",
     "sd x3, 24(sp)",
     "sd x4, 32(sp)",
-    "sd x5, 40(sp)",
-    "sd x6, 48(sp)",
-    "sd x7, 56(sp)",
     "sd x8, 64(sp)",
     "sd x9, 72(sp)",
     "sd x10, 80(sp)",
-    "sd x11, 88(sp)",
-    "sd x12, 96(sp)",
-    "sd x13, 104(sp)",
-    "sd x14, 112(sp)",
-    "sd x15, 120(sp)",
-    "sd x16, 128(sp)",
-    "sd x17, 136(sp)",
     "sd x18, 144(sp)",
     "sd x19, 152(sp)",
     "sd x20, 160(sp)",
@@ -271,29 +287,11 @@ core::arch::global_asm!(
     "sd x25, 200(sp)",
     "sd x26, 208(sp)",
     "sd x27, 216(sp)",
-    "sd x28, 224(sp)",
-    "sd x29, 232(sp)",
     "addi x5, sp, 528",
     "sd x5, 16(sp)",
     "sd x5, 512(sp)",
-    "fsd f0, 256(sp)",
-    "fsd f1, 264(sp)",
-    "fsd f2, 272(sp)",
-    "fsd f3, 280(sp)",
-    "fsd f4, 288(sp)",
-    "fsd f5, 296(sp)",
-    "fsd f6, 304(sp)",
-    "fsd f7, 312(sp)",
     "fsd f8, 320(sp)",
     "fsd f9, 328(sp)",
-    "fsd f10, 336(sp)",
-    "fsd f11, 344(sp)",
-    "fsd f12, 352(sp)",
-    "fsd f13, 360(sp)",
-    "fsd f14, 368(sp)",
-    "fsd f15, 376(sp)",
-    "fsd f16, 384(sp)",
-    "fsd f17, 392(sp)",
     "fsd f18, 400(sp)",
     "fsd f19, 408(sp)",
     "fsd f20, 416(sp)",
@@ -304,13 +302,42 @@ core::arch::global_asm!(
     "fsd f25, 456(sp)",
     "fsd f26, 464(sp)",
     "fsd f27, 472(sp)",
-    "fsd f28, 480(sp)",
-    "fsd f29, 488(sp)",
-    "fsd f30, 496(sp)",
-    "fsd f31, 504(sp)",
     "mv a0, sp",
     "call {rebuild}",
     "mv x31, sp",
+    "bnez a0, 2f",
+    // Below the top: the callee-saved registers and the callee's arguments.
+    "fld f8, 320(x31)",
+    "fld f9, 328(x31)",
+    "fld f18, 400(x31)",
+    "fld f19, 408(x31)",
+    "fld f20, 416(x31)",
+    "fld f21, 424(x31)",
+    "fld f22, 432(x31)",
+    "fld f23, 440(x31)",
+    "fld f24, 448(x31)",
+    "fld f25, 456(x31)",
+    "fld f26, 464(x31)",
+    "fld f27, 472(x31)",
+    "ld x1, 8(x31)",
+    "ld x3, 24(x31)",
+    "ld x4, 32(x31)",
+    "ld x8, 64(x31)",
+    "ld x9, 72(x31)",
+    "ld x10, 80(x31)",
+    "ld x11, 88(x31)",
+    "ld x18, 144(x31)",
+    "ld x19, 152(x31)",
+    "ld x20, 160(x31)",
+    "ld x21, 168(x31)",
+    "ld x22, 176(x31)",
+    "ld x23, 184(x31)",
+    "ld x24, 192(x31)",
+    "ld x25, 200(x31)",
+    "ld x26, 208(x31)",
+    "ld x27, 216(x31)",
+    "j 3f",
+    "2:",
     "fld f0, 256(x31)",
     "fld f1, 264(x31)",
     "fld f2, 272(x31)",
@@ -371,6 +398,7 @@ core::arch::global_asm!(
     "ld x27, 216(x31)",
     "ld x28, 224(x31)",
     "ld x29, 232(x31)",
+    "3:",
     "ld x2, 512(x31)",
     "ld x31, 520(x31)",
     "jr x31",
@@ -379,12 +407,20 @@ core::arch::global_asm!(
 
 /// Called by the trampoline with the registers of a function entry's call of
 /// `wasmc_countdown`, which jumped to the trampoline because a restore is running.
-extern "C" fn wasmc_mig_rebuild(file: *mut RegFile) {
+/// Returns 1 for the top frame (the trampoline then loads every register), else 0
+/// (it loads those of [`isa::STORED`] and the callee's arguments: a frame stopped at a
+/// call keeps its values in callee-saved registers and frame slots).
+extern "C" fn wasmc_mig_rebuild(file: *mut RegFile) -> u64 {
     // SAFETY: the trampoline passes its own stack buffer, laid out as `RegFile`.
     let file = unsafe { &mut *file };
-    let vmctx = file.regs[isa::ARG0];
+    let vmctx = file.get(isa::ARG0);
     let ret = return_address(file);
+    let mut top = false;
     crate::migrate::next_restore_frame(vmctx as *mut VmCtx, ret, |frame, next| {
+        top = next.is_none();
+        if top {
+            file.clear_unstored();
+        }
         let converted = VALUES.with(|values| {
             native_values(frame, values)?;
             // SAFETY: the frame is this function's, live on the Wasm stack, and its
@@ -395,6 +431,7 @@ extern "C" fn wasmc_mig_rebuild(file: *mut RegFile) {
             fatal(&[b"cannot restore: ", msg.as_bytes()]);
         }
     });
+    top as u64
 }
 
 /// Where the call that reached the trampoline returns to: into the entry whose frame
@@ -408,7 +445,7 @@ fn return_address(file: &RegFile) -> u64 {
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        file.regs[isa::LR]
+        file.get(isa::LR)
     }
 }
 
@@ -517,7 +554,7 @@ unsafe fn rebuild_frame(
     // The frames were checked against this code when the checkpoint was read
     // (`checkpoint::apply_view`): each is at a point with a site and these value types, and
     // each but the innermost is at a call of the next frame's function.
-    let fp = file.regs[isa::FP];
+    let fp = file.get(isa::FP);
     // SAFETY: `vmctx` is the instance's, passed by its entry's hook.
     let vm = unsafe { crate::instance::Vm::from_raw(vmctx as *mut VmCtx) };
     // The call-depth argument this frame was entered with: restore enters the first
@@ -530,7 +567,7 @@ unsafe fn rebuild_frame(
             return Err(MISMATCH);
         }
         let mut put = |loc: Loc, v: u64| match loc {
-            Loc::Reg(r) => file.regs[r as usize] = v,
+            Loc::Reg(r) => file.set(r as usize, v),
             // SAFETY: the compiler described a slot of this frame, which is live.
             Loc::Frame(off) => unsafe { *(fp.wrapping_add(off as i64 as u64) as *mut u64) = v },
             // Not held anywhere at the site: rematerialised, or dead. (`Prepared` has
@@ -590,8 +627,8 @@ fn enter(
     callee: u32,
 ) -> Result<(), &'static str> {
     file.pc = crate::trap::func_code(callee).ok_or("checkpoint names a function without code")?;
-    file.regs[isa::ARG0] = vmctx;
-    file.regs[isa::ARG1] = depth;
+    file.set(isa::ARG0, vmctx);
+    file.set(isa::ARG1, depth);
     #[cfg(target_arch = "x86_64")]
     {
         file.sp -= 8;
@@ -601,7 +638,7 @@ fn enter(
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        file.regs[isa::LR] = ret;
+        file.set(isa::LR, ret);
     }
     Ok(())
 }
