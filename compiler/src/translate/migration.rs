@@ -227,8 +227,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// the site may count on a copy made before it; wasmc's register allocator forgets
     /// such copies at the site itself (`vendor/regalloc2/WASMC.md`: at a poll it keeps
     /// only copies a restore writes both places of, at a call none), so a block
-    /// boundary adds nothing. (Until stop 36 each site ended its block for that:
-    /// a quarter more blocks for every pass to walk.)
+    /// boundary adds nothing. (Until stop 36 each site ended its block for that,
+    /// which only gave every pass more blocks to walk.)
     pub(super) fn loop_point(&mut self) {
         self.spill_stack_to_vars(0);
         let height = self.stack.len();
