@@ -88,7 +88,7 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
     let mut cx = codegen::Contexts::new();
     // Generated non-Wasm functions: no points, no parameter to keep, no depth charge.
     let compile_generated = |ir, index, id, cx: &mut codegen::Contexts| {
-        codegen::compile_ir(&*isa, opts.target, ir, index, id, cx, &mut [], &[], 0)
+        codegen::compile_ir(&*isa, opts.target, ir, index, id, cx, vec![], &[], 0)
             .map_err(with_names)
     };
     let mut stubs = vec![];
