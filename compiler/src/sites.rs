@@ -130,50 +130,60 @@ fn split_trapping_site_blocks(func: &mut ir::Function) -> bool {
     !splits.is_empty()
 }
 
-/// A set of values, dense by value number: membership, and the members in insertion
-/// order (removed ones are skipped when read).
+/// A set of values, dense by value number: membership and removal in constant time,
+/// and the members in a vector (in no particular order).
 struct ValueSet {
-    member: Vec<bool>,
-    order: Vec<Value>,
+    /// Per value number: its index in `members`, or `u32::MAX`.
+    pos: Vec<u32>,
+    members: Vec<Value>,
 }
 
 impl ValueSet {
     fn new(num_values: usize) -> ValueSet {
         ValueSet {
-            member: vec![false; num_values],
-            order: vec![],
+            pos: vec![u32::MAX; num_values],
+            members: vec![],
         }
     }
 
     fn insert(&mut self, v: Value) {
-        if !self.member[v.index()] {
-            self.member[v.index()] = true;
-            self.order.push(v);
+        if self.pos[v.index()] == u32::MAX {
+            self.pos[v.index()] = self.members.len() as u32;
+            self.members.push(v);
         }
     }
 
     fn remove(&mut self, v: Value) {
-        self.member[v.index()] = false;
+        let at = std::mem::replace(&mut self.pos[v.index()], u32::MAX);
+        if at != u32::MAX {
+            self.members.swap_remove(at as usize);
+            if let Some(moved) = self.members.get(at as usize) {
+                self.pos[moved.index()] = at;
+            }
+        }
     }
 
     fn contains(&self, v: Value) -> bool {
-        self.member[v.index()]
+        self.pos[v.index()] != u32::MAX
+    }
+
+    fn members(&self) -> &[Value] {
+        &self.members
     }
 
     /// Empties the set.
     fn clear(&mut self) {
-        for v in self.order.drain(..) {
-            self.member[v.index()] = false;
+        for v in self.members.drain(..) {
+            self.pos[v.index()] = u32::MAX;
         }
     }
 
     /// Moves the members into `out` (cleared first), leaving the set empty.
     fn drain_into(&mut self, out: &mut Vec<Value>) {
         out.clear();
-        for v in self.order.drain(..) {
-            if std::mem::replace(&mut self.member[v.index()], false) {
-                out.push(v);
-            }
+        for v in self.members.drain(..) {
+            self.pos[v.index()] = u32::MAX;
+            out.push(v);
         }
     }
 }
@@ -276,6 +286,41 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
     let func = &ctx.func;
     let mut live = ValueSet::new(func.dfg.num_values());
     let mut seen = ValueSet::new(func.dfg.num_values());
+    // What is live across each site, by one backward walk over each block that holds
+    // sites (a block holds many: sites do not end their blocks). Walking from the end
+    // of the block for each site, as before, was quadratic in a block's calls.
+    let mut live_at: HashMap<ir::Inst, Vec<Value>> = HashMap::with_capacity(at.len());
+    let mut site_blocks: Vec<ir::Block> = at
+        .values()
+        .map(|inst| func.layout.inst_block(*inst).expect("inserted"))
+        .collect();
+    site_blocks.sort_unstable();
+    site_blocks.dedup();
+    let is_site = |i: ir::Inst| !func.srcloc(i).is_default();
+    for &block in &site_blocks {
+        for v in live_out.live_out(ctx, block) {
+            live.insert(v);
+        }
+        let mut cur = func.layout.last_inst(block);
+        while let Some(i) = cur {
+            for r in func.dfg.inst_results(i) {
+                live.remove(*r);
+            }
+            if is_site(i) {
+                let mut here: Vec<Value> = live.members().to_vec();
+                if !func.dfg.insts[i].opcode().is_call() {
+                    // A poll's own operand (the vmctx or the memory base) is live at it.
+                    here.extend(func.dfg.inst_values(i));
+                }
+                live_at.insert(i, here);
+            }
+            for v in func.dfg.inst_values(i) {
+                live.insert(v);
+            }
+            cur = func.layout.prev_inst(i);
+        }
+        live.clear();
+    }
     // Reused for every site.
     let (mut work, mut found) = (vec![], vec![]);
     // Results beyond what registers carry go through a return area whose address the
@@ -300,31 +345,8 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                 .call_signature(inst)
                 .is_some_and(|sig| in_memory(func.dfg.signatures[sig].returns.len()));
             site.unrebuildable = own_results_in_memory || callee_results_in_memory;
-            let block = func.layout.inst_block(inst).expect("inserted");
-            for v in live_out.live_out(ctx, block) {
-                live.insert(v);
-            }
-            let mut cur = func.layout.last_inst(block);
-            while let Some(i) = cur {
-                if i == inst {
-                    break;
-                }
-                for r in func.dfg.inst_results(i) {
-                    live.remove(*r);
-                }
-                for v in func.dfg.inst_values(i) {
-                    live.insert(v);
-                }
-                cur = func.layout.prev_inst(i);
-            }
-            for r in func.dfg.inst_results(inst) {
-                live.remove(*r);
-            }
-            if !p.kind.is_call() {
-                // A poll's own operand (the vmctx or the memory base) is live at it.
-                for v in func.dfg.inst_values(inst) {
-                    live.insert(v);
-                }
+            for v in &live_at[&inst] {
+                live.insert(*v);
             }
             site.live = site.values.iter().map(|v| live.contains(*v)).collect();
             // Instruction selection may fold a pure instruction into its uses (an address
