@@ -400,41 +400,171 @@ pub fn read_verdict(
 /// `read` fills its buffer exactly from the connection (its error is the refusal an I/O
 /// failure means); `wire` counts the bytes read. Blocks are decoded before the MAC is
 /// checked, by a decoder that is safe on any input; nothing returns until it has been.
-/// One reader for every destination (the runtime's, `wasmc receive`).
 pub fn read_segment(
     read: &mut impl FnMut(&mut [u8]) -> Result<(), Refusal>,
-    mut mac: StreamMac,
+    mac: StreamMac,
     max: u64,
     wire: &mut u64,
 ) -> Result<Vec<u8>, Refusal> {
-    let mut payload: Vec<u8> = Vec::new();
-    let mut stored = alloc::vec![0u8; MAX_STORED];
-    loop {
-        let mut h = [0u8; 4];
-        read(&mut h)?;
-        mac.update(&h);
-        *wire += 4;
-        let Some((len, lz4)) = decode_header(u32::from_le_bytes(h))? else {
-            break;
+    let mut src = SegmentSource::new(read, mac, max);
+    let mut payload = Vec::new();
+    let read = src.drain(&mut payload);
+    *wire += src.wire;
+    read.map(|()| payload)
+}
+
+/// A segment whose header was read, as its payload arrives, block by block: what
+/// [`read_segment`] reads, for a reader that takes the payload as it comes (a
+/// destination restoring a checkpoint segment puts its memory in place as it arrives,
+/// `checkpoint::stream`, and holds no copy of it). The MAC is checked when the end
+/// header arrives: until then, what was read may be put in place but not used (SPEC.md
+/// §4: nothing runs before the whole segment is authentic). As a checkpoint
+/// [`Source`](crate::checkpoint::Source) it has no known length, and any failure reads
+/// as a truncated input, with the refusal it means in [`Self::refusal`].
+pub struct SegmentSource<R> {
+    read: R,
+    /// Taken when the MAC is checked.
+    mac: Option<StreamMac>,
+    max: u64,
+    stored: Vec<u8>,
+    /// The decoded block being read, from `at`.
+    block: Vec<u8>,
+    at: usize,
+    /// Payload bytes decoded so far.
+    total: u64,
+    /// Bytes read from the connection.
+    pub wire: u64,
+    /// The end header came and the MAC checked out.
+    verified: bool,
+    /// Why the segment was refused, once it was.
+    pub refusal: Option<Refusal>,
+}
+
+impl<R: FnMut(&mut [u8]) -> Result<(), Refusal>> SegmentSource<R> {
+    pub fn new(read: R, mac: StreamMac, max: u64) -> Self {
+        SegmentSource {
+            read,
+            mac: Some(mac),
+            max,
+            stored: Vec::new(),
+            block: Vec::new(),
+            at: 0,
+            total: 0,
+            wire: 0,
+            verified: false,
+            refusal: None,
+        }
+    }
+
+    /// Whole and authentic: every block read and the MAC checked.
+    pub fn verified(&self) -> bool {
+        self.verified && self.refusal.is_none()
+    }
+
+    /// Reads the next block into `block`; `Ok(false)` at the (authentic) end.
+    fn next_block(&mut self) -> Result<bool, Refusal> {
+        if let Some(r) = self.refusal {
+            return Err(r);
+        }
+        if self.verified {
+            return Ok(false);
+        }
+        let step = self.step();
+        if let Err(r) = step {
+            self.refusal = Some(r);
+        }
+        step
+    }
+
+    fn step(&mut self) -> Result<bool, Refusal> {
+        let Some(mac) = self.mac.as_mut() else {
+            return Err(Refusal::BadStream);
         };
-        read(&mut stored[..len])?;
-        mac.update(&stored[..len]);
-        *wire += len as u64;
-        if payload.len() as u64 > max || payload.try_reserve(BLOCK).is_err() {
+        let mut h = [0u8; 4];
+        (self.read)(&mut h)?;
+        mac.update(&h);
+        self.wire += 4;
+        let Some((len, lz4)) = decode_header(u32::from_le_bytes(h))? else {
+            let mut tag = [0u8; MAC_LEN];
+            (self.read)(&mut tag)?;
+            self.wire += MAC_LEN as u64;
+            if !self.mac.take().is_some_and(|m| m.verify(&tag)) {
+                return Err(Refusal::BadMac);
+            }
+            self.verified = true;
+            return Ok(false);
+        };
+        if self.stored.len() < MAX_STORED {
+            self.stored
+                .try_reserve_exact(MAX_STORED)
+                .map_err(|_| Refusal::TooLarge)?;
+            self.stored.resize(MAX_STORED, 0);
+            self.block
+                .try_reserve_exact(BLOCK)
+                .map_err(|_| Refusal::TooLarge)?;
+        }
+        (self.read)(&mut self.stored[..len])?;
+        if let Some(mac) = self.mac.as_mut() {
+            mac.update(&self.stored[..len]);
+        }
+        self.wire += len as u64;
+        self.block.clear();
+        self.at = 0;
+        decode_block(&self.stored[..len], lz4, &mut self.block)?;
+        self.total += self.block.len() as u64;
+        if self.total > self.max {
             return Err(Refusal::TooLarge);
         }
-        decode_block(&stored[..len], lz4, &mut payload)?;
+        Ok(true)
     }
-    let mut tag = [0u8; MAC_LEN];
-    read(&mut tag)?;
-    *wire += MAC_LEN as u64;
-    if !mac.verify(&tag) {
-        return Err(Refusal::BadMac);
+
+    /// Reads the rest of the segment and drops it (a reader that refuses what it read
+    /// so far still lets the sender finish, so that it hears the refusal).
+    pub fn skip_to_end(&mut self) -> Result<(), Refusal> {
+        self.at = self.block.len();
+        while self.next_block()? {
+            self.at = self.block.len();
+        }
+        Ok(())
     }
-    if payload.len() as u64 > max {
-        return Err(Refusal::TooLarge);
+
+    /// Appends the rest of the payload to `out`, up to the authentic end.
+    pub fn drain(&mut self, out: &mut Vec<u8>) -> Result<(), Refusal> {
+        loop {
+            let rest = &self.block[self.at..];
+            out.try_reserve(rest.len()).map_err(|_| Refusal::TooLarge)?;
+            out.extend_from_slice(rest);
+            self.at = self.block.len();
+            if !self.next_block()? {
+                return Ok(());
+            }
+        }
     }
-    Ok(payload)
+}
+
+impl<R: FnMut(&mut [u8]) -> Result<(), Refusal>> crate::checkpoint::Source for SegmentSource<R> {
+    fn fill(&mut self, mut buf: &mut [u8]) -> Result<(), crate::checkpoint::FormatError> {
+        while !buf.is_empty() {
+            if self.at == self.block.len() && !self.next_block().unwrap_or(false) {
+                return Err(crate::checkpoint::FormatError::Truncated);
+            }
+            let n = buf.len().min(self.block.len() - self.at);
+            let (head, tail) = buf.split_at_mut(n);
+            head.copy_from_slice(&self.block[self.at..self.at + n]);
+            self.at += n;
+            buf = tail;
+        }
+        Ok(())
+    }
+
+    fn left(&self) -> Option<u64> {
+        None
+    }
+
+    fn read_to_end(&mut self, out: &mut Vec<u8>) -> Result<(), crate::checkpoint::FormatError> {
+        self.drain(out)
+            .map_err(|_| crate::checkpoint::FormatError::Truncated)
+    }
 }
 
 /// Appends one block for `raw` (at most [`BLOCK`] bytes) to `out`: its header and
@@ -493,6 +623,7 @@ pub fn decode_block(stored: &[u8], compressed: bool, out: &mut Vec<u8>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     const KEY: &[u8] = b"0123456789abcdef-test-key";
 
@@ -649,6 +780,121 @@ mod tests {
             pages_records(&payload).last(),
             Some(Err(Refusal::BadStream))
         );
+    }
+
+    /// A segment's bytes after its header, as a source sends them: `payload` in blocks,
+    /// the end header, the MAC.
+    fn segment_wire(payload: &[u8], key: &[u8]) -> Vec<u8> {
+        let header = Segment {
+            kind: SEG_CHECKPOINT,
+            seq: 0,
+            stopped_ns: 0,
+        }
+        .encode();
+        let mut mac = StreamMac::new(key, &hello(), &offer(FLAG_LZ4, [5; 16]), &header);
+        let (mut wire, mut scratch) = (vec![], vec![]);
+        for block in payload.chunks(BLOCK) {
+            let mut b = vec![];
+            encode_block(block, true, &mut scratch, &mut b);
+            mac.update(&b);
+            wire.extend_from_slice(&b);
+        }
+        mac.update(&[0; 4]);
+        wire.extend_from_slice(&[0; 4]);
+        wire.extend_from_slice(&mac.finish());
+        wire
+    }
+
+    fn source_of<'w>(
+        wire: &'w [u8],
+        max: u64,
+    ) -> SegmentSource<impl FnMut(&mut [u8]) -> Result<(), Refusal> + 'w> {
+        let header = Segment {
+            kind: SEG_CHECKPOINT,
+            seq: 0,
+            stopped_ns: 0,
+        }
+        .encode();
+        let mac = StreamMac::new(KEY, &hello(), &offer(FLAG_LZ4, [5; 16]), &header);
+        let mut at = 0;
+        let read = move |buf: &mut [u8]| {
+            let end = at + buf.len();
+            let bytes = wire.get(at..end).ok_or(Refusal::BadStream)?;
+            buf.copy_from_slice(bytes);
+            at = end;
+            Ok(())
+        };
+        SegmentSource::new(read, mac, max)
+    }
+
+    #[test]
+    fn a_segment_reads_the_same_whole_or_piece_by_piece() {
+        use crate::checkpoint::{FormatError, Source};
+        // Two and a half blocks, half of them compressible.
+        let payload: Vec<u8> = (0..(BLOCK * 5 / 2) as u32)
+            .map(|i| {
+                if i % 2 == 0 {
+                    0
+                } else {
+                    (i.wrapping_mul(2654435761) >> 17) as u8
+                }
+            })
+            .collect();
+        let wire = segment_wire(&payload, KEY);
+        let (mut wire_count, mut at) = (0, 0);
+        let mut read = |buf: &mut [u8]| {
+            buf.copy_from_slice(&wire[at..at + buf.len()]);
+            at += buf.len();
+            Ok(())
+        };
+        let whole = read_segment(&mut read, mac_for_test(), u64::MAX, &mut wire_count);
+        assert_eq!(whole.as_deref(), Ok(&payload[..]));
+        assert_eq!(wire_count, wire.len() as u64);
+        for piece in [1usize, 4095, 65536, BLOCK + 1] {
+            let mut src = source_of(&wire, u64::MAX);
+            let mut got = vec![0u8; payload.len() / 2];
+            for chunk in got.chunks_mut(piece) {
+                src.fill(chunk).unwrap();
+            }
+            assert!(!src.verified(), "the end is not read yet");
+            src.read_to_end(&mut got).unwrap();
+            assert!(src.verified());
+            assert_eq!(got, payload, "pieces of {piece}");
+            assert_eq!(
+                src.fill(&mut [0]),
+                Err(FormatError::Truncated),
+                "past the end"
+            );
+        }
+        // Another key, a flipped byte anywhere, a cut: refused, never verified.
+        let mut src = source_of(&wire, u64::MAX);
+        let foreign = segment_wire(&payload, OTHER_KEY);
+        let mut other = source_of(&foreign, u64::MAX);
+        assert!(other.read_to_end(&mut vec![]).is_err());
+        assert_eq!(other.refusal, Some(Refusal::BadMac));
+        for at in [0, 3, 4, wire.len() / 2, wire.len() - 40, wire.len() - 1] {
+            let mut bad = wire.clone();
+            bad[at] ^= 0x40;
+            let mut src = source_of(&bad, u64::MAX);
+            assert!(src.read_to_end(&mut vec![]).is_err(), "byte {at}");
+            assert!(src.refusal.is_some() && !src.verified(), "byte {at}");
+        }
+        let mut cut = source_of(&wire[..wire.len() - 1], u64::MAX);
+        assert!(cut.read_to_end(&mut vec![]).is_err() && !cut.verified());
+        let mut small = source_of(&wire, BLOCK as u64);
+        assert!(small.read_to_end(&mut vec![]).is_err());
+        assert_eq!(small.refusal, Some(Refusal::TooLarge));
+        assert!(src.read_to_end(&mut vec![]).is_ok() && src.verified());
+    }
+
+    fn mac_for_test() -> StreamMac {
+        let header = Segment {
+            kind: SEG_CHECKPOINT,
+            seq: 0,
+            stopped_ns: 0,
+        }
+        .encode();
+        StreamMac::new(KEY, &hello(), &offer(FLAG_LZ4, [5; 16]), &header)
     }
 
     #[test]

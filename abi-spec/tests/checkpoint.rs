@@ -752,8 +752,28 @@ fn zero_scan_sees_every_byte() {
 /// The runs a reader placed (offset, bytes), and what [`walk`] counts with them.
 type ReadBack = (Vec<(u64, Vec<u8>)>, usize);
 
+/// A checkpoint whose length is not known until it ends (a migration stream's segment).
+struct Unsized<'a>(&'a [u8]);
+
+impl Source for Unsized<'_> {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), FormatError> {
+        self.0.fill(buf)
+    }
+    fn left(&self) -> Option<u64> {
+        None
+    }
+    fn read_to_end(&mut self, out: &mut Vec<u8>) -> Result<(), FormatError> {
+        out.extend_from_slice(std::mem::take(&mut self.0));
+        Ok(())
+    }
+}
+
 fn read_streamed(b: &[u8]) -> Result<ReadBack, FormatError> {
-    let mut s = stream(b)?;
+    read_streamed_from(b)
+}
+
+fn read_streamed_from<S: Source>(src: S) -> Result<ReadBack, FormatError> {
+    let mut s = stream(src)?;
     let mut runs: Vec<(u64, Vec<u8>)> = vec![];
     loop {
         let mut placed = None;
@@ -769,8 +789,17 @@ fn read_streamed(b: &[u8]) -> Result<ReadBack, FormatError> {
             break;
         }
     }
-    let mut rest = vec![0u8; s.rest_len() as usize];
-    let v = s.finish(&mut rest)?;
+    let mut rest = vec![];
+    let v = match s.rest_len() {
+        Some(n) => {
+            rest.resize(n as usize, 0);
+            s.finish(&mut rest)?
+        }
+        None => {
+            s.read_rest(&mut rest)?;
+            s.finish_read(&rest)?
+        }
+    };
     assert!(v.memory.runs.is_empty());
     assert_eq!(
         v.memory.nonzero_bytes,
@@ -794,6 +823,22 @@ fn same_as_whole(b: &[u8], what: &str) {
         (runs, walk(&v))
     });
     let streamed = read_streamed(b);
+    // Of unknown length, the same, but that a file shorter than a header is truncated
+    // (a file's first bytes may say it is no checkpoint at all), and that a length
+    // running past the end of a file, which its size shows at once, is found only
+    // later, as whatever it makes of what follows (the checksum, a malformed run).
+    let unsized_ = read_streamed_from(Unsized(b));
+    match (&streamed, &unsized_) {
+        (Ok(s), Ok(u)) => assert_eq!(s, u, "{what}, of unknown length"),
+        (Err(s), Err(u)) if s == u => {}
+        (Err(_), Err(FormatError::Truncated)) if b.len() < HEADER_SIZE => {}
+        (Err(FormatError::Truncated), Err(_)) => {}
+        _ => panic!(
+            "{what}: streamed {:?}, of unknown length {:?}",
+            streamed.as_ref().err(),
+            unsized_.as_ref().err()
+        ),
+    }
     match (&whole, &streamed) {
         (Ok(w), Ok(s)) => assert_eq!(w, s, "{what}"),
         (Err(w), Err(s)) if w == s => {}

@@ -531,12 +531,21 @@ pub fn restore_from<S: ck::Source>(vm: Vm, src: S) -> Result<(RestoreFrames, Was
         Some(unsafe { core::slice::from_raw_parts_mut((base + offset) as *mut u8, (end - offset) as usize) })
     };
     while s.next_run(placed).map_err(|e| e.message())? {}
-    let n = usize::try_from(s.rest_len()).map_err(|_| "checkpoint is truncated")?;
-    let rest = crate::heap::try_zeroed(n).ok_or("not enough memory to read the checkpoint")?;
-    // Kept for the process: WASI restore may keep borrowed names.
-    let rest: &'static mut [u8] = rest.leak();
-    let view = s.finish(rest).map_err(|e| e.message())?;
-    apply_view(vm, view)
+    // The rest is kept for the process: WASI restore may keep borrowed names.
+    let view = match s.rest_len() {
+        Some(n) => {
+            let n = usize::try_from(n).map_err(|_| "checkpoint is truncated")?;
+            let rest = crate::heap::try_zeroed(n).ok_or("not enough memory to read the checkpoint")?;
+            s.finish(rest.leak())
+        }
+        // A migration stream's segment, which says where it ends when it gets there.
+        None => {
+            let mut rest = Vec::new();
+            s.read_rest(&mut rest).map_err(|e| e.message())?;
+            s.finish_read(rest.leak())
+        }
+    };
+    apply_view(vm, view.map_err(|e| e.message())?)
 }
 
 /// Grows the fresh instance's memory to a checkpoint's `size`, which must fit the

@@ -165,8 +165,8 @@ impl abi_spec::checkpoint::Source for FileSource {
         Ok(())
     }
 
-    fn left(&self) -> u64 {
-        self.left
+    fn left(&self) -> Option<u64> {
+        Some(self.left)
     }
 }
 

@@ -183,15 +183,35 @@ impl Session {
 }
 
 
-/// A checkpoint received and authenticated, whose sender waits for the verdict.
+/// A stream whose checkpoint segment has begun: its payload is read as it is restored
+/// ([`Self::checkpoint`]), and its sender waits for the verdict.
 pub struct Received {
     sock: Socket,
     hello: [u8; st::HELLO_LEN],
     offer: [u8; st::OFFER_LEN],
-    pub bytes: Vec<u8>,
+    /// The checkpoint segment's MAC, its header fed in.
+    mac: Option<StreamMac>,
+    max: u64,
+}
+
+/// What an I/O failure on the connection means for the stream.
+fn io_refusal(e: IoError) -> Refusal {
+    if e == IoError::TimedOut {
+        Refusal::Stalled
+    } else {
+        Refusal::BadStream
+    }
 }
 
 impl Received {
+    /// The checkpoint segment's payload, as a checkpoint source that checks the MAC at
+    /// the segment's end (once only).
+    pub fn checkpoint(&mut self) -> st::SegmentSource<impl FnMut(&mut [u8]) -> Result<(), Refusal> + '_> {
+        let mac = self.mac.take().expect("one checkpoint segment");
+        let sock = &self.sock;
+        st::SegmentSource::new(move |buf: &mut [u8]| sock.read_exact(buf).map_err(io_refusal), mac, self.max)
+    }
+
     /// Tells the source whether this node runs the checkpoint (`None`: it does). An
     /// answer that cannot be delivered changes nothing here: the source then keeps the
     /// checkpoint in a file.
@@ -220,8 +240,10 @@ pub struct Stats {
 
 /// Takes one connection on `listener` and receives a checkpoint of `module_hash` from
 /// it, of at most `max` bytes. The pages of pre-copy rounds go to `pages` (offset,
-/// bytes) as soon as their segment's MAC checks out. A refusal has been answered (when
-/// the connection still allowed it) by the time it is returned.
+/// bytes) as soon as their segment's MAC checks out. Returns when the checkpoint
+/// segment begins: its payload is read while it is restored ([`Received::checkpoint`]),
+/// so the destination never holds a copy of the memory it carries. A refusal has been
+/// answered (when the connection still allowed it) by the time it is returned.
 pub fn receive(
     listener: &Socket,
     link: &Link,
@@ -231,7 +253,7 @@ pub fn receive(
 ) -> Result<(Received, Stats), Refusal> {
     let sock = listener.accept(link.timeout).map_err(|_| Refusal::BadStream)?;
     let hello = Hello { abi_version: abi_spec::ABI_VERSION, nonce: crate::net::random(), module_hash: *module_hash }.encode(link.key);
-    let io = |e: IoError| if e == IoError::TimedOut { Refusal::Stalled } else { Refusal::BadStream };
+    let io = io_refusal;
     sock.write_all(&hello).map_err(io)?;
     let mut offer = [0u8; st::OFFER_LEN];
     sock.read_exact(&mut offer).map_err(|e| if e == IoError::Closed { Refusal::Declined } else { io(e) })?;
@@ -248,8 +270,8 @@ pub fn receive(
         stats.wire += st::SEGMENT_LEN as u64;
         let segment = st::Segment::decode(&header, seq).map_err(|r| refuse(r, &offer))?;
         let mac = StreamMac::new(link.key, &hello, &offer, &header);
-        let bytes = st::read_segment(&mut read, mac, max, &mut stats.wire).map_err(|r| refuse(r, &offer))?;
         if segment.kind == st::SEG_PAGES {
+            let bytes = st::read_segment(&mut read, mac, max, &mut stats.wire).map_err(|r| refuse(r, &offer))?;
             for record in st::pages_records(&bytes) {
                 let (at, data) = record.map_err(|r| refuse(r, &offer))?;
                 pages(at, data).map_err(|r| refuse(r, &offer))?;
@@ -259,7 +281,7 @@ pub fn receive(
             continue;
         }
         stats.stopped_ns = segment.stopped_ns;
-        return Ok((Received { sock, hello, offer, bytes }, stats));
+        return Ok((Received { sock, hello, offer, mac: Some(mac), max }, stats));
     }
     unreachable!("the segment loop returns")
 }

@@ -95,16 +95,33 @@ pub fn receive(vm: Vm, addr: &SocketAddr) -> RestoreFrames {
         Err(r) => fatal(&[b"migration refused: ", r.message().as_bytes()]),
     };
     drop(listener);
-    let bytes = core::mem::take(&mut rx.bytes);
-    let refuse = |msg: &str| -> ! {
-        rx.answer(link.key, Some(Refusal::BadCheckpoint));
-        fatal(&[b"migration refused: cannot restore: ", msg.as_bytes()])
+    // Read as a file is, as it arrives: memory into place, the rest kept. Nothing of it
+    // runs before the segment's MAC has checked out at its end (`SegmentSource`).
+    let mut src = rx.checkpoint();
+    let restored = checkpoint::restore_from(vm, &mut src);
+    if restored.is_err() && !src.verified() {
+        // The sender is still sending: let it finish, so that it hears the refusal
+        // rather than a connection cut.
+        let _ = src.skip_to_end();
+    }
+    let (wire, refusal, verified) = (src.wire, src.refusal, src.verified());
+    drop(src);
+    let mut stats = stats;
+    stats.wire += wire;
+    let refuse = |r: Refusal, what: &[u8], msg: &str| -> ! {
+        rx.answer(link.key, Some(r));
+        fatal(&[b"migration refused: ", what, msg.as_bytes()])
     };
-    // Read as a file is: memory into place, the rest kept; the received bytes are not.
-    let (frames, wasi) = checkpoint::restore_from(vm, &bytes[..]).unwrap_or_else(|m| refuse(m));
-    drop(bytes);
+    let (frames, wasi) = match (restored, refusal) {
+        // The stream itself failed (a bad MAC, a cut, a stall): that is the refusal,
+        // whatever the restore made of the bytes it was given.
+        (_, Some(r)) => refuse(r, b"", r.message()),
+        (Err(m), None) => refuse(Refusal::BadCheckpoint, b"cannot restore: ", m),
+        (Ok(_), None) if !verified => refuse(Refusal::BadStream, b"", Refusal::BadStream.message()),
+        (Ok(r), None) => r,
+    };
     if let Err(msg) = crate::wasi::restore_state(&wasi) {
-        refuse(msg);
+        refuse(Refusal::BadCheckpoint, b"cannot restore: ", msg);
     }
     // The point of no return: from here this node runs the program.
     rx.answer(link.key, None);

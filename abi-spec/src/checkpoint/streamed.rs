@@ -22,12 +22,39 @@ use super::read::{
 };
 use super::*;
 
+extern crate alloc;
+use alloc::vec::Vec;
+
 /// The bytes of a checkpoint, in order.
 pub trait Source {
     /// Fills `buf` with the next bytes; `FormatError::Truncated` if the input ends first.
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), FormatError>;
-    /// How many bytes are left (a file: its size when opened, less what was read).
-    fn left(&self) -> u64;
+    /// How many bytes are left (a file: its size when opened, less what was read), or
+    /// `None` for an input that tells where it ends only when it gets there (a
+    /// migration stream's segment, `stream::SegmentSource`).
+    fn left(&self) -> Option<u64>;
+    /// Appends the rest of the input to `out`. The default reads [`Self::left`] bytes.
+    fn read_to_end(&mut self, out: &mut Vec<u8>) -> Result<(), FormatError> {
+        let n = self.left().ok_or(FormatError::Truncated)?;
+        let n = usize::try_from(n).map_err(|_| FormatError::Truncated)?;
+        out.try_reserve_exact(n)
+            .map_err(|_| FormatError::Malformed("not enough memory to read the checkpoint"))?;
+        let at = out.len();
+        out.resize(at + n, 0);
+        self.fill(&mut out[at..])
+    }
+}
+
+impl<S: Source + ?Sized> Source for &mut S {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), FormatError> {
+        (**self).fill(buf)
+    }
+    fn left(&self) -> Option<u64> {
+        (**self).left()
+    }
+    fn read_to_end(&mut self, out: &mut Vec<u8>) -> Result<(), FormatError> {
+        (**self).read_to_end(out)
+    }
 }
 
 /// A checkpoint already in memory (a migration stream's segment).
@@ -41,8 +68,8 @@ impl Source for &[u8] {
         *self = rest;
         Ok(())
     }
-    fn left(&self) -> u64 {
-        self.len() as u64
+    fn left(&self) -> Option<u64> {
+        Some(self.len() as u64)
     }
 }
 
@@ -66,11 +93,14 @@ const PIECE: usize = 256 << 10;
 /// Reads and checks the header and the start of the memory section.
 pub fn stream<S: Source>(mut src: S) -> Result<Streamed<S>, FormatError> {
     let mut head = [0u8; HEADER_SIZE];
-    let n = src.left().min(HEADER_SIZE as u64) as usize;
+    let n = src
+        .left()
+        .map_or(HEADER_SIZE, |l| l.min(HEADER_SIZE as u64) as usize);
     src.fill(&mut head[..n])?;
     check_versions(&head[..n])?;
     // The header, the memory section's tag, length and size, and the trailer.
-    if n < HEADER_SIZE || src.left() < (20 + TRAILER_SIZE) as u64 {
+    let short = |src: &S, need: u64| src.left().is_some_and(|l| l < need);
+    if n < HEADER_SIZE || short(&src, (20 + TRAILER_SIZE) as u64) {
         return Err(FormatError::Truncated);
     }
     let mut hash = Checksum::new();
@@ -86,7 +116,7 @@ pub fn stream<S: Source>(mut src: S) -> Result<Streamed<S>, FormatError> {
         let len = section_len(&mut c, 0)?;
         // What follows the size: the runs, then at least the trailer.
         let section_left = len.checked_sub(8).ok_or(SHORT_SECTION)?;
-        if section_left.saturating_add(TRAILER_SIZE as u64) > src.left() {
+        if short(&src, section_left.saturating_add(TRAILER_SIZE as u64)) {
             return Err(FormatError::Truncated);
         }
         Ok((header, section_left, memory_size(&mut c)?))
@@ -113,8 +143,22 @@ fn settle<S: Source>(src: &mut S, hash: &mut Checksum, e: FormatError) -> Format
     if e == FormatError::Truncated {
         return e;
     }
+    let Some(mut left) = src.left() else {
+        // An input of unknown length: all of the rest, then its last bytes are the
+        // trailer.
+        let mut rest = Vec::new();
+        if src.read_to_end(&mut rest).is_err() || rest.len() < TRAILER_SIZE {
+            return FormatError::Truncated;
+        }
+        let (body, trailer) = rest.split_at(rest.len() - TRAILER_SIZE);
+        hash.update(body);
+        return if hash.finish().to_le_bytes() != trailer {
+            FormatError::Checksum
+        } else {
+            e
+        };
+    };
     let mut buf = [0u8; 4096];
-    let mut left = src.left();
     while left > TRAILER_SIZE as u64 {
         let n = (left - TRAILER_SIZE as u64).min(buf.len() as u64) as usize;
         if src.fill(&mut buf[..n]).is_err() {
@@ -197,26 +241,51 @@ impl<S: Source> Streamed<S> {
         Ok(())
     }
 
-    /// How many bytes [`Self::finish`] reads: the sections after memory and the trailer.
-    pub fn rest_len(&self) -> u64 {
+    /// How many bytes [`Self::finish`] reads: the sections after memory and the trailer
+    /// (`None` if the input does not say: then [`Self::read_rest`]).
+    pub fn rest_len(&self) -> Option<u64> {
         self.src.left()
+    }
+
+    fn memory_read_whole(&self) -> Result<(), FormatError> {
+        if self.section_left != 0 {
+            return Err(FormatError::Malformed(
+                "checkpoint memory was not read whole",
+            ));
+        }
+        Ok(())
     }
 
     /// After the last run: reads the rest of the file into `rest` ([`Self::rest_len`]
     /// bytes) and validates all of it, returning the view (whose memory has no runs:
     /// they are in place).
     pub fn finish<'r>(mut self, rest: &'r mut [u8]) -> Result<CheckpointView<'r>, FormatError> {
-        if self.section_left != 0 {
-            return Err(FormatError::Malformed(
-                "checkpoint memory was not read whole",
-            ));
-        }
-        let n = rest.len();
-        if n < TRAILER_SIZE || n as u64 != self.src.left() {
+        self.memory_read_whole()?;
+        if self.src.left() != Some(rest.len() as u64) {
             return Err(FormatError::Truncated);
         }
         self.src.fill(rest)?;
         let rest: &'r [u8] = rest;
+        self.validate(rest)
+    }
+
+    /// After the last run, for an input of unknown length: appends all the rest to
+    /// `out`, for [`Self::finish_read`].
+    pub fn read_rest(&mut self, out: &mut Vec<u8>) -> Result<(), FormatError> {
+        self.memory_read_whole()?;
+        self.src.read_to_end(out)
+    }
+
+    /// Validates the whole checkpoint, `rest` being what [`Self::read_rest`] read.
+    pub fn finish_read(self, rest: &[u8]) -> Result<CheckpointView<'_>, FormatError> {
+        self.validate(rest)
+    }
+
+    fn validate(mut self, rest: &[u8]) -> Result<CheckpointView<'_>, FormatError> {
+        let n = rest.len();
+        if n < TRAILER_SIZE {
+            return Err(FormatError::Truncated);
+        }
         let (body, trailer) = rest.split_at(n - TRAILER_SIZE);
         self.hash.update(body);
         let sections = split_sections::<5>(rest, 1);
