@@ -219,7 +219,8 @@ fn latch(w: &[Op], at: usize, steps: &HashMap<u32, (i64, bool)>) -> Option<Count
 struct Frame {
     /// The loop's offset, for a loop without params.
     loop_at: Option<usize>,
-    /// Writes to each local inside the frame (loops only).
+    /// Writes to each local inside the frame: counted in the innermost frame, and added
+    /// to its parent's when it ends.
     writes: HashMap<u32, u32>,
     /// Locals stepped by a constant (`i = i + c`) at the loop's own level, so once on
     /// every way to a latch after it: the step and whether the local is an i64. Such a
@@ -253,7 +254,17 @@ pub fn find(
         other_back: false,
         has_points: false,
     };
-    let inner_point = |frames: &mut Vec<Frame>| frames.iter_mut().for_each(|f| f.has_points = true);
+    // Every frame around a point has one, so the frames marked are always the outermost
+    // ones: marking from the innermost stops at the first frame already marked (marking
+    // every frame at every loop was quadratic in the nesting depth).
+    let inner_point = |frames: &mut Vec<Frame>| {
+        for f in frames.iter_mut().rev() {
+            if f.has_points {
+                break;
+            }
+            f.has_points = true;
+        }
+    };
     // A branch of `depth` from the innermost frame; `latch` if it is one.
     fn branch(frames: &mut [Frame], depth: u32, latch: Option<Counted>) {
         let Some(i) = frames.len().checked_sub(1 + depth as usize) else {
@@ -296,9 +307,14 @@ pub fn find(
                         found.insert(loop_at, l);
                     }
                 }
+                if let Some(parent) = frames.last_mut() {
+                    for (local, n) in f.writes {
+                        *parent.writes.entry(local).or_insert(0) += n;
+                    }
+                }
             }
             Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
-                for f in frames.iter_mut().filter(|f| f.loop_at.is_some()) {
+                if let Some(f) = frames.last_mut() {
                     *f.writes.entry(*local_index).or_insert(0) += 1;
                 }
                 if let (Some(f), [.., Op::Get(i), Op::Const(c, cw), Op::Add(aw)]) =
