@@ -219,9 +219,8 @@ fn latch(w: &[Op], at: usize, steps: &HashMap<u32, (i64, bool)>) -> Option<Count
 struct Frame {
     /// The loop's offset, for a loop without params.
     loop_at: Option<usize>,
-    /// Writes to each local inside the frame: counted in the innermost frame, and added
-    /// to its parent's when it ends.
-    writes: HashMap<u32, u32>,
+    /// Where the frame's writes start in the function's log of local writes.
+    writes_from: usize,
     /// Locals stepped by a constant (`i = i + c`) at the loop's own level, so once on
     /// every way to a latch after it: the step and whether the local is an i64. Such a
     /// local counts only if it is written nowhere else (`writes`).
@@ -246,9 +245,13 @@ pub fn find(
     let mut found = HashMap::new();
     let mut frames: Vec<Frame> = vec![];
     let mut window: Vec<Op> = vec![];
-    let frame = |loop_at| Frame {
+    // Every local.set and local.tee, in order. A loop is checked only if it is
+    // innermost, and innermost loops do not overlap, so counting the writes of each in
+    // its part of the log reads each entry at most once.
+    let mut writes: Vec<u32> = vec![];
+    let frame = |loop_at, writes_from| Frame {
         loop_at,
-        writes: HashMap::new(),
+        writes_from,
         steps: HashMap::new(),
         latch: None,
         other_back: false,
@@ -282,7 +285,7 @@ pub fn find(
     for &(ref op, at) in ops {
         let simple = simplify(op);
         match op {
-            Operator::Block { .. } | Operator::If { .. } => frames.push(frame(None)),
+            Operator::Block { .. } | Operator::If { .. } => frames.push(frame(None, writes.len())),
             Operator::Loop { blockty } => {
                 let no_params = match *blockty {
                     BlockType::Empty | BlockType::Type(_) => true,
@@ -291,14 +294,15 @@ pub fn find(
                         .is_some_and(|ft| ft.params().is_empty()),
                 };
                 inner_point(&mut frames);
-                frames.push(frame(no_params.then_some(at)));
+                frames.push(frame(no_params.then_some(at), writes.len()));
             }
             Operator::End => {
                 let Some(f) = frames.pop() else { continue };
                 if let (Some(loop_at), Some(l), false, false) =
                     (f.loop_at, f.latch, f.other_back, f.has_points)
                 {
-                    let written = |n: u32| f.writes.get(&n).copied().unwrap_or(0);
+                    let written =
+                        |n: u32| writes[f.writes_from..].iter().filter(|w| **w == n).count();
                     let bound_kept = match l.bound {
                         Bound::Local(n) => written(n) == 0,
                         Bound::Const(_) => true,
@@ -307,16 +311,9 @@ pub fn find(
                         found.insert(loop_at, l);
                     }
                 }
-                if let Some(parent) = frames.last_mut() {
-                    for (local, n) in f.writes {
-                        *parent.writes.entry(local).or_insert(0) += n;
-                    }
-                }
             }
             Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
-                if let Some(f) = frames.last_mut() {
-                    *f.writes.entry(*local_index).or_insert(0) += 1;
-                }
+                writes.push(*local_index);
                 if let (Some(f), [.., Op::Get(i), Op::Const(c, cw), Op::Add(aw)]) =
                     (frames.last_mut(), window.as_slice())
                 {
