@@ -6,6 +6,7 @@ use crate::error::CompileError;
 use crate::{init, link, module_info};
 use anyhow::Context as _;
 use cranelift_frontend::FunctionBuilderContext;
+use cranelift_module::{Linkage, Module as _};
 use std::path::{Path, PathBuf};
 use targets::Arch;
 
@@ -109,7 +110,15 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
         let c = compile_generated(ir, u32::MAX, id, &mut cx)?;
         codegen::define_compiled(&mut module, id, &c)?;
     }
-    let ir = init::init_function(&info, symbols, &*isa, &mut fctx);
+    let data_table = match init::active_data_table(&info) {
+        Some(bytes) => {
+            let id = module.declare_data("wasmc_data_init", Linkage::Local, false, false)?;
+            codegen::define_bytes(&mut module, id, bytes, 4)?;
+            Some(id)
+        }
+        None => None,
+    };
+    let ir = init::init_function(&info, symbols, &*isa, &mut fctx, data_table);
     let c = compile_generated(ir, u32::MAX, declared.init, &mut cx)?;
     codegen::define_compiled(&mut module, declared.init, &c)?;
 

@@ -47,6 +47,45 @@ impl<'a, 'b> Gen<'a, 'b> {
         self.b.ins().call(f, &all);
     }
 
+    /// Applies data segment `s` at `off`, `n` bytes, and drops it.
+    fn init_data(&mut self, s: Value, off: Value, n: Value) {
+        let zero = self.i32c(0);
+        self.libcall(Libcall::MemoryInit, &[s, off, zero, n]);
+        self.libcall(Libcall::DataDrop, &[s]);
+    }
+
+    /// A loop over the `entries` of an [`active_data_table`] in data object `table`,
+    /// applying each segment in order (a failing one traps, as it would in line).
+    fn init_data_from_table(&mut self, table: cranelift_module::DataId, entries: usize) {
+        let gv = import_data(self.b.func, table, 0);
+        let base = self.b.ins().symbol_value(types::I64, gv);
+        let end_offset = (entries * DATA_ENTRY) as i64;
+        let end = self.b.ins().iadd_imm_s(base, end_offset);
+        let (head, body, done) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        self.b.append_block_param(head, types::I64);
+        self.b.ins().jump(head, &[base.into()]);
+        self.b.switch_to_block(head);
+        let at = self.b.block_params(head)[0];
+        let more = self
+            .b
+            .ins()
+            .icmp(ir::condcodes::IntCC::UnsignedLessThan, at, end);
+        self.b.ins().brif(more, body, &[], done, &[]);
+        self.b.switch_to_block(body);
+        let flags = MemFlagsData::trusted().with_readonly();
+        let s = self.b.ins().load(types::I32, flags, at, 0);
+        let off = self.b.ins().load(types::I32, flags, at, 4);
+        let n = self.b.ins().load(types::I32, flags, at, 8);
+        self.init_data(s, off, n);
+        let next = self.b.ins().iadd_imm_s(at, DATA_ENTRY as i64);
+        self.b.ins().jump(head, &[next.into()]);
+        self.b.switch_to_block(done);
+    }
+
     fn i32c(&mut self, v: i64) -> Value {
         self.b.ins().iconst(types::I32, v)
     }
@@ -80,13 +119,41 @@ impl<'a, 'b> Gen<'a, 'b> {
     }
 }
 
+/// Bytes of one entry of [`active_data_table`]: segment index, offset, length (u32 each).
+const DATA_ENTRY: usize = 12;
+
+/// The active data segments as a table `wasmc_init` walks in a loop (segment index,
+/// offset and length, little-endian `u32`s, in module order), when every one has a
+/// constant offset, as compilers emit them; `None` when there is none, or one whose
+/// offset is a `global.get` (those are applied one call after another). A module can
+/// have many segments (100 000 took 2.7 s to compile as a straight line of calls, most
+/// of it allocating registers for one function of 200 000 calls); the loop is the same
+/// few instructions for any number.
+pub fn active_data_table(info: &ModuleInfo<'_>) -> Option<Vec<u8>> {
+    let mut table = vec![];
+    for (i, seg) in info.data.iter().enumerate() {
+        match seg.active {
+            None => {}
+            Some(ConstValue::I32(offset)) => {
+                for word in [i as u32, offset as u32, seg.bytes.len() as u32] {
+                    table.extend_from_slice(&word.to_le_bytes());
+                }
+            }
+            Some(_) => return None,
+        }
+    }
+    (!table.is_empty()).then_some(table)
+}
+
 /// Builds `wasmc_init(vmctx)`: globals, then active element segments, then active data
 /// segments (each dropped once applied, as instantiation does), then the start function.
+/// `data_table` is the data object holding [`active_data_table`], if there is one.
 pub fn init_function(
     info: &ModuleInfo<'_>,
     symbols: &Symbols,
     isa: &dyn TargetIsa,
     fctx: &mut FunctionBuilderContext,
+    data_table: Option<cranelift_module::DataId>,
 ) -> ir::Function {
     let mut sig = ir::Signature::new(isa.default_call_conv());
     sig.params.push(ir::AbiParam::new(types::I64));
@@ -121,14 +188,20 @@ pub fn init_function(
             ElemKind::Passive => {}
         }
     }
-    for (i, seg) in info.data.iter().enumerate() {
-        if let Some(offset) = seg.active {
-            let off = g.const_value(offset, info);
-            let s = g.i32c(i as i64);
-            let zero = g.i32c(0);
-            let n = g.i32c(seg.bytes.len() as i64);
-            g.libcall(Libcall::MemoryInit, &[s, off, zero, n]);
-            g.libcall(Libcall::DataDrop, &[s]);
+    match data_table {
+        Some(table) => {
+            let entries = info.data.iter().filter(|d| d.active.is_some()).count();
+            g.init_data_from_table(table, entries);
+        }
+        None => {
+            for (i, seg) in info.data.iter().enumerate() {
+                if let Some(offset) = seg.active {
+                    let off = g.const_value(offset, info);
+                    let s = g.i32c(i as i64);
+                    let n = g.i32c(seg.bytes.len() as i64);
+                    g.init_data(s, off, n);
+                }
+            }
         }
     }
     if let Some(start) = info.start {

@@ -850,6 +850,15 @@ impl<'a, F: Function> Env<'a, F> {
         // block starts with (wasmc, below).
         let mut exit_states: Vec<Option<RedundantMoveEliminator>> =
             (0..self.func.num_blocks()).map(|_| None).collect();
+        // Each block's last successor in block order, so that telling whether a block is
+        // the last to take its predecessor's state reads no successor list: asked of
+        // every successor in turn, that was quadratic in a `br_table`'s targets.
+        let last_succ: Vec<u32> = (0..self.func.num_blocks())
+            .map(|b| {
+                let succs = self.func.block_succs(Block::new(b));
+                succs.iter().map(|s| s.index() as u32).max().unwrap_or(0)
+            })
+            .collect();
 
         /// Whether `block` starts with what its predecessors left (wasmc): when its
         /// only predecessor comes earlier (an arm of a conditional branch, a split
@@ -880,6 +889,7 @@ impl<'a, F: Function> Env<'a, F> {
             this: &Env<'a, F>,
             redundant_moves: &mut RedundantMoveEliminator,
             exit_states: &mut [Option<RedundantMoveEliminator>],
+            last_succ: &[u32],
             from: ProgPoint,
             to: ProgPoint,
         ) {
@@ -917,8 +927,7 @@ impl<'a, F: Function> Env<'a, F> {
                     match this.func.block_preds(b) {
                         [p] => {
                             // The last later successor takes the state; others copy it.
-                            let last =
-                                !this.func.block_succs(*p).iter().any(|s| s.index() > b.index());
+                            let last = last_succ[p.index()] as usize <= b.index();
                             let state = if last {
                                 exit_states[p.index()].take()
                             } else {
@@ -1027,6 +1036,7 @@ impl<'a, F: Function> Env<'a, F> {
                 self,
                 &mut redundant_moves,
                 &mut exit_states,
+                &last_succ,
                 last_pos,
                 pos_prio.pos,
             );
