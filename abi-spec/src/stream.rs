@@ -423,7 +423,7 @@ pub fn read_segment(
 /// as a truncated input, with the refusal it means in [`Self::refusal`].
 pub struct SegmentSource<R> {
     read: R,
-    /// Taken when the MAC is checked.
+    /// Taken when the end header arrives and the MAC is checked.
     mac: Option<StreamMac>,
     max: u64,
     stored: Vec<u8>,
@@ -434,8 +434,6 @@ pub struct SegmentSource<R> {
     total: u64,
     /// Bytes read from the connection.
     pub wire: u64,
-    /// The end header came and the MAC checked out.
-    verified: bool,
     /// Why the segment was refused, once it was.
     pub refusal: Option<Refusal>,
 }
@@ -451,14 +449,13 @@ impl<R: FnMut(&mut [u8]) -> Result<(), Refusal>> SegmentSource<R> {
             at: 0,
             total: 0,
             wire: 0,
-            verified: false,
             refusal: None,
         }
     }
 
     /// Whole and authentic: every block read and the MAC checked.
     pub fn verified(&self) -> bool {
-        self.verified && self.refusal.is_none()
+        self.mac.is_none() && self.refusal.is_none()
     }
 
     /// Reads the next block into `block`; `Ok(false)` at the (authentic) end.
@@ -466,7 +463,7 @@ impl<R: FnMut(&mut [u8]) -> Result<(), Refusal>> SegmentSource<R> {
         if let Some(r) = self.refusal {
             return Err(r);
         }
-        if self.verified {
+        if self.mac.is_none() {
             return Ok(false);
         }
         let step = self.step();
@@ -476,10 +473,9 @@ impl<R: FnMut(&mut [u8]) -> Result<(), Refusal>> SegmentSource<R> {
         step
     }
 
+    /// [`Self::next_block`] before the end.
     fn step(&mut self) -> Result<bool, Refusal> {
-        let Some(mac) = self.mac.as_mut() else {
-            return Err(Refusal::BadStream);
-        };
+        let mac = self.mac.as_mut().expect("the end not reached yet");
         let mut h = [0u8; 4];
         (self.read)(&mut h)?;
         mac.update(&h);
@@ -491,7 +487,6 @@ impl<R: FnMut(&mut [u8]) -> Result<(), Refusal>> SegmentSource<R> {
             if !self.mac.take().is_some_and(|m| m.verify(&tag)) {
                 return Err(Refusal::BadMac);
             }
-            self.verified = true;
             return Ok(false);
         };
         if self.stored.len() < MAX_STORED {
@@ -504,9 +499,7 @@ impl<R: FnMut(&mut [u8]) -> Result<(), Refusal>> SegmentSource<R> {
                 .map_err(|_| Refusal::TooLarge)?;
         }
         (self.read)(&mut self.stored[..len])?;
-        if let Some(mac) = self.mac.as_mut() {
-            mac.update(&self.stored[..len]);
-        }
+        mac.update(&self.stored[..len]);
         self.wire += len as u64;
         self.block.clear();
         self.at = 0;

@@ -255,7 +255,6 @@ struct InFlight {
     id: FuncId,
     depth_charge: u32,
     points: Vec<crate::translate::PointSites>,
-    compiled: Option<cranelift_codegen::CompiledCode>,
 }
 
 fn codegen_error(index: u32, e: cranelift_codegen::CodegenError) -> CompileError {
@@ -316,8 +315,8 @@ fn finish(
     arch: Arch,
     ctx: &Context,
     f: &InFlight,
+    compiled: &cranelift_codegen::CompiledCode,
 ) -> Result<CompiledFunc, CompileError> {
-    let compiled = f.compiled.as_ref().expect("generated before finished");
     let index = f.index;
     let code = compiled.code_buffer().to_vec();
     // The ISA's preferred function alignment (32 bytes on x86-64), as wasmtime uses:
@@ -385,11 +384,10 @@ pub fn compile_ir(
         id,
         depth_charge,
         points,
-        compiled: None,
     };
     prepare(isa, &mut cx.ctx, func, index, &mut f.points, keep)?;
-    f.compiled = Some(generate(isa, &cx.ctx, &mut cx.regalloc, index)?);
-    finish(isa, arch, &cx.ctx, &f)
+    let compiled = generate(isa, &cx.ctx, &mut cx.regalloc, index)?;
+    finish(isa, arch, &cx.ctx, &f, &compiled)
 }
 
 /// A batch of functions one thread compiles stage by stage ([`compile_batch`]) ends
@@ -420,7 +418,7 @@ fn compile_batch(
     if ctxs.len() < batch.len() {
         ctxs.resize_with(batch.len(), Context::new);
     }
-    let mut flights: Vec<(u32, Result<InFlight, CompileError>)> = batch
+    let prepared: Vec<(u32, Result<InFlight, CompileError>)> = batch
         .into_iter()
         .zip(ctxs.iter_mut())
         .map(|((index, translated), ctx)| {
@@ -430,7 +428,6 @@ fn compile_batch(
                     id: env.symbols.funcs[index as usize],
                     depth_charge: env.depth_charge(index),
                     points: t.points,
-                    compiled: None,
                 };
                 prepare(isa, ctx, t.func, index, &mut f.points, &t.keep_params)?;
                 Ok(f)
@@ -438,16 +435,17 @@ fn compile_batch(
             (index, f)
         })
         .collect();
-    for ((_, flight), ctx) in flights.iter_mut().zip(ctxs.iter()) {
-        if let Ok(f) = flight {
-            match generate(isa, ctx, regalloc, f.index) {
-                Ok(c) => f.compiled = Some(c),
-                Err(e) => *flight = Err(e),
-            }
-        }
-    }
-    for ((index, flight), ctx) in flights.into_iter().zip(ctxs.iter()) {
-        done.push((index, flight.and_then(|f| finish(isa, arch, ctx, &f))));
+    let generated: Vec<_> = prepared
+        .into_iter()
+        .zip(ctxs.iter())
+        .map(|((index, f), ctx)| {
+            let g = f.and_then(|f| Ok((generate(isa, ctx, regalloc, f.index)?, f)));
+            (index, g)
+        })
+        .collect();
+    for ((index, g), ctx) in generated.into_iter().zip(ctxs.iter()) {
+        let compiled = g.and_then(|(code, f)| finish(isa, arch, ctx, &f, &code));
+        done.push((index, compiled));
     }
 }
 

@@ -86,7 +86,11 @@ fn local_data(module: &mut ObjectModule, name: &str) -> anyhow::Result<DataId> {
 }
 
 /// Defines a byte string and returns its id.
-fn bytes_object(module: &mut ObjectModule, name: &str, bytes: &[u8]) -> anyhow::Result<DataId> {
+pub(crate) fn bytes_object(
+    module: &mut ObjectModule,
+    name: &str,
+    bytes: &[u8],
+) -> anyhow::Result<DataId> {
     let id = local_data(module, name)?;
     let mut b = Blob::new();
     b.bytes.extend_from_slice(bytes);

@@ -6,7 +6,6 @@ use crate::error::CompileError;
 use crate::{init, link, module_info};
 use anyhow::Context as _;
 use cranelift_frontend::FunctionBuilderContext;
-use cranelift_module::{Linkage, Module as _};
 use std::path::{Path, PathBuf};
 use targets::Arch;
 
@@ -110,14 +109,9 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
         let c = compile_generated(ir, u32::MAX, id, &mut cx)?;
         codegen::define_compiled(&mut module, id, &c)?;
     }
-    let data_table = match init::active_data_table(&info) {
-        Some(bytes) => {
-            let id = module.declare_data("wasmc_data_init", Linkage::Local, false, false)?;
-            codegen::define_bytes(&mut module, id, bytes, 4)?;
-            Some(id)
-        }
-        None => None,
-    };
+    let data_table = init::active_data_table(&info)
+        .map(|bytes| crate::descriptor::bytes_object(&mut module, "wasmc_data_init", &bytes))
+        .transpose()?;
     let ir = init::init_function(&info, symbols, &*isa, &mut fctx, data_table);
     let c = compile_generated(ir, u32::MAX, declared.init, &mut cx)?;
     codegen::define_compiled(&mut module, declared.init, &c)?;

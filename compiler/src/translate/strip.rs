@@ -223,7 +223,7 @@ struct Frame {
     writes_from: usize,
     /// Locals stepped by a constant (`i = i + c`) at the loop's own level, so once on
     /// every way to a latch after it: the step and whether the local is an i64. Such a
-    /// local counts only if it is written nowhere else (`writes`).
+    /// local counts only if it is written nowhere else (the log of writes, `find`).
     steps: HashMap<u32, (i64, bool)>,
     latch: Option<Counted>,
     /// Another branch back to the loop than the latch.
