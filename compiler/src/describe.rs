@@ -23,7 +23,7 @@ use abi_spec::points::{self, Extra, Loc, PointDesc, TableDesc, ValueLoc};
 use cranelift_codegen::ir::{self, ValueDef, ValueLabel};
 use cranelift_codegen::isa::unwind::UnwindInst;
 use cranelift_codegen::{CompiledCode, LabelValueLoc, RealReg, RegClass};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use targets::Arch;
 
 /// How many values of a function's points could be located, for `wasmc --stats`-like
@@ -196,7 +196,7 @@ pub fn describe(
         (!loc.is_default()).then(|| ((loc.bits() >> 1) as usize, (loc.bits() & 1) as usize))
     };
     // pcs[(point, site)] = (pc the frame is at, offset to look the labels up at).
-    let mut pcs: HashMap<(usize, usize), (u32, u32)> = HashMap::new();
+    let mut pcs: HashMap<(usize, usize), (u32, u32)> = HashMap::default();
     for t in buffer.traps().iter().filter(|t| t.code == POLL_TRAP) {
         let key = site_at(t.offset).ok_or("a poll without its point")?;
         pcs.insert(key, (t.offset, t.offset));

@@ -25,7 +25,7 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_codegen::settings::OptLevel;
 use cranelift_codegen::{CodegenResult, Context};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// How the runtime recomputes a value live at a site that is not a Wasm value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,7 +267,8 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
     }
     // Sites by their instruction's srcloc (`describe::site_srcloc`): instructions keep
     // their srclocs through optimisation.
-    let mut at: HashMap<u32, ir::Inst> = HashMap::with_capacity(2 * points.len());
+    let mut at: HashMap<u32, ir::Inst> =
+        HashMap::with_capacity_and_hasher(2 * points.len(), Default::default());
     for block in ctx.func.layout.blocks() {
         for inst in ctx.func.layout.block_insts(block) {
             let loc = ctx.func.srcloc(inst);
@@ -289,7 +290,8 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
     // What is live across each site, by one backward walk over each block that holds
     // sites (a block holds many: sites do not end their blocks). Walking from the end
     // of the block for each site, as before, was quadratic in a block's calls.
-    let mut live_at: HashMap<ir::Inst, Vec<Value>> = HashMap::with_capacity(at.len());
+    let mut live_at: HashMap<ir::Inst, Vec<Value>> =
+        HashMap::with_capacity_and_hasher(at.len(), Default::default());
     let mut site_blocks: Vec<ir::Block> = at
         .values()
         .map(|inst| func.layout.inst_block(*inst).expect("inserted"))

@@ -20,7 +20,7 @@
 //! way on every ISA, as the rule reads only the Wasm code.
 
 use super::Ops;
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 use wasmparser::Operator;
 
 struct Frame {
@@ -36,7 +36,7 @@ struct Frame {
 /// The offsets of the `loop` operators whose every iteration calls a function for which
 /// `stops` holds (it has points, and the program can stop in it).
 pub fn find(ops: &Ops<'_>, stops: impl Fn(u32) -> bool) -> HashSet<usize> {
-    let mut found = HashSet::new();
+    let mut found = HashSet::default();
     let mut frames: Vec<Frame> = vec![];
     let frame = |loop_at| Frame {
         loop_at,

@@ -10,7 +10,7 @@
 //! falls back to "every local live", which is always correct.
 
 use super::Ops;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use wasmparser::Operator;
 
 /// Key of the function-entry point.
@@ -73,8 +73,8 @@ impl Liveness {
     /// Nothing known: every local live everywhere.
     pub fn all_live() -> Liveness {
         Liveness {
-            at: HashMap::new(),
-            keyed: HashMap::new(),
+            at: HashMap::default(),
+            keyed: HashMap::default(),
         }
     }
 }

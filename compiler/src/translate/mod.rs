@@ -23,7 +23,7 @@ use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, TrapCode, Va
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use migration::Points;
 pub use migration::{PointSites, POLL_TRAP};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use wasmparser::{FunctionBody, Operator, ValType};
 
 /// One entry of the Wasm operand stack.
@@ -117,7 +117,7 @@ pub struct FuncTranslator<'a, 'b> {
     /// The call-depth argument the function's callees get (`env::wasm_signature`).
     depth: Value,
     /// Loops that need no poll, by the offset of their `loop` (see `covered`).
-    covered: std::collections::HashSet<usize>,
+    covered: rustc_hash::FxHashSet<usize>,
 }
 
 pub fn translate_function(
@@ -208,16 +208,16 @@ pub fn translate_function(
         canonical: Checked::default(),
         arith_locals: arith.arith,
         stack: vec![],
-        stack_vars: HashMap::new(),
+        stack_vars: HashMap::default(),
         stack_types: vec![],
         control: vec![],
         unreachable_depth: 0,
         reachable: true,
         exit,
-        func_refs: HashMap::new(),
-        libcall_refs: HashMap::new(),
+        func_refs: HashMap::default(),
+        libcall_refs: HashMap::default(),
         countdown_ref: None,
-        sig_refs: HashMap::new(),
+        sig_refs: HashMap::default(),
         points: Points::default(),
         liveness,
         cur_offset: 0,

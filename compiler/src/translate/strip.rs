@@ -28,7 +28,7 @@ use super::Ops;
 use cranelift_codegen::ir::condcodes::{CondCode as _, IntCC};
 use cranelift_codegen::ir::{self, types, BlockArg, InstBuilder, Value, ValueDef};
 use cranelift_frontend::Variable;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use wasmparser::{BlockType, Operator, ValType};
 
 /// Iterations per strip at most.
@@ -242,7 +242,7 @@ pub fn find(
     types: &[wasmparser::FuncType],
     has_points: impl Fn(u32) -> bool,
 ) -> HashMap<usize, Counted> {
-    let mut found = HashMap::new();
+    let mut found = HashMap::default();
     let mut frames: Vec<Frame> = vec![];
     let mut window: Vec<Op> = vec![];
     // Every local.set and local.tee, in order. A loop is checked only if it is
@@ -252,7 +252,7 @@ pub fn find(
     let frame = |loop_at, writes_from| Frame {
         loop_at,
         writes_from,
-        steps: HashMap::new(),
+        steps: HashMap::default(),
         latch: None,
         other_back: false,
         has_points: false,
@@ -328,7 +328,7 @@ pub fn find(
             }
             Operator::CallIndirect { .. } | Operator::CallRef { .. } => inner_point(&mut frames),
             Operator::BrIf { relative_depth } => {
-                let none = HashMap::new();
+                let none = HashMap::default();
                 let steps = frames.last().map_or(&none, |f| &f.steps);
                 let l = latch(&window, at, steps);
                 branch(&mut frames, *relative_depth, l);
@@ -346,7 +346,7 @@ pub fn find(
             }
             // Exception handling branches to labels in ways not followed here.
             Operator::TryTable { .. } | Operator::Try { .. } | Operator::Delegate { .. } => {
-                return HashMap::new()
+                return HashMap::default()
             }
             _ => {}
         }
