@@ -202,6 +202,11 @@ pub struct Lower<'func, I: VCodeInst> {
     /// Actual uses of each SSA value so far, incremented while lowering.
     value_lowered_uses: SecondaryMap<Value, u32>,
 
+    /// wasmc: whether each value has an entry in `values_labels`, so that lowering asks
+    /// the label map (a `BTreeMap`) only about the few values that have one, not about
+    /// every result.
+    value_has_labels: SecondaryMap<Value, bool>,
+
     /// Effectful instructions that have been sunk; they are not codegen'd at
     /// their original locations.
     inst_sunk: FxHashSet<Inst>,
@@ -486,6 +491,13 @@ impl<'func, I: VCodeInst> Lower<'func, I> {
 
         let value_ir_uses = compute_use_states(f, sret_param);
 
+        let mut value_has_labels = SecondaryMap::default();
+        if let Some(labels) = &f.dfg.values_labels {
+            for &v in labels.keys() {
+                value_has_labels[v] = true;
+            }
+        }
+
         Ok(Lower {
             f,
             vcode,
@@ -496,6 +508,7 @@ impl<'func, I: VCodeInst> Lower<'func, I> {
             side_effect_inst_entry_colors,
             value_ir_uses,
             value_lowered_uses: SecondaryMap::default(),
+            value_has_labels,
             inst_sunk: FxHashSet::default(),
             cur_scan_entry_color: None,
             cur_inst: None,
@@ -904,8 +917,11 @@ impl<'func, I: VCodeInst> Lower<'func, I> {
         Ok(())
     }
 
-    fn get_value_labels<'a>(&'a self, val: Value, depth: usize) -> Option<&'a [ValueLabelStart]> {
-        if let Some(ref values_labels) = self.f.dfg.values_labels {
+    // wasmc: the labels borrow the function, not the lowering, so that they can be read
+    // while the lowering records them.
+    fn get_value_labels(&self, val: Value, depth: usize) -> Option<&'func [ValueLabelStart]> {
+        let f: &'func Function = self.f;
+        if let Some(ref values_labels) = f.dfg.values_labels {
             debug_assert!(self.f.dfg.value_is_real(val));
             trace!(
                 "get_value_labels: val {} -> {:?}",
@@ -930,13 +946,17 @@ impl<'func, I: VCodeInst> Lower<'func, I> {
             return;
         }
         let reg = regs.only_reg().unwrap();
+        if !self.value_has_labels[val] {
+            return;
+        }
 
         if let Some(label_starts) = self.get_value_labels(val, if allow_alias { 0 } else { !0 }) {
-            let labels = label_starts
-                .iter()
-                .map(|&ValueLabelStart { label, .. }| label)
-                .collect::<FxHashSet<_>>();
-            for label in labels {
+            // wasmc: each label once, in the list's order, without collecting a hash set
+            // for every labelled value (the lists hold one or a few labels).
+            for (k, &ValueLabelStart { label, .. }) in label_starts.iter().enumerate() {
+                if label_starts[..k].iter().any(|s| s.label == label) {
+                    continue;
+                }
                 trace!(
                     "value labeling: defines val {:?} -> reg {:?} -> label {:?}",
                     val, reg, label,
