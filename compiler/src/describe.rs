@@ -20,9 +20,9 @@
 use crate::sites::Source;
 use crate::translate::{PointSites, POLL_TRAP};
 use abi_spec::points::{self, Extra, Loc, PointDesc, TableDesc, ValueLoc};
-use cranelift_codegen::ir::{self, ValueDef, ValueLabel};
+use cranelift_codegen::ir::{self, ValueDef};
 use cranelift_codegen::isa::unwind::UnwindInst;
-use cranelift_codegen::{CompiledCode, LabelValueLoc, RealReg, RegClass};
+use cranelift_codegen::{CompiledCode, LabelValueLoc, RealReg, RegClass, ValueLocRange};
 use rustc_hash::FxHashMap as HashMap;
 use targets::Arch;
 
@@ -235,6 +235,20 @@ pub fn describe(
         return Err("a function with migration points has no frame pointer".into());
     };
 
+    // Each label's ranges by label number (labels are value numbers, `sites::analyze`),
+    // looked up for every value of every site: a vector, not the map's hashing.
+    let mut ranges_of: Vec<&[ValueLocRange]> = vec![];
+    for (label, ranges) in &compiled.value_labels_ranges {
+        let i = label.as_u32() as usize;
+        if ranges_of.len() <= i {
+            ranges_of.resize(i + 1, &[]);
+        }
+        ranges_of[i] = ranges;
+    }
+    let ranges_of = |v: ir::Value| -> &[ValueLocRange] {
+        ranges_of.get(v.as_u32() as usize).copied().unwrap_or(&[])
+    };
+
     let mut consts: Vec<u64> = vec![];
     let mut const_index = |c: u64| -> Option<u16> {
         let i = consts.iter().position(|x| *x == c).unwrap_or_else(|| {
@@ -266,11 +280,9 @@ pub fn describe(
                 continue;
             };
             let located = |v: ir::Value| -> Option<Loc> {
-                let label = ValueLabel::from_u32(v.as_u32());
-                let range = compiled
-                    .value_labels_ranges
-                    .get(&label)
-                    .and_then(|rs| rs.iter().find(|r| r.start <= query && query < r.end))?;
+                let range = ranges_of(v)
+                    .iter()
+                    .find(|r| r.start <= query && query < r.end)?;
                 Some(match range.loc {
                     LabelValueLoc::Reg(r) => match r.to_real_reg() {
                         Some(r) => Loc::Reg(reg_number(r)),
@@ -288,14 +300,8 @@ pub fn describe(
             // rebuilt frame must have it in both. The slot is the value's for all its
             // lifetime (regalloc2 reserves a spill slot for its whole spill set).
             let other_slots = |v: ir::Value, at: Loc| -> Vec<Loc> {
-                let label = ValueLabel::from_u32(v.as_u32());
                 let mut out: Vec<Loc> = vec![];
-                for r in compiled
-                    .value_labels_ranges
-                    .get(&label)
-                    .into_iter()
-                    .flatten()
-                {
+                for r in ranges_of(v) {
                     if let LabelValueLoc::CFAOffset(off) = r.loc {
                         let l = if ValueLoc::frame_offset_fits(off + up) {
                             Loc::Frame((off + up) as i32)
