@@ -70,12 +70,13 @@ pub struct Config {
 
 pub fn run(quick: bool) -> Result<()> {
     let revision = report::revision(&["benches/RESULTS.md", "benches/checkpoint.png"]);
-    step("cargo build --release -p wasmc");
-    run_checked(cargo().args(["build", "--release", "-p", "wasmc"]))?;
+    // The build to install (the workspace's `dist` profile): what users run.
+    step("cargo build --profile dist -p wasmc");
+    run_checked(cargo().args(["build", "--profile", "dist", "-p", "wasmc"]))?;
     let cfg = Config {
         quick,
         rounds: if quick { 2 } else { 5 },
-        wasmc: testsuite::target_dir().join("release/wasmc"),
+        wasmc: testsuite::target_dir().join("dist/wasmc"),
         work: testsuite::target_dir().join("bench"),
         wasmtime: measure::have_wasmtime(),
         revision,
