@@ -153,6 +153,10 @@ pub fn write(
     writeln!(m, "* commit: {}", cfg.revision)?;
     writeln!(
         m,
+        "* wasmc: `cargo build --profile dist -p wasmc` (the build to install: link-time optimised)"
+    )?;
+    writeln!(
+        m,
         "* wasmtime (PyPI): {wt_version}; gcc: {}",
         sh("gcc", &["-dumpfullversion"])
     )?;
