@@ -110,7 +110,10 @@ pub fn compile_object(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<u8>> {
         codegen::define_compiled(&mut module, id, &c)?;
     }
     let data_table = init::active_data_table(&info)
-        .map(|bytes| crate::descriptor::bytes_object(&mut module, "wasmc_data_init", &bytes))
+        .map(|bytes| {
+            crate::descriptor::bytes_object(&mut module, "wasmc_data_init", &bytes)
+                .map(|id| (id, bytes.len()))
+        })
         .transpose()?;
     let ir = init::init_function(&info, symbols, &*isa, &mut fctx, data_table);
     let c = compile_generated(ir, u32::MAX, declared.init, &mut cx)?;

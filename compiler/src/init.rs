@@ -54,13 +54,13 @@ impl<'a, 'b> Gen<'a, 'b> {
         self.libcall(Libcall::DataDrop, &[s]);
     }
 
-    /// A loop over the `entries` of an [`active_data_table`] in data object `table`,
-    /// applying each segment in order (a failing one traps, as it would in line).
-    fn init_data_from_table(&mut self, table: cranelift_module::DataId, entries: usize) {
+    /// A loop over the entries of an [`active_data_table`] of `len` bytes in data
+    /// object `table`, applying each segment in order (a failing one traps, as it would
+    /// in line).
+    fn init_data_from_table(&mut self, table: cranelift_module::DataId, len: usize) {
         let gv = import_data(self.b.func, table, 0);
         let base = self.b.ins().symbol_value(types::I64, gv);
-        let end_offset = (entries * DATA_ENTRY) as i64;
-        let end = self.b.ins().iadd_imm_s(base, end_offset);
+        let end = self.b.ins().iadd_imm_s(base, len as i64);
         let (head, body, done) = (
             self.b.create_block(),
             self.b.create_block(),
@@ -147,13 +147,14 @@ pub fn active_data_table(info: &ModuleInfo<'_>) -> Option<Vec<u8>> {
 
 /// Builds `wasmc_init(vmctx)`: globals, then active element segments, then active data
 /// segments (each dropped once applied, as instantiation does), then the start function.
-/// `data_table` is the data object holding [`active_data_table`], if there is one.
+/// `data_table` is the data object holding [`active_data_table`] and the table's length
+/// in bytes, if there is one.
 pub fn init_function(
     info: &ModuleInfo<'_>,
     symbols: &Symbols,
     isa: &dyn TargetIsa,
     fctx: &mut FunctionBuilderContext,
-    data_table: Option<cranelift_module::DataId>,
+    data_table: Option<(cranelift_module::DataId, usize)>,
 ) -> ir::Function {
     let mut sig = ir::Signature::new(isa.default_call_conv());
     sig.params.push(ir::AbiParam::new(types::I64));
@@ -189,10 +190,7 @@ pub fn init_function(
         }
     }
     match data_table {
-        Some(table) => {
-            let entries = info.data.iter().filter(|d| d.active.is_some()).count();
-            g.init_data_from_table(table, entries);
-        }
+        Some((table, len)) => g.init_data_from_table(table, len),
         None => {
             for (i, seg) in info.data.iter().enumerate() {
                 if let Some(offset) = seg.active {

@@ -247,7 +247,8 @@ pub fn find(
     let mut window: Vec<Op> = vec![];
     // Every local.set and local.tee, in order. A loop is checked only if it is
     // innermost, and innermost loops do not overlap, so counting the writes of each in
-    // its part of the log reads each entry at most once.
+    // its part of the log (for its bound and its induction local) reads each entry at
+    // most twice.
     let mut writes: Vec<u32> = vec![];
     let frame = |loop_at, writes_from| Frame {
         loop_at,
