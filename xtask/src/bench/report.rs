@@ -42,7 +42,31 @@ pub(crate) fn sh(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-pub(crate) fn cpu_model() -> String {
+/// What every generated report starts with: the command that wrote it, the machine,
+/// the date and the commit.
+pub(crate) fn provenance(
+    m: &mut String,
+    command: &str,
+    quick: bool,
+    revision: &str,
+) -> std::fmt::Result {
+    writeln!(
+        m,
+        "Written by `cargo xtask {command}{}`; do not edit by hand.\n",
+        if quick { " --quick" } else { "" }
+    )?;
+    writeln!(
+        m,
+        "* machine: {} ({} cores), {}",
+        cpu_model(),
+        sh("nproc", &[]),
+        sh("uname", &["-srm"])
+    )?;
+    writeln!(m, "* date: {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]))?;
+    writeln!(m, "* commit: {revision}")
+}
+
+fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -137,20 +161,7 @@ pub fn write(
         ],
     );
     writeln!(m, "# wasmc benchmark results\n")?;
-    writeln!(
-        m,
-        "Written by `cargo xtask bench{}`; do not edit by hand.\n",
-        if cfg.quick { " --quick" } else { "" }
-    )?;
-    writeln!(
-        m,
-        "* machine: {} ({} cores), {}",
-        cpu_model(),
-        sh("nproc", &[]),
-        sh("uname", &["-srm"])
-    )?;
-    writeln!(m, "* date: {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]))?;
-    writeln!(m, "* commit: {}", cfg.revision)?;
+    provenance(&mut m, "bench", cfg.quick, &cfg.revision)?;
     writeln!(
         m,
         "* wasmc: `cargo build --profile dist -p wasmc` (the build to install: link-time optimised)"

@@ -5,7 +5,7 @@
 use super::link::Spec;
 use super::nodes::Node;
 use super::Mode;
-use crate::bench::report::{cpu_model, sh};
+use crate::bench::report::provenance;
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::process::Command;
@@ -103,20 +103,7 @@ pub fn write(hops: &[Hop], faults: &[Fault], quick: bool, revision: &str) -> Res
     };
     let mut m = String::new();
     writeln!(m, "# wasmc live migration on an emulated continuum\n")?;
-    writeln!(
-        m,
-        "Written by `cargo xtask continuum{}`; do not edit by hand.\n",
-        if quick { " --quick" } else { "" }
-    )?;
-    writeln!(
-        m,
-        "* machine: {} ({} cores), {}",
-        cpu_model(),
-        sh("nproc", &[]),
-        sh("uname", &["-srm"])
-    )?;
-    writeln!(m, "* date: {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]))?;
-    writeln!(m, "* commit: {revision}")?;
+    provenance(&mut m, "continuum", quick, revision)?;
     writeln!(
         m,
         "* nodes: cloud x86_64 (native), edge aarch64 and device riscv64 (qemu-user), each a network namespace; \
