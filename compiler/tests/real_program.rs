@@ -1,4 +1,4 @@
-//! A real C library nobody here wrote: libbzip2 1.0.8, taken at test time from the
+//! Real programs nobody here wrote. libbzip2 1.0.8, taken at test time from the
 //! crates.io crate bzip2-sys (cached under target/registry-src; see
 //! testsuite/src/registry.rs), built with clang-16 together with our driver
 //! (testsuite/programs/bzip2_driver.c). The driver runs bzip2's own release test
@@ -179,4 +179,117 @@ fn sqlite_from_crates_io_migrates_between_isas() {
 
     let m = testsuite::crossmigrate::run_all(&programs, true, &dir.join("migrations"), 2).unwrap();
     m.assert_all_passed("sqlite");
+}
+
+/// Silice, an HDL compiler written in C++, as YoWASP ships it on PyPI (2.4 MB of Wasm),
+/// taken at test time (`registry::fetch_wheel`) and compiling our
+/// `testsuite/programs/silice_blinky.si` with the board frameworks from its wheel: the
+/// Verilog it writes under wasmtime is the reference, which every ISA's uninterrupted
+/// run must write; then the crossmigrate machinery stops it early, midway and late on
+/// each ISA and finishes it on each, plus a chain across all three.
+#[test]
+fn silice_from_pypi_migrates_between_isas() {
+    for a in targets::ALL {
+        testsuite::require_runner(a).unwrap();
+    }
+    let dir = work_dir("silice");
+    fresh_dir(&dir).unwrap();
+    let (name, version) = registry::SILICE_WHEEL;
+    let wheel = registry::fetch_wheel(name, version).unwrap_or_else(|e| panic!("{e:#}"));
+    let wasm = wheel.join("yowasp_silice/silice.wasm");
+    // What the program finds in its directory, `/work`: the frameworks and the design.
+    let seed = dir.join("seed");
+    exec::copy_tree(
+        &wheel.join("yowasp_silice/share/silice/frameworks"),
+        &seed.join("frameworks"),
+    )
+    .unwrap();
+    std::fs::copy(
+        testsuite::repo_root().join("testsuite/programs/silice_blinky.si"),
+        seed.join("blinky.si"),
+    )
+    .unwrap();
+    let args: Vec<String> = [
+        "--framework",
+        "/work/frameworks/boards/icestick/icestick.v",
+        "--frameworks_dir",
+        "/work/frameworks/",
+        "/work/blinky.si",
+        "-o",
+        "/work/out.v",
+    ]
+    .map(String::from)
+    .into();
+    let fixture = testsuite::Fixture {
+        name: "pypi/yowasp-silice".into(),
+        wasm: wasm.clone(),
+        expect: testsuite::Expect {
+            args: args.clone(),
+            dir: Some("/work".into()),
+            seed: Some(seed.clone()),
+            ..Default::default()
+        },
+    };
+    let programs =
+        testsuite::crossmigrate::build_programs(WASMC.as_ref(), vec![fixture], &dir.join("bin"))
+            .unwrap();
+    let program = &programs[0];
+
+    let timeout = timeout_from_env("WASMC_TEST_RUN_TIMEOUT", 180);
+    // The Verilog written by a run in a fresh copy of the seed, and the run.
+    let verilog = |label: &str, run: &dyn Fn(&std::path::Path) -> Outcome| {
+        let work = dir.join(format!("run-{label}"));
+        exec::copy_tree(&seed, &work).unwrap();
+        let out = run(&work);
+        println!("{label}: {} in {:.1?}", out.status_text(), out.elapsed);
+        let v = std::fs::read_to_string(work.join("out.v")).unwrap_or_default();
+        (out, v)
+    };
+    let mut outputs = vec![];
+    for (arch, exe) in &program.exes {
+        outputs.push(verilog(arch.name(), &|work| {
+            let mut cmd = command_for(*arch, exe);
+            scrub_env(&mut cmd);
+            cmd.args(&args)
+                .env("WASMC_DIRS", format!("{}::/work", work.display()));
+            exec::run(cmd, timeout).unwrap()
+        }));
+    }
+    let expected = if reference::wasmtime_available() {
+        let (out, v) = verilog("wasmtime", &|work| {
+            reference::run_wasmtime(&wasm, &args, &[], Some((work, "/work")), false, timeout)
+                .unwrap()
+        });
+        assert_eq!(out.code, Some(0), "wasmtime: {}", out.stderr_str());
+        v
+    } else {
+        eprintln!("NOTE: Python module `wasmtime` not importable; x86_64's run is the reference (run `cargo xtask setup`)");
+        outputs[0].1.clone()
+    };
+    assert!(
+        expected.contains("module M_main"),
+        "reference Verilog:\n{expected}"
+    );
+    let failures: Vec<String> = program
+        .exes
+        .iter()
+        .zip(&outputs)
+        .filter(|(_, (out, v))| out.code != Some(0) || *v != expected)
+        .map(|((arch, _), (out, v))| {
+            format!(
+                "=== {arch}: {}\n{}stderr:\n{}",
+                out.status_text(),
+                diff(&expected, v),
+                testsuite::check::truncate(&out.stderr_str(), 2000)
+            )
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "Silice's Verilog differs from the reference:\n\n{}",
+        failures.join("\n\n")
+    );
+
+    let m = testsuite::crossmigrate::run_all(&programs, true, &dir.join("migrations"), 2).unwrap();
+    m.assert_all_passed("silice");
 }

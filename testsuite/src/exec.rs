@@ -170,6 +170,25 @@ pub fn fresh_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
+/// Makes `to` a copy of the tree at `from` (files, directories, symlinks as links),
+/// emptying it first.
+pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    fresh_dir(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let ty = e.file_type()?;
+        if ty.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if ty.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
+}
+
 /// Seconds from an env var, or a default (slow machines can raise timeouts).
 pub fn timeout_from_env(var: &str, default_secs: u64) -> Duration {
     let s = std::env::var(var)

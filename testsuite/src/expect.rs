@@ -25,6 +25,10 @@ pub struct Expect {
     pub env: Vec<(String, String)>,
     pub dir: Option<String>,
     pub exit: i32,
+    /// A host directory whose copy is the run's directory (`dir`) before every run: a
+    /// program's input files. Set by tests that build their fixture, not by `.expect`
+    /// files.
+    pub seed: Option<PathBuf>,
     /// (message, function name) of the expected trap.
     pub trap: Option<(String, String)>,
     pub stderr_lines: Vec<String>,

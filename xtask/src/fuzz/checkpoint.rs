@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 use targets::Arch;
 use testsuite::crossmigrate::{reference, Program, CHECKPOINT_EXIT};
-use testsuite::exec::{command_for, fresh_dir, scrub_env};
+use testsuite::exec::{command_for, copy_tree, fresh_dir, scrub_env};
 
 /// Largest memory the model expands (the fixtures use a few MiB); bigger ones are
 /// mutated at the byte level only.
@@ -52,24 +52,6 @@ pub enum Ended {
     Trapped,
     /// Still running at the limit and checkpointed on SIGUSR1: a long but live run.
     Slow,
-}
-
-/// Copies a directory tree (files, directories, symlinks as links).
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    fresh_dir(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        let ty = e.file_type()?;
-        if ty.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
-        } else if ty.is_dir() {
-            copy_tree(&src, &dst)?;
-        } else {
-            std::fs::copy(&src, &dst)?;
-        }
-    }
-    Ok(())
 }
 
 impl CheckpointFuzz {
