@@ -54,6 +54,8 @@ def run(wasm, dirs, env, args, canonical_nans, result):
 
     cfg = wasmtime.Config()
     cfg.cranelift_nan_canonicalization = canonical_nans
+    # wasmc compiles the exception-handling proposal.
+    cfg.wasm_exceptions = True
     # The fixtures recurse 50_000 deep; give wasmtime the most stack its C API allows
     # (it may not exceed the default async stack size, 2 MiB).
     cfg.max_wasm_stack = 2 << 20
@@ -82,7 +84,10 @@ def run(wasm, dirs, env, args, canonical_nans, result):
     except wasmtime.Trap as e:
         code = 134
         name = e.trap_code.name if e.trap_code is not None else "?"
-        msg = MESSAGES.get(name, "unknown trap " + name)
+        if e.trap_code is None and "thrown Wasm exception" in str(e):
+            msg = "uncaught exception"
+        else:
+            msg = MESSAGES.get(name, "unknown trap " + name)
         frames = e.frames
         f = frames[0] if frames else None
         where = f"{f.func_name} (#{f.func_index})" if f else "? (#?)"

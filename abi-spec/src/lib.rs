@@ -11,6 +11,7 @@
 #![no_std]
 
 pub mod checkpoint;
+pub mod eh;
 pub mod imports;
 pub mod libcall;
 pub mod points;
@@ -23,7 +24,7 @@ pub use vmctx::*;
 
 /// Bumped whenever anything in this crate changes shape. A checkpoint records it and an
 /// executable refuses a checkpoint written with another ABI version.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 /// Wasm value types as the runtime and the checkpoint see them.
 #[repr(u8)]
@@ -36,6 +37,9 @@ pub enum ValType {
     V128 = 4,
     FuncRef = 5,
     ExternRef = 6,
+    /// A caught exception (the exception-handling proposal): never in a checkpoint, as
+    /// no frame holding one can be rebuilt (`eh`).
+    ExnRef = 7,
 }
 
 impl ValType {
@@ -48,8 +52,13 @@ impl ValType {
             4 => ValType::V128,
             5 => ValType::FuncRef,
             6 => ValType::ExternRef,
+            7 => ValType::ExnRef,
             _ => return None,
         })
+    }
+    /// A type a checkpoint may hold values of: every one but [`ValType::ExnRef`].
+    pub fn from_checkpoint_u8(b: u8) -> Option<ValType> {
+        ValType::from_u8(b).filter(|t| *t != ValType::ExnRef)
     }
     pub fn name(self) -> &'static str {
         match self {
@@ -60,6 +69,7 @@ impl ValType {
             ValType::V128 => "v128",
             ValType::FuncRef => "funcref",
             ValType::ExternRef => "externref",
+            ValType::ExnRef => "exnref",
         }
     }
 }
@@ -80,10 +90,14 @@ pub enum Trap {
     IndirectCallTypeMismatch = 8,
     StackExhausted = 9,
     UnknownImport = 10,
+    /// An exception no handler caught reached the runtime.
+    UncaughtException = 11,
+    /// `throw_ref` of a null exception reference.
+    NullExceptionReference = 12,
 }
 
 impl Trap {
-    pub const ALL: [Trap; 10] = [
+    pub const ALL: [Trap; 12] = [
         Trap::Unreachable,
         Trap::MemoryOutOfBounds,
         Trap::TableOutOfBounds,
@@ -94,6 +108,8 @@ impl Trap {
         Trap::IndirectCallTypeMismatch,
         Trap::StackExhausted,
         Trap::UnknownImport,
+        Trap::UncaughtException,
+        Trap::NullExceptionReference,
     ];
     pub fn from_u8(b: u8) -> Option<Trap> {
         Trap::ALL.iter().copied().find(|t| *t as u8 == b)
@@ -111,6 +127,8 @@ impl Trap {
             Trap::IndirectCallTypeMismatch => "indirect call type mismatch",
             Trap::StackExhausted => "call stack exhausted",
             Trap::UnknownImport => "call to unknown import",
+            Trap::UncaughtException => "uncaught exception",
+            Trap::NullExceptionReference => "null exception reference",
         }
     }
 }

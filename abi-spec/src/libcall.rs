@@ -110,6 +110,11 @@ libcalls! {
     ElemDrop = "wasmc_elem_drop" (I32);
     /// `(code, func_index)`: stops the program with a trap.
     Trap = "wasmc_trap" (I32, I32) -> !;
+    /// `(tag, n) -> exception`: a new exception of tag `tag` with room for `n` payload
+    /// values, which the caller stores (`eh::payload_offset`).
+    ExnNew = "wasmc_exn_new" (I32, I32) -> I64;
+    /// `(exception)`: unwinds to the innermost handler that catches it (`eh`).
+    Throw = "wasmc_throw" (I64) -> !;
 
 }
 

@@ -157,8 +157,10 @@ pub struct ModuleDesc {
     pub entry: u64,
     pub vmctx_size: u32,
     pub _pad: u32,
-    /// Reserved, 0.
-    pub point_types: u64,
+    /// `*const u64`, one address per function (imports included): that function's
+    /// exception-handling table ([`crate::eh`]), or 0 (no call with a handler); 0
+    /// altogether for a module without `try_table`.
+    pub eh_tables: u64,
     /// `*const u64`, one address per function (imports included): that function's
     /// table of migration points ([`crate::points`]: kind, callee and value types of
     /// each), or 0 (imports, no migration points).

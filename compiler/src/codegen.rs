@@ -119,6 +119,9 @@ pub struct CompiledFunc {
     pub traps: Vec<(u32, abi_spec::Trap)>,
     /// The function's migration-point table (`abi_spec::points`), empty without points.
     pub point_table: Vec<u8>,
+    /// The function's exception-handling table (`abi_spec::eh`), empty if no call in
+    /// it has a handler.
+    pub eh_table: Vec<u8>,
     /// How many point values `describe` could locate.
     pub coverage: crate::describe::Coverage,
 }
@@ -361,8 +364,40 @@ fn finish(
         relocs,
         traps,
         point_table,
+        eh_table: eh_table(compiled),
         coverage,
     })
+}
+
+/// The handlers of each `try_call` in `compiled`, as the runtime's unwinder reads them
+/// (`abi_spec::eh`); empty if there are none.
+fn eh_table(compiled: &cranelift_codegen::CompiledCode) -> Vec<u8> {
+    use abi_spec::eh;
+    use cranelift_codegen::FinalizedMachExceptionHandler as H;
+    let sites: Vec<eh::Site> = compiled
+        .buffer
+        .call_sites()
+        .filter(|c| !c.exception_handlers.is_empty())
+        .map(|c| eh::Site {
+            ret_off: c.ret_addr,
+            // Every backend records it for a `try_call`.
+            sp_to_fp: c.frame_offset.unwrap_or(0),
+            handlers: c
+                .exception_handlers
+                .iter()
+                .filter_map(|h| match h {
+                    H::Tag(tag, off) => Some((tag.as_u32(), *off)),
+                    H::Default(off) => Some((eh::CATCH_ALL, *off)),
+                    H::Context(_) => None,
+                })
+                .collect(),
+        })
+        .collect();
+    if sites.is_empty() {
+        vec![]
+    } else {
+        eh::encode(sites)
+    }
 }
 
 /// Compiles a finished `ir::Function` into bytes, relocations and trap sites, and

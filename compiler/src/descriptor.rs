@@ -240,6 +240,26 @@ pub fn define_descriptor(
     }
     pt_index.define(module, pt_index_id)?;
 
+    // Exception-handling tables (`abi_spec::eh`), for the functions that have one.
+    let mut eh_index_id = None;
+    if input.funcs.iter().any(|f| !f.eh_table.is_empty()) {
+        let mut tables = vec![None; n];
+        for f in input.funcs.iter().filter(|f| !f.eh_table.is_empty()) {
+            let name = format!("wasmc_eh{}", f.index);
+            tables[f.index as usize] = Some(bytes_object(module, &name, &f.eh_table)?);
+        }
+        let id = local_data(module, "wasmc_eh_tables")?;
+        let mut b = Blob::new();
+        for t in tables {
+            match t {
+                Some(data) => b.data_addr(data, 0),
+                None => b.u64(0),
+            }
+        }
+        b.define(module, id)?;
+        eh_index_id = Some(id);
+    }
+
     let exports_id = define_exports(module, input)?;
 
     // The descriptor itself.
@@ -285,6 +305,9 @@ pub fn define_descriptor(
         abi_spec::vmctx_size(info.globals.len() as u32, info.tables.len() as u32),
     );
     reloc_data(&mut d, at!(point_types_index), pt_index_id);
+    if let Some(id) = eh_index_id {
+        reloc_data(&mut d, at!(eh_tables), id);
+    }
     d.patch_u32(at!(num_exports), info.exports.len() as u32);
     reloc_data(&mut d, at!(exports), exports_id);
     d.define(module, desc_id)?;

@@ -129,8 +129,17 @@ pub fn ir_type(ty: ValType) -> ir::Type {
     }
 }
 
+/// Whether `ty` is an exception reference (`exnref`, nullable or not).
+pub fn is_exnref(ty: ValType) -> bool {
+    matches!(ty, ValType::Ref(r) if matches!(
+        r.heap_type(),
+        wasmparser::HeapType::Abstract { ty: wasmparser::AbstractHeapType::Exn, .. }
+    ))
+}
+
 pub fn abi_type(ty: ValType) -> abi_spec::ValType {
     match ty {
+        _ if is_exnref(ty) => abi_spec::ValType::ExnRef,
         ValType::I32 => abi_spec::ValType::I32,
         ValType::I64 => abi_spec::ValType::I64,
         ValType::F32 => abi_spec::ValType::F32,

@@ -1,4 +1,4 @@
-//! What wasmc compiles (WebAssembly 2.0 without SIMD), and, when validation fails, whether
+//! What wasmc compiles (WebAssembly 2.0 without SIMD, with exception handling), and, when validation fails, whether
 //! the module is invalid or only uses a feature beyond that.
 //!
 //! wasmparser reports both the same way, as a validation error whose message differs by
@@ -13,16 +13,19 @@
 
 use wasmparser::{Validator, WasmFeatures as F};
 
-/// WebAssembly 2.0 without SIMD: what wasmc compiles.
+/// WebAssembly 2.0 without SIMD, and exception handling (`try_table`, `throw`,
+/// `throw_ref`, `exnref`): what wasmc compiles.
 pub fn supported() -> F {
-    F::WASM2 & !F::SIMD
+    (F::WASM2 & !F::SIMD) | F::EXCEPTIONS
 }
 
 /// Features a module may need beyond [`supported`], each with what it takes to validate
 /// (a proposal builds on others) and its name for the user; the likelier first.
 const CANDIDATES: &[(F, &str)] = &[
-    (F::EXCEPTIONS, "exception handling"),
-    (F::LEGACY_EXCEPTIONS, "legacy exception handling"),
+    (
+        F::LEGACY_EXCEPTIONS,
+        "legacy exception handling (try, catch, rethrow, delegate)",
+    ),
     (F::SIMD, "SIMD"),
     (F::RELAXED_SIMD.union(F::SIMD), "relaxed SIMD"),
     (F::TAIL_CALL, "tail calls"),

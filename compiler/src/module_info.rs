@@ -85,6 +85,10 @@ pub struct ModuleInfo<'a> {
     pub tables: Vec<Table>,
     pub memory: Option<Memory>,
     pub globals: Vec<Global>,
+    /// Type index of every tag (exception handling; no tag is imported).
+    pub tags: Vec<u32>,
+    /// Exports of functions, tables, memories and globals (a tag's is of no use to
+    /// anyone outside).
     pub exports: Vec<(String, ExternalKind, u32)>,
     pub start: Option<u32>,
     pub elems: Vec<ElemSegment>,
@@ -129,7 +133,9 @@ pub fn read_module(
         CompileError::Invalid { offset, func, .. } => {
             match crate::features::unsupported(bytes, offset as u64) {
                 Some(feature) => CompileError::Unsupported {
-                    feature: format!("{feature} (wasmc compiles WebAssembly 2.0 without SIMD)"),
+                    feature: format!(
+                        "{feature} (wasmc compiles WebAssembly 2.0 without SIMD, with exception handling)"
+                    ),
                     func,
                     func_name: None,
                 },
@@ -153,6 +159,7 @@ fn read(bytes: &[u8], allow_unknown_imports: bool) -> Result<ModuleInfo<'_>, Com
         tables: vec![],
         memory: None,
         globals: vec![],
+        tags: vec![],
         exports: vec![],
         start: None,
         elems: vec![],
@@ -287,6 +294,9 @@ fn read_payload<'a>(
                 if !matches!(t.init, wasmparser::TableInit::RefNull) {
                     return Err(unsupported("table initialiser expressions", None));
                 }
+                if crate::env::is_exnref(ValType::Ref(t.ty.element_type)) {
+                    return Err(unsupported("tables of exception references", None));
+                }
                 info.tables.push(Table {
                     elem: t.ty.element_type,
                     min: t.ty.initial,
@@ -306,6 +316,9 @@ fn read_payload<'a>(
         Payload::GlobalSection(reader) => {
             for g in reader {
                 let g = g?;
+                if crate::env::is_exnref(g.ty.content_type) {
+                    return Err(unsupported("globals of exception references", None));
+                }
                 let init = const_value(&g.init_expr)?;
                 info.globals.push(Global {
                     ty: g.ty.content_type,
@@ -317,7 +330,14 @@ fn read_payload<'a>(
         Payload::ExportSection(reader) => {
             for e in reader {
                 let e = e?;
-                info.exports.push((e.name.to_string(), e.kind, e.index));
+                if e.kind != ExternalKind::Tag {
+                    info.exports.push((e.name.to_string(), e.kind, e.index));
+                }
+            }
+        }
+        Payload::TagSection(reader) => {
+            for t in reader {
+                info.tags.push(t?.func_type_idx);
             }
         }
         Payload::StartSection { func, .. } => info.start = Some(func),

@@ -346,7 +346,10 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                 .dfg
                 .call_signature(inst)
                 .is_some_and(|sig| in_memory(func.dfg.signatures[sig].returns.len()));
-            site.unrebuildable = own_results_in_memory || callee_results_in_memory;
+            // An exception reference is a runtime object a checkpoint cannot hold.
+            let holds_exception = p.types.contains(&abi_spec::ValType::ExnRef);
+            site.unrebuildable =
+                own_results_in_memory || callee_results_in_memory || holds_exception;
             for v in &live_at[&inst] {
                 live.insert(*v);
             }

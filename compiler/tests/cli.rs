@@ -97,18 +97,42 @@ fn invalid_module_is_a_one_line_error() {
     }
 }
 
-/// A valid module that needs a feature beyond WebAssembly 2.0 is refused as
-/// unsupported, naming the feature, whatever wasmparser's message for it; an invalid
-/// one stays invalid.
+/// Exception references kept in a global or a table are refused with one line: no
+/// checkpoint could hold them (a frame holding one is only never stopped in).
+#[test]
+fn exception_references_outside_frames_are_refused() {
+    let out_path = tmp("exnref.out");
+    let cases = [
+        (
+            "(module (global (mut exnref) (ref.null exn)))",
+            "globals of exception references",
+        ),
+        (
+            "(module (table 1 exnref))",
+            "tables of exception references",
+        ),
+    ];
+    for (i, (text, what)) in cases.iter().enumerate() {
+        let input = tmp(&format!("exnref-{i}.wasm"));
+        std::fs::write(&input, wat::parse_str(text).unwrap()).unwrap();
+        let _ = std::fs::remove_file(&out_path);
+        let err = assert_one_line_error(&wasmc(&[&input, &"-o", &out_path]), text);
+        assert!(err.contains(what), "{text}: expected {what}, got: {err}");
+        assert!(!out_path.exists(), "{text}: an output file was written");
+    }
+}
+
+/// A valid module that needs a feature beyond WebAssembly 2.0 and exception handling
+/// is refused as unsupported, naming the feature, whatever wasmparser's message for
+/// it; an invalid one stays invalid.
 #[test]
 fn unsupported_features_are_named() {
     let out_path = tmp("unsupported.out");
     let cases = [
         (
-            "(module (tag $t) (func (block $b (try_table (catch $t $b) (throw $t)))))",
-            "exception handling",
+            "(module (tag $t) (func try throw $t catch $t end))",
+            "legacy exception handling",
         ),
-        ("(module (func (param exnref)))", "exception handling"),
         (
             "(module (func (result v128) v128.const i32x4 1 2 3 4))",
             "SIMD",

@@ -29,6 +29,7 @@ mod control;
 mod countdown;
 mod dirty;
 mod errno;
+mod exn;
 mod fmath;
 mod frames;
 mod harness;

@@ -25,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "mechanisms",
         &[
             "libcalls",
+            "exn",
             "signal",
             "checkpoint",
             "ckfile",

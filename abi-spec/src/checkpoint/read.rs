@@ -78,7 +78,8 @@ impl<'a> Cursor<'a> {
         self.take(n as u64)
     }
     fn valtype(&mut self) -> Result<ValType, FormatError> {
-        ValType::from_u8(self.u8()?).ok_or(bad("checkpoint is malformed (bad value type)"))
+        ValType::from_checkpoint_u8(self.u8()?)
+            .ok_or(bad("checkpoint is malformed (bad value type)"))
     }
     fn end(&self) -> Result<(), FormatError> {
         match self.b.is_empty() {
@@ -569,6 +570,7 @@ fn value(c: &mut Cursor<'_>, t: ValType) -> Result<Value, FormatError> {
         ValType::I64 => Value::I64(c.u64()?),
         ValType::F64 => Value::F64(c.u64()?),
         ValType::V128 => Value::V128(c.arr()?),
+        ValType::ExnRef => return Err(bad("checkpoint is malformed (bad value type)")),
         ValType::I32 | ValType::F32 | ValType::FuncRef | ValType::ExternRef => {
             let (lo, hi) = (c.u32()?, c.u32()?);
             check_slot(t, lo, hi)?;
@@ -693,7 +695,8 @@ fn checked_frame<'a>(c: &mut Cursor<'a>) -> Result<Frame<'a>, FormatError> {
     // The values follow the types: their slots are checked where they lie, then taken.
     let mut at = 0;
     for &t in types {
-        let t = ValType::from_u8(t).ok_or(bad("checkpoint is malformed (bad value type)"))?;
+        let t = ValType::from_checkpoint_u8(t)
+            .ok_or(bad("checkpoint is malformed (bad value type)"))?;
         let size = value_size(t);
         let Some(slot) = rest.get(at..at + size) else {
             return Err(c.short);

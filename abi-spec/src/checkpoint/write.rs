@@ -385,6 +385,7 @@ fn values<O: Out>(o: &mut O, v: Slots, with_types: bool) -> Result<(), WriteErro
                 ))
             }
             ValType::ExternRef => o.u64(s)?,
+            ValType::ExnRef => return Err(WriteError::Invalid("an exnref cannot be checkpointed")),
         }
     }
     if slots.next().is_some() {

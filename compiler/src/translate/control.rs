@@ -13,6 +13,7 @@ pub enum FrameKind {
     Block,
     Loop,
     If,
+    TryTable,
 }
 
 pub struct Frame {
@@ -121,6 +122,13 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 let f = self.push_frame(FrameKind::Block, *blockty);
                 self.control.push(f);
             }
+            Operator::TryTable { try_table } => {
+                let f = self.push_frame(FrameKind::TryTable, try_table.ty);
+                self.enter_try_table(&try_table.catches);
+                self.control.push(f);
+            }
+            Operator::Throw { tag_index } => self.throw(*tag_index),
+            Operator::ThrowRef => self.throw_ref(),
             Operator::Loop { blockty } => {
                 let mut f = self.push_frame(FrameKind::Loop, *blockty);
                 let points = self.env.has_points(self.func_index);
@@ -198,6 +206,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                     f.cont_reachable = true;
                 }
                 self.truncate_stack(f.base);
+                if f.kind == FrameKind::TryTable {
+                    self.leave_try_table();
+                }
                 self.enter_cont(&f);
             }
             Operator::Br { relative_depth } => {
@@ -272,7 +283,10 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// Skips code after an unconditional branch until the matching `else` or `end`.
     pub(super) fn unreachable_operator(&mut self, op: &Operator<'_>) -> OpResult {
         match op {
-            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+            Operator::Block { .. }
+            | Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::TryTable { .. } => {
                 self.unreachable_depth += 1;
             }
             Operator::End if self.unreachable_depth > 0 => self.unreachable_depth -= 1,
@@ -324,7 +338,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     }
 
     /// The block a branch to label `relative_depth` goes to, and its arguments.
-    fn target(&mut self, relative_depth: u32) -> (ir::Block, Vec<BlockArg>) {
+    pub(super) fn target(&mut self, relative_depth: u32) -> (ir::Block, Vec<BlockArg>) {
         let i = self.control.len() - 1 - relative_depth as usize;
         let f = &mut self.control[i];
         if f.header.is_none() {
@@ -384,13 +398,38 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             argv.push(self.depth);
         }
         argv.extend(args);
-        let inst = self.b.ins().call(callee, &argv);
-        let results = self.b.inst_results(inst).to_vec();
+        // Host functions never throw; a Wasm function may.
+        let (inst, results) =
+            if self.in_try() && function_index >= self.env.info.num_imported_funcs() {
+                let sig = self.b.func.dfg.ext_funcs[callee].signature;
+                self.try_call(sig, |b, table| b.ins().try_call(callee, &argv, table))
+            } else {
+                let inst = self.b.ins().call(callee, &argv);
+                (inst, self.b.inst_results(inst).to_vec())
+            };
         if let Some(vars) = vars {
             self.call_point(CallTarget::Direct(function_index), inst, vars);
         }
         self.push_results(&results, ft.results());
         Ok(())
+    }
+
+    /// A `try_call` of signature `sig` made by `make` with its exception table; the
+    /// builder goes on in its normal-return block. Returns the call and its results.
+    fn try_call(
+        &mut self,
+        sig: ir::SigRef,
+        make: impl FnOnce(&mut cranelift_frontend::FunctionBuilder<'b>, ir::ExceptionTable) -> ir::Inst,
+    ) -> (ir::Inst, Vec<Value>) {
+        let rets: Vec<ir::Type> = self.b.func.dfg.signatures[sig]
+            .returns
+            .iter()
+            .map(|r| r.value_type)
+            .collect();
+        let (table, cont) = self.exception_table(sig, &rets);
+        let inst = make(&mut self.b, table);
+        self.switch_sealed(cont);
+        (inst, self.b.block_params(cont).to_vec())
     }
 
     fn push_results(&mut self, vals: &[Value], tys: &[ValType]) {
@@ -464,8 +503,14 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let sig = self.sig_ref(type_index);
         let mut argv = vec![self.vmctx, self.depth];
         argv.extend(args);
-        let inst = self.b.ins().call_indirect(sig, code, &argv);
-        let results = self.b.inst_results(inst).to_vec();
+        let (inst, results) = if self.in_try() {
+            self.try_call(sig, |b, table| {
+                b.ins().try_call_indirect(code, &argv, table)
+            })
+        } else {
+            let inst = self.b.ins().call_indirect(sig, code, &argv);
+            (inst, self.b.inst_results(inst).to_vec())
+        };
         if let Some(vars) = vars {
             self.call_point(CallTarget::Indirect(type_index), inst, vars);
         }

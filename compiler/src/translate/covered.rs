@@ -55,6 +55,13 @@ pub fn find(ops: &Ops<'_>, stops: impl Fn(u32) -> bool) -> HashSet<usize> {
     for &(ref op, at) in ops {
         match *op {
             Operator::Block { .. } | Operator::If { .. } => frames.push(frame(None)),
+            Operator::TryTable { ref try_table } => {
+                // A catch clause branches to its label, from outside the `try_table`.
+                for c in &try_table.catches {
+                    branch(&mut frames, catch_label(c));
+                }
+                frames.push(frame(None));
+            }
             Operator::Loop { .. } => frames.push(frame(Some(at))),
             Operator::End => {
                 if let Some(Frame {
@@ -158,5 +165,15 @@ mod tests {
             // the second's is at its top level, its inner loop keeps its poll.
             vec![1, 2]
         );
+    }
+}
+
+/// The label a catch clause branches to.
+pub fn catch_label(c: &wasmparser::Catch) -> u32 {
+    match *c {
+        wasmparser::Catch::One { label, .. }
+        | wasmparser::Catch::OneRef { label, .. }
+        | wasmparser::Catch::All { label }
+        | wasmparser::Catch::AllRef { label } => label,
     }
 }

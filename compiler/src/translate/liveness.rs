@@ -32,6 +32,8 @@ enum Kind {
 struct Frame {
     kind: Kind,
     end: usize,
+    /// A `try_table`: its catch targets are on the `catches` stack while it is open.
+    catches: bool,
 }
 
 /// Live locals (bit sets) at each point.
@@ -112,15 +114,17 @@ impl Cfg {
 /// Computes the live locals at every migration point of `body`, and which of the
 /// `tracked` locals are live just before every operator for which `key_before` holds
 /// (keyed by its offset). `is_point_call` tells whether a call of function `f` is a
-/// migration point (calls of imports are not).
+/// migration point (calls of imports are not), `may_throw` whether it may throw (a call
+/// inside a `try_table` may go on at a catch clause's label: an edge there).
 pub fn analyze(
     ops: &Ops<'_>,
     num_locals: usize,
     is_point_call: impl Fn(u32) -> bool,
+    may_throw: impl Fn(u32) -> bool,
     key_before: impl Fn(&Operator<'_>) -> bool,
     tracked: &[u32],
 ) -> Liveness {
-    match build(ops, &is_point_call, &key_before) {
+    match build(ops, &is_point_call, &may_throw, &key_before) {
         Some(cfg) => solve(cfg, num_locals, tracked),
         None => Liveness::all_live(),
     }
@@ -129,6 +133,7 @@ pub fn analyze(
 fn build(
     ops: &Ops<'_>,
     is_point_call: &impl Fn(u32) -> bool,
+    may_throw: &impl Fn(u32) -> bool,
     key_before: &impl Fn(&Operator<'_>) -> bool,
 ) -> Option<Cfg> {
     let mut cfg = Cfg {
@@ -141,7 +146,16 @@ fn build(
     let mut control = vec![Frame {
         kind: Kind::Block,
         end: exit,
+        catches: false,
     }];
+    // The catch targets of each open `try_table`, outermost first.
+    let mut catches: Vec<Vec<usize>> = vec![];
+    // Edges from the current block to every catch target (an exception thrown here).
+    let to_handlers = |cfg: &mut Cfg, catches: &[Vec<usize>]| {
+        for &t in catches.iter().flatten() {
+            cfg.edge(t);
+        }
+    };
     for (op, offset) in ops {
         let offset = *offset;
         if key_before(op) {
@@ -156,7 +170,26 @@ fn build(
                 control.push(Frame {
                     kind: Kind::Block,
                     end,
+                    catches: false,
                 });
+            }
+            Operator::TryTable { ref try_table } => {
+                // Labels count from outside the `try_table`.
+                let mut targets = vec![];
+                for c in &try_table.catches {
+                    targets.push(target(&control, super::covered::catch_label(c))?);
+                }
+                catches.push(targets);
+                let end = cfg.new_block();
+                control.push(Frame {
+                    kind: Kind::Block,
+                    end,
+                    catches: true,
+                });
+            }
+            Operator::Throw { .. } | Operator::ThrowRef => {
+                to_handlers(&mut cfg, &catches);
+                cfg.dead();
             }
             Operator::Loop { .. } => {
                 let header = cfg.fallthrough();
@@ -165,6 +198,7 @@ fn build(
                 control.push(Frame {
                     kind: Kind::Loop(header),
                     end,
+                    catches: false,
                 });
             }
             Operator::If { .. } => {
@@ -177,6 +211,7 @@ fn build(
                         else_block: Some(else_block),
                     },
                     end,
+                    catches: false,
                 });
             }
             Operator::Else => {
@@ -188,6 +223,9 @@ fn build(
             }
             Operator::End => {
                 let f = control.pop()?;
+                if f.catches {
+                    catches.pop();
+                }
                 cfg.edge(f.end);
                 if let Kind::If {
                     else_block: Some(e),
@@ -227,13 +265,29 @@ fn build(
             Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
                 cfg.blocks[cfg.cur].events.push((true, local_index))
             }
-            Operator::Call { function_index } if is_point_call(function_index) => {
-                let after = cfg.fallthrough();
-                cfg.points.push((offset, after));
+            Operator::Call { function_index } => {
+                let throws = !catches.is_empty() && may_throw(function_index);
+                if is_point_call(function_index) {
+                    // The point's live set: what the code after the call reads, and
+                    // what a catch clause's code reads, if the callee may throw.
+                    let point = cfg.fallthrough();
+                    if throws {
+                        to_handlers(&mut cfg, &catches);
+                        cfg.fallthrough();
+                    }
+                    cfg.points.push((offset, point));
+                } else if throws {
+                    to_handlers(&mut cfg, &catches);
+                    cfg.fallthrough();
+                }
             }
             Operator::CallIndirect { .. } => {
-                let after = cfg.fallthrough();
-                cfg.points.push((offset, after));
+                let point = cfg.fallthrough();
+                if !catches.is_empty() {
+                    to_handlers(&mut cfg, &catches);
+                    cfg.fallthrough();
+                }
+                cfg.points.push((offset, point));
             }
             _ => {}
         }
@@ -358,7 +412,7 @@ mod tests {
                 .filter(|(op, _)| matches!(op, Operator::Loop { .. } | Operator::Call { .. }))
                 .map(|(_, off)| *off)
                 .collect();
-            (analyze(ops, 4, |_| true, |_| false, &[]), offsets)
+            (analyze(ops, 4, |_| true, |_| true, |_| false, &[]), offsets)
         })
     }
 
@@ -405,7 +459,10 @@ mod tests {
                     .unwrap()
                     .1;
                 let is_br_if = |op: &Operator<'_>| matches!(op, Operator::BrIf { .. });
-                (analyze(ops, 3, |_| true, is_br_if, &[1, 2]), br_if)
+                (
+                    analyze(ops, 3, |_| true, |_| true, is_br_if, &[1, 2]),
+                    br_if,
+                )
             });
             // Positions in the tracked list: 0 is local 1, 1 is local 2.
             assert_eq!(l.is_live_before(br_if, 0), live_after, "{tail}");

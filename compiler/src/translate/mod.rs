@@ -10,6 +10,7 @@
 mod arith_locals;
 mod control;
 mod covered;
+mod exceptions;
 mod liveness;
 mod migration;
 mod ops;
@@ -118,6 +119,8 @@ pub struct FuncTranslator<'a, 'b> {
     depth: Value,
     /// Loops that need no poll, by the offset of their `loop` (see `covered`).
     covered: rustc_hash::FxHashSet<usize>,
+    /// The catch clauses of the `try_table`s around the current code, outermost first.
+    handlers: Vec<exceptions::Handlers>,
 }
 
 pub fn translate_function(
@@ -176,6 +179,7 @@ pub fn translate_function(
             &ops,
             num_locals,
             |f| env.has_points(f),
+            |f| f >= info.num_imported_funcs(),
             |op| reused && ends_region(op),
             &arith.reused,
         )
@@ -232,6 +236,7 @@ pub fn translate_function(
         keep_params: vec![],
         depth,
         covered,
+        handlers: vec![],
     };
     t.prologue(ft.params(), ft.results(), body)
         .map_err(|e| codegen_err(e.to_string()))?;

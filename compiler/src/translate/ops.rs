@@ -285,17 +285,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             }
             O::RefNull { hty } => {
                 let z = self.b.ins().iconst(I64, 0);
-                let rt = if matches!(
-                    hty,
-                    wasmparser::HeapType::Abstract {
-                        ty: wasmparser::AbstractHeapType::Extern,
-                        ..
-                    }
-                ) {
-                    wasmparser::RefType::EXTERNREF
-                } else {
-                    wasmparser::RefType::FUNCREF
-                };
+                let rt =
+                    wasmparser::RefType::new(true, *hty).unwrap_or(wasmparser::RefType::FUNCREF);
                 self.push(z, ValType::Ref(rt));
             }
             O::RefIsNull => {

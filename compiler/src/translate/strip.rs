@@ -287,6 +287,14 @@ pub fn find(
         let simple = simplify(op);
         match op {
             Operator::Block { .. } | Operator::If { .. } => frames.push(frame(None, writes.len())),
+            Operator::TryTable { try_table } => {
+                // A catch clause branches to its label, from outside the `try_table`:
+                // to a loop, a way back that is not its latch.
+                for c in &try_table.catches {
+                    branch(&mut frames, super::covered::catch_label(c), None);
+                }
+                frames.push(frame(None, writes.len()));
+            }
             Operator::Loop { blockty } => {
                 let no_params = match *blockty {
                     BlockType::Empty | BlockType::Type(_) => true,
@@ -345,10 +353,8 @@ pub fn find(
             | Operator::BrOnCastFail { relative_depth, .. } => {
                 branch(&mut frames, *relative_depth, None)
             }
-            // Exception handling branches to labels in ways not followed here.
-            Operator::TryTable { .. } | Operator::Try { .. } | Operator::Delegate { .. } => {
-                return HashMap::default()
-            }
+            // Legacy exception handling (refused by validation) is not followed here.
+            Operator::Try { .. } | Operator::Delegate { .. } => return HashMap::default(),
             _ => {}
         }
         // The window holds the latest run of operators a latch is made of, with

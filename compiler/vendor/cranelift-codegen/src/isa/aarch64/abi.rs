@@ -1197,6 +1197,9 @@ impl ABIMachineSpec for AArch64MachineDeps {
             // register restores" for this ABI (so as to work with
             // Wasmtime).
             (isa::CallConv::PreserveAll, true) => ALL_CLOBBERS,
+            // wasmc: its runtime's unwinder restores no register either (see
+            // WASMC.md, "A try_call clobbers every register").
+            (isa::CallConv::SystemV, true) => ALL_CLOBBERS,
             (isa::CallConv::SystemV, _) => DEFAULT_AAPCS_CLOBBERS,
             // On Mach-O, the compact unwind info properly describes how are callee-save
             // registers restored during unwinding.

@@ -630,6 +630,9 @@ impl ABIMachineSpec for Riscv64MachineDeps {
             // register restores" for this ABI (so as to work with
             // Wasmtime).
             isa::CallConv::PreserveAll if is_exception => ALL_CLOBBERS,
+            // wasmc: its runtime's unwinder restores no register either (see
+            // WASMC.md, "A try_call clobbers every register").
+            isa::CallConv::SystemV if is_exception => ALL_CLOBBERS,
             isa::CallConv::PreserveAll => NO_CLOBBERS,
             _ => DEFAULT_CLOBBERS,
         }
