@@ -1,6 +1,7 @@
 //! The CI part of the WebAssembly spec test suite (see testsuite/src/spec/): every
-//! `wasm-v2` script on x86_64, the quick subset on aarch64 and riscv64 (qemu-user is
-//! what makes a full emulated run too slow for CI's budget). `cargo xtask spec --target
+//! `wasm-v2` script and the exception-handling proposal's on x86_64, the quick subset
+//! on aarch64 and riscv64 (qemu-user is what makes a full emulated run too slow for
+//! CI's budget). `cargo xtask spec --target
 //! all` runs everything. Directives in testsuite/spec-skips.toml count as skipped; any
 //! failure fails the test, with script, line, directive, expected and actual printed.
 

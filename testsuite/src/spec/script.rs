@@ -194,6 +194,12 @@ impl<'a> Runner<'a> {
                 Ok(r) => Verdict::Fail(format!("expected trap \"{message}\", got {r}")),
                 Err(e) => Verdict::Fail(e),
             },
+            WastDirective::AssertException { mut exec, .. } => match self.execute(&mut exec) {
+                // The runtime's message for `Trap::UncaughtException`.
+                Ok(Reply::Trap(m)) if m == "uncaught exception" => Verdict::Pass,
+                Ok(r) => Verdict::Fail(format!("expected an uncaught exception, got {r}")),
+                Err(e) => Verdict::Fail(e),
+            },
             WastDirective::AssertExhaustion { call, message, .. } => match self.invoke(&call) {
                 Ok(Reply::Exhausted) => Verdict::Pass,
                 Ok(r) => Verdict::Fail(format!("expected exhaustion \"{message}\", got {r}")),
