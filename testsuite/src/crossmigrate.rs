@@ -29,6 +29,27 @@ pub struct Observed {
     pub files: Vec<(String, Vec<u8>)>,
 }
 
+impl Observed {
+    /// What of a run `e` judges it by: everything, or the exit status and the files
+    /// `e.judged_files` names.
+    fn judged(&self, e: &crate::Expect) -> Observed {
+        match &e.judged_files {
+            None => self.clone(),
+            Some(names) => Observed {
+                stdout: vec![],
+                stderr: vec![],
+                exit: self.exit,
+                files: self
+                    .files
+                    .iter()
+                    .filter(|(n, _)| names.contains(n))
+                    .cloned()
+                    .collect(),
+            },
+        }
+    }
+}
+
 /// Executables of one fixture, per ISA.
 pub struct Program {
     pub fixture: Fixture,
@@ -250,12 +271,15 @@ pub fn run_case(p: &Program, plan: &Plan, want: &Observed, scratch: &Path) -> Re
             exit = o.code;
         }
     }
+    let e = &p.fixture.expect;
     let got = Observed {
         stdout,
         stderr,
         exit,
         files: read_files(&dir),
-    };
+    }
+    .judged(e);
+    let want = &want.judged(e);
     if &got == want {
         return Ok(CaseResult {
             ok: true,

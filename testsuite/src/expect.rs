@@ -29,6 +29,10 @@ pub struct Expect {
     /// program's input files. Set by tests that build their fixture, not by `.expect`
     /// files.
     pub seed: Option<PathBuf>,
+    /// Where a program's log depends on the wall clock, the files of its directory that
+    /// judge a migrated run (with the exit status), in place of everything it leaves.
+    /// Set by tests that build their fixture, not by `.expect` files.
+    pub judged_files: Option<Vec<String>>,
     /// (message, function name) of the expected trap.
     pub trap: Option<(String, String)>,
     pub stderr_lines: Vec<String>,
