@@ -135,6 +135,7 @@ fn with<R>(isa: Isa, f: impl FnOnce(&CheckpointRef) -> R) -> R {
             env: &ENV,
             preopens: &PREOPENS,
             fds: &fds,
+            free_fds: &[6, 5],
             monotonic_ns: 1_000_000_007,
         },
     };
@@ -199,7 +200,7 @@ fn round_trip() {
     let v = read_checkpoint(&bytes).unwrap();
     assert_eq!(
         (v.format_version, v.abi_version),
-        (2, abi_spec::ABI_VERSION)
+        (3, abi_spec::ABI_VERSION)
     );
     assert_eq!(v.module_hash, HASH);
     assert!(check_module(&v, &HASH).is_ok());
@@ -318,6 +319,7 @@ fn round_trip() {
         })
         .collect();
     assert_eq!(fds, want);
+    assert_eq!(w.free_fds.iter().collect::<Vec<_>>(), vec![6, 5]);
     assert_eq!(w.monotonic_ns, 1_000_000_007);
 }
 
@@ -337,7 +339,7 @@ fn empty_state_round_trips() {
     let bytes = write(&ck);
     assert_eq!(
         bytes.len(),
-        HEADER_SIZE + 6 * 12 + 8 + 4 + 4 + 8 + 4 + 16 + 8 + TRAILER_SIZE
+        HEADER_SIZE + 6 * 12 + 8 + 4 + 4 + 8 + 4 + 20 + 8 + TRAILER_SIZE
     );
     let v = read_checkpoint(&bytes).unwrap();
     assert_eq!(
@@ -431,6 +433,19 @@ fn writer_refuses_state_it_cannot_encode() {
         })),
         "fds are not in increasing order"
     );
+    for free in [&[5, 7][..], &[6, 5, 6][..]] {
+        assert_eq!(
+            bad(&|ck| put(&CheckpointRef {
+                wasi: WasiRef {
+                    free_fds: free,
+                    ..ck.wasi
+                },
+                ..*ck
+            })),
+            "a free fd is open or listed twice",
+            "{free:?}"
+        );
+    }
 }
 
 #[test]
@@ -483,7 +498,7 @@ fn header_errors() {
     assert_eq!(e, FormatError::UnsupportedVersion(1));
     assert_eq!(
         e.to_string(),
-        "checkpoint format version 1 is not supported (this is 2)"
+        "checkpoint format version 1 is not supported (this is 3)"
     );
     let mut b = bytes.clone();
     b[12] = 9;

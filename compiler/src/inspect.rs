@@ -113,6 +113,12 @@ pub fn inspect(checkpoint: &Path, module: Option<&Path>) -> anyhow::Result<Strin
     for f in w.fds.iter() {
         let _ = writeln!(o, "    {}", fd(&f, &preopens));
     }
+    if w.free_fds.len() > 0 {
+        // The order they are handed out in: the last listed first.
+        let mut next: Vec<String> = w.free_fds.iter().map(|f| f.to_string()).collect();
+        next.reverse();
+        let _ = writeln!(o, "  closed fds, reused next first: {}", next.join(" "));
+    }
     let _ = writeln!(
         o,
         "  monotonic clock: {}.{:09} s",
@@ -263,6 +269,7 @@ mod tests {
             dropped_elem: &[true],
             frames: &frames,
             wasi: WasiRef {
+                free_fds: &[3, 2],
                 args: &[b"app"],
                 env: &[b"A=1"],
                 preopens: &[b"/d"],
@@ -280,7 +287,7 @@ mod tests {
             .replace(&modp.display().to_string(), "M");
         let want = format!(
             "checkpoint CK
-  format version 2, ABI version {}, written on riscv64
+  format version 3, ABI version {}, written on riscv64
   module hash {}
   module M (hash matches)
 memory: 65536 bytes (1 pages), 4096 non-zero bytes in 1 runs
@@ -301,6 +308,7 @@ wasi:
   preopens: \"/d\"
   open files: 1
     4 file \"/d/a.txt\" offset 10 (oflags 0x1, fdflags 0x0, rights 0x2/0x0)
+  closed fds, reused next first: 2 3
   monotonic clock: 1.500000000 s
 ",
             abi_spec::ABI_VERSION,

@@ -1,4 +1,4 @@
-//! The canonical checkpoint format, version 2 (see `SPEC.md`, "Checkpoint format").
+//! The canonical checkpoint format, version 3 (see `SPEC.md`, "Checkpoint format").
 //!
 //! A checkpoint is the whole execution state of a Wasm program stopped at a migration
 //! point, in Wasm terms only: linear memory, globals, tables, dropped segments, the
@@ -25,7 +25,7 @@ pub use write::*;
 /// First 8 bytes of every checkpoint.
 pub const MAGIC: [u8; 8] = *b"WASMCKPT";
 /// Version of the layout described here. A reader accepts exactly this version.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Header: magic, format version, ABI version, module hash, source ISA, 7 zero bytes.
 pub const HEADER_SIZE: usize = 56;
 /// Offset of the source-ISA byte, which the checksum counts as zero.
@@ -170,7 +170,7 @@ pub enum FormatError {
     Checksum,
     /// The module hash is not the one of the module restoring it.
     OtherModule,
-    /// Intact (checksum matches) but not valid v2: a writer bug. The text says what.
+    /// Intact (checksum matches) but not valid v3: a writer bug. The text says what.
     Malformed(&'static str),
 }
 
@@ -180,7 +180,7 @@ impl FormatError {
         match self {
             FormatError::NotCheckpoint => "not a wasmc checkpoint",
             FormatError::UnsupportedVersion(_) => {
-                "checkpoint format version is not supported (this is 2)"
+                "checkpoint format version is not supported (this is 3)"
             }
             FormatError::AbiMismatch(_) => {
                 "checkpoint was written by an executable of another ABI version"
@@ -194,13 +194,13 @@ impl FormatError {
 
     /// The message in up to three parts, `before`, a number, `after`, so that a caller
     /// without `core::fmt` can print e.g. "checkpoint format version 2 is not supported
-    /// (this is 2)". Without a number, `before` is [`Self::message`].
+    /// (this is 3)". Without a number, `before` is [`Self::message`].
     pub fn parts(&self) -> (&'static str, Option<u32>, &'static str) {
         match *self {
             FormatError::UnsupportedVersion(v) => (
                 "checkpoint format version ",
                 Some(v),
-                " is not supported (this is 2)",
+                " is not supported (this is 3)",
             ),
             FormatError::AbiMismatch(v) => (
                 "checkpoint ABI version ",

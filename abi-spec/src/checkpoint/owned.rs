@@ -96,6 +96,7 @@ pub struct Ckpt {
     pub env: Vec<Vec<u8>>,
     pub preopens: Vec<Vec<u8>>,
     pub fds: Vec<Fd>,
+    pub free_fds: Vec<u32>,
     pub monotonic_ns: u64,
 }
 
@@ -160,6 +161,7 @@ impl Ckpt {
                     offset: f.offset,
                 })
                 .collect(),
+            free_fds: v.wasi.free_fds.iter().collect(),
             monotonic_ns: v.wasi.monotonic_ns,
         })
     }
@@ -234,6 +236,7 @@ impl Ckpt {
                 env: &env,
                 preopens: &preopens,
                 fds: &fds,
+                free_fds: &self.free_fds,
                 monotonic_ns: self.monotonic_ns,
             },
         };

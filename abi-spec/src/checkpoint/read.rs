@@ -6,6 +6,8 @@
 //! just stop). Nothing is allocated, nothing is sized from an untrusted count, and all
 //! slicing goes through [`Cursor`], so no input makes the reader panic.
 
+extern crate alloc;
+
 use super::*;
 use crate::ValType;
 
@@ -304,6 +306,8 @@ pub struct WasiView<'a> {
     pub preopens: List<'a, &'a [u8]>,
     /// By increasing fd.
     pub fds: List<'a, FdRecord<'a>>,
+    /// Closed fds whose numbers the next opens take, the next one last.
+    pub free_fds: List<'a, u32>,
     pub monotonic_ns: u64,
 }
 
@@ -721,6 +725,8 @@ fn wasi_state(p: &[u8]) -> Result<WasiView<'_>, FormatError> {
     let preopens = strs(&mut c)?;
     let n = c.u32()?;
     let fds = List::parse(&mut c, n as u64, fd)?;
+    let n = c.u32()?;
+    let free_fds = List::parse(&mut c, n as u64, |c| c.u32())?;
     let monotonic_ns = c.u64()?;
     c.end()?;
     let mut prev = None;
@@ -734,11 +740,19 @@ fn wasi_state(p: &[u8]) -> Result<WasiView<'_>, FormatError> {
         }
         prev = Some(f.fd);
     }
+    let open: alloc::vec::Vec<u32> = fds.iter().map(|f| f.fd).collect();
+    let free: alloc::vec::Vec<u32> = free_fds.iter().collect();
+    if !super::write::free_fds_valid(&open, &free) {
+        return Err(bad(
+            "checkpoint is malformed (a free fd is open or listed twice)",
+        ));
+    }
     Ok(WasiView {
         args,
         env,
         preopens,
         fds,
+        free_fds,
         monotonic_ns,
     })
 }

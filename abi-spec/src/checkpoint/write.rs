@@ -93,6 +93,9 @@ pub struct WasiRef<'a> {
     pub preopens: &'a [&'a [u8]],
     /// Open fds, by increasing fd number.
     pub fds: &'a [FdRef<'a>],
+    /// Closed fds whose numbers the next opens take, the next one last (as wasmtime
+    /// hands them out: the one closed last first).
+    pub free_fds: &'a [u32],
     /// WASI monotonic clock at checkpoint time, in ns.
     pub monotonic_ns: u64,
 }
@@ -229,7 +232,7 @@ impl<S: Sink> Out for Hashing<'_, S> {
     }
 }
 
-/// Streams `ck` to `sink` as a v2 checkpoint. The input is validated completely before
+/// Streams `ck` to `sink` as a v3 checkpoint. The input is validated completely before
 /// the first byte is written; memory is read twice (zero scan, then writing the
 /// non-zero runs) and never copied.
 pub fn write_checkpoint<S: Sink>(
@@ -481,5 +484,20 @@ fn wasi<O: Out>(o: &mut O, w: &WasiRef) -> Result<(), WriteError<O::E>> {
         o.u64(f.rights_inheriting)?;
         o.u64(f.offset)?;
     }
+    let open: Vec<u32> = w.fds.iter().map(|f| f.fd).collect();
+    if !free_fds_valid(&open, w.free_fds) {
+        return Err(WriteError::Invalid("a free fd is open or listed twice"));
+    }
+    o.count(w.free_fds.len())?;
+    for &fd in w.free_fds {
+        o.u32(fd)?;
+    }
     o.u64(w.monotonic_ns)
+}
+
+/// Whether `free` (in any order) has no number twice and none of `open` (ascending).
+pub(super) fn free_fds_valid(open: &[u32], free: &[u32]) -> bool {
+    let mut sorted = free.to_vec();
+    sorted.sort_unstable();
+    sorted.windows(2).all(|w| w[0] != w[1]) && sorted.iter().all(|f| open.binary_search(f).is_err())
 }

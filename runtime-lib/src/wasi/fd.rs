@@ -292,14 +292,11 @@ pub extern "C" fn wasmc_wasi_fd_renumber(_vmctx: *mut VmCtx, from: u32, to: u32)
         if from == to {
             return Ok(());
         }
-        let moved = st.fds[from as usize].take();
-        if let Some(old) = core::mem::replace(&mut st.fds[to as usize], moved) {
+        let moved = st.remove(from)?;
+        if let Some(old) = st.fds[to as usize].replace(moved) {
             if old.owns_host_fd() {
                 host::close(old.host_fd);
             }
-        }
-        while matches!(st.fds.last(), Some(None)) {
-            st.fds.pop();
         }
         Ok(())
     }))

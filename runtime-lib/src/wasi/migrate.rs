@@ -19,6 +19,7 @@ pub struct Snapshot {
     /// Each fd's record, with its path kept beside it ([`FdRef::path`] is filled in by
     /// [`Snapshot::lend`]).
     fds: Vec<(FdRef<'static>, Vec<u8>)>,
+    free: Vec<u32>,
     monotonic_ns: u64,
 }
 
@@ -27,7 +28,7 @@ impl Snapshot {
     pub fn lend<R>(&self, f: impl FnOnce(WasiRef) -> R) -> R {
         let preopens: Vec<&[u8]> = self.preopens.iter().map(|p| p.as_slice()).collect();
         let fds: Vec<FdRef> = self.fds.iter().map(|(r, path)| FdRef { path, ..*r }).collect();
-        f(WasiRef { args: carried::args(), env: carried::env(), preopens: &preopens, fds: &fds, monotonic_ns: self.monotonic_ns })
+        f(WasiRef { args: carried::args(), env: carried::env(), preopens: &preopens, fds: &fds, free_fds: &self.free, monotonic_ns: self.monotonic_ns })
     }
 }
 
@@ -44,7 +45,7 @@ fn fd_kind(k: Kind) -> FdKind {
 
 /// The WASI state as a checkpoint records it.
 pub fn checkpoint_state() -> Snapshot {
-    let (preopens, fds) = table::with(|st| {
+    let (preopens, fds, free) = table::with(|st| {
         let preopens = st.preopens.iter().map(|p| p.guest.clone()).collect();
         let mut fds = Vec::new();
         for (i, e) in st.fds.iter().enumerate() {
@@ -66,10 +67,10 @@ pub fn checkpoint_state() -> Snapshot {
             };
             fds.push((record, e.path.clone()));
         }
-        (preopens, fds)
+        (preopens, fds, st.free.clone())
     });
     let monotonic_ns = carried::now(1).unwrap_or(0);
-    Snapshot { preopens, fds, monotonic_ns }
+    Snapshot { preopens, fds, free, monotonic_ns }
 }
 
 /// Guest fds a checkpoint may name: every open guest fd holds a host fd, and Linux
@@ -139,7 +140,18 @@ pub fn restore_state(view: &WasiView<'static>) -> Result<(), &'static str> {
             dir_cache: None,
         });
     }
-    table::with(|st| st.fds = fds);
+    // The reader checked that no free number is open or listed twice.
+    let mut free = Vec::new();
+    for fd in view.free_fds.iter() {
+        if fd as usize >= MAX_RESTORED_FD {
+            return Err("checkpoint fd number out of range");
+        }
+        free.push(fd);
+    }
+    table::with(|st| {
+        st.fds = fds;
+        st.free = free;
+    });
     Ok(())
 }
 

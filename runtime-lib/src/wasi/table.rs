@@ -75,6 +75,12 @@ pub struct Preopen {
 
 pub struct State {
     pub fds: Vec<Option<FdEntry>>,
+    /// Closed fd numbers, the one closed last at the end: the next open takes it, as
+    /// wasmtime does (POSIX would take the lowest). Which number a file gets is the
+    /// program's to see, and a program that writes to an fd it closed (Yosys's ABC pass
+    /// renumbers onto one) writes into whatever file took the number, so wasmc hands
+    /// them out as the reference runtime does; a checkpoint carries the list.
+    pub free: Vec<u32>,
     pub preopens: Vec<Preopen>,
 }
 
@@ -115,7 +121,7 @@ pub mod rights {
 
 impl State {
     pub fn new() -> State {
-        let mut s = State { fds: Vec::new(), preopens: Vec::new() };
+        let mut s = State { fds: Vec::new(), free: Vec::new(), preopens: Vec::new() };
         for (fd, kind) in [(0, Kind::Stdin), (1, Kind::Stdout), (2, Kind::Stderr)] {
             let fl = host::fcntl(fd, host::F_GETFL, 0).unwrap_or(0);
             s.fds.push(Some(FdEntry {
@@ -137,22 +143,22 @@ impl State {
         self.fds.get_mut(fd as usize).and_then(|e| e.as_mut()).ok_or(EBADF)
     }
 
-    /// Installs `e` in the lowest free slot, as POSIX open does.
+    /// Installs `e` under the number closed last ([`State::free`]), or the one after
+    /// the highest ever used (every free slot below it is in `free`).
     pub fn insert(&mut self, e: FdEntry) -> u32 {
-        if let Some(i) = self.fds.iter().position(|s| s.is_none()) {
-            self.fds[i] = Some(e);
-            i as u32
-        } else {
-            self.fds.push(Some(e));
-            (self.fds.len() - 1) as u32
+        let fd = self.free.pop().unwrap_or(self.fds.len() as u32);
+        let i = fd as usize;
+        if self.fds.len() <= i {
+            self.fds.resize_with(i + 1, || None);
         }
+        self.fds[i] = Some(e);
+        fd
     }
 
+    /// Closes `fd` in the table: its number is the next one handed out.
     pub fn remove(&mut self, fd: u32) -> Result<FdEntry, Errno> {
         let e = self.fds.get_mut(fd as usize).and_then(|e| e.take()).ok_or(EBADF)?;
-        while matches!(self.fds.last(), Some(None)) {
-            self.fds.pop();
-        }
+        self.free.push(fd);
         Ok(e)
     }
 }

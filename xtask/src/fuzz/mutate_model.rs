@@ -405,9 +405,9 @@ fn fds(c: &mut Ckpt, rng: &mut Rng) -> Option<String> {
     Some(what)
 }
 
-/// Arguments, environment, preopen names, the monotonic clock.
+/// Arguments, environment, preopen names, the closed fds, the monotonic clock.
 fn wasi_lists(c: &mut Ckpt, rng: &mut Rng) -> Option<String> {
-    Some(match rng.below(6) {
+    Some(match rng.below(7) {
         0 => {
             c.args
                 .push(vec![b'a'; if rng.chance(1, 4) { 1 << 20 } else { 100 }]);
@@ -433,6 +433,14 @@ fn wasi_lists(c: &mut Ckpt, rng: &mut Rng) -> Option<String> {
         4 => {
             c.preopens.push(b"/extra".to_vec());
             "a preopen \"/extra\" appended".into()
+        }
+        5 => {
+            // A closed fd the next open takes: any number, which a restore must either
+            // hand out or refuse (an open one or a repeat is malformed, one beyond the
+            // fds a process can hold out of range).
+            let fd = rng.interesting_u32(c.fds.last().map_or(3, |f| f.fd));
+            c.free_fds.push(fd);
+            format!("closed fd {fd} appended to the ones reused next")
         }
         _ => {
             let old = c.monotonic_ns;
