@@ -14,10 +14,13 @@
 //!
 //! Exceptions are never freed: an `exnref` may be kept anywhere (locals, the operand
 //! stack), and the runtime has no collector. Each costs 8 bytes plus 8 a payload value.
+//! Functions are found by code address in an index made at the first throw.
 
+use crate::cell::MainCell;
 use crate::instance::{desc, slice};
 use abi_spec::{eh, Trap, VmCtx};
 use alloc::vec;
+use alloc::vec::Vec;
 
 #[no_mangle]
 pub extern "C" fn wasmc_exn_new(_vmctx: *mut VmCtx, tag: i32, n: i32) -> i64 {
@@ -124,6 +127,30 @@ fn table_of(func: u32) -> Option<eh::Table<'static>> {
 /// Frames an unwind walks at most before it counts as corrupt.
 const MAX_FRAMES: usize = 1 << 24;
 
+/// The defined functions by code address, `(start, end, index)`, made at the first
+/// throw: an unwind looks a function up per frame, and a scan of the function records
+/// (the trap reporter's way, fine once per process) would cost a module of 100 000
+/// functions that much per frame of every throw.
+static BY_ADDRESS: MainCell<Vec<(u64, u64, u32)>> = MainCell::new(Vec::new());
+
+/// The defined function whose code holds `pc`.
+fn func_at(pc: u64) -> Option<u32> {
+    BY_ADDRESS.with(|v| {
+        if v.is_empty() {
+            let d = desc();
+            // SAFETY: the descriptor's `funcs` holds `num_funcs` records (abi-spec §1.2).
+            let funcs: &[abi_spec::FuncRecord] = unsafe { slice(d.funcs, d.num_funcs) };
+            for (i, f) in funcs.iter().enumerate().skip(d.num_imported_funcs as usize) {
+                v.push((f.code, f.code + f.code_size as u64, i as u32));
+            }
+            v.sort_unstable();
+        }
+        let at = v.partition_point(|&(start, _, _)| start <= pc);
+        let &(_, end, func) = v.get(at.checked_sub(1)?)?;
+        (pc < end).then_some(func)
+    })
+}
+
 extern "C" fn unwind(exn: u64, thrower_ra: u64, mut fp: u64) -> ! {
     // SAFETY: `exn` came from `wasmc_exn_new` (generated code passes only those, and
     // `throw_ref` checks for null); its first word is never written after.
@@ -131,7 +158,7 @@ extern "C" fn unwind(exn: u64, thrower_ra: u64, mut fp: u64) -> ! {
     let mut ra = thrower_ra;
     for _ in 0..MAX_FRAMES {
         // A return address outside Wasm code: the runtime called this frame's function.
-        let Some(func) = crate::trap::func_at((ra as usize).wrapping_sub(1)) else {
+        let Some(func) = func_at(ra.wrapping_sub(1)) else {
             break;
         };
         let code = crate::trap::func_code(func).unwrap_or(0);
