@@ -300,7 +300,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         Ok(())
     }
 
-    fn truncate_stack(&mut self, height: usize) {
+    pub(super) fn truncate_stack(&mut self, height: usize) {
         self.stack.truncate(height);
         self.stack_types.truncate(height);
     }
@@ -412,24 +412,6 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         }
         self.push_results(&results, ft.results());
         Ok(())
-    }
-
-    /// A `try_call` of signature `sig` made by `make` with its exception table; the
-    /// builder goes on in its normal-return block. Returns the call and its results.
-    fn try_call(
-        &mut self,
-        sig: ir::SigRef,
-        make: impl FnOnce(&mut cranelift_frontend::FunctionBuilder<'b>, ir::ExceptionTable) -> ir::Inst,
-    ) -> (ir::Inst, Vec<Value>) {
-        let rets: Vec<ir::Type> = self.b.func.dfg.signatures[sig]
-            .returns
-            .iter()
-            .map(|r| r.value_type)
-            .collect();
-        let (table, cont) = self.exception_table(sig, &rets);
-        let inst = make(&mut self.b, table);
-        self.switch_sealed(cont);
-        (inst, self.b.block_params(cont).to_vec())
     }
 
     fn push_results(&mut self, vals: &[Value], tys: &[ValType]) {

@@ -22,6 +22,7 @@ use cranelift_codegen::ir::{
     self, BlockArg, BlockCall, ExceptionTableData, ExceptionTableItem, ExceptionTag, InstBuilder,
     Value,
 };
+use cranelift_frontend::FunctionBuilder;
 use wasmparser::{Catch, RefType, ValType};
 
 /// The catch clauses of a `try_table` whose body is being translated.
@@ -95,8 +96,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             }
             let (target, vals) = self.target(c.label);
             self.b.ins().jump(target, &vals);
-            self.stack.truncate(height);
-            self.stack_types.truncate(height);
+            self.truncate_stack(height);
         }
     }
 
@@ -110,15 +110,30 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         !self.handlers.is_empty()
     }
 
-    /// The exception table of a `try_call` here of signature `sig`, and its
-    /// normal-return block, whose parameters are the call's results (`results`).
-    pub(super) fn exception_table(
+    /// A `try_call` of signature `sig`, made by `make` with its exception table: the
+    /// clauses of every open `try_table`. The builder goes on in its normal-return
+    /// block; returns the call and its results (that block's parameters).
+    pub(super) fn try_call(
         &mut self,
         sig: ir::SigRef,
-        results: &[ir::Type],
-    ) -> (ir::ExceptionTable, ir::Block) {
+        make: impl FnOnce(&mut FunctionBuilder<'b>, ir::ExceptionTable) -> ir::Inst,
+    ) -> (ir::Inst, Vec<Value>) {
+        let (table, cont) = self.exception_table(sig);
+        let inst = make(&mut self.b, table);
+        self.switch_sealed(cont);
+        (inst, self.b.block_params(cont).to_vec())
+    }
+
+    /// The exception table of a `try_call` here of signature `sig`, and its
+    /// normal-return block, whose parameters are the call's results.
+    fn exception_table(&mut self, sig: ir::SigRef) -> (ir::ExceptionTable, ir::Block) {
         let cont = self.b.create_block();
-        for t in results {
+        let results: Vec<ir::Type> = self.b.func.dfg.signatures[sig]
+            .returns
+            .iter()
+            .map(|r| r.value_type)
+            .collect();
+        for t in &results {
             self.b.append_block_param(cont, *t);
         }
         let rets: Vec<BlockArg> = (0..results.len() as u32)
@@ -161,8 +176,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     pub(super) fn throw(&mut self, tag: u32) {
         let params = self.tag_params(tag);
         let vals = self.popn(params.len());
-        let t = self.b.ins().iconst(ir::types::I32, tag as i64);
-        let n = self.b.ins().iconst(ir::types::I32, vals.len() as i64);
+        let t = self.i32c(tag);
+        let n = self.i32c(vals.len() as u32);
         let exn = self
             .call_libcall(Libcall::ExnNew, &[t, n])
             .expect("wasmc_exn_new returns the exception");
@@ -189,9 +204,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let args = [self.vmctx, exn];
         if self.in_try() {
             let sig = self.b.func.dfg.ext_funcs[f].signature;
-            let (table, cont) = self.exception_table(sig, &[]);
-            self.b.ins().try_call(f, &args, table);
-            self.switch_sealed(cont);
+            self.try_call(sig, |b, table| b.ins().try_call(f, &args, table));
         } else {
             self.b.ins().call(f, &args);
         }

@@ -122,7 +122,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.b.ins().symbol_value(I64, gv)
     }
 
-    fn i32c(&mut self, v: u32) -> Value {
+    pub(super) fn i32c(&mut self, v: u32) -> Value {
         self.b.ins().iconst(I32, v as i64)
     }
 
