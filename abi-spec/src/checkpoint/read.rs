@@ -3,10 +3,10 @@
 //!
 //! Every item is decoded by one function used twice: once while validating (errors
 //! propagate) and again by the views' iterators, which can then not fail (they would
-//! just stop). Nothing is allocated, nothing is sized from an untrusted count, and all
-//! slicing goes through [`Cursor`], so no input makes the reader panic.
-
-extern crate alloc;
+//! just stop). Nothing is allocated but a sorted copy of the closed fds, to check them
+//! (its size is what the file holds, not a count it claims); nothing is sized from an
+//! untrusted count, and all slicing goes through [`Cursor`], so no input makes the
+//! reader panic.
 
 use super::*;
 use crate::ValType;
@@ -740,9 +740,7 @@ fn wasi_state(p: &[u8]) -> Result<WasiView<'_>, FormatError> {
         }
         prev = Some(f.fd);
     }
-    let open: alloc::vec::Vec<u32> = fds.iter().map(|f| f.fd).collect();
-    let free: alloc::vec::Vec<u32> = free_fds.iter().collect();
-    if !super::write::free_fds_valid(&open, &free) {
+    if !super::write::free_fds_valid(fds.iter().map(|f| f.fd), free_fds.iter()) {
         return Err(bad(
             "checkpoint is malformed (a free fd is open or listed twice)",
         ));
