@@ -133,8 +133,8 @@ const MAX_FRAMES: usize = 1 << 24;
 /// functions that much per frame of every throw.
 static BY_ADDRESS: MainCell<Vec<(u64, u64, u32)>> = MainCell::new(Vec::new());
 
-/// The defined function whose code holds `pc`.
-fn func_at(pc: u64) -> Option<u32> {
+/// The defined function whose code holds `pc`, and its code address.
+fn func_at(pc: u64) -> Option<(u32, u64)> {
     BY_ADDRESS.with(|v| {
         if v.is_empty() {
             let d = desc();
@@ -146,8 +146,8 @@ fn func_at(pc: u64) -> Option<u32> {
             v.sort_unstable();
         }
         let at = v.partition_point(|&(start, _, _)| start <= pc);
-        let &(_, end, func) = v.get(at.checked_sub(1)?)?;
-        (pc < end).then_some(func)
+        let &(start, end, func) = v.get(at.checked_sub(1)?)?;
+        (pc < end).then_some((func, start))
     })
 }
 
@@ -158,10 +158,9 @@ extern "C" fn unwind(exn: u64, thrower_ra: u64, mut fp: u64) -> ! {
     let mut ra = thrower_ra;
     for _ in 0..MAX_FRAMES {
         // A return address outside Wasm code: the runtime called this frame's function.
-        let Some(func) = func_at(ra.wrapping_sub(1)) else {
+        let Some((func, code)) = func_at(ra.wrapping_sub(1)) else {
             break;
         };
-        let code = crate::trap::func_code(func).unwrap_or(0);
         if let Some((sp_to_fp, mut handlers)) =
             table_of(func).and_then(|t| t.site((ra - code) as u32))
         {
