@@ -23,52 +23,63 @@ pub const BZIP2_SOURCES: &[&str] = &[
     "bzlib.c",
 ];
 
-/// Where crate `name` `version` is unpacked, fetching it first if needed.
-pub fn fetch_crate(name: &str, version: &str) -> Result<PathBuf> {
+/// `target/registry-src/<name>`, which `fetch` fills the first time (given a scratch
+/// directory, removed after, and the directory to fill). It counts as complete only
+/// once its marker is written, so an interrupted fetch is done again.
+fn cached(name: &str, fetch: impl FnOnce(&Path, &Path) -> Result<()>) -> Result<PathBuf> {
     let cache = crate::target_dir().join("registry-src");
-    let dir = cache.join(format!("{name}-{version}"));
-    if dir.join(".wasmc-complete").exists() {
+    let dir = cache.join(name);
+    let marker = dir.join(".wasmc-complete");
+    if marker.exists() {
         return Ok(dir);
     }
-    // A project that depends on exactly that crate; `cargo vendor` downloads and
-    // unpacks it (and its build dependencies, which we ignore).
-    let proj = cache.join(format!("fetch-{name}-{version}"));
-    crate::exec::fresh_dir(&proj)?;
-    std::fs::create_dir_all(proj.join("src"))?;
-    std::fs::write(proj.join("src/lib.rs"), "")?;
-    std::fs::write(
-        proj.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
-             [dependencies]\n{name} = \"={version}\"\n\n[workspace]\n"
-        ),
-    )?;
-    let vendor = proj.join("vendor");
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["vendor", "--versioned-dirs", "--quiet"])
-        .arg(&vendor)
-        .current_dir(&proj)
-        // Keep this project's lock and build files out of the workspace's target dir.
-        .env("CARGO_TARGET_DIR", proj.join("target"))
-        .output()
-        .context("running cargo vendor")?;
-    if !out.status.success() {
-        bail!(
-            "`cargo vendor` of {name} {version} failed (crates.io unreachable?):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let unpacked = vendor.join(format!("{name}-{version}"));
-    if !unpacked.is_dir() {
-        bail!("cargo vendor did not produce {}", unpacked.display());
-    }
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::rename(&unpacked, &dir)?;
-    std::fs::write(dir.join(".wasmc-complete"), "")?;
-    let _ = std::fs::remove_dir_all(&proj);
+    let scratch = cache.join(format!("fetch-{name}"));
+    crate::exec::fresh_dir(&scratch)?;
+    fetch(&scratch, &dir)?;
+    std::fs::write(marker, "")?;
+    let _ = std::fs::remove_dir_all(&scratch);
     Ok(dir)
+}
+
+/// Where crate `name` `version` is unpacked, fetching it first if needed.
+pub fn fetch_crate(name: &str, version: &str) -> Result<PathBuf> {
+    cached(&format!("{name}-{version}"), |proj, dir| {
+        // A project that depends on exactly that crate; `cargo vendor` downloads and
+        // unpacks it (and its build dependencies, which we ignore).
+        std::fs::create_dir_all(proj.join("src"))?;
+        std::fs::write(proj.join("src/lib.rs"), "")?;
+        std::fs::write(
+            proj.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+                 [dependencies]\n{name} = \"={version}\"\n\n[workspace]\n"
+            ),
+        )?;
+        let vendor = proj.join("vendor");
+        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["vendor", "--versioned-dirs", "--quiet"])
+            .arg(&vendor)
+            .current_dir(proj)
+            // Keep this project's lock and build files out of the workspace's target dir.
+            .env("CARGO_TARGET_DIR", proj.join("target"))
+            .output()
+            .context("running cargo vendor")?;
+        if !out.status.success() {
+            bail!(
+                "`cargo vendor` of {name} {version} failed (crates.io unreachable?):\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let unpacked = vendor.join(format!("{name}-{version}"));
+        if !unpacked.is_dir() {
+            bail!("cargo vendor did not produce {}", unpacked.display());
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        std::fs::rename(&unpacked, dir)?;
+        Ok(())
+    })
 }
 
 /// Silice, an HDL compiler written in C++, as YoWASP builds it for WASI; the exact
@@ -78,52 +89,45 @@ pub const SILICE_WHEEL: (&str, &str) = ("yowasp-silice", "1.0.post338513");
 /// Where the wheel of PyPI package `name` `version` is unpacked, fetching it first if
 /// needed (`pip download`, then Python's `zipfile`: a wheel is a zip archive).
 pub fn fetch_wheel(name: &str, version: &str) -> Result<PathBuf> {
-    let cache = crate::target_dir().join("registry-src");
-    let dir = cache.join(format!("pypi-{name}-{version}"));
-    if dir.join(".wasmc-complete").exists() {
-        return Ok(dir);
-    }
-    let download = cache.join(format!("fetch-pypi-{name}-{version}"));
-    crate::exec::fresh_dir(&download)?;
-    let python = crate::reference::python();
-    let o = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "-d",
-        ])
-        .arg(&download)
-        .arg(format!("{name}=={version}"))
-        .output()
-        .with_context(|| crate::missing_tool(&python))?;
-    if !o.status.success() {
-        bail!(
-            "`pip download {name}=={version}` failed (PyPI unreachable?): {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        );
-    }
-    crate::exec::fresh_dir(&dir)?;
-    let o = Command::new(&python)
-        .args([
-            "-c",
-            "import glob, sys, zipfile\n\
-             zipfile.ZipFile(glob.glob(sys.argv[1] + '/*.whl')[0]).extractall(sys.argv[2])",
-        ])
-        .arg(&download)
-        .arg(&dir)
-        .output()?;
-    if !o.status.success() {
-        bail!(
-            "cannot unpack the wheel of {name} {version}: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        );
-    }
-    std::fs::write(dir.join(".wasmc-complete"), "")?;
-    let _ = std::fs::remove_dir_all(&download);
-    Ok(dir)
+    cached(&format!("pypi-{name}-{version}"), |download, dir| {
+        let python = crate::reference::python();
+        let o = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-d",
+            ])
+            .arg(download)
+            .arg(format!("{name}=={version}"))
+            .output()
+            .with_context(|| crate::missing_tool(&python))?;
+        if !o.status.success() {
+            bail!(
+                "`pip download {name}=={version}` failed (PyPI unreachable?): {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+        }
+        crate::exec::fresh_dir(dir)?;
+        let o = Command::new(&python)
+            .args([
+                "-c",
+                "import glob, sys, zipfile\n\
+                 zipfile.ZipFile(glob.glob(sys.argv[1] + '/*.whl')[0]).extractall(sys.argv[2])",
+            ])
+            .arg(download)
+            .arg(dir)
+            .output()?;
+        if !o.status.success() {
+            bail!(
+                "cannot unpack the wheel of {name} {version}: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+        }
+        Ok(())
+    })
 }
 
 /// The clang that targets wasm32-wasi (`WASMC_TEST_CLANG`, else `clang-16`).
