@@ -101,7 +101,6 @@ fn invalid_module_is_a_one_line_error() {
 /// checkpoint could hold them (a frame holding one is only never stopped in).
 #[test]
 fn exception_references_outside_frames_are_refused() {
-    let out_path = tmp("exnref.out");
     let cases = [
         (
             "(module (global (mut exnref) (ref.null exn)))",
@@ -113,13 +112,21 @@ fn exception_references_outside_frames_are_refused() {
         ),
     ];
     for (i, (text, what)) in cases.iter().enumerate() {
-        let input = tmp(&format!("exnref-{i}.wasm"));
-        std::fs::write(&input, wat::parse_str(text).unwrap()).unwrap();
-        let _ = std::fs::remove_file(&out_path);
-        let err = assert_one_line_error(&wasmc(&[&input, &"-o", &out_path]), text);
+        let err = refusal(&format!("exnref-{i}"), text);
         assert!(err.contains(what), "{text}: expected {what}, got: {err}");
-        assert!(!out_path.exists(), "{text}: an output file was written");
     }
+}
+
+/// The one-line error wasmc gives for the module `text` (WAT), which must write no
+/// output file; `stem` names the test's files.
+fn refusal(stem: &str, text: &str) -> String {
+    let input = tmp(&format!("{stem}.wasm"));
+    let out_path = tmp(&format!("{stem}.out"));
+    std::fs::write(&input, wat::parse_str(text).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&out_path);
+    let err = assert_one_line_error(&wasmc(&[&input, &"-o", &out_path]), text);
+    assert!(!out_path.exists(), "{text}: an output file was written");
+    err
 }
 
 /// A valid module that needs a feature beyond WebAssembly 2.0 and exception handling
@@ -127,7 +134,6 @@ fn exception_references_outside_frames_are_refused() {
 /// it; an invalid one stays invalid.
 #[test]
 fn unsupported_features_are_named() {
-    let out_path = tmp("unsupported.out");
     let cases = [
         (
             "(module (tag $t) (func try throw $t catch $t end))",
@@ -152,24 +158,14 @@ fn unsupported_features_are_named() {
         ("(module (memory 1 (pagesize 1)))", "custom page sizes"),
     ];
     for (i, (text, feature)) in cases.iter().enumerate() {
-        let input = tmp(&format!("unsupported-{i}.wasm"));
-        std::fs::write(&input, wat::parse_str(text).unwrap()).unwrap();
-        let _ = std::fs::remove_file(&out_path);
-        let err = assert_one_line_error(&wasmc(&[&input, &"-o", &out_path]), text);
+        let err = refusal(&format!("unsupported-{i}"), text);
         assert!(
             err.contains(&format!("unsupported feature: {feature} (")),
             "{text}: expected the feature {feature} named, got: {err}"
         );
-        assert!(!out_path.exists(), "{text}: an output file was written");
     }
-    let input = tmp("invalid-whatever-enabled.wasm");
     // Invalid with every feature: a function that returns nothing where it declares an i32.
-    std::fs::write(
-        &input,
-        wat::parse_str("(module (func (result i32)))").unwrap(),
-    )
-    .unwrap();
-    let err = assert_one_line_error(&wasmc(&[&input, &"-o", &out_path]), "invalid");
+    let err = refusal("invalid-whatever-enabled", "(module (func (result i32)))");
     assert!(err.contains("invalid module: "), "{err}");
 }
 
