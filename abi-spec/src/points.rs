@@ -11,7 +11,7 @@
 //! at a poll and every frame below it by unwinding (ARCHITECTURE.md, "Migration
 //! points").
 //!
-//! Layout (little-endian, 4-byte aligned):
+//! Layout (little-endian; the table is 4-byte aligned and padded to a multiple of 4):
 //!
 //! ```text
 //! u32 total_bytes                 the whole table, this word included
@@ -19,14 +19,21 @@
 //! u32 num_saves
 //! u32 num_consts
 //! u32 depth_charge                what the function's entry takes from the depth
+//! u32 num_extras                  entries of the extras pool
+//! u32 pc[num_points]              each point's site, 0xffffffff if it has none
 //! u32 offset[num_points]          of each record, from the start of the table
 //! save[num_saves]:   u32 reg, i32 fp_offset
 //! const[num_consts]: u64 bits
-//! record: u8 kind, u8 poll_len, u8 nsites, u8 0, u32 target, u32 nvals, u32 0,
-//!         u8 types[nvals], pad to 4,
-//!         site[nsites]: u32 pc, u32 loc[nvals],
-//!         u32 nextras, extra[nextras]: u32 loc, u32 source, u32 data
+//! extra[num_extras]: u32 loc, u32 source, u32 data
+//! record (bytes, unaligned): u8 kind | poll_len << 4, uleb target (call points only),
+//!         uleb nvals, u8 types[nvals], loc[nvals] (only with a site),
+//!         uleb nextras, index[nextras] (u8, or u16 when num_extras > 256)
 //! ```
+//!
+//! A record's `loc` is one to three bytes ([`ValueLoc::put_bytes`]); a pool entry's
+//! `loc` is a word: low 7 bits the kind (0 unknown, 1 register, 2 frame slot, 3
+//! constant), bit 7 *arith*, high 16 bits the datum. A record names its extras by
+//! their index in the pool, where each distinct one is once.
 //!
 //! `kind` is a [`PointKind`]; `target` is the callee's function index for a direct call
 //! point, the canonical type id (`FuncRecord::type_id`) of the callee for an indirect
@@ -234,27 +241,176 @@ pub struct TableDesc<'a> {
     pub depth_charge: u32,
 }
 
-const HEADER: usize = 20;
+const HEADER: usize = 24;
 
-const RECORD_HEADER: usize = 16;
+/// Value locations in a record, one to three bytes each (a register, a slot near the
+/// frame pointer: one or two): see [`ValueLoc::put_bytes`].
+const LOC_BYTE_FRAME: u8 = 0x80;
+const LOC_BYTE_OTHER: u8 = 0xc0;
+const LOC_BYTE_ARITH: u8 = 0x08;
+/// A `pc` word of a point without a site.
+const NO_SITE: u32 = u32::MAX;
 
-fn record_bytes(nvals: usize, nsites: usize, nextras: usize) -> usize {
-    RECORD_HEADER + nvals.div_ceil(4) * 4 + nsites * (4 + 4 * nvals) + 4 + 12 * nextras
+impl ValueLoc {
+    /// Appends the location as a record holds it: `00rrrrrr` register `r`, `01rrrrrr`
+    /// the same with *arith*; `10hhhhhh llllllll` a frame slot whose offset in units of
+    /// 4 is the 14-bit two's-complement `hhhhhhllllllll`; `11000aKK` otherwise, with
+    /// `a` *arith* and `KK` 0 unknown, 1 a frame slot (an `i16` of units follows), 2 a
+    /// constant (its `u16` index follows).
+    fn put_bytes(self, out: &mut Vec<u8>) {
+        let arith = if self.arith { LOC_BYTE_ARITH } else { 0 };
+        match self.loc {
+            Loc::Reg(r) if r < 64 => out.push(r | if self.arith { 0x40 } else { 0 }),
+            Loc::Frame(off) if !self.arith && (-(1 << 13)..1 << 13).contains(&(off / 4)) => {
+                let units = (off / 4) as u16 & 0x3fff;
+                out.extend_from_slice(&[LOC_BYTE_FRAME | (units >> 8) as u8, units as u8]);
+            }
+            Loc::Frame(off) => {
+                out.push(LOC_BYTE_OTHER | arith | 1);
+                out.extend_from_slice(&((off / 4) as i16).to_le_bytes());
+            }
+            Loc::Const(i) => {
+                out.push(LOC_BYTE_OTHER | arith | 2);
+                out.extend_from_slice(&i.to_le_bytes());
+            }
+            // A register number past 63 is not a location: written as unknown.
+            Loc::Unknown | Loc::Reg(_) => out.push(LOC_BYTE_OTHER | arith),
+        }
+    }
+
+    /// The location at the start of `b`, and its length in bytes.
+    fn take_bytes(b: &[u8]) -> Option<(ValueLoc, usize)> {
+        let first = *b.first()?;
+        let u16_at = |i: usize| Some(u16::from_le_bytes([*b.get(i)?, *b.get(i + 1)?]));
+        Some(match first >> 6 {
+            0 | 1 => (
+                ValueLoc {
+                    loc: Loc::Reg(first & 0x3f),
+                    arith: first & 0x40 != 0,
+                },
+                1,
+            ),
+            2 => {
+                let units = (u16::from(first & 0x3f) << 8 | u16::from(*b.get(1)?)) << 2;
+                let loc = Loc::Frame(i32::from(units as i16 >> 2) * 4);
+                (ValueLoc { loc, arith: false }, 2)
+            }
+            _ => {
+                let arith = first & LOC_BYTE_ARITH != 0;
+                let (loc, len) = match first & !LOC_BYTE_ARITH {
+                    0xc0 => (Loc::Unknown, 1),
+                    0xc1 => (Loc::Frame(i32::from(u16_at(1)? as i16) * 4), 3),
+                    0xc2 => (Loc::Const(u16_at(1)?), 3),
+                    _ => return None,
+                };
+                (ValueLoc { loc, arith }, len)
+            }
+        })
+    }
 }
 
-/// Encodes a function's points (index = point id) in the layout above.
+/// Appends `v` as unsigned LEB128.
+fn put_uleb(out: &mut Vec<u8>, mut v: u32) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// The unsigned LEB128 number at `*at` in `b` (at most 32 bits), advancing `*at`.
+fn take_uleb(b: &[u8], at: &mut usize) -> Option<u32> {
+    let mut v = 0u32;
+    for shift in (0..35).step_by(7) {
+        let byte = *b.get(*at)?;
+        *at += 1;
+        let bits = u32::from(byte & 0x7f);
+        if shift == 28 && bits > 0x0f {
+            return None;
+        }
+        v |= bits << shift;
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Encodes a function's points (index = point id) in the layout above. The records
+/// are byte streams, not words: a large program's tables (LLVM, 75 MB of Wasm) took
+/// 172 MB in words, more than its 126 MB of x86-64 code, and take 72 MB so.
 pub fn encode(t: &TableDesc) -> Vec<u8> {
-    let mut out = Vec::new();
+    // The pool: each distinct (location, source, data) of the extras once. A
+    // function's points mostly repeat a few (the vmctx, the memory base, the depth,
+    // each in its one place), which took 45% of a large program's tables when every
+    // record held its own.
+    let mut pool: Vec<[u32; 3]> = Vec::new();
+    let mut pooled = alloc::collections::BTreeMap::new();
+    let mut indices: Vec<Vec<u32>> = Vec::with_capacity(t.points.len());
+    for p in t.points {
+        indices.push(
+            p.extras
+                .iter()
+                .map(|(l, e)| {
+                    let (kind, data) = e.encode();
+                    let entry = [l.encode(), kind, data];
+                    *pooled.entry(entry).or_insert_with(|| {
+                        pool.push(entry);
+                        pool.len() as u32 - 1
+                    })
+                })
+                .collect(),
+        );
+    }
+    let wide = pool.len() > 256;
+    let mut records = Vec::new();
+    let mut offsets = Vec::with_capacity(t.points.len());
+    let fixed =
+        HEADER + 8 * t.points.len() + 8 * t.saves.len() + 8 * t.consts.len() + 12 * pool.len();
+    for (p, extras) in t.points.iter().zip(&indices) {
+        assert!(p.sites.len() <= 1, "a point has at most one site");
+        assert!(p.poll_len < 16, "a poll is at most 15 bytes long");
+        offsets.push((fixed + records.len()) as u32);
+        let (kind, target) = p.kind.encode();
+        records.push(kind | p.poll_len << 4);
+        if p.kind.is_call() {
+            put_uleb(&mut records, target);
+        }
+        put_uleb(&mut records, p.types.len() as u32);
+        records.extend(p.types.iter().map(|t| *t as u8));
+        if let Some((_, locs)) = p.sites.first() {
+            assert_eq!(p.types.len(), locs.len(), "a location per value");
+            for l in *locs {
+                l.put_bytes(&mut records);
+            }
+        }
+        put_uleb(&mut records, extras.len() as u32);
+        for &i in extras {
+            if wide {
+                records.extend_from_slice(&(i as u16).to_le_bytes());
+            } else {
+                records.push(i as u8);
+            }
+        }
+    }
+    assert!(pool.len() <= 1 << 16, "at most 65536 distinct extras");
+    let mut out = Vec::with_capacity(fixed + records.len() + 3);
     let put = |out: &mut Vec<u8>, w: u32| out.extend_from_slice(&w.to_le_bytes());
     put(&mut out, 0); // total, patched below
     put(&mut out, t.points.len() as u32);
     put(&mut out, t.saves.len() as u32);
     put(&mut out, t.consts.len() as u32);
     put(&mut out, t.depth_charge);
-    let mut offset = HEADER + 4 * t.points.len() + 8 * t.saves.len() + 8 * t.consts.len();
+    put(&mut out, pool.len() as u32);
     for p in t.points {
-        put(&mut out, offset as u32);
-        offset += record_bytes(p.types.len(), p.sites.len(), p.extras.len());
+        put(&mut out, p.sites.first().map_or(NO_SITE, |s| s.0));
+    }
+    for &o in &offsets {
+        put(&mut out, o);
     }
     for (reg, off) in t.saves {
         put(&mut out, *reg as u32);
@@ -263,35 +419,14 @@ pub fn encode(t: &TableDesc) -> Vec<u8> {
     for c in t.consts {
         out.extend_from_slice(&c.to_le_bytes());
     }
-    for p in t.points {
-        let (kind, target) = p.kind.encode();
-        let start = out.len();
-        assert!(p.sites.len() <= u8::MAX as usize);
-        out.extend_from_slice(&[kind, p.poll_len, p.sites.len() as u8, 0]);
-        put(&mut out, target);
-        put(&mut out, p.types.len() as u32);
-        put(&mut out, 0);
-        out.extend(p.types.iter().map(|t| *t as u8));
-        out.resize(start + RECORD_HEADER + p.types.len().div_ceil(4) * 4, 0);
-        for (pc, locs) in &p.sites {
-            assert_eq!(p.types.len(), locs.len(), "a location per value");
-            put(&mut out, *pc);
-            for l in *locs {
-                put(&mut out, l.encode());
-            }
+    for entry in &pool {
+        for w in entry {
+            put(&mut out, *w);
         }
-        put(&mut out, p.extras.len() as u32);
-        for (l, e) in p.extras {
-            let (kind, data) = e.encode();
-            put(&mut out, l.encode());
-            put(&mut out, kind);
-            put(&mut out, data);
-        }
-        debug_assert_eq!(
-            out.len(),
-            start + record_bytes(p.types.len(), p.sites.len(), p.extras.len())
-        );
     }
+    debug_assert_eq!(out.len(), fixed);
+    out.extend_from_slice(&records);
+    out.resize(out.len().next_multiple_of(4), 0);
     let total = out.len() as u32;
     out[..4].copy_from_slice(&total.to_le_bytes());
     out
@@ -311,6 +446,7 @@ pub struct PointTable<'a> {
     num_saves: u32,
     num_consts: u32,
     depth_charge: u32,
+    num_extras: u32,
 }
 
 /// One point as the runtime reads it.
@@ -320,65 +456,81 @@ pub struct Point<'a> {
     /// [`ValType`] codes; every one was checked to be a valid code.
     pub types: &'a [u8],
     pub poll_len: u8,
-    nsites: u8,
-    /// The sites: pc, then a location word per value (read with [`Point::loc`]).
-    sites: &'a [u8],
-    /// The extras: location, kind, data words (read with [`Point::extra`]).
+    /// The site's pc, if the point has a site.
+    pc: Option<u32>,
+    /// The values' locations at the site (read with [`Point::locs`]; empty without one).
+    locs: &'a [u8],
+    /// The extras: an index into `pool` each, one byte, or two when `wide`.
     extras: &'a [u8],
+    wide: bool,
+    /// The table's pool of extras: location, kind, data words.
+    pool: &'a [u8],
 }
 
-impl Point<'_> {
+/// The values' locations of a point's site, in order.
+pub struct Locs<'a> {
+    bytes: &'a [u8],
+}
+
+impl Iterator for Locs<'_> {
+    type Item = ValueLoc;
+    fn next(&mut self) -> Option<ValueLoc> {
+        // Checked when the table was read.
+        let (l, n) = ValueLoc::take_bytes(self.bytes)?;
+        self.bytes = &self.bytes[n..];
+        Some(l)
+    }
+}
+
+impl<'a> Point<'a> {
     pub fn num_sites(&self) -> usize {
-        self.nsites as usize
+        usize::from(self.pc.is_some())
     }
 
     pub fn num_extras(&self) -> usize {
-        self.extras.len() / 12
+        self.extras.len() >> usize::from(self.wide)
+    }
+
+    fn pool_word(&self, i: usize, j: usize) -> u32 {
+        let index = if self.wide {
+            u16::from_le_bytes([self.extras[2 * i], self.extras[2 * i + 1]]) as usize
+        } else {
+            self.extras[i] as usize
+        };
+        let at = 12 * index + 4 * j;
+        let b = &self.pool[at..at + 4];
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
     }
 
     /// Whether a frame stopped at this point can be rebuilt: none of its extras is
     /// [`Extra::Unknown`] (whose kind word is 0). Reads only the kind words, since a
     /// checkpoint asks it of every frame.
     pub fn rebuildable(&self) -> bool {
-        self.extras.chunks_exact(12).all(|e| e[4..8] != [0; 4])
+        (0..self.num_extras()).all(|i| self.pool_word(i, 1) != 0)
     }
 
     /// Extra `i` of the site: where it is and what it is (checked when the table was
     /// read).
     pub fn extra(&self, i: usize) -> (ValueLoc, Extra) {
-        let w = |j: usize| {
-            let at = 12 * i + 4 * j;
-            let b = &self.extras[at..at + 4];
-            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-        };
         (
-            ValueLoc::decode(w(0)).unwrap_or(ValueLoc {
+            ValueLoc::decode(self.pool_word(i, 0)).unwrap_or(ValueLoc {
                 loc: Loc::Unknown,
                 arith: false,
             }),
-            Extra::decode(w(1), w(2)).unwrap_or(Extra::Unknown),
+            Extra::decode(self.pool_word(i, 1), self.pool_word(i, 2)).unwrap_or(Extra::Unknown),
         )
-    }
-
-    fn site_bytes(&self) -> usize {
-        4 + 4 * self.types.len()
     }
 
     /// The pc (offset in the function) of site `s`.
     pub fn site_pc(&self, s: usize) -> u32 {
-        let at = s * self.site_bytes();
-        let w = &self.sites[at..at + 4];
-        u32::from_le_bytes([w[0], w[1], w[2], w[3]])
+        assert!(s < self.num_sites(), "no such site");
+        self.pc.unwrap_or(NO_SITE)
     }
 
-    /// Where value `i` lives at site `s` (checked when the table was read).
-    pub fn loc(&self, s: usize, i: usize) -> ValueLoc {
-        let at = s * self.site_bytes() + 4 + 4 * i;
-        let w = &self.sites[at..at + 4];
-        ValueLoc::decode(u32::from_le_bytes([w[0], w[1], w[2], w[3]])).unwrap_or(ValueLoc {
-            loc: Loc::Unknown,
-            arith: false,
-        })
+    /// Where each value lives at site `s`, in the order of [`Point::types`].
+    pub fn locs(&self, s: usize) -> Locs<'a> {
+        assert!(s < self.num_sites(), "no such site");
+        Locs { bytes: self.locs }
     }
 }
 
@@ -399,15 +551,19 @@ impl<'a> PointTable<'a> {
             num_saves: word(bytes, 8)?,
             num_consts: word(bytes, 12)?,
             depth_charge: word(bytes, 16)?,
+            num_extras: word(bytes, 20)?,
         };
-        let fixed = (HEADER as u64)
-            + 4 * table.num_points as u64
-            + 8 * (table.num_saves as u64 + table.num_consts as u64);
-        if fixed > bytes.len() as u64 {
+        if table.records_at() as u64 > bytes.len() as u64 || table.num_extras > 1 << 16 {
             return None;
         }
         let saves_ok = (0..table.num_saves).all(|i| table.save(i).is_some_and(|(r, _)| r < 64));
-        (saves_ok && (0..table.num_points).all(|k| table.parse(k, true).is_some())).then_some(table)
+        let pool_ok = table.pool().chunks_exact(12).all(|e| {
+            let w =
+                |j: usize| u32::from_le_bytes([e[4 * j], e[4 * j + 1], e[4 * j + 2], e[4 * j + 3]]);
+            table.loc_ok(ValueLoc::decode(w(0))) && Extra::decode(w(1), w(2)).is_some()
+        });
+        (saves_ok && pool_ok && (0..table.num_points).all(|k| table.parse(k, true).is_some()))
+            .then_some(table)
     }
 
     pub fn len(&self) -> u32 {
@@ -423,12 +579,32 @@ impl<'a> PointTable<'a> {
         self.num_points == 0
     }
 
-    fn saves_at(&self) -> usize {
+    fn pcs_at(&self) -> usize {
+        HEADER
+    }
+
+    fn offsets_at(&self) -> usize {
         HEADER + 4 * self.num_points as usize
+    }
+
+    fn saves_at(&self) -> usize {
+        HEADER + 8 * self.num_points as usize
     }
 
     fn consts_at(&self) -> usize {
         self.saves_at() + 8 * self.num_saves as usize
+    }
+
+    fn pool_at(&self) -> usize {
+        self.consts_at() + 8 * self.num_consts as usize
+    }
+
+    fn records_at(&self) -> usize {
+        self.pool_at() + 12 * self.num_extras as usize
+    }
+
+    fn pool(&self) -> &'a [u8] {
+        &self.bytes[self.pool_at()..self.records_at()]
     }
 
     /// Callee-saved register `i` the prologue stores: (register number, fp offset).
@@ -457,6 +633,14 @@ impl<'a> PointTable<'a> {
         Some(lo | hi << 32)
     }
 
+    fn loc_ok(&self, l: Option<ValueLoc>) -> bool {
+        l.is_some_and(|l| match l.loc {
+            Loc::Const(i) => (i as u32) < self.num_consts,
+            Loc::Reg(r) => r < 64,
+            _ => true,
+        })
+    }
+
     /// Point `k`, or `None` when the function has no such point. Its contents were
     /// checked when the table was read ([`PointTable::new`]), so this is cheap enough to
     /// call once per frame.
@@ -464,93 +648,101 @@ impl<'a> PointTable<'a> {
         self.parse(k, false)
     }
 
+    /// The site pc of point `k` (`NO_SITE` without one).
+    fn pc(&self, k: u32) -> Option<u32> {
+        word(self.bytes, self.pcs_at() + 4 * k as usize)
+    }
+
     /// Point `k`'s record; with `check`, also every value type, location and extra.
     fn parse(&self, k: u32, check: bool) -> Option<Point<'a>> {
         if k >= self.num_points {
             return None;
         }
-        let at = word(self.bytes, HEADER + 4 * k as usize)? as usize;
-        let kind = *self.bytes.get(at)?;
-        let poll_len = *self.bytes.get(at + 1)?;
-        let nsites = *self.bytes.get(at + 2)?;
-        let target = word(self.bytes, at + 4)?;
-        let nvals = word(self.bytes, at + 8)? as usize;
-        let start = at + RECORD_HEADER;
-        let types = self.bytes.get(start..start.checked_add(nvals)?)?;
+        let b = self.bytes;
+        let mut at = word(b, self.offsets_at() + 4 * k as usize)? as usize;
+        if at < self.records_at() {
+            return None;
+        }
+        let pc = Some(self.pc(k)?).filter(|&pc| pc != NO_SITE);
+        let head = *b.get(at)?;
+        at += 1;
+        let target = if head & 0x0f >= 2 {
+            take_uleb(b, &mut at)?
+        } else {
+            0
+        };
+        let kind = PointKind::decode(head & 0x0f, target)?;
+        let nvals = take_uleb(b, &mut at)? as usize;
+        let types = b.get(at..at.checked_add(nvals)?)?;
+        at += nvals;
         if check && !types.iter().all(|t| ValType::from_u8(*t).is_some()) {
             return None;
         }
-        let sites_at = start + nvals.div_ceil(4) * 4;
-        let site_bytes = nvals.checked_mul(4)?.checked_add(4)?;
-        let sites_end = sites_at.checked_add(site_bytes.checked_mul(nsites as usize)?)?;
-        let sites = self.bytes.get(sites_at..sites_end)?;
-        let nextras = word(self.bytes, sites_end)? as usize;
-        let extras_at = sites_end + 4;
-        let extras = self
-            .bytes
-            .get(extras_at..extras_at.checked_add(nextras.checked_mul(12)?)?)?;
-        let loc_ok = |w: u32| {
-            ValueLoc::decode(w).is_some_and(|l| match l.loc {
-                Loc::Const(i) => (i as u32) < self.num_consts,
-                _ => true,
-            })
-        };
-        let extras_ok = !check
-            || extras.chunks_exact(12).enumerate().all(|(i, e)| {
-                let w = |j: usize| {
-                    u32::from_le_bytes([e[4 * j], e[4 * j + 1], e[4 * j + 2], e[4 * j + 3]])
-                };
-                loc_ok(w(0))
-                    && Extra::decode(w(1), w(2)).is_some_and(|x| match x {
-                        Extra::Const(k) => (k as u32) < self.num_consts,
-                        // Computed from an earlier extra: one pass in order evaluates all.
-                        Extra::AddConst { base, konst } => {
-                            (base as usize) < i && (konst as u32) < self.num_consts
-                        }
-                        Extra::Value(v) => (v as usize) < nvals,
-                        _ => true,
-                    })
-            });
-        let locs_ok = !check
-            || sites
-                .chunks_exact(site_bytes)
-                .flat_map(|s| s[4..].chunks_exact(4))
-                .all(|w| loc_ok(u32::from_le_bytes([w[0], w[1], w[2], w[3]])));
-        if !locs_ok || !extras_ok {
-            return None;
+        let locs_at = at;
+        if pc.is_some() {
+            for _ in 0..nvals {
+                let (l, n) = ValueLoc::take_bytes(b.get(at..)?)?;
+                if check && !self.loc_ok(Some(l)) {
+                    return None;
+                }
+                at += n;
+            }
         }
-        let kind = PointKind::decode(kind, target)?;
-        // A point has one site, or none when the optimiser removed it with
-        // unreachable code.
-        if nsites > 1 {
-            return None;
-        }
-        Some(Point {
+        let locs = &b[locs_at..at];
+        let nextras = take_uleb(b, &mut at)? as usize;
+        let wide = self.num_extras > 256;
+        let extras = b.get(at..at.checked_add(nextras << usize::from(wide))?)?;
+        let point = Point {
             kind,
             types,
-            poll_len,
-            nsites,
-            sites,
+            poll_len: head >> 4,
+            pc,
+            locs,
             extras,
-        })
+            wide,
+            pool: self.pool(),
+        };
+        if check {
+            let index_ok = (0..nextras).all(|i| {
+                let index = if wide {
+                    u16::from_le_bytes([extras[2 * i], extras[2 * i + 1]]) as u32
+                } else {
+                    extras[i] as u32
+                };
+                index < self.num_extras
+            });
+            let extras_ok = index_ok
+                && (0..nextras).all(|i| match point.extra(i).1 {
+                    Extra::Const(c) => (c as u32) < self.num_consts,
+                    // Computed from an earlier extra: one pass in order evaluates all.
+                    Extra::AddConst { base, konst } => {
+                        (base as usize) < i && (konst as u32) < self.num_consts
+                    }
+                    Extra::Value(v) => (v as usize) < nvals,
+                    _ => true,
+                });
+            if !extras_ok {
+                return None;
+            }
+        }
+        Some(point)
     }
 
     /// The entry or loop point whose poll is at `pc` (an offset in the function).
     pub fn poll_at(&self, pc: u32) -> Option<(u32, Point<'a>)> {
         (0..self.num_points)
+            .filter(|&k| self.pc(k) == Some(pc))
             .filter_map(|k| Some((k, self.point(k)?)))
-            .find(|(_, p)| !p.kind.is_call() && p.num_sites() == 1 && p.site_pc(0) == pc)
+            .find(|(_, p)| !p.kind.is_call())
     }
 
     /// The call point and site whose return address is `pc` (an offset in the
     /// function).
     pub fn call_returning_to(&self, pc: u32) -> Option<(u32, Point<'a>, usize)> {
         (0..self.num_points)
+            .filter(|&k| self.pc(k) == Some(pc))
             .filter_map(|k| Some((k, self.point(k)?)))
-            .find_map(|(k, p)| {
-                let s = (0..p.num_sites()).find(|s| p.site_pc(*s) == pc)?;
-                p.kind.is_call().then_some((k, p, s))
-            })
+            .find_map(|(k, p)| p.kind.is_call().then_some((k, p, 0)))
     }
 }
 
@@ -640,9 +832,7 @@ mod tests {
             assert_eq!(p.num_sites(), d.sites.len());
             for (s, (pc, locs)) in d.sites.iter().enumerate() {
                 assert_eq!(p.site_pc(s), *pc);
-                for (i, l) in locs.iter().enumerate() {
-                    assert_eq!(p.loc(s, i), *l);
-                }
+                assert_eq!(p.locs(s).collect::<Vec<_>>(), *locs);
             }
             assert_eq!(p.num_extras(), d.extras.len());
             assert_eq!(
@@ -675,6 +865,98 @@ mod tests {
     }
 
     #[test]
+    fn every_location_round_trips_through_its_bytes() {
+        let mut locs = vec![
+            at(Loc::Unknown),
+            at(Loc::Const(0)),
+            at(Loc::Const(u16::MAX)),
+        ];
+        for r in 0..64 {
+            locs.push(at(Loc::Reg(r)));
+        }
+        for units in [-32768, -8193, -8192, -1, 0, 1, 8191, 8192, 32767] {
+            locs.push(at(Loc::Frame(units * 4)));
+        }
+        let with_arith: Vec<ValueLoc> = locs
+            .iter()
+            .map(|l| ValueLoc { arith: true, ..*l })
+            .collect();
+        for l in locs.iter().chain(&with_arith) {
+            let mut b = vec![];
+            l.put_bytes(&mut b);
+            assert_eq!(ValueLoc::take_bytes(&b), Some((*l, b.len())), "{l:?}");
+        }
+        // Short forms: a register in one byte, a slot within 32 KiB of fp in two.
+        let len = |l: ValueLoc| {
+            let mut b = vec![];
+            l.put_bytes(&mut b);
+            b.len()
+        };
+        assert_eq!(len(at(Loc::Reg(40))), 1);
+        assert_eq!(len(at(Loc::Frame(-32768))), 2);
+        assert_eq!(len(at(Loc::Frame(-32772))), 3);
+        for bad in [0xc3u8, 0xc4, 0xcb, 0xd0, 0xff] {
+            assert_eq!(ValueLoc::take_bytes(&[bad, 0, 0]), None, "{bad:#x}");
+        }
+    }
+
+    #[test]
+    fn uleb_round_trips_and_refuses_overlong_numbers() {
+        for v in [0, 1, 127, 128, 16_383, 16_384, u32::MAX] {
+            let mut b = vec![];
+            put_uleb(&mut b, v);
+            let mut at = 0;
+            assert_eq!(take_uleb(&b, &mut at), Some(v));
+            assert_eq!(at, b.len());
+        }
+        assert_eq!(
+            take_uleb(&[0xff, 0xff, 0xff, 0xff, 0x1f], &mut 0),
+            None,
+            "33 bits"
+        );
+        assert_eq!(take_uleb(&[0x80, 0x80], &mut 0), None, "truncated");
+    }
+
+    #[test]
+    fn extras_are_pooled_and_wide_indices_used_past_256() {
+        let extras: Vec<(ValueLoc, Extra)> = (0..300)
+            .map(|i| (at(Loc::Frame(-8 * (i + 1))), Extra::VmLoad64(i)))
+            .collect();
+        // Two points with the same first 300 extras, so the pool holds each once.
+        let points = [
+            PointDesc {
+                kind: PointKind::Entry,
+                types: &[],
+                poll_len: 4,
+                sites: vec![(0, &[][..])],
+                extras: &extras,
+            },
+            PointDesc {
+                kind: PointKind::Loop,
+                types: &[],
+                poll_len: 4,
+                sites: vec![(8, &[][..])],
+                extras: &extras[..2],
+            },
+        ];
+        let bytes = encode(&TableDesc {
+            points: &points,
+            saves: &[],
+            consts: &[],
+            depth_charge: 0,
+        });
+        let t = PointTable::new(&bytes).expect("well-formed");
+        assert_eq!(t.num_extras, 300);
+        for (k, d) in points.iter().enumerate() {
+            let p = t.point(k as u32).unwrap();
+            assert_eq!(p.num_extras(), d.extras.len());
+            for (i, e) in d.extras.iter().enumerate() {
+                assert_eq!(p.extra(i), *e);
+            }
+        }
+    }
+
+    #[test]
     fn damaged_tables_are_refused() {
         let locs = [at(Loc::Reg(1)), at(Loc::Const(0))];
         let points = [PointDesc {
@@ -694,57 +976,57 @@ mod tests {
             depth_charge: 0,
         });
         assert!(PointTable::new(&bytes).is_some());
-        // header 20, one offset, one const: the record starts at 32.
-        let rec = 32;
-        let site = rec + 16 + 4;
+        // Header 24, one pc and one offset, one constant, two pooled extras: the
+        // record starts at 64 with its head byte, then nvals, two types, the locs
+        // (register: one byte; constant: three), nextras and two indices.
+        let pool = 40;
+        let rec = 64;
+        assert_eq!(word(&bytes, 28), Some(rec as u32));
+        let types = rec + 2;
+        let locs = types + 2;
+        let nextras = locs + 4;
+        assert_eq!(bytes[nextras], 2);
         assert!(
             PointTable::new(&bytes[..bytes.len() - 4]).is_none(),
             "truncated"
         );
         let mut bad_kind = bytes.clone();
-        bad_kind[rec] = 9;
+        bad_kind[rec] = 0x49;
         assert!(PointTable::new(&bad_kind).is_none(), "unknown kind");
         let mut bad_type = bytes.clone();
-        bad_type[rec + 16] = 0xee;
+        bad_type[types] = 0xee;
         assert!(PointTable::new(&bad_type).is_none(), "unknown value type");
         let mut long_count = bytes.clone();
-        long_count[rec + 8] = 200;
+        long_count[rec + 1] = 100;
         assert!(
             PointTable::new(&long_count).is_none(),
             "value count past the end"
         );
-        let mut two_sites = bytes.clone();
-        two_sites[rec + 2] = 2;
+        let mut bad_offset = bytes.clone();
+        bad_offset[28] = 8;
         assert!(
-            PointTable::new(&two_sites).is_none(),
-            "a point with two sites"
+            PointTable::new(&bad_offset).is_none(),
+            "a record inside the header"
         );
         let mut bad_const = bytes.clone();
-        bad_const[site + 4 + 4 + 2] = 1; // second loc: constant index 1 of 1
+        bad_const[locs + 2] = 1; // second loc: constant index 1 of 1
         assert!(
             PointTable::new(&bad_const).is_none(),
             "constant index past the pool"
         );
         let mut bad_loc = bytes.clone();
-        bad_loc[site + 4] = 9;
+        bad_loc[locs] = 0xc5;
         assert!(PointTable::new(&bad_loc).is_none(), "unknown location kind");
-        // The extras: after the site (pc, two locs) and their count.
-        let extra = site + 12 + 4;
-        assert_eq!(
-            PointTable::new(&bytes)
-                .unwrap()
-                .point(0)
-                .unwrap()
-                .num_extras(),
-            2
-        );
+        let mut bad_index = bytes.clone();
+        bad_index[nextras + 1] = 2;
+        assert!(PointTable::new(&bad_index).is_none(), "extra past the pool");
         let mut bad_extra = bytes.clone();
-        bad_extra[extra + 4] = 9;
+        bad_extra[pool + 4] = 9;
         assert!(PointTable::new(&bad_extra).is_none(), "unknown extra kind");
         // The second computed from itself, not from an earlier extra: a pass in
         // order could not compute it.
         let mut fwd = bytes.clone();
-        fwd[extra + 12 + 8] = 1;
+        fwd[pool + 12 + 8] = 1;
         assert!(
             PointTable::new(&fwd).is_none(),
             "an extra computed from itself"

@@ -12,7 +12,7 @@
 //! (the runtime, which called the entry function).
 
 use crate::checkpoint::{points_of, SavedFrame};
-use abi_spec::points::{Loc, Point, PointTable};
+use abi_spec::points::{Loc, Point, PointTable, ValueLoc};
 use abi_spec::ValType;
 use alloc::vec::Vec;
 
@@ -113,16 +113,8 @@ unsafe fn word(addr: u64) -> u64 {
     unsafe { *(addr as *const u64) }
 }
 
-/// Value `i` of `point` at site `site`, in `regs` with frame pointer `fp`.
-fn value(
-    table: &PointTable,
-    point: &Point,
-    site: usize,
-    i: usize,
-    regs: &Regs,
-    fp: u64,
-) -> Result<u64, Unreadable> {
-    let l = point.loc(site, i);
+/// A value of type code `ty` at location `l`, in `regs` with frame pointer `fp`.
+fn value(table: &PointTable, ty: u8, l: ValueLoc, regs: &Regs, fp: u64) -> Result<u64, Unreadable> {
     let raw = match l.loc {
         Loc::Reg(r) => regs.0[r as usize],
         // SAFETY: the compiler described a slot of this frame, which is live.
@@ -130,7 +122,7 @@ fn value(
         Loc::Const(c) => table.constant(c).ok_or(Unreadable)?,
         Loc::Unknown => return Err(Unreadable),
     };
-    let ty = ValType::from_u8(point.types[i]).ok_or(Unreadable)?;
+    let ty = ValType::from_u8(ty).ok_or(Unreadable)?;
     Ok(match ty {
         ValType::I32 => raw & 0xffff_ffff,
         ValType::F32 => {
@@ -164,9 +156,9 @@ fn read_frame(
     let n = p.types.len();
     let mut slots = Vec::with_capacity(n);
     let mut types = Vec::with_capacity(n);
-    for i in 0..n {
-        slots.push(value(table, p, site, i, regs, fp)?);
-        types.push(ValType::from_u8(p.types[i]).ok_or(Unreadable)?);
+    for (&t, l) in p.types.iter().zip(p.locs(site)) {
+        slots.push(value(table, t, l, regs, fp)?);
+        types.push(ValType::from_u8(t).ok_or(Unreadable)?);
     }
     Ok(SavedFrame {
         func,

@@ -440,8 +440,8 @@ impl Prepared {
         let (table, point) = table_and_point(func, k)?;
         let constant = |c: u16| table.constant(c);
         let mut values = Vec::with_capacity(point.types.len());
-        for (i, t) in point.types.iter().enumerate() {
-            let loc = point.loc(0, i).loc;
+        for (t, l) in point.types.iter().zip(point.locs(0)) {
+            let loc = l.loc;
             if loc == Loc::Unknown {
                 return None;
             }

