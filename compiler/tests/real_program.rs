@@ -7,7 +7,7 @@
 //! Reference: the same sources built natively; the Wasm build must print exactly that
 //! under wasmtime (when installed) and as a wasmc executable on every ISA.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use targets::Arch;
 use testsuite::exec::{self, command_for, fresh_dir, scrub_env, timeout_from_env};
@@ -181,13 +181,103 @@ fn sqlite_from_crates_io_migrates_between_isas() {
     m.assert_all_passed("sqlite");
 }
 
+/// A tool run on a file of its seed directory (`fixture.expect.seed`, preopened as
+/// `fixture.expect.dir`) that writes `output` there: the `output` it writes under
+/// wasmtime is the reference (x86_64's when wasmtime is not installed), which
+/// `plausible` checks is what the tool should make, and every ISA's uninterrupted run
+/// must write it too; then the crossmigrate machinery stops the tool early, midway and
+/// late on each ISA and finishes it on each, plus a chain across all three, each of
+/// which must leave what an uninterrupted run leaves and exit as it does.
+fn writes_the_reference_on_every_isa_and_migrates(
+    dir: &Path,
+    fixture: testsuite::Fixture,
+    output: &str,
+    plausible: impl Fn(&[u8]) -> bool,
+) {
+    let label = fixture.name.clone();
+    let (wasm, args) = (fixture.wasm.clone(), fixture.expect.args.clone());
+    let seed = fixture.expect.seed.clone().expect("a seeded directory");
+    let guest = fixture.expect.dir.clone().expect("a preopened directory");
+    let programs =
+        testsuite::crossmigrate::build_programs(WASMC.as_ref(), vec![fixture], &dir.join("bin"))
+            .unwrap();
+    let program = &programs[0];
+
+    let timeout = timeout_from_env("WASMC_TEST_RUN_TIMEOUT", 180);
+    // `output` as a run in a fresh copy of the seed writes it, and the run.
+    let written = |name: &str, run: &dyn Fn(&Path) -> Outcome| {
+        let work = dir.join(format!("run-{name}"));
+        exec::copy_tree(&seed, &work).unwrap();
+        let out = run(&work);
+        println!(
+            "{label} on {name}: {} in {:.1?}",
+            out.status_text(),
+            out.elapsed
+        );
+        (out, std::fs::read(work.join(output)).unwrap_or_default())
+    };
+    let mut outputs = vec![];
+    for (arch, exe) in &program.exes {
+        outputs.push(written(arch.name(), &|work| {
+            let mut cmd = command_for(*arch, exe);
+            scrub_env(&mut cmd);
+            cmd.args(&args)
+                .env("WASMC_DIRS", format!("{}::{guest}", work.display()));
+            exec::run(cmd, timeout).unwrap()
+        }));
+    }
+    let expected = if reference::wasmtime_available() {
+        let (out, v) = written("wasmtime", &|work| {
+            reference::run_wasmtime(&wasm, &args, &[], Some((work, &guest)), false, timeout)
+                .unwrap()
+        });
+        assert_eq!(out.code, Some(0), "wasmtime: {}", out.stderr_str());
+        v
+    } else {
+        eprintln!("NOTE: Python module `wasmtime` not importable; x86_64's run is the reference (run `cargo xtask setup`)");
+        outputs[0].1.clone()
+    };
+    assert!(
+        plausible(&expected),
+        "{label}'s reference {output} is not what it should write:\n{}",
+        String::from_utf8_lossy(&expected[..expected.len().min(2000)])
+    );
+    let failures: Vec<String> = program
+        .exes
+        .iter()
+        .zip(&outputs)
+        .filter(|(_, (out, v))| out.code != Some(0) || *v != expected)
+        .map(|((arch, _), (out, v))| {
+            let differs = match (std::str::from_utf8(&expected), std::str::from_utf8(v)) {
+                (Ok(e), Ok(v)) => diff(e, v),
+                _ => format!(
+                    "{} bytes against {}, first difference at byte {}\n",
+                    v.len(),
+                    expected.len(),
+                    expected.iter().zip(v).take_while(|(a, b)| a == b).count()
+                ),
+            };
+            format!(
+                "=== {arch}: {}\n{differs}stderr:\n{}",
+                out.status_text(),
+                testsuite::check::truncate(&out.stderr_str(), 2000)
+            )
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{label}'s {output} differs from the reference:\n\n{}",
+        failures.join("\n\n")
+    );
+
+    let m = testsuite::crossmigrate::run_all(&programs, true, &dir.join("migrations"), 2).unwrap();
+    m.assert_all_passed(&label);
+}
+
 /// Silice, an HDL compiler written in C++, as YoWASP ships it on PyPI (2.4 MB of Wasm),
 /// taken at test time (`registry::fetch_wheel`) and compiling our
-/// `testsuite/programs/silice_blinky.si` with the board frameworks from its wheel: the
-/// Verilog it writes under wasmtime is the reference, which every ISA's uninterrupted
-/// run must write; then the crossmigrate machinery stops it early, midway and late on
-/// each ISA and finishes it on each, plus a chain across all three, each of which must
-/// write the same Verilog and exit as an uninterrupted run.
+/// `testsuite/programs/silice_blinky.si` with the board frameworks from its wheel into
+/// the Verilog it writes under wasmtime, on every ISA and migrated between them.
 #[test]
 fn silice_from_pypi_migrates_between_isas() {
     for a in targets::ALL {
@@ -197,7 +287,6 @@ fn silice_from_pypi_migrates_between_isas() {
     fresh_dir(&dir).unwrap();
     let (name, version) = registry::SILICE_WHEEL;
     let wheel = registry::fetch_wheel(name, version).unwrap_or_else(|e| panic!("{e:#}"));
-    let wasm = wheel.join("yowasp_silice/silice.wasm");
     // What the program finds in its directory, `/work`: the frameworks and the design.
     let seed = dir.join("seed");
     exec::copy_tree(
@@ -223,11 +312,11 @@ fn silice_from_pypi_migrates_between_isas() {
     .into();
     let fixture = testsuite::Fixture {
         name: "pypi/yowasp-silice".into(),
-        wasm: wasm.clone(),
+        wasm: wheel.join("yowasp_silice/silice.wasm"),
         expect: testsuite::Expect {
-            args: args.clone(),
+            args,
             dir: Some("/work".into()),
-            seed: Some(seed.clone()),
+            seed: Some(seed),
             // Its log (stderr, and the `.log` files beside the output) prints a heap
             // address that moves with the wall clock from run to run (six runs 0.7 s
             // apart printed three), so the Verilog and the exit status judge a run.
@@ -235,66 +324,58 @@ fn silice_from_pypi_migrates_between_isas() {
             ..Default::default()
         },
     };
-    let programs =
-        testsuite::crossmigrate::build_programs(WASMC.as_ref(), vec![fixture], &dir.join("bin"))
-            .unwrap();
-    let program = &programs[0];
+    writes_the_reference_on_every_isa_and_migrates(&dir, fixture, "out.v", |v| {
+        String::from_utf8_lossy(v).contains("module M_main")
+    });
+}
 
-    let timeout = timeout_from_env("WASMC_TEST_RUN_TIMEOUT", 180);
-    // The Verilog written by a run in a fresh copy of the seed, and the run.
-    let verilog = |label: &str, run: &dyn Fn(&std::path::Path) -> Outcome| {
-        let work = dir.join(format!("run-{label}"));
-        exec::copy_tree(&seed, &work).unwrap();
-        let out = run(&work);
-        println!("{label}: {} in {:.1?}", out.status_text(), out.elapsed);
-        let v = std::fs::read_to_string(work.join("out.v")).unwrap_or_default();
-        (out, v)
-    };
-    let mut outputs = vec![];
-    for (arch, exe) in &program.exes {
-        outputs.push(verilog(arch.name(), &|work| {
-            let mut cmd = command_for(*arch, exe);
-            scrub_env(&mut cmd);
-            cmd.args(&args)
-                .env("WASMC_DIRS", format!("{}::/work", work.display()));
-            exec::run(cmd, timeout).unwrap()
-        }));
+/// LLVM's clang as YoWASP ships it on npm (75 MB of Wasm: clang, lld and LLVM's tools
+/// in one C++ module), taken at test time (`registry::fetch_npm`), compiling our
+/// `testsuite/programs/clang_input.c` to a WebAssembly object with optimisation: the
+/// object it writes under wasmtime, byte for byte, on every ISA and migrated between
+/// them (stopped in the middle of LLVM's optimiser or code generator).
+#[test]
+fn clang_from_npm_migrates_between_isas() {
+    for a in targets::ALL {
+        testsuite::require_runner(a).unwrap();
     }
-    let expected = if reference::wasmtime_available() {
-        let (out, v) = verilog("wasmtime", &|work| {
-            reference::run_wasmtime(&wasm, &args, &[], Some((work, "/work")), false, timeout)
-                .unwrap()
-        });
-        assert_eq!(out.code, Some(0), "wasmtime: {}", out.stderr_str());
-        v
-    } else {
-        eprintln!("NOTE: Python module `wasmtime` not importable; x86_64's run is the reference (run `cargo xtask setup`)");
-        outputs[0].1.clone()
+    let dir = work_dir("clang");
+    fresh_dir(&dir).unwrap();
+    let (name, version, sha512) = registry::YOWASP_CLANG_NPM;
+    let package = registry::fetch_npm(name, version, sha512).unwrap_or_else(|e| panic!("{e:#}"));
+    // Named `clang` so that the multi-tool takes itself for clang by its `argv[0]`.
+    let wasm = dir.join("clang.wasm");
+    std::fs::copy(package.join("package/gen/llvm.core.wasm"), &wasm).unwrap();
+    let seed = dir.join("seed");
+    fresh_dir(&seed).unwrap();
+    std::fs::copy(
+        testsuite::repo_root().join("testsuite/programs/clang_input.c"),
+        seed.join("input.c"),
+    )
+    .unwrap();
+    let args: Vec<String> = [
+        "-cc1",
+        "-triple",
+        "wasm32-unknown-wasip1",
+        "-O2",
+        "-emit-obj",
+        "/work/input.c",
+        "-o",
+        "/work/out.o",
+    ]
+    .map(String::from)
+    .into();
+    let fixture = testsuite::Fixture {
+        name: "npm/@yowasp/clang".into(),
+        wasm,
+        expect: testsuite::Expect {
+            args,
+            dir: Some("/work".into()),
+            seed: Some(seed),
+            ..Default::default()
+        },
     };
-    assert!(
-        expected.contains("module M_main"),
-        "reference Verilog:\n{expected}"
-    );
-    let failures: Vec<String> = program
-        .exes
-        .iter()
-        .zip(&outputs)
-        .filter(|(_, (out, v))| out.code != Some(0) || *v != expected)
-        .map(|((arch, _), (out, v))| {
-            format!(
-                "=== {arch}: {}\n{}stderr:\n{}",
-                out.status_text(),
-                diff(&expected, v),
-                testsuite::check::truncate(&out.stderr_str(), 2000)
-            )
-        })
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "Silice's Verilog differs from the reference:\n\n{}",
-        failures.join("\n\n")
-    );
-
-    let m = testsuite::crossmigrate::run_all(&programs, true, &dir.join("migrations"), 2).unwrap();
-    m.assert_all_passed("silice");
+    writes_the_reference_on_every_isa_and_migrates(&dir, fixture, "out.o", |o| {
+        o.starts_with(b"\0asm")
+    });
 }

