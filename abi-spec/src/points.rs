@@ -27,7 +27,7 @@
 //! extra[num_extras]: u32 loc, u32 source, u32 data
 //! record (bytes, unaligned): u8 kind | poll_len << 4, uleb target (call points only),
 //!         uleb nvals, u8 types[nvals], loc[nvals] (only with a site),
-//!         uleb nextras, index[nextras] (u8, or u16 when num_extras > 256)
+//!         uleb nextras, index[nextras] (u8; u16 past 256 entries, u32 past 65536)
 //! ```
 //!
 //! A record's `loc` is one to three bytes ([`ValueLoc::put_bytes`]); a pool entry's
@@ -309,6 +309,20 @@ impl ValueLoc {
     }
 }
 
+/// Bytes of a record's index into a pool of `entries` extras: 1, 2, or 4.
+fn index_width(entries: u32) -> usize {
+    match entries {
+        0..=0x100 => 1,
+        0x101..=0x1_0000 => 2,
+        _ => 4,
+    }
+}
+
+/// A little-endian index of 1, 2 or 4 bytes.
+fn read_index(b: &[u8]) -> u32 {
+    b.iter().rev().fold(0, |w, &x| w << 8 | u32::from(x))
+}
+
 /// Appends `v` as unsigned LEB128.
 fn put_uleb(out: &mut Vec<u8>, mut v: u32) {
     loop {
@@ -366,7 +380,7 @@ pub fn encode(t: &TableDesc) -> Vec<u8> {
                 .collect(),
         );
     }
-    let wide = pool.len() > 256;
+    let width = index_width(pool.len() as u32);
     let mut records = Vec::new();
     let mut offsets = Vec::with_capacity(t.points.len());
     let fixed =
@@ -390,14 +404,9 @@ pub fn encode(t: &TableDesc) -> Vec<u8> {
         }
         put_uleb(&mut records, extras.len() as u32);
         for &i in extras {
-            if wide {
-                records.extend_from_slice(&(i as u16).to_le_bytes());
-            } else {
-                records.push(i as u8);
-            }
+            records.extend_from_slice(&i.to_le_bytes()[..width]);
         }
     }
-    assert!(pool.len() <= 1 << 16, "at most 65536 distinct extras");
     let mut out = Vec::with_capacity(fixed + records.len() + 3);
     let put = |out: &mut Vec<u8>, w: u32| out.extend_from_slice(&w.to_le_bytes());
     put(&mut out, 0); // total, patched below
@@ -460,9 +469,9 @@ pub struct Point<'a> {
     pc: Option<u32>,
     /// The values' locations at the site (read with [`Point::locs`]; empty without one).
     locs: &'a [u8],
-    /// The extras: an index into `pool` each, one byte, or two when `wide`.
+    /// The extras: an index into `pool` each, `width` bytes long.
     extras: &'a [u8],
-    wide: bool,
+    width: usize,
     /// The table's pool of extras: location, kind, data words.
     pool: &'a [u8],
 }
@@ -488,15 +497,11 @@ impl<'a> Point<'a> {
     }
 
     pub fn num_extras(&self) -> usize {
-        self.extras.len() >> usize::from(self.wide)
+        self.extras.len() / self.width
     }
 
     fn pool_word(&self, i: usize, j: usize) -> u32 {
-        let index = if self.wide {
-            u16::from_le_bytes([self.extras[2 * i], self.extras[2 * i + 1]]) as usize
-        } else {
-            self.extras[i] as usize
-        };
+        let index = read_index(&self.extras[i * self.width..(i + 1) * self.width]) as usize;
         let at = 12 * index + 4 * j;
         let b = &self.pool[at..at + 4];
         u32::from_le_bytes([b[0], b[1], b[2], b[3]])
@@ -553,7 +558,7 @@ impl<'a> PointTable<'a> {
             depth_charge: word(bytes, 16)?,
             num_extras: word(bytes, 20)?,
         };
-        if table.records_at() as u64 > bytes.len() as u64 || table.num_extras > 1 << 16 {
+        if table.records_at() as u64 > bytes.len() as u64 {
             return None;
         }
         let saves_ok = (0..table.num_saves).all(|i| table.save(i).is_some_and(|(r, _)| r < 64));
@@ -690,8 +695,8 @@ impl<'a> PointTable<'a> {
         }
         let locs = &b[locs_at..at];
         let nextras = take_uleb(b, &mut at)? as usize;
-        let wide = self.num_extras > 256;
-        let extras = b.get(at..at.checked_add(nextras << usize::from(wide))?)?;
+        let width = index_width(self.num_extras);
+        let extras = b.get(at..at.checked_add(nextras.checked_mul(width)?)?)?;
         let point = Point {
             kind,
             types,
@@ -699,18 +704,13 @@ impl<'a> PointTable<'a> {
             pc,
             locs,
             extras,
-            wide,
+            width,
             pool: self.pool(),
         };
         if check {
-            let index_ok = (0..nextras).all(|i| {
-                let index = if wide {
-                    u16::from_le_bytes([extras[2 * i], extras[2 * i + 1]]) as u32
-                } else {
-                    extras[i] as u32
-                };
-                index < self.num_extras
-            });
+            let index_ok = extras
+                .chunks_exact(width)
+                .all(|b| read_index(b) < self.num_extras);
             let extras_ok = index_ok
                 && (0..nextras).all(|i| match point.extra(i).1 {
                     Extra::Const(c) => (c as u32) < self.num_consts,
@@ -901,6 +901,17 @@ mod tests {
     }
 
     #[test]
+    fn pool_indices_take_one_two_or_four_bytes() {
+        assert_eq!(index_width(0), 1);
+        assert_eq!(index_width(256), 1);
+        assert_eq!(index_width(257), 2);
+        assert_eq!(index_width(65_536), 2);
+        assert_eq!(index_width(65_537), 4);
+        assert_eq!(read_index(&[0x34, 0x12]), 0x1234);
+        assert_eq!(read_index(&70_000u32.to_le_bytes()), 70_000);
+    }
+
+    #[test]
     fn uleb_round_trips_and_refuses_overlong_numbers() {
         for v in [0, 1, 127, 128, 16_383, 16_384, u32::MAX] {
             let mut b = vec![];
@@ -947,6 +958,7 @@ mod tests {
         });
         let t = PointTable::new(&bytes).expect("well-formed");
         assert_eq!(t.num_extras, 300);
+        assert_eq!(index_width(t.num_extras), 2);
         for (k, d) in points.iter().enumerate() {
             let p = t.point(k as u32).unwrap();
             assert_eq!(p.num_extras(), d.extras.len());
