@@ -25,6 +25,9 @@ MESSAGES = {
     "INTEGER_DIVISION_BY_ZERO": "integer divide by zero",
     "BAD_CONVERSION_TO_INTEGER": "invalid conversion to integer",
     "UNREACHABLE": "unreachable",
+    # `throw_ref` of a null `exnref` (with typed function references off, wasmc's
+    # case, nothing else traps so).
+    "NULL_REFERENCE": "null exception reference",
 }
 
 
