@@ -94,10 +94,14 @@ pub enum Trap {
     UncaughtException = 11,
     /// `throw_ref` of a null exception reference.
     NullExceptionReference = 12,
+    /// An atomic access whose address is not a multiple of its width.
+    UnalignedAtomic = 13,
+    /// `memory.atomic.wait32/64` on unshared memory (the only kind wasmc has).
+    WaitOnUnsharedMemory = 14,
 }
 
 impl Trap {
-    pub const ALL: [Trap; 12] = [
+    pub const ALL: [Trap; 14] = [
         Trap::Unreachable,
         Trap::MemoryOutOfBounds,
         Trap::TableOutOfBounds,
@@ -110,6 +114,8 @@ impl Trap {
         Trap::UnknownImport,
         Trap::UncaughtException,
         Trap::NullExceptionReference,
+        Trap::UnalignedAtomic,
+        Trap::WaitOnUnsharedMemory,
     ];
     pub fn from_u8(b: u8) -> Option<Trap> {
         Trap::ALL.iter().copied().find(|t| *t as u8 == b)
@@ -129,6 +135,8 @@ impl Trap {
             Trap::UnknownImport => "call to unknown import",
             Trap::UncaughtException => "uncaught exception",
             Trap::NullExceptionReference => "null exception reference",
+            Trap::UnalignedAtomic => "unaligned atomic",
+            Trap::WaitOnUnsharedMemory => "expected shared memory",
         }
     }
 }

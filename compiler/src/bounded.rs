@@ -80,32 +80,33 @@ fn shape(info: &ModuleInfo<'_>, index: usize) -> Shape {
 
 pub(crate) fn is_memory_access(op: &Operator<'_>) -> bool {
     use Operator as O;
-    matches!(
-        op,
-        O::I32Load { .. }
-            | O::I64Load { .. }
-            | O::F32Load { .. }
-            | O::F64Load { .. }
-            | O::I32Load8S { .. }
-            | O::I32Load8U { .. }
-            | O::I32Load16S { .. }
-            | O::I32Load16U { .. }
-            | O::I64Load8S { .. }
-            | O::I64Load8U { .. }
-            | O::I64Load16S { .. }
-            | O::I64Load16U { .. }
-            | O::I64Load32S { .. }
-            | O::I64Load32U { .. }
-            | O::I32Store { .. }
-            | O::I64Store { .. }
-            | O::F32Store { .. }
-            | O::F64Store { .. }
-            | O::I32Store8 { .. }
-            | O::I64Store8 { .. }
-            | O::I32Store16 { .. }
-            | O::I64Store16 { .. }
-            | O::I64Store32 { .. }
-    )
+    crate::translate::is_atomic_access(op)
+        || matches!(
+            op,
+            O::I32Load { .. }
+                | O::I64Load { .. }
+                | O::F32Load { .. }
+                | O::F64Load { .. }
+                | O::I32Load8S { .. }
+                | O::I32Load8U { .. }
+                | O::I32Load16S { .. }
+                | O::I32Load16U { .. }
+                | O::I64Load8S { .. }
+                | O::I64Load8U { .. }
+                | O::I64Load16S { .. }
+                | O::I64Load16U { .. }
+                | O::I64Load32S { .. }
+                | O::I64Load32U { .. }
+                | O::I32Store { .. }
+                | O::I64Store { .. }
+                | O::F32Store { .. }
+                | O::F64Store { .. }
+                | O::I32Store8 { .. }
+                | O::I64Store8 { .. }
+                | O::I32Store16 { .. }
+                | O::I64Store16 { .. }
+                | O::I64Store32 { .. }
+        )
 }
 
 /// Per function index (imports first).

@@ -1,4 +1,5 @@
-//! What wasmc compiles (WebAssembly 2.0 without SIMD, with exception handling), and, when validation fails, whether
+//! What wasmc compiles (WebAssembly 2.0 without SIMD, with exception handling and
+//! atomics on unshared memory), and, when validation fails, whether
 //! the module is invalid or only uses a feature beyond that.
 //!
 //! wasmparser reports both the same way, as a validation error whose message differs by
@@ -13,10 +14,12 @@
 
 use wasmparser::{Validator, WasmFeatures as F};
 
-/// WebAssembly 2.0 without SIMD, and exception handling (`try_table`, `throw`,
-/// `throw_ref`, `exnref`): what wasmc compiles.
+/// WebAssembly 2.0 without SIMD, exception handling (`try_table`, `throw`,
+/// `throw_ref`, `exnref`) and the threads proposal's atomic instructions: what wasmc
+/// compiles. A shared memory, the rest of that proposal, is refused when the module is
+/// read (`module_info`): wasmc runs one thread.
 pub fn supported() -> F {
-    (F::WASM2 & !F::SIMD) | F::EXCEPTIONS
+    (F::WASM2 & !F::SIMD) | F::EXCEPTIONS | F::THREADS
 }
 
 /// Features a module may need beyond [`supported`], each with what it takes to validate
@@ -29,7 +32,6 @@ const CANDIDATES: &[(F, &str)] = &[
     (F::SIMD, "SIMD"),
     (F::RELAXED_SIMD.union(F::SIMD), "relaxed SIMD"),
     (F::TAIL_CALL, "tail calls"),
-    (F::THREADS, "threads"),
     (F::MEMORY64, "memory64"),
     (F::MULTI_MEMORY, "multiple memories"),
     (F::EXTENDED_CONST, "extended constant expressions"),

@@ -134,7 +134,7 @@ pub fn read_module(
             match crate::features::unsupported(bytes, offset as u64) {
                 Some(feature) => CompileError::Unsupported {
                     feature: format!(
-                        "{feature} (wasmc compiles WebAssembly 2.0 without SIMD, with exception handling)"
+                        "{feature} (wasmc compiles WebAssembly 2.0 without SIMD, with exception handling and atomics on unshared memory)"
                     ),
                     func,
                     func_name: None,
@@ -307,6 +307,9 @@ fn read_payload<'a>(
         Payload::MemorySection(reader) => {
             for m in reader {
                 let m = m?;
+                if m.shared {
+                    return Err(unsupported("shared memory (threads)", None));
+                }
                 info.memory = Some(Memory {
                     min: m.initial,
                     max: m.maximum,

@@ -8,6 +8,7 @@
 //! turns the variables back into registers, so the hot path pays nothing for it.
 
 mod arith_locals;
+mod atomics;
 mod control;
 mod covered;
 mod exceptions;
@@ -19,6 +20,7 @@ mod strip;
 
 use crate::env::{import_func, ir_type, wasm_signature, Libcall, ModuleEnv};
 use crate::error::CompileError;
+pub(crate) use atomics::is_atomic_access;
 use cranelift_codegen::entity::{packed_option::PackedOption, SecondaryMap};
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, TrapCode, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};

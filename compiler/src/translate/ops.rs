@@ -440,7 +440,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 self.unop(|t, x| t.b.ins().bitcast(F64, MemFlagsData::new(), x))
             }
 
-            other => return Err(OpError::Unsupported(unsupported_name(other))),
+            other => {
+                if !self.atomic_operator(other)? {
+                    return Err(OpError::Unsupported(unsupported_name(other)));
+                }
+            }
         }
         Ok(())
     }

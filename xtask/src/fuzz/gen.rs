@@ -1,6 +1,6 @@
 //! Random modules from wasm-smith, restricted to what wasmc claims to support (README
-//! "What is supported": WebAssembly 2.0 minus SIMD, plus exception handling),
-//! self-contained (no imports) and small, and made to terminate.
+//! "What is supported": WebAssembly 2.0 minus SIMD, plus exception handling and
+//! atomics), self-contained (no imports) and small, and made to terminate.
 
 use super::rng::Rng;
 use wasm_smith::{Config, Module};
@@ -19,12 +19,15 @@ fn config(rng: &mut Rng) -> Config {
     // wasmc refuses, and functions that take or return an `exnref` are not exported:
     // wasmtime's Python binding aborts on their type.)
     let exceptions = rng.chance(1, 3);
+    // And a third use atomic instructions (the threads proposal without its shared
+    // memories, which wasmc refuses: such modules are counted as rejected).
+    let atomics = rng.chance(1, 3);
     Config {
         // Other proposals beyond WebAssembly 2.0, or SIMD: wasmc refuses them by design,
         // so generating them would only measure its error path.
         simd_enabled: false,
         relaxed_simd_enabled: false,
-        threads_enabled: false,
+        threads_enabled: atomics,
         shared_everything_threads_enabled: false,
         memory64_enabled: false,
         max_memories: 1,

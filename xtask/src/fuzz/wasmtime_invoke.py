@@ -48,6 +48,9 @@ MESSAGES = {
     # `throw_ref` of a null `exnref` (with typed function references off, wasmc's
     # case, nothing else traps so).
     "NULL_REFERENCE": "null exception reference",
+    # Atomics on unshared memory (the threads proposal; wasmc has no shared memory).
+    "HEAP_MISALIGNED": "unaligned atomic",
+    "ATOMIC_WAIT_NON_SHARED_MEMORY": "expected shared memory",
 }
 
 # The exported fuel global of wasm-smith's termination pass (xtask/src/fuzz/gen.rs).
