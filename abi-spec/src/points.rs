@@ -30,10 +30,9 @@
 //!         uleb nextras, index[nextras] (u8; u16 past 256 entries, u32 past 65536)
 //! ```
 //!
-//! A record's `loc` is one to three bytes ([`ValueLoc::put_bytes`]); a pool entry's
-//! `loc` is a word: low 7 bits the kind (0 unknown, 1 register, 2 frame slot, 3
-//! constant), bit 7 *arith*, high 16 bits the datum. A record names its extras by
-//! their index in the pool, where each distinct one is once.
+//! A `loc` is one to three bytes ([`ValueLoc::put_bytes`]), in a pool entry zero-padded
+//! to a word. A record names its extras by their index in the pool, where each
+//! distinct one is once.
 //!
 //! `kind` is a [`PointKind`]; `target` is the callee's function index for a direct call
 //! point, the canonical type id (`FuncRecord::type_id`) of the callee for an indirect
@@ -117,15 +116,7 @@ pub enum Loc {
     Const(u16),
 }
 
-const LOC_UNKNOWN: u32 = 0;
-const LOC_REG: u32 = 1;
-const LOC_FRAME: u32 = 2;
-const LOC_CONST: u32 = 3;
-/// In a loc word: the value is a float-arithmetic result the code kept raw (x86_64
-/// NaN rules), so the runtime canonicalises a NaN there when it reads it.
-const ARITH_BIT: u32 = 0x80;
-
-/// One value's location word.
+/// Where a value lives, and whether it is a raw float-arithmetic result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ValueLoc {
     pub loc: Loc,
@@ -134,29 +125,17 @@ pub struct ValueLoc {
 }
 
 impl ValueLoc {
-    fn encode(self) -> u32 {
-        let (kind, data) = match self.loc {
-            Loc::Unknown => (LOC_UNKNOWN, 0u16),
-            Loc::Reg(r) => (LOC_REG, r as u16),
-            Loc::Frame(off) => (LOC_FRAME, ((off / 4) as i16) as u16),
-            Loc::Const(i) => (LOC_CONST, i),
-        };
-        kind | if self.arith { ARITH_BIT } else { 0 } | (data as u32) << 16
+    /// The location as a pool entry holds it: its record bytes ([`ValueLoc::put_bytes`],
+    /// at most three) zero-padded to a word, so the two places share one encoding.
+    fn word(self) -> u32 {
+        let mut b = Vec::with_capacity(4);
+        self.put_bytes(&mut b);
+        b.resize(4, 0);
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
     }
 
-    fn decode(w: u32) -> Option<ValueLoc> {
-        let data = (w >> 16) as u16;
-        let loc = match w & 0x7f {
-            LOC_UNKNOWN => Loc::Unknown,
-            LOC_REG if data < 64 => Loc::Reg(data as u8),
-            LOC_FRAME => Loc::Frame(data as i16 as i32 * 4),
-            LOC_CONST => Loc::Const(data),
-            _ => return None,
-        };
-        Some(ValueLoc {
-            loc,
-            arith: w & ARITH_BIT != 0,
-        })
+    fn from_word(w: u32) -> Option<ValueLoc> {
+        ValueLoc::take_bytes(&w.to_le_bytes()).map(|(l, _)| l)
     }
 
     /// Whether `fp + offset` can be described by a [`Loc::Frame`].
@@ -371,7 +350,7 @@ pub fn encode(t: &TableDesc) -> Vec<u8> {
                 .iter()
                 .map(|(l, e)| {
                     let (kind, data) = e.encode();
-                    let entry = [l.encode(), kind, data];
+                    let entry = [l.word(), kind, data];
                     *pooled.entry(entry).or_insert_with(|| {
                         pool.push(entry);
                         pool.len() as u32 - 1
@@ -518,7 +497,7 @@ impl<'a> Point<'a> {
     /// read).
     pub fn extra(&self, i: usize) -> (ValueLoc, Extra) {
         (
-            ValueLoc::decode(self.pool_word(i, 0)).unwrap_or(ValueLoc {
+            ValueLoc::from_word(self.pool_word(i, 0)).unwrap_or(ValueLoc {
                 loc: Loc::Unknown,
                 arith: false,
             }),
@@ -565,7 +544,7 @@ impl<'a> PointTable<'a> {
         let pool_ok = table.pool().chunks_exact(12).all(|e| {
             let w =
                 |j: usize| u32::from_le_bytes([e[4 * j], e[4 * j + 1], e[4 * j + 2], e[4 * j + 3]]);
-            table.loc_ok(ValueLoc::decode(w(0))) && Extra::decode(w(1), w(2)).is_some()
+            table.loc_ok(ValueLoc::from_word(w(0))) && Extra::decode(w(1), w(2)).is_some()
         });
         (saves_ok && pool_ok && (0..table.num_points).all(|k| table.parse(k, true).is_some()))
             .then_some(table)
