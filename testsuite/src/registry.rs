@@ -91,44 +91,46 @@ pub const SILICE_WHEEL: (&str, &str) = ("yowasp-silice", "1.0.post338513");
 /// needed (`pip download`, then Python's `zipfile`: a wheel is a zip archive).
 pub fn fetch_wheel(name: &str, version: &str) -> Result<PathBuf> {
     cached(&format!("pypi-{name}-{version}"), |download, dir| {
-        let python = crate::reference::python();
-        let o = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "-d",
-            ])
-            .arg(download)
-            .arg(format!("{name}=={version}"))
-            .output()
-            .with_context(|| crate::missing_tool(&python))?;
-        if !o.status.success() {
-            bail!(
-                "`pip download {name}=={version}` failed (PyPI unreachable?): {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-        }
+        run_python(
+            &[
+                "-m".as_ref(),
+                "pip".as_ref(),
+                "download".as_ref(),
+                "--no-deps".as_ref(),
+                "--only-binary=:all:".as_ref(),
+                "-d".as_ref(),
+                download.as_ref(),
+                format!("{name}=={version}").as_ref(),
+            ],
+            &format!("`pip download {name}=={version}` failed (PyPI unreachable?)"),
+        )?;
         crate::exec::fresh_dir(dir)?;
-        let o = Command::new(&python)
-            .args([
-                "-c",
+        run_python(
+            &[
+                "-c".as_ref(),
                 "import glob, sys, zipfile\n\
-                 zipfile.ZipFile(glob.glob(sys.argv[1] + '/*.whl')[0]).extractall(sys.argv[2])",
-            ])
-            .arg(download)
-            .arg(dir)
-            .output()?;
-        if !o.status.success() {
-            bail!(
-                "cannot unpack the wheel of {name} {version}: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-        }
-        Ok(())
+                 zipfile.ZipFile(glob.glob(sys.argv[1] + '/*.whl')[0]).extractall(sys.argv[2])"
+                    .as_ref(),
+                download.as_ref(),
+                dir.as_ref(),
+            ],
+            &format!("cannot unpack the wheel of {name} {version}"),
+        )
     })
+}
+
+/// Runs the reference Python with `args`; if it fails, the error is `failed` and what
+/// it printed on stderr.
+fn run_python(args: &[&std::ffi::OsStr], failed: &str) -> Result<()> {
+    let python = crate::reference::python();
+    let o = Command::new(&python)
+        .args(args)
+        .output()
+        .with_context(|| crate::missing_tool(&python))?;
+    if !o.status.success() {
+        bail!("{failed}: {}", String::from_utf8_lossy(&o.stderr).trim());
+    }
+    Ok(())
 }
 
 /// LLVM's clang (and the rest of LLVM's tools, one module) as YoWASP builds it for
@@ -150,30 +152,23 @@ pub fn fetch_npm(name: &str, version: &str, sha512: &str) -> Result<PathBuf> {
         let base = name.rsplit('/').next().unwrap_or(name);
         let url = format!("https://registry.npmjs.org/{name}/-/{base}-{version}.tgz");
         crate::exec::fresh_dir(dir)?;
-        let python = crate::reference::python();
-        let o = Command::new(&python)
-            .args([
-                "-c",
+        run_python(
+            &[
+                "-c".as_ref(),
                 "import base64, hashlib, sys, tarfile, urllib.request\n\
                  url, want, tgz, out = sys.argv[1:]\n\
                  urllib.request.urlretrieve(url, tgz)\n\
                  got = base64.b64encode(hashlib.sha512(open(tgz, 'rb').read()).digest()).decode()\n\
                  if got != want: sys.exit(f'{url}: SHA-512 {got}, expected {want}')\n\
-                 tarfile.open(tgz).extractall(out, filter='data')",
-                &url,
-                sha512,
-            ])
-            .arg(download.join("package.tgz"))
-            .arg(dir)
-            .output()
-            .with_context(|| crate::missing_tool(&python))?;
-        if !o.status.success() {
-            bail!(
-                "cannot fetch {name} {version} from npm (registry unreachable?): {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-        }
-        Ok(())
+                 tarfile.open(tgz).extractall(out, filter='data')"
+                    .as_ref(),
+                url.as_ref(),
+                sha512.as_ref(),
+                download.join("package.tgz").as_ref(),
+                dir.as_ref(),
+            ],
+            &format!("cannot fetch {name} {version} from npm (registry unreachable?)"),
+        )
     })
 }
 

@@ -102,25 +102,24 @@ fn export_fuel(wasm: &[u8], fuel: u32) -> anyhow::Result<Vec<u8>> {
     use wasm_encoder::{Encode, ExportKind, ExportSection, Section};
     use wasmparser::{ExternalKind, Parser, Payload};
     let mut out = wasm[..8].to_vec();
-    // Per function (no imports: see `config`), whether its type mentions an `exnref`.
+    // Per function (no imports: see `config`), whether its type mentions an `exnref`;
+    // the type and function sections come before the export section.
     let (mut types, mut funcs) = (vec![], vec![]);
     for payload in Parser::new(0).parse_all(wasm) {
-        match payload? {
+        let payload = payload?;
+        match &payload {
             Payload::TypeSection(r) => {
-                for t in r.into_iter_err_on_gc_types() {
+                for t in r.clone().into_iter_err_on_gc_types() {
                     types.push(mentions_exnref(&t?));
                 }
             }
             Payload::FunctionSection(r) => {
-                for t in r {
+                for t in r.clone() {
                     funcs.push(types.get(t? as usize).copied().unwrap_or(false));
                 }
             }
             _ => {}
         }
-    }
-    for payload in Parser::new(0).parse_all(wasm) {
-        let payload = payload?;
         let Some((id, range)) = payload.as_section() else {
             continue;
         };
