@@ -269,7 +269,7 @@ fn codegen_error(index: u32, e: cranelift_codegen::CodegenError) -> CompileError
 }
 
 /// Stage 1: optimises `func` in `ctx` with our own pass sequence, so that point blocks
-/// keep their parameters, then labels what is live at each site (`sites`).
+/// keep their parameters, then marks the sites that remain (`sites::analyze`).
 fn prepare(
     isa: &dyn isa::TargetIsa,
     ctx: &mut Context,

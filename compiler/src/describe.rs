@@ -5,24 +5,28 @@
 //!
 //! - the point's sites: poll loads are trap sites with [`POLL_TRAP`], calls are call
 //!   sites (return addresses); both carry the srcloc `point << 1 | site`;
-//! - value-label ranges (regalloc2's location of each labelled value per code range;
-//!   `migration::label_values` put the labels on);
+//! - the register allocator's report of every virtual register live at each site
+//!   instruction and where (`CompiledCode::site_report`: regalloc2 walks each register's
+//!   live ranges over the sites, and lowering maps IR values to registers), with every
+//!   frame slot such a register occupies anywhere in the function;
 //! - the unwind pseudo-instructions of the prologue (frame and clobber-save offsets).
 //!
-//! A value the labels give no location for is a constant (recorded as such), dead
-//! (not live after the site in the optimised code, `Site::live`: any bits do, since
-//! nothing reads it before it is written again, so it is recorded as the constant 0),
-//! or was folded into its uses or rewritten by the optimiser into a value the labels do
-//! not follow: then it is [`Loc::Unknown`] and the runtime will not stop at that site
-//! (never a wrong value). Without the liveness test a value folded into its uses would
-//! pass for dead; on the bench's programs and the fixtures none is.
+//! A point's value no register holds at its site is a constant (recorded as such) or
+//! dead (any bits do, since nothing reads it before it is written again: recorded as
+//! the constant 0). That needs no liveness of our own: a point's values are block
+//! parameters or results of instructions with an effect (`phis::is_held`), which
+//! instruction selection never folds into a use beyond a site (the site is an effect
+//! too), so a value live after the site has a register there. Every other register live
+//! at a site is an *extra*: a value the runtime recomputes from the vmctx
+//! (`sites::source`), or unknown, and then the runtime will not stop at that site
+//! (never a wrong value).
 
 use crate::sites::Source;
 use crate::translate::{PointSites, POLL_TRAP};
 use abi_spec::points::{self, Extra, Loc, PointDesc, TableDesc, ValueLoc};
 use cranelift_codegen::ir::{self, ValueDef};
 use cranelift_codegen::isa::unwind::UnwindInst;
-use cranelift_codegen::{CompiledCode, LabelValueLoc, RealReg, RegClass, ValueLocRange};
+use cranelift_codegen::{CompiledCode, LabelValueLoc, RealReg, RegClass, SiteValue};
 use rustc_hash::FxHashMap as HashMap;
 use targets::Arch;
 
@@ -235,18 +239,46 @@ pub fn describe(
         return Err("a function with migration points has no frame pointer".into());
     };
 
-    // Each label's ranges by label number (labels are value numbers, `sites::analyze`),
-    // looked up for every value of every site: a vector, not the map's hashing.
-    let mut ranges_of: Vec<&[ValueLocRange]> = vec![];
-    for (label, ranges) in &compiled.value_labels_ranges {
-        let i = label.as_u32() as usize;
-        if ranges_of.len() <= i {
-            ranges_of.resize(i + 1, &[]);
+    // What the register allocator reports live at each site instruction.
+    let report = &compiled.site_report;
+    let vreg_of = |v: ir::Value| -> Option<u32> {
+        report
+            .value_vregs
+            .get(v.as_u32() as usize)
+            .copied()
+            .filter(|r| *r != u32::MAX)
+    };
+    // The IR values each register live at a site holds, by register: built on the
+    // first site with a value that is no Wasm value of its point.
+    let mut by_vreg: Option<Vec<(u32, ir::Value)>> = None;
+    let frame_loc = |off: i64| {
+        if ValueLoc::frame_offset_fits(off + up) {
+            Loc::Frame((off + up) as i32)
+        } else {
+            Loc::Unknown
         }
-        ranges_of[i] = ranges;
-    }
-    let ranges_of = |v: ir::Value| -> &[ValueLocRange] {
-        ranges_of.get(v.as_u32() as usize).copied().unwrap_or(&[])
+    };
+    let loc_of = |l: LabelValueLoc| match l {
+        LabelValueLoc::Reg(r) => match r.to_real_reg() {
+            Some(r) => Loc::Reg(reg_number(r)),
+            None => Loc::Unknown,
+        },
+        LabelValueLoc::CFAOffset(off) => frame_loc(off),
+    };
+    // A register's frame slots besides `at`: the allocator may keep a value in a
+    // register at the site and in its spill slot too, and read the slot later without
+    // storing the register again (the slot already held the value). A rebuilt frame
+    // must have it in both.
+    let other_slots = |vreg: u32, at: Loc| -> Vec<Loc> {
+        let first = report.stack_slots.partition_point(|s| s.0 < vreg);
+        let mut out: Vec<Loc> = vec![];
+        for &(_, l) in report.stack_slots[first..].iter().take_while(|s| s.0 == vreg) {
+            let l = loc_of(l);
+            if l != at && !out.contains(&l) {
+                out.push(l);
+            }
+        }
+        out
     };
 
     let mut consts: Vec<u64> = vec![];
@@ -279,57 +311,44 @@ pub fn describe(
                 }
                 continue;
             };
-            let located = |v: ir::Value| -> Option<Loc> {
-                let range = ranges_of(v)
-                    .iter()
-                    .find(|r| r.start <= query && query < r.end)?;
-                Some(match range.loc {
-                    LabelValueLoc::Reg(r) => match r.to_real_reg() {
-                        Some(r) => Loc::Reg(reg_number(r)),
-                        None => Loc::Unknown,
-                    },
-                    LabelValueLoc::CFAOffset(off) if ValueLoc::frame_offset_fits(off + up) => {
-                        Loc::Frame((off + up) as i32)
-                    }
-                    LabelValueLoc::CFAOffset(_) => Loc::Unknown,
-                })
-            };
-            // The label's other frame slots: the register allocator may keep a value in a
-            // register at the site and in its spill slot too, and read the slot later
-            // without storing the register again (the slot already held the value). A
-            // rebuilt frame must have it in both. The slot is the value's for all its
-            // lifetime (regalloc2 reserves a spill slot for its whole spill set).
-            let other_slots = |v: ir::Value, at: Loc| -> Vec<Loc> {
-                let mut out: Vec<Loc> = vec![];
-                for r in ranges_of(v) {
-                    if let LabelValueLoc::CFAOffset(off) = r.loc {
-                        let l = if ValueLoc::frame_offset_fits(off + up) {
-                            Loc::Frame((off + up) as i32)
-                        } else {
-                            Loc::Unknown
-                        };
-                        if l != at && !out.contains(&l) {
-                            out.push(l);
-                        }
-                    }
-                }
-                out
+            // The site instruction's report: at a call what outlives the call (its
+            // arguments are consumed), at a poll everything there, its base included.
+            let is_call = p.kind.is_call();
+            let entry = report
+                .sites
+                .get(report.sites.partition_point(|e| e.1 <= query))
+                .filter(|e| e.0 <= query && query < e.1)
+                .ok_or_else(|| format!("no register report at migration point {k}"))?;
+            let here: Vec<&SiteValue> = report.values
+                [entry.2 as usize..(entry.2 + entry.3) as usize]
+                .iter()
+                .filter(|sv| !is_call || sv.live_after)
+                .collect();
+            // Sorted by register.
+            let located = |vreg: u32| -> Option<Loc> {
+                let i = here.partition_point(|sv| sv.vreg < vreg);
+                here.get(i)
+                    .filter(|sv| sv.vreg == vreg)
+                    .map(|sv| loc_of(sv.loc))
             };
             let mut copies: Vec<(ValueLoc, Extra)> = vec![];
             let mut locs = vec![];
+            let mut value_vregs: Vec<u32> = vec![];
             for (i, v) in site.values.iter().enumerate() {
-                let loc = match located(*v) {
+                let vreg = vreg_of(*v);
+                value_vregs.extend(vreg);
+                let loc = match vreg.and_then(located) {
                     Some(loc) => loc,
                     None => {
-                        let (c, dead) = match without_location(func, *v) {
-                            Unlocated::Const(c) => (Some(c), false),
-                            // Any bits do: nothing reads it before writing it.
-                            Unlocated::Dead if site.live.get(i) == Some(&false) => (Some(0), true),
-                            // Live, yet in no register or slot: folded into its uses.
-                            Unlocated::Dead | Unlocated::Lost => (None, false),
+                        // Held by no register at the site: a constant, or dead (any
+                        // bits do: nothing reads it before writing it).
+                        let c = match without_location(func, *v) {
+                            Unlocated::Const(c) => Some((c, false)),
+                            Unlocated::Dead => Some((0, true)),
+                            Unlocated::Lost => None,
                         };
-                        match c.and_then(&mut const_index) {
-                            Some(i) => {
+                        match c.and_then(|(c, dead)| Some((const_index(c)?, dead))) {
+                            Some((i, dead)) => {
                                 if dead {
                                     coverage.dead += 1;
                                 } else {
@@ -349,8 +368,8 @@ pub fn describe(
                     Loc::Unknown => coverage.unknown += 1,
                     _ => coverage.located += 1,
                 }
-                if loc != Loc::Unknown {
-                    for l in other_slots(*v, loc) {
+                if let (Some(vreg), true) = (vreg, loc != Loc::Unknown) {
+                    for l in other_slots(vreg, loc) {
                         if l == Loc::Unknown {
                             coverage.unknown_extras += 1;
                         }
@@ -369,7 +388,9 @@ pub fn describe(
                     arith: p.arith[i],
                 });
             }
+            // Per entry of `site_extras`: the value and the register it is, if any.
             let mut extra_values: Vec<Option<ir::Value>> = vec![];
+            let mut extra_vregs: Vec<Option<u32>> = vec![];
             if site.unrebuildable {
                 coverage.unrebuildable += 1;
                 site_extras.push((
@@ -380,73 +401,137 @@ pub fn describe(
                     Extra::Unknown,
                 ));
                 extra_values.push(None);
+                extra_vregs.push(None);
             }
-            for (v, src) in &site.extras {
-                // An extra without a location is not held anywhere at the site: it is
-                // there as an operand of another (`Loc::Unknown`), or a constant the
-                // code rematerialises (dropped).
-                let loc = located(*v).unwrap_or(Loc::Unknown);
-                let index = |x: ir::Value| {
-                    extra_values
+            // Every other register live there is an extra: what the runtime recomputes
+            // (from the vmctx, or a constant), or an unknown that keeps frames from
+            // stopping here. A site no frame can stop at needs none (the return area's
+            // address, which no IR value holds, is live at those in or at calls of
+            // functions returning in memory).
+            let others: Vec<&SiteValue> = here
+                .iter()
+                .copied()
+                .filter(|sv| !site.unrebuildable && !value_vregs.contains(&sv.vreg))
+                .collect();
+            if !others.is_empty() {
+                let by_vreg = by_vreg.get_or_insert_with(|| {
+                    // Only the registers live at some site: one pass over the values.
+                    let top = report.values.iter().map(|sv| sv.vreg as usize + 1).max();
+                    let mut at_site = vec![false; top.unwrap_or(0)];
+                    for sv in &report.values {
+                        at_site[sv.vreg as usize] = true;
+                    }
+                    let mut m: Vec<(u32, ir::Value)> = report
+                        .value_vregs
                         .iter()
-                        .position(|e| *e == Some(x))
-                        .and_then(|i| u16::try_from(i).ok())
-                };
-                let extra = match *src {
-                    Source::Const(_) if loc == Loc::Unknown => continue,
-                    Source::Vmctx => Extra::Vmctx,
-                    Source::Depth => Extra::Depth,
-                    Source::Const(c) => const_index(c).map_or(Extra::Unknown, Extra::Const),
-                    Source::VmLoad64(off) => Extra::VmLoad64(off),
-                    Source::VmLoad32(off) => Extra::VmLoad32(off),
-                    Source::AddConst(base, c) => match (index(base), const_index(c)) {
-                        (Some(b), Some(c)) => Extra::AddConst { base: b, konst: c },
-                        _ => Extra::Unknown,
-                    },
-                    Source::Unknown if loc == Loc::Unknown => continue,
-                    Source::Unknown => Extra::Unknown,
-                };
-                if extra == Extra::Unknown {
-                    coverage.unknown_extras += 1;
-                } else {
-                    coverage.extras += 1;
+                        .enumerate()
+                        .filter(|(_, r)| at_site.get(**r as usize) == Some(&true))
+                        .map(|(v, r)| (*r, ir::Value::from_u32(v as u32)))
+                        .collect();
+                    m.sort_unstable();
+                    m
+                });
+                // (register if held, value, what it is), operands before what is
+                // computed from them.
+                let mut extras: Vec<(Option<u32>, Option<ir::Value>, Source)> = vec![];
+                for sv in &others {
+                    let first = by_vreg.partition_point(|e| e.0 < sv.vreg);
+                    let mut best: Option<(ir::Value, Source)> = None;
+                    for &(_, v) in by_vreg[first..].iter().take_while(|e| e.0 == sv.vreg) {
+                        let src = crate::sites::source(func, v);
+                        if best.is_none() || src != Source::Unknown {
+                            best = Some((v, src));
+                        }
+                        if src != Source::Unknown {
+                            break;
+                        }
+                    }
+                    let (v, src) = best.map_or((None, Source::Unknown), |(v, s)| (Some(v), s));
+                    extras.push((Some(sv.vreg), v, src));
                 }
-                site_extras.push((ValueLoc { loc, arith: false }, extra));
-                extra_values.push(Some(*v));
-                if loc != Loc::Unknown {
-                    for l in other_slots(*v, loc) {
-                        let extra = if l == Loc::Unknown {
-                            Extra::Unknown
-                        } else {
-                            extra
-                        };
-                        site_extras.push((
-                            ValueLoc {
-                                loc: l,
-                                arith: false,
-                            },
-                            extra,
-                        ));
-                        extra_values.push(Some(*v));
+                // The operands a recomputed value needs that no register holds here.
+                let mut k = 0;
+                while k < extras.len() {
+                    if let Source::AddConst(base, _) = extras[k].2 {
+                        if !extras.iter().any(|e| e.1 == Some(base)) {
+                            extras.push((None, Some(base), crate::sites::source(func, base)));
+                        }
+                    }
+                    k += 1;
+                }
+                let depth = |s: &Source| match s {
+                    Source::AddConst(..) => 2,
+                    Source::VmLoad64(_) | Source::VmLoad32(_) => 1,
+                    _ => 0,
+                };
+                extras.sort_by_key(|(r, v, s)| (depth(s), v.map(|v| v.as_u32()), *r));
+                for (vreg, v, src) in extras {
+                    let loc = vreg.and_then(located).unwrap_or(Loc::Unknown);
+                    let index = |x: ir::Value| {
+                        extra_values
+                            .iter()
+                            .position(|e| *e == Some(x))
+                            .and_then(|i| u16::try_from(i).ok())
+                    };
+                    let extra = match src {
+                        Source::Const(_) if loc == Loc::Unknown => continue,
+                        Source::Vmctx => Extra::Vmctx,
+                        Source::Depth => Extra::Depth,
+                        Source::Const(c) => const_index(c).map_or(Extra::Unknown, Extra::Const),
+                        Source::VmLoad64(off) => Extra::VmLoad64(off),
+                        Source::VmLoad32(off) => Extra::VmLoad32(off),
+                        Source::AddConst(base, c) => match (index(base), const_index(c)) {
+                            (Some(b), Some(c)) => Extra::AddConst { base: b, konst: c },
+                            _ => Extra::Unknown,
+                        },
+                        Source::Unknown => Extra::Unknown,
+                    };
+                    if extra == Extra::Unknown {
+                        coverage.unknown_extras += 1;
+                    } else {
+                        coverage.extras += 1;
+                    }
+                    site_extras.push((ValueLoc { loc, arith: false }, extra));
+                    extra_values.push(v);
+                    extra_vregs.push(vreg);
+                    if let (Some(vreg), true) = (vreg, loc != Loc::Unknown) {
+                        for l in other_slots(vreg, loc) {
+                            let extra = if l == Loc::Unknown {
+                                Extra::Unknown
+                            } else {
+                                extra
+                            };
+                            site_extras.push((
+                                ValueLoc {
+                                    loc: l,
+                                    arith: false,
+                                },
+                                extra,
+                            ));
+                            extra_values.push(v);
+                            extra_vregs.push(Some(vreg));
+                        }
                     }
                 }
             }
             // A poll reads its base (the memory base or the vmctx) from a register,
-            // which the allocator may have loaded for the poll alone, from the slot the
-            // base's label names. A frame rebuilt here gets the base in that register
-            // too, so the code after the poll finds it where it was before the poll
+            // which the allocator may have loaded for the poll alone from the base's
+            // spill slot. A frame rebuilt here gets the base in that register too, so
+            // the code after the poll finds it where it was before the poll
             // (regalloc2's eliminator relies on it: `written_at_resume`).
-            if !p.kind.is_call() {
+            if !is_call {
                 let poll = decode_poll(arch, &code[pc as usize..])?;
                 poll_len.get_or_insert(poll.len);
                 let base = func.dfg.resolve_aliases(func.dfg.inst_args(site.inst)[0]);
+                let base_vreg = vreg_of(base);
                 let reg = Loc::Reg(poll.base);
-                // Where the base's label already puts it in that register (most
+                // Where the report already puts the base in that register (most
                 // polls), the frame gets it there anyway.
-                let extra = match extra_values.iter().position(|e| *e == Some(base)) {
+                let as_extra = base_vreg.and_then(|b| extra_vregs.iter().position(|e| *e == Some(b)));
+                let extra = match as_extra {
                     Some(i) => {
-                        let there = (0..extra_values.len())
-                            .any(|j| extra_values[j] == Some(base) && site_extras[j].0.loc == reg);
+                        let there = (0..extra_vregs.len())
+                            .any(|j| extra_vregs[j] == base_vreg && site_extras[j].0.loc == reg);
                         (!there).then_some(site_extras[i].1)
                     }
                     None => site
@@ -466,6 +551,7 @@ pub fn describe(
                         extra,
                     ));
                     extra_values.push(Some(base));
+                    extra_vregs.push(base_vreg);
                 }
             }
             site_extras.extend(copies);

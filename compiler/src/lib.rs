@@ -19,7 +19,6 @@ pub mod features;
 pub mod init;
 pub mod inspect;
 pub mod link;
-pub mod liveout;
 pub mod module_info;
 pub mod phis;
 pub mod receive;

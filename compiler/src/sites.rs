@@ -9,18 +9,14 @@
 //! [`optimize`] keeps them (its constant-phi removal, `phis`, leaves them alone), so
 //! what else is live there are values the function computed from the vmctx: the vmctx
 //! itself, read-only loads from it (the memory base), constants the optimiser hoisted.
-//! [`analyze`] finds them with a liveness pass over the optimised code and names each
-//! one ([`Source`]); anything else makes the site [`Source::Unknown`], and the runtime
-//! never stops a frame there.
+//! The register allocator reports what is live at each site (`describe`), and
+//! [`source`] names each such value; anything else is [`Source::Unknown`], and the
+//! runtime never stops a frame there.
 
-use crate::liveout::LiveOut;
 use crate::translate::PointSites;
 use cranelift_codegen::control::ControlPlane;
-use cranelift_codegen::cursor::{Cursor, FuncCursor};
-use cranelift_codegen::entity::EntityRef;
 use cranelift_codegen::ir::{
-    self, InstBuilder, InstructionData, Opcode, Value, ValueDef, ValueLabel, ValueLabelAssignments,
-    ValueLabelStart,
+    self, InstructionData, Opcode, Value, ValueDef,
 };
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_codegen::settings::OptLevel;
@@ -83,109 +79,8 @@ pub fn optimize(
         // The points' values (`analyze` resolves them through the aliases this makes).
         let values = &kept[keep.len()..];
         crate::phis::remove_constant_after_optimisation(&mut ctx.func, keep, values);
-        if split_trapping_site_blocks(&mut ctx.func) {
-            ctx.compute_cfg();
-            ctx.compute_domtree();
-        }
     }
     Ok(())
-}
-
-/// Ends each block that holds a site and ends in a `trap` right after its last site,
-/// with a jump to a new block that holds the rest. Cranelift takes a block that ends
-/// in a `trap` for cold (`Function::is_effectively_cold`), emits it after the hot code
-/// and gives its instructions no offsets for value labels, so a site there would have
-/// no location for any value: its frame could be neither read nor rebuilt. Such blocks
-/// arise where a program traps after a call (`call $f; unreachable`), since a site does
-/// not end its block. Returns whether any block was split.
-fn split_trapping_site_blocks(func: &mut ir::Function) -> bool {
-    let mut splits = vec![];
-    for block in func.layout.blocks() {
-        let Some(last) = func.layout.last_inst(block) else {
-            continue;
-        };
-        if func.dfg.insts[last].opcode() != Opcode::Trap {
-            continue;
-        }
-        // Only sites carry a source location (`describe::site_srcloc`).
-        let mut inst = func.layout.prev_inst(last);
-        while let Some(i) = inst {
-            if !func.srcloc(i).is_default() {
-                splits.push(i);
-                break;
-            }
-            inst = func.layout.prev_inst(i);
-        }
-    }
-    for &site in &splits {
-        let rest = func.dfg.make_block();
-        let after = func
-            .layout
-            .next_inst(site)
-            .expect("a trap follows the site");
-        func.layout.split_block(rest, after);
-        let block = func.layout.inst_block(site).expect("in the layout");
-        FuncCursor::new(func).at_bottom(block).ins().jump(rest, &[]);
-    }
-    !splits.is_empty()
-}
-
-/// A set of values, dense by value number: membership and removal in constant time,
-/// and the members in a vector (in no particular order).
-struct ValueSet {
-    /// Per value number: its index in `members`, or `u32::MAX`.
-    pos: Vec<u32>,
-    members: Vec<Value>,
-}
-
-impl ValueSet {
-    fn new(num_values: usize) -> ValueSet {
-        ValueSet {
-            pos: vec![u32::MAX; num_values],
-            members: vec![],
-        }
-    }
-
-    fn insert(&mut self, v: Value) {
-        if self.pos[v.index()] == u32::MAX {
-            self.pos[v.index()] = self.members.len() as u32;
-            self.members.push(v);
-        }
-    }
-
-    fn remove(&mut self, v: Value) {
-        let at = std::mem::replace(&mut self.pos[v.index()], u32::MAX);
-        if at != u32::MAX {
-            self.members.swap_remove(at as usize);
-            if let Some(moved) = self.members.get(at as usize) {
-                self.pos[moved.index()] = at;
-            }
-        }
-    }
-
-    fn contains(&self, v: Value) -> bool {
-        self.pos[v.index()] != u32::MAX
-    }
-
-    fn members(&self) -> &[Value] {
-        &self.members
-    }
-
-    /// Empties the set.
-    fn clear(&mut self) {
-        for v in self.members.drain(..) {
-            self.pos[v.index()] = u32::MAX;
-        }
-    }
-
-    /// Moves the members into `out` (cleared first), leaving the set empty.
-    fn drain_into(&mut self, out: &mut Vec<Value>) {
-        out.clear();
-        for v in self.members.drain(..) {
-            self.pos[v.index()] = u32::MAX;
-            out.push(v);
-        }
-    }
 }
 
 /// The bits of `v` if an integer or float constant defines it (an integer narrower
@@ -220,7 +115,7 @@ pub fn constant(func: &ir::Function, v: Value) -> Option<u64> {
 }
 
 /// What value `v`, live at a site and not a Wasm value there, is.
-fn source(func: &ir::Function, v: Value) -> Source {
+pub fn source(func: &ir::Function, v: Value) -> Source {
     if let Some(c) = constant(func, v) {
         return Source::Const(c);
     }
@@ -258,9 +153,11 @@ fn source(func: &ir::Function, v: Value) -> Source {
     }
 }
 
-/// Finds, for every site of `points`, the live values that are not the point's Wasm
-/// values (`Site::extras`), and labels every value the describer must locate: the
-/// point's values and those. Call on the optimised function, before lowering.
+/// Marks each site of `points` that is still in the optimised code (`Site::reachable`)
+/// and each at which no frame can be rebuilt (`Site::unrebuildable`), and resolves the
+/// sites' values through the aliases optimisation left. What is live at each site, and
+/// where, the register allocator reports (`describe`). Call on the optimised function,
+/// before lowering.
 pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
     if points.is_empty() {
         return;
@@ -277,54 +174,7 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
             }
         }
     }
-    // Live-out sets are wanted of the sites' blocks alone: their successors' live-ins.
-    let mut wanted = vec![];
-    for inst in at.values() {
-        let block = ctx.func.layout.inst_block(*inst).expect("inserted");
-        wanted.extend(ctx.cfg.succ_iter(block));
-    }
-    let live_out = LiveOut::compute(ctx, &wanted);
     let func = &ctx.func;
-    let mut live = ValueSet::new(func.dfg.num_values());
-    let mut seen = ValueSet::new(func.dfg.num_values());
-    // What is live across each site, by one backward walk over each block that holds
-    // sites (a block holds many: sites do not end their blocks). Walking from the end
-    // of the block for each site, as before, was quadratic in a block's calls.
-    let mut live_at: HashMap<ir::Inst, Vec<Value>> =
-        HashMap::with_capacity_and_hasher(at.len(), Default::default());
-    let mut site_blocks: Vec<ir::Block> = at
-        .values()
-        .map(|inst| func.layout.inst_block(*inst).expect("inserted"))
-        .collect();
-    site_blocks.sort_unstable();
-    site_blocks.dedup();
-    let is_site = |i: ir::Inst| !func.srcloc(i).is_default();
-    for &block in &site_blocks {
-        for v in live_out.live_out(ctx, block) {
-            live.insert(v);
-        }
-        let mut cur = func.layout.last_inst(block);
-        while let Some(i) = cur {
-            for r in func.dfg.inst_results(i) {
-                live.remove(*r);
-            }
-            if is_site(i) {
-                let mut here: Vec<Value> = live.members().to_vec();
-                if !func.dfg.insts[i].opcode().is_call() {
-                    // A poll's own operand (the vmctx or the memory base) is live at it.
-                    here.extend(func.dfg.inst_values(i));
-                }
-                live_at.insert(i, here);
-            }
-            for v in func.dfg.inst_values(i) {
-                live.insert(v);
-            }
-            cur = func.layout.prev_inst(i);
-        }
-        live.clear();
-    }
-    // Reused for every site.
-    let (mut work, mut found) = (vec![], vec![]);
     // Results beyond what registers carry go through a return area whose address the
     // caller passes as a hidden argument (`enable_multi_ret_implicit_sret`): neither
     // the caller's call of such a function nor the callee's frames can be rebuilt,
@@ -332,6 +182,8 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
     let in_memory = |returns: usize| returns > MAX_REGISTER_RESULTS;
     let own_results_in_memory = in_memory(func.signature.returns.len());
     for (k, p) in points.iter_mut().enumerate() {
+        // An exception reference is a runtime object a checkpoint cannot hold.
+        let holds_exception = p.types.contains(&abi_spec::ValType::ExnRef);
         for (s, site) in p.sites.iter_mut().enumerate() {
             for v in site.values.iter_mut() {
                 *v = func.dfg.resolve_aliases(*v);
@@ -346,67 +198,8 @@ pub fn analyze(ctx: &mut Context, points: &mut [PointSites]) {
                 .dfg
                 .call_signature(inst)
                 .is_some_and(|sig| in_memory(func.dfg.signatures[sig].returns.len()));
-            // An exception reference is a runtime object a checkpoint cannot hold.
-            let holds_exception = p.types.contains(&abi_spec::ValType::ExnRef);
             site.unrebuildable =
                 own_results_in_memory || callee_results_in_memory || holds_exception;
-            for v in &live_at[&inst] {
-                live.insert(*v);
-            }
-            site.live = site.values.iter().map(|v| live.contains(*v)).collect();
-            // Instruction selection may fold a pure instruction into its uses (an address
-            // computation into the load), so what holds a register at the site can be
-            // any operand of a live value, transitively: take them all.
-            live.drain_into(&mut work);
-            for v in &site.values {
-                seen.insert(*v);
-            }
-            found.clear();
-            while let Some(v) = work.pop() {
-                if seen.contains(v) {
-                    continue;
-                }
-                seen.insert(v);
-                found.push(v);
-                // Only pure computations fold into their uses; a call's or a load's
-                // result is held as it is (and a vmctx load's operand is the vmctx).
-                if let ValueDef::Result(i, _) = func.dfg.value_def(v) {
-                    let op = func.dfg.insts[i].opcode();
-                    if !op.is_call() && !op.can_load() && !op.can_store() && !op.can_trap() {
-                        work.extend(func.dfg.inst_args(i).iter().copied());
-                    }
-                }
-            }
-            seen.clear();
-            let mut extras: Vec<(Value, Source)> =
-                found.iter().map(|v| (*v, source(func, *v))).collect();
-            // Operands before what is computed from them.
-            let depth = |s: &Source| match s {
-                Source::AddConst(..) => 2,
-                Source::VmLoad64(_) | Source::VmLoad32(_) => 1,
-                _ => 0,
-            };
-            extras.sort_by_key(|(v, s)| (depth(s), v.as_u32()));
-            site.extras = extras;
-        }
-    }
-    let func = &mut ctx.func;
-    func.dfg.collect_debug_info();
-    let labels = func.dfg.values_labels.as_mut().expect("just collected");
-    // A value live at many sites (the memory base, a variable unchanged across calls)
-    // is labelled once.
-    let labelled = &mut seen; // empty: cleared after each site
-    for site in points.iter().flat_map(|p| p.sites.iter()) {
-        for v in site.values.iter().chain(site.extras.iter().map(|(v, _)| v)) {
-            if labelled.contains(*v) {
-                continue;
-            }
-            labelled.insert(*v);
-            let start = ValueLabelStart {
-                from: ir::RelSourceLoc::default(),
-                label: ValueLabel::from_u32(v.as_u32()),
-            };
-            labels.insert(*v, ValueLabelAssignments::Starts(vec![start]));
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Small Cranelift functions for the unit tests of the passes over IR (`phis`,
-//! `liveout`, `vreg_order`).
+//! `vreg_order`).
 
 use cranelift_codegen::ir::{AbiParam, Function, Signature, Type, UserFuncName};
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};

@@ -52,9 +52,9 @@ fn every_point_value_has_a_location_on_every_isa() {
 }
 
 /// A site in a block that then traps (`call $f` and `unreachable` after it, with a local
-/// live across the call): Cranelift emits a block that ends in a trap as cold code and
-/// gives it no value locations, so the translator's sites must not share one with the
-/// trap. Each value is located (and the trap stays reachable only after the call).
+/// live across the call): Cranelift emits a block that ends in a trap as cold code,
+/// after the hot code. Each value is located there too (until stop 41 value labels had
+/// no locations in cold code, and such blocks were split after their last site).
 #[test]
 fn a_call_before_unreachable_has_its_values_located() {
     let wasm = wat::parse_str(

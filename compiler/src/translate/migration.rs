@@ -48,17 +48,10 @@ pub struct Site {
     /// find its offset in the code).
     pub inst: ir::Inst,
     pub values: Vec<Value>,
-    /// The other values live there after optimisation, and what each is
-    /// (`sites::analyze`).
-    pub extras: Vec<(Value, crate::sites::Source)>,
     /// A frame at this site cannot be rebuilt (`sites::analyze`).
     pub unrebuildable: bool,
     /// Still in the optimised code (`sites::analyze`): not removed as unreachable.
     pub reachable: bool,
-    /// Per value: live after the site in the optimised code (`sites::analyze`). A live
-    /// value the compiled code keeps nowhere was folded into its uses, and the frame
-    /// cannot be read there; only a value that is not live can be taken for dead.
-    pub live: Vec<bool>,
 }
 
 /// A point as `describe` needs it, after translation.
@@ -133,10 +126,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.points.points[k].sites.push(Site {
             inst,
             values,
-            extras: vec![],
             unrebuildable: false,
             reachable: false,
-            live: vec![],
         });
     }
 

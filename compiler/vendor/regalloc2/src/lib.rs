@@ -1294,12 +1294,19 @@ pub trait Function {
     fn num_vregs(&self) -> usize;
 
     /// wasmc: whether a program may resume at `insn` having written only the values
-    /// that `debug_value_labels` locates there, and the registers `insn` reads them
-    /// from (a migration point's poll, where wasmc's runtime resumes a rebuilt
-    /// frame): a copy made before `insn` is there after it only if both of its places
-    /// are written.
+    /// that `Output::site_locations` and `Output::site_stack_slots` locate there, and
+    /// the registers `insn` reads them from (a migration point's poll, where wasmc's
+    /// runtime resumes a rebuilt frame): a copy made before `insn` is there after it
+    /// only if both of its places are written.
     fn is_resume_point(&self, _insn: Inst) -> bool {
         false
+    }
+
+    /// wasmc: the instructions at which `Output::site_locations` reports every live
+    /// virtual register and its allocation (a migration point's poll or call, with
+    /// its argument and result moves), ascending.
+    fn site_insts(&self) -> &[Inst] {
+        &[]
     }
 
     /// Get the VRegs for which we should generate value-location
@@ -1605,6 +1612,18 @@ pub struct Output {
     /// by label and program point, and the ranges are guaranteed to
     /// be disjoint.
     pub debug_locations: Vec<(u32, ProgPoint, ProgPoint, Allocation)>,
+
+    /// wasmc: for each instruction `Function::site_insts` names, every virtual
+    /// register live just before it (a live range covers its Before point), with
+    /// the allocation of that range and whether the register is still live after the
+    /// instruction (a range covers its After point). Sorted by instruction.
+    pub site_locations: Vec<(Inst, VReg, Allocation, bool)>,
+
+    /// wasmc: every stack allocation any live range of a register that
+    /// `site_locations` reports has, anywhere in the function (a value may be in a
+    /// register at a site and read later from the spill slot it was stored to
+    /// earlier). Sorted by register; each pair once.
+    pub site_stack_slots: Vec<(VReg, Allocation)>,
 
     /// Internal stats from the allocator.
     pub stats: ion::Stats,

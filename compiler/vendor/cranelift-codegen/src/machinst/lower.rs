@@ -1222,6 +1222,11 @@ impl<'func, I: VCodeInst> Lower<'func, I> {
             "built vcode:\n{:?}Backwards {:?}",
             &self.vregs, &self.vcode.vcode
         );
+        self.vcode.record_value_vregs(
+            &self.vregs,
+            &self.value_regs,
+            self.f.dfg.num_values(),
+        );
         let vcode = self.vcode.build(self.vregs);
 
         Ok(vcode)

@@ -587,6 +587,8 @@ pub struct CompiledCodeBase<T: CompilePhase> {
     pub vcode: Option<String>,
     /// Debug info: value labels to registers/stackslots at code offsets.
     pub value_labels_ranges: ValueLabelsRanges,
+    /// wasmc: what the register allocator reports live at each migration-point site.
+    pub site_report: SiteReport,
     /// Basic-block layout info: block start offsets.
     ///
     /// This info is generated only if the `machine_code_cfg_info`
@@ -608,6 +610,7 @@ impl CompiledCodeStencil {
             buffer: self.buffer.apply_base_srcloc(params.base_srcloc()),
             vcode: self.vcode,
             value_labels_ranges: self.value_labels_ranges,
+            site_report: self.site_report,
             bb_starts: self.bb_starts,
             bb_edges: self.bb_edges,
         }

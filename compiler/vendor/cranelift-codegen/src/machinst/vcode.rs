@@ -201,6 +201,14 @@ pub struct VCode<I: VCodeInst> {
     /// Value labels for debuginfo attached to vregs.
     debug_value_labels: Vec<(VReg, InsnIndex, InsnIndex, u32)>,
 
+    /// wasmc: the instructions with a source location (a migration point's site,
+    /// `Function::site_insts`), ascending.
+    site_insts: Vec<InsnIndex>,
+
+    /// wasmc: per IR value number, the (alias-resolved) virtual register that holds
+    /// the value, `u32::MAX` for none; empty unless the function has sites.
+    pub(crate) value_vregs: Vec<u32>,
+
     pub(crate) sigs: SigSet,
 
     log2_min_function_alignment: u8,
@@ -229,6 +237,41 @@ pub struct EmitResult {
 
     /// Value-labels information (debug metadata).
     pub value_labels_ranges: ValueLabelsRanges,
+
+    /// wasmc: what is live at each migration-point site, and where.
+    pub site_report: SiteReport,
+}
+
+/// wasmc: what the register allocator reports live at each instruction with a source
+/// location (a migration point's site and its argument and result moves), in the
+/// terms of the emitted code. Empty for a function without such instructions.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "enable-serde", derive(Serialize, Deserialize))]
+pub struct SiteReport {
+    /// Per IR value number: the virtual register that holds the value, `u32::MAX`
+    /// for none (a value lowering folded into its uses, or never lowered).
+    pub value_vregs: Vec<u32>,
+    /// Per site instruction, in code order: the code it was emitted as, `[start,
+    /// end)`, and its values, `values[first..first + count]`.
+    pub sites: Vec<(CodeOffset, CodeOffset, u32, u32)>,
+    /// The values live just before each site instruction.
+    pub values: Vec<SiteValue>,
+    /// Every frame slot a register of `values` occupies anywhere in the function:
+    /// (virtual register, location), sorted by register.
+    pub stack_slots: Vec<(u32, LabelValueLoc)>,
+}
+
+/// wasmc: one virtual register live at a site.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "enable-serde", derive(Serialize, Deserialize))]
+pub struct SiteValue {
+    /// The virtual register (`SiteReport::value_vregs` maps IR values to these).
+    pub vreg: u32,
+    /// Where it is during the site instruction.
+    pub loc: LabelValueLoc,
+    /// Whether it is still live after the instruction (not a value the instruction
+    /// consumes last, such as a call's argument).
+    pub live_after: bool,
 }
 
 /// A builder for a VCode function body.
@@ -559,6 +602,31 @@ impl<I: VCodeInst> VCodeBuilder<I> {
         }
     }
 
+    /// wasmc: records which virtual register holds each IR value (aliases resolved),
+    /// if the function has instructions with a source location (migration points'
+    /// sites), for `SiteReport::value_vregs`.
+    pub(crate) fn record_value_vregs(
+        &mut self,
+        vregs: &VRegAllocator<I>,
+        value_regs: &crate::entity::SecondaryMap<ir::Value, ValueRegs<Reg>>,
+        num_values: usize,
+    ) {
+        if self.vcode.srclocs.iter().all(|l| l.is_default()) {
+            return;
+        }
+        self.vcode.value_vregs = (0..num_values)
+            .map(|v| {
+                let regs = value_regs[ir::Value::from_u32(v as u32)];
+                match regs.only_reg() {
+                    Some(r) if !regs.is_invalid() && r.is_virtual() => {
+                        vregs.resolve_vreg_alias(r.into()).vreg() as u32
+                    }
+                    _ => u32::MAX,
+                }
+            })
+            .collect();
+    }
+
     /// Build the final VCode.
     pub fn build(mut self, mut vregs: VRegAllocator<I>) -> VCode<I> {
         self.vcode.vreg_types = take(&mut vregs.vreg_types);
@@ -570,6 +638,26 @@ impl<I: VCodeInst> VCodeBuilder<I> {
 
         self.compute_preds_from_succs();
         self.vcode.debug_value_labels.sort_unstable();
+        // wasmc: a site is the instruction of a run of instructions with one source
+        // location that is a call, or else the run's last (a poll's load). Its
+        // argument and result moves carry the location too.
+        let srclocs = &self.vcode.srclocs;
+        let mut sites = vec![];
+        let mut i = 0;
+        while i < srclocs.len() {
+            if srclocs[i].is_default() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i + 1 < srclocs.len() && srclocs[i + 1] == srclocs[start] {
+                i += 1;
+            }
+            let call = (start..=i).find(|&k| self.vcode.insts[k].call_type() != CallType::None);
+            sites.push(InsnIndex::new(call.unwrap_or(i)));
+            i += 1;
+        }
+        self.vcode.site_insts = sites;
 
         // At this point, nothing in the vcode should mention any
         // VReg which has been aliased. All the appropriate rewriting
@@ -650,6 +738,8 @@ impl<I: VCodeInst> VCode<I> {
             emit_info,
             constants,
             debug_value_labels: vec![],
+            site_insts: vec![],
+            value_vregs: vec![],
             log2_min_function_alignment,
         }
     }
@@ -796,6 +886,9 @@ impl<I: VCodeInst> VCode<I> {
         if !self.debug_value_labels.is_empty() {
             inst_offsets.resize(self.insts.len(), NO_INST_OFFSET);
         }
+        // wasmc: where each site instruction's code starts and ends.
+        let mut site_offsets: Vec<(InsnIndex, CodeOffset, CodeOffset)> =
+            Vec::with_capacity(self.site_insts.len());
 
         // Count edits per block ahead of time; this is needed for
         // lookahead island emission. (We could derive it per-block
@@ -928,6 +1021,9 @@ impl<I: VCodeInst> VCode<I> {
                             buffer.start_srcloc(srcloc);
                             cur_srcloc = Some(srcloc);
                         }
+                        let site_start = (!srcloc.is_default()
+                            && self.site_insts.binary_search(&iix).is_ok())
+                        .then(|| buffer.cur_offset());
 
                         // If this is a safepoint, compute a stack map
                         // and pass it to the emit state.
@@ -1049,6 +1145,9 @@ impl<I: VCodeInst> VCode<I> {
                                 disasm.push('\n');
                             }
                         }
+                        if let Some(start) = site_start {
+                            site_offsets.push((iix, start, buffer.cur_offset()));
+                        }
                     }
 
                     InstOrEdit::Edit(Edit::Move { from, to }) => {
@@ -1161,6 +1260,8 @@ impl<I: VCodeInst> VCode<I> {
         let value_labels_ranges =
             self.compute_value_labels_ranges(regalloc, &inst_offsets[..], func_body_len);
 
+        let site_report = self.site_report(regalloc, &site_offsets);
+
         // Store metadata about frame layout in the MachBuffer.
         buffer.set_frame_layout(self.abi.frame_slot_metadata());
 
@@ -1170,6 +1271,7 @@ impl<I: VCodeInst> VCode<I> {
             bb_edges,
             disasm: if want_disasm { Some(disasm) } else { None },
             value_labels_ranges,
+            site_report,
         })
     }
 
@@ -1209,6 +1311,68 @@ impl<I: VCodeInst> VCode<I> {
 
             next_offset = inst_offset;
         }
+    }
+
+    /// wasmc: a register allocation as a value-label location. Without unwind
+    /// support a frame slot has no CFA offset; it is then one no frame has.
+    fn label_loc(&self, alloc: regalloc2::Allocation) -> LabelValueLoc {
+        if let Some(preg) = alloc.as_reg() {
+            return LabelValueLoc::Reg(Reg::from(preg));
+        }
+        #[cfg(not(feature = "unwind"))]
+        return LabelValueLoc::CFAOffset(i64::MIN);
+        #[cfg(feature = "unwind")]
+        {
+            let slot = alloc.as_stack().expect("a register or a stack slot");
+            let slot_offset = self.abi.get_spillslot_offset(slot);
+            let slot_base_to_caller_sp_offset = self.abi.slot_base_to_caller_sp_offset();
+            let caller_sp_to_cfa_offset = crate::isa::unwind::systemv::caller_sp_to_cfa_offset();
+            // Negative: relative to the caller's SP.
+            let cfa_to_sp_offset =
+                -((slot_base_to_caller_sp_offset + caller_sp_to_cfa_offset) as i64);
+            LabelValueLoc::CFAOffset(cfa_to_sp_offset + slot_offset)
+        }
+    }
+
+    /// wasmc: the allocator's report of what is live at each site instruction
+    /// (`regalloc2::Output::site_locations`), with the instructions' code offsets.
+    fn site_report(
+        &mut self,
+        regalloc: &regalloc2::Output,
+        site_offsets: &[(InsnIndex, CodeOffset, CodeOffset)],
+    ) -> SiteReport {
+        if self.site_insts.is_empty() {
+            return SiteReport::default();
+        }
+        let mut report = SiteReport {
+            value_vregs: take(&mut self.value_vregs),
+            ..SiteReport::default()
+        };
+        let locs = &regalloc.site_locations;
+        for &(iix, start, end) in site_offsets {
+            // Blocks are emitted in their lowered order, not by instruction number.
+            let mut at = locs.partition_point(|l| l.0 < iix);
+            let from = report.values.len() as u32;
+            while let Some(&(inst, vreg, alloc, live_after)) = locs.get(at) {
+                if inst != iix {
+                    break;
+                }
+                at += 1;
+                report.values.push(SiteValue {
+                    vreg: vreg.vreg() as u32,
+                    loc: self.label_loc(alloc),
+                    live_after,
+                });
+            }
+            let count = report.values.len() as u32 - from;
+            report.sites.push((start, end, from, count));
+        }
+        report.stack_slots = regalloc
+            .site_stack_slots
+            .iter()
+            .map(|&(vreg, alloc)| (vreg.vreg() as u32, self.label_loc(alloc)))
+            .collect();
+        report
     }
 
     fn compute_value_labels_ranges(
@@ -1612,6 +1776,10 @@ impl<I: VCodeInst> RegallocFunction for VCode<I> {
         &self.debug_value_labels
     }
 
+    fn site_insts(&self) -> &[InsnIndex] {
+        &self.site_insts
+    }
+
     fn spillslot_size(&self, regclass: RegClass) -> usize {
         self.abi.get_spillslot_size(regclass) as usize
     }
@@ -1628,11 +1796,11 @@ impl<I: VCodeInst> Debug for VRegAllocator<I> {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         writeln!(f, "VRegAllocator {{")?;
 
-        let mut alias_keys = self.vreg_aliases.keys().cloned().collect::<Vec<_>>();
-        alias_keys.sort_unstable();
-        for key in alias_keys {
-            let dest = self.vreg_aliases.get(&key).unwrap();
-            writeln!(f, "  {:?} := {:?}", Reg::from(key), Reg::from(*dest))?;
+        for (i, dest) in self.vreg_aliases.iter().enumerate() {
+            if let Some(dest) = dest {
+                let key = regalloc2::VReg::new(i, dest.class());
+                writeln!(f, "  {:?} := {:?}", Reg::from(key), Reg::from(*dest))?;
+            }
         }
 
         writeln!(f, "}}")
@@ -1694,7 +1862,10 @@ pub struct VRegAllocator<I> {
     /// We use these aliases to rename an instruction's expected
     /// result vregs to the returned vregs from lowering, which are
     /// usually freshly-allocated temps.
-    vreg_aliases: FxHashMap<regalloc2::VReg, regalloc2::VReg>,
+    ///
+    /// wasmc: by register number, `None` for a register without an alias (a vector,
+    /// not a hash map: every operand of every instruction is looked up here).
+    vreg_aliases: Vec<Option<regalloc2::VReg>>,
 
     /// A deferred error, to be bubbled up to the top level of the
     /// lowering algorithm. We take this approach because we cannot
@@ -1714,7 +1885,7 @@ impl<I: VCodeInst> VRegAllocator<I> {
         vreg_types.resize(first_user_vreg_index(), types::INVALID);
         Self {
             vreg_types,
-            vreg_aliases: FxHashMap::with_capacity_and_hasher(capacity, Default::default()),
+            vreg_aliases: Vec::with_capacity(capacity),
             deferred_error: None,
             _inst: core::marker::PhantomData::default(),
         }
@@ -1797,11 +1968,15 @@ impl<I: VCodeInst> VRegAllocator<I> {
         // Disallow cycles (see below).
         assert_ne!(resolved_to, from);
 
-        let old_alias = self.vreg_aliases.insert(from, resolved_to);
+        let at = from.vreg();
+        if self.vreg_aliases.len() <= at {
+            self.vreg_aliases.resize(at + 1, None);
+        }
+        let old_alias = self.vreg_aliases[at].replace(resolved_to);
         debug_assert_eq!(old_alias, None);
     }
 
-    fn resolve_vreg_alias(&self, mut vreg: regalloc2::VReg) -> regalloc2::VReg {
+    pub(crate) fn resolve_vreg_alias(&self, mut vreg: regalloc2::VReg) -> regalloc2::VReg {
         // We prevent cycles from existing by resolving targets of
         // aliases eagerly before setting them. If the target resolves
         // to the origin of the alias, then a cycle would be created
@@ -1811,7 +1986,7 @@ impl<I: VCodeInst> VRegAllocator<I> {
         // phis/blockparams), cycles should not occur as we use
         // aliases to redirect vregs to the temps that actually define
         // them.
-        while let Some(to) = self.vreg_aliases.get(&vreg) {
+        while let Some(Some(to)) = self.vreg_aliases.get(vreg.vreg()) {
             vreg = *to;
         }
         vreg
@@ -1819,7 +1994,7 @@ impl<I: VCodeInst> VRegAllocator<I> {
 
     #[inline]
     fn debug_assert_no_vreg_aliases(&self, mut list: impl Iterator<Item = VReg>) {
-        debug_assert!(list.all(|vreg| !self.vreg_aliases.contains_key(&vreg)));
+        debug_assert!(list.all(|vreg| !matches!(self.vreg_aliases.get(vreg.vreg()), Some(Some(_)))));
     }
 }
 

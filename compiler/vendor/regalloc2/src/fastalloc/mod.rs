@@ -1636,6 +1636,8 @@ pub fn run<F: Function>(
         inst_alloc_offsets: env.allocs.inst_alloc_offsets,
         num_spillslots: env.state.stack.num_spillslots as usize,
         debug_locations: env.debug_locations,
+        site_locations: Vec::new(),
+        site_stack_slots: Vec::new(),
         stats: env.stats,
     })
 }

@@ -74,6 +74,8 @@ impl<'a, F: Function> Env<'a, F> {
         ctx.output.inst_alloc_offsets.clear();
         ctx.output.num_spillslots = 0;
         ctx.output.debug_locations.clear();
+        ctx.output.site_locations.clear();
+        ctx.output.site_stack_slots.clear();
         ctx.output.edits.clear();
         ctx.output.stats = Stats::default();
 

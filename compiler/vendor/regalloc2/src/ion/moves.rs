@@ -56,25 +56,12 @@ impl<'a, F: Function> Env<'a, F> {
     }
 
     /// Whether wasmc's runtime, resuming a rebuilt frame at `poll`, writes `vreg`'s
-    /// value to `alloc` (wasmc). It writes each value live across the poll that a
-    /// debug label locates at the poll to that place, to every stack place a label
-    /// gives the value anywhere, and to the register the poll reads it from (its
-    /// base), and nothing else (`compiler/src/describe.rs`). The labels' places are
-    /// those of the value's live ranges within the label's extent, as
-    /// `apply_allocations_and_insert_moves` reports them.
+    /// value to `alloc` (wasmc). It writes each value live across the poll to its
+    /// place at the poll (`Output::site_locations`), to every stack place the value has
+    /// anywhere (`Output::site_stack_slots`), and to the register the poll reads it
+    /// from (its base), and nothing else (`compiler/src/describe.rs`).
     fn written_at_resume(&self, vreg: VReg, alloc: Allocation, poll: Inst) -> bool {
         let at = ProgPoint::before(poll);
-        let labels = self.func.debug_value_labels();
-        let start = labels.partition_point(|l| l.0.vreg() < vreg.vreg());
-        let extents = || {
-            labels[start..]
-                .iter()
-                .take_while(|l| l.0.vreg() == vreg.vreg())
-                .map(|l| CodeRange {
-                    from: ProgPoint::before(l.1),
-                    to: ProgPoint::before(l.2),
-                })
-        };
         let ranges = &self.vregs[VRegIndex::new(vreg.vreg())].ranges;
         let live_across = ranges
             .iter()
@@ -82,7 +69,7 @@ impl<'a, F: Function> Env<'a, F> {
         let Some(here) = ranges.iter().find(|e| e.range.contains_point(at)) else {
             return false;
         };
-        if !live_across || !extents().any(|x| x.contains_point(at)) {
+        if !live_across {
             return false;
         }
         if self.get_alloc_for_range(here.index) == alloc {
@@ -98,10 +85,9 @@ impl<'a, F: Function> Env<'a, F> {
             });
         read_by_poll
             || alloc.is_stack()
-                && ranges.iter().any(|e| {
-                    self.get_alloc_for_range(e.index) == alloc
-                        && extents().any(|x| e.range.overlaps(&x))
-                })
+                && ranges
+                    .iter()
+                    .any(|e| self.get_alloc_for_range(e.index) == alloc)
     }
 
     pub fn get_alloc_for_range(&self, range: LiveRangeIndex) -> Allocation {
@@ -328,6 +314,9 @@ impl<'a, F: Function> Env<'a, F> {
         let mut block_param_dests = Vec::with_capacity(3 * self.func.num_insts());
 
         let debug_labels = self.func.debug_value_labels();
+        let sites = self.func.site_insts();
+        // (index in `sites`, register, allocation, live after), by register.
+        let mut at_sites: Vec<(u32, VReg, Allocation, bool)> = vec![];
 
         let mut reuse_input_insts = Vec::with_capacity(self.func.num_insts() / 2);
 
@@ -349,6 +338,7 @@ impl<'a, F: Function> Env<'a, F> {
             // to fill in allocations.
             let mut prev = PrevBuffer::new(blockparam_in_idx);
             let mut furthest_ins_idx = blockparam_in_idx;
+            let mut at_a_site = false;
             for range_idx in 0..self.vregs[vreg].ranges.len() {
                 let entry = self.vregs[vreg].ranges[range_idx];
                 let alloc = self.get_alloc_for_range(entry.index);
@@ -677,6 +667,40 @@ impl<'a, F: Function> Env<'a, F> {
                             .push((label, from, to, alloc));
                     }
                 }
+
+                // wasmc: the sites this range is live at (it covers the site's
+                // Before point), with whether the register outlives the site.
+                if !sites.is_empty() {
+                    let first = sites.partition_point(|&s| ProgPoint::before(s) < range.from);
+                    for (k, &site) in sites[first..].iter().enumerate() {
+                        if ProgPoint::before(site) >= range.to {
+                            break;
+                        }
+                        let after = ProgPoint::after(site);
+                        let live_after = range.contains_point(after)
+                            || self.vregs[vreg]
+                                .ranges
+                                .get(range_idx + 1)
+                                .is_some_and(|next| next.range.contains_point(after));
+                        at_sites.push(((first + k) as u32, self.vreg(vreg), alloc, live_after));
+                        at_a_site = true;
+                    }
+                }
+            }
+
+            // wasmc: every stack place of a register live at a site.
+            if at_a_site {
+                let first = self.ctx.output.site_stack_slots.len();
+                for range_idx in 0..self.vregs[vreg].ranges.len() {
+                    let alloc = self.get_alloc_for_range(self.vregs[vreg].ranges[range_idx].index);
+                    if alloc.is_stack()
+                        && !self.ctx.output.site_stack_slots[first..]
+                            .iter()
+                            .any(|&(_, a)| a == alloc)
+                    {
+                        self.ctx.output.site_stack_slots.push((self.vreg(vreg), alloc));
+                    }
+                }
             }
 
             if !inter_block_dests.is_empty() {
@@ -831,6 +855,27 @@ impl<'a, F: Function> Env<'a, F> {
         // Sort the debug-locations vector; we provide this
         // invariant to the client.
         self.output.debug_locations.sort_unstable();
+        // By site, and by register within a site (registers were visited in order):
+        // a counting sort, since a function's sites times its live registers can be
+        // many. (`site_stack_slots` is sorted by register already.)
+        if !at_sites.is_empty() {
+            let mut start = vec![0u32; sites.len() + 1];
+            for e in &at_sites {
+                start[e.0 as usize + 1] += 1;
+            }
+            for k in 1..start.len() {
+                start[k] += start[k - 1];
+            }
+            let mut order = vec![0u32; at_sites.len()];
+            for (i, e) in at_sites.iter().enumerate() {
+                order[start[e.0 as usize] as usize] = i as u32;
+                start[e.0 as usize] += 1;
+            }
+            self.output.site_locations.extend(order.iter().map(|&i| {
+                let (k, vreg, alloc, live_after) = at_sites[i as usize];
+                (sites[k as usize], vreg, alloc, live_after)
+            }));
+        }
 
         inserted_moves
     }

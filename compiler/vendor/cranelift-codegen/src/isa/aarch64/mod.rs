@@ -97,6 +97,7 @@ impl TargetIsa for AArch64Backend {
             buffer,
             vcode: emit_result.disasm,
             value_labels_ranges,
+            site_report: emit_result.site_report,
             bb_starts: emit_result.bb_offsets,
             bb_edges: emit_result.bb_edges,
         })

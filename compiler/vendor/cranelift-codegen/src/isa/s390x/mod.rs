@@ -96,6 +96,7 @@ impl TargetIsa for S390xBackend {
             buffer,
             vcode: emit_result.disasm,
             value_labels_ranges,
+            site_report: emit_result.site_report,
             bb_starts: emit_result.bb_offsets,
             bb_edges: emit_result.bb_edges,
         })
