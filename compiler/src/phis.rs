@@ -124,6 +124,18 @@ fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
     for &v in keep {
         abs[func.dfg.resolve_aliases(v).index()] = Abs::Fixed;
     }
+    // Per block: whether any parameter may go. Edges into blocks whose parameters all
+    // stay (a point's, before the e-graph) have nothing to tell: most of them, with
+    // points, and a point block has one parameter per variable, so this is asked once
+    // per block, not once per edge.
+    let mut open = vec![false; func.dfg.num_blocks()];
+    for block in func.layout.blocks() {
+        open[block.index()] = func
+            .dfg
+            .block_params(block)
+            .iter()
+            .any(|p| abs[p.index()] != Abs::Fixed);
+    }
     let mut edges = vec![];
     // Per argument slot of every edge: the argument, and the parameter it goes to.
     let mut args: Vec<Option<Value>> = vec![];
@@ -136,12 +148,10 @@ fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
             .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables);
         for (index, dest) in dests.iter().enumerate() {
             let to = dest.block(&func.dfg.value_lists);
-            let params = func.dfg.block_params(to);
-            // Edges into blocks whose parameters all stay (a point's, before the
-            // e-graph) have nothing to tell: most of them, with points.
-            if params.iter().all(|p| abs[p.index()] == Abs::Fixed) {
+            if !open[to.index()] {
                 continue;
             }
+            let params = func.dfg.block_params(to);
             let start = args.len();
             args.extend(dest.args(&func.dfg.value_lists).map(|a| match a {
                 BlockArg::Value(v) => Some(func.dfg.resolve_aliases(v)),

@@ -48,13 +48,15 @@ pub fn run(
         std::fs::write(&path, wat::parse_str(synthetic(n))?)?;
         modules.push((format!("synthetic ({n} functions)"), path));
     }
-    let rounds = if cfg.quick { 1 } else { 3 };
     let mut rows = vec![];
     for (name, path) in modules {
         let bytes = std::fs::metadata(&path)?.len();
         let obj = dir.join("out.o");
         let (mut wc, mut wn, mut wt) = (vec![], vec![], vec![]);
-        for _ in 0..rounds {
+        let mut rounds = if cfg.quick { 1 } else { 3 };
+        let mut round = 0;
+        while round < rounds {
+            round += 1;
             for (flags, into) in [
                 (&["--emit", "obj"][..], &mut wc),
                 (&["--emit", "obj", "--no-migration-points"][..], &mut wn),
@@ -73,6 +75,9 @@ pub fn run(
                     &dir.join("out.cwasm"),
                     measure::WasmtimeNans::Default,
                 )?);
+            }
+            if round == 1 && !cfg.quick {
+                rounds = rounds_for(wc[0]);
             }
         }
         let row = CompileRow {
@@ -99,6 +104,19 @@ pub fn run(
     let _ = std::fs::remove_file(dir.join("out.o"));
     let _ = std::fs::remove_file(dir.join("out.cwasm"));
     Ok(rows)
+}
+
+/// Timed rounds of a module whose first compile took `first` seconds: a compile of a
+/// few milliseconds moves by a millisecond or two with what else the machine does, so
+/// short ones are repeated more (every variant as often, interleaved).
+pub fn rounds_for(first: f64) -> usize {
+    if first < 0.1 {
+        15
+    } else if first < 1.0 {
+        5
+    } else {
+        3
+    }
 }
 
 pub fn mbps(bytes: u64, s: &Stats) -> f64 {
