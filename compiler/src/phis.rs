@@ -179,7 +179,9 @@ fn remove(func: &mut Function, keep: &[Value], held: Option<&[Value]>) {
         let mut changed = false;
         for (&arg, &formal) in args.iter().zip(&formals) {
             let old = abs[formal.index()];
-            if old == Abs::Fixed {
+            // A parameter that stays, or already takes many values (the top of the
+            // lattice: nothing joins it back), learns nothing more.
+            if matches!(old, Abs::Fixed | Abs::Many) {
                 continue;
             }
             let actual = match arg {

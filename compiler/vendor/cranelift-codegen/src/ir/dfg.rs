@@ -285,8 +285,11 @@ fn maybe_resolve_aliases(
 
     // Note that values may be empty here.
     for _ in 0..=values.len() {
-        if let ValueData::Alias { original, .. } = ValueData::from(values[v]) {
-            v = original;
+        // wasmc: the tag alone, not the whole entry decoded (this runs for every
+        // argument of every instruction in several passes).
+        let data = values[v];
+        if data.is_alias() {
+            v = Value::from_bits(data.y);
         } else {
             return Some(v);
         }
@@ -382,10 +385,8 @@ impl DataFlowGraph {
 
     /// Is the given value an alias?
     pub fn value_is_alias(&self, v: Value) -> bool {
-        match ValueData::from(self.values[v]) {
-            ValueData::Alias { .. } => true,
-            ValueData::Inst { .. } | ValueData::Param { .. } | ValueData::Union { .. } => false,
-        }
+        // wasmc: the tag alone (see `maybe_resolve_aliases`).
+        self.values[v].is_alias()
     }
 
     /// Get the type of a value.
@@ -754,6 +755,12 @@ impl ValueDataPacked {
     #[inline(always)]
     fn field(self, shift: u8, bits: u8) -> u16 {
         (self.flags_and_type >> shift) & ((1 << bits) - 1)
+    }
+
+    /// wasmc: whether this is an alias, from the tag alone.
+    #[inline]
+    fn is_alias(self) -> bool {
+        self.field(Self::TAG_SHIFT, Self::TAG_BITS) == Self::TAG_ALIAS
     }
 
     #[inline(always)]
