@@ -272,7 +272,10 @@ pub fn describe(
     let other_slots = |vreg: u32, at: Loc| -> Vec<Loc> {
         let first = report.stack_slots.partition_point(|s| s.0 < vreg);
         let mut out: Vec<Loc> = vec![];
-        for &(_, l) in report.stack_slots[first..].iter().take_while(|s| s.0 == vreg) {
+        for &(_, l) in report.stack_slots[first..]
+            .iter()
+            .take_while(|s| s.0 == vreg)
+        {
             let l = loc_of(l);
             if l != at && !out.contains(&l) {
                 out.push(l);
@@ -527,7 +530,8 @@ pub fn describe(
                 let reg = Loc::Reg(poll.base);
                 // Where the report already puts the base in that register (most
                 // polls), the frame gets it there anyway.
-                let as_extra = base_vreg.and_then(|b| extra_vregs.iter().position(|e| *e == Some(b)));
+                let as_extra =
+                    base_vreg.and_then(|b| extra_vregs.iter().position(|e| *e == Some(b)));
                 let extra = match as_extra {
                     Some(i) => {
                         let there = (0..extra_vregs.len())

@@ -15,9 +15,7 @@
 
 use crate::translate::PointSites;
 use cranelift_codegen::control::ControlPlane;
-use cranelift_codegen::ir::{
-    self, InstructionData, Opcode, Value, ValueDef,
-};
+use cranelift_codegen::ir::{self, InstructionData, Opcode, Value, ValueDef};
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_codegen::settings::OptLevel;
 use cranelift_codegen::{CodegenResult, Context};
