@@ -1313,8 +1313,9 @@ impl<I: VCodeInst> VCode<I> {
         }
     }
 
-    /// wasmc: a register allocation as a value-label location. Without unwind
-    /// support a frame slot has no CFA offset; it is then one no frame has.
+    /// A register allocation as a value-label location (wasmc: one function for the
+    /// value labels and the site report). Without unwind support a frame slot has no
+    /// CFA offset; it is then one no frame has (value labels skip those).
     fn label_loc(&self, alloc: regalloc2::Allocation) -> LabelValueLoc {
         if let Some(preg) = alloc.as_reg() {
             return LabelValueLoc::Reg(Reg::from(preg));
@@ -1420,25 +1421,11 @@ impl<I: VCodeInst> VCode<I> {
                 continue;
             }
 
-            let loc = if let Some(preg) = alloc.as_reg() {
-                LabelValueLoc::Reg(Reg::from(preg))
-            } else {
-                #[cfg(not(feature = "unwind"))]
+            #[cfg(not(feature = "unwind"))]
+            if alloc.is_stack() {
                 continue;
-
-                #[cfg(feature = "unwind")]
-                {
-                    let slot = alloc.as_stack().unwrap();
-                    let slot_offset = self.abi.get_spillslot_offset(slot);
-                    let slot_base_to_caller_sp_offset = self.abi.slot_base_to_caller_sp_offset();
-                    let caller_sp_to_cfa_offset =
-                        crate::isa::unwind::systemv::caller_sp_to_cfa_offset();
-                    // NOTE: this is a negative offset because it's relative to the caller's SP
-                    let cfa_to_sp_offset =
-                        -((slot_base_to_caller_sp_offset + caller_sp_to_cfa_offset) as i64);
-                    LabelValueLoc::CFAOffset(cfa_to_sp_offset + slot_offset)
-                }
-            };
+            }
+            let loc = self.label_loc(alloc);
 
             // Coalesce adjacent ranges that for the same location
             // to minimize output size here and for the consumers.
