@@ -837,6 +837,18 @@ impl<'a> Elaborator<'a> {
             elab_values.extend(self.func.dfg.inst_values(inst));
             for arg in elab_values.iter_mut() {
                 trace!(" -> arg {}", *arg);
+                // wasmc: a block parameter is its own elaboration: the scoped map never
+                // holds one (a lookup misses, and the stack machine then returns the
+                // parameter itself), and no parameter is rematerialised. Branches to
+                // blocks whose parameters are a migration point's variables pass many,
+                // so this skips a hash lookup, the stack and the remat check per argument.
+                let best = self.value_to_best_value[*arg].1;
+                if let ValueDef::Param(..) = self.func.dfg.value_def(best) {
+                    self.stats.elaborate_visit_node += 1;
+                    self.stats.elaborate_memoize_miss += 1;
+                    *arg = best;
+                    continue;
+                }
                 // Elaborate the arg, placing any newly-inserted insts
                 // before `before`. Get the updated value, which may
                 // be different than the original.
