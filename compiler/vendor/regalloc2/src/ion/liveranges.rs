@@ -927,46 +927,45 @@ impl<'a, F: Function> Env<'a, F> {
 }
 
 /// wasmc: sorts `list` by `key`, whose most significant part is `vreg` (below
-/// `num_vregs`): distributes the entries by register, then puts each register's entries
-/// (one per edge it is an argument or parameter on: mostly a handful) in key order.
+/// `num_vregs`): distributes the entries by register ([`counting_order`]), then sorts
+/// each register's entries (one per edge it is an argument or parameter on: mostly a
+/// handful) by the whole key.
 fn sort_by_vreg<T: Clone>(
     list: &mut Vec<T>,
     num_vregs: usize,
     vreg: impl Fn(&T) -> usize,
     key: impl Fn(&T) -> u128,
 ) {
-    if list.len() < 2 {
-        return;
+    let (order, start) = counting_order(list.len(), num_vregs, |i| vreg(&list[i]));
+    let old = core::mem::take(list);
+    list.extend(order.iter().map(|&i| old[i as usize].clone()));
+    for group in start.windows(2) {
+        list[group[0] as usize..group[1] as usize].sort_unstable_by_key(&key);
     }
-    let mut start = vec![0u32; num_vregs + 1];
-    for x in list.iter() {
-        start[vreg(x) + 1] += 1;
+}
+
+/// wasmc: a counting sort of `len` entries by `key(i)` (below `num_keys`): the entries'
+/// indices in key order, equal keys in index order, and where each key's entries start
+/// in it (`num_keys + 1` bounds). Linear, where a comparison sort of the many entries
+/// code with migration points gives is not.
+pub(crate) fn counting_order(
+    len: usize,
+    num_keys: usize,
+    key: impl Fn(usize) -> usize,
+) -> (Vec<u32>, Vec<u32>) {
+    let mut start = vec![0u32; num_keys + 1];
+    for i in 0..len {
+        start[key(i) + 1] += 1;
     }
-    for i in 0..num_vregs {
-        start[i + 1] += start[i];
+    for k in 0..num_keys {
+        start[k + 1] += start[k];
     }
     let mut next = start.clone();
-    let mut order = vec![0u32; list.len()];
-    for (i, x) in list.iter().enumerate() {
-        let slot = &mut next[vreg(x)];
+    let mut order = vec![0u32; len];
+    for i in 0..len {
+        let slot = &mut next[key(i)];
         order[*slot as usize] = i as u32;
         *slot += 1;
     }
-    let old = core::mem::take(list);
-    list.extend(order.iter().map(|&i| old[i as usize].clone()));
-    for r in 0..num_vregs {
-        let group = &mut list[start[r] as usize..start[r + 1] as usize];
-        if group.len() > 16 {
-            // A register passed on many edges (a `br_table`'s targets).
-            group.sort_unstable_by_key(&key);
-            continue;
-        }
-        for i in 1..group.len() {
-            let mut j = i;
-            while j > 0 && key(&group[j - 1]) > key(&group[j]) {
-                group.swap(j - 1, j);
-                j -= 1;
-            }
-        }
-    }
+    (order, start)
 }

@@ -859,18 +859,10 @@ impl<'a, F: Function> Env<'a, F> {
         // a counting sort, since a function's sites times its live registers can be
         // many. (`site_stack_slots` is sorted by register already.)
         if !at_sites.is_empty() {
-            let mut start = vec![0u32; sites.len() + 1];
-            for e in &at_sites {
-                start[e.0 as usize + 1] += 1;
-            }
-            for k in 1..start.len() {
-                start[k] += start[k - 1];
-            }
-            let mut order = vec![0u32; at_sites.len()];
-            for (i, e) in at_sites.iter().enumerate() {
-                order[start[e.0 as usize] as usize] = i as u32;
-                start[e.0 as usize] += 1;
-            }
+            let (order, _) =
+                super::liveranges::counting_order(at_sites.len(), sites.len(), |i| {
+                    at_sites[i].0 as usize
+                });
             self.output.site_locations.extend(order.iter().map(|&i| {
                 let (k, vreg, alloc, live_after) = at_sites[i as usize];
                 (sites[k as usize], vreg, alloc, live_after)
