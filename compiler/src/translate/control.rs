@@ -154,8 +154,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 if points && !self.covered.contains(&self.cur_offset) {
                     let at = self.cur_offset;
                     self.loop_point();
-                    if let Some(c) = self.strips.get(&at).copied() {
-                        let s = self.strip_begin(c);
+                    if let Some(l) = self.strips.get(&at).cloned() {
+                        let vars = self.control.last().map(|f| f.header_vars.clone());
+                        let s = self.strip_begin(&l, &vars.unwrap_or_default());
                         if let Some(f) = self.control.last_mut() {
                             f.strip = Some(s);
                         }

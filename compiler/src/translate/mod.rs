@@ -114,7 +114,7 @@ pub struct FuncTranslator<'a, 'b> {
     /// (`store_checks::blind_loads`); empty without NaN checks.
     blind_loads: Vec<bool>,
     /// The counted loops to strip-mine, by the offset of their `loop` (see `strip`).
-    strips: HashMap<usize, strip::Counted>,
+    strips: HashMap<usize, strip::StripLoop>,
     /// See [`Translated::keep_params`].
     keep_params: Vec<Value>,
     /// The call-depth argument the function's callees get (`env::wasm_signature`).

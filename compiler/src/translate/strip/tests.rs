@@ -1,7 +1,7 @@
 use super::*;
 
-/// The counted loops `find` sees in the last function of `wat`, in loop order.
-fn counted(wat: &str) -> Vec<Option<Counted>> {
+/// The loops `find` strip-mines in the last function of `wat`, in loop order.
+fn strip_loops(wat: &str) -> Vec<Option<StripLoop>> {
     let bytes = wat::parse_str(wat).unwrap();
     let mut body = None;
     for p in wasmparser::Parser::new(0).parse_all(&bytes) {
@@ -14,7 +14,15 @@ fn counted(wat: &str) -> Vec<Option<Counted>> {
     let found = find(&ops, &[], |f| f == 0);
     ops.iter()
         .filter(|(op, _)| matches!(op, Operator::Loop { .. }))
-        .map(|(_, at)| found.get(at).copied())
+        .map(|(_, at)| found.get(at).cloned())
+        .collect()
+}
+
+/// The counted loops `find` sees in the last function of `wat`, in loop order.
+fn counted(wat: &str) -> Vec<Option<Counted>> {
+    strip_loops(wat)
+        .into_iter()
+        .map(|l| l.map(|l| l.counted))
         .collect()
 }
 
@@ -171,4 +179,19 @@ fn only_innermost_loops_without_call_points() {
     };
     assert_eq!(call(0), vec![None]);
     assert!(call(1)[0].is_some());
+}
+
+#[test]
+fn the_locals_a_strip_loop_writes() {
+    // Local 2 is written in the loop (in a nested block too), 3 only after it, 4 never.
+    let l = strip_loops(
+        r#"(module (func (param i32) (local i32 i32 i32 i32 i32)
+        (loop
+          (local.set 2 (i32.add (local.get 2) (local.get 4)))
+          (block (local.set 5 (local.get 2)))
+          (br_if 0 (i32.ne (local.tee 1 (i32.add (local.get 1) (i32.const 1))) (local.get 0))))
+        (local.set 3 (local.get 2))))"#,
+    );
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0].as_ref().expect("counted").written, vec![1, 2, 5]);
 }
