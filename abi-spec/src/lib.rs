@@ -24,7 +24,7 @@ pub use vmctx::*;
 
 /// Bumped whenever anything in this crate changes shape. A checkpoint records it and an
 /// executable refuses a checkpoint written with another ABI version.
-pub const ABI_VERSION: u32 = 7;
+pub const ABI_VERSION: u32 = 6;
 
 /// Wasm value types as the runtime and the checkpoint see them.
 #[repr(u8)]

@@ -162,53 +162,8 @@ pub enum Extra {
     Value(u16),
     /// The call-depth argument the frame's function was entered with.
     Depth,
-    /// The i32 operation `op` of extra `base` (an earlier one of the same site) and the
-    /// table's constant `konst`, zero-extended (an i32's canonical form).
-    Op32 { op: Op32, base: u16, konst: u16 },
-    /// The i32 operation `op` of extras `base` and `other` (earlier ones of the same
-    /// site), zero-extended.
-    Op32x { op: Op32, base: u16, other: u16 },
     /// Something the compiler cannot name: no frame stops at this site.
     Unknown,
-}
-
-/// The operations of [`Extra::Op32`] and [`Extra::Op32x`], in the order of their
-/// `source` words (8 on, and 15 on).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op32 {
-    Add,
-    Mul,
-    And,
-    Or,
-    Xor,
-    /// Shifts take their amount modulo 32, as Wasm's do.
-    Shl,
-    Ushr,
-}
-
-impl Op32 {
-    const ALL: [Op32; 7] = [
-        Op32::Add,
-        Op32::Mul,
-        Op32::And,
-        Op32::Or,
-        Op32::Xor,
-        Op32::Shl,
-        Op32::Ushr,
-    ];
-
-    /// `x op c`.
-    pub fn apply(self, x: u32, c: u32) -> u32 {
-        match self {
-            Op32::Add => x.wrapping_add(c),
-            Op32::Mul => x.wrapping_mul(c),
-            Op32::And => x & c,
-            Op32::Or => x | c,
-            Op32::Xor => x ^ c,
-            Op32::Shl => x.wrapping_shl(c),
-            Op32::Ushr => x.wrapping_shr(c),
-        }
-    }
 }
 
 impl Extra {
@@ -222,10 +177,6 @@ impl Extra {
             Extra::AddConst { base, konst } => (5, base as u32 | (konst as u32) << 16),
             Extra::Value(i) => (6, i as u32),
             Extra::Depth => (7, 0),
-            Extra::Op32 { op, base, konst } => (8 + op as u32, base as u32 | (konst as u32) << 16),
-            Extra::Op32x { op, base, other } => {
-                (15 + op as u32, base as u32 | (other as u32) << 16)
-            }
         }
     }
 
@@ -242,16 +193,6 @@ impl Extra {
             },
             6 => Extra::Value(u16::try_from(data).ok()?),
             7 => Extra::Depth,
-            8..=14 => Extra::Op32 {
-                op: Op32::ALL[(kind - 8) as usize],
-                base: data as u16,
-                konst: (data >> 16) as u16,
-            },
-            15..=21 => Extra::Op32x {
-                op: Op32::ALL[(kind - 15) as usize],
-                base: data as u16,
-                other: (data >> 16) as u16,
-            },
             _ => return None,
         })
     }
@@ -753,10 +694,9 @@ impl<'a> PointTable<'a> {
                 && (0..nextras).all(|i| match point.extra(i).1 {
                     Extra::Const(c) => (c as u32) < self.num_consts,
                     // Computed from an earlier extra: one pass in order evaluates all.
-                    Extra::AddConst { base, konst } | Extra::Op32 { base, konst, .. } => {
+                    Extra::AddConst { base, konst } => {
                         (base as usize) < i && (konst as u32) < self.num_consts
                     }
-                    Extra::Op32x { base, other, .. } => (base as usize) < i && (other as usize) < i,
                     Extra::Value(v) => (v as usize) < nvals,
                     _ => true,
                 });
@@ -815,30 +755,6 @@ mod tests {
             (at(Loc::Reg(40)), Extra::VmLoad32(96)),
             (at(Loc::Reg(3)), Extra::Const(0)),
             (at(Loc::Frame(-32)), Extra::Depth),
-            (
-                at(Loc::Reg(5)),
-                Extra::Op32 {
-                    op: Op32::And,
-                    base: 4,
-                    konst: 0,
-                },
-            ),
-            (
-                at(Loc::Reg(6)),
-                Extra::Op32 {
-                    op: Op32::Ushr,
-                    base: 6,
-                    konst: 0,
-                },
-            ),
-            (
-                at(Loc::Frame(-40)),
-                Extra::Op32x {
-                    op: Op32::Add,
-                    base: 6,
-                    other: 7,
-                },
-            ),
         ];
         let points = [
             PointDesc {

@@ -258,9 +258,6 @@ struct InFlight {
     id: FuncId,
     depth_charge: u32,
     points: Vec<crate::translate::PointSites>,
-    /// Translated with some leaf loop's locals passed through its header
-    /// (`translate_function`).
-    passed_through: bool,
 }
 
 fn codegen_error(index: u32, e: cranelift_codegen::CodegenError) -> CompileError {
@@ -422,7 +419,6 @@ pub fn compile_ir(
         id,
         depth_charge,
         points,
-        passed_through: false,
     };
     prepare(isa, &mut cx.ctx, func, index, &mut f.points, keep)?;
     let compiled = generate(isa, &cx.ctx, &mut cx.regalloc, index)?;
@@ -467,7 +463,6 @@ fn compile_batch(
                     id: env.symbols.funcs[index as usize],
                     depth_charge: env.depth_charge(index),
                     points: t.points,
-                    passed_through: t.passed_through,
                 };
                 prepare(isa, ctx, t.func, index, &mut f.points, &t.keep_params)?;
                 Ok(f)
@@ -484,45 +479,9 @@ fn compile_batch(
         })
         .collect();
     for ((index, g), ctx) in generated.into_iter().zip(ctxs.iter()) {
-        let compiled = g.and_then(|(code, f)| {
-            let c = finish(isa, arch, ctx, &f, &code)?;
-            let unreadable = c.coverage.unknown > 0 || c.coverage.unknown_extras > 0;
-            if f.passed_through && unreadable {
-                return without_pass_through(isa, arch, env, index, regalloc);
-            }
-            Ok(c)
-        });
+        let compiled = g.and_then(|(code, f)| finish(isa, arch, ctx, &f, &code));
         done.push((index, compiled));
     }
-}
-
-/// Compiles function `index` again, translated without passing any leaf loop's locals
-/// through its header (`translate_function`), for a function that translation left a
-/// site without a description of every value live there: the e-graph related a value
-/// from before such a loop to one after it, which then lives across the loop's poll
-/// without a point naming it (`FuncTranslator::loop_vars`). Rare (a few functions of
-/// lz4, zstd and bzip2), so on the side, in a context of its own.
-fn without_pass_through(
-    isa: &dyn isa::TargetIsa,
-    arch: Arch,
-    env: &ModuleEnv<'_>,
-    index: u32,
-    regalloc: &mut regalloc2::Ctx,
-) -> Result<CompiledFunc, CompileError> {
-    let body = &env.info.bodies[(index - env.info.num_imported_funcs()) as usize];
-    let mut fctx = FunctionBuilderContext::new();
-    let t = translate_function(env, index, body, &mut fctx, false)?;
-    let mut ctx = Context::new();
-    let mut f = InFlight {
-        index,
-        id: env.symbols.funcs[index as usize],
-        depth_charge: env.depth_charge(index),
-        points: t.points,
-        passed_through: false,
-    };
-    prepare(isa, &mut ctx, t.func, index, &mut f.points, &t.keep_params)?;
-    let code = generate(isa, &ctx, regalloc, index)?;
-    finish(isa, arch, &ctx, &f, &code)
 }
 
 /// Translates and compiles every defined function, on all cores.
@@ -583,7 +542,7 @@ pub fn compile_functions(
                 bytes += size(i);
                 batch.push((
                     index,
-                    translate_function(&env, index, &info.bodies[i], &mut fctx, true),
+                    translate_function(&env, index, &info.bodies[i], &mut fctx),
                 ));
             }
             if batch.is_empty() {

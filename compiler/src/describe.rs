@@ -17,12 +17,9 @@
 //! parameters or results of instructions with an effect (`phis::is_held`), which
 //! instruction selection never folds into a use beyond a site (the site is an effect
 //! too), so a value live after the site has a register there. Every other register live
-//! at a site is an *extra*: a value the runtime recomputes from the vmctx or from the
-//! point's values (`sites::source`), or unknown, and then the runtime will not stop at
-//! that site (never a wrong value). An extra computed from a point's value means the
-//! code after the site may read the extra instead of the value (a leaf loop's header
-//! takes untouched locals without parameters: `FuncTranslator::loop_vars`), so such a
-//! value is not dead: it is held where a zero-extended copy of it is, else unknown.
+//! at a site is an *extra*: a value the runtime recomputes from the vmctx
+//! (`sites::source`), or unknown, and then the runtime will not stop at that site
+//! (never a wrong value).
 
 use crate::sites::Source;
 use crate::translate::{PointSites, POLL_TRAP};
@@ -339,8 +336,6 @@ pub fn describe(
             };
             let mut copies: Vec<(ValueLoc, Extra)> = vec![];
             let mut locs = vec![];
-            // The values recorded as dead (below).
-            let mut dead: Vec<usize> = vec![];
             let mut value_vregs: Vec<u32> = vec![];
             for (i, v) in site.values.iter().enumerate() {
                 let vreg = vreg_of(*v);
@@ -356,15 +351,14 @@ pub fn describe(
                             Unlocated::Lost => None,
                         };
                         match c.and_then(|(c, dead)| Some((const_index(c)?, dead))) {
-                            Some((c, is_dead)) => {
-                                if is_dead {
+                            Some((i, dead)) => {
+                                if dead {
                                     coverage.dead += 1;
-                                    dead.push(i);
                                 } else {
                                     coverage.constant += 1;
                                 }
                                 locs.push(ValueLoc {
-                                    loc: Loc::Const(c),
+                                    loc: Loc::Const(i),
                                     arith: false,
                                 });
                                 continue;
@@ -440,15 +434,6 @@ pub fn describe(
                     m.sort_unstable();
                     m
                 });
-                // What a value is, one of the site's Wasm values among the choices.
-                let source = |v: ir::Value| match crate::sites::source(func, v) {
-                    Source::Unknown => site
-                        .values
-                        .iter()
-                        .position(|w| *w == v)
-                        .map_or(Source::Unknown, Source::Point),
-                    s => s,
-                };
                 // (register if held, value, what it is), operands before what is
                 // computed from them.
                 let mut extras: Vec<(Option<u32>, Option<ir::Value>, Source)> = vec![];
@@ -456,7 +441,7 @@ pub fn describe(
                     let first = by_vreg.partition_point(|e| e.0 < sv.vreg);
                     let mut best: Option<(ir::Value, Source)> = None;
                     for &(_, v) in by_vreg[first..].iter().take_while(|e| e.0 == sv.vreg) {
-                        let src = source(v);
+                        let src = crate::sites::source(func, v);
                         if best.is_none() || src != Source::Unknown {
                             best = Some((v, src));
                         }
@@ -470,20 +455,15 @@ pub fn describe(
                 // The operands a recomputed value needs that no register holds here.
                 let mut k = 0;
                 while k < extras.len() {
-                    let operands = match extras[k].2 {
-                        Source::AddConst(base, _) | Source::Op32(_, base, _) => [Some(base), None],
-                        Source::Op32x(_, a, b) => [Some(a), Some(b)],
-                        _ => [None, None],
-                    };
-                    for base in operands.into_iter().flatten() {
+                    if let Source::AddConst(base, _) = extras[k].2 {
                         if !extras.iter().any(|e| e.1 == Some(base)) {
-                            extras.push((None, Some(base), source(base)));
+                            extras.push((None, Some(base), crate::sites::source(func, base)));
                         }
                     }
                     k += 1;
                 }
                 let depth = |s: &Source| match s {
-                    Source::AddConst(..) | Source::Op32(..) | Source::Op32x(..) => 2,
+                    Source::AddConst(..) => 2,
                     Source::VmLoad64(_) | Source::VmLoad32(_) => 1,
                     _ => 0,
                 };
@@ -507,25 +487,6 @@ pub fn describe(
                             (Some(b), Some(c)) => Extra::AddConst { base: b, konst: c },
                             _ => Extra::Unknown,
                         },
-                        Source::Op32(op, base, c) => match (index(base), const_index(c)) {
-                            (Some(b), Some(c)) => Extra::Op32 {
-                                op,
-                                base: b,
-                                konst: c,
-                            },
-                            _ => Extra::Unknown,
-                        },
-                        Source::Op32x(op, a, b) => match (index(a), index(b)) {
-                            (Some(base), Some(other)) => Extra::Op32x { op, base, other },
-                            _ => Extra::Unknown,
-                        },
-                        Source::Point(i) => u16::try_from(i).map_or(Extra::Unknown, Extra::Value),
-                        Source::Zext(x) => site
-                            .values
-                            .iter()
-                            .position(|w| *w == x)
-                            .and_then(|i| u16::try_from(i).ok())
-                            .map_or(Extra::Unknown, Extra::Value),
                         Source::Unknown => Extra::Unknown,
                     };
                     if extra == Extra::Unknown {
@@ -595,34 +556,6 @@ pub fn describe(
                     ));
                     extra_values.push(Some(base));
                     extra_vregs.push(base_vreg);
-                }
-            }
-            // A value no register holds is dead only if nothing live here was computed
-            // from it: the optimiser may keep, across the site, values computed from it
-            // before the site for the same expressions after it (`FuncTranslator::
-            // loop_vars`), and then the code after the site never reads it, but the
-            // program's state still has it, and another ISA's code may read it. Such a
-            // value is unknown (so `codegen` translates the function again).
-            // Where such a value is itself held somewhere, zero-extended (an address
-            // made from it: `Source::Zext`), that place holds it.
-            for &i in &dead {
-                let this = u16::try_from(i).map_or(Extra::Unknown, Extra::Value);
-                let mut uses = site_extras.iter().filter(|(_, e)| *e == this);
-                let Some(first) = uses.next() else { continue };
-                let held = std::iter::once(first)
-                    .chain(uses)
-                    .map(|(l, _)| l.loc)
-                    .find(|l| !matches!(l, Loc::Unknown | Loc::Const(_)));
-                coverage.dead -= 1;
-                match held {
-                    Some(l) => {
-                        locs[i].loc = l;
-                        coverage.located += 1;
-                    }
-                    None => {
-                        locs[i].loc = Loc::Unknown;
-                        coverage.unknown += 1;
-                    }
                 }
             }
             site_extras.extend(copies);

@@ -185,7 +185,6 @@ pub fn function_ir(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<String>> 
             info.num_imported_funcs() + i as u32,
             body,
             &mut fctx,
-            true,
         )?;
         out.push(t.func.display().to_string());
     }

@@ -37,17 +37,6 @@ pub enum Source {
     /// A 64-bit value computable from the vmctx plus a constant (an address the
     /// optimiser hoisted: the memory base plus an offset).
     AddConst(Value, u64),
-    /// An i32 zero-extended to 64 bits (an address in linear memory): where the i32 is
-    /// one of the point's Wasm values, the runtime writes this just as it writes that
-    /// value, whose canonical form is zero-extended.
-    Zext(Value),
-    /// An i32 operation of a value and a constant (the optimiser may keep such a value
-    /// of a local from before a loop for after it: `FuncTranslator::loop_vars`).
-    Op32(abi_spec::points::Op32, Value, u64),
-    /// An i32 operation of two values.
-    Op32x(abi_spec::points::Op32, Value, Value),
-    /// One of the site's Wasm values (`describe` says which; `source` never does).
-    Point(usize),
     /// Anything else: the frame cannot be rebuilt at this site.
     Unknown,
 }
@@ -66,7 +55,7 @@ pub const MAX_REGISTER_RESULTS: usize = 2;
 pub fn optimize(
     ctx: &mut Context,
     isa: &dyn TargetIsa,
-    points: &mut [PointSites],
+    points: &[PointSites],
     keep: &[Value],
 ) -> CodegenResult<()> {
     ctx.verify_if(isa)?;
@@ -74,23 +63,12 @@ pub fn optimize(
     ctx.compute_domtree();
     ctx.eliminate_unreachable_code(isa)?;
     let mut kept = keep.to_vec();
-    for p in points.iter() {
+    for p in points {
         for site in &p.sites {
             kept.extend_from_slice(&site.values);
         }
     }
     crate::phis::remove_constant(&mut ctx.func, &kept);
-    // The sites' values through the aliases this and the SSA builder made, while they
-    // can be followed: `resolve_all_aliases` rewrites the instructions and leaves every
-    // alias pointing at nothing.
-    for v in kept.iter_mut() {
-        *v = ctx.func.dfg.resolve_aliases(*v);
-    }
-    for site in points.iter_mut().flat_map(|p| p.sites.iter_mut()) {
-        for v in site.values.iter_mut() {
-            *v = ctx.func.dfg.resolve_aliases(*v);
-        }
-    }
     ctx.func.dfg.resolve_all_aliases();
     if isa.flags().opt_level() != OptLevel::None {
         ctx.egraph_pass(isa, &mut ControlPlane::default())?;
@@ -166,36 +144,6 @@ pub fn source(func: &ir::Function, v: Value) -> Source {
                     (sa, Source::Const(c)) if computable(&sa) => Source::AddConst(a, c),
                     _ => Source::Unknown,
                 }
-            }
-            InstructionData::Binary {
-                opcode,
-                args: [a, b],
-            } if func.dfg.value_type(v) == ir::types::I32 => {
-                use abi_spec::points::Op32;
-                let op = match opcode {
-                    Opcode::Iadd => Op32::Add,
-                    Opcode::Imul => Op32::Mul,
-                    Opcode::Band => Op32::And,
-                    Opcode::Bor => Op32::Or,
-                    Opcode::Bxor => Op32::Xor,
-                    Opcode::Ishl => Op32::Shl,
-                    Opcode::Ushr => Op32::Ushr,
-                    _ => return Source::Unknown,
-                };
-                let commutes = !matches!(op, Op32::Shl | Op32::Ushr);
-                match (constant(func, a), constant(func, b)) {
-                    (_, Some(c)) => Source::Op32(op, a, c),
-                    (Some(c), None) if commutes => Source::Op32(op, b, c),
-                    _ => Source::Op32x(op, a, b),
-                }
-            }
-            InstructionData::Unary {
-                opcode: Opcode::Uextend,
-                arg,
-            } if func.dfg.value_type(v) == ir::types::I64
-                && func.dfg.value_type(arg) == ir::types::I32 =>
-            {
-                Source::Zext(arg)
             }
             _ => Source::Unknown,
         },

@@ -31,7 +31,7 @@ use crate::checkpoint::{native_values, table_and_point, PointCache};
 use crate::print::fatal;
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
-use abi_spec::points::{Extra, Loc, Op32};
+use abi_spec::points::{Extra, Loc};
 use abi_spec::VmCtx;
 
 /// Registers 0-31 general purpose by hardware number, 32-63 the float/vector registers
@@ -407,7 +407,8 @@ fn return_address(file: &RegFile) -> u64 {
 
 const MISMATCH: &str = "checkpoint does not match this executable's code";
 
-/// Where an extra's value comes from that is no other extra (see [`Calc`]).
+/// Where an extra's value comes from before the constants of its `AddConst` chain are
+/// added (see [`Prepared`]).
 #[derive(Clone, Copy)]
 enum Root {
     Vmctx,
@@ -419,19 +420,6 @@ enum Root {
     Depth,
 }
 
-/// How an extra's value is computed: from the frame, or from earlier extras of the
-/// same site (the table was checked: each refers to earlier ones only).
-#[derive(Clone, Copy)]
-enum Calc {
-    Root(Root),
-    /// Extra `base` plus a constant (`Extra::AddConst`).
-    Add(usize, u64),
-    /// An i32 operation of extra `base` and a constant (`Extra::Op32`).
-    Op32(Op32, usize, u32),
-    /// An i32 operation of extras `base` and `other` (`Extra::Op32x`).
-    Op32x(Op32, usize, usize),
-}
-
 /// A point's site decoded for writing frames back at it, once per (function, point)
 /// rather than once per frame: a deep stack repeats a few points, and decoding every
 /// location and extra word for every frame was a third of what rebuilding one cost.
@@ -439,9 +427,9 @@ struct Prepared {
     /// Per Wasm value: where it goes, and whether it is an f32 (which riscv64 keeps
     /// NaN-boxed in a float register).
     values: Vec<(Loc, bool)>,
-    /// Every extra of the site in order: where it goes (`Loc::Unknown` for one held
-    /// nowhere, there only as another's operand) and how it is computed.
-    extras: Vec<(Loc, Calc)>,
+    /// Per extra that the site holds somewhere: where it goes, and its value as a root
+    /// plus a constant (an `AddConst` chain folded).
+    extras: Vec<(Loc, Root, u64)>,
     site_pc: u32,
     depth_charge: u32,
 }
@@ -461,26 +449,33 @@ impl Prepared {
         }
         let mut extras = Vec::with_capacity(point.num_extras());
         for i in 0..point.num_extras() {
-            let (loc, e) = point.extra(i);
-            let calc = match e {
-                Extra::AddConst { base, konst } => Calc::Add(base as usize, constant(konst)?),
-                Extra::Op32 { op, base, konst } => {
-                    Calc::Op32(op, base as usize, constant(konst)? as u32)
-                }
-                Extra::Op32x { op, base, other } => {
-                    Calc::Op32x(op, base as usize, other as usize)
-                }
-                Extra::Vmctx => Calc::Root(Root::Vmctx),
-                Extra::Const(c) => Calc::Root(Root::Const(constant(c)?)),
-                Extra::VmLoad64(off) => Calc::Root(Root::VmLoad64(off)),
-                Extra::VmLoad32(off) => Calc::Root(Root::VmLoad32(off)),
-                Extra::Value(v) if (v as usize) < values.len() => {
-                    Calc::Root(Root::Value(v as usize))
-                }
-                Extra::Depth => Calc::Root(Root::Depth),
-                Extra::Value(_) | Extra::Unknown => return None,
+            let (loc, mut e) = point.extra(i);
+            if e == Extra::Unknown {
+                return None;
+            }
+            if loc.loc == Loc::Unknown {
+                continue;
+            }
+            // An `AddConst`'s base is an earlier extra (the table was checked), so the
+            // chain ends.
+            let mut add = 0u64;
+            let root = loop {
+                break match e {
+                    Extra::AddConst { base, konst } => {
+                        add = add.wrapping_add(constant(konst)?);
+                        e = point.extra(base as usize).1;
+                        continue;
+                    }
+                    Extra::Vmctx => Root::Vmctx,
+                    Extra::Const(c) => Root::Const(constant(c)?),
+                    Extra::VmLoad64(off) => Root::VmLoad64(off),
+                    Extra::VmLoad32(off) => Root::VmLoad32(off),
+                    Extra::Value(v) if (v as usize) < values.len() => Root::Value(v as usize),
+                    Extra::Depth => Root::Depth,
+                    Extra::Value(_) | Extra::Unknown => return None,
+                };
             };
-            extras.push((loc.loc, calc));
+            extras.push((loc.loc, root, add));
         }
         Some(Prepared {
             values,
@@ -490,9 +485,6 @@ impl Prepared {
         })
     }
 }
-
-/// The values of a site's extras while a frame is written, reused from frame to frame.
-static EXTRA_VALUES: MainCell<Vec<u64>> = MainCell::new(Vec::new());
 
 /// [`Prepared`] sites. Main flow only (restoring).
 static PREPARED: MainCell<PointCache<Prepared, 64>> = MainCell::new(PointCache::new());
@@ -547,33 +539,20 @@ unsafe fn rebuild_frame(
         for (i, &(loc, _)) in p.values.iter().enumerate() {
             put(loc, boxed(i));
         }
-        EXTRA_VALUES.with(|ev| {
-            ev.clear();
-            for &(loc, calc) in &p.extras {
-                let v = match calc {
-                    Calc::Root(Root::Vmctx) => vmctx,
-                    Calc::Root(Root::Const(c)) => c,
-                    // SAFETY: the vmctx is the instance's, and the compiler named a field
-                    // of it.
-                    Calc::Root(Root::VmLoad64(off)) => unsafe {
-                        *((vmctx as i64 + off as i64) as *const u64)
-                    },
-                    // SAFETY: as above.
-                    Calc::Root(Root::VmLoad32(off)) => unsafe {
-                        *((vmctx as i64 + off as i64) as *const u32) as u64
-                    },
-                    Calc::Root(Root::Value(i)) => boxed(i),
-                    Calc::Root(Root::Depth) => depth,
-                    Calc::Add(base, c) => ev[base].wrapping_add(c),
-                    Calc::Op32(op, base, c) => op.apply(ev[base] as u32, c) as u64,
-                    Calc::Op32x(op, base, other) => {
-                        op.apply(ev[base] as u32, ev[other] as u32) as u64
-                    }
-                };
-                ev.push(v);
-                put(loc, v);
-            }
-        });
+        for &(loc, root, add) in &p.extras {
+            let base = match root {
+                Root::Vmctx => vmctx,
+                Root::Const(c) => c,
+                // SAFETY: the vmctx is the instance's, and the compiler named a field
+                // of it.
+                Root::VmLoad64(off) => unsafe { *((vmctx as i64 + off as i64) as *const u64) },
+                // SAFETY: as above.
+                Root::VmLoad32(off) => unsafe { *((vmctx as i64 + off as i64) as *const u32) as u64 },
+                Root::Value(i) => boxed(i),
+                Root::Depth => depth,
+            };
+            put(loc, base.wrapping_add(add));
+        }
         Ok((p.site_pc, p.depth_charge))
     })?;
     let code = crate::trap::func_code(func).ok_or(MISMATCH)?;

@@ -12,7 +12,6 @@ mod atomics;
 mod control;
 mod covered;
 mod exceptions;
-mod leaf_loops;
 mod liveness;
 mod migration;
 mod ops;
@@ -22,7 +21,7 @@ mod strip;
 use crate::env::{import_func, ir_type, wasm_signature, Libcall, ModuleEnv};
 use crate::error::CompileError;
 pub(crate) use atomics::is_atomic_access;
-use cranelift_codegen::entity::{packed_option::PackedOption, EntitySet, SecondaryMap};
+use cranelift_codegen::entity::{packed_option::PackedOption, SecondaryMap};
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, TrapCode, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use migration::Points;
@@ -58,9 +57,6 @@ pub struct Translated {
     /// (`phis`): those that carry a float result to its NaN check, and a strip-mined
     /// loop's stepped local into its fallback (`strip_latch`).
     pub keep_params: Vec<Value>,
-    /// Some leaf loop's header took a local as its value on entry, without a parameter
-    /// (`FuncTranslator::loop_vars`).
-    pub passed_through: bool,
 }
 
 pub struct FuncTranslator<'a, 'b> {
@@ -125,30 +121,15 @@ pub struct FuncTranslator<'a, 'b> {
     depth: Value,
     /// Loops that need no poll, by the offset of their `loop` (see `covered`).
     covered: rustc_hash::FxHashSet<usize>,
-    /// Leaf loops and the locals each accesses, by the offset of their `loop` (see
-    /// `leaf_loops`); empty unless the function is translated with pass-through.
-    leaf_loops: HashMap<usize, Vec<u32>>,
-    /// Every value a site of a point translated so far names (in a function with leaf
-    /// loops): each is held wherever it is live, after optimisation too
-    /// (`phis::is_held`).
-    site_values: EntitySet<Value>,
-    /// Some leaf loop's header took a local without a parameter.
-    passed_through: bool,
     /// The catch clauses of the `try_table`s around the current code, outermost first.
     handlers: Vec<exceptions::Handlers>,
 }
 
-///
-/// With `pass_through`, a leaf loop's header takes the locals the loop never touches as
-/// they are on entry, without parameters (`FuncTranslator::loop_vars`); without it, as
-/// parameters like every other variable of its point (the way to translate a function
-/// again whose frames that left unreadable at some site: `codegen`).
 pub fn translate_function(
     env: &ModuleEnv<'_>,
     func_index: u32,
     body: &FunctionBody<'_>,
     fctx: &mut FunctionBuilderContext,
-    pass_through: bool,
 ) -> Result<Translated, CompileError> {
     let info = env.info;
     let ft = info.func_type(func_index);
@@ -207,7 +188,7 @@ pub fn translate_function(
     } else {
         liveness::Liveness::all_live()
     };
-    let (strips, covered, leaf_loops) = if env.has_points(func_index) {
+    let (strips, covered) = if env.has_points(func_index) {
         (
             strip::find(&ops, &info.types, |f| env.has_points(f)),
             // A call of a function with its results in memory is no site a frame can
@@ -216,11 +197,6 @@ pub fn translate_function(
                 env.has_points(f)
                     && info.func_type(f).results().len() <= crate::sites::MAX_REGISTER_RESULTS
             }),
-            if pass_through {
-                leaf_loops::find(&ops, |f| env.has_points(f))
-            } else {
-                HashMap::default()
-            },
         )
     } else {
         Default::default()
@@ -262,9 +238,6 @@ pub fn translate_function(
         keep_params: vec![],
         depth,
         covered,
-        leaf_loops,
-        site_values: EntitySet::new(),
-        passed_through: false,
         handlers: vec![],
     };
     t.prologue(ft.params(), ft.results(), body)
@@ -280,7 +253,7 @@ pub fn translate_function(
             },
         })?;
     }
-    let (points, keep_params, passed_through) = t.finish();
+    let (points, keep_params) = t.finish();
     func.name = ir::UserFuncName::user(
         crate::env::NS_FUNC,
         env.symbols.funcs[func_index as usize].as_u32(),
@@ -289,7 +262,6 @@ pub fn translate_function(
         func,
         points,
         keep_params,
-        passed_through,
     })
 }
 
@@ -490,7 +462,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         Ok(())
     }
 
-    fn finish(mut self) -> (Vec<migration::PointSites>, Vec<Value>, bool) {
+    fn finish(mut self) -> (Vec<migration::PointSites>, Vec<Value>) {
         // Epilogue shared by every return.
         self.b.switch_to_block(self.exit);
         let rets = self.b.block_params(self.exit).to_vec();
@@ -499,7 +471,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let points = std::mem::take(&mut self.points);
         let sites = points.into_sites(|var| self.holds_arith(var));
         self.b.finalize(self.env.frontend_config);
-        (sites, self.keep_params, self.passed_through)
+        (sites, self.keep_params)
     }
 
     fn zero(&mut self, ty: ValType) -> Value {
