@@ -154,7 +154,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 if points && !self.covered.contains(&self.cur_offset) {
                     let at = self.cur_offset;
                     self.loop_point();
-                    if let Some(l) = self.strips.get(&at).cloned() {
+                    // Each loop is translated once: its entry is not needed again.
+                    if let Some(l) = self.strips.remove(&at) {
                         let vars = self.control.last().map(|f| f.header_vars.clone());
                         let s = self.strip_begin(&l, &vars.unwrap_or_default());
                         if let Some(f) = self.control.last_mut() {
