@@ -277,10 +277,11 @@ fn prepare(
     index: u32,
     points: &mut [crate::translate::PointSites],
     keep: &[cranelift_codegen::ir::Value],
+    floors: &[cranelift_codegen::ir::Block],
 ) -> Result<(), CompileError> {
     ctx.clear();
     ctx.func = func;
-    crate::sites::optimize(ctx, isa, points, keep).map_err(|e| codegen_error(index, e))?;
+    crate::sites::optimize(ctx, isa, points, keep, floors).map_err(|e| codegen_error(index, e))?;
     if !points.is_empty() {
         crate::sites::analyze(ctx, points);
     }
@@ -420,7 +421,7 @@ pub fn compile_ir(
         depth_charge,
         points,
     };
-    prepare(isa, &mut cx.ctx, func, index, &mut f.points, keep)?;
+    prepare(isa, &mut cx.ctx, func, index, &mut f.points, keep, &[])?;
     let compiled = generate(isa, &cx.ctx, &mut cx.regalloc, index)?;
     finish(isa, arch, &cx.ctx, &f, &compiled)
 }
@@ -464,7 +465,15 @@ fn compile_batch(
                     depth_charge: env.depth_charge(index),
                     points: t.points,
                 };
-                prepare(isa, ctx, t.func, index, &mut f.points, &t.keep_params)?;
+                prepare(
+                    isa,
+                    ctx,
+                    t.func,
+                    index,
+                    &mut f.points,
+                    &t.keep_params,
+                    &t.floors,
+                )?;
                 Ok(f)
             });
             (index, f)

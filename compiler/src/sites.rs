@@ -55,22 +55,46 @@ pub const MAX_REGISTER_RESULTS: usize = 2;
 pub fn optimize(
     ctx: &mut Context,
     isa: &dyn TargetIsa,
-    points: &[PointSites],
+    points: &mut [PointSites],
     keep: &[Value],
+    floors: &[ir::Block],
 ) -> CodegenResult<()> {
     ctx.verify_if(isa)?;
     ctx.compute_cfg();
     ctx.compute_domtree();
     ctx.eliminate_unreachable_code(isa)?;
     let mut kept = keep.to_vec();
-    for p in points {
+    for p in points.iter() {
         for site in &p.sites {
             kept.extend_from_slice(&site.values);
         }
     }
     crate::phis::remove_constant(&mut ctx.func, &kept);
+    if !floors.is_empty() {
+        // A leaf loop's site names values from before the loop, which the SSA builder
+        // and the pass above may have made aliases: resolve them while they can be
+        // followed (`resolve_all_aliases` rewrites the instructions and leaves every
+        // alias pointing at nothing).
+        for v in kept.iter_mut() {
+            *v = ctx.func.dfg.resolve_aliases(*v);
+        }
+        for site in points.iter_mut().flat_map(|p| p.sites.iter_mut()) {
+            for v in site.values.iter_mut() {
+                *v = ctx.func.dfg.resolve_aliases(*v);
+            }
+        }
+    }
     ctx.func.dfg.resolve_all_aliases();
     if isa.flags().opt_level() != OptLevel::None {
+        // Nothing computed from a leaf loop's untouched locals before its header is
+        // reused after it (see `Floors`), but what the vmctx and the depth give.
+        ctx.floors.blocks.clear();
+        ctx.floors.blocks.extend_from_slice(floors);
+        ctx.floors.free.clear();
+        if let (false, Some(entry)) = (floors.is_empty(), ctx.func.layout.entry_block()) {
+            let params = ctx.func.dfg.block_params(entry);
+            ctx.floors.free.extend(params.iter().take(2));
+        }
         ctx.egraph_pass(isa, &mut ControlPlane::default())?;
     }
     if !points.is_empty() {

@@ -132,10 +132,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             Operator::Loop { blockty } => {
                 let mut f = self.push_frame(FrameKind::Loop, *blockty);
                 let points = self.env.has_points(self.func_index);
+                let mut unchanged = vec![];
                 if points {
                     // Besides the loop's own params: the live locals and the operand
-                    // stack below the loop.
-                    f.header_vars = self.point_vars(f.base);
+                    // stack below the loop, but for those a leaf loop takes as they are.
+                    (f.header_vars, unchanged) = self.loop_vars(f.base);
                 } else {
                     f.latch_carry = self.live_locals(self.cur_offset);
                 }
@@ -149,6 +150,12 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                     self.push(*v, t);
                 }
                 self.var_params(header, &f.header_vars.clone());
+                if !unchanged.is_empty() {
+                    self.floors.push(header);
+                }
+                for (var, v) in unchanged {
+                    self.b.def_var(var, v);
+                }
                 f.header = Some(header);
                 self.control.push(f);
                 if points && !self.covered.contains(&self.cur_offset) {

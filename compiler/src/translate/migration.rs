@@ -21,7 +21,10 @@
 //! values plus values computed from the vmctx alone. So every variable of a point is an
 //! explicit parameter of the site's block (a loop header, or the block a call is made
 //! in), which the optimiser keeps (`sites::optimize`): nothing computed from an older
-//! value can stand in for one across the site.
+//! value can stand in for one across the site. The exception is a leaf loop's header,
+//! which takes the locals the loop never touches as they are
+//! ([`FuncTranslator::loop_vars`]); there the e-graph's elaborator keeps that rule
+//! instead (`cranelift_codegen::Floors`).
 //!
 //! A frame record holds, in order: every local, then every operand-stack value below
 //! the point (stack variables, by depth), then the loop's params for a loop point.
@@ -62,6 +65,14 @@ pub struct PointSites {
     pub arith: Vec<bool>,
     pub sites: Vec<Site>,
 }
+
+/// The locals a leaf loop's header takes as they are, with their values (`loop_vars`).
+pub(super) type PassedThrough = Vec<(Variable, Value)>;
+
+/// A leaf loop's header takes locals as they are on entry (`loop_vars`) only where at
+/// least this many would be: a few parameters cost little, and the fence that stands
+/// in for them costs the elaborator a reachability pass per function.
+const MIN_PASSED_THROUGH: usize = 16;
 
 /// The trap code of a poll load: never a Wasm trap (`describe` takes these sites out of
 /// the trap table), a fault the runtime answers by reading the frame.
@@ -122,7 +133,13 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .func
             .set_srcloc(inst, crate::describe::site_srcloc(k, site));
         let vars = self.points.points[k].vars.clone();
-        let values = vars.iter().map(|(v, _)| self.b.use_var(*v)).collect();
+        let values: Vec<Value> = vars.iter().map(|(v, _)| self.b.use_var(*v)).collect();
+        // Only a leaf loop's header asks (`held_at_translation`).
+        if !self.leaf_loops.is_empty() {
+            for &v in &values {
+                self.site_values.insert(v);
+            }
+        }
         self.points.points[k].sites.push(Site {
             inst,
             values,
@@ -183,6 +200,73 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let mut vars = self.live_locals(self.cur_offset);
         vars.extend(self.stack_vars_below(height));
         vars
+    }
+
+    /// The variables of a loop header's point (`point_vars`), as the header takes them:
+    /// the explicit parameters (see [`Self::var_params`]), and the locals it takes as
+    /// they are on entry, with that value. In a leaf loop (`leaf_loops`) a local the
+    /// loop never accesses keeps its value all through the loop, since nothing inside
+    /// writes or renames it; if that value is one a point can always name
+    /// ([`Self::held_at_translation`]), the header's point names it, and a parameter
+    /// would only carry it round the loop. Every other variable is a parameter.
+    ///
+    /// Without the parameters nothing in the IR keeps the e-graph from relating such a
+    /// value across the header's poll (a pure value computed from it before the loop
+    /// and again after it would be one value, live across the poll, which the point
+    /// does not name), so the header is a floor of the elaborator (`Translated::floors`,
+    /// `cranelift_codegen::Floors`): it computes such a value again after the poll, as
+    /// it did from the parameters.
+    pub(super) fn loop_vars(&mut self, height: usize) -> (Vec<(Variable, ValType)>, PassedThrough) {
+        let Some(accessed) = self.leaf_loops.get(&self.cur_offset).cloned() else {
+            return (self.point_vars(height), vec![]);
+        };
+        let live: Vec<usize> = match self.liveness.live_at(self.cur_offset) {
+            Some(live) => live.collect(),
+            None => (0..self.locals.len()).collect(),
+        };
+        let (mut params, mut unchanged) = (vec![], vec![]);
+        for i in live {
+            let (var, ty) = self.locals[i];
+            if accessed.binary_search(&(i as u32)).is_err() {
+                let v = self.b.use_var(var);
+                if self.held_at_translation(v) {
+                    unchanged.push((var, v));
+                    continue;
+                }
+            }
+            params.push((var, ty));
+        }
+        if unchanged.len() < MIN_PASSED_THROUGH {
+            return (self.point_vars(height), vec![]);
+        }
+        params.extend(self.stack_vars_below(height));
+        (params, unchanged)
+    }
+
+    /// Whether `v` is a value a point can name wherever it is live, whatever the
+    /// optimiser does (`phis::is_held`): a value a site of an earlier point names (each
+    /// is, by induction: `describe`), a parameter of the function, a call's result or
+    /// a constant. Not a load (alias analysis may replace it with the value stored) nor
+    /// a parameter the SSA builder made (the constant-phi pass may replace it with a
+    /// pure value).
+    fn held_at_translation(&self, v: Value) -> bool {
+        let dfg = &self.b.func.dfg;
+        let v = dfg.resolve_aliases(v);
+        if self.site_values.contains(v) {
+            return true;
+        }
+        match dfg.value_def(v) {
+            ir::ValueDef::Param(block, _) => Some(block) == self.b.func.layout.entry_block(),
+            ir::ValueDef::Result(inst, _) => {
+                let op = dfg.insts[inst].opcode();
+                op.is_call()
+                    || matches!(
+                        op,
+                        ir::Opcode::Iconst | ir::Opcode::F32const | ir::Opcode::F64const
+                    )
+            }
+            _ => false,
+        }
     }
 
     /// Makes each of `vars` an explicit parameter of `block`, defined there; the

@@ -12,6 +12,7 @@ mod atomics;
 mod control;
 mod covered;
 mod exceptions;
+mod leaf_loops;
 mod liveness;
 mod migration;
 mod ops;
@@ -21,7 +22,7 @@ mod strip;
 use crate::env::{import_func, ir_type, wasm_signature, Libcall, ModuleEnv};
 use crate::error::CompileError;
 pub(crate) use atomics::is_atomic_access;
-use cranelift_codegen::entity::{packed_option::PackedOption, SecondaryMap};
+use cranelift_codegen::entity::{packed_option::PackedOption, EntitySet, SecondaryMap};
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, TrapCode, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use migration::Points;
@@ -57,6 +58,11 @@ pub struct Translated {
     /// (`phis`): those that carry a float result to its NaN check, and a strip-mined
     /// loop's stepped local into its fallback (`strip_latch`).
     pub keep_params: Vec<Value>,
+    /// The headers of leaf loops that took locals as their values on entry, without
+    /// parameters (`FuncTranslator::loop_vars`): the e-graph's elaborator keeps what it
+    /// computes from those values before such a header out of the code it dominates
+    /// (`sites::optimize`).
+    pub floors: Vec<ir::Block>,
 }
 
 pub struct FuncTranslator<'a, 'b> {
@@ -121,6 +127,15 @@ pub struct FuncTranslator<'a, 'b> {
     depth: Value,
     /// Loops that need no poll, by the offset of their `loop` (see `covered`).
     covered: rustc_hash::FxHashSet<usize>,
+    /// Leaf loops and the locals each accesses, by the offset of their `loop` (see
+    /// `leaf_loops`).
+    leaf_loops: HashMap<usize, Vec<u32>>,
+    /// Every value a site of a point translated so far names (in a function with leaf
+    /// loops): each is held wherever it is live, after optimisation too
+    /// (`phis::is_held`).
+    site_values: EntitySet<Value>,
+    /// The headers of leaf loops that took a local without a parameter.
+    floors: Vec<ir::Block>,
     /// The catch clauses of the `try_table`s around the current code, outermost first.
     handlers: Vec<exceptions::Handlers>,
 }
@@ -188,7 +203,7 @@ pub fn translate_function(
     } else {
         liveness::Liveness::all_live()
     };
-    let (strips, covered) = if env.has_points(func_index) {
+    let (strips, covered, leaf_loops) = if env.has_points(func_index) {
         (
             strip::find(&ops, &info.types, |f| env.has_points(f)),
             // A call of a function with its results in memory is no site a frame can
@@ -197,6 +212,7 @@ pub fn translate_function(
                 env.has_points(f)
                     && info.func_type(f).results().len() <= crate::sites::MAX_REGISTER_RESULTS
             }),
+            leaf_loops::find(&ops, |f| env.has_points(f)),
         )
     } else {
         Default::default()
@@ -238,6 +254,9 @@ pub fn translate_function(
         keep_params: vec![],
         depth,
         covered,
+        leaf_loops,
+        site_values: EntitySet::new(),
+        floors: vec![],
         handlers: vec![],
     };
     t.prologue(ft.params(), ft.results(), body)
@@ -253,7 +272,7 @@ pub fn translate_function(
             },
         })?;
     }
-    let (points, keep_params) = t.finish();
+    let (points, keep_params, floors) = t.finish();
     func.name = ir::UserFuncName::user(
         crate::env::NS_FUNC,
         env.symbols.funcs[func_index as usize].as_u32(),
@@ -262,6 +281,7 @@ pub fn translate_function(
         func,
         points,
         keep_params,
+        floors,
     })
 }
 
@@ -462,7 +482,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         Ok(())
     }
 
-    fn finish(mut self) -> (Vec<migration::PointSites>, Vec<Value>) {
+    fn finish(mut self) -> (Vec<migration::PointSites>, Vec<Value>, Vec<ir::Block>) {
         // Epilogue shared by every return.
         self.b.switch_to_block(self.exit);
         let rets = self.b.block_params(self.exit).to_vec();
@@ -471,7 +491,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let points = std::mem::take(&mut self.points);
         let sites = points.into_sites(|var| self.holds_arith(var));
         self.b.finalize(self.env.frontend_config);
-        (sites, self.keep_params)
+        (sites, self.keep_params, self.floors)
     }
 
     fn zero(&mut self, ty: ValType) -> Value {

@@ -57,6 +57,32 @@ pub struct Context {
 
     /// Reused register allocator context.
     pub(crate) regalloc_ctx: regalloc2::Ctx,
+
+    /// wasmc: dominator subtrees the e-graph's elaborator fences (see [`Floors`]).
+    pub floors: Floors,
+}
+
+/// wasmc: blocks across which the e-graph's elaborator relates no pure values.
+///
+/// A pure value elaborated in a block `d` is not reused in a block `x` if some fenced
+/// block `h` that `d` strictly dominates reaches `x` without going round a loop (by
+/// edges to blocks that do not dominate their source); nor is a pure value hoisted out
+/// of a loop to a pre-header from which the same holds. The value is elaborated again
+/// in `x`'s dominator scope instead. Values computed from `free` values and constants
+/// alone are exempt. Empty: the release's elaboration.
+///
+/// wasmc fences the header of a leaf loop (innermost, with no point but its poll)
+/// that takes some locals as they are on entry instead of as block parameters: the
+/// rule keeps what is live across the loop's poll to the locals' values themselves,
+/// as the parameters did. Paths round an enclosing loop need no fence, because every
+/// other loop header that a migration point polls or encloses takes every variable
+/// of its point as a parameter, so no value from before it is used inside it.
+#[derive(Clone, Debug, Default)]
+pub struct Floors {
+    /// The fenced blocks.
+    pub blocks: Vec<crate::ir::Block>,
+    /// Values whose pure computations the fences do not stop.
+    pub free: Vec<crate::ir::Value>,
 }
 
 impl Context {
@@ -81,6 +107,7 @@ impl Context {
             compiled_code: None,
             want_disasm: false,
             regalloc_ctx: regalloc2::Ctx::default(),
+            floors: Floors::default(),
         }
     }
 
@@ -92,6 +119,8 @@ impl Context {
         self.loop_analysis.clear();
         self.compiled_code = None;
         self.want_disasm = false;
+        self.floors.blocks.clear();
+        self.floors.free.clear();
     }
 
     /// Returns the compilation result for this function, available after any `compile` function
@@ -383,6 +412,7 @@ impl Context {
             ctrl_plane,
             &mut self.cfg,
         );
+        pass.floors = Some(&self.floors);
         pass.run();
         log::debug!("egraph stats: {:?}", pass.stats);
         trace!("After egraph optimization:\n{}", self.func.display());

@@ -31,7 +31,7 @@ pub type FxHashMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 /// Type alias for a hash set that uses the Fx hashing algorithm.
 pub type FxHashSet<V> = HashSet<V, rustc_hash::FxBuildHasher>;
 
-pub use crate::context::Context;
+pub use crate::context::{Context, Floors};
 pub use crate::value_label::{LabelValueLoc, ValueLabelsRanges, ValueLocRange};
 pub use crate::verifier::verify_function;
 pub use crate::write::write_function;

@@ -14,7 +14,7 @@ use crate::trace;
 use crate::{FxHashMap, FxHashSet};
 use alloc::vec::Vec;
 use cranelift_control::ControlPlane;
-use cranelift_entity::{EntitySet, SecondaryMap, packed_option::ReservedValue};
+use cranelift_entity::{EntityRef, EntitySet, SecondaryMap, packed_option::ReservedValue};
 use smallvec::{SmallVec, smallvec};
 
 pub(crate) struct Elaborator<'a> {
@@ -71,6 +71,14 @@ pub(crate) struct Elaborator<'a> {
     /// Chaos-mode control-plane so we can test that we still get
     /// correct results when our heuristics make bad decisions.
     ctrl_plane: &'a mut ControlPlane,
+    /// wasmc: the fenced blocks (`crate::Floors`).
+    floors: Vec<Block>,
+    /// wasmc: per block, the fenced blocks it is reachable from, as bits of `floors`
+    /// (`floor_words` words a block).
+    floor_reach: Vec<u64>,
+    floor_words: usize,
+    /// wasmc: the values whose pure computations no floor fences.
+    free_values: FxHashSet<Value>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +107,8 @@ impl Ord for BestEntry {
 struct ElaboratedValue {
     in_block: Block,
     value: Value,
+    /// wasmc: computed from free values and constants alone (`crate::Floors`).
+    free: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -168,7 +178,88 @@ impl<'a> Elaborator<'a> {
             remat_copies: FxHashMap::default(),
             stats,
             ctrl_plane,
+            floors: vec![],
+            floor_reach: vec![],
+            floor_words: 0,
+            free_values: FxHashSet::default(),
         }
+    }
+
+    /// wasmc: fence `floors.blocks` (`crate::Floors`): find the blocks each reaches
+    /// without going round a loop, all at once, as the set of floors that reach each
+    /// block, to a fixed point in layout order.
+    pub(crate) fn set_floors(&mut self, floors: &crate::context::Floors) {
+        self.free_values = floors.free.iter().copied().collect();
+        self.floors = floors.blocks.clone();
+        let words = self.floors.len().div_ceil(64);
+        let n = self.func.dfg.num_blocks();
+        let mut reach = vec![0u64; n * words];
+        for (i, h) in self.floors.iter().enumerate() {
+            reach[h.index() * words + i / 64] |= 1 << (i % 64);
+        }
+        let mut succs = vec![];
+        loop {
+            let mut changed = false;
+            for b in self.func.layout.blocks() {
+                let Some(last) = self.func.layout.last_inst(b) else {
+                    continue;
+                };
+                let dfg = &self.func.dfg;
+                succs.clear();
+                succs.extend(
+                    dfg.insts[last]
+                        .branch_destination(&dfg.jump_tables, &dfg.exception_tables)
+                        .iter()
+                        .map(|d| d.block(&dfg.value_lists)),
+                );
+                for &to in &succs {
+                    // Not round a loop: see `crate::Floors`.
+                    if self.domtree.block_dominates(to, b) {
+                        continue;
+                    }
+                    for w in 0..words {
+                        let bits = reach[b.index() * words + w];
+                        let into = &mut reach[to.index() * words + w];
+                        if bits & !*into != 0 {
+                            *into |= bits;
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        self.floor_reach = reach;
+        self.floor_words = words;
+    }
+
+    /// wasmc: whether a value computed in `def` and used in `at` would live across a
+    /// fenced block: one that `def` strictly dominates and from which `at` is
+    /// reachable (`crate::Floors`).
+    fn crosses_floor(
+        floors: &[Block],
+        reach: &[u64],
+        words: usize,
+        domtree: &DominatorTree,
+        def: Block,
+        at: Block,
+    ) -> bool {
+        reach[at.index() * words..][..words]
+            .iter()
+            .enumerate()
+            .any(|(w, &bits)| {
+                let mut bits = bits;
+                while bits != 0 {
+                    let h = floors[w * 64 + bits.trailing_zeros() as usize];
+                    if h != def && domtree.block_dominates(def, h) {
+                        return true;
+                    }
+                    bits &= bits - 1;
+                }
+                false
+            })
     }
 
     fn start_block(&mut self, idom: Option<Block>, block: Block) {
@@ -396,6 +487,23 @@ impl<'a> Elaborator<'a> {
         }
     }
 
+    /// wasmc: records `value`'s elaboration at `depth`; if `fenced`, in place of an
+    /// entry a lookup refused, so that the uses below find this one (uses elsewhere that
+    /// the refused one served elaborate it again: `crate::Floors`).
+    fn record(
+        map: &mut ScopedHashMap<Value, ElaboratedValue>,
+        fenced: bool,
+        value: Value,
+        elab_value: ElaboratedValue,
+        depth: usize,
+    ) {
+        if fenced {
+            map.insert_with_depth(&NullCtx, value, elab_value, depth);
+        } else {
+            map.insert_if_absent_with_depth(&NullCtx, value, elab_value, depth);
+        }
+    }
+
     /// Elaborate use of an eclass, inserting any needed new
     /// instructions before the given inst `before`. Should only be
     /// given values corresponding to results of instructions or
@@ -525,13 +633,37 @@ impl<'a> Elaborator<'a> {
                     trace!("elaborate: value {} -> best {}", value, best_value);
                     debug_assert_ne!(best_value, Value::reserved_value());
 
-                    if let Some(elab_val) =
-                        self.value_to_elaborated_value.get(&NullCtx, &best_value)
-                    {
+                    // wasmc: a pure value that would live across a fenced block is
+                    // computed again (see `crate::Floors`). Block parameters are never
+                    // in the maps, and an effect's results never elaborated again.
+                    let usable = |ev: &&ElaboratedValue| {
+                        ev.free
+                            || self.floors.is_empty()
+                            || !Self::crosses_floor(
+                                &self.floors,
+                                &self.floor_reach,
+                                self.floor_words,
+                                self.domtree,
+                                ev.in_block,
+                                self.func.layout.inst_block(before).unwrap(),
+                            )
+                            || !is_pure_for_egraph(self.func, {
+                                match self.func.dfg.value_def(ev.value) {
+                                    ValueDef::Result(inst, _) => inst,
+                                    _ => return true,
+                                }
+                            })
+                    };
+                    let found = self
+                        .value_to_elaborated_value
+                        .get(&NullCtx, &best_value)
+                        .filter(usable)
+                        .copied();
+                    if let Some(elab_val) = found {
                         // Value is available; use it.
                         trace!("elaborate: value {} -> {:?}", value, elab_val);
                         self.stats.elaborate_memoize_hit += 1;
-                        self.elab_result_stack.push(*elab_val);
+                        self.elab_result_stack.push(elab_val);
                         continue;
                     }
 
@@ -556,6 +688,7 @@ impl<'a> Elaborator<'a> {
                             self.elab_result_stack.push(ElaboratedValue {
                                 in_block,
                                 value: best_value,
+                                free: !self.free_values.is_empty() && self.free_values.contains(&best_value),
                             });
                             continue;
                         }
@@ -640,6 +773,29 @@ impl<'a> Elaborator<'a> {
                         })
                         .max()
                         .unwrap_or(self.loop_stack.len().saturating_sub(1));
+                    // wasmc: a value that is not free stays below the floor: no hoisting
+                    // out of a loop whose pre-header is above it (`crate::Floors`).
+                    let free = self.floors.is_empty() || arg_values.iter().all(|v| v.free);
+                    let fenced = !free && !self.floors.is_empty();
+                    let loop_hoist_level = if fenced {
+                        let at = self.func.layout.inst_block(before).unwrap();
+                        let mut level = self.loop_stack.len();
+                        while level > loop_hoist_level
+                            && !Self::crosses_floor(
+                                &self.floors,
+                                &self.floor_reach,
+                                self.floor_words,
+                                self.domtree,
+                                self.loop_stack[level - 1].hoist_block,
+                                at,
+                            )
+                        {
+                            level -= 1;
+                        }
+                        level
+                    } else {
+                        loop_hoist_level
+                    };
                     trace!(
                         " -> loop hoist level: {:?}; cur loop depth: {:?}, loop_stack: {:?}",
                         loop_hoist_level,
@@ -739,10 +895,12 @@ impl<'a> Elaborator<'a> {
                             let elab_value = ElaboratedValue {
                                 value: new_result,
                                 in_block: insert_block,
+                                free,
                             };
                             let best_result = self.value_to_best_value[result];
-                            self.value_to_elaborated_value.insert_if_absent_with_depth(
-                                &NullCtx,
+                            Self::record(
+                                &mut self.value_to_elaborated_value,
+                                fenced,
                                 best_result.1,
                                 elab_value,
                                 scope_depth,
@@ -765,10 +923,12 @@ impl<'a> Elaborator<'a> {
                             let elab_value = ElaboratedValue {
                                 value: result,
                                 in_block: insert_block,
+                                free,
                             };
                             let best_result = self.value_to_best_value[result];
-                            self.value_to_elaborated_value.insert_if_absent_with_depth(
-                                &NullCtx,
+                            Self::record(
+                                &mut self.value_to_elaborated_value,
+                                fenced,
                                 best_result.1,
                                 elab_value,
                                 scope_depth,
@@ -800,6 +960,7 @@ impl<'a> Elaborator<'a> {
                     self.elab_result_stack.push(ElaboratedValue {
                         in_block: insert_block,
                         value: self.func.dfg.inst_results(inst)[result_idx],
+                        free,
                     });
                 }
             }
@@ -881,6 +1042,7 @@ impl<'a> Elaborator<'a> {
                     ElaboratedValue {
                         in_block: block,
                         value: result,
+                        free: false,
                     },
                 );
             }
@@ -926,6 +1088,7 @@ impl<'a> Elaborator<'a> {
                 BlockStackEntry::Pop => {
                     self.value_to_elaborated_value.decrement_depth();
                 }
+
             }
         }
     }

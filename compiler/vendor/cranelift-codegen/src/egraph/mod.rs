@@ -122,6 +122,8 @@ pub struct EgraphPass<'a> {
     remat_values: FxHashSet<Value>,
     /// Stats collected while we run this pass.
     pub(crate) stats: Stats,
+    /// wasmc: the dominator subtrees elaboration fences (`crate::Floors`).
+    pub(crate) floors: Option<&'a crate::context::Floors>,
 }
 
 /// The maximum number of rewrites we will take from a single call into ISLE.
@@ -794,6 +796,7 @@ impl<'a> EgraphPass<'a> {
             branch_to_trap_analysis: BranchToTrapAnalysis::default(),
             stats: Stats::default(),
             remat_values: FxHashSet::default(),
+            floors: None,
         }
     }
 
@@ -1247,6 +1250,9 @@ impl<'a> EgraphPass<'a> {
             &mut self.stats,
             self.ctrl_plane,
         );
+        if let Some(floors) = self.floors.filter(|f| !f.blocks.is_empty()) {
+            elaborator.set_floors(floors);
+        }
         elaborator.elaborate();
 
         self.check_post_egraph();
