@@ -108,25 +108,19 @@ mod tests {
 
     /// The loops `find` reports, by their order in the function (0 = first `loop`).
     fn covered(wat: &str) -> Vec<usize> {
-        let bytes = wat::parse_str(wat).unwrap();
-        let mut bodies = vec![];
-        for p in wasmparser::Parser::new(0).parse_all(&bytes) {
-            if let wasmparser::Payload::CodeSectionEntry(b) = p.unwrap() {
-                bodies.push(b);
-            }
-        }
-        let ops = crate::translate::decode(bodies.last().unwrap()).unwrap();
-        let loops: Vec<usize> = ops
-            .iter()
-            .filter(|(op, _)| matches!(op, wasmparser::Operator::Loop { .. }))
-            .map(|(_, at)| *at)
-            .collect();
-        let found = find(&ops, |f| f == 0);
-        let mut out: Vec<usize> = (0..loops.len())
-            .filter(|k| found.contains(&loops[*k]))
-            .collect();
-        out.sort();
-        out
+        crate::translate::with_ops(wat, |ops| {
+            let loops: Vec<usize> = ops
+                .iter()
+                .filter(|(op, _)| matches!(op, wasmparser::Operator::Loop { .. }))
+                .map(|(_, at)| *at)
+                .collect();
+            let found = find(ops, |f| f == 0);
+            let mut out: Vec<usize> = (0..loops.len())
+                .filter(|k| found.contains(&loops[*k]))
+                .collect();
+            out.sort();
+            out
+        })
     }
 
     #[test]

@@ -100,20 +100,14 @@ mod tests {
 
     /// (loop order, accessed locals) of the leaf loops of the last function of `wat`.
     fn leaves(wat: &str) -> Vec<(usize, Vec<u32>)> {
-        let bytes = wat::parse_str(wat).unwrap();
-        let mut body = None;
-        for p in wasmparser::Parser::new(0).parse_all(&bytes) {
-            if let wasmparser::Payload::CodeSectionEntry(b) = p.unwrap() {
-                body = Some(b);
-            }
-        }
-        let ops = crate::translate::decode(&body.unwrap()).unwrap();
-        let found = find(&ops, |f| f == 0);
-        ops.iter()
-            .filter(|(op, _)| matches!(op, wasmparser::Operator::Loop { .. }))
-            .enumerate()
-            .filter_map(|(k, (_, at))| found.get(at).map(|a| (k, a.clone())))
-            .collect()
+        crate::translate::with_ops(wat, |ops| {
+            let found = find(ops, |f| f == 0);
+            ops.iter()
+                .filter(|(op, _)| matches!(op, wasmparser::Operator::Loop { .. }))
+                .enumerate()
+                .filter_map(|(k, (_, at))| found.get(at).map(|a| (k, a.clone())))
+                .collect()
+        })
     }
 
     #[test]

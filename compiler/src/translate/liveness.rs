@@ -392,18 +392,7 @@ fn solve(cfg: Cfg, num_locals: usize, tracked: &[u32]) -> Liveness {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `f` of the operators of the last function of module `wat`.
-    fn with_ops<R>(wat: &str, f: impl FnOnce(&Ops<'_>) -> R) -> R {
-        let bytes = wat::parse_str(wat).unwrap();
-        let mut body = None;
-        for p in wasmparser::Parser::new(0).parse_all(&bytes) {
-            if let wasmparser::Payload::CodeSectionEntry(b) = p.unwrap() {
-                body = Some(b);
-            }
-        }
-        f(&crate::translate::decode(&body.unwrap()).unwrap())
-    }
+    use crate::translate::with_ops;
 
     fn live(wat: &str) -> (Liveness, Vec<usize>) {
         with_ops(wat, |ops| {

@@ -220,7 +220,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// `cranelift_codegen::Floors`): it computes such a value again after the poll, as
     /// it did from the parameters.
     pub(super) fn loop_vars(&mut self, height: usize) -> (Vec<(Variable, ValType)>, PassedThrough) {
-        let Some(accessed) = self.leaf_loops.get(&self.cur_offset).cloned() else {
+        // Each loop is translated once: its entry is not needed again.
+        let Some(accessed) = self.leaf_loops.remove(&self.cur_offset) else {
             return (self.point_vars(height), vec![]);
         };
         let live: Vec<usize> = match self.liveness.live_at(self.cur_offset) {

@@ -363,6 +363,19 @@ pub fn decode<'a>(
     Ok(ops)
 }
 
+/// Tests: `f` of the operators of the last function of module `wat`.
+#[cfg(test)]
+pub(crate) fn with_ops<R>(wat: &str, f: impl FnOnce(&Ops<'_>) -> R) -> R {
+    let bytes = wat::parse_str(wat).unwrap();
+    let mut body = None;
+    for p in wasmparser::Parser::new(0).parse_all(&bytes) {
+        if let wasmparser::Payload::CodeSectionEntry(b) = p.unwrap() {
+            body = Some(b);
+        }
+    }
+    f(&decode(&body.unwrap()).unwrap())
+}
+
 #[derive(Debug)]
 pub enum OpError {
     Unsupported(String),

@@ -2,20 +2,14 @@ use super::*;
 
 /// The loops `find` strip-mines in the last function of `wat`, in loop order.
 fn strip_loops(wat: &str) -> Vec<Option<StripLoop>> {
-    let bytes = wat::parse_str(wat).unwrap();
-    let mut body = None;
-    for p in wasmparser::Parser::new(0).parse_all(&bytes) {
-        if let wasmparser::Payload::CodeSectionEntry(b) = p.unwrap() {
-            body = Some(b);
-        }
-    }
-    let ops = crate::translate::decode(&body.unwrap()).unwrap();
-    // Function 0 has points, any other none.
-    let found = find(&ops, &[], |f| f == 0);
-    ops.iter()
-        .filter(|(op, _)| matches!(op, Operator::Loop { .. }))
-        .map(|(_, at)| found.get(at).cloned())
-        .collect()
+    crate::translate::with_ops(wat, |ops| {
+        // Function 0 has points, any other none.
+        let found = find(ops, &[], |f| f == 0);
+        ops.iter()
+            .filter(|(op, _)| matches!(op, Operator::Loop { .. }))
+            .map(|(_, at)| found.get(at).cloned())
+            .collect()
+    })
 }
 
 /// The counted loops `find` sees in the last function of `wat`, in loop order.

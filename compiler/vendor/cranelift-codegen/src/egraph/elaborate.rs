@@ -637,8 +637,8 @@ impl<'a> Elaborator<'a> {
                     // computed again (see `crate::Floors`). Block parameters are never
                     // in the maps, and an effect's results never elaborated again.
                     let usable = |ev: &&ElaboratedValue| {
-                        ev.free
-                            || self.floors.is_empty()
+                        self.floors.is_empty()
+                            || ev.free
                             || !Self::crosses_floor(
                                 &self.floors,
                                 &self.floor_reach,
@@ -647,12 +647,10 @@ impl<'a> Elaborator<'a> {
                                 ev.in_block,
                                 self.func.layout.inst_block(before).unwrap(),
                             )
-                            || !is_pure_for_egraph(self.func, {
-                                match self.func.dfg.value_def(ev.value) {
-                                    ValueDef::Result(inst, _) => inst,
-                                    _ => return true,
-                                }
-                            })
+                            || match self.func.dfg.value_def(ev.value) {
+                                ValueDef::Result(inst, _) => !is_pure_for_egraph(self.func, inst),
+                                _ => true,
+                            }
                     };
                     let found = self
                         .value_to_elaborated_value
@@ -688,7 +686,7 @@ impl<'a> Elaborator<'a> {
                             self.elab_result_stack.push(ElaboratedValue {
                                 in_block,
                                 value: best_value,
-                                free: !self.free_values.is_empty() && self.free_values.contains(&best_value),
+                                free: self.free_values.contains(&best_value),
                             });
                             continue;
                         }
@@ -775,8 +773,9 @@ impl<'a> Elaborator<'a> {
                         .unwrap_or(self.loop_stack.len().saturating_sub(1));
                     // wasmc: a value that is not free stays below the floor: no hoisting
                     // out of a loop whose pre-header is above it (`crate::Floors`).
+                    // (Without floors every value is free.)
                     let free = self.floors.is_empty() || arg_values.iter().all(|v| v.free);
-                    let fenced = !free && !self.floors.is_empty();
+                    let fenced = !free;
                     let loop_hoist_level = if fenced {
                         let at = self.func.layout.inst_block(before).unwrap();
                         let mut level = self.loop_stack.len();
@@ -1088,7 +1087,6 @@ impl<'a> Elaborator<'a> {
                 BlockStackEntry::Pop => {
                     self.value_to_elaborated_value.decrement_depth();
                 }
-
             }
         }
     }
