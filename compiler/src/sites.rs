@@ -71,10 +71,10 @@ pub fn optimize(
     }
     crate::phis::remove_constant(&mut ctx.func, &kept);
     if !floors.is_empty() {
-        // A leaf loop's site names values from before the loop, which the SSA builder
-        // and the pass above may have made aliases: resolve them while they can be
-        // followed (`resolve_all_aliases` rewrites the instructions and leaves every
-        // alias pointing at nothing).
+        // A floor's site (a leaf loop's poll, a call) names values from before its
+        // block, which the SSA builder and the pass above may have made aliases:
+        // resolve them while they can be followed (`resolve_all_aliases` rewrites the
+        // instructions and leaves every alias pointing at nothing).
         for v in kept.iter_mut() {
             *v = ctx.func.dfg.resolve_aliases(*v);
         }
@@ -86,8 +86,9 @@ pub fn optimize(
     }
     ctx.func.dfg.resolve_all_aliases();
     if isa.flags().opt_level() != OptLevel::None {
-        // Nothing computed from a leaf loop's untouched locals before its header is
-        // reused after it (see `Floors`), but what the vmctx and the depth give.
+        // Nothing computed from the values a leaf loop's header or a call block takes
+        // as they are is reused after its poll or call (see `Floors`), but what the
+        // vmctx and the depth give.
         ctx.floors.blocks.clear();
         ctx.floors.blocks.extend_from_slice(floors);
         ctx.floors.free.clear();

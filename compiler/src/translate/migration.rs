@@ -18,13 +18,14 @@
 //! runtime takes for a countdown or, while restoring, for the frame's rebuild.
 //!
 //! Writing a frame back is sound only if what is live at a site is the point's Wasm
-//! values plus values computed from the vmctx alone. So every variable of a point is an
-//! explicit parameter of the site's block (a loop header, or the block a call is made
-//! in), which the optimiser keeps (`sites::optimize`): nothing computed from an older
-//! value can stand in for one across the site. The exception is a leaf loop's header,
-//! which takes the locals the loop never touches as they are
-//! ([`FuncTranslator::loop_vars`]); there the e-graph's elaborator keeps that rule
-//! instead (`cranelift_codegen::Floors`).
+//! values plus values computed from the vmctx alone. So every variable of a loop
+//! point is an explicit parameter of its header, which the optimiser keeps
+//! (`sites::optimize`): nothing computed from an older value can stand in for one
+//! across the site. Two kinds of site block take some variables as they are instead,
+//! those whose values a point can always name, and the e-graph's elaborator keeps the
+//! rule there (`cranelift_codegen::Floors`): a leaf loop's header, for the locals the
+//! loop never touches ([`FuncTranslator::loop_vars`]), and the block a call is made in
+//! ([`FuncTranslator::call_block`]).
 //!
 //! A frame record holds, in order: every local, then every operand-stack value below
 //! the point (stack variables, by depth), then the loop's params for a loop point.
@@ -137,11 +138,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             .set_srcloc(inst, crate::describe::site_srcloc(k, site));
         let vars = self.points.points[k].vars.clone();
         let values: Vec<Value> = vars.iter().map(|(v, _)| self.b.use_var(*v)).collect();
-        // Only a leaf loop's header asks (`held_at_translation`).
-        if !self.leaf_loops.is_empty() {
-            for &v in &values {
-                self.site_values.insert(v);
-            }
+        // For `held_at_translation`.
+        for &v in &values {
+            self.site_values.insert(v);
         }
         self.points.points[k].sites.push(Site {
             inst,
@@ -316,9 +315,20 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         self.poll(k);
     }
 
-    /// Opens the block a call point's call is made in, with the point's variables
-    /// (live locals, the operand stack below the call's arguments) as its parameters,
-    /// and returns them.
+    /// Opens the block a call point's call is made in and returns the point's
+    /// variables (live locals, the operand stack below the call's arguments). A
+    /// variable whose value a point can always name ([`Self::held_at_translation`])
+    /// keeps it; every other one is a parameter of the block. The block is then a
+    /// floor of the elaborator (`Translated::floors`), as a leaf loop's header is: no
+    /// pure value computed from a kept value before the call is reused after it, so
+    /// what is live across the call is the point's own values, as the parameters made
+    /// it.
+    ///
+    /// A parameter for every variable (until stop 45) redefined each one at each call,
+    /// so every join after a call merged every variable again: wasi-libc's
+    /// `printf_core` had 5,845 block parameters before optimisation (307 without points), most
+    /// of them links of such chains that the constant-phi pass removed again after the
+    /// e-graph had carried them.
     pub(super) fn call_block(&mut self) -> Vec<(Variable, ValType)> {
         let height = self.stack.len();
         let vars = self.point_vars(height);
@@ -326,11 +336,21 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             // Nothing to keep apart from older values: no block is needed.
             return vars;
         }
+        let mut params = Vec::with_capacity(vars.len());
+        for &(var, ty) in &vars {
+            let v = self.b.use_var(var);
+            if !self.held_at_translation(v) {
+                params.push((var, ty));
+            }
+        }
         let block = self.b.create_block();
-        let args = self.var_args(&vars);
+        let args = self.var_args(&params);
         self.b.ins().jump(block, &args);
         self.switch_sealed(block);
-        self.var_params(block, &vars);
+        self.var_params(block, &params);
+        if params.len() < vars.len() {
+            self.floors.push(block);
+        }
         vars
     }
 

@@ -59,9 +59,10 @@ pub struct Translated {
     /// loop's stepped local into its fallback (`strip_latch`).
     pub keep_params: Vec<Value>,
     /// The headers of leaf loops that took locals as their values on entry, without
-    /// parameters (`FuncTranslator::loop_vars`): the e-graph's elaborator keeps what it
-    /// computes from those values before such a header out of the code it dominates
-    /// (`sites::optimize`).
+    /// parameters (`FuncTranslator::loop_vars`), and the blocks of calls that took
+    /// some variables so (`FuncTranslator::call_block`): the e-graph's elaborator keeps
+    /// what it computes from those values before such a poll or call out of the code
+    /// after it (`sites::optimize`, `cranelift_codegen::Floors`).
     pub floors: Vec<ir::Block>,
 }
 

@@ -72,11 +72,17 @@ pub struct Context {
 /// alone are exempt. Empty: the release's elaboration.
 ///
 /// wasmc fences the header of a leaf loop (innermost, with no point but its poll)
-/// that takes some locals as they are on entry instead of as block parameters: the
-/// rule keeps what is live across the loop's poll to the locals' values themselves,
-/// as the parameters did. Paths round an enclosing loop need no fence, because every
-/// other loop header that a migration point polls or encloses takes every variable
-/// of its point as a parameter, so no value from before it is used inside it.
+/// that takes some locals as they are on entry instead of as block parameters, and
+/// the block a call point's call is made in, which takes the values a point can
+/// always name as they are: the rule keeps what is live across the poll or the call
+/// to those values themselves, as the parameters did. Paths round an enclosing loop
+/// need no fence, because every other loop header that a migration point polls or
+/// encloses takes every variable of its point as a parameter, so no value from before
+/// it is used inside it.
+///
+/// A function may have hundreds of floors (one per call): the elaborator numbers them
+/// in the dominator tree's pre-order, so that those a block strictly dominates are one
+/// range of bits in each block's set of floors that reach it.
 #[derive(Clone, Debug, Default)]
 pub struct Floors {
     /// The fenced blocks.

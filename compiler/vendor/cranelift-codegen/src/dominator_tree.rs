@@ -363,6 +363,14 @@ impl DominatorTree {
         na.dom_pre_number <= nb.dom_pre_number && na.dom_pre_max >= nb.dom_pre_max
     }
 
+    /// wasmc: the pre-order numbers of `block`'s dominator subtree, `block`'s own first
+    /// (both 0 for an unreachable block): `a` dominates `b` if and only if `b`'s first
+    /// number is in `a`'s range.
+    pub fn dom_pre_range(&self, block: Block) -> (u32, u32) {
+        let n = &self.nodes[block];
+        (n.dom_pre_number, n.dom_pre_max)
+    }
+
     /// Get an iterator over the direct children of `block` in the dominator tree.
     ///
     /// These are the blocks whose immediate dominator is `block`, ordered by

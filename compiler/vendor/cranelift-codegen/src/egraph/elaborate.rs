@@ -71,8 +71,13 @@ pub(crate) struct Elaborator<'a> {
     /// Chaos-mode control-plane so we can test that we still get
     /// correct results when our heuristics make bad decisions.
     ctrl_plane: &'a mut ControlPlane,
-    /// wasmc: the fenced blocks (`crate::Floors`).
-    floors: Vec<Block>,
+    /// wasmc: the fenced blocks (`crate::Floors`), by their pre-order numbers in the
+    /// dominator tree, each with whether its fence is at a call in it (else at its
+    /// start).
+    floors: Vec<(u32, Block, bool)>,
+    /// wasmc: the block being elaborated while it is fenced at a call it has not
+    /// reached yet.
+    open_floor: Option<Block>,
     /// wasmc: per block, the fenced blocks it is reachable from, as bits of `floors`
     /// (`floor_words` words a block).
     floor_reach: Vec<u64>,
@@ -109,6 +114,8 @@ struct ElaboratedValue {
     value: Value,
     /// wasmc: computed from free values and constants alone (`crate::Floors`).
     free: bool,
+    /// wasmc: elaborated in a fenced block before the block's fence (`crate::Floors`).
+    pre_site: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -179,6 +186,7 @@ impl<'a> Elaborator<'a> {
             stats,
             ctrl_plane,
             floors: vec![],
+            open_floor: None,
             floor_reach: vec![],
             floor_words: 0,
             free_values: FxHashSet::default(),
@@ -187,14 +195,32 @@ impl<'a> Elaborator<'a> {
 
     /// wasmc: fence `floors.blocks` (`crate::Floors`): find the blocks each reaches
     /// without going round a loop, all at once, as the set of floors that reach each
-    /// block, to a fixed point in layout order.
+    /// block, to a fixed point in layout order. The floors are numbered in the
+    /// dominator tree's pre-order, so that those a block strictly dominates are a
+    /// range of bits (`crosses_floor`).
     pub(crate) fn set_floors(&mut self, floors: &crate::context::Floors) {
         self.free_values = floors.free.iter().copied().collect();
-        self.floors = floors.blocks.clone();
+        self.floors.clear();
+        self.floors.extend(
+            floors
+                .blocks
+                .iter()
+                .filter(|b| self.domtree.is_reachable(**b))
+                .map(|&b| {
+                    let calls = self
+                        .func
+                        .layout
+                        .block_insts(b)
+                        .any(|i| self.func.dfg.insts[i].opcode().is_call());
+                    (self.domtree.dom_pre_range(b).0, b, calls)
+                }),
+        );
+        self.floors.sort_unstable();
+        self.floors.dedup();
         let words = self.floors.len().div_ceil(64);
         let n = self.func.dfg.num_blocks();
         let mut reach = vec![0u64; n * words];
-        for (i, h) in self.floors.iter().enumerate() {
+        for (i, (_, h, _)) in self.floors.iter().enumerate() {
             reach[h.index() * words + i / 64] |= 1 << (i % 64);
         }
         let mut succs = vec![];
@@ -236,30 +262,41 @@ impl<'a> Elaborator<'a> {
     }
 
     /// wasmc: whether a value computed in `def` and used in `at` would live across a
-    /// fenced block: one that `def` strictly dominates and from which `at` is
-    /// reachable (`crate::Floors`).
+    /// fenced block: one that `def` strictly dominates, or `def` itself if `own` (the
+    /// value was computed before `def`'s fence and is used after it), and from which
+    /// `at` is reachable (`crate::Floors`). The floors `def` dominates are those from
+    /// it in pre-order up to the end of its subtree: one range of bits.
     fn crosses_floor(
-        floors: &[Block],
+        floors: &[(u32, Block, bool)],
         reach: &[u64],
         words: usize,
         domtree: &DominatorTree,
         def: Block,
         at: Block,
+        own: bool,
     ) -> bool {
-        reach[at.index() * words..][..words]
-            .iter()
-            .enumerate()
-            .any(|(w, &bits)| {
-                let mut bits = bits;
-                while bits != 0 {
-                    let h = floors[w * 64 + bits.trailing_zeros() as usize];
-                    if h != def && domtree.block_dominates(def, h) {
-                        return true;
-                    }
-                    bits &= bits - 1;
-                }
-                false
-            })
+        let (first, last) = domtree.dom_pre_range(def);
+        let lo = if own {
+            floors.partition_point(|f| f.0 < first)
+        } else {
+            floors.partition_point(|f| f.0 <= first)
+        };
+        let hi = floors.partition_point(|f| f.0 <= last);
+        if lo >= hi {
+            return false;
+        }
+        let bits = &reach[at.index() * words..][..words];
+        let (lw, hw) = (lo / 64, (hi - 1) / 64);
+        (lw..=hw).any(|w| {
+            let mut mask = !0u64;
+            if w == lw {
+                mask &= !0u64 << (lo % 64);
+            }
+            if w == hw {
+                mask &= !0u64 >> (63 - (hi - 1) % 64);
+            }
+            bits[w] & mask != 0
+        })
     }
 
     fn start_block(&mut self, idom: Option<Block>, block: Block) {
@@ -637,6 +674,7 @@ impl<'a> Elaborator<'a> {
                     // computed again (see `crate::Floors`). Block parameters are never
                     // in the maps, and an effect's results never elaborated again.
                     let usable = |ev: &&ElaboratedValue| {
+                        let at = self.func.layout.inst_block(before).unwrap();
                         self.floors.is_empty()
                             || ev.free
                             || !Self::crosses_floor(
@@ -645,7 +683,8 @@ impl<'a> Elaborator<'a> {
                                 self.floor_words,
                                 self.domtree,
                                 ev.in_block,
-                                self.func.layout.inst_block(before).unwrap(),
+                                at,
+                                ev.pre_site && (at != ev.in_block || self.open_floor != Some(at)),
                             )
                             || match self.func.dfg.value_def(ev.value) {
                                 ValueDef::Result(inst, _) => !is_pure_for_egraph(self.func, inst),
@@ -687,6 +726,7 @@ impl<'a> Elaborator<'a> {
                                 in_block,
                                 value: best_value,
                                 free: self.free_values.contains(&best_value),
+                                pre_site: false,
                             });
                             continue;
                         }
@@ -787,6 +827,7 @@ impl<'a> Elaborator<'a> {
                                 self.domtree,
                                 self.loop_stack[level - 1].hoist_block,
                                 at,
+                                false,
                             )
                         {
                             level -= 1;
@@ -835,6 +876,9 @@ impl<'a> Elaborator<'a> {
                         let before = self.func.layout.last_inst(data.hoist_block).unwrap();
                         (data.scope_depth as usize, before, data.hoist_block)
                     };
+
+                    // wasmc: placed in a fenced block before its fence (`crate::Floors`).
+                    let pre_site = Some(insert_block) == self.open_floor;
 
                     trace!(
                         " -> decided to place: before {} insert_block {}",
@@ -895,6 +939,7 @@ impl<'a> Elaborator<'a> {
                                 value: new_result,
                                 in_block: insert_block,
                                 free,
+                                pre_site,
                             };
                             let best_result = self.value_to_best_value[result];
                             Self::record(
@@ -923,6 +968,7 @@ impl<'a> Elaborator<'a> {
                                 value: result,
                                 in_block: insert_block,
                                 free,
+                                pre_site,
                             };
                             let best_result = self.value_to_best_value[result];
                             Self::record(
@@ -960,6 +1006,7 @@ impl<'a> Elaborator<'a> {
                         in_block: insert_block,
                         value: self.func.dfg.inst_results(inst)[result_idx],
                         free,
+                        pre_site,
                     });
                 }
             }
@@ -976,6 +1023,15 @@ impl<'a> Elaborator<'a> {
         // next-link to continue the iteration.
         let mut next_inst = self.func.layout.first_inst(block);
         let mut first_branch = None;
+        // wasmc: a fenced block with a call is fenced at the call (`crate::Floors`).
+        self.open_floor = None;
+        if !self.floors.is_empty() {
+            let pre = self.domtree.dom_pre_range(block).0;
+            let i = self.floors.partition_point(|f| f.0 < pre);
+            if self.floors.get(i).is_some_and(|f| f.1 == block && f.2) {
+                self.open_floor = Some(block);
+            }
+        }
         while let Some(inst) = next_inst {
             trace!(
                 "elaborating inst {} with results {:?}",
@@ -1042,8 +1098,13 @@ impl<'a> Elaborator<'a> {
                         in_block: block,
                         value: result,
                         free: false,
+                        pre_site: false,
                     },
                 );
+            }
+
+            if self.open_floor.is_some() && self.func.dfg.insts[inst].opcode().is_call() {
+                self.open_floor = None;
             }
 
             next_inst = self.func.layout.next_inst(inst);
