@@ -273,9 +273,11 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     }
 
     /// Makes each of `vars` an explicit parameter of `block`, defined there; the
-    /// caller passes [`Self::var_args`] on every branch to it. A point's block gets
-    /// every variable of the point as a parameter so that, after optimisation, what is
-    /// live at its site is exactly those parameters (which the optimiser keeps: see
+    /// caller passes their current values ([`Self::var_args`]) on every branch to it.
+    /// A point's block gets the point's variables as parameters (all but those a leaf
+    /// loop's header or a call's block takes as they are: [`Self::loop_vars`],
+    /// [`Self::call_block`]) so that, after optimisation, what is live at its site is
+    /// exactly the point's values (the parameters, which the optimiser keeps: see
     /// `sites::optimize`), plus values computed from the vmctx alone: the runtime can
     /// then write a frame back into the places it reads it from.
     pub(super) fn var_params(&mut self, block: ir::Block, vars: &[(Variable, ValType)]) {
@@ -336,15 +338,15 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             // Nothing to keep apart from older values: no block is needed.
             return vars;
         }
-        let mut params = Vec::with_capacity(vars.len());
+        let (mut params, mut args) = (vec![], vec![]);
         for &(var, ty) in &vars {
             let v = self.b.use_var(var);
             if !self.held_at_translation(v) {
                 params.push((var, ty));
+                args.push(BlockArg::Value(v));
             }
         }
         let block = self.b.create_block();
-        let args = self.var_args(&params);
         self.b.ins().jump(block, &args);
         self.switch_sealed(block);
         self.var_params(block, &params);

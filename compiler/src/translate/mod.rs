@@ -131,11 +131,10 @@ pub struct FuncTranslator<'a, 'b> {
     /// Leaf loops and the locals each accesses, by the offset of their `loop` (see
     /// `leaf_loops`).
     leaf_loops: HashMap<usize, Vec<u32>>,
-    /// Every value a site of a point translated so far names (in a function with leaf
-    /// loops): each is held wherever it is live, after optimisation too
-    /// (`phis::is_held`).
+    /// Every value a site of a point translated so far names: each is held wherever it
+    /// is live, after optimisation too (`phis::is_held`).
     site_values: EntitySet<Value>,
-    /// The headers of leaf loops that took a local without a parameter.
+    /// The blocks that took a variable without a parameter (`Translated::floors`).
     floors: Vec<ir::Block>,
     /// The catch clauses of the `try_table`s around the current code, outermost first.
     handlers: Vec<exceptions::Handlers>,

@@ -58,7 +58,7 @@ pub struct Context {
     /// Reused register allocator context.
     pub(crate) regalloc_ctx: regalloc2::Ctx,
 
-    /// wasmc: dominator subtrees the e-graph's elaborator fences (see [`Floors`]).
+    /// wasmc: blocks the e-graph's elaborator fences (see [`Floors`]).
     pub floors: Floors,
 }
 
@@ -68,8 +68,11 @@ pub struct Context {
 /// block `h` that `d` strictly dominates reaches `x` without going round a loop (by
 /// edges to blocks that do not dominate their source); nor is a pure value hoisted out
 /// of a loop to a pre-header from which the same holds. The value is elaborated again
-/// in `x`'s dominator scope instead. Values computed from `free` values and constants
-/// alone are exempt. Empty: the release's elaboration.
+/// in `x`'s dominator scope instead. A fenced block that makes a call is fenced at its
+/// first call rather than at its start: a pure value elaborated in it before that call
+/// (the elaborator places a value at its first use, so a call's argument lands there)
+/// is not reused after the call either. Values computed from `free` values and
+/// constants alone are exempt. Empty: the release's elaboration.
 ///
 /// wasmc fences the header of a leaf loop (innermost, with no point but its poll)
 /// that takes some locals as they are on entry instead of as block parameters, and
