@@ -322,21 +322,20 @@ pub fn describe(
                 .get(report.sites.partition_point(|e| e.1 <= query))
                 .filter(|e| e.0 <= query && query < e.1)
                 .ok_or_else(|| format!("no register report at migration point {k}"))?;
-            let here: Vec<&SiteValue> = report.values
-                [entry.2 as usize..(entry.2 + entry.3) as usize]
-                .iter()
-                .filter(|sv| !is_call || sv.live_after)
-                .collect();
-            // Sorted by register.
+            // Sorted by register; read in place, not copied per site.
+            let reported = &report.values[entry.2 as usize..(entry.2 + entry.3) as usize];
+            let counts = |sv: &&SiteValue| !is_call || sv.live_after;
             let located = |vreg: u32| -> Option<Loc> {
-                let i = here.partition_point(|sv| sv.vreg < vreg);
-                here.get(i)
-                    .filter(|sv| sv.vreg == vreg)
+                let i = reported.partition_point(|sv| sv.vreg < vreg);
+                reported[i..]
+                    .iter()
+                    .take_while(|sv| sv.vreg == vreg)
+                    .find(counts)
                     .map(|sv| loc_of(sv.loc))
             };
             let mut copies: Vec<(ValueLoc, Extra)> = vec![];
-            let mut locs = vec![];
-            let mut value_vregs: Vec<u32> = vec![];
+            let mut locs = Vec::with_capacity(site.values.len());
+            let mut value_vregs: Vec<u32> = Vec::with_capacity(site.values.len());
             for (i, v) in site.values.iter().enumerate() {
                 let vreg = vreg_of(*v);
                 value_vregs.extend(vreg);
@@ -411,9 +410,9 @@ pub fn describe(
             // stopping here. A site no frame can stop at needs none (the return area's
             // address, which no IR value holds, is live at those in or at calls of
             // functions returning in memory).
-            let others: Vec<&SiteValue> = here
+            let others: Vec<&SiteValue> = reported
                 .iter()
-                .copied()
+                .filter(counts)
                 .filter(|sv| !site.unrebuildable && !value_vregs.contains(&sv.vreg))
                 .collect();
             if !others.is_empty() {
@@ -424,13 +423,16 @@ pub fn describe(
                     for sv in &report.values {
                         at_site[sv.vreg as usize] = true;
                     }
-                    let mut m: Vec<(u32, ir::Value)> = report
-                        .value_vregs
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, r)| at_site.get(**r as usize) == Some(&true))
-                        .map(|(v, r)| (*r, ir::Value::from_u32(v as u32)))
-                        .collect();
+                    // Sized once, not grown push by push.
+                    let mut m: Vec<(u32, ir::Value)> = Vec::with_capacity(report.value_vregs.len());
+                    m.extend(
+                        report
+                            .value_vregs
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, r)| at_site.get(**r as usize) == Some(&true))
+                            .map(|(v, r)| (*r, ir::Value::from_u32(v as u32))),
+                    );
                     m.sort_unstable();
                     m
                 });
