@@ -108,16 +108,22 @@ fn decode_poll(arch: Arch, code: &[u8]) -> Result<PollInsn, String> {
             None => Err(PAST_END.into()),
         },
         Arch::X86_64 => {
-            // `mov r32, [base + disp]`: optional REX, 8B /r, ModRM, optional SIB, disp.
+            // `mov r32, [base + disp]` (a loop's poll): optional REX, 8B /r, ModRM,
+            // optional SIB, disp; or `cmp dword [base + disp], imm8` (an entry's, the
+            // load folded into its branch's test): 83 /7 and the imm8 after the rest.
             let rex = code.first().filter(|b| *b & 0xf0 == 0x40).copied();
             let i = usize::from(rex.is_some());
-            if code.get(i) != Some(&0x8b) {
-                return Err(format!(
-                    "unexpected poll encoding {:02x?}",
-                    &code[..code.len().min(8)]
-                ));
-            }
             let modrm = *code.get(i + 1).ok_or(PAST_END)?;
+            let imm = match code.get(i) {
+                Some(0x8b) => 0,
+                Some(0x83) if (modrm >> 3) & 7 == 7 => 1,
+                _ => {
+                    return Err(format!(
+                        "unexpected poll encoding {:02x?}",
+                        &code[..code.len().min(8)]
+                    ))
+                }
+            };
             let (md, rm) = (modrm >> 6, modrm & 7);
             let mut len = i + 2;
             let mut disp = match md {
@@ -139,7 +145,7 @@ fn decode_poll(arch: Arch, code: &[u8]) -> Result<PollInsn, String> {
                 return Err("poll is not a load".into());
             }
             Ok(PollInsn {
-                len: (len + disp) as u8,
+                len: (len + disp + imm) as u8,
                 base: base | (rex.unwrap_or(0) & 1) << 3,
             })
         }
@@ -617,6 +623,15 @@ mod tests {
         // mov eax, [rsp - 8] (SIB)
         assert_eq!(poll_len(Arch::X86_64, &[0x8b, 0x44, 0x24, 0xf8]), Ok(4));
         assert!(decode_poll(Arch::X86_64, &[0x90]).is_err());
+        // cmp dword ptr [rax - 8], 0
+        assert_eq!(poll_len(Arch::X86_64, &[0x83, 0x78, 0xf8, 0x00]), Ok(4));
+        // cmp dword ptr [r14 - 0x1000], 0 (disp32)
+        assert_eq!(
+            poll_len(Arch::X86_64, &[0x41, 0x83, 0xbe, 0, 0xf0, 0xff, 0xff, 0x00]),
+            Ok(8)
+        );
+        // add dword ptr [rax - 8], 0 (83 /0) is no poll
+        assert!(decode_poll(Arch::X86_64, &[0x83, 0x40, 0xf8, 0x00]).is_err());
     }
 
     #[test]
@@ -634,6 +649,11 @@ mod tests {
         assert_eq!(poll_base(Arch::X86_64, &[0x8b, 0x78, 0xdc]), Ok(0));
         // movl -0x24(%r13), %r9d
         assert_eq!(poll_base(Arch::X86_64, &[0x45, 0x8b, 0x4d, 0xdc]), Ok(13));
+        // cmpl $0x0, -0x8(%r14)
+        assert_eq!(
+            poll_base(Arch::X86_64, &[0x41, 0x83, 0x7e, 0xf8, 0x00]),
+            Ok(14)
+        );
         // movl -0x24(%r12), %eax (SIB)
         assert_eq!(
             poll_base(Arch::X86_64, &[0x41, 0x8b, 0x44, 0x24, 0xdc]),

@@ -91,3 +91,41 @@ fn a_call_before_unreachable_has_its_values_located() {
         assert!(c.located > 0, "{arch}: {c:?}");
     }
 }
+
+/// On x86_64 an entry's poll is one instruction, `cmp dword [base - 8], 0`, and its
+/// branch (`jne`) follows it: instruction selection folds the poll's load into the
+/// branch's test, and `describe` reads that compare as the poll (with a `mov` and a
+/// `test` every call of a function with points paid one instruction more).
+#[test]
+fn x86_64_entry_polls_compare_in_memory() {
+    let wasm = wat::parse_str(
+        r#"(module
+            (memory 1)
+            (func $f (param i32) (result i32)
+                (loop $l (br_if $l (i32.eqz (local.get 0))))
+                (i32.load (local.get 0)))
+            (func $g (param i32) (result i32)
+                (loop $l (br_if $l (i32.eqz (local.get 0))))
+                (local.get 0))
+            (func (export "_start")
+                (drop (call $f (i32.const 3)))
+                (drop (call $g (i32.const 5)))))"#,
+    )
+    .unwrap();
+    let obj = wasmc::driver::compile_object(&wasm, &Options::new(targets::Arch::X86_64)).unwrap();
+    // 83 /7 (after a REX.B prefix for r8 to r15) with a disp8 of -8 (ModRM mod 01,
+    // reg 111, no SIB), imm8 0, then `jne` (0F 85 rel32 or 75 rel8).
+    let compares = obj
+        .windows(6)
+        .filter(|w| {
+            w[0] == 0x83
+                && w[1] & 0xf8 == 0x78
+                && w[1] & 7 != 4
+                && w[2] == 0xf8
+                && w[3] == 0
+                && (w[4] == 0x75 || w[4..6] == [0x0f, 0x85])
+        })
+        .count();
+    // $f (the memory base), $g (the vmctx) and _start, which calls functions with points.
+    assert_eq!(compares, 3);
+}

@@ -211,6 +211,11 @@ pub struct Lower<'func, I: VCodeInst> {
     /// their original locations.
     inst_sunk: FxHashSet<Inst>,
 
+    /// wasmc: the source location of an instruction sunk into the one being lowered,
+    /// which that one's machine instructions take if it has none of its own (an entry
+    /// poll's load, folded into its branch's compare on x86_64, stays the poll).
+    sunk_srcloc: Option<RelSourceLoc>,
+
     /// Instructions collected for the CLIF inst in progress, in forward order.
     ir_insts: Vec<I>,
 
@@ -510,6 +515,7 @@ impl<'func, I: VCodeInst> Lower<'func, I> {
             value_lowered_uses: SecondaryMap::default(),
             value_has_labels,
             inst_sunk: FxHashSet::default(),
+            sunk_srcloc: None,
             cur_scan_entry_color: None,
             cur_inst: None,
             ir_insts: vec![],
@@ -994,6 +1000,11 @@ impl<'func, I: VCodeInst> Lower<'func, I> {
     }
 
     fn finish_ir_inst(&mut self, loc: RelSourceLoc) {
+        let sunk = self.sunk_srcloc.take();
+        let loc = match sunk {
+            Some(sunk) if loc.is_default() => sunk,
+            _ => loc,
+        };
         // The VCodeBuilder builds in reverse order (and reverses at
         // the end), but `ir_insts` is in forward order, so reverse
         // it.
@@ -1162,7 +1173,13 @@ impl<'func, I: VCodeInst> Lower<'func, I> {
             if let Some(bb) = lb.orig_block() {
                 if let Some(branch) = self.collect_branch_and_targets(bindex, bb, &mut targets) {
                     let branch_start = self.vcode.vcode.num_insts();
+                    // wasmc: the branch may sink a load that comes right before it, as
+                    // any other instruction may (`get_value_as_source_or_const`): an
+                    // entry poll's word is compared in memory (x64 `is_nonzero`).
+                    let color = self.side_effect_inst_entry_colors[branch];
+                    self.cur_scan_entry_color = (color.get() != 0).then_some(color);
                     self.lower_clif_branch(backend, bindex, bb, branch, &targets)?;
+                    self.cur_scan_entry_color = None;
                     self.finish_ir_inst(self.srcloc(branch));
 
                     // Branch instructions like try_call can also be safepoints
@@ -1704,6 +1721,10 @@ impl<'func, I: VCodeInst> Lower<'func, I> {
         assert!(sunk_inst_exit_color == self.cur_scan_entry_color.unwrap());
         self.cur_scan_entry_color = Some(sunk_inst_entry_color);
         self.inst_sunk.insert(ir_inst);
+        let loc = self.srcloc(ir_inst);
+        if !loc.is_default() {
+            self.sunk_srcloc = Some(loc);
+        }
     }
 
     /// Retrieve immediate data given a handle.

@@ -639,8 +639,10 @@ impl<I: VCodeInst> VCodeBuilder<I> {
         self.compute_preds_from_succs();
         self.vcode.debug_value_labels.sort_unstable();
         // wasmc: a site is the instruction of a run of instructions with one source
-        // location that is a call, or else the run's last (a poll's load). Its
-        // argument and result moves carry the location too.
+        // location that is a call, or else the run's last that is no branch (a poll's
+        // load). A call's argument and result moves carry the location too, and so
+        // does an entry poll's branch, whose compare is the poll where the load is
+        // folded into it (x86_64); a run of branches alone is no site.
         let srclocs = &self.vcode.srclocs;
         let mut sites = vec![];
         let mut i = 0;
@@ -653,8 +655,11 @@ impl<I: VCodeInst> VCodeBuilder<I> {
             while i + 1 < srclocs.len() && srclocs[i + 1] == srclocs[start] {
                 i += 1;
             }
-            let call = (start..=i).find(|&k| self.vcode.insts[k].call_type() != CallType::None);
-            sites.push(InsnIndex::new(call.unwrap_or(i)));
+            let insts = &self.vcode.insts;
+            let site = (start..=i)
+                .find(|&k| insts[k].call_type() != CallType::None)
+                .or_else(|| (start..=i).rev().find(|&k| insts[k].is_term() == MachTerminator::None));
+            sites.extend(site.map(InsnIndex::new));
             i += 1;
         }
         self.vcode.site_insts = sites;
