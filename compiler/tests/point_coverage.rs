@@ -129,3 +129,25 @@ fn x86_64_entry_polls_compare_in_memory() {
     // $f (the memory base), $g (the vmctx) and _start, which calls functions with points.
     assert_eq!(compares, 3);
 }
+
+/// A function with points whose body traps at once (spec `unreachable.wast`): its
+/// entry poll's branch has the trap on both sides, and on x86_64 the compare the poll's
+/// load is folded into is followed by what the branch became. The compare, the run's
+/// first instruction, is still the site (taking the run's last made it no site).
+#[test]
+fn an_entry_poll_before_a_trap_is_a_site() {
+    let wasm = wat::parse_str(
+        r#"(module
+            (type $sig (func (param i32 i32 i32)))
+            (table funcref (elem $d))
+            (func $d (param i32 i32 i32))
+            (func (export "f")
+                (call_indirect (type $sig)
+                    (unreachable) (i32.const 1) (i32.const 2) (i32.const 3))))"#,
+    )
+    .unwrap();
+    for arch in targets::ALL {
+        let c = point_coverage(&wasm, &Options::new(arch)).unwrap();
+        assert_eq!(c.unknown, 0, "{arch}: {c:?}");
+    }
+}

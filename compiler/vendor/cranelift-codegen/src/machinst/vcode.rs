@@ -639,10 +639,12 @@ impl<I: VCodeInst> VCodeBuilder<I> {
         self.compute_preds_from_succs();
         self.vcode.debug_value_labels.sort_unstable();
         // wasmc: a site is the instruction of a run of instructions with one source
-        // location that is a call, or else the run's last that is no branch (a poll's
-        // load). A call's argument and result moves carry the location too, and so
-        // does an entry poll's branch, whose compare is the poll where the load is
-        // folded into it (x86_64); a run of branches alone is no site.
+        // location that is a call, or else the run's first that is no branch (a
+        // poll's load). A call's argument and result moves carry the location too,
+        // and so does what an entry poll's load is folded into on x86_64 (the
+        // compare, then the branch, or a conditional trap where the optimiser made
+        // the branch one): the compare is the poll. A run of branches alone is no
+        // site.
         let srclocs = &self.vcode.srclocs;
         let mut sites = vec![];
         let mut i = 0;
@@ -658,7 +660,7 @@ impl<I: VCodeInst> VCodeBuilder<I> {
             let insts = &self.vcode.insts;
             let site = (start..=i)
                 .find(|&k| insts[k].call_type() != CallType::None)
-                .or_else(|| (start..=i).rev().find(|&k| insts[k].is_term() == MachTerminator::None));
+                .or_else(|| (start..=i).find(|&k| insts[k].is_term() == MachTerminator::None));
             sites.extend(site.map(InsnIndex::new));
             i += 1;
         }
