@@ -130,10 +130,11 @@ fn x86_64_entry_polls_compare_in_memory() {
     assert_eq!(compares, 3);
 }
 
-/// A function with points whose body traps at once (spec `unreachable.wast`): its
-/// entry poll's branch has the trap on both sides, and on x86_64 the compare the poll's
-/// load is folded into is followed by what the branch became. The compare, the run's
-/// first instruction, is still the site (taking the run's last made it no site).
+/// A function with points whose body traps at once (spec `unreachable.wast`): the
+/// optimiser makes its entry poll's branch a conditional trap, so on x86_64 the compare
+/// the poll's load is folded into is followed by that trap, which carries the poll's tag
+/// too. The compare, the run's first instruction, is still the site (the rule that took
+/// the run's last non-branch instruction took the trap, and the poll had no report).
 #[test]
 fn an_entry_poll_before_a_trap_is_a_site() {
     let wasm = wat::parse_str(
