@@ -440,7 +440,7 @@ const BATCH_FUNCS: usize = 64;
 /// small functions, compiling each function through every stage before the next ran
 /// 1.3x the instructions with points of the build without them but took 1.7x the time;
 /// stage by stage the time fell by a third with points and a fifth without
-/// (ARCHITECTURE.md, *Compiling stage by stage*). `ctxs` grows to the largest batch and
+/// (benches/COMPILE-TIME.md, *Compiling stage by stage*). `ctxs` grows to the largest batch and
 /// is reused.
 fn compile_batch(
     isa: &dyn isa::TargetIsa,
