@@ -85,11 +85,21 @@ fn a_call_before_unreachable_has_its_values_located() {
                 drop))"#,
     )
     .unwrap();
-    for arch in targets::ALL {
-        let c = point_coverage(&wasm, &Options::new(arch)).unwrap();
-        assert_eq!(c.unknown, 0, "{arch}: {c:?}");
+    for (arch, c) in coverage_on_every_isa(&wasm) {
         assert!(c.located > 0, "{arch}: {c:?}");
     }
+}
+
+/// `point_coverage` of `wasm` on each ISA, every value of every site located.
+fn coverage_on_every_isa(wasm: &[u8]) -> Vec<(targets::Arch, wasmc::describe::Coverage)> {
+    targets::ALL
+        .into_iter()
+        .map(|arch| {
+            let c = point_coverage(wasm, &Options::new(arch)).unwrap();
+            assert_eq!(c.unknown, 0, "{arch}: {c:?}");
+            (arch, c)
+        })
+        .collect()
 }
 
 /// On x86_64 an entry's poll is one instruction, `cmp dword [base - 8], 0`, and its
@@ -147,8 +157,6 @@ fn an_entry_poll_before_a_trap_is_a_site() {
                     (unreachable) (i32.const 1) (i32.const 2) (i32.const 3))))"#,
     )
     .unwrap();
-    for arch in targets::ALL {
-        let c = point_coverage(&wasm, &Options::new(arch)).unwrap();
-        assert_eq!(c.unknown, 0, "{arch}: {c:?}");
-    }
+    // Compiles, its poll a site with its values located, on every ISA.
+    coverage_on_every_isa(&wasm);
 }
