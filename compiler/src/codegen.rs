@@ -426,6 +426,24 @@ pub fn compile_ir(
     finish(isa, arch, &cx.ctx, &f, &compiled)
 }
 
+/// `t` as [`prepare`] leaves it for instruction selection, printed.
+pub fn optimized_ir(
+    isa: &dyn isa::TargetIsa,
+    mut t: crate::translate::Translated,
+) -> Result<String, CompileError> {
+    let mut ctx = Context::new();
+    prepare(
+        isa,
+        &mut ctx,
+        t.func,
+        0,
+        &mut t.points,
+        &t.keep_params,
+        &t.floors,
+    )?;
+    Ok(ctx.func.display().to_string())
+}
+
 /// A batch of functions one thread compiles stage by stage ([`compile_batch`]) ends
 /// once its bodies reach this many bytes of Wasm (fewer as the module's work runs
 /// out), or [`BATCH_FUNCS`] functions.

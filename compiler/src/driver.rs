@@ -164,6 +164,16 @@ pub fn point_coverage(bytes: &[u8], opts: &Options) -> anyhow::Result<crate::des
 /// The Cranelift IR of every defined function, as translated (before optimisation):
 /// what the IR snapshot tests pin.
 pub fn function_ir(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<String>> {
+    functions_ir(bytes, opts, false)
+}
+
+/// The same after wasmc's optimisation (`sites::optimize`): what instruction
+/// selection gets.
+pub fn optimized_ir(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<String>> {
+    functions_ir(bytes, opts, true)
+}
+
+fn functions_ir(bytes: &[u8], opts: &Options, optimized: bool) -> anyhow::Result<Vec<String>> {
     let Front {
         info,
         isa,
@@ -186,7 +196,11 @@ pub fn function_ir(bytes: &[u8], opts: &Options) -> anyhow::Result<Vec<String>> 
             body,
             &mut fctx,
         )?;
-        out.push(t.func.display().to_string());
+        out.push(if optimized {
+            codegen::optimized_ir(&*isa, t)?
+        } else {
+            t.func.display().to_string()
+        });
     }
     Ok(out)
 }

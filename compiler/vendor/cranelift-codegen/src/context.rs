@@ -71,8 +71,10 @@ pub struct Context {
 /// in `x`'s dominator scope instead. A fenced block that makes a call is fenced at its
 /// first call rather than at its start: a pure value elaborated in it before that call
 /// (the elaborator places a value at its first use, so a call's argument lands there)
-/// is not reused after the call either. Values computed from `free` values and
-/// constants alone are exempt. Empty: the release's elaboration.
+/// is not reused after the call either, and a use there before the call reuses a value
+/// from a block that dominates it (it crosses no fence of its own block; it does cross
+/// any fence on the way there). Values computed from `free` values and constants alone
+/// are exempt. Empty: the release's elaboration.
 ///
 /// wasmc fences the header of a leaf loop (innermost, with no point but its poll)
 /// that takes some locals as they are on entry instead of as block parameters, and

@@ -265,7 +265,9 @@ impl<'a> Elaborator<'a> {
     /// fenced block: one that `def` strictly dominates, or `def` itself if `own` (the
     /// value was computed before `def`'s fence and is used after it), and from which
     /// `at` is reachable (`crate::Floors`). The floors `def` dominates are those from
-    /// it in pre-order up to the end of its subtree: one range of bits.
+    /// it in pre-order up to the end of its subtree: one range of bits. With
+    /// `before_own_fence`, `at` is a fenced block elaborated before its fence (its first
+    /// call): a use there does not cross `at`'s own fence, only those before it.
     fn crosses_floor(
         floors: &[(u32, Block, bool)],
         reach: &[u64],
@@ -274,6 +276,7 @@ impl<'a> Elaborator<'a> {
         def: Block,
         at: Block,
         own: bool,
+        before_own_fence: bool,
     ) -> bool {
         let (first, last) = domtree.dom_pre_range(def);
         let lo = if own {
@@ -285,6 +288,14 @@ impl<'a> Elaborator<'a> {
         if lo >= hi {
             return false;
         }
+        // The bit of `at`'s own floor, if it is not crossed.
+        let skip = if before_own_fence {
+            let pre = domtree.dom_pre_range(at).0;
+            let k = floors.partition_point(|f| f.0 < pre);
+            (floors.get(k).map(|f| f.1) == Some(at)).then_some(k)
+        } else {
+            None
+        };
         let bits = &reach[at.index() * words..][..words];
         let (lw, hw) = (lo / 64, (hi - 1) / 64);
         (lw..=hw).any(|w| {
@@ -294,6 +305,9 @@ impl<'a> Elaborator<'a> {
             }
             if w == hw {
                 mask &= !0u64 >> (63 - (hi - 1) % 64);
+            }
+            if let Some(k) = skip.filter(|k| k / 64 == w) {
+                mask &= !(1u64 << (k % 64));
             }
             bits[w] & mask != 0
         })
@@ -685,6 +699,7 @@ impl<'a> Elaborator<'a> {
                                 ev.in_block,
                                 at,
                                 ev.pre_site && (at != ev.in_block || self.open_floor != Some(at)),
+                                self.open_floor == Some(at) && ev.in_block != at,
                             )
                             || match self.func.dfg.value_def(ev.value) {
                                 ValueDef::Result(inst, _) => !is_pure_for_egraph(self.func, inst),
@@ -827,6 +842,7 @@ impl<'a> Elaborator<'a> {
                                 self.domtree,
                                 self.loop_stack[level - 1].hoist_block,
                                 at,
+                                false,
                                 false,
                             )
                         {
