@@ -342,29 +342,43 @@ pub fn encode(t: &TableDesc) -> Vec<u8> {
     // each in its one place), which took 45% of a large program's tables when every
     // record held its own.
     let mut pool: Vec<[u32; 3]> = Vec::new();
+    // Looked up by a scan while the pool is short (a small function's is), by a map
+    // once it is not.
+    const SCAN: usize = 32;
     let mut pooled = alloc::collections::BTreeMap::new();
-    let mut indices: Vec<Vec<u32>> = Vec::with_capacity(t.points.len());
+    // Every point's pool indices, in point order.
+    let mut indices: Vec<u32> = Vec::with_capacity(t.points.iter().map(|p| p.extras.len()).sum());
     for p in t.points {
-        indices.push(
-            p.extras
-                .iter()
-                .map(|(l, e)| {
-                    let (kind, data) = e.encode();
-                    let entry = [l.word(), kind, data];
-                    *pooled.entry(entry).or_insert_with(|| {
-                        pool.push(entry);
-                        pool.len() as u32 - 1
-                    })
-                })
-                .collect(),
-        );
+        for (l, e) in p.extras {
+            let (kind, data) = e.encode();
+            let entry = [l.word(), kind, data];
+            let found = if pool.len() <= SCAN {
+                pool.iter().position(|x| *x == entry).map(|i| i as u32)
+            } else {
+                if pooled.is_empty() {
+                    pooled.extend(pool.iter().enumerate().map(|(i, x)| (*x, i as u32)));
+                }
+                pooled.get(&entry).copied()
+            };
+            indices.push(found.unwrap_or_else(|| {
+                pool.push(entry);
+                let i = pool.len() as u32 - 1;
+                if !pooled.is_empty() {
+                    pooled.insert(entry, i);
+                }
+                i
+            }));
+        }
     }
     let width = index_width(pool.len() as u32);
     let mut records = Vec::new();
     let mut offsets = Vec::with_capacity(t.points.len());
     let fixed =
         HEADER + 8 * t.points.len() + 8 * t.saves.len() + 8 * t.consts.len() + 12 * pool.len();
-    for (p, extras) in t.points.iter().zip(&indices) {
+    let mut rest = &indices[..];
+    for p in t.points {
+        let (extras, after) = rest.split_at(p.extras.len());
+        rest = after;
         assert!(p.sites.len() <= 1, "a point has at most one site");
         assert!(p.poll_len < 16, "a poll is at most 15 bytes long");
         offsets.push((fixed + records.len()) as u32);

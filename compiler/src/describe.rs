@@ -299,16 +299,26 @@ pub fn describe(
         u16::try_from(i).ok()
     };
     let mut coverage = Coverage::default();
-    let mut descs_locs: Vec<Vec<Vec<ValueLoc>>> = vec![];
-    let mut descs_pcs: Vec<Vec<u32>> = vec![];
-    let mut descs_extras: Vec<Vec<(ValueLoc, Extra)>> = vec![];
-    let mut poll_lens = vec![];
+    // Every site's locations and every point's extras, in order, in one vector each
+    // (a small function's table was mostly allocations): per site (point, pc, end of
+    // its locations), per point (poll length, end of its extras).
+    let mut all_locs: Vec<ValueLoc> = vec![];
+    let mut all_extras: Vec<(ValueLoc, Extra)> = vec![];
+    let mut site_ends: Vec<(usize, u32, usize)> = vec![];
+    let mut point_ends: Vec<(u8, usize)> = Vec::with_capacity(points.len());
+    // Each site's work lists, emptied for the next.
+    let mut site_extras: Vec<(ValueLoc, Extra)> = vec![];
+    let mut copies: Vec<(ValueLoc, Extra)> = vec![];
+    let mut locs: Vec<ValueLoc> = vec![];
+    let mut value_vregs: Vec<u32> = vec![];
+    // Per entry of `site_extras`: the value and the register it is, if any.
+    let mut extra_values: Vec<Option<ir::Value>> = vec![];
+    let mut extra_vregs: Vec<Option<u32>> = vec![];
+    let mut others: Vec<&SiteValue> = vec![];
     for (k, p) in points.iter().enumerate() {
         // The length of the point's poll (at its first site with code), 0 at a call.
         let mut poll_len = None;
-        let mut site_locs = vec![];
-        let mut site_pcs = vec![];
-        let mut site_extras = vec![];
+        site_extras.clear();
         for (s, site) in p.sites.iter().enumerate() {
             let Some(&(pc, query)) = pcs.get(&(k, s)) else {
                 // A site the optimiser removed with unreachable code is no site: no
@@ -339,9 +349,9 @@ pub fn describe(
                     .find(counts)
                     .map(|sv| loc_of(sv.loc))
             };
-            let mut copies: Vec<(ValueLoc, Extra)> = vec![];
-            let mut locs = Vec::with_capacity(site.values.len());
-            let mut value_vregs: Vec<u32> = Vec::with_capacity(site.values.len());
+            copies.clear();
+            locs.clear();
+            value_vregs.clear();
             for (i, v) in site.values.iter().enumerate() {
                 let vreg = vreg_of(*v);
                 value_vregs.extend(vreg);
@@ -396,9 +406,8 @@ pub fn describe(
                     arith: p.arith[i],
                 });
             }
-            // Per entry of `site_extras`: the value and the register it is, if any.
-            let mut extra_values: Vec<Option<ir::Value>> = vec![];
-            let mut extra_vregs: Vec<Option<u32>> = vec![];
+            extra_values.clear();
+            extra_vregs.clear();
             if site.unrebuildable {
                 coverage.unrebuildable += 1;
                 site_extras.push((
@@ -416,11 +425,13 @@ pub fn describe(
             // stopping here. A site no frame can stop at needs none (the return area's
             // address, which no IR value holds, is live at those in or at calls of
             // functions returning in memory).
-            let others: Vec<&SiteValue> = reported
-                .iter()
-                .filter(counts)
-                .filter(|sv| !site.unrebuildable && !value_vregs.contains(&sv.vreg))
-                .collect();
+            others.clear();
+            others.extend(
+                reported
+                    .iter()
+                    .filter(counts)
+                    .filter(|sv| !site.unrebuildable && !value_vregs.contains(&sv.vreg)),
+            );
             if !others.is_empty() {
                 let by_vreg = by_vreg.get_or_insert_with(|| {
                     // Only the registers live at some site: one pass over the values.
@@ -566,28 +577,42 @@ pub fn describe(
                     extra_vregs.push(base_vreg);
                 }
             }
-            site_extras.extend(copies);
-            site_locs.push(locs);
-            site_pcs.push(pc);
+            site_extras.append(&mut copies);
+            all_locs.extend_from_slice(&locs);
+            site_ends.push((k, pc, all_locs.len()));
         }
-        poll_lens.push(poll_len.unwrap_or(0));
-        descs_locs.push(site_locs);
-        descs_pcs.push(site_pcs);
-        descs_extras.push(site_extras);
+        all_extras.extend_from_slice(&site_extras);
+        point_ends.push((poll_len.unwrap_or(0), all_extras.len()));
     }
+    let (mut sites_from, mut locs_from, mut extras_from) = (0, 0, 0);
     let descs: Vec<PointDesc> = points
         .iter()
+        .zip(&point_ends)
         .enumerate()
-        .map(|(k, p)| PointDesc {
-            kind: p.kind,
-            types: &p.types,
-            poll_len: poll_lens[k],
-            sites: descs_pcs[k]
+        .map(|(k, (p, &(poll_len, extras_end)))| {
+            let sites_to = sites_from
+                + site_ends[sites_from..]
+                    .iter()
+                    .take_while(|e| e.0 == k)
+                    .count();
+            let sites = site_ends[sites_from..sites_to]
                 .iter()
-                .zip(&descs_locs[k])
-                .map(|(pc, locs)| (*pc, &locs[..]))
-                .collect(),
-            extras: &descs_extras[k],
+                .map(|&(_, pc, end)| {
+                    let locs = &all_locs[locs_from..end];
+                    locs_from = end;
+                    (pc, locs)
+                })
+                .collect();
+            sites_from = sites_to;
+            let extras = &all_extras[extras_from..extras_end];
+            extras_from = extras_end;
+            PointDesc {
+                kind: p.kind,
+                types: &p.types,
+                poll_len,
+                sites,
+                extras,
+            }
         })
         .collect();
     let table = points::encode(&TableDesc {
