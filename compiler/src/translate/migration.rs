@@ -67,6 +67,13 @@ pub struct PointSites {
     pub sites: Vec<Site>,
 }
 
+/// A call point's variables and their values in the block the call is made in
+/// ([`FuncTranslator::call_block`]).
+pub(super) struct CallVars {
+    vars: Vec<(Variable, ValType)>,
+    values: Vec<Value>,
+}
+
 /// The locals a leaf loop's header takes as they are, with their values (`loop_vars`).
 pub(super) type PassedThrough = Vec<(Variable, Value)>;
 
@@ -132,12 +139,21 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// Records `inst` as a place where point `k`'s frame can be read: tags it with the
     /// point id and takes the current value of each of the point's variables.
     fn add_site(&mut self, k: usize, inst: ir::Inst) {
+        let point = &self.points.points[k];
+        let mut values = Vec::with_capacity(point.vars.len());
+        for i in 0..point.vars.len() {
+            let var = self.points.points[k].vars[i].0;
+            values.push(self.b.use_var(var));
+        }
+        self.site_with_values(k, inst, values);
+    }
+
+    /// [`Self::add_site`] with the variables' values there already known.
+    fn site_with_values(&mut self, k: usize, inst: ir::Inst, values: Vec<Value>) {
         let site = self.points.points[k].sites.len();
         self.b
             .func
             .set_srcloc(inst, crate::describe::site_srcloc(k, site));
-        let vars = self.points.points[k].vars.clone();
-        let values: Vec<Value> = vars.iter().map(|(v, _)| self.b.use_var(*v)).collect();
         // For `held_at_translation`.
         for &v in &values {
             self.site_values.insert(v);
@@ -331,19 +347,27 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// `printf_core` had 5,845 block parameters before optimisation (307 without points), most
     /// of them links of such chains that the constant-phi pass removed again after the
     /// e-graph had carried them.
-    pub(super) fn call_block(&mut self) -> Vec<(Variable, ValType)> {
+    pub(super) fn call_block(&mut self) -> CallVars {
         let height = self.stack.len();
         let vars = self.point_vars(height);
         if vars.is_empty() {
             // Nothing to keep apart from older values: no block is needed.
-            return vars;
+            return CallVars {
+                vars,
+                values: vec![],
+            };
         }
         let (mut params, mut args) = (vec![], vec![]);
+        // Each variable's value in the block: kept, or (`None`) its parameter.
+        let mut values = Vec::with_capacity(vars.len());
         for &(var, ty) in &vars {
             let v = self.b.use_var(var);
-            if !self.held_at_translation(v) {
+            if self.held_at_translation(v) {
+                values.push(Some(v));
+            } else {
                 params.push((var, ty));
                 args.push(BlockArg::Value(v));
+                values.push(None);
             }
         }
         let block = self.b.create_block();
@@ -353,7 +377,12 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         if params.len() < vars.len() {
             self.floors.push(block);
         }
-        vars
+        let mut defined = self.b.block_params(block).iter();
+        let values = values
+            .into_iter()
+            .map(|v| v.or_else(|| defined.next().copied()).unwrap())
+            .collect();
+        CallVars { vars, values }
     }
 
     /// After `call`, a call of a Wasm function made in a [`Self::call_block`] with
@@ -362,7 +391,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         &mut self,
         target: CallTarget,
         call: ir::Inst,
-        vars: Vec<(Variable, ValType)>,
+        CallVars { vars, values }: CallVars,
     ) {
         let kind = match target {
             CallTarget::Direct(f) => PointKind::CallDirect { callee: f },
@@ -371,7 +400,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             },
         };
         let k = self.add_point(vars, kind);
-        self.add_site(k, call);
+        // The values the call block gave its variables, which nothing has changed since:
+        // looking each up again was most of the SSA builder's work for calls.
+        self.site_with_values(k, call, values);
     }
 
     fn add_point(&mut self, vars: Vec<(Variable, ValType)>, kind: PointKind) -> usize {
