@@ -139,12 +139,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// Records `inst` as a place where point `k`'s frame can be read: tags it with the
     /// point id and takes the current value of each of the point's variables.
     fn add_site(&mut self, k: usize, inst: ir::Inst) {
-        let point = &self.points.points[k];
-        let mut values = Vec::with_capacity(point.vars.len());
-        for i in 0..point.vars.len() {
-            let var = self.points.points[k].vars[i].0;
-            values.push(self.b.use_var(var));
-        }
+        let vars = &self.points.points[k].vars;
+        let values = vars.iter().map(|(var, _)| self.b.use_var(*var)).collect();
         self.site_with_values(k, inst, values);
     }
 
@@ -380,13 +376,16 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let mut defined = self.b.block_params(block).iter();
         let values = values
             .into_iter()
-            .map(|v| v.or_else(|| defined.next().copied()).unwrap())
+            .map(|v| {
+                v.or_else(|| defined.next().copied())
+                    .expect("a parameter for each variable not kept")
+            })
             .collect();
         CallVars { vars, values }
     }
 
-    /// After `call`, a call of a Wasm function made in a [`Self::call_block`] with
-    /// `vars`: the frame is read at its return address when a callee stops.
+    /// After `call`, a call of a Wasm function made in a [`Self::call_block`] that
+    /// returned `CallVars`: the frame is read at its return address when a callee stops.
     pub(super) fn call_point(
         &mut self,
         target: CallTarget,
