@@ -71,7 +71,8 @@ struct Scratch {
     held_value: Vec<Option<bool>>,
     kept: Vec<BlockArg>,
     blocks: Vec<Block>,
-    params: Vec<Value>,
+    /// A block's parameters, or an instruction's values (`resolve_uses`).
+    values: Vec<Value>,
 }
 
 thread_local! {
@@ -102,7 +103,7 @@ pub fn remove_constant_after_optimisation(func: &mut Function, keep: &[Value], h
     // `resolve_all_aliases` visits every instruction, also those the e-graph took out of
     // the layout, whose argument lists may be shared with the instructions that
     // replaced them or freed since (fuzzing found it reading such a list).
-    SCRATCH.with_borrow_mut(|s| resolve_uses(func, &mut s.params));
+    SCRATCH.with_borrow_mut(|s| resolve_uses(func, &mut s.values));
 }
 
 fn resolve_uses(func: &mut Function, values: &mut Vec<Value>) {
@@ -151,7 +152,7 @@ fn remove_with(func: &mut Function, keep: &[Value], held: Option<&[Value]>, s: &
         held_value,
         kept,
         blocks,
-        params,
+        values: params,
     } = s;
     // Dense by value number: every parameter and argument is looked at on each pass.
     abs.clear();

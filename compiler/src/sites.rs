@@ -116,15 +116,7 @@ pub fn constant(func: &ir::Function, v: Value) -> Option<u64> {
         InstructionData::UnaryImm {
             opcode: Opcode::Iconst,
             imm,
-        } => {
-            let bits = imm.bits() as u64;
-            Some(match func.dfg.value_type(v).bits() {
-                8 => bits & 0xff,
-                16 => bits & 0xffff,
-                32 => bits & 0xffff_ffff,
-                _ => bits,
-            })
-        }
+        } => Some(zero_extended(imm.bits() as u64, func.dfg.value_type(v))),
         InstructionData::UnaryIeee32 {
             opcode: Opcode::F32const,
             imm,
@@ -134,6 +126,17 @@ pub fn constant(func: &ir::Function, v: Value) -> Option<u64> {
             imm,
         } => Some(imm.bits()),
         _ => None,
+    }
+}
+
+/// `bits` as a frame slot holds a value of type `ty`: an integer narrower than 64 bits
+/// zero-extended.
+fn zero_extended(bits: u64, ty: ir::Type) -> u64 {
+    match ty.bits() {
+        8 => bits & 0xff,
+        16 => bits & 0xffff,
+        32 => bits & 0xffff_ffff,
+        _ => bits,
     }
 }
 
@@ -159,30 +162,25 @@ pub fn source(func: &ir::Function, v: Value) -> Source {
                     _ => Source::Unknown,
                 }
             }
-            // A sum of constants the e-graph did not fold: one of its operands was a
-            // parameter then, which the constant-phi pass after it made a constant.
             InstructionData::Binary {
                 opcode: Opcode::Iadd,
                 args: [a, b],
-            } if constant(func, a).is_some() && constant(func, b).is_some() => {
-                let sum = constant(func, a)
-                    .unwrap()
-                    .wrapping_add(constant(func, b).unwrap());
-                let bits = func.dfg.value_type(v).bits();
-                Source::Const(if bits >= 64 {
-                    sum
-                } else {
-                    sum & ((1 << bits) - 1)
-                })
-            }
-            InstructionData::Binary {
-                opcode: Opcode::Iadd,
-                args: [a, b],
-            } if func.dfg.value_type(v).bits() == 64 => {
+            } => {
+                let ty = func.dfg.value_type(v);
                 let computable = |s: &Source| !matches!(s, Source::Unknown | Source::Const(_));
                 match (source(func, a), source(func, b)) {
-                    (Source::Const(c), sb) if computable(&sb) => Source::AddConst(b, c),
-                    (sa, Source::Const(c)) if computable(&sa) => Source::AddConst(a, c),
+                    // A sum of constants the e-graph did not fold: one of its operands
+                    // was a parameter then, which the constant-phi pass after it made a
+                    // constant.
+                    (Source::Const(x), Source::Const(y)) => {
+                        Source::Const(zero_extended(x.wrapping_add(y), ty))
+                    }
+                    (Source::Const(c), sb) if ty.bits() == 64 && computable(&sb) => {
+                        Source::AddConst(b, c)
+                    }
+                    (sa, Source::Const(c)) if ty.bits() == 64 && computable(&sa) => {
+                        Source::AddConst(a, c)
+                    }
                     _ => Source::Unknown,
                 }
             }
