@@ -71,7 +71,7 @@ pub fn optimize(
     }
     crate::phis::remove_constant(&mut ctx.func, &kept);
     if !floors.is_empty() {
-        // A floor's site (a leaf loop's poll, a call) names values from before its
+        // A floor's site (a loop's poll, a call) names values from before its
         // block, which the SSA builder and the pass above may have made aliases:
         // resolve them while they can be followed (`resolve_all_aliases` rewrites the
         // instructions and leaves every alias pointing at nothing).
@@ -86,7 +86,7 @@ pub fn optimize(
     }
     ctx.func.dfg.resolve_all_aliases();
     if isa.flags().opt_level() != OptLevel::None {
-        // Nothing computed from the values a leaf loop's header or a call block takes
+        // Nothing computed from the values a loop's header or a call block takes
         // as they are is reused after its poll or call (see `Floors`), but what the
         // vmctx and the depth give.
         ctx.floors.blocks.clear();

@@ -135,7 +135,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 let mut unchanged = vec![];
                 if points {
                     // Besides the loop's own params: the live locals and the operand
-                    // stack below the loop, but for those a leaf loop takes as they are.
+                    // stack below the loop, but for those the loop takes as they are.
                     (f.header_vars, unchanged) = self.loop_vars(f.base);
                 } else {
                     f.latch_carry = self.live_locals(self.cur_offset);

@@ -23,7 +23,7 @@
 //! (`sites::optimize`): nothing computed from an older value can stand in for one
 //! across the site. Two kinds of site block take some variables as they are instead,
 //! those whose values a point can always name, and the e-graph's elaborator keeps the
-//! rule there (`cranelift_codegen::Floors`): a leaf loop's header, for the locals the
+//! rule there (`cranelift_codegen::Floors`): a loop's header, for the locals the
 //! loop never touches ([`FuncTranslator::loop_vars`]), and the block a call is made in
 //! ([`FuncTranslator::call_block`]).
 //!
@@ -74,16 +74,17 @@ pub(super) struct CallVars {
     values: Vec<Value>,
 }
 
-/// The locals a leaf loop's header takes as they are, with their values (`loop_vars`).
+/// The locals a loop's header takes as they are, with their values (`loop_vars`).
 pub(super) type PassedThrough = Vec<(Variable, Value)>;
 
-/// A leaf loop's header takes locals as they are on entry (`loop_vars`) only where at
+/// A loop's header takes locals as they are on entry (`loop_vars`) only where at
 /// least this many would be. The compile time it saves is in functions with many such
 /// locals (lz4's), and a few parameters cost little; but in a small hot loop the
 /// allocator may do worse with a long-lived value than with the parameter (dp's
 /// edit-distance loop moved a passed-through base through a second register and back
-/// every iteration, 4.6% more instructions, with four as the threshold).
-const MIN_PASSED_THROUGH: usize = 16;
+/// every iteration, 4.6% more instructions, with four as the threshold; zstd ran 5%
+/// more with eight once every loop passed through, stop 48).
+pub(super) const MIN_PASSED_THROUGH: usize = 16;
 
 /// The trap code of a poll load: never a Wasm trap (`describe` takes these sites out of
 /// the trap table), a fault the runtime answers by reading the frame.
@@ -218,8 +219,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
 
     /// The variables of a loop header's point (`point_vars`), as the header takes them:
     /// the explicit parameters (see [`Self::var_params`]), and the locals it takes as
-    /// they are on entry, with that value. In a leaf loop (`leaf_loops`) a local the
-    /// loop never accesses keeps its value all through the loop, since nothing inside
+    /// they are on entry, with that value. A local the loop never accesses
+    /// (`loop_locals`) keeps its value all through the loop, since nothing inside
     /// writes or renames it; if that value is one a point can always name
     /// ([`Self::held_at_translation`]), the header's point names it, and a parameter
     /// would only carry it round the loop. Every other variable is a parameter.
@@ -231,8 +232,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// `cranelift_codegen::Floors`): it computes such a value again after the poll, as
     /// it did from the parameters.
     pub(super) fn loop_vars(&mut self, height: usize) -> (Vec<(Variable, ValType)>, PassedThrough) {
-        // Each loop is translated once: its entry is not needed again.
-        let Some(accessed) = self.leaf_loops.remove(&self.cur_offset) else {
+        let Some(span) = self.loop_locals.span(self.cur_offset) else {
             return (self.point_vars(height), vec![]);
         };
         let live: Vec<usize> = match self.liveness.live_at(self.cur_offset) {
@@ -242,7 +242,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let (mut params, mut unchanged) = (vec![], vec![]);
         for i in live {
             let (var, ty) = self.locals[i];
-            if accessed.binary_search(&(i as u32)).is_err() {
+            if !self.loop_locals.accessed(span, i as u32) {
                 let v = self.b.use_var(var);
                 if self.held_at_translation(v) {
                     unchanged.push((var, v));
@@ -286,7 +286,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
 
     /// Makes each of `vars` an explicit parameter of `block`, defined there; the
     /// caller passes their current values ([`Self::var_args`]) on every branch to it.
-    /// A point's block gets the point's variables as parameters (all but those a leaf
+    /// A point's block gets the point's variables as parameters (all but those a
     /// loop's header or a call's block takes as they are: [`Self::loop_vars`],
     /// [`Self::call_block`]) so that, after optimisation, what is live at its site is
     /// exactly the point's values (the parameters, which the optimiser keeps: see
@@ -333,7 +333,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// variables (live locals, the operand stack below the call's arguments). A
     /// variable whose value a point can always name ([`Self::held_at_translation`])
     /// keeps it; every other one is a parameter of the block. The block is then a
-    /// floor of the elaborator (`Translated::floors`), as a leaf loop's header is: no
+    /// floor of the elaborator (`Translated::floors`), as a header that takes locals as they are is: no
     /// pure value computed from a kept value before the call is reused after it, so
     /// what is live across the call is the point's own values, as the parameters made
     /// it.

@@ -12,8 +12,8 @@ mod atomics;
 mod control;
 mod covered;
 mod exceptions;
-mod leaf_loops;
 mod liveness;
+mod loop_locals;
 mod migration;
 mod ops;
 mod store_checks;
@@ -58,7 +58,7 @@ pub struct Translated {
     /// (`phis`): those that carry a float result to its NaN check, and a strip-mined
     /// loop's stepped local into its fallback (`strip_latch`).
     pub keep_params: Vec<Value>,
-    /// The headers of leaf loops that took locals as their values on entry, without
+    /// The headers of loops that took locals as their values on entry, without
     /// parameters (`FuncTranslator::loop_vars`), and the blocks of calls that took
     /// some variables so (`FuncTranslator::call_block`): the e-graph's elaborator keeps
     /// what it computes from those values before such a poll or call out of the code
@@ -128,9 +128,8 @@ pub struct FuncTranslator<'a, 'b> {
     depth: Value,
     /// Loops that need no poll, by the offset of their `loop` (see `covered`).
     covered: rustc_hash::FxHashSet<usize>,
-    /// Leaf loops and the locals each accesses, by the offset of their `loop` (see
-    /// `leaf_loops`).
-    leaf_loops: HashMap<usize, Vec<u32>>,
+    /// The locals each loop accesses (see `loop_locals`).
+    loop_locals: loop_locals::LoopLocals,
     /// Every value a site of a point translated so far names: each is held wherever it
     /// is live, after optimisation too (`phis::is_held`).
     site_values: EntitySet<Value>,
@@ -184,13 +183,13 @@ pub fn translate_function(
         }
     };
     let reused = !arith.reused.is_empty();
-    let liveness = if env.has_points(func_index) || env.has_loops(func_index) || reused {
-        let mut num_locals = ft.params().len();
-        if let Ok(mut r) = body.get_locals_reader() {
-            for _ in 0..r.get_count() {
-                num_locals += r.read().map(|(n, _)| n as usize).unwrap_or(0);
-            }
+    let mut num_locals = ft.params().len();
+    if let Ok(mut r) = body.get_locals_reader() {
+        for _ in 0..r.get_count() {
+            num_locals += r.read().map(|(n, _)| n as usize).unwrap_or(0);
         }
+    }
+    let liveness = if env.has_points(func_index) || env.has_loops(func_index) || reused {
         // Where a region ends, `settle_locals` asks which locals are live.
         liveness::analyze(
             &ops,
@@ -203,7 +202,7 @@ pub fn translate_function(
     } else {
         liveness::Liveness::all_live()
     };
-    let (strips, covered, leaf_loops) = if env.has_points(func_index) {
+    let (strips, covered, loop_locals) = if env.has_points(func_index) {
         (
             strip::find(&ops, &info.types, |f| env.has_points(f)),
             // A call of a function with its results in memory is no site a frame can
@@ -212,7 +211,12 @@ pub fn translate_function(
                 env.has_points(f)
                     && info.func_type(f).results().len() <= crate::sites::MAX_REGISTER_RESULTS
             }),
-            leaf_loops::find(&ops, |f| env.has_points(f)),
+            // No loop of a function with fewer locals can take enough as they are.
+            if num_locals >= migration::MIN_PASSED_THROUGH {
+                loop_locals::LoopLocals::find(&ops, num_locals)
+            } else {
+                Default::default()
+            },
         )
     } else {
         Default::default()
@@ -254,7 +258,7 @@ pub fn translate_function(
         keep_params: vec![],
         depth,
         covered,
-        leaf_loops,
+        loop_locals,
         site_values: EntitySet::new(),
         floors: vec![],
         handlers: vec![],

@@ -76,14 +76,14 @@ pub struct Context {
 /// any fence on the way there). Values computed from `free` values and constants alone
 /// are exempt. Empty: the release's elaboration.
 ///
-/// wasmc fences the header of a leaf loop (innermost, with no point but its poll)
-/// that takes some locals as they are on entry instead of as block parameters, and
-/// the block a call point's call is made in, which takes the values a point can
-/// always name as they are: the rule keeps what is live across the poll or the call
-/// to those values themselves, as the parameters did. Paths round an enclosing loop
-/// need no fence, because every other loop header that a migration point polls or
-/// encloses takes every variable of its point as a parameter, so no value from before
-/// it is used inside it.
+/// wasmc fences the header of a loop that takes the locals it never touches as they
+/// are on entry instead of as block parameters, and the block a call point's call is
+/// made in, which takes the values a point can always name as they are: the rule
+/// keeps what is live across the poll or the call to those values themselves, as the
+/// parameters did. Paths round an enclosing loop need no fence: a loop's code uses no
+/// value from before it but through its header's parameters or the locals it takes as
+/// they are, which it never reads (so no pure value computed from them before the loop
+/// is asked for inside it), and a loop with such locals is fenced itself.
 ///
 /// A function may have hundreds of floors (one per call): the elaborator numbers them
 /// in the dominator tree's pre-order, so that those a block strictly dominates are one
