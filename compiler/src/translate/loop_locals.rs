@@ -37,8 +37,8 @@ pub struct LoopLocals {
 pub struct Span(u32, u32);
 
 impl LoopLocals {
-    /// The loops of `ops`, a function with `num_locals` locals (parameters included).
-    pub fn find(ops: &Ops<'_>, num_locals: usize) -> LoopLocals {
+    /// The loops of `ops`.
+    pub fn find(ops: &Ops<'_>) -> LoopLocals {
         let mut found = LoopLocals::default();
         let mut accesses: Vec<(u32, u32)> = vec![];
         // Per open block: its loop's index in `spans`, if it is one.
@@ -67,11 +67,12 @@ impl LoopLocals {
             }
         }
         // Grouped by a counting sort, which keeps each local's positions in order.
-        found.starts = vec![0; num_locals + 1];
+        let locals = accesses.iter().map(|a| a.0 as usize + 1).max().unwrap_or(0);
+        found.starts = vec![0; locals + 1];
         for &(local, _) in &accesses {
             found.starts[local as usize + 1] += 1;
         }
-        for l in 0..num_locals {
+        for l in 0..locals {
             found.starts[l + 1] += found.starts[l];
         }
         let mut next = found.starts.clone();
@@ -92,8 +93,11 @@ impl LoopLocals {
 
     /// Whether `local` is read or written inside `span`.
     pub fn accessed(&self, span: Span, local: u32) -> bool {
-        let l = local as usize;
-        let at = &self.positions[self.starts[l] as usize..self.starts[l + 1] as usize];
+        // A local above every accessed one is accessed nowhere.
+        let Some(&[start, end]) = self.starts.get(local as usize..local as usize + 2) else {
+            return false;
+        };
+        let at = &self.positions[start as usize..end as usize];
         let i = at.partition_point(|&pos| pos < span.0);
         at.get(i).is_some_and(|&pos| pos <= span.1)
     }
@@ -107,7 +111,7 @@ mod tests {
     /// accesses.
     fn accessed(wat: &str, locals: u32) -> Vec<Vec<u32>> {
         crate::translate::with_ops(wat, |ops| {
-            let found = LoopLocals::find(ops, locals as usize);
+            let found = LoopLocals::find(ops);
             ops.iter()
                 .filter(|(op, _)| matches!(op, wasmparser::Operator::Loop { .. }))
                 .map(|(_, at)| {
@@ -121,7 +125,7 @@ mod tests {
     #[test]
     fn each_loop_with_what_its_nested_code_touches() {
         let found = accessed(
-            r#"(module (func $p) (func (param i32) (local i32 i32 i32 i32)
+            r#"(module (func $p) (func (param i32) (local i32 i32 i32 i32 i32)
             (loop $o
               (local.set 1 (local.get 0))
               (loop $i (local.set 2 (i32.add (local.get 2) (local.get 1)))
@@ -129,10 +133,10 @@ mod tests {
               (br_if $o (local.get 0)))
             (loop $c (call $p) (br_if $c (local.get 2)))
             (local.set 4 (local.get 3))))"#,
-            5,
+            6,
         );
         // The outer loop's accesses include its inner loop's, and a nested block's
-        // count; an access after a loop does not.
+        // count; an access after a loop does not; local 5 is accessed nowhere.
         assert_eq!(found, vec![vec![0, 1, 2, 3], vec![1, 2, 3], vec![2]]);
     }
 }

@@ -213,7 +213,7 @@ pub fn translate_function(
             }),
             // No loop of a function with fewer locals can take enough as they are.
             if num_locals >= migration::MIN_PASSED_THROUGH {
-                loop_locals::LoopLocals::find(&ops, num_locals)
+                loop_locals::LoopLocals::find(&ops)
             } else {
                 Default::default()
             },
