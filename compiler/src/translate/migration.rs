@@ -244,7 +244,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             let (var, ty) = self.locals[i];
             if !self.loop_locals.accessed(span, i as u32) {
                 let v = self.b.use_var(var);
-                if self.held_at_translation(v) {
+                let polled = !self.covered.contains(&self.cur_offset);
+                if self.held_at_translation(v, polled) {
                     unchanged.push((var, v));
                     continue;
                 }
@@ -261,17 +262,24 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// Whether `v` is a value a point can name wherever it is live, whatever the
     /// optimiser does (`phis::is_held`): a value a site of an earlier point names (each
     /// is, by induction: `describe`), a parameter of the function, a call's result or
-    /// a constant. Not a load (alias analysis may replace it with the value stored) nor
-    /// a parameter the SSA builder made (the constant-phi pass may replace it with a
-    /// pure value).
-    fn held_at_translation(&self, v: Value) -> bool {
+    /// a constant; and, if `named_here` (the block being opened has a site, which will
+    /// name `v`), any block parameter. Not a load (alias analysis may replace it with
+    /// the value stored). A parameter the SSA builder made could become a pure value in
+    /// the constant-phi pass before the e-graph, but not once a site names it: the
+    /// sites' values are kept through that pass (`sites::optimize`). A loop without a
+    /// poll (`covered`) has no site at its header, so nothing there keeps such a
+    /// parameter (passed through one, bzip2 kept a loop header's parameter live and
+    /// unnamed across a later poll).
+    fn held_at_translation(&self, v: Value, named_here: bool) -> bool {
         let dfg = &self.b.func.dfg;
         let v = dfg.resolve_aliases(v);
         if self.site_values.contains(v) {
             return true;
         }
         match dfg.value_def(v) {
-            ir::ValueDef::Param(block, _) => Some(block) == self.b.func.layout.entry_block(),
+            ir::ValueDef::Param(block, _) => {
+                named_here || Some(block) == self.b.func.layout.entry_block()
+            }
             ir::ValueDef::Result(inst, _) => {
                 let op = dfg.insts[inst].opcode();
                 op.is_call()
@@ -358,7 +366,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let mut values = Vec::with_capacity(vars.len());
         for &(var, ty) in &vars {
             let v = self.b.use_var(var);
-            if self.held_at_translation(v) {
+            if self.held_at_translation(v, true) {
                 values.push(Some(v));
             } else {
                 params.push((var, ty));
