@@ -239,12 +239,13 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             Some(live) => live.collect(),
             None => (0..self.locals.len()).collect(),
         };
+        // A covered loop has no poll: no site at its header names what it takes.
+        let polled = !self.covered.contains(&self.cur_offset);
         let (mut params, mut unchanged) = (vec![], vec![]);
         for i in live {
             let (var, ty) = self.locals[i];
             if !self.loop_locals.accessed(span, i as u32) {
                 let v = self.b.use_var(var);
-                let polled = !self.covered.contains(&self.cur_offset);
                 if self.held_at_translation(v, polled) {
                     unchanged.push((var, v));
                     continue;
@@ -341,10 +342,10 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// variables (live locals, the operand stack below the call's arguments). A
     /// variable whose value a point can always name ([`Self::held_at_translation`])
     /// keeps it; every other one is a parameter of the block. The block is then a
-    /// floor of the elaborator (`Translated::floors`), as a header that takes locals as they are is: no
-    /// pure value computed from a kept value before the call is reused after it, so
-    /// what is live across the call is the point's own values, as the parameters made
-    /// it.
+    /// floor of the elaborator (`Translated::floors`), as a header that takes locals as
+    /// they are is: no pure value computed from a kept value before the call is reused
+    /// after it, so what is live across the call is the point's own values, as the
+    /// parameters made it.
     ///
     /// A parameter for every variable (until stop 45) redefined each one at each call,
     /// so every join after a call merged every variable again: wasi-libc's
